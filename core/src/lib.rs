@@ -1,0 +1,17 @@
+//! kuryr6: Kuryr's IPv6 guide as one command.
+//!
+//! Data flows one way: pipeline file (`pipeline`) → plan (`lower`,
+//! `addr`) → validation (`validate`) → [plugins] → diff against the cloud →
+//! apply → emit (`emit`). Address planning and validation know nothing
+//! about HTTP.
+
+pub mod addr;
+pub mod diag;
+pub mod emit;
+pub mod load;
+pub mod lower;
+pub mod pipeline;
+pub mod plan;
+pub mod report;
+pub mod source;
+pub mod validate;

@@ -1,0 +1,210 @@
+//! The pipeline file format (`pipeline.toml`) as written by people, with the
+//! byte span of every value kept for error messages.
+//!
+//! Two forms exist. The explicit form is an ordered list of `[[step]]`
+//! tables. The short form is one `[plan]` table from which `lower` derives
+//! the guide's whole topology. Unknown keys are rejected everywhere.
+//! Nothing here computes addresses; see `lower` and `addr`.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub pipeline: Option<S<RawHeader>>,
+    pub kubernetes: Option<S<RawKubernetes>>,
+    pub plan: Option<S<RawShortPlan>>,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<S<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeader {
+    pub name: Option<S<String>>,
+    pub description: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    pub version: Option<S<String>>,
+    pub multi_cidr_service_allocator: Option<S<bool>>,
+    pub api_hosts: Option<S<Vec<S<RawApiHost>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiHost {
+    pub name: S<String>,
+    pub address: S<String>,
+}
+
+/// The short form: the guide derived from two CIDRs (or a site prefix).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShortPlan {
+    /// One CIDR, or a list of one per family for dual-stack.
+    pub pod_cidr: Option<S<toml::Value>>,
+    pub service_cidr: Option<S<toml::Value>>,
+    /// Alternative to the CIDRs: carve both from a /48 and a site number.
+    pub site_prefix: Option<S<String>>,
+    pub site_id: Option<S<i64>>,
+    pub service_prefix_len: Option<S<i64>>,
+    pub lb_algorithm: Option<S<String>>,
+    pub names: Option<S<RawNames>>,
+    pub emit: Option<S<RawShortEmit>>,
+}
+
+/// Name overrides for the short form; defaults are the guide's names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNames {
+    pub pod_network: Option<S<String>>,
+    pub service_network: Option<S<String>>,
+    pub pod_subnet: Option<S<String>>,
+    pub service_subnet: Option<S<String>>,
+    pub pod_subnet_v4: Option<S<String>>,
+    pub service_subnet_v4: Option<S<String>>,
+    pub router: Option<S<String>>,
+    pub security_group: Option<S<String>>,
+    pub loadbalancer: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShortEmit {
+    pub dir: Option<S<String>>,
+    pub ovs_bridge: Option<S<String>>,
+    pub member_mode: Option<S<String>>,
+    pub resource_tags: Option<S<Vec<String>>>,
+}
+
+/// One `[[step]]`: every field any kind may take; `lower` rejects the fields
+/// that do not belong to the step's kind, naming the field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub kind: S<String>,
+    pub name: S<String>,
+    // subnet
+    pub network: Option<S<String>>,
+    pub role: Option<S<String>>,
+    pub cidr: Option<S<String>>,
+    pub ip_version: Option<S<i64>>,
+    pub enable_dhcp: Option<S<bool>>,
+    pub gateway: Option<S<String>>,
+    pub allocation_pools: Option<S<Vec<S<RawPool>>>>,
+    pub ipv6_address_mode: Option<S<String>>,
+    pub ipv6_ra_mode: Option<S<String>>,
+    // router
+    pub interfaces: Option<S<Vec<S<String>>>>,
+    // security_group
+    pub description: Option<S<String>>,
+    #[serde(rename = "rule")]
+    pub rules: Option<S<Vec<S<RawRule>>>>,
+    // loadbalancer
+    pub subnet: Option<S<String>>,
+    pub vip: Option<S<String>>,
+    pub algorithm: Option<S<String>>,
+    pub listener_port: Option<S<i64>>,
+    pub member_port: Option<S<i64>>,
+    pub pool_name: Option<S<String>>,
+    // emit
+    pub dir: Option<S<String>>,
+    pub pod_subnet: Option<S<String>>,
+    pub service_subnet: Option<S<String>>,
+    pub security_groups: Option<S<Vec<S<String>>>>,
+    pub ovs_bridge: Option<S<String>>,
+    pub member_mode: Option<S<String>>,
+    pub resource_tags: Option<S<Vec<String>>>,
+    pub loadbalancer: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub start: S<String>,
+    pub end: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub direction: Option<S<String>>,
+    pub ethertype: Option<S<String>>,
+    pub protocol: Option<S<String>>,
+    pub remote_ip_prefix: Option<S<String>>,
+    pub port_range_min: Option<S<i64>>,
+    pub port_range_max: Option<S<i64>>,
+}
+
+/// Which step kinds accept which optional fields (`kind` and `name` are
+/// always accepted).
+pub fn fields_allowed(kind: crate::plan::StepKind) -> &'static [&'static str] {
+    use crate::plan::StepKind::*;
+    match kind {
+        Network => &[],
+        Subnet => &[
+            "network",
+            "role",
+            "cidr",
+            "ip_version",
+            "enable_dhcp",
+            "gateway",
+            "allocation_pools",
+            "ipv6_address_mode",
+            "ipv6_ra_mode",
+        ],
+        Router => &["interfaces"],
+        SecurityGroup => &["description", "rule"],
+        Loadbalancer => &[
+            "subnet",
+            "vip",
+            "algorithm",
+            "listener_port",
+            "member_port",
+            "pool_name",
+        ],
+        Emit => &[
+            "dir",
+            "pod_subnet",
+            "service_subnet",
+            "security_groups",
+            "ovs_bridge",
+            "member_mode",
+            "resource_tags",
+            "loadbalancer",
+        ],
+    }
+}
+
+impl RawStep {
+    /// The optional fields this step sets, with their spans, in file order.
+    pub fn present_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        macro_rules! collect {
+            ($($field:ident => $key:literal),* $(,)?) => {{
+                let mut v = Vec::new();
+                $(if let Some(x) = &self.$field { v.push(($key, x.span())); })*
+                v.sort_by_key(|(_, s)| s.start);
+                v
+            }};
+        }
+        collect!(
+            network => "network", role => "role", cidr => "cidr", ip_version => "ip_version",
+            enable_dhcp => "enable_dhcp", gateway => "gateway",
+            allocation_pools => "allocation_pools", ipv6_address_mode => "ipv6_address_mode",
+            ipv6_ra_mode => "ipv6_ra_mode", interfaces => "interfaces",
+            description => "description", rules => "rule", subnet => "subnet", vip => "vip",
+            algorithm => "algorithm", listener_port => "listener_port",
+            member_port => "member_port", pool_name => "pool_name", dir => "dir",
+            pod_subnet => "pod_subnet", service_subnet => "service_subnet",
+            security_groups => "security_groups", ovs_bridge => "ovs_bridge",
+            member_mode => "member_mode", resource_tags => "resource_tags",
+            loadbalancer => "loadbalancer",
+        )
+    }
+}

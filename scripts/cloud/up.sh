@@ -1,0 +1,569 @@
+#!/usr/bin/env bash
+# Install (once, cached) and start a real local OpenStack on 127.0.0.1:
+# Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
+#
+#   scripts/cloud/up.sh [--with-octavia] [--fresh]
+#   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
+#
+# Environment:
+#   KURYR6_CACHE          venv cache dir            (default ~/.cache/kuryr6)
+#   KURYR6_CLOUD_DIR      state dir                 (default <repo>/.cloud)
+#   KURYR6_KEYSTONE_PORT  (5000)  KURYR6_NEUTRON_PORT (9696)
+#   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
+#   KURYR6_PYTHON         interpreter used to create the venv (python3)
+#   KURYR6_WAIT           seconds to wait for each server to answer (120)
+#
+# Idempotent: without --fresh it reuses the databases, and when the wanted
+# servers are already up and healthy it only re-verifies them.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+usage() {
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+WITH_OCTAVIA=0
+case "${KURYR6_OCTAVIA:-0}" in 1|true|yes) WITH_OCTAVIA=1 ;; esac
+FRESH=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-octavia) WITH_OCTAVIA=1 ;;
+        --fresh) FRESH=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "up.sh: unknown argument: $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
+STATE=${KURYR6_CLOUD_DIR:-$REPO/.cloud}
+KS_PORT=${KURYR6_KEYSTONE_PORT:-5000}
+NEUTRON_PORT=${KURYR6_NEUTRON_PORT:-9696}
+OCTAVIA_PORT=${KURYR6_OCTAVIA_PORT:-9876}
+PYTHON=${KURYR6_PYTHON:-python3}
+WAIT=${KURYR6_WAIT:-120}
+
+die() { echo "up.sh: error: $*" >&2; exit 1; }
+
+for v in KS_PORT NEUTRON_PORT OCTAVIA_PORT; do
+    [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 && ${!v} < 65536 )) \
+        || die "bad port ${!v} for $v"
+done
+[[ $KS_PORT != "$NEUTRON_PORT" && $KS_PORT != "$OCTAVIA_PORT" && \
+   $NEUTRON_PORT != "$OCTAVIA_PORT" ]] || die "the three ports must differ"
+mkdir -p "$STATE"
+STATE=$(cd "$STATE" && pwd)
+
+# ------------------------------------------------------------- timing ---
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+T_START=$(now_us)
+PHASES=()
+_phase_t=$T_START
+phase_done() {   # phase_done NAME: record time since the previous mark
+    local t; t=$(now_us)
+    PHASES+=("$(printf '%-22s %6.1f s' "$1" "$(( t - _phase_t ))e-6")")
+    _phase_t=$t
+}
+say() { echo "up.sh: $*"; }
+
+# one up.sh at a time per state dir
+exec 9>"$STATE/.lock"
+flock -w 900 9 || die "another up.sh/down.sh holds $STATE/.lock"
+
+# ------------------------------------------------------- our servers ---
+pidfile() { echo "$STATE/pids/$1.pid"; }
+logfile() { echo "$STATE/logs/$1.log"; }
+port_of() {
+    case "$1" in
+        keystone) echo "$KS_PORT" ;;
+        neutron) echo "$NEUTRON_PORT" ;;
+        octavia) echo "$OCTAVIA_PORT" ;;
+    esac
+}
+env_of() {
+    case "$1" in
+        keystone) echo KURYR6_KEYSTONE_PORT ;;
+        neutron) echo KURYR6_NEUTRON_PORT ;;
+        octavia) echo KURYR6_OCTAVIA_PORT ;;
+    esac
+}
+health_path() {
+    case "$1" in
+        keystone) echo /v3 ;;
+        *) echo / ;;
+    esac
+}
+
+# our_pid NAME: print the recorded PID if that process is alive and is the
+# gunicorn we started for this state dir (its command line names our log).
+our_pid() {
+    local f pid
+    f=$(pidfile "$1")
+    [[ -f $f ]] || return 1
+    pid=$(<"$f")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+        | grep -qF -- "$(logfile "$1")" || return 1
+    echo "$pid"
+}
+recorded_port() {
+    local f="$STATE/pids/$1.port"
+    [[ -f $f ]] && cat "$f" || true
+}
+healthy() {   # healthy NAME: HTTP 200 on the server's unauthenticated root
+    local port code
+    port=$(recorded_port "$1")
+    [[ -n $port ]] || return 1
+    code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' \
+        "http://127.0.0.1:$port$(health_path "$1")" 2>/dev/null) || true
+    [[ $code == 200 ]]
+}
+port_in_use() {   # something accepts connections on 127.0.0.1:PORT
+    timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+stop_server() {
+    local pid
+    if pid=$(our_pid "$1"); then
+        say "stopping $1 (pid $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$(pidfile "$1")" "$STATE/pids/$1.port"
+}
+
+WANTED=(keystone neutron)
+(( WITH_OCTAVIA )) && WANTED+=(octavia)
+
+ADMIN_PW_FILE=$STATE/admin-password
+SERVICE_PW_FILE=$STATE/service-password
+
+# auth_check: an admin token from Keystone, then authenticated reads on
+# Neutron (and Octavia when it runs): checks the whole auth chain.
+auth_check() {
+    local pw token hdrs code
+    pw=$(<"$ADMIN_PW_FILE")
+    hdrs=$(curl -s -m 10 -D - -o /dev/null -H 'Content-Type: application/json' \
+        -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"id":"default"},"password":"'"$pw"'"}}},"scope":{"project":{"name":"admin","domain":{"id":"default"}}}}}' \
+        "http://127.0.0.1:$KS_PORT/v3/auth/tokens") || return 1
+    token=$(printf '%s' "$hdrs" | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+    [[ -n $token ]] || { echo "no token from keystone" >&2; return 1; }
+    code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $token" \
+        "http://127.0.0.1:$NEUTRON_PORT/v2.0/networks?limit=1") || true
+    [[ $code == 200 ]] || { echo "neutron GET /v2.0/networks -> $code" >&2; return 1; }
+    if our_pid octavia >/dev/null; then
+        code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $token" \
+            "http://127.0.0.1:$(recorded_port octavia)/v2/lbaas/loadbalancers?limit=1") || true
+        [[ $code == 200 ]] || { echo "octavia GET /v2/lbaas/loadbalancers -> $code" >&2; return 1; }
+    fi
+}
+
+VENV_HASH=$(sha256sum "$HERE/requirements.txt" | cut -c1-12)
+VENV=$CACHE/venv-$VENV_HASH
+VENV_MARKER=$VENV/.kuryr6-installed
+
+print_summary() {
+    local total name pid rss
+    total=$(( $(now_us) - T_START ))
+    echo
+    echo "kuryr6 local OpenStack ($STATE)"
+    echo "  keystone  http://127.0.0.1:$KS_PORT/v3"
+    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT"
+    if pid=$(our_pid octavia); then
+        echo "  octavia   http://127.0.0.1:$(recorded_port octavia)"
+    fi
+    for name in keystone neutron octavia; do
+        if pid=$(our_pid "$name"); then
+            rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+            # add the gunicorn worker(s)
+            for c in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
+                rss=$(( rss + $(awk '/^VmRSS/ {print $2}' "/proc/$c/status" 2>/dev/null || echo 0) ))
+            done
+            printf '  %-9s pid %-7s rss %4d MiB  log %s\n' "$name" "$pid" \
+                $(( rss / 1024 )) "$(logfile "$name")"
+        fi
+    done
+    echo "  cloud     kuryr6-local  (source $STATE/env.sh)"
+    echo "  admin pw  $ADMIN_PW_FILE"
+    if (( ${#PHASES[@]} )); then
+        echo "  phases:"
+        printf '    %s\n' "${PHASES[@]}"
+    fi
+    printf '  total %.1f s\n' "${total}e-6"
+}
+
+# ------------------------------------------------------------ fast path ---
+READY=$STATE/.ready
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT"
+if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
+        && -f $VENV_MARKER ]]; then
+    fast=1
+    for name in "${WANTED[@]}"; do
+        if ! our_pid "$name" >/dev/null || \
+           [[ $(recorded_port "$name") != "$(port_of "$name")" ]] || \
+           ! healthy "$name"; then
+            fast=0; break
+        fi
+    done
+    if (( fast )) && auth_check; then
+        phase_done "verify running"
+        say "already running and healthy"
+        print_summary
+        exit 0
+    fi
+fi
+
+# ----------------------------------------------------------- --fresh ---
+if (( FRESH )); then
+    for name in octavia neutron keystone; do stop_server "$name"; done
+    say "--fresh: wiping $STATE"
+    find "$STATE" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
+    phase_done "fresh wipe"
+fi
+mkdir -p "$STATE"/{etc,db,logs,pids,keystone,neutron/lock,octavia/lock}
+rm -f "$READY"
+
+# --------------------------------------------------------------- venv ---
+ensure_venv() {
+    mkdir -p "$CACHE"
+    exec 8>"$CACHE/.lock-$VENV_HASH"
+    flock -w 1800 8 || die "timed out waiting for $CACHE/.lock-$VENV_HASH"
+    if [[ -f $VENV_MARKER ]] && "$VENV/bin/python" -c '' 2>/dev/null; then
+        exec 8>&-
+        return 0
+    fi
+    say "installing the OpenStack venv into $VENV (about a minute)"
+    rm -rf "$VENV"
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set KURYR6_PYTHON)"
+    "$PYTHON" -m venv "$VENV"
+    if ! "$VENV/bin/pip" install --no-input --quiet \
+            -r "$HERE/requirements.txt" >"$CACHE/install-$VENV_HASH.log" 2>&1; then
+        tail -n 40 "$CACHE/install-$VENV_HASH.log" >&2
+        die "pip install failed (full log: $CACHE/install-$VENV_HASH.log)"
+    fi
+    cp "$HERE/requirements.txt" "$VENV/requirements.txt"
+    date -u +%FT%TZ >"$VENV_MARKER"
+    exec 8>&-
+}
+ensure_venv
+phase_done "venv"
+PY=$VENV/bin/python
+SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+# ------------------------------------------- stale / moved servers, ports ---
+for name in keystone neutron octavia; do
+    if ! our_pid "$name" >/dev/null; then
+        rm -f "$(pidfile "$name")" "$STATE/pids/$name.port"
+    elif [[ $(recorded_port "$name") != "$(port_of "$name")" ]]; then
+        say "$name runs on port $(recorded_port "$name"), wanted $(port_of "$name"): restarting it"
+        stop_server "$name"
+    elif ! healthy "$name"; then
+        say "$name (pid $(our_pid "$name")) does not answer: restarting it"
+        stop_server "$name"
+    fi
+done
+for name in "${WANTED[@]}"; do
+    our_pid "$name" >/dev/null && continue
+    port=$(port_of "$name")
+    if port_in_use "$port"; then
+        die "port $port (for $name) is already in use by another program; \
+free it or choose another port with $(env_of "$name")=<port>"
+    fi
+done
+
+# ------------------------------------------------------------ secrets ---
+umask 077
+gen_secret() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+[[ -s $ADMIN_PW_FILE ]] || gen_secret >"$ADMIN_PW_FILE"
+[[ -s $SERVICE_PW_FILE ]] || gen_secret >"$SERVICE_PW_FILE"
+chmod 600 "$ADMIN_PW_FILE" "$SERVICE_PW_FILE"
+ADMIN_PW=$(<"$ADMIN_PW_FILE")
+SERVICE_PW=$(<"$SERVICE_PW_FILE")
+
+# ------------------------------------------------------------ configs ---
+authtoken_section() {   # authtoken_section USER
+    cat <<EOF
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:$KS_PORT/v3
+auth_url = http://127.0.0.1:$KS_PORT/v3
+auth_type = password
+username = $1
+password = $SERVICE_PW
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = RegionOne
+service_token_roles_required = true
+EOF
+}
+
+cat >"$STATE/etc/keystone.conf" <<EOF
+# generated by scripts/cloud/up.sh
+[DEFAULT]
+use_stderr = true
+[database]
+connection = sqlite:///$STATE/db/keystone.sqlite
+[cache]
+enabled = true
+backend = dogpile.cache.memory
+[identity]
+password_hash_rounds = 4
+[fernet_tokens]
+key_repository = $STATE/keystone/fernet-keys
+[fernet_receipts]
+key_repository = $STATE/keystone/fernet-keys
+[credential]
+key_repository = $STATE/keystone/credential-keys
+EOF
+
+{
+cat <<EOF
+# generated by scripts/cloud/up.sh
+[DEFAULT]
+use_stderr = true
+core_plugin = ml2
+service_plugins = router
+auth_strategy = keystone
+transport_url = fake://
+state_path = $STATE/neutron
+api_paste_config = $VENV/etc/neutron/api-paste.ini
+notify_nova_on_port_status_changes = false
+notify_nova_on_port_data_changes = false
+dhcp_agent_notification = false
+[database]
+connection = sqlite:///$STATE/db/neutron.sqlite
+[oslo_concurrency]
+lock_path = $STATE/neutron/lock
+[ml2]
+type_drivers = local,flat,vlan,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = openvswitch
+extension_drivers = port_security
+[ml2_type_vxlan]
+vni_ranges = 1:1000
+EOF
+authtoken_section neutron
+} >"$STATE/etc/neutron.conf"
+
+{
+cat <<EOF
+# generated by scripts/cloud/up.sh
+[DEFAULT]
+use_stderr = true
+transport_url = fake://
+host = kuryr6-octavia
+[api_settings]
+auth_strategy = keystone
+bind_host = 127.0.0.1
+bind_port = $OCTAVIA_PORT
+enabled_provider_drivers = amphora:Amphora provider with no-op drivers (kuryr6 local)
+default_provider_driver = amphora
+[database]
+connection = sqlite:///$STATE/db/octavia.sqlite
+pool_timeout =
+[controller_worker]
+amphora_driver = amphora_noop_driver
+compute_driver = compute_noop_driver
+network_driver = network_noop_driver
+image_driver = image_noop_driver
+volume_driver = volume_noop_driver
+loadbalancer_topology = SINGLE
+client_ca = $STATE/octavia/certs/ca.pem
+[certificates]
+cert_generator = local_cert_generator
+ca_certificate = $STATE/octavia/certs/ca.pem
+ca_private_key = $STATE/octavia/certs/ca.key
+[haproxy_amphora]
+client_cert = $STATE/octavia/certs/ca.pem
+server_ca = $STATE/octavia/certs/ca.pem
+[task_flow]
+jobboard_enabled = false
+[oslo_concurrency]
+lock_path = $STATE/octavia/lock
+[oslo_messaging]
+topic = octavia_prov
+EOF
+authtoken_section octavia
+cat <<EOF
+[service_auth]
+auth_url = http://127.0.0.1:$KS_PORT/v3
+auth_type = password
+username = octavia
+password = $SERVICE_PW
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+EOF
+} >"$STATE/etc/octavia.conf"
+umask 022
+phase_done "configs"
+
+# ---------------------------------------------------------- databases ---
+# Each DB gets a .ok marker once fully initialised; a DB without its marker
+# (an interrupted run) is rebuilt from scratch.
+init_keystone() {
+    local km=("$VENV/bin/keystone-manage" --config-file "$STATE/etc/keystone.conf")
+    rm -rf "$STATE/db/keystone.sqlite" "$STATE/keystone"
+    mkdir -p -m 700 "$STATE/keystone"
+    "${km[@]}" db_sync
+    "${km[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    "${km[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    "${km[@]}" bootstrap --bootstrap-password "$ADMIN_PW" \
+        --bootstrap-username admin --bootstrap-project-name admin \
+        --bootstrap-role-name admin --bootstrap-service-name keystone \
+        --bootstrap-region-id RegionOne \
+        --bootstrap-admin-url "http://127.0.0.1:$KS_PORT/v3/" \
+        --bootstrap-internal-url "http://127.0.0.1:$KS_PORT/v3/" \
+        --bootstrap-public-url "http://127.0.0.1:$KS_PORT/v3/"
+    touch "$STATE/db/keystone.ok"
+}
+init_neutron() {
+    rm -f "$STATE/db/neutron.sqlite"
+    "$PY" "$HERE/py/k6cloud.py" neutron-db "$STATE/etc/neutron.conf"
+    touch "$STATE/db/neutron.ok"
+}
+init_octavia() {
+    rm -f "$STATE/db/octavia.sqlite"
+    [[ -f $STATE/octavia/certs/ca.key ]] || \
+        "$PY" "$HERE/py/k6cloud.py" octavia-ca "$STATE/octavia/certs"
+    "$PY" "$HERE/py/k6cloud.py" octavia-db "$STATE/etc/octavia.conf"
+    touch "$STATE/db/octavia.ok"
+}
+
+# Keystone's four keystone-manage runs and Neutron's schema build are
+# independent: run them side by side, each logging to its own file.
+declare -A INIT_PIDS=()
+for name in keystone neutron octavia; do
+    [[ $name == octavia ]] && (( ! WITH_OCTAVIA )) && continue
+    [[ -f $STATE/db/$name.ok ]] && continue
+    say "initialising the $name database"
+    ( "init_$name" ) >"$STATE/logs/$name-init.log" 2>&1 &
+    INIT_PIDS[$name]=$!
+done
+for name in "${!INIT_PIDS[@]}"; do
+    if ! wait "${INIT_PIDS[$name]}"; then
+        tail -n 40 "$STATE/logs/$name-init.log" >&2
+        die "initialising the $name database failed (log: $STATE/logs/$name-init.log)"
+    fi
+done
+(( ${#INIT_PIDS[@]} )) && phase_done "databases"
+
+# ------------------------------------------------------------ servers ---
+start_server() {   # start_server NAME
+    local name=$1 port module log
+    port=$(port_of "$name")
+    log=$(logfile "$name")
+    module=wsgi_$name:application
+    say "starting $name on 127.0.0.1:$port"
+    (
+        cd "$STATE"
+        export OS_KEYSTONE_CONFIG_DIR=$STATE/etc OS_KEYSTONE_CONFIG_FILES=keystone.conf
+        export OS_NEUTRON_CONFIG_DIR=$STATE/etc OS_NEUTRON_CONFIG_FILES=neutron.conf
+        export KURYR6_OCTAVIA_CONF=$STATE/etc/octavia.conf
+        # setsid: own session and process group (pgid == this PID), so
+        # down.sh can signal the master and its worker together.
+        setsid nohup "$VENV/bin/gunicorn" --pythonpath "$HERE/py" \
+            --bind "127.0.0.1:$port" --workers 1 --threads 4 \
+            --no-control-socket --timeout 300 --graceful-timeout 5 \
+            --error-logfile "$log" "$module" >>"$log" 2>&1 </dev/null &
+        echo $! >"$(pidfile "$name")"
+    )
+    echo "$port" >"$STATE/pids/$name.port"
+}
+wait_healthy() {   # wait_healthy NAME
+    local name=$1 pid deadline
+    pid=$(<"$(pidfile "$name")")
+    deadline=$(( $(now_us) + WAIT * 1000000 ))
+    say "waiting for $name to answer on http://127.0.0.1:$(port_of "$name")$(health_path "$name") (up to ${WAIT}s)"
+    while :; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "--- last 40 lines of $(logfile "$name") ---" >&2
+            tail -n 40 "$(logfile "$name")" >&2 || true
+            rm -f "$(pidfile "$name")" "$STATE/pids/$name.port"
+            die "$name exited during start-up (log: $(logfile "$name"))"
+        fi
+        healthy "$name" && return 0
+        if (( $(now_us) > deadline )); then
+            echo "--- last 40 lines of $(logfile "$name") ---" >&2
+            tail -n 40 "$(logfile "$name")" >&2 || true
+            die "$name did not answer within ${WAIT}s (log: $(logfile "$name"); KURYR6_WAIT raises the limit)"
+        fi
+        sleep 0.2
+    done
+}
+
+STARTED=()
+for name in "${WANTED[@]}"; do
+    if ! our_pid "$name" >/dev/null; then
+        start_server "$name"
+        STARTED+=("$name")
+    fi
+done
+if (( ${#STARTED[@]} )); then
+    # keystone first: the catalog step needs only it
+    for name in keystone neutron octavia; do
+        [[ " ${STARTED[*]} " == *" $name "* ]] || continue
+        wait_healthy "$name"
+        phase_done "$name healthy"
+        if [[ $name == keystone ]]; then :; fi
+    done
+fi
+
+# ------------------------------------------------------------ catalog ---
+CATALOG_SIG="$KS_PORT $NEUTRON_PORT $OCTAVIA_PORT"
+if [[ ! -f $STATE/db/catalog.ok || $(<"$STATE/db/catalog.ok") != "$CATALOG_SIG" ]]; then
+    say "setting up the Keystone catalog (service project, users, endpoints)"
+    KURYR6_KEYSTONE_PORT=$KS_PORT KURYR6_NEUTRON_PORT=$NEUTRON_PORT \
+    KURYR6_OCTAVIA_PORT=$OCTAVIA_PORT KURYR6_ADMIN_PASSWORD_FILE=$ADMIN_PW_FILE \
+    KURYR6_SERVICE_PASSWORD_FILE=$SERVICE_PW_FILE \
+        "$PY" "$HERE/py/k6cloud.py" catalog
+    echo "$CATALOG_SIG" >"$STATE/db/catalog.ok"
+    phase_done "catalog"
+fi
+
+# ------------------------------------------------------ client config ---
+umask 077
+cat >"$STATE/clouds.yaml" <<EOF
+# generated by scripts/cloud/up.sh; the password is in secure.yaml
+clouds:
+  kuryr6-local:
+    auth:
+      auth_url: http://127.0.0.1:$KS_PORT/v3
+      username: admin
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    interface: public
+    identity_api_version: 3
+EOF
+cat >"$STATE/secure.yaml" <<EOF
+clouds:
+  kuryr6-local:
+    auth:
+      password: $ADMIN_PW
+EOF
+cat >"$STATE/env.sh" <<EOF
+# generated by scripts/cloud/up.sh: source it to use the local cloud
+export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
+export OS_CLIENT_SECURE_FILE=$STATE/secure.yaml
+export OS_CLOUD=kuryr6-local
+export KURYR6_CLOUD_DIR=$STATE
+export KURYR6_VENV_BIN=$VENV/bin
+export KURYR6_KEYSTONE_URL=http://127.0.0.1:$KS_PORT/v3
+export KURYR6_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
+export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
+EOF
+chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"
+umask 022
+
+# --------------------------------------------------------- end-to-end ---
+auth_check || die "authenticated check failed (token + Neutron/Octavia GET); see $STATE/logs"
+echo "$READY_SIG" >"$READY"
+phase_done "verify"
+print_summary
