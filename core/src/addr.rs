@@ -38,15 +38,16 @@ pub fn parse_prefix(text: &str) -> Result<IpNet, PrefixError> {
         IpAddr::V4(_) => ("IPv4", 32u8),
         IpAddr::V6(_) => ("IPv6", 128u8),
     };
-    let len: u8 = len_text
-        .parse()
-        .ok()
-        .filter(|l| *l <= max)
-        .ok_or_else(|| PrefixError::BadLength {
-            len: len_text.to_string(),
-            family,
-            max,
-        })?;
+    let len: u8 =
+        len_text
+            .parse()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| PrefixError::BadLength {
+                len: len_text.to_string(),
+                family,
+                max,
+            })?;
     let net = IpNet::new(addr, len).expect("length checked against family maximum");
     if net.trunc() != net {
         return Err(PrefixError::HostBits {
@@ -192,7 +193,9 @@ pub const MAX_SITE_ID: u16 = 4095;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SiteError {
-    #[error("site prefix {0} must be an IPv6 prefix of length 48 or shorter (e.g. a ULA fdXX:XXXX:XXXX::/48)")]
+    #[error(
+        "site prefix {0} must be an IPv6 prefix of length 48 or shorter (e.g. a ULA fdXX:XXXX:XXXX::/48)"
+    )]
     NotSlash48(IpNet),
     #[error("site id {0} is out of range: expected 0 to {MAX_SITE_ID}")]
     SiteIdRange(i64),
@@ -201,7 +204,11 @@ pub enum SiteError {
 }
 
 /// Derives (pod /64, service /`service_len`) for a site from a /48.
-pub fn carve_site(prefix: &IpNet, site_id: i64, service_len: i64) -> Result<(IpNet, IpNet), SiteError> {
+pub fn carve_site(
+    prefix: &IpNet,
+    site_id: i64,
+    service_len: i64,
+) -> Result<(IpNet, IpNet), SiteError> {
     let IpNet::V6(p) = prefix else {
         return Err(SiteError::NotSlash48(*prefix));
     };
@@ -217,8 +224,11 @@ pub fn carve_site(prefix: &IpNet, site_id: i64, service_len: i64) -> Result<(IpN
     let base = u128::from(p.network());
     let subnet_id = |role: u16| base | (u128::from(site_id as u16 * 16 + role) << 64);
     let pod = Ipv6Net::new(Ipv6Addr::from(subnet_id(SITE_ROLE_POD)), 64).expect("64 ≤ 128");
-    let service = Ipv6Net::new(Ipv6Addr::from(subnet_id(SITE_ROLE_SERVICE)), service_len as u8)
-        .expect("length checked");
+    let service = Ipv6Net::new(
+        Ipv6Addr::from(subnet_id(SITE_ROLE_SERVICE)),
+        service_len as u8,
+    )
+    .expect("length checked");
     Ok((IpNet::V6(pod), IpNet::V6(service)))
 }
 
@@ -277,18 +287,36 @@ mod tests {
         let l = service_layout(&parse_prefix("10.96.0.0/24").unwrap()).unwrap();
         assert_eq!(l.kubernetes_range.to_string(), "10.96.0.0/25");
         assert_eq!(l.gateway, a("10.96.0.254"));
-        assert_eq!((l.pool_start, l.pool_end), (a("10.96.0.128"), a("10.96.0.253")));
+        assert_eq!(
+            (l.pool_start, l.pool_end),
+            (a("10.96.0.128"), a("10.96.0.253"))
+        );
         let (_, _, end) = pod_layout(&parse_prefix("10.1.0.0/16").unwrap()).unwrap();
         assert_eq!(end, a("10.1.255.254"));
     }
 
     #[test]
     fn strict_prefix_parsing() {
-        assert!(matches!(parse_prefix("fd10::/129"), Err(PrefixError::BadLength { .. })));
-        assert!(matches!(parse_prefix("fd10::5/112"), Err(PrefixError::HostBits { .. })));
-        assert!(matches!(parse_prefix("fd10::"), Err(PrefixError::NoSlash(_))));
-        assert!(matches!(parse_prefix("fz10::/64"), Err(PrefixError::BadAddress(_))));
-        assert_eq!(parse_prefix("fd10:0:0:2:0:0:0:0/112").unwrap().to_string(), "fd10:0:0:2::/112");
+        assert!(matches!(
+            parse_prefix("fd10::/129"),
+            Err(PrefixError::BadLength { .. })
+        ));
+        assert!(matches!(
+            parse_prefix("fd10::5/112"),
+            Err(PrefixError::HostBits { .. })
+        ));
+        assert!(matches!(
+            parse_prefix("fd10::"),
+            Err(PrefixError::NoSlash(_))
+        ));
+        assert!(matches!(
+            parse_prefix("fz10::/64"),
+            Err(PrefixError::BadAddress(_))
+        ));
+        assert_eq!(
+            parse_prefix("fd10:0:0:2:0:0:0:0/112").unwrap().to_string(),
+            "fd10:0:0:2::/112"
+        );
     }
 
     #[test]

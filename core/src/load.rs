@@ -44,12 +44,20 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             let d = Diagnostic::new(Code::E001, e.message().trim().to_string())
                 .help("see the pipeline.toml reference in README.md for the keys each table takes")
                 .at(e.span());
-            return Err(Rejected { source, diagnostics: vec![d] });
+            return Err(Rejected {
+                source,
+                diagnostics: vec![d],
+            });
         }
     };
     let lowered = match lower::lower(&raw, 0..source.text.len()) {
         Ok(l) => l,
-        Err(diagnostics) => return Err(Rejected { source, diagnostics }),
+        Err(diagnostics) => {
+            return Err(Rejected {
+                source,
+                diagnostics,
+            });
+        }
     };
     let diagnostics = validate::plan(&lowered.plan, &lowered.spans);
     if diagnostics.is_empty() {
@@ -59,7 +67,10 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             spans: lowered.spans,
         })
     } else {
-        Err(Rejected { source, diagnostics })
+        Err(Rejected {
+            source,
+            diagnostics,
+        })
     }
 }
 
@@ -69,9 +80,16 @@ impl Loaded {
     pub fn revalidate(&self, plan: Plan) -> Result<Loaded, Rejected> {
         let diagnostics = validate::plan(&plan, &self.spans);
         if diagnostics.is_empty() {
-            Ok(Loaded { source: self.source.clone(), plan, spans: self.spans.clone() })
+            Ok(Loaded {
+                source: self.source.clone(),
+                plan,
+                spans: self.spans.clone(),
+            })
         } else {
-            Err(Rejected { source: self.source.clone(), diagnostics })
+            Err(Rejected {
+                source: self.source.clone(),
+                diagnostics,
+            })
         }
     }
 }

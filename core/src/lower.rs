@@ -59,7 +59,9 @@ fn prefix_diag(e: &PrefixError, span: Span) -> Diagnostic {
         }
         _ => "write an address and a prefix length, e.g. `fd10:0:0:2::/112`".into(),
     };
-    Diagnostic::new(code, e.to_string()).help(help).at(Some(span))
+    Diagnostic::new(code, e.to_string())
+        .help(help)
+        .at(Some(span))
 }
 
 impl Lowerer {
@@ -97,9 +99,12 @@ impl Lowerer {
             Ok(v) if v > 0 => v,
             _ => {
                 self.err(
-                    Diagnostic::new(Code::E025, format!("{what} {} is not a TCP port", p.get_ref()))
-                        .help("use a port from 1 to 65535")
-                        .at(Some(p.span())),
+                    Diagnostic::new(
+                        Code::E025,
+                        format!("{what} {} is not a TCP port", p.get_ref()),
+                    )
+                    .help("use a port from 1 to 65535")
+                    .at(Some(p.span())),
                 );
                 default
             }
@@ -158,14 +163,21 @@ pub fn lower(raw: &RawPipeline, whole_file: Span) -> Result<Lowered, Vec<Diagnos
 }
 
 fn lower_header(l: &mut Lowerer, raw: &RawPipeline, whole_file: Span) -> String {
-    let name = raw.pipeline.as_ref().and_then(|h| h.get_ref().name.as_ref());
+    let name = raw
+        .pipeline
+        .as_ref()
+        .and_then(|h| h.get_ref().name.as_ref());
     match name {
         Some(n) => {
             l.spans.set("", "pipeline.name", n.span());
             n.get_ref().clone()
         }
         None => {
-            let at = raw.pipeline.as_ref().map(|h| h.span()).unwrap_or(0..0.min(whole_file.end));
+            let at = raw
+                .pipeline
+                .as_ref()
+                .map(|h| h.span())
+                .unwrap_or(0..0.min(whole_file.end));
             l.err(
                 Diagnostic::new(Code::E002, "missing pipeline name")
                     .help("add `[pipeline]` with `name = \"my-cluster\"`: the name goes into the ownership tag of every resource")
@@ -189,13 +201,16 @@ fn lower_kubernetes(l: &mut Lowerer, raw: &RawPipeline) -> Kubernetes {
         k.version = v.get_ref().clone();
     }
     if let Some(m) = &rk.multi_cidr_service_allocator {
-        l.spans.set("", "kubernetes.multi_cidr_service_allocator", m.span());
+        l.spans
+            .set("", "kubernetes.multi_cidr_service_allocator", m.span());
         k.multi_cidr_service_allocator = *m.get_ref();
     }
     for (i, h) in rk.api_hosts.iter().flat_map(|v| v.get_ref()).enumerate() {
         let h = h.get_ref();
-        l.spans.set("", &format!("api_hosts[{i}].name"), h.name.span());
-        l.spans.set("", &format!("api_hosts[{i}].address"), h.address.span());
+        l.spans
+            .set("", &format!("api_hosts[{i}].name"), h.name.span());
+        l.spans
+            .set("", &format!("api_hosts[{i}].address"), h.address.span());
         if let Some(address) = l.address(&h.address) {
             k.api_hosts.push(ApiHost {
                 name: h.name.get_ref().clone(),
@@ -211,14 +226,20 @@ fn cidr_list(l: &mut Lowerer, v: &S<toml::Value>, key: &str) -> Vec<IpNet> {
     let span = v.span();
     let texts: Vec<String> = match v.get_ref() {
         toml::Value::String(s) => vec![s.clone()],
-        toml::Value::Array(items) if items.iter().all(|i| i.is_str()) && !items.is_empty() => {
-            items.iter().map(|i| i.as_str().unwrap_or_default().to_string()).collect()
-        }
+        toml::Value::Array(items) if items.iter().all(|i| i.is_str()) && !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
         _ => {
             l.err(
-                Diagnostic::new(Code::E001, format!("`{key}` must be a CIDR string or a list of CIDR strings"))
-                    .help(format!("e.g. {key} = \"fd10:0:0:2::/112\", or one per family for dual-stack"))
-                    .at(Some(span)),
+                Diagnostic::new(
+                    Code::E001,
+                    format!("`{key}` must be a CIDR string or a list of CIDR strings"),
+                )
+                .help(format!(
+                    "e.g. {key} = \"fd10:0:0:2::/112\", or one per family for dual-stack"
+                ))
+                .at(Some(span)),
             );
             return Vec::new();
         }
@@ -235,7 +256,11 @@ fn cidr_list(l: &mut Lowerer, v: &S<toml::Value>, key: &str) -> Vec<IpNet> {
         .collect()
 }
 
-fn name_or(names: Option<&RawNames>, pick: impl Fn(&RawNames) -> Option<&S<String>>, default: &str) -> (String, Option<Span>) {
+fn name_or(
+    names: Option<&RawNames>,
+    pick: impl Fn(&RawNames) -> Option<&S<String>>,
+    default: &str,
+) -> (String, Option<Span>) {
     match names.and_then(pick) {
         Some(n) => (n.get_ref().clone(), Some(n.span())),
         None => (default.to_string(), None),
@@ -245,14 +270,25 @@ fn name_or(names: Option<&RawNames>, pick: impl Fn(&RawNames) -> Option<&S<Strin
 /// The guide, derived: pods and services networks, one subnet per family
 /// in each, the router with all subnets, the access security group, the API
 /// load balancer when API hosts are named, and the emit step.
-fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k: &Kubernetes) -> Vec<Step> {
+fn expand_short_form(
+    l: &mut Lowerer,
+    plan: &S<RawShortPlan>,
+    pipeline: &str,
+    k: &Kubernetes,
+) -> Vec<Step> {
     let table_span = plan.span();
     let p = plan.get_ref();
     let names = p.names.as_ref().map(|n| n.get_ref());
 
-    let (pods, services, origin_pod, origin_service) = match (&p.site_prefix, &p.pod_cidr, &p.service_cidr) {
+    let (pods, services, origin_pod, origin_service) = match (
+        &p.site_prefix,
+        &p.pod_cidr,
+        &p.service_cidr,
+    ) {
         (Some(site), None, None) => {
-            let Some(prefix) = l.prefix(site) else { return Vec::new() };
+            let Some(prefix) = l.prefix(site) else {
+                return Vec::new();
+            };
             let Some(site_id) = &p.site_id else {
                 l.err(
                     Diagnostic::new(Code::E021, "site_prefix needs a site_id")
@@ -261,16 +297,22 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
                 );
                 return Vec::new();
             };
-            let len = p.service_prefix_len.as_ref().map(|s| *s.get_ref()).unwrap_or(DEFAULT_SERVICE_PREFIX_LEN);
+            let len = p
+                .service_prefix_len
+                .as_ref()
+                .map(|s| *s.get_ref())
+                .unwrap_or(DEFAULT_SERVICE_PREFIX_LEN);
             match addr::carve_site(&prefix, *site_id.get_ref(), len) {
                 Ok((pod, svc)) => (vec![pod], vec![svc], site.span(), site.span()),
                 Err(e) => {
                     let at = match e {
                         addr::SiteError::NotSlash48(_) => site.span(),
                         addr::SiteError::SiteIdRange(_) => site_id.span(),
-                        addr::SiteError::ServiceLen(_) => {
-                            p.service_prefix_len.as_ref().map(|s| s.span()).unwrap_or(site.span())
-                        }
+                        addr::SiteError::ServiceLen(_) => p
+                            .service_prefix_len
+                            .as_ref()
+                            .map(|s| s.span())
+                            .unwrap_or(site.span()),
                     };
                     l.err(Diagnostic::new(Code::E022, e.to_string()).at(Some(at)));
                     return Vec::new();
@@ -278,7 +320,13 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
             }
         }
         (None, Some(pod), Some(svc)) => {
-            for (key, s) in [("site_id", p.site_id.as_ref().map(|s| s.span())), ("service_prefix_len", p.service_prefix_len.as_ref().map(|s| s.span()))] {
+            for (key, s) in [
+                ("site_id", p.site_id.as_ref().map(|s| s.span())),
+                (
+                    "service_prefix_len",
+                    p.service_prefix_len.as_ref().map(|s| s.span()),
+                ),
+            ] {
                 if let Some(span) = s {
                     l.err(
                         Diagnostic::new(Code::E021, format!("`{key}` only applies with site_prefix"))
@@ -287,7 +335,12 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
                     );
                 }
             }
-            (cidr_list(l, pod, "pod_cidr"), cidr_list(l, svc, "service_cidr"), pod.span(), svc.span())
+            (
+                cidr_list(l, pod, "pod_cidr"),
+                cidr_list(l, svc, "service_cidr"),
+                pod.span(),
+                svc.span(),
+            )
         }
         (Some(site), _, _) => {
             l.err(
@@ -298,7 +351,11 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
             return Vec::new();
         }
         (None, pod, _) => {
-            let missing = if pod.is_none() { "pod_cidr" } else { "service_cidr" };
+            let missing = if pod.is_none() {
+                "pod_cidr"
+            } else {
+                "service_cidr"
+            };
             l.err(
                 Diagnostic::new(Code::E002, format!("[plan] is missing `{missing}`"))
                     .help("the short form needs pod_cidr and service_cidr (e.g. \"fd10:0:0:1::/64\" and \"fd10:0:0:2::/112\"), or site_prefix and site_id")
@@ -312,15 +369,24 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
     }
 
     let dual = pods.len() > 1 || services.len() > 1;
-    let only_v4 = pods.iter().chain(&services).all(|n| addr::net_version(n) == 4);
+    let only_v4 = pods
+        .iter()
+        .chain(&services)
+        .all(|n| addr::net_version(n) == 4);
     let mut steps = Vec::new();
     let named = |l: &mut Lowerer, (name, span): (String, Option<Span>), fallback: Span| {
         l.spans.set(&name, "", span.unwrap_or(fallback));
         name
     };
 
-    let pod_net = named(l, name_or(names, |n| n.pod_network.as_ref(), "pods"), table_span.clone());
-    steps.push(Step::Network(Network { name: pod_net.clone() }));
+    let pod_net = named(
+        l,
+        name_or(names, |n| n.pod_network.as_ref(), "pods"),
+        table_span.clone(),
+    );
+    steps.push(Step::Network(Network {
+        name: pod_net.clone(),
+    }));
     let mut pod_subnets = Vec::new();
     for cidr in &pods {
         let v4_in_dual = addr::net_version(cidr) == 4 && !only_v4;
@@ -330,15 +396,32 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
             name_or(names, |n| n.pod_subnet.as_ref(), "pod_subnet")
         };
         let name = named(l, name, origin_pod.clone());
-        for field in ["cidr", "gateway", "allocation_pools", "ip_version", "network"] {
+        for field in [
+            "cidr",
+            "gateway",
+            "allocation_pools",
+            "ip_version",
+            "network",
+        ] {
             l.spans.set(&name, field, origin_pod.clone());
         }
-        steps.push(Step::Subnet(laid_out_subnet(&name, &pod_net, Role::Pod, *cidr)));
+        steps.push(Step::Subnet(laid_out_subnet(
+            &name,
+            &pod_net,
+            Role::Pod,
+            *cidr,
+        )));
         pod_subnets.push(name);
     }
 
-    let svc_net = named(l, name_or(names, |n| n.service_network.as_ref(), "services"), table_span.clone());
-    steps.push(Step::Network(Network { name: svc_net.clone() }));
+    let svc_net = named(
+        l,
+        name_or(names, |n| n.service_network.as_ref(), "services"),
+        table_span.clone(),
+    );
+    steps.push(Step::Network(Network {
+        name: svc_net.clone(),
+    }));
     let mut service_subnets = Vec::new();
     for cidr in &services {
         let v4_in_dual = addr::net_version(cidr) == 4 && !only_v4;
@@ -348,51 +431,100 @@ fn expand_short_form(l: &mut Lowerer, plan: &S<RawShortPlan>, pipeline: &str, k:
             name_or(names, |n| n.service_subnet.as_ref(), "service_subnet")
         };
         let name = named(l, name, origin_service.clone());
-        for field in ["cidr", "gateway", "allocation_pools", "ip_version", "network"] {
+        for field in [
+            "cidr",
+            "gateway",
+            "allocation_pools",
+            "ip_version",
+            "network",
+        ] {
             l.spans.set(&name, field, origin_service.clone());
         }
-        steps.push(Step::Subnet(laid_out_subnet(&name, &svc_net, Role::Service, *cidr)));
+        steps.push(Step::Subnet(laid_out_subnet(
+            &name,
+            &svc_net,
+            Role::Service,
+            *cidr,
+        )));
         service_subnets.push((name, *cidr));
     }
 
-    let router = named(l, name_or(names, |n| n.router.as_ref(), "k8s-ipv6"), table_span.clone());
+    let router = named(
+        l,
+        name_or(names, |n| n.router.as_ref(), "k8s-ipv6"),
+        table_span.clone(),
+    );
     steps.push(Step::Router(Router {
         name: router,
-        interfaces: pod_subnets.iter().chain(service_subnets.iter().map(|(n, _)| n)).cloned().collect(),
+        interfaces: pod_subnets
+            .iter()
+            .chain(service_subnets.iter().map(|(n, _)| n))
+            .cloned()
+            .collect(),
     }));
 
-    let sg_default = if dual { "service_pod_access" } else { "service_pod_access_v6" };
-    let sg = named(l, name_or(names, |n| n.security_group.as_ref(), sg_default), table_span.clone());
+    let sg_default = if dual {
+        "service_pod_access"
+    } else {
+        "service_pod_access_v6"
+    };
+    let sg = named(
+        l,
+        name_or(names, |n| n.security_group.as_ref(), sg_default),
+        table_span.clone(),
+    );
     l.spans.set(&sg, "rules", origin_service.clone());
     steps.push(Step::SecurityGroup(SecurityGroup {
         name: sg.clone(),
         description: sg.clone(),
-        rules: service_subnets.iter().flat_map(|(_, cidr)| service_access_rules(cidr)).collect(),
+        rules: service_subnets
+            .iter()
+            .flat_map(|(_, cidr)| service_access_rules(cidr))
+            .collect(),
     }));
 
     let mut lb_name = None;
     if !k.api_hosts.is_empty() {
-        if let Some((subnet, cidr)) = service_subnets.iter().find(|(_, c)| addr::net_version(c) == addr::ip_version(k.api_hosts[0].address)).or(service_subnets.first()) {
-            let name = named(l, name_or(names, |n| n.loadbalancer.as_ref(), DEFAULT_LB_NAME), table_span.clone());
+        if let Some((subnet, cidr)) = service_subnets
+            .iter()
+            .find(|(_, c)| addr::net_version(c) == addr::ip_version(k.api_hosts[0].address))
+            .or(service_subnets.first())
+        {
+            let name = named(
+                l,
+                name_or(names, |n| n.loadbalancer.as_ref(), DEFAULT_LB_NAME),
+                table_span.clone(),
+            );
             if let Some(a) = &p.lb_algorithm {
                 l.spans.set(&name, "algorithm", a.span());
             }
-            let algorithm = p.lb_algorithm.as_ref().map(|a| a.get_ref().clone()).unwrap_or(DEFAULT_LB_ALGORITHM.into());
-            steps.push(Step::Loadbalancer(api_loadbalancer(&name, subnet, cidr, algorithm, 443, 6443, None, k)));
+            let algorithm = p
+                .lb_algorithm
+                .as_ref()
+                .map(|a| a.get_ref().clone())
+                .unwrap_or(DEFAULT_LB_ALGORITHM.into());
+            steps.push(Step::Loadbalancer(api_loadbalancer(
+                &name, subnet, cidr, algorithm, 443, 6443, None, k,
+            )));
             lb_name = Some(name);
         }
     }
 
     let emit = p.emit.as_ref().map(|e| e.get_ref());
     let pick = |f: fn(&RawShortEmit) -> Option<&S<String>>, default: &str| {
-        emit.and_then(f).map(|s| s.get_ref().clone()).unwrap_or_else(|| default.to_string())
+        emit.and_then(f)
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_else(|| default.to_string())
     };
     l.spans.set("configs", "", table_span);
     steps.push(Step::Emit(Emit {
         name: "configs".into(),
         dir: pick(|e| e.dir.as_ref(), "out"),
         pod_subnet: pod_subnets.first().cloned().unwrap_or_default(),
-        service_subnet: service_subnets.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+        service_subnet: service_subnets
+            .first()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default(),
         security_groups: vec![sg],
         ovs_bridge: pick(|e| e.ovs_bridge.as_ref(), DEFAULT_OVS_BRIDGE),
         member_mode: pick(|e| e.member_mode.as_ref(), DEFAULT_MEMBER_MODE),
@@ -448,7 +580,15 @@ fn default_layout(role: Role, cidr: &IpNet) -> (IpAddr, Vec<Pool>) {
     let fallback = (cidr.network(), Vec::new());
     match role {
         Role::Service => addr::service_layout(cidr)
-            .map(|s| (s.gateway, vec![Pool { start: s.pool_start, end: s.pool_end }]))
+            .map(|s| {
+                (
+                    s.gateway,
+                    vec![Pool {
+                        start: s.pool_start,
+                        end: s.pool_end,
+                    }],
+                )
+            })
             .unwrap_or(fallback),
         Role::Pod | Role::Other => addr::pod_layout(cidr)
             .map(|(gw, start, end)| (gw, vec![Pool { start, end }]))
@@ -457,7 +597,16 @@ fn default_layout(role: Role, cidr: &IpNet) -> (IpAddr, Vec<Pool>) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn api_loadbalancer(name: &str, subnet: &str, cidr: &IpNet, algorithm: String, listener_port: u16, member_port: u16, vip: Option<IpAddr>, k: &Kubernetes) -> Loadbalancer {
+fn api_loadbalancer(
+    name: &str,
+    subnet: &str,
+    cidr: &IpNet,
+    algorithm: String,
+    listener_port: u16,
+    member_port: u16,
+    vip: Option<IpAddr>,
+    k: &Kubernetes,
+) -> Loadbalancer {
     let vip = vip.unwrap_or_else(|| addr::offset(cidr.network(), 1));
     Loadbalancer {
         name: name.into(),
@@ -482,9 +631,12 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
         let Some(kind) = StepKind::parse(r.kind.get_ref()) else {
             let kinds: Vec<_> = StepKind::ALL.iter().map(|k| k.as_str()).collect();
             l.err(
-                Diagnostic::new(Code::E017, format!("unknown step kind `{}`", r.kind.get_ref()))
-                    .help(format!("kind is one of: {}", kinds.join(", ")))
-                    .at(Some(r.kind.span())),
+                Diagnostic::new(
+                    Code::E017,
+                    format!("unknown step kind `{}`", r.kind.get_ref()),
+                )
+                .help(format!("kind is one of: {}", kinds.join(", ")))
+                .at(Some(r.kind.span())),
             );
             continue;
         };
@@ -500,9 +652,12 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
                     format!("a {kind} step takes: {}", allowed.join(", "))
                 };
                 l.err(
-                    Diagnostic::new(Code::E017, format!("`{field}` is not a field of a {kind} step"))
-                        .help(help)
-                        .at(Some(fspan)),
+                    Diagnostic::new(
+                        Code::E017,
+                        format!("`{field}` is not a field of a {kind} step"),
+                    )
+                    .help(help)
+                    .at(Some(fspan)),
                 );
             }
         }
@@ -514,10 +669,17 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
             StepKind::Subnet => lower_subnet(l, r, span).map(Step::Subnet),
             StepKind::Router => Some(Step::Router(Router {
                 name,
-                interfaces: r.interfaces.iter().flat_map(|v| v.get_ref()).map(|s| s.get_ref().clone()).collect(),
+                interfaces: r
+                    .interfaces
+                    .iter()
+                    .flat_map(|v| v.get_ref())
+                    .map(|s| s.get_ref().clone())
+                    .collect(),
             })),
             StepKind::SecurityGroup => lower_security_group(l, r).map(Step::SecurityGroup),
-            StepKind::Loadbalancer => lower_loadbalancer(l, r, &steps, k, span).map(Step::Loadbalancer),
+            StepKind::Loadbalancer => {
+                lower_loadbalancer(l, r, &steps, k, span).map(Step::Loadbalancer)
+            }
             StepKind::Emit => Some(Step::Emit(lower_emit(l, r, &steps, pipeline, span))),
         };
         steps.extend(step);
@@ -525,12 +687,26 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
     steps
 }
 
-fn required<'a, T>(l: &mut Lowerer, v: &'a Option<S<T>>, step: &RawStep, field: &str, example: &str, at: &Span) -> Option<&'a S<T>> {
+fn required<'a, T>(
+    l: &mut Lowerer,
+    v: &'a Option<S<T>>,
+    step: &RawStep,
+    field: &str,
+    example: &str,
+    at: &Span,
+) -> Option<&'a S<T>> {
     if v.is_none() {
         l.err(
-            Diagnostic::new(Code::E002, format!("{} step `{}` is missing `{field}`", step.kind.get_ref(), step.name.get_ref()))
-                .help(format!("add `{field} = {example}`"))
-                .at(Some(at.clone())),
+            Diagnostic::new(
+                Code::E002,
+                format!(
+                    "{} step `{}` is missing `{field}`",
+                    step.kind.get_ref(),
+                    step.name.get_ref()
+                ),
+            )
+            .help(format!("add `{field} = {example}`"))
+            .at(Some(at.clone())),
         );
     }
     v.as_ref()
@@ -574,7 +750,10 @@ fn lower_subnet(l: &mut Lowerer, r: &RawStep, span: Span) -> Option<Subnet> {
             pools.push(Pool { start, end });
         }
     }
-    for mode in [&r.ipv6_address_mode, &r.ipv6_ra_mode].into_iter().flatten() {
+    for mode in [&r.ipv6_address_mode, &r.ipv6_ra_mode]
+        .into_iter()
+        .flatten()
+    {
         l.err(
             Diagnostic::new(Code::E016, format!("subnet `{name}` sets an IPv6 address mode (`{}`)", mode.get_ref()))
                 .help("remove ipv6_address_mode and ipv6_ra_mode: Kuryr assigns pod addresses itself and the guide leaves both unset")
@@ -589,9 +768,17 @@ fn lower_subnet(l: &mut Lowerer, r: &RawStep, span: Span) -> Option<Subnet> {
         role,
         cidr,
         ip_version: u8::try_from(ip_version).unwrap_or(0),
-        enable_dhcp: r.enable_dhcp.as_ref().map(|d| *d.get_ref()).unwrap_or(false),
+        enable_dhcp: r
+            .enable_dhcp
+            .as_ref()
+            .map(|d| *d.get_ref())
+            .unwrap_or(false),
         gateway_ip: gateway.unwrap_or(default_gateway),
-        allocation_pools: if r.allocation_pools.is_some() { pools } else { default_pools },
+        allocation_pools: if r.allocation_pools.is_some() {
+            pools
+        } else {
+            default_pools
+        },
     })
 }
 
@@ -613,9 +800,12 @@ fn lower_security_group(l: &mut Lowerer, r: &RawStep) -> Option<SecurityGroup> {
                 Ok(p) => Some(p),
                 Err(_) => {
                     l.err(
-                        Diagnostic::new(Code::E024, format!("port {} is out of range", v.get_ref()))
-                            .help("ports are 0 to 65535")
-                            .at(Some(v.span())),
+                        Diagnostic::new(
+                            Code::E024,
+                            format!("port {} is out of range", v.get_ref()),
+                        )
+                        .help("ports are 0 to 65535")
+                        .at(Some(v.span())),
                     );
                     None
                 }
@@ -623,7 +813,11 @@ fn lower_security_group(l: &mut Lowerer, r: &RawStep) -> Option<SecurityGroup> {
         };
         let (port_range_min, port_range_max) = (port(&rr.port_range_min), port(&rr.port_range_max));
         rules.push(Rule {
-            direction: rr.direction.as_ref().map(|d| d.get_ref().clone()).unwrap_or_else(|| "ingress".into()),
+            direction: rr
+                .direction
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_else(|| "ingress".into()),
             ethertype,
             protocol: rr.protocol.as_ref().map(|p| p.get_ref().clone()),
             remote_ip_prefix: remote,
@@ -632,13 +826,23 @@ fn lower_security_group(l: &mut Lowerer, r: &RawStep) -> Option<SecurityGroup> {
         });
     }
     Some(SecurityGroup {
-        description: r.description.as_ref().map(|d| d.get_ref().clone()).unwrap_or_else(|| name.clone()),
+        description: r
+            .description
+            .as_ref()
+            .map(|d| d.get_ref().clone())
+            .unwrap_or_else(|| name.clone()),
         name,
         rules,
     })
 }
 
-fn lower_loadbalancer(l: &mut Lowerer, r: &RawStep, earlier: &[Step], k: &Kubernetes, span: Span) -> Option<Loadbalancer> {
+fn lower_loadbalancer(
+    l: &mut Lowerer,
+    r: &RawStep,
+    earlier: &[Step],
+    k: &Kubernetes,
+    span: Span,
+) -> Option<Loadbalancer> {
     let subnet_ref = required(l, &r.subnet, r, "subnet", "\"service_subnet\"", &span)?;
     let subnet = earlier.iter().find_map(|s| match s {
         Step::Subnet(s) if s.name == *subnet_ref.get_ref() => Some(s),
@@ -646,9 +850,16 @@ fn lower_loadbalancer(l: &mut Lowerer, r: &RawStep, earlier: &[Step], k: &Kubern
     });
     let Some(subnet) = subnet else {
         l.err(
-            Diagnostic::new(Code::E007, format!("loadbalancer `{}` names subnet `{}`, which is not a subnet step before it", r.name.get_ref(), subnet_ref.get_ref()))
-                .help("name the service subnet defined by an earlier [[step]] with kind = \"subnet\"")
-                .at(Some(subnet_ref.span())),
+            Diagnostic::new(
+                Code::E007,
+                format!(
+                    "loadbalancer `{}` names subnet `{}`, which is not a subnet step before it",
+                    r.name.get_ref(),
+                    subnet_ref.get_ref()
+                ),
+            )
+            .help("name the service subnet defined by an earlier [[step]] with kind = \"subnet\"")
+            .at(Some(subnet_ref.span())),
         );
         return None;
     };
@@ -658,8 +869,21 @@ fn lower_loadbalancer(l: &mut Lowerer, r: &RawStep, earlier: &[Step], k: &Kubern
     };
     let listener_port = l.port(&r.listener_port, 443, "listener_port");
     let member_port = l.port(&r.member_port, 6443, "member_port");
-    let algorithm = r.algorithm.as_ref().map(|a| a.get_ref().clone()).unwrap_or(DEFAULT_LB_ALGORITHM.into());
-    let mut lb = api_loadbalancer(r.name.get_ref(), &subnet.name, &subnet.cidr, algorithm, listener_port, member_port, vip, k);
+    let algorithm = r
+        .algorithm
+        .as_ref()
+        .map(|a| a.get_ref().clone())
+        .unwrap_or(DEFAULT_LB_ALGORITHM.into());
+    let mut lb = api_loadbalancer(
+        r.name.get_ref(),
+        &subnet.name,
+        &subnet.cidr,
+        algorithm,
+        listener_port,
+        member_port,
+        vip,
+        k,
+    );
     if let Some(p) = &r.pool_name {
         lb.pool_name = p.get_ref().clone();
     }
@@ -677,9 +901,18 @@ fn lower_emit(l: &mut Lowerer, r: &RawStep, earlier: &[Step], pipeline: &str, sp
     let mut pick_subnet = |v: &Option<S<String>>, role: Role, field: &str| {
         text(v).or_else(|| first_subnet(role)).unwrap_or_else(|| {
             l.err(
-                Diagnostic::new(Code::E023, format!("emit step `{}` has no {field}: no subnet has role = \"{}\"", r.name.get_ref(), if role == Role::Pod { "pod" } else { "service" }))
-                    .help(format!("set `{field} = \"<subnet name>\"` or give a subnet step that role"))
-                    .at(Some(span.clone())),
+                Diagnostic::new(
+                    Code::E023,
+                    format!(
+                        "emit step `{}` has no {field}: no subnet has role = \"{}\"",
+                        r.name.get_ref(),
+                        if role == Role::Pod { "pod" } else { "service" }
+                    ),
+                )
+                .help(format!(
+                    "set `{field} = \"<subnet name>\"` or give a subnet step that role"
+                ))
+                .at(Some(span.clone())),
             );
             String::new()
         })
@@ -701,9 +934,16 @@ fn lower_emit(l: &mut Lowerer, r: &RawStep, earlier: &[Step], pipeline: &str, sp
         },
         ovs_bridge: text(&r.ovs_bridge).unwrap_or_else(|| DEFAULT_OVS_BRIDGE.into()),
         member_mode: text(&r.member_mode).unwrap_or_else(|| DEFAULT_MEMBER_MODE.into()),
-        resource_tags: r.resource_tags.as_ref().map(|t| t.get_ref().clone()).unwrap_or_else(|| default_resource_tags(pipeline)),
+        resource_tags: r
+            .resource_tags
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_else(|| default_resource_tags(pipeline)),
         loadbalancer: text(&r.loadbalancer).or_else(|| {
-            earlier.iter().find(|s| s.kind() == StepKind::Loadbalancer).map(|s| s.name().to_string())
+            earlier
+                .iter()
+                .find(|s| s.kind() == StepKind::Loadbalancer)
+                .map(|s| s.name().to_string())
         }),
     }
 }

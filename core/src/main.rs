@@ -68,7 +68,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { pipelines, format } => check(&pipelines, format),
-        Command::Plan { pipelines, offline, format } => {
+        Command::Plan {
+            pipelines,
+            offline,
+            format,
+        } => {
             if !offline {
                 return needs_cloud("plan");
             }
@@ -107,19 +111,29 @@ fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
                 eprint!("{}", diag::render(&r.source, &r.diagnostics));
             }
             let count: usize = rejected.iter().map(|r| r.diagnostics.len()).sum();
-            eprintln!("{count} error(s) in {} of {} file(s)", rejected.len(), paths.len());
+            eprintln!(
+                "{count} error(s) in {} of {} file(s)",
+                rejected.len(),
+                paths.len()
+            );
         }
     }
     None
 }
 
 fn check(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else { return ExitCode::from(2) };
+    let Some(loaded) = load_all(paths, format) else {
+        return ExitCode::from(2);
+    };
     match format {
         Format::Json => println!("{}", serde_json::json!({ "ok": true, "files": paths })),
         Format::Text => {
             for l in &loaded {
-                println!("{}: ok ({} steps)", l.source.display_path(), l.plan.steps.len());
+                println!(
+                    "{}: ok ({} steps)",
+                    l.source.display_path(),
+                    l.plan.steps.len()
+                );
             }
         }
     }
@@ -127,11 +141,19 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
 }
 
 fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else { return ExitCode::from(2) };
+    let Some(loaded) = load_all(paths, format) else {
+        return ExitCode::from(2);
+    };
     match format {
         Format::Json => {
-            let docs: Vec<_> = loaded.iter().map(|l| report::document(l, &OfflineIds)).collect();
-            println!("{}", serde_json::to_string_pretty(&docs).expect("plan documents serialize"));
+            let docs: Vec<_> = loaded
+                .iter()
+                .map(|l| report::document(l, &OfflineIds))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).expect("plan documents serialize")
+            );
         }
         Format::Text => {
             for l in &loaded {

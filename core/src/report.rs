@@ -46,8 +46,17 @@ pub fn document(loaded: &Loaded, ids: &dyn Ids) -> PlanDocument {
     PlanDocument {
         file: loaded.source.display_path(),
         plan: value,
-        service_cluster_ip_range: crate::validate::service_ranges(plan).iter().map(|r| r.to_string()).collect(),
-        outputs: plan.emits().map(|e| EmitOutputs { step: e.name.clone(), files: emit::render(plan, e, ids) }).collect(),
+        service_cluster_ip_range: crate::validate::service_ranges(plan)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        outputs: plan
+            .emits()
+            .map(|e| EmitOutputs {
+                step: e.name.clone(),
+                files: emit::render(plan, e, ids),
+            })
+            .collect(),
     }
 }
 
@@ -55,7 +64,13 @@ pub fn document(loaded: &Loaded, ids: &dyn Ids) -> PlanDocument {
 pub fn text(loaded: &Loaded, ids: &dyn Ids) -> String {
     let plan = &loaded.plan;
     let mut out = String::new();
-    let _ = writeln!(out, "pipeline {} ({}), Kubernetes {}", plan.pipeline, loaded.source.display_path(), plan.kubernetes.version);
+    let _ = writeln!(
+        out,
+        "pipeline {} ({}), Kubernetes {}",
+        plan.pipeline,
+        loaded.source.display_path(),
+        plan.kubernetes.version
+    );
     for h in &plan.kubernetes.api_hosts {
         let _ = writeln!(out, "  api host {} {}", h.name, h.address);
     }
@@ -89,10 +104,25 @@ pub fn text(loaded: &Loaded, ids: &dyn Ids) -> String {
                 for r in &sg.rules {
                     let ports = match (r.port_range_min, r.port_range_max) {
                         (None, None) => String::new(),
-                        (lo, hi) => format!(" ports {}-{}", lo.map(|p| p.to_string()).unwrap_or_default(), hi.map(|p| p.to_string()).unwrap_or_default()),
+                        (lo, hi) => format!(
+                            " ports {}-{}",
+                            lo.map(|p| p.to_string()).unwrap_or_default(),
+                            hi.map(|p| p.to_string()).unwrap_or_default()
+                        ),
                     };
-                    let remote = r.remote_ip_prefix.map(|p| format!(" from {p}")).unwrap_or_default();
-                    field("rule", format!("{} {} {}{remote}{ports}", r.direction, r.ethertype, r.protocol.as_deref().unwrap_or("any")));
+                    let remote = r
+                        .remote_ip_prefix
+                        .map(|p| format!(" from {p}"))
+                        .unwrap_or_default();
+                    field(
+                        "rule",
+                        format!(
+                            "{} {} {}{remote}{ports}",
+                            r.direction,
+                            r.ethertype,
+                            r.protocol.as_deref().unwrap_or("any")
+                        ),
+                    );
                 }
             }
             Step::Loadbalancer(lb) => {
@@ -101,7 +131,10 @@ pub fn text(loaded: &Loaded, ids: &dyn Ids) -> String {
                 field("listener", format!("HTTPS {}", lb.listener_port));
                 field("pool", format!("{} ({})", lb.pool_name, lb.algorithm));
                 for m in &lb.members {
-                    field("member", format!("{} {}:{}", m.name, m.address, lb.member_port));
+                    field(
+                        "member",
+                        format!("{} {}:{}", m.name, m.address, lb.member_port),
+                    );
                 }
             }
             Step::Emit(e) => {

@@ -22,9 +22,23 @@ pub const MAX_NAME_LEN: usize = 255;
 /// older releases, and the tag adds a prefix.
 pub const MAX_PIPELINE_NAME_LEN: usize = 40;
 
-pub const LB_ALGORITHMS: [&str; 4] = ["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"];
+pub const LB_ALGORITHMS: [&str; 4] = [
+    "ROUND_ROBIN",
+    "LEAST_CONNECTIONS",
+    "SOURCE_IP",
+    "SOURCE_IP_PORT",
+];
 pub const MEMBER_MODES: [&str; 2] = ["L3", "L2"];
-const PROTOCOLS: [&str; 8] = ["tcp", "udp", "sctp", "icmp", "ipv6-icmp", "icmpv6", "any", "ah"];
+const PROTOCOLS: [&str; 8] = [
+    "tcp",
+    "udp",
+    "sctp",
+    "icmp",
+    "ipv6-icmp",
+    "icmpv6",
+    "any",
+    "ah",
+];
 
 struct Checker<'a> {
     spans: &'a Spans,
@@ -32,8 +46,19 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, code: Code, step: &str, field: &str, message: String, help: impl Into<String>) {
-        self.diags.push(Diagnostic::new(code, message).help(help).at(self.spans.get(step, field)));
+    fn report(
+        &mut self,
+        code: Code,
+        step: &str,
+        field: &str,
+        message: String,
+        help: impl Into<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::new(code, message)
+                .help(help)
+                .at(self.spans.get(step, field)),
+        );
     }
 }
 
@@ -76,7 +101,9 @@ pub fn plan(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
 fn valid_pipeline_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_PIPELINE_NAME_LEN
-        && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_' || ch == '.')
+        && name.chars().all(|ch| {
+            ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_' || ch == '.'
+        })
 }
 
 fn check_header(c: &mut Checker, plan: &Plan) {
@@ -85,7 +112,10 @@ fn check_header(c: &mut Checker, plan: &Plan) {
             Code::E006,
             "",
             "pipeline.name",
-            format!("pipeline name `{}` is not usable in an ownership tag", plan.pipeline),
+            format!(
+                "pipeline name `{}` is not usable in an ownership tag",
+                plan.pipeline
+            ),
             format!("use 1 to {MAX_PIPELINE_NAME_LEN} characters from a-z, 0-9, '-', '_' and '.'"),
         );
     }
@@ -101,7 +131,13 @@ fn check_header(c: &mut Checker, plan: &Plan) {
     let mut seen = BTreeSet::new();
     for (i, h) in plan.kubernetes.api_hosts.iter().enumerate() {
         if !seen.insert(&h.name) || h.name.is_empty() {
-            c.report(Code::E006, "", &format!("api_hosts[{i}].name"), format!("API host name `{}` is empty or used twice", h.name), "give every API host its own name: it names its load-balancer member");
+            c.report(
+                Code::E006,
+                "",
+                &format!("api_hosts[{i}].name"),
+                format!("API host name `{}` is empty or used twice", h.name),
+                "give every API host its own name: it names its load-balancer member",
+            );
         }
     }
 }
@@ -111,40 +147,74 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
     for (i, step) in plan.steps.iter().enumerate() {
         let name = step.name();
         if name.is_empty() || name.len() > MAX_NAME_LEN {
-            c.report(Code::E006, name, "name", format!("{} name `{name}` must have 1 to {MAX_NAME_LEN} characters", step.kind()), "give the step a short, non-empty name");
+            c.report(
+                Code::E006,
+                name,
+                "name",
+                format!(
+                    "{} name `{name}` must have 1 to {MAX_NAME_LEN} characters",
+                    step.kind()
+                ),
+                "give the step a short, non-empty name",
+            );
         }
         if let Some(j) = first_index.get(name) {
             c.report(
                 Code::E006,
                 name,
                 "name",
-                format!("name `{name}` is used by two steps ({} and {})", plan.steps[*j].kind(), step.kind()),
+                format!(
+                    "name `{name}` is used by two steps ({} and {})",
+                    plan.steps[*j].kind(),
+                    step.kind()
+                ),
                 "names identify steps in references and in the cloud: make each unique",
             );
         } else {
             first_index.insert(name, i);
         }
     }
-    let resolve = |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
-        let known: Vec<&str> = plan.steps[..index].iter().filter(|s| s.kind() == want).map(|s| s.name()).collect();
-        match first_index.get(target) {
-            Some(&j) if plan.steps[j].kind() == want && j < index => {}
-            Some(&j) if plan.steps[j].kind() == want => c.report(
-                Code::E007,
-                from.name(),
-                field,
-                format!("{} `{}` refers to {want} `{target}`, which comes later in the pipeline", from.kind(), from.name()),
-                format!("move the {want} step `{target}` before {} `{}`: steps run in order", from.kind(), from.name()),
-            ),
-            _ => c.report(
-                Code::E007,
-                from.name(),
-                field,
-                format!("{} `{}` refers to {want} `{target}`, which does not exist", from.kind(), from.name()),
-                if known.is_empty() { format!("add a {want} step before it") } else { format!("known {want}s here: {}", known.join(", ")) },
-            ),
-        }
-    };
+    let resolve =
+        |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
+            let known: Vec<&str> = plan.steps[..index]
+                .iter()
+                .filter(|s| s.kind() == want)
+                .map(|s| s.name())
+                .collect();
+            match first_index.get(target) {
+                Some(&j) if plan.steps[j].kind() == want && j < index => {}
+                Some(&j) if plan.steps[j].kind() == want => c.report(
+                    Code::E007,
+                    from.name(),
+                    field,
+                    format!(
+                        "{} `{}` refers to {want} `{target}`, which comes later in the pipeline",
+                        from.kind(),
+                        from.name()
+                    ),
+                    format!(
+                        "move the {want} step `{target}` before {} `{}`: steps run in order",
+                        from.kind(),
+                        from.name()
+                    ),
+                ),
+                _ => c.report(
+                    Code::E007,
+                    from.name(),
+                    field,
+                    format!(
+                        "{} `{}` refers to {want} `{target}`, which does not exist",
+                        from.kind(),
+                        from.name()
+                    ),
+                    if known.is_empty() {
+                        format!("add a {want} step before it")
+                    } else {
+                        format!("known {want}s here: {}", known.join(", "))
+                    },
+                ),
+            }
+        };
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Subnet(s) => resolve(c, step, "network", &s.network, StepKind::Network, i),
@@ -153,14 +223,27 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
                 for sub in &r.interfaces {
                     resolve(c, step, "interfaces", sub, StepKind::Subnet, i);
                     if !seen.insert(sub) {
-                        c.report(Code::E006, &r.name, "interfaces", format!("router `{}` lists subnet `{sub}` twice", r.name), "list each subnet once");
+                        c.report(
+                            Code::E006,
+                            &r.name,
+                            "interfaces",
+                            format!("router `{}` lists subnet `{sub}` twice", r.name),
+                            "list each subnet once",
+                        );
                     }
                 }
             }
             Step::Loadbalancer(lb) => resolve(c, step, "subnet", &lb.subnet, StepKind::Subnet, i),
             Step::Emit(e) => {
                 resolve(c, step, "pod_subnet", &e.pod_subnet, StepKind::Subnet, i);
-                resolve(c, step, "service_subnet", &e.service_subnet, StepKind::Subnet, i);
+                resolve(
+                    c,
+                    step,
+                    "service_subnet",
+                    &e.service_subnet,
+                    StepKind::Subnet,
+                    i,
+                );
                 for sg in &e.security_groups {
                     resolve(c, step, "security_groups", sg, StepKind::SecurityGroup, i);
                 }
@@ -177,7 +260,13 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
     let n = &s.name;
     let family = addr::net_version(&s.cidr);
     if s.ip_version != 4 && s.ip_version != 6 {
-        c.report(Code::E005, n, "ip_version", format!("subnet `{n}` has ip_version {}", s.ip_version), format!("ip_version is 4 or 6; for {} it is {family}", s.cidr));
+        c.report(
+            Code::E005,
+            n,
+            "ip_version",
+            format!("subnet `{n}` has ip_version {}", s.ip_version),
+            format!("ip_version is 4 or 6; for {} it is {family}", s.cidr),
+        );
         return;
     }
     if s.ip_version != family {
@@ -185,8 +274,16 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
             Code::E005,
             n,
             "ip_version",
-            format!("subnet `{n}` says ip_version {} but its CIDR {} is {}", s.ip_version, s.cidr, addr::family_name(family)),
-            format!("set ip_version = {family}, or use an {} CIDR", addr::family_name(s.ip_version)),
+            format!(
+                "subnet `{n}` says ip_version {} but its CIDR {} is {}",
+                s.ip_version,
+                s.cidr,
+                addr::family_name(family)
+            ),
+            format!(
+                "set ip_version = {family}, or use an {} CIDR",
+                addr::family_name(s.ip_version)
+            ),
         );
         return;
     }
@@ -194,7 +291,16 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
         c.report(Code::E016, n, "enable_dhcp", format!("IPv6 subnet `{n}` enables DHCP"), "set enable_dhcp = false: Kuryr assigns pod and service addresses itself, as the guide's --no-dhcp does");
     }
     if addr::ip_version(s.gateway_ip) != family || !s.cidr.contains(&s.gateway_ip) {
-        c.report(Code::E010, n, "gateway", format!("gateway {} of subnet `{n}` is outside {}", s.gateway_ip, s.cidr), format!("pick an address inside {}", s.cidr));
+        c.report(
+            Code::E010,
+            n,
+            "gateway",
+            format!(
+                "gateway {} of subnet `{n}` is outside {}",
+                s.gateway_ip, s.cidr
+            ),
+            format!("pick an address inside {}", s.cidr),
+        );
     }
     if s.allocation_pools.is_empty() {
         c.report(Code::E012, n, "allocation_pools", format!("subnet `{n}` ({}) has no allocation pool", s.cidr), "Neutron cannot create a subnet with an empty pool: give at least one start..end range, or a larger CIDR");
@@ -202,11 +308,29 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
     for (i, p) in s.allocation_pools.iter().enumerate() {
         let inside = |a| addr::ip_version(a) == family && s.cidr.contains(&a);
         if !inside(p.start) || !inside(p.end) {
-            c.report(Code::E013, n, "allocation_pools", format!("allocation pool {}-{} of subnet `{n}` is not inside {}", p.start, p.end, s.cidr), format!("keep both ends inside {}", s.cidr));
+            c.report(
+                Code::E013,
+                n,
+                "allocation_pools",
+                format!(
+                    "allocation pool {}-{} of subnet `{n}` is not inside {}",
+                    p.start, p.end, s.cidr
+                ),
+                format!("keep both ends inside {}", s.cidr),
+            );
             continue;
         }
         if addr::lt(p.end, p.start) {
-            c.report(Code::E012, n, "allocation_pools", format!("allocation pool {}-{} of subnet `{n}` is empty: start is after end", p.start, p.end), "swap start and end");
+            c.report(
+                Code::E012,
+                n,
+                "allocation_pools",
+                format!(
+                    "allocation pool {}-{} of subnet `{n}` is empty: start is after end",
+                    p.start, p.end
+                ),
+                "swap start and end",
+            );
             continue;
         }
         if addr::in_range(s.gateway_ip, p.start, p.end) {
@@ -220,7 +344,16 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
         }
         for q in &s.allocation_pools[i + 1..] {
             if addr::ranges_overlap((p.start, p.end), (q.start, q.end)) {
-                c.report(Code::E026, n, "allocation_pools", format!("allocation pools {}-{} and {}-{} of subnet `{n}` overlap", p.start, p.end, q.start, q.end), "make the pools disjoint");
+                c.report(
+                    Code::E026,
+                    n,
+                    "allocation_pools",
+                    format!(
+                        "allocation pools {}-{} and {}-{} of subnet `{n}` overlap",
+                        p.start, p.end, q.start, q.end
+                    ),
+                    "make the pools disjoint",
+                );
             }
         }
     }
@@ -232,7 +365,16 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
 fn check_service_range(c: &mut Checker, plan: &Plan, s: &Subnet) {
     let n = &s.name;
     let Some(layout) = addr::service_layout(&s.cidr) else {
-        c.report(Code::E009, n, "cidr", format!("service subnet `{n}` {} is too small to split into a Kubernetes range and a pool", s.cidr), "use a /112 for IPv6 (or at least /124), a /24 for IPv4");
+        c.report(
+            Code::E009,
+            n,
+            "cidr",
+            format!(
+                "service subnet `{n}` {} is too small to split into a Kubernetes range and a pool",
+                s.cidr
+            ),
+            "use a /112 for IPv6 (or at least /124), a /24 for IPv4",
+        );
         return;
     };
     let range = layout.kubernetes_range;
@@ -312,7 +454,12 @@ fn check_families(c: &mut Checker, plan: &Plan) {
                 Code::E015,
                 &s.name,
                 "network",
-                format!("network `{}` has two {} subnets, `{other}` and `{}`", s.network, addr::family_name(family), s.name),
+                format!(
+                    "network `{}` has two {} subnets, `{other}` and `{}`",
+                    s.network,
+                    addr::family_name(family),
+                    s.name
+                ),
                 "one subnet per family per network: put the other one on its own network",
             );
         }
@@ -335,10 +482,24 @@ fn check_families(c: &mut Checker, plan: &Plan) {
             Role::Other => {}
         }
     }
-    if !pod_families.is_empty() && !service_families.is_empty() && pod_families != service_families {
-        let names = |set: &BTreeSet<u8>| set.iter().map(|f| addr::family_name(*f)).collect::<Vec<_>>().join(" + ");
-        let culprit = plan.subnets().find(|s| s.role == Role::Service && !pod_families.contains(&addr::net_version(&s.cidr)))
-            .or_else(|| plan.subnets().find(|s| s.role == Role::Pod && !service_families.contains(&addr::net_version(&s.cidr))));
+    if !pod_families.is_empty() && !service_families.is_empty() && pod_families != service_families
+    {
+        let names = |set: &BTreeSet<u8>| {
+            set.iter()
+                .map(|f| addr::family_name(*f))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        let culprit = plan
+            .subnets()
+            .find(|s| {
+                s.role == Role::Service && !pod_families.contains(&addr::net_version(&s.cidr))
+            })
+            .or_else(|| {
+                plan.subnets().find(|s| {
+                    s.role == Role::Pod && !service_families.contains(&addr::net_version(&s.cidr))
+                })
+            });
         let (step, _) = culprit.map(|s| (s.name.as_str(), ())).unwrap_or(("", ()));
         c.report(
             Code::E015,
@@ -353,36 +514,80 @@ fn check_families(c: &mut Checker, plan: &Plan) {
 fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
     for (i, r) in sg.rules.iter().enumerate() {
         let field = format!("rules[{i}]");
-        let mut bad = |message: String, help: &str| c.report(Code::E024, &sg.name, &field, message, help.to_string());
+        let mut bad = |message: String, help: &str| {
+            c.report(Code::E024, &sg.name, &field, message, help.to_string())
+        };
         if r.direction != "ingress" && r.direction != "egress" {
-            bad(format!("rule {} of `{}` has direction `{}`", i + 1, sg.name, r.direction), "direction is \"ingress\" or \"egress\"");
+            bad(
+                format!(
+                    "rule {} of `{}` has direction `{}`",
+                    i + 1,
+                    sg.name,
+                    r.direction
+                ),
+                "direction is \"ingress\" or \"egress\"",
+            );
         }
         let family = match r.ethertype.as_str() {
             "IPv4" => Some(4),
             "IPv6" => Some(6),
             _ => {
-                bad(format!("rule {} of `{}` has ethertype `{}`", i + 1, sg.name, r.ethertype), "ethertype is \"IPv4\" or \"IPv6\"");
+                bad(
+                    format!(
+                        "rule {} of `{}` has ethertype `{}`",
+                        i + 1,
+                        sg.name,
+                        r.ethertype
+                    ),
+                    "ethertype is \"IPv4\" or \"IPv6\"",
+                );
                 None
             }
         };
         if let (Some(f), Some(p)) = (family, r.remote_ip_prefix) {
             if addr::net_version(&p) != f {
-                bad(format!("rule {} of `{}` is {} but its remote_ip_prefix {p} is {}", i + 1, sg.name, r.ethertype, addr::family_name(addr::net_version(&p))), "make ethertype match the remote prefix's family");
+                bad(
+                    format!(
+                        "rule {} of `{}` is {} but its remote_ip_prefix {p} is {}",
+                        i + 1,
+                        sg.name,
+                        r.ethertype,
+                        addr::family_name(addr::net_version(&p))
+                    ),
+                    "make ethertype match the remote prefix's family",
+                );
             }
         }
         if let Some(p) = &r.protocol {
             let numeric = p.parse::<u8>().is_ok();
             if !numeric && !PROTOCOLS.contains(&p.as_str()) {
-                bad(format!("rule {} of `{}` has unknown protocol `{p}`", i + 1, sg.name), "use tcp, udp, sctp, icmp, ipv6-icmp or a protocol number 0-255");
+                bad(
+                    format!("rule {} of `{}` has unknown protocol `{p}`", i + 1, sg.name),
+                    "use tcp, udp, sctp, icmp, ipv6-icmp or a protocol number 0-255",
+                );
             }
         }
         if r.port_range_min.is_some() || r.port_range_max.is_some() {
             let ported = matches!(r.protocol.as_deref(), Some("tcp" | "udp" | "sctp"));
             if !ported {
-                bad(format!("rule {} of `{}` sets ports without tcp, udp or sctp", i + 1, sg.name), "set protocol to tcp, udp or sctp, or drop the ports");
+                bad(
+                    format!(
+                        "rule {} of `{}` sets ports without tcp, udp or sctp",
+                        i + 1,
+                        sg.name
+                    ),
+                    "set protocol to tcp, udp or sctp, or drop the ports",
+                );
             } else if let (Some(lo), Some(hi)) = (r.port_range_min, r.port_range_max) {
                 if lo > hi {
-                    bad(format!("rule {} of `{}` has port_range_min {lo} above port_range_max {hi}", i + 1, sg.name), "swap the two ports");
+                    bad(
+                        format!(
+                            "rule {} of `{}` has port_range_min {lo} above port_range_max {hi}",
+                            i + 1,
+                            sg.name
+                        ),
+                        "swap the two ports",
+                    );
                 }
             }
         }
@@ -392,46 +597,113 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
 fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
     let n = &lb.name;
     if !LB_ALGORITHMS.contains(&lb.algorithm.as_str()) {
-        c.report(Code::E025, n, "algorithm", format!("load balancer algorithm `{}` is not one Octavia knows", lb.algorithm), format!("use one of {}", LB_ALGORITHMS.join(", ")));
+        c.report(
+            Code::E025,
+            n,
+            "algorithm",
+            format!(
+                "load balancer algorithm `{}` is not one Octavia knows",
+                lb.algorithm
+            ),
+            format!("use one of {}", LB_ALGORITHMS.join(", ")),
+        );
     }
     if lb.members.is_empty() {
         c.report(Code::E023, n, "", format!("load balancer `{n}` has no members"), "list the API hosts under [kubernetes] api_hosts = [{ name = \"master-0\", address = \"…\" }]");
     }
-    let Some(subnet) = plan.subnet(&lb.subnet) else { return };
+    let Some(subnet) = plan.subnet(&lb.subnet) else {
+        return;
+    };
     if subnet.role != Role::Service {
-        c.report(Code::E019, n, "subnet", format!("load balancer `{n}` sits in subnet `{}`, which is not a service subnet", subnet.name), "put the Kubernetes API load balancer in the service subnet (role = \"service\")");
+        c.report(
+            Code::E019,
+            n,
+            "subnet",
+            format!(
+                "load balancer `{n}` sits in subnet `{}`, which is not a service subnet",
+                subnet.name
+            ),
+            "put the Kubernetes API load balancer in the service subnet (role = \"service\")",
+        );
         return;
     }
-    let Some(layout) = addr::service_layout(&subnet.cidr) else { return };
+    let Some(layout) = addr::service_layout(&subnet.cidr) else {
+        return;
+    };
     let range = layout.kubernetes_range;
     if !range.contains(&lb.vip) {
         c.report(
             Code::E019,
             n,
             "vip",
-            format!("VIP {} of load balancer `{n}` is outside the Kubernetes service range {range}", lb.vip),
-            format!("Kubernetes gives the `kubernetes` service the range's first address: use {}", layout.kubernetes_default_ip),
+            format!(
+                "VIP {} of load balancer `{n}` is outside the Kubernetes service range {range}",
+                lb.vip
+            ),
+            format!(
+                "Kubernetes gives the `kubernetes` service the range's first address: use {}",
+                layout.kubernetes_default_ip
+            ),
         );
     }
     for p in &subnet.allocation_pools {
         if addr::in_range(lb.vip, p.start, p.end) {
-            c.report(Code::E019, n, "vip", format!("VIP {} of load balancer `{n}` lies inside the Neutron pool {}-{}", lb.vip, p.start, p.end), format!("Neutron could give it to a port: use {}", layout.kubernetes_default_ip));
+            c.report(
+                Code::E019,
+                n,
+                "vip",
+                format!(
+                    "VIP {} of load balancer `{n}` lies inside the Neutron pool {}-{}",
+                    lb.vip, p.start, p.end
+                ),
+                format!(
+                    "Neutron could give it to a port: use {}",
+                    layout.kubernetes_default_ip
+                ),
+            );
         }
     }
     if lb.vip == subnet.gateway_ip {
-        c.report(Code::E019, n, "vip", format!("VIP {} of load balancer `{n}` is the subnet's gateway", lb.vip), format!("use {}", layout.kubernetes_default_ip));
+        c.report(
+            Code::E019,
+            n,
+            "vip",
+            format!(
+                "VIP {} of load balancer `{n}` is the subnet's gateway",
+                lb.vip
+            ),
+            format!("use {}", layout.kubernetes_default_ip),
+        );
     }
 }
 
 fn check_emit(c: &mut Checker, e: &Emit) {
     if !MEMBER_MODES.contains(&e.member_mode.as_str()) {
-        c.report(Code::E025, &e.name, "member_mode", format!("member_mode `{}` is not one Kuryr knows", e.member_mode), "use \"L3\" (the guide's router + security group setup) or \"L2\"");
+        c.report(
+            Code::E025,
+            &e.name,
+            "member_mode",
+            format!("member_mode `{}` is not one Kuryr knows", e.member_mode),
+            "use \"L3\" (the guide's router + security group setup) or \"L2\"",
+        );
     }
     if e.dir.is_empty() {
-        c.report(Code::E025, &e.name, "dir", "emit dir is empty".into(), "name a directory, e.g. dir = \"out\"");
+        c.report(
+            Code::E025,
+            &e.name,
+            "dir",
+            "emit dir is empty".into(),
+            "name a directory, e.g. dir = \"out\"",
+        );
     }
     if e.ovs_bridge.is_empty() {
-        c.report(Code::E025, &e.name, "ovs_bridge", "ovs_bridge is empty".into(), "use the integration bridge, normally \"br-int\"");
+        c.report(
+            Code::E025,
+            &e.name,
+            "ovs_bridge",
+            "ovs_bridge is empty".into(),
+            "use the integration bridge, normally \"br-int\"",
+        );
     }
 }
 

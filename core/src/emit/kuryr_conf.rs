@@ -9,21 +9,31 @@ use crate::plan::{Emit, Plan, Step, StepKind};
 use ini::{Ini, WriteOption};
 
 pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
-    let sg_ids: Vec<String> = emit.security_groups.iter().map(|sg| ids.id(StepKind::SecurityGroup, sg)).collect();
+    let sg_ids: Vec<String> = emit
+        .security_groups
+        .iter()
+        .map(|sg| ids.id(StepKind::SecurityGroup, sg))
+        .collect();
     let mut conf = Ini::new();
     conf.with_section(Some("neutron_defaults"))
         .set("project", ids.project())
         .set("pod_subnet", ids.id(StepKind::Subnet, &emit.pod_subnet))
-        .set("service_subnet", ids.id(StepKind::Subnet, &emit.service_subnet))
+        .set(
+            "service_subnet",
+            ids.id(StepKind::Subnet, &emit.service_subnet),
+        )
         .set("pod_security_groups", sg_ids.join(","))
         .set("ovs_bridge", emit.ovs_bridge.as_str())
         .set("resource_tags", emit.resource_tags.join(","));
     let mut octavia = conf.with_section(Some("octavia_defaults"));
     octavia.set("member_mode", emit.member_mode.as_str());
-    let lb = emit.loadbalancer.as_deref().and_then(|name| match plan.step(name) {
-        Some(Step::Loadbalancer(lb)) => Some(lb),
-        _ => None,
-    });
+    let lb = emit
+        .loadbalancer
+        .as_deref()
+        .and_then(|name| match plan.step(name) {
+            Some(Step::Loadbalancer(lb)) => Some(lb),
+            _ => None,
+        });
     if let Some(lb) = lb {
         octavia.set("lb_algorithm", lb.algorithm.as_str());
     }
@@ -32,8 +42,14 @@ pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
         plan.pipeline
     );
     let mut body = Vec::new();
-    conf.write_to_opt(&mut body, WriteOption { kv_separator: " = ", ..Default::default() })
-        .expect("writing to memory cannot fail");
+    conf.write_to_opt(
+        &mut body,
+        WriteOption {
+            kv_separator: " = ",
+            ..Default::default()
+        },
+    )
+    .expect("writing to memory cannot fail");
     text.push_str(&String::from_utf8(body).expect("ini writes the UTF-8 it was given"));
     text
 }

@@ -51,16 +51,28 @@ pub struct Output {
 /// Everything one emit step produces.
 pub fn render(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> Vec<Output> {
     let mut out = vec![
-        Output { file: KURYR_CONF.into(), content: kuryr_conf(plan, emit, ids) },
-        Output { file: APISERVER_FLAGS.into(), content: apiserver_flags(plan, plan.kubernetes.api_hosts.first()) },
+        Output {
+            file: KURYR_CONF.into(),
+            content: kuryr_conf(plan, emit, ids),
+        },
+        Output {
+            file: APISERVER_FLAGS.into(),
+            content: apiserver_flags(plan, plan.kubernetes.api_hosts.first()),
+        },
     ];
     // With several API hosts each gets its own bind/advertise flags.
     if plan.kubernetes.api_hosts.len() > 1 {
         for host in &plan.kubernetes.api_hosts {
-            out.push(Output { file: format!("kube-apiserver.{}.flags", host.name), content: apiserver_flags(plan, Some(host)) });
+            out.push(Output {
+                file: format!("kube-apiserver.{}.flags", host.name),
+                content: apiserver_flags(plan, Some(host)),
+            });
         }
     }
-    out.push(Output { file: KUBEADM_YAML.into(), content: kubeadm_yaml(plan) });
+    out.push(Output {
+        file: KUBEADM_YAML.into(),
+        content: kubeadm_yaml(plan),
+    });
     out
 }
 
