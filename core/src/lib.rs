@@ -6,6 +6,7 @@
 //! about HTTP.
 
 pub mod addr;
+pub mod cloud;
 pub mod diag;
 pub mod emit;
 pub mod load;

@@ -1,0 +1,158 @@
+//! The one door between the engine and a cloud.
+//!
+//! The engine sees OpenStack as JSON resources in collections (`Kind`) and a
+//! handful of verbs (`Cloud`). The real client (`openstack`) speaks HTTP to
+//! Keystone, Neutron and Octavia; `fake` keeps resources in memory for fast
+//! unit tests. Bodies are the APIs' own JSON objects (the inner object, not
+//! the `{"network": …}` envelope), so nothing is lost in translation.
+
+use serde_json::Value;
+use std::fmt;
+
+/// Which API a collection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// Neutron, catalog type `network`.
+    Network,
+    /// Octavia, catalog type `load-balancer`.
+    LoadBalancer,
+}
+
+/// A collection of resources. `Member` lives under its pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Network,
+    Subnet,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Port,
+    LoadBalancer,
+    Listener,
+    Pool,
+    Member { pool_id: String },
+}
+
+impl Kind {
+    pub fn service(&self) -> Service {
+        match self {
+            Kind::LoadBalancer | Kind::Listener | Kind::Pool | Kind::Member { .. } => {
+                Service::LoadBalancer
+            }
+            _ => Service::Network,
+        }
+    }
+
+    /// Path below the service endpoint (Neutron's `/v2.0` included).
+    pub fn path(&self) -> String {
+        match self {
+            Kind::Network => "/v2.0/networks".into(),
+            Kind::Subnet => "/v2.0/subnets".into(),
+            Kind::Router => "/v2.0/routers".into(),
+            Kind::SecurityGroup => "/v2.0/security-groups".into(),
+            Kind::SecurityGroupRule => "/v2.0/security-group-rules".into(),
+            Kind::Port => "/v2.0/ports".into(),
+            Kind::LoadBalancer => "/v2/lbaas/loadbalancers".into(),
+            Kind::Listener => "/v2/lbaas/listeners".into(),
+            Kind::Pool => "/v2/lbaas/pools".into(),
+            Kind::Member { pool_id } => format!("/v2/lbaas/pools/{pool_id}/members"),
+        }
+    }
+
+    /// JSON envelope key of one resource (`{"network": {…}}`).
+    pub fn singular(&self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Subnet => "subnet",
+            Kind::Router => "router",
+            Kind::SecurityGroup => "security_group",
+            Kind::SecurityGroupRule => "security_group_rule",
+            Kind::Port => "port",
+            Kind::LoadBalancer => "loadbalancer",
+            Kind::Listener => "listener",
+            Kind::Pool => "pool",
+            Kind::Member { .. } => "member",
+        }
+    }
+
+    /// JSON envelope key of a list (`{"networks": […]}`).
+    pub fn plural(&self) -> &'static str {
+        match self {
+            Kind::Network => "networks",
+            Kind::Subnet => "subnets",
+            Kind::Router => "routers",
+            Kind::SecurityGroup => "security_groups",
+            Kind::SecurityGroupRule => "security_group_rules",
+            Kind::Port => "ports",
+            Kind::LoadBalancer => "loadbalancers",
+            Kind::Listener => "listeners",
+            Kind::Pool => "pools",
+            Kind::Member { .. } => "members",
+        }
+    }
+
+    /// Whether resources of this kind carry tags (filterable with `?tags=`).
+    pub fn taggable(&self) -> bool {
+        !matches!(self, Kind::SecurityGroupRule)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.singular())
+    }
+}
+
+/// What went wrong talking to the cloud. Never carries a secret: bodies of
+/// requests are not included, only the API's error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// 401/403, or credentials the identity service refused.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// 409: the API says the request conflicts with current state.
+    #[error("conflict: {message}")]
+    Conflict { message: String },
+    /// 400 and other refusals that retrying will not fix.
+    #[error("{method} {path} was refused ({status}): {message}")]
+    Rejected {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    /// 5xx, 429 or a lost connection that outlived the retries.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Configuration: no such cloud, missing auth fields, bad CA file …
+    #[error("{0}")]
+    Config(String),
+    /// The catalog has no endpoint for a service the pipeline needs.
+    #[error("the service catalog has no {0} endpoint")]
+    NoEndpoint(String),
+}
+
+/// Query parameters; keys may repeat (`?name=a&name=b` means a OR b).
+pub type Query = Vec<(String, String)>;
+
+/// Everything the engine needs from a cloud. Implementations retry
+/// transient faults themselves (429 with Retry-After, 502/503/504, resets);
+/// an `Err` is final for this run.
+#[allow(async_fn_in_trait)]
+pub trait Cloud {
+    /// Project id of the authenticated scope (goes into kuryr.conf).
+    async fn project_id(&self) -> Result<String, CloudError>;
+    /// Whether the catalog offers this service.
+    async fn has_service(&self, service: Service) -> Result<bool, CloudError>;
+    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError>;
+    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError>;
+    /// `body` is the inner object; returns the created resource.
+    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError>;
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
+    /// A resource already gone counts as deleted.
+    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
+    async fn router_interface(&self, router_id: &str, subnet_id: &str, add: bool) -> Result<(), CloudError>;
+}
