@@ -68,6 +68,13 @@ pub enum Code {
     E026,
     /// File cannot be read.
     E027,
+    /// A plugin cannot be used: missing file, sha256 pin, not a plugin, ABI.
+    E028,
+    /// A plugin failed while running a hook (deadline, memory, crash,
+    /// invalid output, or its own error).
+    E029,
+    /// A policy plugin reported a violation.
+    E030,
 }
 
 impl std::fmt::Display for Code {

@@ -13,6 +13,7 @@ pub mod load;
 pub mod lower;
 pub mod pipeline;
 pub mod plan;
+pub mod plugin;
 pub mod report;
 pub mod source;
 pub mod validate;

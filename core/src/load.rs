@@ -26,7 +26,22 @@ pub struct Rejected {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Loads one pipeline, plugins and policy hooks included.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
+    let mut results = load_many(&[path]);
+    results.pop().unwrap_or_else(|| load_file(path))
+}
+
+/// Loads several pipelines, then runs their policy plugins across all of
+/// them (a policy sees every site that names it), so `kuryr6 check
+/// sites/*.toml` judges the sites together before any API call.
+pub fn load_many<P: AsRef<Path>>(paths: &[P]) -> Vec<Result<Loaded, Rejected>> {
+    let mut results: Vec<_> = paths.iter().map(|p| load_file(p.as_ref())).collect();
+    crate::plugin::policy_gate(&mut results);
+    results
+}
+
+fn load_file(path: &Path) -> Result<Loaded, Rejected> {
     match SourceFile::read(path) {
         Ok(source) => load_source(source),
         Err(e) => Err(Rejected {
@@ -61,11 +76,16 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
     };
     let diagnostics = validate::plan(&lowered.plan, &lowered.spans);
     if diagnostics.is_empty() {
-        Ok(Loaded {
-            source,
-            plan: lowered.plan,
-            spans: lowered.spans,
-        })
+        // Plugins see only plans that are valid as written; their output is
+        // validated again (`Loaded::revalidate`).
+        crate::plugin::apply(
+            &raw.plugins,
+            Loaded {
+                source,
+                plan: lowered.plan,
+                spans: lowered.spans,
+            },
+        )
     } else {
         Err(Rejected {
             source,

@@ -27,6 +27,20 @@ impl Spans {
         self.map.insert((step.to_string(), field.to_string()), span);
     }
 
+    /// The same spans with step names mapped through `renames` (old → new,
+    /// applied at once), after a naming plugin renamed steps.
+    pub fn renamed(&self, renames: &HashMap<String, String>) -> Spans {
+        let map = self
+            .map
+            .iter()
+            .map(|((step, field), span)| {
+                let step = renames.get(step).unwrap_or(step);
+                ((step.clone(), field.clone()), span.clone())
+            })
+            .collect();
+        Spans { map }
+    }
+
     /// The span of `step.field`, else of the whole step, else none.
     pub fn get(&self, step: &str, field: &str) -> Option<Span> {
         self.map

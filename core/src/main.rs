@@ -62,6 +62,32 @@ enum Command {
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
     Destroy { pipeline: PathBuf },
+    /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run one hook of a built plugin on a JSON fixture; print its output, time and fuel.
+    Test {
+        /// The plugin (.wasm component).
+        wasm: PathBuf,
+        #[arg(long, value_parser = ["plan", "naming", "policy"])]
+        hook: String,
+        /// Fixture JSON (shapes: see `kuryr6::plugin::fixture`).
+        #[arg(long)]
+        input: PathBuf,
+        /// Fuel budget (instructions); default unlimited, consumption is always shown.
+        #[arg(long)]
+        fuel: Option<u64>,
+        #[arg(long, default_value_t = 1000)]
+        deadline_ms: u64,
+        #[arg(long, default_value_t = 64)]
+        memory_mib: u64,
+    },
+    /// Print a plugin's sha256 (to pin it), name, hooks and load time.
+    Info { wasm: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -80,7 +106,95 @@ fn main() -> ExitCode {
         }
         Command::Run { .. } => needs_cloud("run"),
         Command::Destroy { .. } => needs_cloud("destroy"),
+        Command::Plugin(cmd) => plugin_command(cmd),
     }
+}
+
+fn plugin_command(cmd: PluginCommand) -> ExitCode {
+    use kuryr6::plugin::{self, Hook, Limits, fixture};
+    let host = match plugin::Host::global() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("kuryr6 plugin: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cmd {
+        PluginCommand::Info { wasm } => {
+            let label = wasm.display().to_string();
+            match host.load_file(&label, &wasm, None, &Limits::default()) {
+                Ok(l) => {
+                    let hooks: Vec<&str> = l.plugin.info.hooks.iter().map(|h| h.as_str()).collect();
+                    println!("path    {label}");
+                    println!("sha256  {}", l.plugin.sha256);
+                    println!("name    {}", l.plugin.info.name);
+                    println!("hooks   {}", hooks.join(", "));
+                    println!("load    {:.3} ms ({})", ms(l.elapsed), l.origin);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error[{}]: {e}\nhelp: {}", e.kind(), e.help());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        PluginCommand::Test {
+            wasm,
+            hook,
+            input,
+            fuel,
+            deadline_ms,
+            memory_mib,
+        } => {
+            let Some(hook) = Hook::parse(&hook) else {
+                return ExitCode::from(2);
+            };
+            let text = match std::fs::read_to_string(&input) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("kuryr6 plugin test: cannot read {}: {e}", input.display());
+                    return ExitCode::from(1);
+                }
+            };
+            let limits = Limits {
+                deadline: std::time::Duration::from_millis(deadline_ms),
+                memory_mib,
+                fuel,
+            };
+            let base = input.parent().map(PathBuf::from).unwrap_or_default();
+            match fixture::run(host, &wasm, hook, &text, &base, &limits) {
+                Ok(run) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&run.output).unwrap_or_default()
+                    );
+                    eprintln!(
+                        "plugin {} ({}) sha256 {}\nload {:.3} ms ({}), {hook} call {:.1} µs, fuel {}",
+                        run.info.name,
+                        wasm.display(),
+                        run.sha256,
+                        ms(run.load),
+                        run.origin,
+                        run.call.as_secs_f64() * 1e6,
+                        run.fuel
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(fixture::FixtureError::Plugin(e)) => {
+                    eprintln!("error[{}]: {e}\nhelp: {}", e.kind(), e.help());
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("kuryr6 plugin test: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn needs_cloud(command: &str) -> ExitCode {
@@ -93,7 +207,7 @@ fn needs_cloud(command: &str) -> ExitCode {
 
 /// Loads every file; prints every problem of every file. `None` if any failed.
 fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
-    let results: Vec<Result<Loaded, Rejected>> = paths.iter().map(|p| load::load(p)).collect();
+    let results: Vec<Result<Loaded, Rejected>> = load::load_many(paths);
     let rejected: Vec<&Rejected> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     if rejected.is_empty() {
         return Some(results.into_iter().filter_map(Result::ok).collect());

@@ -19,6 +19,27 @@ pub struct RawPipeline {
     pub plan: Option<S<RawShortPlan>>,
     #[serde(default, rename = "step")]
     pub steps: Vec<S<RawStep>>,
+    /// WebAssembly plugins run on this pipeline's plan (see `crate::plugin`).
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<S<RawPlugin>>,
+}
+
+/// One `[[plugin]]`: a WebAssembly component pinned by sha256. Limits are
+/// optional (defaults in `crate::plugin`); `facts` is a string table the
+/// plugin receives (site id, prefix table, naming scheme …).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    /// Path of the `.wasm`, relative to the pipeline file.
+    pub path: S<String>,
+    /// Required: a missing pin is reported with the file's actual sha256.
+    pub sha256: Option<S<String>>,
+    /// Subset of the hooks the plugin implements; default all of them.
+    pub hooks: Option<S<Vec<S<String>>>>,
+    pub deadline_ms: Option<S<i64>>,
+    pub memory_mib: Option<S<i64>>,
+    pub fuel: Option<S<i64>>,
+    pub facts: Option<S<std::collections::BTreeMap<String, S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

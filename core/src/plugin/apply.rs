@@ -1,0 +1,494 @@
+//! Plugins in a pipeline: the `[[plugin]]` tables, and running their hooks
+//! on the site's plan.
+//!
+//! Order, per pipeline file (`apply`, called by `load` once the hand-written
+//! plan passed validation): every `plan` hook in file order, then every
+//! `naming` hook over every step name (references follow the renames), each
+//! result re-validated with `Loaded::revalidate` so a plugin cannot produce
+//! a plan a person could not have written. Across files (`policy_gate`,
+//! after all files loaded): each `policy` plugin once, with every site that
+//! lists it. Errors are diagnostics at the `[[plugin]]` table (file:line),
+//! so all the usual reporting applies.
+
+use super::{
+    Facts, Hook, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
+    host::{Host, Plugin},
+};
+use crate::diag::{Code, Diagnostic, Located};
+use crate::load::{Loaded, Rejected};
+use crate::pipeline::{RawPipeline, RawPlugin, S};
+use crate::plan::{Plan, Step};
+use crate::source::{SourceFile, Span};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One `[[plugin]]` table, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// `path` as written: how messages name the plugin.
+    pub label: String,
+    /// `path` resolved against the pipeline file's directory.
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+    /// `hooks` if given; else every hook the plugin declares.
+    pub hooks: Option<Vec<Hook>>,
+    pub limits: Limits,
+    pub facts: Facts,
+    pub span: Span,
+    pub path_span: Span,
+    pub sha256_span: Option<Span>,
+}
+
+/// Reads the `[[plugin]]` tables; `Err` lists every problem.
+pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut out = Vec::new();
+    for table in raw {
+        let r = table.get_ref();
+        let mut bounded = |v: &Option<S<i64>>, key: &str, min: u64, max: u64| -> Option<u64> {
+            let v = v.as_ref()?;
+            match u64::try_from(*v.get_ref()) {
+                Ok(n) if (min..=max).contains(&n) => Some(n),
+                _ => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E025,
+                            format!("plugin {key} {} is out of range", v.get_ref()),
+                        )
+                        .help(format!("{key} is a number from {min} to {max}"))
+                        .at(Some(v.span())),
+                    );
+                    None
+                }
+            }
+        };
+        let deadline_ms = bounded(&r.deadline_ms, "deadline_ms", 1, MAX_DEADLINE_MS);
+        let memory_mib = bounded(&r.memory_mib, "memory_mib", 1, MAX_MEMORY_MIB);
+        let fuel = bounded(&r.fuel, "fuel", 1, i64::MAX as u64);
+        let mut hooks = None;
+        if let Some(list) = &r.hooks {
+            let mut parsed = Vec::new();
+            for h in list.get_ref() {
+                match Hook::parse(h.get_ref()) {
+                    Some(hook) if !parsed.contains(&hook) => parsed.push(hook),
+                    Some(_) => {}
+                    None => diags.push(
+                        Diagnostic::new(
+                            Code::E025,
+                            format!("unknown plugin hook `{}`", h.get_ref()),
+                        )
+                        .help("hooks are \"plan\", \"naming\" and \"policy\"")
+                        .at(Some(h.span())),
+                    ),
+                }
+            }
+            hooks = Some(parsed);
+        }
+        let facts: BTreeMap<String, String> = r
+            .facts
+            .iter()
+            .flat_map(|f| f.get_ref())
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect();
+        let label = r.path.get_ref().clone();
+        let defaults = Limits::default();
+        out.push(Spec {
+            path: pipeline_dir.join(&label),
+            label,
+            sha256: r.sha256.as_ref().map(|s| s.get_ref().trim().to_string()),
+            hooks,
+            limits: Limits {
+                deadline: deadline_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(defaults.deadline),
+                memory_mib: memory_mib.unwrap_or(defaults.memory_mib),
+                fuel,
+            },
+            facts: Facts(facts.into_iter().collect()),
+            span: table.span(),
+            path_span: r.path.span(),
+            sha256_span: r.sha256.as_ref().map(|s| s.span()),
+        });
+    }
+    if diags.is_empty() { Ok(out) } else { Err(diags) }
+}
+
+/// A loaded plugin of one pipeline, with the hooks it will run there.
+pub struct Active<'a> {
+    pub spec: &'a Spec,
+    pub plugin: Arc<Plugin>,
+    pub hooks: Vec<Hook>,
+}
+
+/// The diagnostic for a plugin failure, placed at the part of the
+/// `[[plugin]]` table it concerns.
+pub fn diagnostic(spec: &Spec, e: &PluginError) -> Diagnostic {
+    let span = match e {
+        PluginError::Io { .. } => spec.path_span.clone(),
+        PluginError::HashMismatch { .. } => {
+            spec.sha256_span.clone().unwrap_or_else(|| spec.span.clone())
+        }
+        _ => spec.span.clone(),
+    };
+    let code = if e.is_load_error() {
+        Code::E028
+    } else {
+        Code::E029
+    };
+    Diagnostic::new(code, format!("{} [{}]", e, e.kind()))
+        .help(e.help())
+        .at(Some(span))
+}
+
+/// Loads (pin checked first) every plugin of a pipeline and resolves its
+/// hooks; `Err` lists every plugin that cannot be used.
+pub fn activate<'a>(host: &Host, specs: &'a [Spec]) -> Result<Vec<Active<'a>>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut active = Vec::new();
+    for spec in specs {
+        let loaded = match &spec.sha256 {
+            // Refuse before compiling anything, but say what to pin.
+            None => match std::fs::read(&spec.path) {
+                Ok(bytes) => Err(PluginError::HashMismatch {
+                    plugin: spec.label.clone(),
+                    expected: None,
+                    actual: super::sha256_hex(&bytes),
+                }),
+                Err(source) => Err(PluginError::Io {
+                    plugin: spec.label.clone(),
+                    path: spec.path.clone(),
+                    source,
+                }),
+            },
+            Some(pin) => host.load_file(&spec.label, &spec.path, Some(pin), &spec.limits),
+        };
+        let plugin = match loaded {
+            Ok(l) => l.plugin,
+            Err(e) => {
+                diags.push(diagnostic(spec, &e));
+                continue;
+            }
+        };
+        let declared = &plugin.info.hooks;
+        let hooks = match &spec.hooks {
+            None => declared.clone(),
+            Some(wanted) => {
+                let missing: Vec<&str> = wanted
+                    .iter()
+                    .filter(|h| !declared.contains(h))
+                    .map(|h| h.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    let e = PluginError::Load {
+                        plugin: spec.label.clone(),
+                        message: format!(
+                            "does not implement the {} hook (it implements: {})",
+                            missing.join(" and "),
+                            hook_list(declared)
+                        ),
+                    };
+                    diags.push(diagnostic(spec, &e));
+                    continue;
+                }
+                wanted.clone()
+            }
+        };
+        active.push(Active {
+            spec,
+            plugin,
+            hooks,
+        });
+    }
+    if diags.is_empty() {
+        Ok(active)
+    } else {
+        Err(diags)
+    }
+}
+
+fn hook_list(hooks: &[Hook]) -> String {
+    if hooks.is_empty() {
+        "none".into()
+    } else {
+        hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn pipeline_dir(source: &SourceFile) -> PathBuf {
+    source
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Runs the `plan` and `naming` hooks of the pipeline's plugins on a
+/// validated plan. A pipeline without `[[plugin]]` is returned untouched
+/// (and no engine is started).
+pub fn apply(raw: &[S<RawPlugin>], loaded: Loaded) -> Result<Loaded, Rejected> {
+    if raw.is_empty() {
+        return Ok(loaded);
+    }
+    let reject = |source: &SourceFile, diagnostics: Vec<Diagnostic>| Rejected {
+        source: source.clone(),
+        diagnostics,
+    };
+    let specs = specs(raw, &pipeline_dir(&loaded.source)).map_err(|d| reject(&loaded.source, d))?;
+    let host = Host::global().map_err(|e| {
+        reject(
+            &loaded.source,
+            vec![Diagnostic::new(Code::E028, e).at(Some(specs[0].span.clone()))],
+        )
+    })?;
+    let active = activate(host, &specs).map_err(|d| reject(&loaded.source, d))?;
+    let mut loaded = loaded;
+    for a in active.iter().filter(|a| a.hooks.contains(&Hook::Plan)) {
+        let source = loaded.source.clone();
+        loaded = run_plan(a, loaded).map_err(|e| reject(&source, vec![diagnostic(a.spec, &e)]))?;
+    }
+    for a in active.iter().filter(|a| a.hooks.contains(&Hook::Naming)) {
+        loaded = run_naming(a, loaded)?;
+    }
+    Ok(loaded)
+}
+
+fn invalid(a: &Active, hook: Hook, reason: String) -> PluginError {
+    PluginError::InvalidOutput {
+        plugin: a.spec.label.clone(),
+        hook: hook.as_str(),
+        reason,
+    }
+}
+
+fn summarize(r: &Rejected) -> String {
+    let items: Vec<String> = r
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.message))
+        .collect();
+    format!("the plan fails validation: {}", items.join("; "))
+}
+
+fn run_plan(a: &Active, loaded: Loaded) -> Result<Loaded, PluginError> {
+    let json = plan_json(&loaded.plan);
+    let out = a
+        .plugin
+        .call_plan(&a.spec.label, &a.spec.limits, &a.spec.facts, &json)?;
+    let plan: Plan = serde_json::from_str(&out.value)
+        .map_err(|e| invalid(a, Hook::Plan, format!("not a plan: {e}")))?;
+    loaded
+        .revalidate(plan)
+        .map_err(|r| invalid(a, Hook::Plan, summarize(&r)))
+}
+
+/// The plan as hooks receive it.
+pub fn plan_json(plan: &Plan) -> String {
+    // Plain data with string keys: serialization cannot fail.
+    serde_json::to_string(plan).unwrap_or_default()
+}
+
+fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
+    let fail = |loaded: &Loaded, e: PluginError| Rejected {
+        source: loaded.source.clone(),
+        diagnostics: vec![diagnostic(a.spec, &e)],
+    };
+    let mut context = a.spec.facts.clone();
+    if context.get("pipeline").is_none() {
+        context.0.push(("pipeline".into(), loaded.plan.pipeline.clone()));
+        context.0.sort();
+    }
+    let mut renames = HashMap::new();
+    for step in &loaded.plan.steps {
+        let out = a
+            .plugin
+            .call_naming(
+                &a.spec.label,
+                &a.spec.limits,
+                step.kind().into(),
+                step.name(),
+                &context,
+            )
+            .map_err(|e| fail(&loaded, e))?;
+        if out.value != step.name() {
+            renames.insert(step.name().to_string(), out.value);
+        }
+    }
+    if renames.is_empty() {
+        return Ok(loaded);
+    }
+    let mut plan = loaded.plan.clone();
+    rename_steps(&mut plan, &renames);
+    let mut base = loaded;
+    base.spans = base.spans.renamed(&renames);
+    base.revalidate(plan).map_err(|r| {
+        let e = invalid(a, Hook::Naming, summarize(&r));
+        Rejected {
+            source: r.source.clone(),
+            diagnostics: vec![diagnostic(a.spec, &e)],
+        }
+    })
+}
+
+/// Renames steps and every reference to them. `renames` maps old to new
+/// names; all renames apply at once (a swap of two names works).
+pub fn rename_steps(plan: &mut Plan, renames: &HashMap<String, String>) {
+    let map = |name: &mut String| {
+        if let Some(new) = renames.get(name.as_str()) {
+            *name = new.clone();
+        }
+    };
+    for step in &mut plan.steps {
+        match step {
+            Step::Network(n) => map(&mut n.name),
+            Step::Subnet(s) => {
+                map(&mut s.name);
+                map(&mut s.network);
+            }
+            Step::Router(r) => {
+                map(&mut r.name);
+                r.interfaces.iter_mut().for_each(map);
+            }
+            Step::SecurityGroup(sg) => {
+                // The short form describes a group by its name; keep them equal.
+                if sg.description == sg.name {
+                    map(&mut sg.description);
+                }
+                map(&mut sg.name);
+            }
+            Step::Loadbalancer(lb) => {
+                if let Some(new) = renames.get(&lb.name) {
+                    // The pool is named after its load balancer.
+                    if let Some(rest) = lb.pool_name.strip_prefix(&format!("{}:", lb.name)) {
+                        lb.pool_name = format!("{new}:{rest}");
+                    }
+                }
+                map(&mut lb.name);
+                map(&mut lb.subnet);
+            }
+            Step::Emit(e) => {
+                map(&mut e.name);
+                map(&mut e.pod_subnet);
+                map(&mut e.service_subnet);
+                e.security_groups.iter_mut().for_each(map);
+                if let Some(lb) = &mut e.loadbalancer {
+                    map(lb);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the policy hooks across every pipeline that loaded: each policy
+/// plugin (by sha256) once, with all sites that list it. Error violations
+/// and plugin failures turn the sites concerned into rejections; warnings
+/// are printed to stderr and change nothing.
+pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
+    // (sha256) → sites, in file order.
+    let mut groups: BTreeMap<String, Vec<(usize, Spec, Arc<Plugin>)>> = BTreeMap::new();
+    let mut failures: Vec<(usize, Diagnostic)> = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        let Ok(loaded) = r else { continue };
+        let Ok(raw) = toml::from_str::<RawPipeline>(&loaded.source.text) else {
+            continue;
+        };
+        if raw.plugins.is_empty() {
+            continue;
+        }
+        let Ok(specs) = specs(&raw.plugins, &pipeline_dir(&loaded.source)) else {
+            continue;
+        };
+        let host = match Host::global() {
+            Ok(h) => h,
+            Err(e) => {
+                failures.push((i, Diagnostic::new(Code::E028, e)));
+                continue;
+            }
+        };
+        match activate(host, &specs) {
+            Ok(active) => {
+                for a in active.into_iter().filter(|a| a.hooks.contains(&Hook::Policy)) {
+                    groups.entry(a.plugin.sha256.clone()).or_default().push((
+                        i,
+                        a.spec.clone(),
+                        a.plugin.clone(),
+                    ));
+                }
+            }
+            Err(diags) => failures.extend(diags.into_iter().map(|d| (i, d))),
+        }
+    }
+
+    let mut warnings = Vec::new();
+    for members in groups.values() {
+        let sites: Vec<SiteInput> = members
+            .iter()
+            .filter_map(|(i, spec, _)| {
+                let loaded = results[*i].as_ref().ok()?;
+                Some(SiteInput {
+                    name: loaded.source.display_path(),
+                    facts: spec.facts.clone(),
+                    plan_json: plan_json(&loaded.plan),
+                })
+            })
+            .collect();
+        let (first, spec, plugin) = &members[0];
+        match plugin.call_policy(&spec.label, &spec.limits, &sites) {
+            Err(e) => {
+                for (i, spec, _) in members {
+                    failures.push((*i, diagnostic(spec, &e)));
+                }
+            }
+            Ok(out) => {
+                for v in out.value {
+                    let (i, spec) = members
+                        .iter()
+                        .zip(&sites)
+                        .find(|(_, s)| s.name == v.site)
+                        .map(|((i, spec, _), _)| (*i, spec))
+                        .unwrap_or((*first, spec));
+                    let Ok(loaded) = &results[i] else { continue };
+                    let span = Some(v.step.as_str())
+                        .filter(|s| !s.is_empty())
+                        .and_then(|s| loaded.spans.get(s, "name"))
+                        .unwrap_or_else(|| spec.span.clone());
+                    let d = Diagnostic::new(
+                        Code::E030,
+                        format!("policy `{}` [{}]: {}", plugin.info.name, v.code, v.message),
+                    )
+                    .help(format!(
+                        "reported by the policy hook of plugin {}; fix the plan or the plugin's facts",
+                        spec.label
+                    ))
+                    .at(Some(span));
+                    match v.severity {
+                        Severity::Error => failures.push((i, d)),
+                        Severity::Warning => warnings.push((i, d)),
+                    }
+                }
+            }
+        }
+    }
+
+    for (i, d) in warnings {
+        if let Ok(loaded) = &results[i] {
+            let line = Located::new(&loaded.source, &d)
+                .headline()
+                .replacen(": error[", ": warning[", 1);
+            eprintln!("{line}");
+        }
+    }
+    let mut by_file: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+    for (i, d) in failures {
+        by_file.entry(i).or_default().push(d);
+    }
+    for (i, diagnostics) in by_file {
+        if let Ok(loaded) = &results[i] {
+            results[i] = Err(Rejected {
+                source: loaded.source.clone(),
+                diagnostics,
+            });
+        }
+    }
+}

@@ -1,0 +1,767 @@
+//! The host bridge: the only file in kuryr6 that touches wasmtime.
+//!
+//! One `Engine` per `Host`, compiled components cached on disk and in
+//! memory by sha256, a `PluginPre` (pre-instantiated component) per plugin,
+//! and a fresh `Store` + instance for every call, thrown away afterwards: a
+//! trap cannot leave state behind for the next call, and calls are
+//! independent of each other.
+//!
+//! Limits of every call: a wall-clock deadline (epoch interruption, driven
+//! by a ticker thread), a memory cap (`StoreLimits`, growing past it traps),
+//! and fuel (always metered, so `kuryr6 plugin test` can report it; a
+//! budget only when the pipeline sets one).
+//!
+//! The sandbox: WASI 0.2 is linked because a Rust or Python guest imports it
+//! even when it does no I/O, but the context is empty: no preopened
+//! directories (so no filesystem at all), no environment, no arguments,
+//! stdin at EOF, sockets and name lookup refused. stdout and stderr go to one
+//! memory pipe whose contents are attached to a crash report. Clocks are
+//! frozen and random numbers come from a fixed seed, so the same plugin with
+//! the same input gives byte-identical output. Time is virtual: the
+//! monotonic clock stays at 0 and a sleep returns at once, because a guest
+//! blocked in a host sleep could not be interrupted by the epoch deadline.
+
+use super::error::PluginError;
+use super::{Facts, Hook, Limits, PluginInfo, ResourceKind, Severity, SiteInput, Violation};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable};
+use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::{DynPollable, Pollable};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod wit {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../sdk/wit",
+    });
+}
+
+use wit::kuryr6::plugin::types as wt;
+
+/// Resolution of the wall-clock deadline: the ticker advances the engine's
+/// epoch this often, so a deadline fires at most one tick late.
+const TICK: Duration = Duration::from_millis(10);
+/// How much a guest may print (stdout and stderr together) per call.
+const OUTPUT_CAP: usize = 64 * 1024;
+/// Largest single request for random bytes; guests ask for a few bytes.
+const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+/// The frozen wall clock: 2000-01-01T00:00:00Z.
+const FROZEN_WALL: Duration = Duration::from_secs(946_684_800);
+/// Seeds of the guests' random streams. Fixed, so output is reproducible;
+/// nothing a plugin does may depend on unpredictable randomness.
+const SECURE_SEED: u64 = 0x6b75_7279_7236_0001;
+const INSECURE_SEED: u64 = 0x6b75_7279_7236_0002;
+const INSECURE_SEED_128: u128 = 0x6b75_7279_7236_0003;
+
+/// Where a loaded plugin's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled with Cranelift now (and written to the disk cache).
+    Compiled,
+    /// Loaded from the disk cache.
+    DiskCache,
+    /// Already loaded by this process.
+    Memory,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::Compiled => "compiled",
+            Origin::DiskCache => "disk cache",
+            Origin::Memory => "memory",
+        })
+    }
+}
+
+/// Where compiled plugins are cached, and whether at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheDir {
+    /// `$KURYR6_PLUGIN_CACHE`, else `$XDG_CACHE_HOME/kuryr6/plugins`, else
+    /// `~/.cache/kuryr6/plugins`; none if none of them is set.
+    FromEnv,
+    At(PathBuf),
+    Disabled,
+}
+
+/// A plugin host: one engine, its ticker, its caches. Cheap to share
+/// (`Sync`); the process normally uses `Host::global`.
+pub struct Host {
+    engine: Engine,
+    linker: Linker<Ctx>,
+    cache_dir: Option<PathBuf>,
+    /// Digest of everything besides the plugin that decides whether a
+    /// compiled artefact is usable: wasmtime's version and engine config.
+    engine_key: String,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    _ticker: Ticker,
+}
+
+/// A loaded, ABI-checked plugin, ready to be called any number of times.
+pub struct Plugin {
+    /// Lowercase hex sha256 of the `.wasm` file.
+    pub sha256: String,
+    pub info: PluginInfo,
+    engine: Engine,
+    pre: wit::PluginPre<Ctx>,
+}
+
+/// Result of `Host::load`.
+pub struct LoadedPlugin {
+    pub plugin: Arc<Plugin>,
+    pub origin: Origin,
+    /// Wall time of the load (compile or cache read, link, describe).
+    pub elapsed: Duration,
+}
+
+/// What one call returned, and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Called<T> {
+    pub value: T,
+    /// Fresh store + instantiation + the call itself.
+    pub elapsed: Duration,
+    /// Fuel consumed (about one unit per WebAssembly instruction).
+    pub fuel: u64,
+}
+
+/// Hex sha256 of a plugin file's bytes: what `[[plugin]] sha256` pins.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Host {
+    /// Creates an engine and starts its epoch ticker.
+    pub fn new(cache: CacheDir) -> Result<Host, String> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .parallel_compilation(true)
+            .cranelift_opt_level(OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
+
+        let mut linker: Linker<Ctx> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| format!("cannot link WASI: {e:#}"))?;
+        // Replace the monotonic clock with virtual time (see module docs).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<Ctx, VirtualTime>(
+            &mut linker,
+            |ctx| VirtualClock(&mut ctx.table),
+        )
+        .map_err(|e| format!("cannot link the virtual clock: {e:#}"))?;
+        linker.allow_shadowing(false);
+
+        let mut hasher = DigestHasher(Sha256::new());
+        "wasmtime-48.0.8".hash(&mut hasher);
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex(&hasher.0.finalize())[..16].to_string();
+
+        let cache_dir = match cache {
+            CacheDir::FromEnv => super::cache::default_dir(),
+            CacheDir::At(p) => Some(p),
+            CacheDir::Disabled => None,
+        };
+        Ok(Host {
+            _ticker: Ticker::start(engine.clone())?,
+            engine,
+            linker,
+            cache_dir,
+            engine_key,
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The process-wide host, created on first use (only pipelines that
+    /// name a plugin pay for it).
+    pub fn global() -> Result<&'static Host, String> {
+        static HOST: std::sync::OnceLock<Result<Host, String>> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| Host::new(CacheDir::FromEnv))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// Loads a plugin from its bytes: in-memory cache, else disk cache, else
+    /// compile; then link against the sandbox and check the ABI (one
+    /// `describe` call under `limits`). `label` names the plugin in errors.
+    pub fn load(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let start = Instant::now();
+        let sha256 = sha256_hex(bytes);
+        if let Some(p) = self.lock_loaded().get(&sha256) {
+            return Ok(LoadedPlugin {
+                plugin: p.clone(),
+                origin: Origin::Memory,
+                elapsed: start.elapsed(),
+            });
+        }
+        let (component, origin) = self.component(label, &sha256, bytes)?;
+        self.check_exports(label, &component)?;
+        let load_err = |message: String| PluginError::Load {
+            plugin: label.to_string(),
+            message,
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            load_err(format!(
+                "imports something the sandbox does not provide: {e:#}"
+            ))
+        })?;
+        let pre = wit::PluginPre::new(pre)
+            .map_err(|e| load_err(format!("lacks an export of the contract: {e:#}")))?;
+        let mut plugin = Plugin {
+            sha256: sha256.clone(),
+            info: PluginInfo {
+                name: String::new(),
+                hooks: Vec::new(),
+            },
+            engine: self.engine.clone(),
+            pre,
+        };
+        let info = plugin.call(label, "describe", limits, |store, p| {
+            p.kuryr6_plugin_meta().call_describe(store)
+        })?;
+        let abi = info.value.abi_version;
+        if abi != super::ABI_VERSION {
+            return Err(PluginError::AbiMismatch {
+                plugin: label.to_string(),
+                expected: super::ABI_VERSION.to_string(),
+                found: abi.to_string(),
+            });
+        }
+        plugin.info = PluginInfo {
+            name: info.value.name,
+            hooks: info
+                .value
+                .hooks
+                .iter()
+                .map(|h| match h {
+                    wt::Hook::Plan => Hook::Plan,
+                    wt::Hook::Naming => Hook::Naming,
+                    wt::Hook::Policy => Hook::Policy,
+                })
+                .collect(),
+        };
+        let plugin = Arc::new(plugin);
+        self.lock_loaded().insert(sha256, plugin.clone());
+        Ok(LoadedPlugin {
+            plugin,
+            origin,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Reads and loads a plugin file; with `pin`, refuses a file whose
+    /// sha256 differs before compiling anything.
+    pub fn load_file(
+        &self,
+        label: &str,
+        path: &Path,
+        pin: Option<&str>,
+        limits: &Limits,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+            plugin: label.to_string(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(pin) = pin {
+            let actual = sha256_hex(&bytes);
+            if !actual.eq_ignore_ascii_case(pin.trim()) {
+                return Err(PluginError::HashMismatch {
+                    plugin: label.to_string(),
+                    expected: Some(pin.trim().to_string()),
+                    actual,
+                });
+            }
+        }
+        self.load(label, &bytes, limits)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
+        // A panic while holding the lock cannot leave the map inconsistent
+        // (inserts are single calls), so a poisoned lock is still usable.
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The compiled component: from the disk cache when a valid artefact is
+    /// there, else compiled now and cached (best effort: a cache that
+    /// cannot be written only costs time).
+    fn component(
+        &self,
+        label: &str,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, Origin), PluginError> {
+        let artefact = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| super::cache::artefact_path(dir, sha256, &self.engine_key));
+        if let Some(path) = artefact.as_ref().filter(|p| p.is_file()) {
+            // SAFETY: `deserialize_file` runs native code from the file. It
+            // is only called on a path inside our cache directory (created
+            // 0700), named by the sha256 of a plugin that passed its pin and
+            // by the engine key, and only ever written by `serialize` below
+            // through an atomic rename. wasmtime checks the header and the
+            // engine compatibility itself.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(c) => return Ok((c, Origin::DiskCache)),
+                Err(e) => tracing::warn!(
+                    "ignoring unusable cached plugin {}: {e:#}",
+                    path.display()
+                ),
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Load {
+            plugin: label.to_string(),
+            message: format!("is not a usable WebAssembly component: {e:#}"),
+        })?;
+        if let Some(path) = artefact {
+            match component.serialize() {
+                Ok(compiled) => {
+                    if let Err(e) = super::cache::write_atomic(&path, &compiled) {
+                        tracing::warn!("cannot cache plugin at {}: {e}", path.display());
+                    }
+                }
+                Err(e) => tracing::warn!("cannot serialize plugin {label}: {e:#}"),
+            }
+        }
+        Ok((component, Origin::Compiled))
+    }
+
+    /// Tells "built for another contract version" from "not a plugin" by
+    /// the versioned export names, before linking fails less clearly.
+    fn check_exports(&self, label: &str, component: &Component) -> Result<(), PluginError> {
+        let ty = component.component_type();
+        let names: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let want = format!("kuryr6:plugin/meta@{}", super::WIT_VERSION);
+        if names.iter().any(|n| *n == want) {
+            return Ok(());
+        }
+        if let Some(found) = names
+            .iter()
+            .find_map(|n| n.strip_prefix("kuryr6:plugin/meta@"))
+        {
+            return Err(PluginError::AbiMismatch {
+                plugin: label.to_string(),
+                expected: format!("kuryr6:plugin@{}", super::WIT_VERSION),
+                found: format!("kuryr6:plugin@{found}"),
+            });
+        }
+        Err(PluginError::Load {
+            plugin: label.to_string(),
+            message: format!(
+                "is not a kuryr6 plugin: it does not export {want} (exports: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        })
+    }
+}
+
+impl Plugin {
+    /// `plan` hook: facts and plan JSON in, plan JSON out.
+    pub fn call_plan(
+        &self,
+        label: &str,
+        limits: &Limits,
+        facts: &Facts,
+        plan_json: &str,
+    ) -> Result<Called<String>, PluginError> {
+        let r = self.call(label, Hook::Plan.as_str(), limits, |store, p| {
+            p.kuryr6_plugin_plan()
+                .call_transform(store, &facts.0, plan_json)
+        })?;
+        refused(label, Hook::Plan, r)
+    }
+
+    /// `naming` hook: one step's kind and current name in, its name out.
+    pub fn call_naming(
+        &self,
+        label: &str,
+        limits: &Limits,
+        kind: ResourceKind,
+        default_name: &str,
+        context: &Facts,
+    ) -> Result<Called<String>, PluginError> {
+        let kind = match kind {
+            ResourceKind::Network => wt::ResourceKind::Network,
+            ResourceKind::Subnet => wt::ResourceKind::Subnet,
+            ResourceKind::Router => wt::ResourceKind::Router,
+            ResourceKind::SecurityGroup => wt::ResourceKind::SecurityGroup,
+            ResourceKind::Loadbalancer => wt::ResourceKind::Loadbalancer,
+            ResourceKind::Emit => wt::ResourceKind::Emit,
+        };
+        let r = self.call(label, Hook::Naming.as_str(), limits, |store, p| {
+            p.kuryr6_plugin_naming()
+                .call_name(store, kind, default_name, &context.0)
+        })?;
+        refused(label, Hook::Naming, r)
+    }
+
+    /// `policy` hook: sites in, violations out.
+    pub fn call_policy(
+        &self,
+        label: &str,
+        limits: &Limits,
+        sites: &[SiteInput],
+    ) -> Result<Called<Vec<Violation>>, PluginError> {
+        let sites: Vec<wt::Site> = sites
+            .iter()
+            .map(|s| wt::Site {
+                name: s.name.clone(),
+                facts: s.facts.0.clone(),
+                plan: s.plan_json.clone(),
+            })
+            .collect();
+        let r = self.call(label, Hook::Policy.as_str(), limits, |store, p| {
+            p.kuryr6_plugin_policy().call_check(store, &sites)
+        })?;
+        let r = refused(label, Hook::Policy, r)?;
+        Ok(Called {
+            value: r
+                .value
+                .into_iter()
+                .map(|v| Violation {
+                    severity: match v.severity {
+                        wt::Severity::Error => Severity::Error,
+                        wt::Severity::Warning => Severity::Warning,
+                    },
+                    code: v.code,
+                    message: v.message,
+                    site: v.site,
+                    step: v.step,
+                })
+                .collect(),
+            elapsed: r.elapsed,
+            fuel: r.fuel,
+        })
+    }
+
+    /// Runs `f` on a fresh instance in a fresh store under `limits`, and
+    /// turns every way it can fail into a named `PluginError`.
+    fn call<R>(
+        &self,
+        label: &str,
+        hook: &'static str,
+        limits: &Limits,
+        f: impl FnOnce(&mut Store<Ctx>, &wit::Plugin) -> wasmtime::Result<R>,
+    ) -> Result<Called<R>, PluginError> {
+        let output = MemoryOutputPipe::new(OUTPUT_CAP);
+        let mut store = Store::new(&self.engine, Ctx::new(&output, limits.memory_bytes()));
+        store.limiter(|ctx| &mut ctx.limiter);
+        let budget = limits.fuel.unwrap_or(u64::MAX);
+        let deadline_ticks = limits.deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
+        let start = Instant::now();
+        let result = store
+            .set_fuel(budget)
+            .and_then(|()| {
+                store.set_epoch_deadline(deadline_ticks);
+                store.epoch_deadline_trap();
+                self.pre.instantiate(&mut store)
+            })
+            .and_then(|instance| f(&mut store, &instance));
+        let elapsed = start.elapsed();
+        let fuel = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        match result {
+            Ok(value) => Ok(Called {
+                value,
+                elapsed,
+                fuel,
+            }),
+            Err(e) => Err(classify(e, &store, &output, label, hook, limits)),
+        }
+    }
+
+}
+
+/// A plugin's own `Err(message)` becomes `Refused`.
+fn refused<T>(
+    label: &str,
+    hook: Hook,
+    r: Called<Result<T, String>>,
+) -> Result<Called<T>, PluginError> {
+    match r.value {
+        Ok(value) => Ok(Called {
+            value,
+            elapsed: r.elapsed,
+            fuel: r.fuel,
+        }),
+        Err(message) => Err(PluginError::Refused {
+            plugin: label.to_string(),
+            hook: hook.as_str(),
+            message,
+        }),
+    }
+}
+
+fn classify(
+    err: wasmtime::Error,
+    store: &Store<Ctx>,
+    output: &MemoryOutputPipe,
+    label: &str,
+    hook: &'static str,
+    limits: &Limits,
+) -> PluginError {
+    let plugin = label.to_string();
+    if store.data().limiter.exceeded {
+        return PluginError::Memory {
+            plugin,
+            hook,
+            limit_mib: limits.memory_mib,
+        };
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => PluginError::Deadline {
+            plugin,
+            hook,
+            deadline: limits.deadline,
+        },
+        Some(wasmtime::Trap::OutOfFuel) => PluginError::Fuel {
+            plugin,
+            hook,
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+        },
+        _ => {
+            let stderr = String::from_utf8_lossy(&output.contents()).into_owned();
+            PluginError::Trap {
+                plugin,
+                hook,
+                message: format!("{err:?}").trim_end().to_string(),
+                stderr,
+            }
+        }
+    }
+}
+
+/// Per-call store data.
+struct Ctx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+}
+
+impl Ctx {
+    fn new(output: &MemoryOutputPipe, memory_bytes: usize) -> Ctx {
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .wall_clock(FrozenWall)
+            .monotonic_clock(FrozenMonotonic)
+            .secure_random(StdRng::seed_from_u64(SECURE_SEED))
+            .insecure_random(StdRng::seed_from_u64(INSECURE_SEED))
+            .insecure_random_seed(INSECURE_SEED_128)
+            .max_random_size(MAX_RANDOM_BYTES)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Ctx {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .instances(64)
+                    .tables(64)
+                    .memories(16)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                exceeded: false,
+            },
+        }
+    }
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// `StoreLimits`, remembering whether a memory grow was refused so the
+/// resulting trap is reported as `Memory`, not as a generic crash.
+struct Limiter {
+    limits: StoreLimits,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let r = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(r, Ok(true)) {
+            self.exceeded = true;
+        }
+        r
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+struct FrozenWall;
+
+impl HostWallClock for FrozenWall {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        FROZEN_WALL
+    }
+}
+
+struct FrozenMonotonic;
+
+impl HostMonotonicClock for FrozenMonotonic {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` in virtual time: always 0, and every
+/// subscription is ready at once, so a sleeping guest never blocks the host
+/// where the epoch deadline cannot reach it.
+struct VirtualClock<'a>(&'a mut ResourceTable);
+struct VirtualTime;
+
+impl HasData for VirtualTime {
+    type Data<'a> = VirtualClock<'a>;
+}
+
+struct Ready;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Ready {
+    async fn ready(&mut self) {}
+}
+
+impl VirtualClock<'_> {
+    fn ready(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
+        let r = self.0.push(Ready)?;
+        wasmtime_wasi::p2::subscribe(self.0, r)
+    }
+}
+
+impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for VirtualClock<'_> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(0)
+    }
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        Ok(1)
+    }
+    fn subscribe_instant(&mut self, _when: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        self.ready()
+    }
+    fn subscribe_duration(&mut self, _duration: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        self.ready()
+    }
+}
+
+/// Advances the engine's epoch every `TICK` until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Without the ticker no deadline would ever fire, so failing to
+    /// start it is an error, not a degraded mode.
+    fn start(engine: Engine) -> Result<Ticker, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kuryr6-plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| format!("cannot start the plugin deadline thread: {e}"))?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Feeds `Hash` output into sha256, for a cache key that is stable across
+/// processes (std's hashers are randomly seeded).
+struct DigestHasher(Sha256);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        // Only `write` is used: the key is taken from the full digest.
+        0
+    }
+}

@@ -1,0 +1,175 @@
+//! WebAssembly plugins: code a site supplies to rewrite plans (`plan`),
+//! name resources (`naming`) and judge plans (`policy`), run in a sandbox
+//! before anything reaches the cloud.
+//!
+//! The contract is the WIT package `kuryr6:plugin@0.1.0` in sdk/wit/; a
+//! plugin is a WebAssembly component built with kuryr6-plugin-sdk.
+//!
+//! - `host`: the only module that touches wasmtime (engine, caches,
+//!   sandbox, limits, calls).
+//! - `cache`: where compiled plugins are kept on disk.
+//! - `apply`: `[[plugin]]` tables of a pipeline → hooks run on its plan,
+//!   every result re-validated; policy across sites.
+//! - `fixture`: run one hook on a JSON fixture (`kuryr6 plugin test`, the
+//!   SDK's test harness).
+//!
+//! Invariants: a plugin only runs if the pipeline pins its sha256; its
+//! output is never trusted (plans are re-parsed strictly and re-validated
+//! with the rules hand-written plans obey); any failure names the plugin and
+//! hook and stops the command before any API call.
+
+pub mod apply;
+pub mod cache;
+pub mod error;
+pub mod fixture;
+pub mod host;
+
+pub use apply::{apply, policy_gate};
+pub use error::PluginError;
+pub use host::{CacheDir, Called, Host, LoadedPlugin, Origin, Plugin, sha256_hex};
+
+use std::time::Duration;
+
+/// The ABI version this host speaks; a plugin's `describe()` must report
+/// the same (kuryr6-plugin-sdk's `ABI_VERSION`).
+pub const ABI_VERSION: u32 = 1;
+/// The WIT package version every export name carries.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Default wall-clock deadline of one hook call.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
+/// Default memory cap of one plugin instance.
+pub const DEFAULT_MEMORY_MIB: u64 = 64;
+/// Bounds accepted in pipeline files.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
+pub const MAX_MEMORY_MIB: u64 = 4096;
+
+/// The hooks of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    Plan,
+    Naming,
+    Policy,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 3] = [Hook::Plan, Hook::Naming, Hook::Policy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Plan => "plan",
+            Hook::Naming => "naming",
+            Hook::Policy => "policy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step's kind as the naming hook sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Network,
+    Subnet,
+    Router,
+    SecurityGroup,
+    Loadbalancer,
+    Emit,
+}
+
+impl From<crate::plan::StepKind> for ResourceKind {
+    fn from(k: crate::plan::StepKind) -> Self {
+        use crate::plan::StepKind;
+        match k {
+            StepKind::Network => ResourceKind::Network,
+            StepKind::Subnet => ResourceKind::Subnet,
+            StepKind::Router => ResourceKind::Router,
+            StepKind::SecurityGroup => ResourceKind::SecurityGroup,
+            StepKind::Loadbalancer => ResourceKind::Loadbalancer,
+            StepKind::Emit => ResourceKind::Emit,
+        }
+    }
+}
+
+/// `Error` stops the command; `Warning` is reported only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One policy finding, as the plugin returned it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub severity: Severity,
+    pub code: String,
+    pub message: String,
+    /// `SiteInput::name` of the site concerned; "" = all.
+    pub site: String,
+    /// Step within that site; "" = the site as a whole.
+    pub step: String,
+}
+
+/// A site's `[plugin.facts]`, sorted by key (the order the plugin sees).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts(pub Vec<(String, String)>);
+
+impl Facts {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One site handed to a policy hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteInput {
+    pub name: String,
+    pub facts: Facts,
+    pub plan_json: String,
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub hooks: Vec<Hook>,
+}
+
+/// Limits of every call into one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time for instantiation plus the call.
+    pub deadline: Duration,
+    /// Cap on the guest's linear memory.
+    pub memory_mib: u64,
+    /// Instruction budget; `None` = metered but unlimited.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: DEFAULT_DEADLINE,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            fuel: None,
+        }
+    }
+}
+
+impl Limits {
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+}

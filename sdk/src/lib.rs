@@ -1,0 +1,273 @@
+//! # kuryr6-plugin-sdk
+//!
+//! Everything a kuryr6 plugin author depends on:
+//!
+//! - [`Plugin`], the trait a plugin implements (one method per hook), and
+//!   [`export_plugin!`], which turns an implementation into the exports of
+//!   the WIT world `kuryr6:plugin/plugin@0.1.0` (`sdk/wit/plugin.wit`);
+//! - [`plan`], the plan types a hook reads and returns;
+//! - [`cidr`], prefix arithmetic (carve, split, contains, overlap, layouts);
+//! - on the host only, [`testing`]: run a built `.wasm` on a JSON fixture
+//!   from `cargo test`, through kuryr6's own host (same sandbox and limits).
+//!
+//! A plugin is a `cdylib` built with `cargo build --release --target
+//! wasm32-wasip2`; see sdk/README.md. Guests never compile kuryr6 or
+//! wasmtime: host-only parts are behind `cfg(not(target_arch = "wasm32"))`.
+
+// The generated bindings name this crate by its path from plugin crates;
+// let the same path work inside the SDK.
+extern crate self as kuryr6_plugin_sdk;
+
+pub mod cidr;
+pub mod plan;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest;
+#[cfg(target_arch = "wasm32")]
+pub use guest::bindings;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+pub use plan::Plan;
+
+/// The ABI version this SDK speaks. The host refuses a plugin whose
+/// `describe().abi-version` differs. Bumped when the meaning of the contract
+/// changes without the WIT changing (e.g. the plan JSON gains a step kind);
+/// WIT changes bump the package version in `wit/plugin.wit` as well.
+pub const ABI_VERSION: u32 = 1;
+
+/// The WIT package every export name carries.
+pub const WIT_PACKAGE: &str = "kuryr6:plugin@0.1.0";
+
+/// The hooks of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    /// Rewrite one site's plan.
+    Plan,
+    /// Name each step.
+    Naming,
+    /// Judge one or many sites.
+    Policy,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Plan => "plan",
+            Hook::Naming => "naming",
+            Hook::Policy => "policy",
+        }
+    }
+}
+
+/// The kind of a step, as the naming hook receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Network,
+    Subnet,
+    Router,
+    SecurityGroup,
+    Loadbalancer,
+    Emit,
+}
+
+impl ResourceKind {
+    /// The `kind` tag as written in pipeline files and the plan JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Network => "network",
+            ResourceKind::Subnet => "subnet",
+            ResourceKind::Router => "router",
+            ResourceKind::SecurityGroup => "security_group",
+            ResourceKind::Loadbalancer => "loadbalancer",
+            ResourceKind::Emit => "emit",
+        }
+    }
+}
+
+/// `Error` stops kuryr6 before any API call; `Warning` is only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One policy finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub severity: Severity,
+    /// Stable identifier users and tests match on, e.g. "overlap".
+    pub code: String,
+    pub message: String,
+    /// `Site::name` of the site concerned; "" = all sites.
+    pub site: String,
+    /// Step name inside that site; "" = the site as a whole.
+    pub step: String,
+}
+
+impl Violation {
+    pub fn error(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation {
+            severity: Severity::Error,
+            code: code.into(),
+            message: message.into(),
+            site: String::new(),
+            step: String::new(),
+        }
+    }
+
+    pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation {
+            severity: Severity::Warning,
+            ..Violation::error(code, message)
+        }
+    }
+
+    /// Locates the finding: site name and step name.
+    pub fn at(mut self, site: impl Into<String>, step: impl Into<String>) -> Self {
+        self.site = site.into();
+        self.step = step.into();
+        self
+    }
+}
+
+/// A site's `[plugin.facts]`, sorted by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts(pub Vec<(String, String)>);
+
+impl Facts {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The fact, or an error message naming the missing key.
+    pub fn require(&self, key: &str) -> Result<&str, String> {
+        self.get(key)
+            .ok_or_else(|| format!("fact `{key}` is missing: add it to [plugin.facts]"))
+    }
+
+    /// The fact parsed as `T`, `default` when absent, an error when unparsable.
+    pub fn parse_or<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| format!("fact `{key}` = {v:?} is not a valid value")),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// One site as the policy hook sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// The pipeline file as the user named it; unique within one call.
+    pub name: String,
+    pub facts: Facts,
+    pub plan: Plan,
+}
+
+/// A kuryr6 plugin. Implement the hooks you list in `HOOKS`; the others
+/// keep their defaults (an error the host never triggers, because it only
+/// calls the hooks a plugin declares). Every method is a pure function of
+/// its arguments: the sandbox has no files, network or environment, and its
+/// clocks and random numbers are fixed, so the same input gives the same
+/// output.
+pub trait Plugin {
+    /// Shown in messages, e.g. "naming".
+    const NAME: &'static str;
+    /// The hooks implemented.
+    const HOOKS: &'static [Hook];
+
+    /// `plan` hook: return the modified plan, or why it cannot be made.
+    fn plan(facts: &Facts, plan: Plan) -> Result<Plan, String> {
+        let _ = (facts, plan);
+        Err(not_implemented(Self::NAME, Hook::Plan))
+    }
+
+    /// `naming` hook: the name for a step of `kind` currently `default_name`.
+    fn name(kind: ResourceKind, default_name: &str, context: &Facts) -> Result<String, String> {
+        let _ = (kind, default_name, context);
+        Err(not_implemented(Self::NAME, Hook::Naming))
+    }
+
+    /// `policy` hook: every violation across `sites` (empty = compliant).
+    fn check(sites: &[Site]) -> Result<Vec<Violation>, String> {
+        let _ = sites;
+        Err(not_implemented(Self::NAME, Hook::Policy))
+    }
+}
+
+fn not_implemented(plugin: &str, hook: Hook) -> String {
+    format!(
+        "plugin `{plugin}` does not implement the {} hook",
+        hook.as_str()
+    )
+}
+
+/// Exports a [`Plugin`] implementation as the plugin's component exports.
+///
+/// ```ignore
+/// struct Naming;
+/// impl kuryr6_plugin_sdk::Plugin for Naming { /* … */ }
+/// kuryr6_plugin_sdk::export_plugin!(Naming);
+/// ```
+///
+/// Only meaningful on `wasm32`; elsewhere it expands to nothing so a
+/// plugin's pure logic can still be unit-tested on the host.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::bindings::exports::kuryr6::plugin as __exports;
+            use $crate::bindings::kuryr6::plugin::types as __types;
+
+            struct __Kuryr6Export;
+
+            impl __exports::meta::Guest for __Kuryr6Export {
+                fn describe() -> __types::Info {
+                    $crate::guest::describe::<$plugin>()
+                }
+            }
+            impl __exports::plan::Guest for __Kuryr6Export {
+                fn transform(
+                    facts: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                    plan: ::std::string::String,
+                ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
+                    $crate::guest::transform::<$plugin>(facts, plan)
+                }
+            }
+            impl __exports::naming::Guest for __Kuryr6Export {
+                fn name(
+                    kind: __types::ResourceKind,
+                    default_name: ::std::string::String,
+                    context: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
+                    $crate::guest::name::<$plugin>(kind, default_name, context)
+                }
+            }
+            impl __exports::policy::Guest for __Kuryr6Export {
+                fn check(
+                    sites: ::std::vec::Vec<__types::Site>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<__types::Violation>,
+                    ::std::string::String,
+                > {
+                    $crate::guest::check::<$plugin>(sites)
+                }
+            }
+
+            $crate::bindings::__export_kuryr6_plugin!(__Kuryr6Export with_types_in $crate::bindings);
+        };
+    };
+}
