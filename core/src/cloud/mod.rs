@@ -154,5 +154,10 @@ pub trait Cloud {
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
-    async fn router_interface(&self, router_id: &str, subnet_id: &str, add: bool) -> Result<(), CloudError>;
+    async fn router_interface(
+        &self,
+        router_id: &str,
+        subnet_id: &str,
+        add: bool,
+    ) -> Result<(), CloudError>;
 }

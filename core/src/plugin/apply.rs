@@ -112,7 +112,11 @@ pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec
             sha256_span: r.sha256.as_ref().map(|s| s.span()),
         });
     }
-    if diags.is_empty() { Ok(out) } else { Err(diags) }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
 }
 
 /// A loaded plugin of one pipeline, with the hooks it will run there.
@@ -127,9 +131,10 @@ pub struct Active<'a> {
 pub fn diagnostic(spec: &Spec, e: &PluginError) -> Diagnostic {
     let span = match e {
         PluginError::Io { .. } => spec.path_span.clone(),
-        PluginError::HashMismatch { .. } => {
-            spec.sha256_span.clone().unwrap_or_else(|| spec.span.clone())
-        }
+        PluginError::HashMismatch { .. } => spec
+            .sha256_span
+            .clone()
+            .unwrap_or_else(|| spec.span.clone()),
         _ => spec.span.clone(),
     };
     let code = if e.is_load_error() {
@@ -212,7 +217,11 @@ fn hook_list(hooks: &[Hook]) -> String {
     if hooks.is_empty() {
         "none".into()
     } else {
-        hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+        hooks
+            .iter()
+            .map(|h| h.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -296,7 +305,9 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
     };
     let mut context = a.spec.facts.clone();
     if context.get("pipeline").is_none() {
-        context.0.push(("pipeline".into(), loaded.plan.pipeline.clone()));
+        context
+            .0
+            .push(("pipeline".into(), loaded.plan.pipeline.clone()));
         context.0.sort();
     }
     let mut renames = HashMap::new();
@@ -408,7 +419,10 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
         };
         match activate(host, &specs) {
             Ok(active) => {
-                for a in active.into_iter().filter(|a| a.hooks.contains(&Hook::Policy)) {
+                for a in active
+                    .into_iter()
+                    .filter(|a| a.hooks.contains(&Hook::Policy))
+                {
                     groups.entry(a.plugin.sha256.clone()).or_default().push((
                         i,
                         a.spec.clone(),
@@ -473,9 +487,10 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
 
     for (i, d) in warnings {
         if let Ok(loaded) = &results[i] {
-            let line = Located::new(&loaded.source, &d)
-                .headline()
-                .replacen(": error[", ": warning[", 1);
+            let line =
+                Located::new(&loaded.source, &d)
+                    .headline()
+                    .replacen(": error[", ": warning[", 1);
             eprintln!("{line}");
         }
     }

@@ -20,7 +20,12 @@ pub fn default_dir() -> Option<PathBuf> {
     if let Some(x) = env("XDG_CACHE_HOME") {
         return Some(PathBuf::from(x).join("kuryr6").join("plugins"));
     }
-    env("HOME").map(|h| PathBuf::from(h).join(".cache").join("kuryr6").join("plugins"))
+    env("HOME").map(|h| {
+        PathBuf::from(h)
+            .join(".cache")
+            .join("kuryr6")
+            .join("plugins")
+    })
 }
 
 pub fn artefact_path(dir: &Path, sha256: &str, engine_key: &str) -> PathBuf {
@@ -40,7 +45,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or(0);
     let tmp = dir.join(format!(
         ".{}.{}.{nanos}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("artefact"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artefact"),
         std::process::id()
     ));
     let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));

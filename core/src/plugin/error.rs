@@ -60,7 +60,10 @@ pub enum PluginError {
     },
     /// Crashed: a panic, an unreachable, an out-of-bounds access, a stack
     /// overflow. `stderr` holds what the guest printed (a panic message).
-    #[error("plugin {plugin}, hook {hook}: crashed: {message}{}", stderr_suffix(stderr))]
+    #[error(
+        "plugin {plugin}, hook {hook}: crashed: {message}{}",
+        stderr_suffix(stderr)
+    )]
     Trap {
         plugin: String,
         hook: &'static str,

@@ -152,11 +152,9 @@ pub fn run(
                     .iter()
                     .map(|d| format!("{} {}", d.code, d.message))
                     .collect();
-                return Err(invalid(format!(
-                    "the plan fails validation: {}",
-                    items.join("; ")
-                ))
-                .into());
+                return Err(
+                    invalid(format!("the plan fails validation: {}", items.join("; "))).into(),
+                );
             }
             let value = serde_json::to_value(&plan).unwrap_or_default();
             (value, out.elapsed, out.fuel)
@@ -172,7 +170,8 @@ pub fn run(
             let name = input
                 .name
                 .ok_or_else(|| fixture_err("a naming fixture needs `name`"))?;
-            let out = plugin.call_naming(&label, limits, kind.into(), &name, &facts(input.facts))?;
+            let out =
+                plugin.call_naming(&label, limits, kind.into(), &name, &facts(input.facts))?;
             (
                 serde_json::json!({ "name": out.value }),
                 out.elapsed,

@@ -37,7 +37,9 @@ use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 mod wit {
     wasmtime::component::bindgen!({
@@ -328,10 +330,9 @@ impl Host {
             // engine compatibility itself.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
                 Ok(c) => return Ok((c, Origin::DiskCache)),
-                Err(e) => tracing::warn!(
-                    "ignoring unusable cached plugin {}: {e:#}",
-                    path.display()
-                ),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
+                }
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Load {
@@ -500,7 +501,6 @@ impl Plugin {
             Err(e) => Err(classify(e, &store, &output, label, hook, limits)),
         }
     }
-
 }
 
 /// A plugin's own `Err(message)` becomes `Refused`.

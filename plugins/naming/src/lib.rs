@@ -22,7 +22,9 @@ impl Plugin for Naming {
         }
         let site = context.require("site")?.to_ascii_lowercase();
         if site.is_empty() || !site.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("fact `site` = {site:?} must be letters, digits and '-'"));
+            return Err(format!(
+                "fact `site` = {site:?} must be letters, digits and '-'"
+            ));
         }
         let max_len: usize = context.parse_or("max_len", 63)?;
         let role: String = default_name
@@ -31,7 +33,11 @@ impl Plugin for Naming {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let prefix = format!("{site}-");
-        let name = if role.starts_with(&prefix) { role } else { format!("{prefix}{role}") };
+        let name = if role.starts_with(&prefix) {
+            role
+        } else {
+            format!("{prefix}{role}")
+        };
         if name.len() > max_len {
             return Err(format!(
                 "{} name `{name}` is {} characters, the limit is {max_len}",

@@ -27,11 +27,17 @@ fn check_site(site: &Site, out: &mut Vec<Violation>) -> Result<(), String> {
         match s.cidr {
             IpNet::V6(_) if !cidr::is_ula(&s.cidr) => out.push(at(Violation::error(
                 "not-ula",
-                format!("subnet {} is {}, not a unique local (fc00::/7) prefix", s.name, s.cidr),
+                format!(
+                    "subnet {} is {}, not a unique local (fc00::/7) prefix",
+                    s.name, s.cidr
+                ),
             ))),
             IpNet::V4(_) if !cidr::is_private_v4(&s.cidr) => out.push(at(Violation::error(
                 "not-private",
-                format!("subnet {} is {}, not RFC 1918 private space", s.name, s.cidr),
+                format!(
+                    "subnet {} is {}, not RFC 1918 private space",
+                    s.name, s.cidr
+                ),
             ))),
             _ => {}
         }
@@ -39,7 +45,10 @@ fn check_site(site: &Site, out: &mut Vec<Violation>) -> Result<(), String> {
             if !cidr::contains(&p, &s.cidr) {
                 out.push(at(Violation::error(
                     "outside-prefix",
-                    format!("subnet {} ({}) is outside the site prefix {p}", s.name, s.cidr),
+                    format!(
+                        "subnet {} ({}) is outside the site prefix {p}",
+                        s.name, s.cidr
+                    ),
                 )));
             }
         }
@@ -55,7 +64,9 @@ fn check_site(site: &Site, out: &mut Vec<Violation>) -> Result<(), String> {
         }
     }
     for step in &site.plan.steps {
-        let Step::Loadbalancer(lb) = step else { continue };
+        let Step::Loadbalancer(lb) = step else {
+            continue;
+        };
         let Some(subnet) = site.plan.subnets().find(|s| s.name == lb.subnet) else {
             continue;
         };
@@ -79,7 +90,11 @@ fn check_across(sites: &[Site], out: &mut Vec<Violation>) {
     for (i, a) in sites.iter().enumerate() {
         for b in &sites[i + 1..] {
             for sa in a.plan.subnets() {
-                for sb in b.plan.subnets().filter(|sb| cidr::overlaps(&sa.cidr, &sb.cidr)) {
+                for sb in b
+                    .plan
+                    .subnets()
+                    .filter(|sb| cidr::overlaps(&sa.cidr, &sb.cidr))
+                {
                     out.push(
                         Violation::error(
                             "overlap",

@@ -35,7 +35,9 @@ fn site_id(facts: &Facts) -> Result<u128, String> {
                 .parse()
                 .map_err(|_| format!("site `{site}` has id `{}`, not a number", id.trim()))?;
             if id > MAX_SITE_ID {
-                return Err(format!("site `{site}` has id {id}; ids go from 0 to {MAX_SITE_ID}"));
+                return Err(format!(
+                    "site `{site}` has id {id}; ids go from 0 to {MAX_SITE_ID}"
+                ));
             }
             return Ok(id);
         }
@@ -88,7 +90,9 @@ impl Plugin for SitePrefix {
                     }
                 }
                 Step::Loadbalancer(lb) => {
-                    if let Some((old, new, _)) = moved.iter().find(|(_, _, name)| *name == lb.subnet) {
+                    if let Some((old, new, _)) =
+                        moved.iter().find(|(_, _, name)| *name == lb.subnet)
+                    {
                         // Keep the VIP's place in the subnet (range::1 by default).
                         let delta = offset_in(old, lb.vip);
                         lb.vip = cidr::offset(new.network(), delta);

@@ -5,7 +5,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use kuryr6_plugin_sdk::bindings::exports::kuryr6::plugin::{meta, naming, plan, policy};
-use kuryr6_plugin_sdk::bindings::kuryr6::plugin::types::{Hook, Info, ResourceKind, Site, Violation};
+use kuryr6_plugin_sdk::bindings::kuryr6::plugin::types::{
+    Hook, Info, ResourceKind, Site, Violation,
+};
 
 struct WrongAbi;
 

@@ -1,0 +1,648 @@
+//! WebAssembly plugins end to end: the shipped plugins on the seed and the
+//! sites, re-validation of what plugins return, the sandbox against hostile
+//! plugins, determinism, pins and the compiled-code cache.
+//!
+//! Needs the plugins built: `scripts/build-plugins.sh` (the CI test command
+//! runs it first). Timings are printed (`-- --nocapture`), never asserted.
+
+use kuryr6::diag::Code;
+use kuryr6::load::{self, Loaded, Rejected};
+use kuryr6::plan::Step;
+use kuryr6::plugin::{
+    CacheDir, Facts, Host, Limits, Origin, PluginError, ResourceKind, SiteInput, sha256_hex,
+};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+fn plugin_dir() -> PathBuf {
+    match std::env::var_os("KURYR6_PLUGIN_OUT") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => repo("target/plugins"),
+    }
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let p = plugin_dir().join(format!("{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} is missing: build the plugins first with scripts/build-plugins.sh",
+        p.display()
+    );
+    p
+}
+
+fn sha(name: &str) -> String {
+    sha256_hex(&std::fs::read(wasm(name)).unwrap())
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("kuryr6-plugins-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A host of its own for this test binary, with a private disk cache.
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new(CacheDir::At(temp_dir("cache"))).unwrap())
+}
+
+const SEED: &str = r#"
+[pipeline]
+name = "seed-ipv6"
+
+[kubernetes]
+version = "1.33"
+api_hosts = [{ name = "master-0", address = "fd10:0:0:3::10" }]
+
+[plan]
+pod_cidr = "fd10:0:0:1::/64"
+service_cidr = "fd10:0:0:2::/112"
+"#;
+
+/// The seed pipeline plus `plugins` (TOML), written to a temp file.
+fn seed_with(plugins: &str) -> PathBuf {
+    let dir = temp_dir("pipeline");
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, format!("{SEED}\n{plugins}")).unwrap();
+    path
+}
+
+fn plugin_table(name: &str, extra: &str, facts: &str) -> String {
+    format!(
+        "[[plugin]]\npath = {:?}\nsha256 = \"{}\"\n{extra}\n[plugin.facts]\n{facts}\n",
+        wasm(name).display().to_string(),
+        sha(name)
+    )
+}
+
+fn rejected(path: &Path) -> Rejected {
+    match load::load(path) {
+        Ok(l) => panic!("{} loaded: {:?}", path.display(), l.plan.steps),
+        Err(r) => r,
+    }
+}
+
+fn loaded(path: &Path) -> Loaded {
+    load::load(path)
+        .unwrap_or_else(|r| panic!("{}", kuryr6::diag::render(&r.source, &r.diagnostics)))
+}
+
+fn names(l: &Loaded) -> Vec<&str> {
+    l.plan.steps.iter().map(|s| s.name()).collect()
+}
+
+#[test]
+fn seed_with_naming_plugin_gets_site_prefixed_names() {
+    let l = loaded(&repo("examples/plugins/seed-naming/pipeline.toml"));
+    assert_eq!(
+        names(&l),
+        [
+            "ams1-pods",
+            "ams1-pod-subnet",
+            "ams1-services",
+            "ams1-service-subnet",
+            "ams1-k8s-ipv6",
+            "ams1-service-pod-access-v6",
+            "configs"
+        ]
+    );
+    // References follow the renames, so the plan is valid as a whole.
+    for step in &l.plan.steps {
+        match step {
+            Step::Subnet(s) => assert!(s.network.starts_with("ams1-")),
+            Step::Router(r) => assert_eq!(r.interfaces, ["ams1-pod-subnet", "ams1-service-subnet"]),
+            Step::SecurityGroup(sg) => assert_eq!(sg.description, sg.name),
+            Step::Emit(e) => {
+                assert_eq!(e.pod_subnet, "ams1-pod-subnet");
+                assert_eq!(e.service_subnet, "ams1-service-subnet");
+                assert_eq!(e.security_groups, ["ams1-service-pod-access-v6"]);
+            }
+            _ => {}
+        }
+    }
+    // Spans follow too: an error about a renamed step still points into the file.
+    assert!(l.spans.get("ams1-pod-subnet", "cidr").is_some());
+}
+
+#[test]
+fn naming_keeps_the_api_loadbalancer_and_renames_its_references() {
+    let p = seed_with(&plugin_table("naming", "", "site = \"fra1\""));
+    let l = loaded(&p);
+    let lb = l
+        .plan
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Loadbalancer(lb) => Some(lb),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(lb.name, "default/kubernetes");
+    assert_eq!(lb.pool_name, "default/kubernetes:HTTPS:443");
+    assert_eq!(lb.subnet, "fra1-service-subnet");
+}
+
+#[test]
+fn seed_with_site_prefix_plugin_gets_derived_cidrs() {
+    let l = loaded(&repo("examples/plugins/seed-site-prefix/pipeline.toml"));
+    let prefix = kuryr6::addr::parse_prefix("fd12:3456:789a::/48").unwrap();
+    // The plugin carves exactly like the short form's site_prefix/site_id.
+    let (pod, svc) = kuryr6::addr::carve_site(&prefix, 1, 112).unwrap();
+    let subnets: Vec<_> = l.plan.subnets().collect();
+    assert_eq!(subnets[0].cidr, pod);
+    assert_eq!(subnets[0].cidr.to_string(), "fd12:3456:789a:11::/64");
+    assert_eq!(subnets[0].gateway_ip.to_string(), "fd12:3456:789a:11::1");
+    assert_eq!(subnets[1].cidr, svc);
+    assert_eq!(subnets[1].cidr.to_string(), "fd12:3456:789a:12::/112");
+    assert_eq!(subnets[1].gateway_ip.to_string(), "fd12:3456:789a:12::fffe");
+    assert_eq!(
+        subnets[1].allocation_pools[0].start.to_string(),
+        "fd12:3456:789a:12::8000"
+    );
+    for step in &l.plan.steps {
+        match step {
+            Step::SecurityGroup(sg) => {
+                assert!(sg.rules.iter().all(|r| r.remote_ip_prefix == Some(svc)))
+            }
+            Step::Loadbalancer(lb) => assert_eq!(lb.vip.to_string(), "fd12:3456:789a:12::1"),
+            _ => {}
+        }
+    }
+    // And the emitted kuryr.conf carries the derived prefixes.
+    let doc = kuryr6::report::document(&l, &kuryr6::emit::OfflineIds);
+    assert_eq!(doc.service_cluster_ip_range, ["fd12:3456:789a:12::/113"]);
+}
+
+#[test]
+fn plugin_output_is_revalidated_and_failures_are_named() {
+    // A plan that overlaps its own subnets.
+    let r = rejected(&seed_with(&plugin_table(
+        "hostile",
+        "hooks = [\"plan\"]",
+        "attack = \"invalid\"",
+    )));
+    let d = &r.diagnostics[0];
+    assert_eq!(d.code, Code::E029);
+    assert!(d.message.contains("[InvalidOutput]"), "{}", d.message);
+    assert!(d.message.contains("hook plan"), "{}", d.message);
+    assert!(d.message.contains("E014"), "{}", d.message);
+    // A field the plan does not have.
+    let r = rejected(&seed_with(&plugin_table(
+        "hostile",
+        "hooks = [\"plan\"]",
+        "attack = \"garbage\"",
+    )));
+    assert!(
+        r.diagnostics[0].message.contains("not a plan"),
+        "{}",
+        r.diagnostics[0].message
+    );
+    // Names that are not names.
+    let r = rejected(&seed_with(&plugin_table(
+        "hostile",
+        "hooks = [\"naming\"]",
+        "attack = \"garbage\"",
+    )));
+    let m = &r.diagnostics[0].message;
+    assert!(
+        m.contains("[InvalidOutput]") && m.contains("hook naming") && m.contains("E006"),
+        "{m}"
+    );
+    // The diagnostic points at the [[plugin]] table: file:line.
+    let located = kuryr6::diag::Located::new(&r.source, &r.diagnostics[0]);
+    assert!(located.line.is_some());
+}
+
+#[test]
+fn pins_are_required_and_checked() {
+    let path = wasm("naming");
+    let actual = sha("naming");
+    let p = seed_with(&format!(
+        "[[plugin]]\npath = {:?}\n[plugin.facts]\nsite = \"x\"\n",
+        path.display().to_string()
+    ));
+    let d = &rejected(&p).diagnostics[0];
+    assert_eq!(d.code, Code::E028);
+    assert!(d.message.contains("[HashMismatch]") && d.message.contains("no sha256 pin"));
+    assert!(
+        d.help.as_deref().unwrap().contains(&actual),
+        "the help says what to pin"
+    );
+
+    let p = seed_with(&format!(
+        "[[plugin]]\npath = {:?}\nsha256 = \"{}\"\n",
+        path.display().to_string(),
+        "0".repeat(64)
+    ));
+    let d = &rejected(&p).diagnostics[0];
+    assert!(d.message.contains("[HashMismatch]") && d.message.contains(&actual));
+
+    let p = seed_with("[[plugin]]\npath = \"missing.wasm\"\nsha256 = \"00\"\n");
+    assert!(rejected(&p).diagnostics[0].message.contains("[Io]"));
+
+    let p = seed_with(&plugin_table("naming", "hooks = [\"plan\"]", ""));
+    let m = &rejected(&p).diagnostics[0].message;
+    assert!(m.contains("does not implement the plan hook"), "{m}");
+
+    let p = seed_with(&plugin_table(
+        "naming",
+        "hooks = [\"nope\"]\nmemory_mib = 0",
+        "",
+    ));
+    let codes: Vec<Code> = rejected(&p).diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::E025, Code::E025]);
+}
+
+#[test]
+fn deadline_from_the_pipeline_applies() {
+    let p = seed_with(&plugin_table(
+        "hostile",
+        "hooks = [\"plan\"]\ndeadline_ms = 200",
+        "attack = \"loop\"",
+    ));
+    let start = Instant::now();
+    let m = rejected(&p).diagnostics[0].message.clone();
+    eprintln!(
+        "pipeline deadline 200 ms: rejected after {:?}",
+        start.elapsed()
+    );
+    assert!(m.contains("[Deadline]") && m.contains("200 ms"), "{m}");
+}
+
+fn facts(pairs: &[(&str, &str)]) -> Facts {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    v.sort();
+    Facts(v)
+}
+
+fn seed_json() -> String {
+    kuryr6::plugin::apply::plan_json(&loaded(&repo("examples/seed-ipv6/pipeline.toml")).plan)
+}
+
+/// Runs one attack through the plan hook; returns the outcome and the time.
+fn attack(attack: &str, limits: &Limits) -> (Result<String, PluginError>, Duration) {
+    let hostile = host()
+        .load_file(
+            "hostile.wasm",
+            &wasm("hostile"),
+            Some(&sha("hostile")),
+            &Limits::default(),
+        )
+        .unwrap()
+        .plugin;
+    let start = Instant::now();
+    let r = hostile
+        .call_plan(
+            "hostile.wasm",
+            limits,
+            &facts(&[("attack", attack)]),
+            &seed_json(),
+        )
+        .map(|c| c.value);
+    (r, start.elapsed())
+}
+
+/// After every attack the same host still serves a well-behaved call.
+fn host_still_works() {
+    let naming = host()
+        .load_file(
+            "naming.wasm",
+            &wasm("naming"),
+            Some(&sha("naming")),
+            &Limits::default(),
+        )
+        .unwrap()
+        .plugin;
+    let out = naming
+        .call_naming(
+            "naming.wasm",
+            &Limits::default(),
+            ResourceKind::Subnet,
+            "pod_subnet",
+            &facts(&[("site", "ams1")]),
+        )
+        .unwrap();
+    assert_eq!(out.value, "ams1-pod-subnet");
+}
+
+#[test]
+fn hostile_plugins_end_in_named_errors_and_the_host_survives() {
+    let default = Limits::default();
+    let mut report = Vec::new();
+    let mut check =
+        |name: &str, limits: &Limits, expect: &dyn Fn(&Result<String, PluginError>) -> bool| {
+            let (r, took) = attack(name, limits);
+            let kind = r.as_ref().map(|_| "Ok").unwrap_or_else(|e| e.kind());
+            report.push(format!("{name:<10} {kind:<14} {took:>10.1?}"));
+            assert!(expect(&r), "attack {name}: unexpected outcome {r:?}");
+            host_still_works();
+        };
+    let trap_says = |needle: &'static str| move |r: &Result<String, PluginError>| matches!(r, Err(PluginError::Trap { stderr, hook: "plan", .. }) if stderr.contains(needle));
+    check("loop", &default, &|r| {
+        matches!(r, Err(PluginError::Deadline { hook: "plan", .. }))
+    });
+    check(
+        "loop",
+        &Limits {
+            fuel: Some(50_000_000),
+            ..default
+        },
+        &|r| {
+            matches!(
+                r,
+                Err(PluginError::Fuel {
+                    fuel: 50_000_000,
+                    ..
+                })
+            )
+        },
+    );
+    check("memory", &default, &|r| {
+        matches!(r, Err(PluginError::Memory { limit_mib: 64, .. }))
+    });
+    check(
+        "panic",
+        &default,
+        &trap_says("hostile plugin panics on purpose"),
+    );
+    check("read-file", &default, &|r| {
+        trap_says("hostile: read /etc/passwd")(r) && !format!("{r:?}").contains("root:")
+    });
+    check(
+        "socket",
+        &default,
+        &trap_says("hostile: connect to 127.0.0.1:22"),
+    );
+    check("env", &default, &trap_says("hostile: read $PATH"));
+    check("recurse", &default, &|r| {
+        matches!(r, Err(PluginError::Trap { .. }))
+    });
+    check("exit", &default, &|r| {
+        matches!(r, Err(PluginError::Trap { .. }))
+    });
+    // Sleeping an hour returns at once: time is virtual inside the sandbox.
+    check("sleep", &default, &|r| r.is_ok());
+
+    // Load-time refusals.
+    let start = Instant::now();
+    let e = host()
+        .load_file("wrong-abi.wasm", &wasm("wrong-abi"), None, &default)
+        .err()
+        .unwrap();
+    report.push(format!(
+        "{:<10} {:<14} {:>10.1?}",
+        "wrong-abi",
+        e.kind(),
+        start.elapsed()
+    ));
+    assert!(
+        matches!(e, PluginError::AbiMismatch { ref found, .. } if found == "999"),
+        "{e}"
+    );
+    let start = Instant::now();
+    let e = host()
+        .load_file(
+            "naming.wasm",
+            &wasm("naming"),
+            Some(&"ab".repeat(32)),
+            &default,
+        )
+        .err()
+        .unwrap();
+    report.push(format!(
+        "{:<10} {:<14} {:>10.1?}",
+        "wrong-sha",
+        e.kind(),
+        start.elapsed()
+    ));
+    assert!(matches!(e, PluginError::HashMismatch { .. }), "{e}");
+    for (what, bytes) in [
+        ("garbage bytes", b"\0asm not really".to_vec()),
+        ("core module", b"\0asm\x01\0\0\0".to_vec()),
+    ] {
+        let e = host().load(what, &bytes, &default).err().unwrap();
+        assert!(matches!(e, PluginError::Load { .. }), "{what}: {e}");
+    }
+    host_still_works();
+    eprintln!("attack     outcome        time\n{}", report.join("\n"));
+}
+
+#[test]
+fn same_input_gives_byte_identical_output() {
+    // A plugin that reads the clocks and the random source.
+    let limits = Limits::default();
+    let run = |host: &Host| {
+        let p = host
+            .load_file("hostile.wasm", &wasm("hostile"), None, &limits)
+            .unwrap()
+            .plugin;
+        let name = p
+            .call_naming(
+                "hostile.wasm",
+                &limits,
+                ResourceKind::Network,
+                "pods",
+                &facts(&[("attack", "entropy")]),
+            )
+            .unwrap()
+            .value;
+        let policy = p
+            .call_policy(
+                "hostile.wasm",
+                &limits,
+                &[SiteInput {
+                    name: "a".into(),
+                    facts: facts(&[("attack", "entropy")]),
+                    plan_json: seed_json(),
+                }],
+            )
+            .unwrap()
+            .value;
+        (name, policy)
+    };
+    let first = run(host());
+    assert_eq!(first, run(host()), "same host, another call");
+    let other = Host::new(CacheDir::Disabled).unwrap();
+    assert_eq!(first, run(&other), "another engine");
+    // The frozen wall clock (2000-01-01T00:00:00Z, in ns) is what the guest saw.
+    assert!(
+        first
+            .0
+            .starts_with(&format!("pods-{:x}-0-", 946_684_800u128 * 1_000_000_000)),
+        "{}",
+        first.0
+    );
+
+    // A whole pipeline with a plan plugin: byte-identical plan documents.
+    let doc = || {
+        let l = loaded(&repo("examples/plugins/seed-site-prefix/pipeline.toml"));
+        serde_json::to_string(&kuryr6::report::document(&l, &kuryr6::emit::OfflineIds)).unwrap()
+    };
+    assert_eq!(doc(), doc());
+}
+
+#[test]
+fn same_input_gives_the_same_output_across_processes() {
+    let dir = temp_dir("fixture");
+    let fixture = dir.join("entropy.json");
+    std::fs::write(
+        &fixture,
+        r#"{"facts": {"attack": "entropy"}, "kind": "network", "name": "pods"}"#,
+    )
+    .unwrap();
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
+            .args(["plugin", "test"])
+            .arg(wasm("hostile"))
+            .args(["--hook", "naming", "--input"])
+            .arg(&fixture)
+            .env("KURYR6_PLUGIN_CACHE", dir.join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let a = run();
+    assert_eq!(a, run());
+    assert!(String::from_utf8_lossy(&a).contains("\"name\": \"pods-"));
+}
+
+#[test]
+fn policy_runs_across_all_sites_before_any_api_call() {
+    let sites: Vec<PathBuf> = ["ams1", "fra1", "lon1"]
+        .iter()
+        .map(|s| repo(&format!("examples/sites/{s}.toml")))
+        .collect();
+    let results = load::load_many(&sites);
+    for r in &results {
+        let l = r
+            .as_ref()
+            .unwrap_or_else(|r| panic!("{}", kuryr6::diag::render(&r.source, &r.diagnostics)));
+        let site = l.source.path.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            names(l)
+                .iter()
+                .filter(|n| **n != "configs")
+                .all(|n| n.starts_with(site))
+        );
+    }
+
+    let bad: Vec<PathBuf> = ["x1", "x2", "x3"]
+        .iter()
+        .map(|s| repo(&format!("tests/fixtures/sites-bad/{s}.toml")))
+        .collect();
+    let results = load::load_many(&bad);
+    let mut codes = std::collections::BTreeSet::new();
+    for r in &results {
+        let r = r.as_ref().err().expect("every bad site is rejected");
+        for d in &r.diagnostics {
+            assert_eq!(d.code, Code::E030);
+            let rule = d
+                .message
+                .split('[')
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap();
+            codes.insert(rule.to_string());
+        }
+    }
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    // version-skew is a warning: reported, not a rejection.
+    assert_eq!(
+        codes,
+        ["duplicate-name", "not-ula", "outside-prefix", "overlap"]
+    );
+}
+
+#[test]
+fn compiled_plugins_are_cached_on_disk_and_in_memory() {
+    let dir = temp_dir("cache-test");
+    let bytes = std::fs::read(wasm("naming")).unwrap();
+    let limits = Limits::default();
+    let a = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let first = a.load("naming", &bytes, &limits).unwrap();
+    assert_eq!(first.origin, Origin::Compiled);
+    assert_eq!(
+        a.load("naming", &bytes, &limits).unwrap().origin,
+        Origin::Memory
+    );
+    let artefacts: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(artefacts.len(), 1);
+    let name = artefacts[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        name.starts_with(&sha256_hex(&bytes)) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+
+    let b = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let cached = b.load("naming", &bytes, &limits).unwrap();
+    assert_eq!(cached.origin, Origin::DiskCache);
+    eprintln!(
+        "compile+load {:?}, cached load {:?}",
+        first.elapsed, cached.elapsed
+    );
+
+    // A damaged artefact is ignored and replaced, never trusted. (Damaged
+    // at rest: replaced by rename, as kuryr6 itself writes, because hosts
+    // a and b still have the old file mapped.)
+    let damaged = artefacts[0].with_extension("damaged");
+    std::fs::write(&damaged, b"not compiled code").unwrap();
+    std::fs::rename(&damaged, &artefacts[0]).unwrap();
+    let c = Host::new(CacheDir::At(dir.clone())).unwrap();
+    assert_eq!(
+        c.load("naming", &bytes, &limits).unwrap().origin,
+        Origin::Compiled
+    );
+    let d = Host::new(CacheDir::At(dir)).unwrap();
+    assert_eq!(
+        d.load("naming", &bytes, &limits).unwrap().origin,
+        Origin::DiskCache
+    );
+}
+
+#[test]
+fn plugin_test_cli_prints_output_time_and_fuel() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
+        .args(["plugin", "test"])
+        .arg(wasm("naming"))
+        .args(["--hook", "naming", "--input"])
+        .arg(repo("tests/fixtures/naming-subnet.json"))
+        .env("KURYR6_PLUGIN_CACHE", temp_dir("cli-cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stdout["name"], "ams1-pod-subnet");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("naming call") && stderr.contains("fuel"),
+        "{stderr}"
+    );
+}
