@@ -551,7 +551,7 @@ fn policy_runs_across_all_sites_before_any_api_call() {
     let results = load::load_many(&bad);
     let mut codes = std::collections::BTreeSet::new();
     for r in &results {
-        let r = r.as_ref().err().expect("every bad site is rejected");
+        let r = r.as_ref().expect_err("every bad site is rejected");
         for d in &r.diagnostics {
             assert_eq!(d.code, Code::E030);
             let rule = d

@@ -407,9 +407,14 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
         if raw.plugins.is_empty() {
             continue;
         }
-        let Ok(specs) = specs(&raw.plugins, &pipeline_dir(&loaded.source)) else {
+        let Ok(mut specs) = specs(&raw.plugins, &pipeline_dir(&loaded.source)) else {
             continue;
         };
+        // A table that lists its hooks without `policy` needs no second load.
+        specs.retain(|s| s.hooks.as_ref().is_none_or(|h| h.contains(&Hook::Policy)));
+        if specs.is_empty() {
+            continue;
+        }
         let host = match Host::global() {
             Ok(h) => h,
             Err(e) => {

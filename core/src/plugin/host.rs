@@ -361,7 +361,7 @@ impl Host {
             .map(|(name, _)| name.to_string())
             .collect();
         let want = format!("kuryr6:plugin/meta@{}", super::WIT_VERSION);
-        if names.iter().any(|n| *n == want) {
+        if names.contains(&want) {
             return Ok(());
         }
         if let Some(found) = names

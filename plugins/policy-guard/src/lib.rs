@@ -41,16 +41,16 @@ fn check_site(site: &Site, out: &mut Vec<Violation>) -> Result<(), String> {
             ))),
             _ => {}
         }
-        if let Some(p) = prefix.filter(|p| cidr::version(p) == s.ip_version) {
-            if !cidr::contains(&p, &s.cidr) {
-                out.push(at(Violation::error(
-                    "outside-prefix",
-                    format!(
-                        "subnet {} ({}) is outside the site prefix {p}",
-                        s.name, s.cidr
-                    ),
-                )));
-            }
+        if let Some(p) = prefix.filter(|p| cidr::version(p) == s.ip_version)
+            && !cidr::contains(&p, &s.cidr)
+        {
+            out.push(at(Violation::error(
+                "outside-prefix",
+                format!(
+                    "subnet {} ({}) is outside the site prefix {p}",
+                    s.name, s.cidr
+                ),
+            )));
         }
         if s.role == Role::Service && s.ip_version == 6 && s.cidr.prefix_len() != service_len {
             out.push(at(Violation::error(
@@ -70,17 +70,19 @@ fn check_site(site: &Site, out: &mut Vec<Violation>) -> Result<(), String> {
         let Some(subnet) = site.plan.subnets().find(|s| s.name == lb.subnet) else {
             continue;
         };
-        if let Some(layout) = cidr::service_layout(&subnet.cidr) {
-            if lb.vip != layout.kubernetes_default_ip {
-                out.push(Violation::error(
+        if let Some(layout) = cidr::service_layout(&subnet.cidr)
+            && lb.vip != layout.kubernetes_default_ip
+        {
+            out.push(
+                Violation::error(
                     "service-range",
                     format!(
                         "load balancer {} has VIP {}; Kubernetes gives the `kubernetes` service {}",
                         lb.name, lb.vip, layout.kubernetes_default_ip
                     ),
                 )
-                .at(&site.name, &lb.name));
-            }
+                .at(&site.name, &lb.name),
+            );
         }
     }
     Ok(())

@@ -82,10 +82,10 @@ impl Plugin for SitePrefix {
             match step {
                 Step::SecurityGroup(sg) => {
                     for rule in &mut sg.rules {
-                        if let Some(p) = rule.remote_ip_prefix {
-                            if let Some((_, new, _)) = moved.iter().find(|(old, _, _)| *old == p) {
-                                rule.remote_ip_prefix = Some(*new);
-                            }
+                        if let Some(p) = rule.remote_ip_prefix
+                            && let Some((_, new, _)) = moved.iter().find(|(old, _, _)| *old == p)
+                        {
+                            rule.remote_ip_prefix = Some(*new);
                         }
                     }
                 }

@@ -104,10 +104,10 @@ impl Plugin for Hostile {
                     .map(|s| s.cidr)
                     .ok_or("no service subnet")?;
                 for step in &mut plan.steps {
-                    if let Step::Subnet(s) = step {
-                        if s.name.contains("pod") {
-                            s.cidr = service;
-                        }
+                    if let Step::Subnet(s) = step
+                        && s.name.contains("pod")
+                    {
+                        s.cidr = service;
                     }
                 }
                 Ok(plan)
