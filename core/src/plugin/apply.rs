@@ -115,6 +115,7 @@ pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec
     if diags.is_empty() {
         Ok(out)
     } else {
+        diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
         Err(diags)
     }
 }
@@ -510,5 +511,92 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
                 diagnostics,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::StepKind;
+
+    fn seed() -> Loaded {
+        let text = "[pipeline]\nname = \"t\"\n[kubernetes]\napi_hosts = [{ name = \"m\", address = \"fd10:0:0:3::1\" }]\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";
+        crate::load::load_source(SourceFile::new("t.toml", text)).unwrap()
+    }
+
+    #[test]
+    fn renames_reach_every_reference_and_swaps_work() {
+        let l = seed();
+        let mut plan = l.plan.clone();
+        let renames: HashMap<String, String> = [
+            ("pod_subnet", "service_subnet"),
+            ("service_subnet", "pod_subnet"),
+            ("default/kubernetes", "api"),
+            ("service_pod_access_v6", "sg"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        rename_steps(&mut plan, &renames);
+        let spans = l.spans.renamed(&renames);
+        assert_eq!(
+            spans.get("service_subnet", "cidr"),
+            l.spans.get("pod_subnet", "cidr")
+        );
+        let l2 = Loaded { spans, ..l.clone() }.revalidate(plan).unwrap();
+        for step in &l2.plan.steps {
+            match step {
+                Step::Subnet(s) if s.role == crate::plan::Role::Pod => {
+                    assert_eq!(s.name, "service_subnet")
+                }
+                Step::Loadbalancer(lb) => {
+                    assert_eq!(
+                        (lb.name.as_str(), lb.pool_name.as_str()),
+                        ("api", "api:HTTPS:443")
+                    );
+                    assert_eq!(lb.subnet, "pod_subnet");
+                }
+                Step::SecurityGroup(sg) => {
+                    assert_eq!((sg.name.as_str(), sg.description.as_str()), ("sg", "sg"))
+                }
+                Step::Emit(e) => {
+                    assert_eq!(e.pod_subnet, "service_subnet");
+                    assert_eq!(e.security_groups, ["sg"]);
+                    assert_eq!(e.loadbalancer.as_deref(), Some("api"));
+                }
+                Step::Router(r) => assert_eq!(r.interfaces, ["service_subnet", "pod_subnet"]),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            l2.plan
+                .steps
+                .iter()
+                .filter(|s| s.kind() == StepKind::Subnet)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn plugin_tables_are_checked_with_spans() {
+        let text = "[pipeline]\nname = \"t\"\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n\n[[plugin]]\npath = \"p.wasm\"\nsha256 = \"ab\"\nhooks = [\"plan\", \"bogus\"]\ndeadline_ms = 0\nfuel = -1\n[plugin.facts]\nsite = \"ams1\"\n";
+        let raw: RawPipeline = toml::from_str(text).unwrap();
+        let diags = specs(&raw.plugins, Path::new("/x")).unwrap_err();
+        let file = SourceFile::new("t.toml", text);
+        let lines: Vec<usize> = diags
+            .iter()
+            .map(|d| Located::new(&file, d).line.unwrap())
+            .collect();
+        assert_eq!(lines, [10, 11, 12], "{diags:?}");
+        let ok = text
+            .replace("deadline_ms = 0\nfuel = -1\n", "deadline_ms = 250\n")
+            .replace(", \"bogus\"", "");
+        let raw: RawPipeline = toml::from_str(&ok).unwrap();
+        let s = &specs(&raw.plugins, Path::new("/x")).unwrap()[0];
+        assert_eq!(s.path, Path::new("/x/p.wasm"));
+        assert_eq!(s.limits.deadline, Duration::from_millis(250));
+        assert_eq!(s.hooks, Some(vec![Hook::Plan]));
+        assert_eq!(s.facts.get("site"), Some("ams1"));
     }
 }

@@ -155,6 +155,9 @@ impl Host {
             .consume_fuel(true)
             .parallel_compilation(true)
             .cranelift_opt_level(OptLevel::Speed);
+        // On-demand instance allocation on purpose: the pooling allocator
+        // made a warm call 10 µs cheaper but engine start-up 3 ms dearer,
+        // and a kuryr6 process makes a handful of calls.
         let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
 
         let mut linker: Linker<Ctx> = Linker::new(&engine);
@@ -211,8 +214,19 @@ impl Host {
         bytes: &[u8],
         limits: &Limits,
     ) -> Result<LoadedPlugin, PluginError> {
+        self.load_hashed(label, bytes, sha256_hex(bytes), limits)
+    }
+
+    /// `load` for bytes whose sha256 the caller already computed (hashing
+    /// a plugin costs ~0.6 ms/MB; a pinned load must not pay it twice).
+    fn load_hashed(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        sha256: String,
+        limits: &Limits,
+    ) -> Result<LoadedPlugin, PluginError> {
         let start = Instant::now();
-        let sha256 = sha256_hex(bytes);
         if let Some(p) = self.lock_loaded().get(&sha256) {
             return Ok(LoadedPlugin {
                 plugin: p.clone(),
@@ -289,17 +303,17 @@ impl Host {
             path: path.to_path_buf(),
             source,
         })?;
-        if let Some(pin) = pin {
-            let actual = sha256_hex(&bytes);
-            if !actual.eq_ignore_ascii_case(pin.trim()) {
-                return Err(PluginError::HashMismatch {
-                    plugin: label.to_string(),
-                    expected: Some(pin.trim().to_string()),
-                    actual,
-                });
-            }
+        let actual = sha256_hex(&bytes);
+        if let Some(pin) = pin
+            && !actual.eq_ignore_ascii_case(pin.trim())
+        {
+            return Err(PluginError::HashMismatch {
+                plugin: label.to_string(),
+                expected: Some(pin.trim().to_string()),
+                actual,
+            });
         }
-        self.load(label, &bytes, limits)
+        self.load_hashed(label, &bytes, actual, limits)
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
