@@ -9,6 +9,7 @@ pub mod addr;
 pub mod cloud;
 pub mod diag;
 pub mod emit;
+pub mod engine;
 pub mod load;
 pub mod lower;
 pub mod pipeline;

@@ -153,6 +153,9 @@ pub trait Cloud {
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    /// Adds tags to a resource, keeping the ones it has (Neutron:
+    /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`).
+    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError>;
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
     async fn router_interface(&self, router_id: &str, subnet_id: &str, add: bool) -> Result<(), CloudError>;
 }
