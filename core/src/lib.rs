@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod cloud;
+pub mod commands;
 pub mod diag;
 pub mod emit;
 pub mod engine;
