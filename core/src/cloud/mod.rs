@@ -18,6 +18,16 @@ pub enum Service {
     LoadBalancer,
 }
 
+impl Service {
+    /// The service's type in the Keystone catalog.
+    pub fn catalog_type(self) -> &'static str {
+        match self {
+            Service::Network => "network",
+            Service::LoadBalancer => "load-balancer",
+        }
+    }
+}
+
 /// A collection of resources. `Member` lives under its pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -154,5 +164,17 @@ pub trait Cloud {
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
-    async fn router_interface(&self, router_id: &str, subnet_id: &str, add: bool) -> Result<(), CloudError>;
+    async fn router_interface(
+        &self,
+        router_id: &str,
+        subnet_id: &str,
+        add: bool,
+    ) -> Result<(), CloudError>;
 }
+
+pub mod config;
+pub mod fake;
+pub mod openstack;
+
+pub use config::{CloudConfig, Discovery, Secret};
+pub use openstack::{ConnectOptions, OpenStack};
