@@ -376,6 +376,7 @@ fn template(kind: &Kind) -> Vec<(&'static str, Option<Value>)> {
             ("remote_group_id", Some(Value::Null)),
             ("remote_address_group_id", Some(Value::Null)),
             ("normalized_cidr", None),
+            ("belongs_to_default_sg", Some(json!(false))),
         ],
         Kind::Port => vec![
             ("network_id", None),
@@ -493,6 +494,7 @@ fn creatable(kind: &Kind, key: &str) -> bool {
         "subnets",
         "security_group_rules",
         "normalized_cidr",
+        "belongs_to_default_sg",
         "provisioning_status",
         "operating_status",
         "listeners",
@@ -606,7 +608,10 @@ impl State {
             return Err(rejected(
                 "POST",
                 kind,
-                format!("Unrecognized attribute(s) '{}'", unknown.join(", ")),
+                format!(
+                    "Unrecognized attribute(s) '{}' (HTTPBadRequest)",
+                    unknown.join(", ")
+                ),
             ));
         }
         if let Some(tags) = body.get("tags") {
@@ -625,7 +630,9 @@ impl State {
         obj.insert("project_id".into(), json!(self.project_id));
         if !is_octavia(kind) {
             obj.insert("tenant_id".into(), json!(self.project_id));
-            obj.insert("revision_number".into(), json!(0));
+            // As measured on Neutron 29: a new network shows 1, the rest 0.
+            let first = if matches!(kind, Kind::Network) { 1 } else { 0 };
+            obj.insert("revision_number".into(), json!(first));
         }
         obj.insert("created_at".into(), json!("2025-01-01T00:00:00Z"));
         obj.insert("updated_at".into(), json!("2025-01-01T00:00:00Z"));
@@ -638,7 +645,9 @@ impl State {
             _ => Err(rejected(
                 "POST",
                 kind,
-                format!("Failed to parse request. Required attribute '{key}' not specified"),
+                format!(
+                    "Failed to parse request. Required attribute '{key}' not specified (HTTPBadRequest)"
+                ),
             )),
         }
     }
@@ -654,6 +663,7 @@ impl State {
             Kind::SecurityGroup => {
                 obj.insert("security_group_rules".into(), json!([]));
                 let id = obj["id"].as_str().unwrap_or_default().to_owned();
+                self.push(kind, Value::Object(obj));
                 // Neutron's default templates: egress to anywhere, both families.
                 for ethertype in ["IPv4", "IPv6"] {
                     let rule = json!({
@@ -665,7 +675,6 @@ impl State {
                     let built = self.new_rule(built)?;
                     self.push(&Kind::SecurityGroupRule, Value::Object(built));
                 }
-                self.push(kind, Value::Object(obj));
                 let out = self.render(kind, &id);
                 return out.ok_or_else(|| not_found(kind, &id));
             }
@@ -714,17 +723,8 @@ impl State {
                 ),
             )
         })?;
-        if net.trunc() != net {
-            return Err(rejected(
-                "POST",
-                kind,
-                format!(
-                    "Invalid input for cidr. Reason: '{}' isn't a recognized IP subnet cidr, '{}' is recommended.",
-                    cidr_text.as_str().unwrap_or("?"),
-                    net.trunc()
-                ),
-            ));
-        }
+        // Neutron 29 accepts host bits and stores the network (measured).
+        let net = net.trunc();
         let family = if net.addr().is_ipv4() { 4 } else { 6 };
         if family != version {
             return Err(rejected(
@@ -744,7 +744,7 @@ impl State {
                     "POST",
                     kind,
                     format!(
-                        "Invalid input for operation: Requested subnet with cidr: {net} for network: {} overlaps with another subnet.",
+                        "Invalid input for operation: Requested subnet with cidr: {net} for network: {} overlaps with another subnet. (InvalidInput)",
                         network_id.as_str().unwrap_or("?")
                     ),
                 ));
@@ -827,7 +827,7 @@ impl State {
                     method,
                     kind,
                     format!(
-                        "The allocation pool {} spans beyond the subnet cidr {net}.",
+                        "The allocation pool {} spans beyond the subnet cidr {net}. (OutOfBoundsAllocationPool)",
                         pool_text(&(s, e))
                     ),
                 ));
@@ -853,7 +853,7 @@ impl State {
             && let Some(p) = parsed.iter().find(|p| g >= p.0 && g <= p.1)
         {
             return Err(conflict(format!(
-                "Gateway ip {g} conflicts with allocation pool {}",
+                "Gateway ip {g} conflicts with allocation pool {}. (GatewayConflictWithAllocationPools)",
                 pool_text(p)
             )));
         }
@@ -955,7 +955,7 @@ impl State {
             .find(|r| key(r) == mine)
         {
             return Err(conflict(format!(
-                "Security group rule already exists. Rule id is {}.",
+                "Security group rule already exists. Rule id is {}. (SecurityGroupRuleExists)",
                 dup["id"].as_str().unwrap_or("?")
             )));
         }
@@ -1053,7 +1053,7 @@ impl State {
                         || taken.contains(&(subnet_id.clone(), ip))
                     {
                         return Err(conflict(format!(
-                            "IP address {ip} already allocated in subnet {subnet_id}"
+                            "IP address {ip} already allocated in subnet {subnet_id} (IpAddressAlreadyAllocated)"
                         )));
                     }
                     ip
@@ -1413,7 +1413,9 @@ impl State {
                         method: "GET".into(),
                         path: kind.path(),
                         status: 400,
-                        message: format!("[{key}] is invalid attribute for filtering"),
+                        message: format!(
+                            "['{key}'] is invalid attribute for filtering (HTTPBadRequest)"
+                        ),
                     });
                 }
             }
@@ -1446,7 +1448,7 @@ impl State {
                 return Err(rejected(
                     "PUT",
                     kind,
-                    format!("Cannot update read-only attribute {key}"),
+                    format!("Cannot update read-only attribute {key} (HTTPBadRequest)"),
                 ));
             }
         }
@@ -1508,15 +1510,25 @@ impl State {
 
     // ---------------------------------------------------------- delete ---
 
+    fn port_ids(&self, pick: impl Fn(&Value) -> bool) -> Vec<String> {
+        self.all(&Kind::Port)
+            .iter()
+            .filter(|p| pick(p))
+            .filter_map(|p| p["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     fn delete(&mut self, kind: &Kind, id: &str) -> Result<(), CloudError> {
         let Some(obj) = self.find(kind, id).cloned() else {
             return Ok(());
         };
         match kind {
             Kind::Network => {
-                if self.all(&Kind::Port).iter().any(|p| p["network_id"] == id) {
+                let ports = self.port_ids(|p| p["network_id"] == id);
+                if !ports.is_empty() {
                     return Err(conflict(format!(
-                        "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+                        "Unable to complete operation on network {id}. There are one or more ports still in use on the network, id for these ports is: {}. (NetworkInUse)",
+                        ports.join(",")
                     )));
                 }
                 // Neutron deletes the network's subnets with it.
@@ -1533,7 +1545,7 @@ impl State {
             Kind::Subnet => {
                 if !self.used_ips(id).is_empty() {
                     return Err(conflict(format!(
-                        "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+                        "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet. (SubnetInUse)"
                     )));
                 }
                 if let Some(n) = obj["network_id"].as_str().map(str::to_owned)
@@ -1544,10 +1556,14 @@ impl State {
                 }
             }
             Kind::Router => {
-                if self.all(&Kind::Port).iter().any(|p| {
+                let ports = self.port_ids(|p| {
                     p["device_id"] == id && p["device_owner"] == "network:router_interface"
-                }) {
-                    return Err(conflict(format!("Router {id} still has ports")));
+                });
+                if !ports.is_empty() {
+                    return Err(conflict(format!(
+                        "Router {id} has ports still attached: {} (RouterInUse)",
+                        ports.join(", ")
+                    )));
                 }
             }
             Kind::SecurityGroup => {
@@ -1556,7 +1572,9 @@ impl State {
                         .as_array()
                         .is_some_and(|s| s.iter().any(|s| s == id))
                 }) {
-                    return Err(conflict(format!("Security Group {id} in use.")));
+                    return Err(conflict(format!(
+                        "Security Group {id} in use. (SecurityGroupInUse)"
+                    )));
                 }
                 let rules: Vec<String> = self
                     .all(&Kind::SecurityGroupRule)
@@ -1572,7 +1590,7 @@ impl State {
                 let owner = obj["device_owner"].as_str().unwrap_or_default();
                 if owner == "network:router_interface" || owner == "Octavia" {
                     return Err(conflict(format!(
-                        "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
+                        "Port {id} cannot be deleted directly via the port API: has device owner {owner}. (ServicePortInUse)"
                     )));
                 }
             }
@@ -1705,7 +1723,7 @@ impl State {
             .any(|p| is_iface(p) && on_subnet(p))
         {
             return Err(bad(format!(
-                "Bad router request: Router already has a port on subnet {subnet_id}."
+                "Bad router request: Router already has a port on subnet {subnet_id}. (BadRequest)"
             )));
         }
         let Some(gateway) = subnet["gateway_ip"].as_str().map(str::to_owned) else {
@@ -1718,7 +1736,7 @@ impl State {
             .contains(&gateway.parse().map_err(|_| bad("bad gateway".into()))?)
         {
             return Err(conflict(format!(
-                "IP address {gateway} already allocated in subnet {subnet_id}"
+                "IP address {gateway} already allocated in subnet {subnet_id} (IpAddressAlreadyAllocated)"
             )));
         }
         let network_id = subnet["network_id"].as_str().unwrap_or_default().to_owned();

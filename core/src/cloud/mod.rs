@@ -6,6 +6,14 @@
 //! unit tests. Bodies are the APIs' own JSON objects (the inner object, not
 //! the `{"network": …}` envelope), so nothing is lost in translation.
 
+pub mod config;
+pub mod fake;
+pub mod openstack;
+
+pub use config::{CloudConfig, Discovery, Secret};
+pub use fake::FakeCloud;
+pub use openstack::{ConnectOptions, OpenStack};
+
 use serde_json::Value;
 use std::fmt;
 
@@ -171,10 +179,3 @@ pub trait Cloud {
         add: bool,
     ) -> Result<(), CloudError>;
 }
-
-pub mod config;
-pub mod fake;
-pub mod openstack;
-
-pub use config::{CloudConfig, Discovery, Secret};
-pub use openstack::{ConnectOptions, OpenStack};
