@@ -32,8 +32,9 @@ fn main() {
             .map(|_| {
                 let start = Instant::now();
                 for (i, t) in texts.iter().enumerate() {
-                    let loaded = load::load_source(SourceFile::new(format!("site-{i}.toml"), t.as_str()))
-                        .unwrap_or_else(|r| panic!("site {i} invalid: {:?}", r.diagnostics));
+                    let loaded =
+                        load::load_source(SourceFile::new(format!("site-{i}.toml"), t.as_str()))
+                            .unwrap_or_else(|r| panic!("site {i} invalid: {:?}", r.diagnostics));
                     std::hint::black_box(report::document(&loaded, &OfflineIds));
                 }
                 start.elapsed()
@@ -62,7 +63,11 @@ fn main() {
                     .args(&paths)
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 start.elapsed()
             })
             .collect(),
@@ -70,7 +75,20 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("offline plan + validation of {SITES} site pipelines (median):");
-    println!("  library (parse, lower, validate, render)  {:>9.1} ms  = {:.3} × target {} s", library.as_secs_f64() * 1e3, library.as_secs_f64() / TARGET.as_secs_f64(), TARGET.as_secs());
-    println!("  CLI, one process, JSON to stdout          {:>9.1} ms  = {:.3} × target {} s", cli.as_secs_f64() * 1e3, cli.as_secs_f64() / TARGET.as_secs_f64(), TARGET.as_secs());
-    println!("  per pipeline (library)                    {:>9.1} µs", library.as_secs_f64() * 1e6 / SITES as f64);
+    println!(
+        "  library (parse, lower, validate, render)  {:>9.1} ms  = {:.3} × target {} s",
+        library.as_secs_f64() * 1e3,
+        library.as_secs_f64() / TARGET.as_secs_f64(),
+        TARGET.as_secs()
+    );
+    println!(
+        "  CLI, one process, JSON to stdout          {:>9.1} ms  = {:.3} × target {} s",
+        cli.as_secs_f64() * 1e3,
+        cli.as_secs_f64() / TARGET.as_secs_f64(),
+        TARGET.as_secs()
+    );
+    println!(
+        "  per pipeline (library)                    {:>9.1} µs",
+        library.as_secs_f64() * 1e6 / SITES as f64
+    );
 }

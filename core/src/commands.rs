@@ -1,9 +1,9 @@
 //! The cloud commands (`plan`, `run`, `destroy`) from loaded pipeline to
 //! printed result. `main.rs` parses arguments; this module does the work.
 
+use crate::cloud::CloudError;
 use crate::cloud::config::Discovery;
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
-use crate::cloud::CloudError;
 use crate::emit::{self, WriteOutcome};
 use crate::engine::diff::{Action, ChangeSet};
 use crate::engine::progress::Progress;
@@ -88,26 +88,44 @@ pub fn render_changes(set: &ChangeSet, verbose: bool) -> String {
             set.count(Action::Delete),
         ));
     } else {
-        out.push_str(&format!("No changes: all {unchanged} resources match the pipeline.\n"));
+        out.push_str(&format!(
+            "No changes: all {unchanged} resources match the pipeline.\n"
+        ));
     }
     out
 }
 
 /// `kuryr6 plan` against the cloud. Returns whether changes are pending.
-pub async fn plan(loaded: &Loaded, cloud: &OpenStack, options: RunOptions, json_out: bool) -> Result<bool, CommandError> {
+pub async fn plan(
+    loaded: &Loaded,
+    cloud: &OpenStack,
+    options: RunOptions,
+    json_out: bool,
+) -> Result<bool, CommandError> {
     let obs = engine::observe(cloud, &loaded.plan).await?;
     let set = engine::diff(&loaded.plan, &obs, options);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!({ "file": loaded.source.display_path(), "project": obs.project_id, "pending": set.pending(), "changes": set })).expect("serializes"));
     } else {
-        println!("pipeline {} ({}) against {}", loaded.plan.pipeline, loaded.source.display_path(), cloud.config().label());
+        println!(
+            "pipeline {} ({}) against {}",
+            loaded.plan.pipeline,
+            loaded.source.display_path(),
+            cloud.config().label()
+        );
         print!("{}", render_changes(&set, false));
     }
     Ok(set.pending())
 }
 
 /// `kuryr6 run`: converge, then emit with the real ids.
-pub async fn run(loaded: &Loaded, cloud: &OpenStack, options: RunOptions, out_dir: Option<&Path>, json_out: bool) -> Result<(), CommandError> {
+pub async fn run(
+    loaded: &Loaded,
+    cloud: &OpenStack,
+    options: RunOptions,
+    out_dir: Option<&Path>,
+    json_out: bool,
+) -> Result<(), CommandError> {
     let progress = Progress::new(!json_out);
     let started = Instant::now();
     let plan = &loaded.plan;
@@ -116,7 +134,12 @@ pub async fn run(loaded: &Loaded, cloud: &OpenStack, options: RunOptions, out_di
     if !set.refusals.is_empty() {
         return Err(EngineError::Refused(set.refusals.clone()).into());
     }
-    progress.note(&format!("pipeline {} against {}: read the cloud in {:.2} s", plan.pipeline, cloud.config().label(), started.elapsed().as_secs_f64()));
+    progress.note(&format!(
+        "pipeline {} against {}: read the cloud in {:.2} s",
+        plan.pipeline,
+        cloud.config().label(),
+        started.elapsed().as_secs_f64()
+    ));
     if !json_out {
         eprint!("{}", render_changes(&set, false));
     }
@@ -126,12 +149,18 @@ pub async fn run(loaded: &Loaded, cloud: &OpenStack, options: RunOptions, out_di
     for e in plan.emits() {
         let dir = emit::out_dir(e, &loaded.source.path, out_dir);
         let outputs = emit::render(plan, e, &applied.ids);
-        let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write { path: dir.display().to_string(), error })?;
+        let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
+            path: dir.display().to_string(),
+            error,
+        })?;
         written.extend(result);
     }
     let elapsed = started.elapsed();
     if json_out {
-        let files: Vec<_> = written.iter().map(|(p, o)| json!({ "path": p, "outcome": o })).collect();
+        let files: Vec<_> = written
+            .iter()
+            .map(|(p, o)| json!({ "path": p, "outcome": o }))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&json!({
             "pipeline": plan.pipeline,
             "changes": set,
@@ -161,14 +190,28 @@ pub async fn run(loaded: &Loaded, cloud: &OpenStack, options: RunOptions, out_di
 }
 
 /// `kuryr6 destroy`.
-pub async fn destroy(loaded: &Loaded, cloud: &OpenStack, options: DestroyOptions, json_out: bool) -> Result<(), CommandError> {
+pub async fn destroy(
+    loaded: &Loaded,
+    cloud: &OpenStack,
+    options: DestroyOptions,
+    json_out: bool,
+) -> Result<(), CommandError> {
     let progress = Progress::new(!json_out);
     let started = Instant::now();
     let done = engine::destroy(cloud, &loaded.plan, options, &progress).await?;
     if json_out {
-        println!("{}", json!({ "pipeline": loaded.plan.pipeline, "deleted": done.deleted, "deleted_ports": done.deleted_ports, "seconds": started.elapsed().as_secs_f64() }));
+        println!(
+            "{}",
+            json!({ "pipeline": loaded.plan.pipeline, "deleted": done.deleted, "deleted_ports": done.deleted_ports, "seconds": started.elapsed().as_secs_f64() })
+        );
     } else {
-        println!("destroyed pipeline {}: {} resources and {} Kuryr ports deleted in {:.2} s", loaded.plan.pipeline, done.deleted, done.deleted_ports.len(), started.elapsed().as_secs_f64());
+        println!(
+            "destroyed pipeline {}: {} resources and {} Kuryr ports deleted in {:.2} s",
+            loaded.plan.pipeline,
+            done.deleted,
+            done.deleted_ports.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

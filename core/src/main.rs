@@ -5,9 +5,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
-use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
+use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::report;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,11 @@ struct CloudOpts {
 
 impl CloudOpts {
     fn args(&self) -> CloudArgs {
-        CloudArgs { os_cloud: self.os_cloud.clone(), insecure: self.insecure, cacert: self.os_cacert.clone() }
+        CloudArgs {
+            os_cloud: self.os_cloud.clone(),
+            insecure: self.insecure,
+            cacert: self.os_cacert.clone(),
+        }
     }
 }
 
@@ -129,8 +133,13 @@ fn init_tracing(verbose: u8) {
         1 => "kuryr6=info",
         _ => "kuryr6=debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -138,23 +147,69 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     match cli.command {
         Command::Check { pipelines, format } => check(&pipelines, format),
-        Command::Plan { pipelines, offline: true, format, .. } => plan_offline(&pipelines, format),
-        Command::Plan { pipelines, format, detailed_exitcode, adopt, replace, cloud, .. } => {
+        Command::Plan {
+            pipelines,
+            offline: true,
+            format,
+            ..
+        } => plan_offline(&pipelines, format),
+        Command::Plan {
+            pipelines,
+            format,
+            detailed_exitcode,
+            adopt,
+            replace,
+            cloud,
+            ..
+        } => {
             let [pipeline] = pipelines.as_slice() else {
-                eprintln!("kuryr6 plan: give one pipeline when planning against a cloud (several are fine with --offline)");
+                eprintln!(
+                    "kuryr6 plan: give one pipeline when planning against a cloud (several are fine with --offline)"
+                );
                 return ExitCode::from(2);
             };
             with_cloud(pipeline, &cloud, format, |loaded, os| async move {
-                let pending = commands::plan(&loaded, &os, RunOptions { adopt, replace }, format == Format::Json).await?;
+                let pending = commands::plan(
+                    &loaded,
+                    &os,
+                    RunOptions { adopt, replace },
+                    format == Format::Json,
+                )
+                .await?;
                 Ok(if detailed_exitcode && pending { 3 } else { 0 })
             })
         }
-        Command::Run { pipeline, out, adopt, replace, format, cloud } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
-            commands::run(&loaded, &os, RunOptions { adopt, replace }, out.as_deref(), format == Format::Json).await?;
+        Command::Run {
+            pipeline,
+            out,
+            adopt,
+            replace,
+            format,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::run(
+                &loaded,
+                &os,
+                RunOptions { adopt, replace },
+                out.as_deref(),
+                format == Format::Json,
+            )
+            .await?;
             Ok(0)
         }),
-        Command::Destroy { pipeline, delete_kuryr_ports, format, cloud } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
-            commands::destroy(&loaded, &os, DestroyOptions { delete_kuryr_ports }, format == Format::Json).await?;
+        Command::Destroy {
+            pipeline,
+            delete_kuryr_ports,
+            format,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::destroy(
+                &loaded,
+                &os,
+                DestroyOptions { delete_kuryr_ports },
+                format == Format::Json,
+            )
+            .await?;
             Ok(0)
         }),
     }
@@ -167,9 +222,14 @@ where
     F: FnOnce(Loaded, OpenStack) -> Fut,
     Fut: std::future::Future<Output = Result<u8, CommandError>>,
 {
-    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), format) else { return ExitCode::from(2) };
+    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), format) else {
+        return ExitCode::from(2);
+    };
     let loaded = loaded.remove(0);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kuryr6: cannot start the async runtime: {e}");
@@ -185,7 +245,10 @@ where
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             match format {
-                Format::Json => println!("{}", serde_json::json!({ "ok": false, "error": e.to_string() })),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string() })
+                ),
                 Format::Text => eprintln!("kuryr6: {e}"),
             }
             ExitCode::from(1)

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn kuryr6(args: &[&str]) -> Output {
@@ -20,7 +23,10 @@ fn kuryr6(args: &[&str]) -> Output {
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -63,7 +69,13 @@ fn every_bad_pipeline_fails_with_exactly_its_expected_errors() {
             .iter()
             .map(|e| {
                 assert_eq!(e["file"], rel);
-                format!("{}:{} {} {}", e["line"], e["column"], e["code"].as_str().unwrap(), e["message"].as_str().unwrap())
+                format!(
+                    "{}:{} {} {}",
+                    e["line"],
+                    e["column"],
+                    e["code"].as_str().unwrap(),
+                    e["message"].as_str().unwrap()
+                )
             })
             .collect();
         got.sort();
@@ -76,8 +88,14 @@ fn every_bad_pipeline_fails_with_exactly_its_expected_errors() {
         let first = &expected[0];
         let (pos, rest) = first.split_once(' ').unwrap();
         let code = rest.split_once(' ').unwrap().0;
-        assert!(stderr.contains(&format!("{rel}:{pos}: error[{code}]")), "{rel}: {stderr}");
-        assert!(stderr.contains("help:"), "{rel}: every error says what would be right:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("{rel}:{pos}: error[{code}]")),
+            "{rel}: {stderr}"
+        );
+        assert!(
+            stderr.contains("help:"),
+            "{rel}: every error says what would be right:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{rel}: {stderr}");
     }
 }
@@ -101,7 +119,10 @@ fn unreadable_file_is_a_clear_error() {
     let out = kuryr6(&["check", "no/such/pipeline.toml"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no/such/pipeline.toml: error[E027]: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("no/such/pipeline.toml: error[E027]: cannot read"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -117,7 +138,8 @@ fn check_reports_all_errors_of_all_files() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let errors = json(&out)["errors"].as_array().unwrap().clone();
-    let files: std::collections::BTreeSet<&str> = errors.iter().map(|e| e["file"].as_str().unwrap()).collect();
+    let files: std::collections::BTreeSet<&str> =
+        errors.iter().map(|e| e["file"].as_str().unwrap()).collect();
     assert_eq!(files.len(), 3, "{errors:?}");
     assert_eq!(errors.len(), 4, "{errors:?}");
 }
@@ -126,7 +148,11 @@ const SEED: &str = "examples/seed-ipv6/pipeline.toml";
 
 fn plan_json(path: &str) -> Value {
     let out = kuryr6(&["plan", path, "--offline", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut docs = json(&out);
     let doc = docs.as_array_mut().unwrap().remove(0);
     doc
@@ -154,7 +180,10 @@ fn seed_plan_has_the_guides_values() {
     }
     let doc = plan_json(SEED);
     let steps = doc["steps"].as_array().unwrap();
-    let svc = steps.iter().find(|s| s["name"] == "service_subnet").unwrap();
+    let svc = steps
+        .iter()
+        .find(|s| s["name"] == "service_subnet")
+        .unwrap();
     assert_eq!(svc["gateway_ip"], "fd10:0:0:2::fffe");
     assert_eq!(svc["allocation_pools"][0]["start"], "fd10:0:0:2::8000");
     assert_eq!(svc["allocation_pools"][0]["end"], "fd10:0:0:2::fffd");
@@ -165,10 +194,24 @@ fn seed_plan_has_the_guides_values() {
     let pod = steps.iter().find(|s| s["name"] == "pod_subnet").unwrap();
     assert_eq!(pod["gateway_ip"], "fd10:0:0:1::1");
     assert_eq!(pod["allocation_pools"][0]["start"], "fd10:0:0:1::2");
-    assert_eq!(pod["allocation_pools"][0]["end"], "fd10::1:ffff:ffff:ffff:ffff");
+    assert_eq!(
+        pod["allocation_pools"][0]["end"],
+        "fd10::1:ffff:ffff:ffff:ffff"
+    );
     assert_eq!(doc["service_cluster_ip_range"][0], "fd10:0:0:2::/113");
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["network", "subnet", "network", "subnet", "router", "security_group", "emit"]);
+    assert_eq!(
+        kinds,
+        [
+            "network",
+            "subnet",
+            "network",
+            "subnet",
+            "router",
+            "security_group",
+            "emit"
+        ]
+    );
 }
 
 #[test]
@@ -184,20 +227,41 @@ fn explicit_seed_gives_the_identical_plan() {
 fn offline_outputs_mark_ids_as_placeholders() {
     let doc = plan_json(SEED);
     let files = doc["outputs"][0]["files"].as_array().unwrap();
-    let conf = files.iter().find(|f| f["file"] == "kuryr.conf").unwrap()["content"].as_str().unwrap();
-    assert!(conf.contains("pod_subnet = <offline:subnet:pod_subnet>"), "{conf}");
-    assert!(conf.contains("pod_security_groups = <offline:security_group:service_pod_access_v6>"), "{conf}");
-    let flags = files.iter().find(|f| f["file"] == "kube-apiserver.flags").unwrap()["content"].as_str().unwrap();
+    let conf = files.iter().find(|f| f["file"] == "kuryr.conf").unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        conf.contains("pod_subnet = <offline:subnet:pod_subnet>"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("pod_security_groups = <offline:security_group:service_pod_access_v6>"),
+        "{conf}"
+    );
+    let flags = files
+        .iter()
+        .find(|f| f["file"] == "kube-apiserver.flags")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap();
     assert_eq!(flags, "--service-cluster-ip-range=fd10:0:0:2::/113\n");
 }
 
 #[test]
 fn dual_stack_emits_comma_forms() {
     let doc = plan_json("examples/dual-stack/pipeline.toml");
-    assert_eq!(doc["service_cluster_ip_range"], serde_json::json!(["fd10:0:0:2::/113", "172.30.0.0/17"]));
+    assert_eq!(
+        doc["service_cluster_ip_range"],
+        serde_json::json!(["fd10:0:0:2::/113", "172.30.0.0/17"])
+    );
     let files = doc["outputs"][0]["files"].as_array().unwrap();
-    let kubeadm = files.iter().find(|f| f["file"] == "kubeadm.yaml").unwrap()["content"].as_str().unwrap();
-    assert!(kubeadm.contains("serviceSubnet: fd10:0:0:2::/113,172.30.0.0/17"), "{kubeadm}");
+    let kubeadm = files.iter().find(|f| f["file"] == "kubeadm.yaml").unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        kubeadm.contains("serviceSubnet: fd10:0:0:2::/113,172.30.0.0/17"),
+        "{kubeadm}"
+    );
 }
 
 #[test]
@@ -205,7 +269,12 @@ fn sites_are_carved_disjoint_from_one_prefix() {
     let mut cidrs = Vec::new();
     for i in 1..=3 {
         let doc = plan_json(&format!("examples/sites/site-{i}.toml"));
-        for s in doc["steps"].as_array().unwrap().iter().filter(|s| s["kind"] == "subnet") {
+        for s in doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kind"] == "subnet")
+        {
             cidrs.push(s["cidr"].as_str().unwrap().to_string());
         }
     }
@@ -219,7 +288,11 @@ fn sites_are_carved_disjoint_from_one_prefix() {
 /// the service_cidr line.
 fn mutate_seed(service_cidr: &str) -> (Output, usize, tempfile_dir::Dir) {
     let text = std::fs::read_to_string(repo().join(SEED)).unwrap();
-    let line = text.lines().position(|l| l.starts_with("service_cidr")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("service_cidr"))
+        .unwrap()
+        + 1;
     let mutated = text.replace("\"fd10:0:0:2::/112\"", &format!("\"{service_cidr}\""));
     assert_ne!(mutated, text);
     let dir = tempfile_dir::Dir::new();
@@ -242,7 +315,10 @@ fn seed_mutations_fail_naming_the_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let path = dir.path().join("pipeline.toml");
         let at = format!("{}:{line}:", path.display());
-        assert!(stderr.contains(&at) && stderr.contains(code), "{cidr}: expected {at} {code} in\n{stderr}");
+        assert!(
+            stderr.contains(&at) && stderr.contains(code),
+            "{cidr}: expected {at} {code} in\n{stderr}"
+        );
     }
 }
 
@@ -256,7 +332,11 @@ mod tempfile_dir {
 
     impl Dir {
         pub fn new() -> Dir {
-            let p = std::env::temp_dir().join(format!("kuryr6-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+            let p = std::env::temp_dir().join(format!(
+                "kuryr6-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
             std::fs::create_dir_all(&p).unwrap();
             Dir(p)
         }

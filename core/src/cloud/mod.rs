@@ -175,14 +175,21 @@ pub trait Cloud {
     /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`).
     async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
         let current = self.get(kind, id).await?;
-        let mut all: Vec<String> = current["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
+        let mut all: Vec<String> = current["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
         let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
         if missing.is_empty() {
             return Ok(());
         }
         all.extend(missing);
         // `tags` in an update replace the resource's tags (see `update`).
-        self.update(kind, id, serde_json::json!({ "tags": all })).await.map(|_| ())
+        self.update(kind, id, serde_json::json!({ "tags": all }))
+            .await
+            .map(|_| ())
     }
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
     async fn router_interface(

@@ -3,16 +3,16 @@
 //! calls concurrently. Every write is safe to repeat: a re-run reads what
 //! an interrupted run made (it is tagged at creation) and continues.
 
-use super::diff::{same_rule_value, Action, Change, ChangeSet, Target};
-use super::observe::{has_tag, str_of, Observed};
+use super::diff::{Action, Change, ChangeSet, Target, same_rule_value};
+use super::observe::{Observed, has_tag, str_of};
 use super::progress::Progress;
-use super::{ownership_tags, pipeline_tag, EngineError};
+use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use crate::emit::Ids;
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -51,8 +51,16 @@ impl IdMap {
 
     /// Ids of everything observed that the plan refers to by name.
     pub fn from_observed(obs: &Observed) -> IdMap {
-        let mut m = IdMap { project: obs.project_id.clone(), ..Default::default() };
-        for (kind, step) in [(Kind::Network, StepKind::Network), (Kind::Subnet, StepKind::Subnet), (Kind::Router, StepKind::Router), (Kind::SecurityGroup, StepKind::SecurityGroup)] {
+        let mut m = IdMap {
+            project: obs.project_id.clone(),
+            ..Default::default()
+        };
+        for (kind, step) in [
+            (Kind::Network, StepKind::Network),
+            (Kind::Subnet, StepKind::Subnet),
+            (Kind::Router, StepKind::Router),
+            (Kind::SecurityGroup, StepKind::SecurityGroup),
+        ] {
             for v in obs.owned(&kind) {
                 m.insert(step, str_of(v, "name"), str_of(v, "id"));
             }
@@ -62,7 +70,13 @@ impl IdMap {
         }
         for p in &obs.pools {
             let lb = super::lb::parent_name(obs, p);
-            m.insert_target(&Target::Pool { loadbalancer: lb, name: str_of(p, "name").into() }, str_of(p, "id"));
+            m.insert_target(
+                &Target::Pool {
+                    loadbalancer: lb,
+                    name: str_of(p, "name").into(),
+                },
+                str_of(p, "id"),
+            );
         }
         m
     }
@@ -102,9 +116,15 @@ fn wave(change: &Change, op: Op) -> u8 {
         (Op::Delete, Target::Pool { .. }) => 1,
         (Op::Delete, Target::Loadbalancer { .. }) => 2,
         (Op::Delete, Target::Interface { .. } | Target::Rule { .. }) => 3,
-        (Op::Delete, Target::Subnet { .. } | Target::Router { .. } | Target::SecurityGroup { .. }) => 4,
+        (
+            Op::Delete,
+            Target::Subnet { .. } | Target::Router { .. } | Target::SecurityGroup { .. },
+        ) => 4,
         (Op::Delete, Target::Network { .. }) => 5,
-        (Op::Upsert, Target::Network { .. } | Target::SecurityGroup { .. } | Target::Router { .. }) => 6,
+        (
+            Op::Upsert,
+            Target::Network { .. } | Target::SecurityGroup { .. } | Target::Router { .. },
+        ) => 6,
         (Op::Upsert, Target::Subnet { .. } | Target::Rule { .. }) => 7,
         (Op::Upsert, Target::Interface { .. }) => 8,
         (Op::Upsert, Target::Loadbalancer { .. }) => 9,
@@ -123,7 +143,9 @@ fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
                 v.push((wave(c, Op::Delete), Op::Delete, c));
                 v.push((wave(c, Op::Upsert), Op::Upsert, c));
             }
-            Action::Create | Action::Update | Action::Adopt => v.push((wave(c, Op::Upsert), Op::Upsert, c)),
+            Action::Create | Action::Update | Action::Adopt => {
+                v.push((wave(c, Op::Upsert), Op::Upsert, c))
+            }
         }
     }
     v.sort_by_key(|(w, _, _)| *w);
@@ -131,11 +153,20 @@ fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
 }
 
 /// Applies `changes`. Refusals stop it before the first write.
-pub async fn apply<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, changes: &ChangeSet, progress: &Progress) -> Result<Applied, EngineError> {
+pub async fn apply<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    changes: &ChangeSet,
+    progress: &Progress,
+) -> Result<Applied, EngineError> {
     if !changes.refusals.is_empty() {
         return Err(EngineError::Refused(changes.refusals.clone()));
     }
-    let mut applied = Applied { ids: IdMap::from_observed(obs), ..Default::default() };
+    let mut applied = Applied {
+        ids: IdMap::from_observed(obs),
+        ..Default::default()
+    };
     for c in &changes.changes {
         if c.action == Action::Adopt {
             if let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id) {
@@ -147,18 +178,31 @@ pub async fn apply<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, changes: &C
     let mut start = 0;
     while start < all.len() {
         let w = all[start].0;
-        let end = all[start..].iter().position(|(x, _, _)| *x != w).map_or(all.len(), |p| start + p);
+        let end = all[start..]
+            .iter()
+            .position(|(x, _, _)| *x != w)
+            .map_or(all.len(), |p| start + p);
         let ids = &applied.ids;
-        let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> = stream::iter(&all[start..end])
-            .map(|(_, op, c)| async move {
-                let t = Instant::now();
-                let r = execute(cloud, plan, obs, ids, *op, c).await;
-                progress.done(&c.target, if *op == Op::Delete { Action::Delete } else { c.action }, t.elapsed(), r.is_ok());
-                (*op, *c, r)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> =
+            stream::iter(&all[start..end])
+                .map(|(_, op, c)| async move {
+                    let t = Instant::now();
+                    let r = execute(cloud, plan, obs, ids, *op, c).await;
+                    progress.done(
+                        &c.target,
+                        if *op == Op::Delete {
+                            Action::Delete
+                        } else {
+                            c.action
+                        },
+                        t.elapsed(),
+                        r.is_ok(),
+                    );
+                    (*op, *c, r)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         let mut first_error = None;
         for (op, c, r) in results {
             match r {
@@ -202,21 +246,36 @@ fn step_kind(t: &Target) -> Option<StepKind> {
 
 fn target_name(t: &Target) -> &str {
     match t {
-        Target::Network { name } | Target::Subnet { name } | Target::Router { name } | Target::SecurityGroup { name } | Target::Loadbalancer { name } => name,
-        Target::Listener { name, .. } | Target::Pool { name, .. } | Target::Member { name, .. } => name,
+        Target::Network { name }
+        | Target::Subnet { name }
+        | Target::Router { name }
+        | Target::SecurityGroup { name }
+        | Target::Loadbalancer { name } => name,
+        Target::Listener { name, .. } | Target::Pool { name, .. } | Target::Member { name, .. } => {
+            name
+        }
         Target::Interface { subnet, .. } => subnet,
         Target::Rule { group, .. } => group,
     }
 }
 
 fn need<'a>(ids: &'a IdMap, kind: StepKind, name: &str) -> Result<&'a str, EngineError> {
-    ids.get(kind, name).ok_or_else(|| EngineError::Refused(vec![format!("{kind} `{name}` has no id: an earlier step did not create it")]))
+    ids.get(kind, name).ok_or_else(|| {
+        EngineError::Refused(vec![format!(
+            "{kind} `{name}` has no id: an earlier step did not create it"
+        )])
+    })
 }
 
 /// Creates a resource with its ownership tags in the same call, so a run
 /// killed right after leaves a resource the next run finds; tags the
 /// resource afterwards only if the API ignored them.
-async fn create_owned<C: Cloud>(cloud: &C, kind: &Kind, mut body: Value, pipeline: &str) -> Result<Value, CloudError> {
+async fn create_owned<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    mut body: Value,
+    pipeline: &str,
+) -> Result<Value, CloudError> {
     let tags = ownership_tags(pipeline);
     body["tags"] = json!(tags);
     let made = cloud.create(kind, body).await?;
@@ -248,7 +307,14 @@ pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
     body
 }
 
-async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, op: Op, c: &Change) -> Result<Option<String>, EngineError> {
+async fn execute<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    ids: &IdMap,
+    op: Op,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
     let pipeline = &plan.pipeline;
     if op == Op::Delete {
         return delete(cloud, obs, ids, c).await.map(|_| None);
@@ -259,7 +325,8 @@ async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, 
                 adopt(cloud, &Kind::Network, c, pipeline).await?;
                 return Ok(c.id.clone());
             }
-            let made = create_owned(cloud, &Kind::Network, json!({ "name": name }), pipeline).await?;
+            let made =
+                create_owned(cloud, &Kind::Network, json!({ "name": name }), pipeline).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::Router { name } => {
@@ -267,14 +334,23 @@ async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, 
                 adopt(cloud, &Kind::Router, c, pipeline).await?;
                 return Ok(c.id.clone());
             }
-            let made = create_owned(cloud, &Kind::Router, json!({ "name": name }), pipeline).await?;
+            let made =
+                create_owned(cloud, &Kind::Router, json!({ "name": name }), pipeline).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::SecurityGroup { name } => {
-            let Some(Step::SecurityGroup(sg)) = plan.step(name) else { return Ok(None) };
+            let Some(Step::SecurityGroup(sg)) = plan.step(name) else {
+                return Ok(None);
+            };
             match c.action {
                 Action::Create => {
-                    let made = create_owned(cloud, &Kind::SecurityGroup, json!({ "name": name, "description": sg.description }), pipeline).await?;
+                    let made = create_owned(
+                        cloud,
+                        &Kind::SecurityGroup,
+                        json!({ "name": name, "description": sg.description }),
+                        pipeline,
+                    )
+                    .await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
                 _ => {
@@ -282,15 +358,27 @@ async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, 
                         adopt(cloud, &Kind::SecurityGroup, c, pipeline).await?;
                     }
                     if !c.fields.is_empty() {
-                        cloud.update(&Kind::SecurityGroup, c.id.as_deref().unwrap_or_default(), json!({ "description": sg.description })).await?;
+                        cloud
+                            .update(
+                                &Kind::SecurityGroup,
+                                c.id.as_deref().unwrap_or_default(),
+                                json!({ "description": sg.description }),
+                            )
+                            .await?;
                     }
                     Ok(c.id.clone())
                 }
             }
         }
         Target::Subnet { name } => {
-            let Some(Step::Subnet(s)) = plan.step(name) else { return Ok(None) };
-            let pools: Vec<Value> = s.allocation_pools.iter().map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() })).collect();
+            let Some(Step::Subnet(s)) = plan.step(name) else {
+                return Ok(None);
+            };
+            let pools: Vec<Value> = s
+                .allocation_pools
+                .iter()
+                .map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() }))
+                .collect();
             match c.action {
                 Action::Create | Action::Replace => {
                     // Gateway and pool in one call: no window where Neutron
@@ -334,13 +422,21 @@ async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, 
             match cloud.router_interface(router_id, subnet_id, true).await {
                 Ok(()) => Ok(None),
                 // Already attached (a previous run was cut after the call).
-                Err(CloudError::Rejected { message, .. }) | Err(CloudError::Conflict { message }) if message.contains("already") => Ok(None),
+                Err(CloudError::Rejected { message, .. })
+                | Err(CloudError::Conflict { message })
+                    if message.contains("already") =>
+                {
+                    Ok(None)
+                }
                 Err(e) => Err(e.into()),
             }
         }
         Target::Rule { group, rule } => {
             let sg_id = need(ids, StepKind::SecurityGroup, group)?;
-            match cloud.create(&Kind::SecurityGroupRule, rule_body(rule, sg_id, pipeline)).await {
+            match cloud
+                .create(&Kind::SecurityGroupRule, rule_body(rule, sg_id, pipeline))
+                .await
+            {
                 Ok(_) => Ok(None),
                 // 409 "already exists": verify it really does, then go on.
                 Err(CloudError::Conflict { message }) => {
@@ -355,22 +451,47 @@ async fn execute<C: Cloud>(cloud: &C, plan: &Plan, obs: &Observed, ids: &IdMap, 
                 Err(e) => Err(e.into()),
             }
         }
-        Target::Loadbalancer { .. } | Target::Listener { .. } | Target::Pool { .. } | Target::Member { .. } => {
-            super::lb::upsert(cloud, plan, ids, c).await
-        }
+        Target::Loadbalancer { .. }
+        | Target::Listener { .. }
+        | Target::Pool { .. }
+        | Target::Member { .. } => super::lb::upsert(cloud, plan, ids, c).await,
     }
 }
 
-async fn adopt<C: Cloud>(cloud: &C, kind: &Kind, c: &Change, pipeline: &str) -> Result<(), CloudError> {
-    cloud.add_tags(kind, c.id.as_deref().unwrap_or_default(), &ownership_tags(pipeline)).await
+async fn adopt<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    c: &Change,
+    pipeline: &str,
+) -> Result<(), CloudError> {
+    cloud
+        .add_tags(
+            kind,
+            c.id.as_deref().unwrap_or_default(),
+            &ownership_tags(pipeline),
+        )
+        .await
 }
 
-async fn delete<C: Cloud>(cloud: &C, obs: &Observed, ids: &IdMap, c: &Change) -> Result<(), EngineError> {
+async fn delete<C: Cloud>(
+    cloud: &C,
+    obs: &Observed,
+    ids: &IdMap,
+    c: &Change,
+) -> Result<(), EngineError> {
     let id = c.id.as_deref().unwrap_or_default();
     match &c.target {
         Target::Interface { router, .. } => {
-            let router_id = ids.get(StepKind::Router, router).map(str::to_string).or_else(|| obs.find(&Kind::Router, router).map(|r| str_of(r, "id").to_string()));
-            let Some(router_id) = router_id else { return Ok(()) };
+            let router_id = ids
+                .get(StepKind::Router, router)
+                .map(str::to_string)
+                .or_else(|| {
+                    obs.find(&Kind::Router, router)
+                        .map(|r| str_of(r, "id").to_string())
+                });
+            let Some(router_id) = router_id else {
+                return Ok(());
+            };
             match cloud.router_interface(&router_id, id, false).await {
                 Ok(()) | Err(CloudError::NotFound { .. }) => Ok(()),
                 Err(e) => Err(e.into()),
@@ -381,6 +502,9 @@ async fn delete<C: Cloud>(cloud: &C, obs: &Observed, ids: &IdMap, c: &Change) ->
         Target::Router { .. } => Ok(cloud.delete(&Kind::Router, id).await?),
         Target::SecurityGroup { .. } => Ok(cloud.delete(&Kind::SecurityGroup, id).await?),
         Target::Rule { .. } => Ok(cloud.delete(&Kind::SecurityGroupRule, id).await?),
-        Target::Loadbalancer { .. } | Target::Listener { .. } | Target::Pool { .. } | Target::Member { .. } => super::lb::delete(cloud, obs, c).await,
+        Target::Loadbalancer { .. }
+        | Target::Listener { .. }
+        | Target::Pool { .. }
+        | Target::Member { .. } => super::lb::delete(cloud, obs, c).await,
     }
 }

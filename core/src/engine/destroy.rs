@@ -4,8 +4,8 @@
 //! router's interface) is a blocker: destroy names them and stops, unless
 //! asked to delete the ports carrying this pipeline's Kuryr resource tags.
 
-use super::apply::apply;
 use super::apply::Applied;
+use super::apply::apply;
 use super::diff::diff;
 use super::observe::{has_tag, observe, str_of};
 use super::progress::Progress;
@@ -30,34 +30,79 @@ pub struct Destroyed {
 
 /// Kuryr's resource tags of every emit step of the plan.
 fn kuryr_tags(plan: &Plan) -> BTreeSet<String> {
-    plan.emits().flat_map(|e| e.resource_tags.iter().cloned()).collect()
+    plan.emits()
+        .flat_map(|e| e.resource_tags.iter().cloned())
+        .collect()
 }
 
-pub async fn destroy<C: Cloud>(cloud: &C, plan: &Plan, options: DestroyOptions, progress: &Progress) -> Result<Destroyed, EngineError> {
+pub async fn destroy<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    options: DestroyOptions,
+    progress: &Progress,
+) -> Result<Destroyed, EngineError> {
     // With no steps every owned resource is an orphan: the diff deletes all.
-    let nothing = Plan { steps: Vec::new(), ..plan.clone() };
+    let nothing = Plan {
+        steps: Vec::new(),
+        ..plan.clone()
+    };
     let obs = observe(cloud, &nothing).await?;
     let changes = diff(&nothing, &obs, RunOptions::default());
 
-    let owned_networks: Vec<&str> = obs.owned(&Kind::Network).iter().map(|n| str_of(n, "id")).collect();
-    let owned_routers: BTreeSet<&str> = obs.owned(&Kind::Router).iter().map(|r| str_of(r, "id")).collect();
-    let owned_subnets: BTreeSet<&str> = obs.owned(&Kind::Subnet).iter().map(|s| str_of(s, "id")).collect();
+    let owned_networks: Vec<&str> = obs
+        .owned(&Kind::Network)
+        .iter()
+        .map(|n| str_of(n, "id"))
+        .collect();
+    let owned_routers: BTreeSet<&str> = obs
+        .owned(&Kind::Router)
+        .iter()
+        .map(|r| str_of(r, "id"))
+        .collect();
+    let owned_subnets: BTreeSet<&str> = obs
+        .owned(&Kind::Subnet)
+        .iter()
+        .map(|s| str_of(s, "id"))
+        .collect();
     let mut ports = Vec::new();
     if !owned_networks.is_empty() {
-        let q: Query = owned_networks.iter().map(|id| ("network_id".to_string(), id.to_string())).collect();
+        let q: Query = owned_networks
+            .iter()
+            .map(|id| ("network_id".to_string(), id.to_string()))
+            .collect();
         ports = cloud.list(&Kind::Port, &q).await?;
     }
     // Interfaces of owned routers on subnets kuryr6 does not own.
     let foreign_interfaces: Vec<&Value> = obs
         .router_ports
         .iter()
-        .filter(|p| p["fixed_ips"].as_array().is_some_and(|ips| ips.iter().any(|ip| !owned_subnets.contains(ip["subnet_id"].as_str().unwrap_or_default()))))
+        .filter(|p| {
+            p["fixed_ips"].as_array().is_some_and(|ips| {
+                ips.iter()
+                    .any(|ip| !owned_subnets.contains(ip["subnet_id"].as_str().unwrap_or_default()))
+            })
+        })
         .collect();
 
     let tags = kuryr_tags(plan);
+    // VIP ports of owned load balancers go with them (Octavia names them
+    // octavia-lb-<id>, device_id lb-<id>).
+    let owned_lbs: BTreeSet<&str> = obs.loadbalancers.iter().map(|l| str_of(l, "id")).collect();
+    let of_owned_lb = |p: &Value| {
+        let by_name = str_of(p, "name")
+            .strip_prefix("octavia-lb-")
+            .is_some_and(|id| owned_lbs.contains(id));
+        let by_device = str_of(p, "device_id")
+            .strip_prefix("lb-")
+            .is_some_and(|id| owned_lbs.contains(id));
+        by_name || by_device || owned_lbs.contains(str_of(p, "device_id"))
+    };
     let removable = |p: &Value| {
         let owner = str_of(p, "device_owner");
-        (owner.starts_with("network:router_interface") && owned_routers.contains(str_of(p, "device_id"))) || owner == "network:dhcp"
+        (owner.starts_with("network:router_interface")
+            && owned_routers.contains(str_of(p, "device_id")))
+            || owner == "network:dhcp"
+            || of_owned_lb(p)
     };
     let kuryrs = |p: &Value| tags.iter().any(|t| has_tag(p, t));
     let mut blockers = Vec::new();
@@ -73,7 +118,10 @@ pub async fn destroy<C: Cloud>(cloud: &C, plan: &Plan, options: DestroyOptions, 
         blockers.push(format!("router port {} attaches an owned router to a subnet kuryr6 does not own; remove that interface by hand", str_of(p, "id")));
     }
     if !blockers.is_empty() {
-        let mut lines = vec![format!("destroy stopped before deleting anything: {} port(s) that kuryr6 does not own are in the way", blockers.len())];
+        let mut lines = vec![format!(
+            "destroy stopped before deleting anything: {} port(s) that kuryr6 does not own are in the way",
+            blockers.len()
+        )];
         lines.extend(blockers.into_iter().map(|b| format!("  - {b}")));
         if !tags.is_empty() {
             lines.push(format!(
@@ -86,19 +134,38 @@ pub async fn destroy<C: Cloud>(cloud: &C, plan: &Plan, options: DestroyOptions, 
     let mut deleted_ports = Vec::new();
     for p in to_delete {
         cloud.delete(&Kind::Port, str_of(p, "id")).await?;
-        progress.note(&format!("  - port {} ({})", str_of(p, "id"), str_of(p, "device_owner")));
+        progress.note(&format!(
+            "  - port {} ({})",
+            str_of(p, "id"),
+            str_of(p, "device_owner")
+        ));
         deleted_ports.push(str_of(p, "id").to_string());
     }
     let applied: Applied = apply(cloud, &nothing, &obs, &changes, progress).await?;
-    Ok(Destroyed { deleted: applied.deleted, deleted_ports })
+    Ok(Destroyed {
+        deleted: applied.deleted,
+        deleted_ports,
+    })
 }
 
 fn describe_port(p: &Value, kuryr: bool) -> String {
-    let ips: Vec<&str> = p["fixed_ips"].as_array().map(|a| a.iter().filter_map(|i| i["ip_address"].as_str()).collect()).unwrap_or_default();
+    let ips: Vec<&str> = p["fixed_ips"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["ip_address"].as_str()).collect())
+        .unwrap_or_default();
     let owner = match str_of(p, "device_owner") {
         "" => "no device owner".to_string(),
         o => format!("device_owner {o}"),
     };
-    let whose = if kuryr { ", made by Kuryr for this cluster" } else { "" };
-    format!("port {} `{}` ({owner}, {}){whose}", str_of(p, "id"), str_of(p, "name"), ips.join(" "))
+    let whose = if kuryr {
+        ", made by Kuryr for this cluster"
+    } else {
+        ""
+    };
+    format!(
+        "port {} `{}` ({owner}, {}){whose}",
+        str_of(p, "id"),
+        str_of(p, "name"),
+        ips.join(" ")
+    )
 }

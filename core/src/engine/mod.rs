@@ -20,10 +20,10 @@ pub mod progress;
 
 use serde::Serialize;
 
-pub use apply::{apply, Applied};
-pub use destroy::{destroy, DestroyOptions, Destroyed};
-pub use diff::{diff, Action, Change, ChangeSet, FieldChange, Target};
-pub use observe::{observe, Observed};
+pub use apply::{Applied, apply};
+pub use destroy::{DestroyOptions, Destroyed, destroy};
+pub use diff::{Action, Change, ChangeSet, FieldChange, Target, diff};
+pub use observe::{Observed, observe};
 
 /// Tag every kuryr6 resource carries.
 pub const OWNER_TAG: &str = "kuryr6";
@@ -63,3 +63,6 @@ pub enum EngineError {
     #[error("{}", .0.join("\n"))]
     Blocked(Vec<String>),
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,7 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
-use super::{pipeline_tag, OWNER_TAG};
+use super::{OWNER_TAG, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::{Plan, Step};
 use futures::future::try_join_all;
@@ -10,7 +10,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The Neutron kinds kuryr6 manages, in apply order.
-pub const NEUTRON_KINDS: [Kind; 4] = [Kind::Network, Kind::SecurityGroup, Kind::Router, Kind::Subnet];
+pub const NEUTRON_KINDS: [Kind; 4] = [
+    Kind::Network,
+    Kind::SecurityGroup,
+    Kind::Router,
+    Kind::Subnet,
+];
 
 /// What the cloud holds that matters to one pipeline.
 #[derive(Debug, Clone, Default)]
@@ -34,11 +39,17 @@ pub struct Observed {
 
 impl Observed {
     pub fn owned(&self, kind: &Kind) -> &[Value] {
-        self.owned.get(kind.singular()).map(Vec::as_slice).unwrap_or(&[])
+        self.owned
+            .get(kind.singular())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn foreign(&self, kind: &Kind) -> &[Value] {
-        self.foreign.get(kind.singular()).map(Vec::as_slice).unwrap_or(&[])
+        self.foreign
+            .get(kind.singular())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The owned resource of `kind` named `name`.
@@ -52,7 +63,9 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 pub fn has_tag(v: &Value, tag: &str) -> bool {
-    v["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == tag))
+    v["tags"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|x| x == tag))
 }
 
 fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
@@ -76,7 +89,10 @@ fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
 pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
     let tag = pipeline_tag(&plan.pipeline);
     let by_tag: Query = vec![("tags".into(), tag.clone())];
-    let wants_lb = plan.steps.iter().any(|s| matches!(s, Step::Loadbalancer(_)));
+    let wants_lb = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Loadbalancer(_)));
 
     let owned_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| cloud.list(k, &by_tag)));
     let foreign_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| async {
@@ -94,45 +110,93 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
             return Ok::<_, CloudError>((Vec::new(), Vec::new()));
         }
         let kind = Kind::LoadBalancer;
-        let foreign_q: Query = names_of(plan, &kind).into_iter().map(|n| ("name".to_string(), n)).collect();
+        let foreign_q: Query = names_of(plan, &kind)
+            .into_iter()
+            .map(|n| ("name".to_string(), n))
+            .collect();
         futures::try_join!(cloud.list(&kind, &by_tag), async {
-            if foreign_q.is_empty() { Ok(Vec::new()) } else { cloud.list(&kind, &foreign_q).await }
+            if foreign_q.is_empty() {
+                Ok(Vec::new())
+            } else {
+                cloud.list(&kind, &foreign_q).await
+            }
         })
     };
     let (owned_lists, foreign_lists, (lbs, foreign_lbs), project_id) =
         futures::try_join!(owned_lists, foreign_lists, lb_lists, cloud.project_id())?;
 
-    let mut obs = Observed { project_id, ..Default::default() };
+    let mut obs = Observed {
+        project_id,
+        ..Default::default()
+    };
     for ((kind, owned), foreign) in NEUTRON_KINDS.iter().zip(owned_lists).zip(foreign_lists) {
-        obs.foreign.insert(kind.singular().into(), foreign.into_iter().filter(|v| !has_tag(v, &tag)).collect());
+        obs.foreign.insert(
+            kind.singular().into(),
+            foreign.into_iter().filter(|v| !has_tag(v, &tag)).collect(),
+        );
         obs.owned.insert(kind.singular().into(), owned);
     }
-    obs.foreign.insert(Kind::LoadBalancer.singular().into(), foreign_lbs.into_iter().filter(|v| !has_tag(v, &tag)).collect());
+    obs.foreign.insert(
+        Kind::LoadBalancer.singular().into(),
+        foreign_lbs
+            .into_iter()
+            .filter(|v| !has_tag(v, &tag))
+            .collect(),
+    );
 
     // Second round: children of what we own, one call each.
-    let sg_ids: Query = obs.owned(&Kind::SecurityGroup).iter().map(|sg| ("security_group_id".to_string(), str_of(sg, "id").to_string())).collect();
+    let sg_ids: Query = obs
+        .owned(&Kind::SecurityGroup)
+        .iter()
+        .map(|sg| {
+            (
+                "security_group_id".to_string(),
+                str_of(sg, "id").to_string(),
+            )
+        })
+        .collect();
     let router_q: Query = obs
         .owned(&Kind::Router)
         .iter()
         .map(|r| ("device_id".to_string(), str_of(r, "id").to_string()))
-        .chain(std::iter::once(("device_owner".to_string(), "network:router_interface".to_string())))
+        .chain(std::iter::once((
+            "device_owner".to_string(),
+            "network:router_interface".to_string(),
+        )))
         .collect();
     let has_routers = !obs.owned(&Kind::Router).is_empty();
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
     let (rules, ports, (listeners, pools)) = futures::try_join!(
-        async { if sg_ids.is_empty() { Ok(Vec::new()) } else { cloud.list(&Kind::SecurityGroupRule, &sg_ids).await } },
-        async { if has_routers { cloud.list(&Kind::Port, &router_q).await } else { Ok(Vec::new()) } },
+        async {
+            if sg_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                cloud.list(&Kind::SecurityGroupRule, &sg_ids).await
+            }
+        },
+        async {
+            if has_routers {
+                cloud.list(&Kind::Port, &router_q).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
         async {
             if lb_ids.is_empty() {
                 return Ok((Vec::new(), Vec::new()));
             }
-            futures::try_join!(cloud.list(&Kind::Listener, &by_tag), cloud.list(&Kind::Pool, &by_tag))
+            futures::try_join!(
+                cloud.list(&Kind::Listener, &by_tag),
+                cloud.list(&Kind::Pool, &by_tag)
+            )
         }
     )?;
     obs.rules = rules;
     obs.router_ports = ports;
     let member_lists = try_join_all(pools.iter().map(|p| {
-        let kind = Kind::Member { pool_id: str_of(p, "id").to_string() };
+        let kind = Kind::Member {
+            pool_id: str_of(p, "id").to_string(),
+        };
         async move { cloud.list(&kind, &Query::new()).await }
     }))
     .await?;
@@ -147,5 +211,10 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
 
 /// Which kuryr6 pipeline owns a resource, if any (for messages).
 pub fn owner_of(v: &Value) -> Option<String> {
-    v["tags"].as_array()?.iter().filter_map(|t| t.as_str()).find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string)).or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
+    v["tags"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str())
+        .find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string))
+        .or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
 }
