@@ -9,6 +9,7 @@
 //! in canonical compressed form, default egress rules on new security
 //! groups, 409 for a duplicate rule, subnet gateway/pool checks, router
 //! interfaces as ports, deletes refused while something uses the resource,
+//! Octavia member addresses kept as sent (Octavia does not canonicalise),
 //! and Octavia objects that start `PENDING_*` and settle on the next `get`
 //! (while pending, their load balancer refuses changes with 409).
 //!
@@ -1191,13 +1192,14 @@ impl State {
         Self::required(obj, kind, "protocol")?;
         let port = Self::required(obj, kind, "protocol_port")?;
         self.lb_must_be_active(&lb_id)?;
-        if self
+        if let Some(other) = self
             .all(&Kind::Listener)
             .iter()
-            .any(|l| l["loadbalancers"][0]["id"] == lb_id.as_str() && l["protocol_port"] == port)
+            .find(|l| l["loadbalancers"][0]["id"] == lb_id.as_str() && l["protocol_port"] == port)
         {
             return Err(conflict(format!(
-                "Another Listener on this Load Balancer is already using protocol_port {port}"
+                "Another Listener on this Load Balancer is already using protocol {} and protocol_port {port}",
+                other["protocol"].as_str().unwrap_or("?")
             )));
         }
         let id = obj["id"].clone();
@@ -1295,8 +1297,17 @@ impl State {
     ) -> Result<(), CloudError> {
         let address = Self::required(obj, kind, "address")?;
         let port = Self::required(obj, kind, "protocol_port")?;
-        let address = canon_ip(address.as_str().unwrap_or_default())
-            .ok_or_else(|| rejected("POST", kind, "Invalid input for field/attribute address."))?;
+        // Octavia validates the address but stores it as sent (measured:
+        // `fd10:0:0:1:0::10` comes back unchanged), and its duplicate check
+        // compares that text.
+        let address = address.as_str().unwrap_or_default().to_owned();
+        if canon_ip(&address).is_none() {
+            return Err(rejected(
+                "POST",
+                kind,
+                "Invalid input for field/attribute address.",
+            ));
+        }
         let pool = self
             .find(&Kind::Pool, pool_id)
             .cloned()
@@ -1602,7 +1613,9 @@ impl State {
                     return Err(rejected(
                         "DELETE",
                         kind,
-                        format!("Cannot delete Load Balancer {id} - it has children"),
+                        format!(
+                            "Validation failure: Cannot delete Load Balancer {id} - it has children"
+                        ),
                     ));
                 }
                 if let Some(port) = obj["vip_port_id"].as_str() {

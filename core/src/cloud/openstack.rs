@@ -781,6 +781,8 @@ impl Cloud for OpenStack {
     /// refuses them in the body (Neutron, except ports) they are set right
     /// after with `PUT …/{id}/tags`, and if that fails the new resource is
     /// deleted again, so no untagged (unowned) resource is left behind.
+    /// The returned object carries the tags; its `revision_number` is the
+    /// one from the create answer (tagging bumps it by one more).
     async fn create(&self, kind: &Kind, mut body: Value) -> Result<Value, CloudError> {
         let tags = if tags_separate(kind, true) {
             body.as_object_mut().and_then(|b| b.remove("tags"))

@@ -463,16 +463,36 @@ async fn octavia_settles_on_get() {
         )
         .await
         .unwrap();
-    assert_eq!(m["address"], "fd10:0:0:1::10");
+    assert_eq!(
+        m["address"], "FD10:0:0:1::10",
+        "Octavia keeps the text as sent"
+    );
     c.get(&members, &id(&m)).await.unwrap();
     assert!(matches!(
         c.create(
             &members,
-            json!({"address": "fd10:0:0:1:0::10", "protocol_port": 6443})
+            json!({"address": "FD10:0:0:1::10", "protocol_port": 6443})
         )
         .await,
         Err(CloudError::Conflict { .. })
     ));
+    // A second change right after the first: the load balancer is still busy.
+    let m2 = c
+        .create(
+            &members,
+            json!({"address": "fd10:0:0:1::11", "protocol_port": 6443}),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.create(
+            &members,
+            json!({"address": "fd10:0:0:1::12", "protocol_port": 6443})
+        )
+        .await,
+        Err(CloudError::Conflict { .. })
+    ));
+    c.get(&members, &id(&m2)).await.unwrap();
     let listener = c
         .create(
             &Kind::Listener,
@@ -493,7 +513,7 @@ async fn octavia_settles_on_get() {
     ));
     let pool = c.get(&Kind::Pool, &pool_id).await.unwrap();
     assert_eq!(pool["listeners"], json!([{"id": listener["id"]}]));
-    assert_eq!(pool["members"].as_array().unwrap().len(), 1);
+    assert_eq!(pool["members"].as_array().unwrap().len(), 2);
 
     // The VIP port holds the network; the LB cannot go before its children.
     assert!(matches!(

@@ -359,6 +359,29 @@ async fn live_local_cloud() {
         os.list(&Kind::SecurityGroupRule, &q).await.unwrap().len()
     );
 
+    // Many tasks sharing one client.
+    let shared = Arc::new(os);
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let c = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            c.list(&Kind::Network, &vec![]).await.map(|v| v.len())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    println!(
+        "{:>8.1} ms  16 concurrent list calls",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let os = &*shared;
+
+    if os.has_service(Service::LoadBalancer).await.unwrap() {
+        octavia(os, &tags, &service_subnet).await;
+    }
+
     // Clean up, in dependency order; deleting again is fine.
     timed!(
         "delete security group",
@@ -397,4 +420,125 @@ async fn live_local_cloud() {
     );
     assert!(matches!(err, CloudError::Auth(_)));
     assert!(!format!("{err} {err:?}").contains(wrong));
+}
+
+/// Polls `get` until the object is ACTIVE (Octavia works asynchronously).
+async fn wait_active(os: &OpenStack, kind: &Kind, id: &str) -> Value {
+    let t = Instant::now();
+    loop {
+        let v = os.get(kind, id).await.unwrap();
+        match v["provisioning_status"].as_str() {
+            Some("ACTIVE") => {
+                println!(
+                    "{:>8.1} ms  {kind} ACTIVE",
+                    t.elapsed().as_secs_f64() * 1000.0
+                );
+                return v;
+            }
+            Some("ERROR") => panic!("{kind} {id} went to ERROR"),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{kind} {id} never became ACTIVE"
+        );
+    }
+}
+
+async fn octavia(os: &OpenStack, tags: &Value, service_subnet: &Value) {
+    let lb = timed!(
+        "create load balancer with tags",
+        os.create(
+            &Kind::LoadBalancer,
+            json!({"name": "default/kubernetes", "vip_subnet_id": service_subnet["id"],
+                   "vip_address": "fd10:0:0:2::1", "tags": tags}),
+        )
+        .await
+    );
+    let lb = match lb {
+        Ok(lb) => lb,
+        Err(e) => {
+            println!("OCTAVIA: load balancer refused: {e}");
+            return;
+        }
+    };
+    println!(
+        "lb status {} vip {} tags {}",
+        lb["provisioning_status"], lb["vip_address"], lb["tags"]
+    );
+    let lb_id = lb["id"].as_str().unwrap().to_owned();
+    let pool_body = json!({"name": "default/kubernetes:HTTPS:443", "loadbalancer_id": lb_id,
+                           "protocol": "HTTPS", "lb_algorithm": "LEAST_CONNECTIONS", "tags": tags});
+    println!(
+        "pool while LB pending: {:?}",
+        os.create(&Kind::Pool, pool_body.clone()).await.map(|_| ())
+    );
+    wait_active(os, &Kind::LoadBalancer, &lb_id).await;
+    let pool = timed!(
+        "create pool",
+        os.create(&Kind::Pool, pool_body).await.unwrap()
+    );
+    let pool_id = pool["id"].as_str().unwrap().to_owned();
+    wait_active(os, &Kind::Pool, &pool_id).await;
+    let members = Kind::Member {
+        pool_id: pool_id.clone(),
+    };
+    let m = timed!(
+        "create member",
+        os.create(
+            &members,
+            json!({"name": "master-0", "address": "fd10:0:0:1:0::10", "protocol_port": 6443,
+                                   "subnet_id": service_subnet["id"]})
+        )
+        .await
+        .unwrap()
+    );
+    println!("member address {}", m["address"]);
+    wait_active(os, &members, m["id"].as_str().unwrap()).await;
+    let l = timed!(
+        "create listener",
+        os.create(
+            &Kind::Listener,
+            json!({"name": "default/kubernetes:HTTPS:443", "loadbalancer_id": lb_id,
+                   "protocol": "HTTPS", "protocol_port": 443, "default_pool_id": pool_id}),
+        )
+        .await
+        .unwrap()
+    );
+    let l_id = l["id"].as_str().unwrap().to_owned();
+    wait_active(os, &Kind::Listener, &l_id).await;
+    let q = vec![("tags".to_owned(), tags[0].as_str().unwrap().to_owned())];
+    println!(
+        "load balancers by tag: {}",
+        os.list(&Kind::LoadBalancer, &q).await.unwrap().len()
+    );
+    let dup = os
+        .create(
+            &Kind::Listener,
+            json!({"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 443}),
+        )
+        .await;
+    println!("duplicate listener port: {dup:?}");
+    println!(
+        "delete LB with children: {:?}",
+        os.delete(&Kind::LoadBalancer, &lb_id).await
+    );
+    wait_active(os, &Kind::LoadBalancer, &lb_id).await;
+    os.delete(&Kind::Listener, &l_id).await.unwrap();
+    wait_active(os, &Kind::LoadBalancer, &lb_id).await;
+    os.delete(&Kind::Pool, &pool_id).await.unwrap();
+    wait_active(os, &Kind::LoadBalancer, &lb_id).await;
+    timed!(
+        "delete load balancer",
+        os.delete(&Kind::LoadBalancer, &lb_id).await.unwrap()
+    );
+    let t = Instant::now();
+    loop {
+        match os.get(&Kind::LoadBalancer, &lb_id).await {
+            Err(CloudError::NotFound { .. }) => break,
+            Ok(v) if v["provisioning_status"] == "DELETED" => break,
+            _ if t.elapsed() > Duration::from_secs(60) => panic!("load balancer not deleted"),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
