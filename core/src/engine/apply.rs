@@ -3,8 +3,8 @@
 //! calls concurrently. Every write is safe to repeat: a re-run reads what
 //! an interrupted run made (it is tagged at creation) and continues.
 
-use super::diff::{Action, Change, ChangeSet, Target, same_rule_value};
-use super::observe::{Observed, has_tag, str_of};
+use super::diff::{Action, Change, ChangeSet, Target, same_rule_value, sg_description};
+use super::observe::{Observed, creation_marker, has_tag, str_of};
 use super::progress::Progress;
 use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
@@ -278,6 +278,9 @@ async fn create_owned<C: Cloud>(
 ) -> Result<Value, CloudError> {
     let tags = ownership_tags(pipeline);
     body["tags"] = json!(tags);
+    if body.get("description").is_none() {
+        body["description"] = json!(creation_marker(pipeline));
+    }
     let made = cloud.create(kind, body).await?;
     if !has_tag(&made, &pipeline_tag(pipeline)) {
         cloud.add_tags(kind, str_of(&made, "id"), &tags).await?;
@@ -347,7 +350,7 @@ async fn execute<C: Cloud>(
                     let made = create_owned(
                         cloud,
                         &Kind::SecurityGroup,
-                        json!({ "name": name, "description": sg.description }),
+                        json!({ "name": name, "description": sg_description(&sg.description, pipeline) }),
                         pipeline,
                     )
                     .await?;
@@ -362,7 +365,7 @@ async fn execute<C: Cloud>(
                             .update(
                                 &Kind::SecurityGroup,
                                 c.id.as_deref().unwrap_or_default(),
-                                json!({ "description": sg.description }),
+                                json!({ "description": sg_description(&sg.description, pipeline) }),
                             )
                             .await?;
                     }

@@ -46,7 +46,9 @@ pub async fn destroy<C: Cloud>(
         steps: Vec::new(),
         ..plan.clone()
     };
-    let obs = observe(cloud, &nothing).await?;
+    // Observed with the plan's names, so creates cut before their tagging
+    // are found (and deleted) too.
+    let obs = observe(cloud, plan).await?;
     let changes = diff(&nothing, &obs, RunOptions::default());
 
     let owned_networks: Vec<&str> = obs

@@ -2,7 +2,7 @@
 //! Pure: no I/O. Addresses and prefixes are compared as values, never as
 //! text (Neutron answers in canonical compressed form).
 
-use super::observe::{Observed, owner_of, str_of};
+use super::observe::{Observed, has_tag, owner_of, str_of};
 use super::{RunOptions, pipeline_tag};
 use crate::cloud::Kind;
 use crate::plan::{Plan, Pool, Rule, Step, Subnet};
@@ -71,6 +71,15 @@ impl std::fmt::Display for Target {
             Target::Member { pool, name, .. } => write!(f, "member {name} of {pool}"),
         }
     }
+}
+
+/// A security group's description in the cloud: the pipeline's text and
+/// kuryr6's creation marker (see `observe::creation_marker`).
+pub fn sg_description(description: &str, pipeline: &str) -> String {
+    format!(
+        "{description} [{}]",
+        super::observe::creation_marker(pipeline)
+    )
 }
 
 pub fn describe_rule(r: &Rule) -> String {
@@ -168,7 +177,13 @@ impl Differ<'_> {
     /// one (adopted with --adopt, else a refusal naming it).
     fn locate(&mut self, kind: &Kind, name: &str) -> (Option<Value>, Action) {
         if let Some(v) = self.obs.find(kind, name) {
-            return (Some(v.clone()), Action::NoOp);
+            // Ours but untagged: a create that was cut before its tagging.
+            let action = if has_tag(v, &pipeline_tag(&self.tag)) {
+                Action::NoOp
+            } else {
+                Action::Adopt
+            };
+            return (Some(v.clone()), action);
         }
         let foreign: Vec<&Value> = self
             .obs
@@ -241,12 +256,13 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
             Step::SecurityGroup(sg) => {
                 let (found, action) = d.locate(&Kind::SecurityGroup, &sg.name);
                 let mut fields = Vec::new();
+                let wanted = sg_description(&sg.description, &plan.pipeline);
                 if let Some(v) = &found {
-                    if str_of(v, "description") != sg.description {
+                    if str_of(v, "description") != wanted {
                         fields.push(FieldChange {
                             field: "description".into(),
                             from: str_of(v, "description").into(),
-                            to: sg.description.clone(),
+                            to: wanted,
                         });
                     }
                 }

@@ -62,6 +62,17 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_default()
 }
 
+/// The text kuryr6 puts in the `description` of every Neutron resource it
+/// creates, in the create call itself (atomic, unlike tags).
+pub fn creation_marker(pipeline: &str) -> String {
+    format!("made by kuryr6 ({})", pipeline_tag(pipeline))
+}
+
+/// Untagged, but created by this pipeline (its marker is in the description).
+pub fn is_interrupted_create(v: &Value, pipeline: &str) -> bool {
+    !has_tag(v, OWNER_TAG) && str_of(v, "description").contains(&creation_marker(pipeline))
+}
+
 pub fn has_tag(v: &Value, tag: &str) -> bool {
     v["tags"]
         .as_array()
@@ -129,11 +140,16 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         project_id,
         ..Default::default()
     };
-    for ((kind, owned), foreign) in NEUTRON_KINDS.iter().zip(owned_lists).zip(foreign_lists) {
-        obs.foreign.insert(
-            kind.singular().into(),
-            foreign.into_iter().filter(|v| !has_tag(v, &tag)).collect(),
-        );
+    for ((kind, mut owned), foreign) in NEUTRON_KINDS.iter().zip(owned_lists).zip(foreign_lists) {
+        // Neutron takes no tags at creation: a run cut between the create
+        // and the tagging left a resource that carries only our creation
+        // marker. It is ours; the diff tags it.
+        let (interrupted, foreign): (Vec<Value>, Vec<Value>) = foreign
+            .into_iter()
+            .filter(|v| !has_tag(v, &tag))
+            .partition(|v| is_interrupted_create(v, &plan.pipeline));
+        owned.extend(interrupted);
+        obs.foreign.insert(kind.singular().into(), foreign);
         obs.owned.insert(kind.singular().into(), owned);
     }
     obs.foreign.insert(

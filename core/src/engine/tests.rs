@@ -505,3 +505,41 @@ async fn api_load_balancer_members_follow_the_hosts() {
     assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty());
     assert!(cloud.snapshot(&Kind::Subnet).is_empty());
 }
+
+#[tokio::test]
+async fn a_create_cut_before_tagging_is_recognised_not_refused() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    // What a run killed between Neutron's create and the tag call leaves.
+    let cut = cloud
+        .create(
+            &Kind::Network,
+            json!({ "name": "pods", "description": super::observe::creation_marker("seed-ipv6") }),
+        )
+        .await
+        .unwrap();
+    let set = converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(set.count(Action::Adopt), 1, "{set:#?}");
+    assert_eq!(named(&cloud.snapshot(&Kind::Network), "pods").len(), 1);
+    assert_eq!(
+        named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"],
+        cut["id"]
+    );
+    assert_guide_topology(&cloud);
+    // Another pipeline's marker is not ours: still a refusal.
+    let other = FakeCloud::new();
+    other
+        .create(
+            &Kind::Network,
+            json!({ "name": "pods", "description": super::observe::creation_marker("elsewhere") }),
+        )
+        .await
+        .unwrap();
+    assert!(
+        converge(&other, &plan, RunOptions::default())
+            .await
+            .is_err()
+    );
+}
