@@ -2,7 +2,7 @@
 //! printed result. `main.rs` parses arguments; this module does the work.
 
 use crate::cloud::CloudError;
-use crate::cloud::config::Discovery;
+use crate::cloud::config::{Auth, CloudConfig, Discovery, Domain, ProjectScope, User};
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
 use crate::emit::{self, WriteOutcome};
 use crate::engine::diff::{Action, ChangeSet};
@@ -48,6 +48,90 @@ pub async fn connect(args: &CloudArgs) -> Result<OpenStack, CloudError> {
         config.cacert = Some(ca.clone());
     }
     OpenStack::connect(&config, ConnectOptions::default()).await
+}
+
+/// Ids from the run, plus the non-secret Keystone options of the cloud
+/// kuryr6 used, for kuryr.conf's `[neutron]` section.
+struct RunIds<'a> {
+    ids: &'a engine::apply::IdMap,
+    config: &'a CloudConfig,
+}
+
+impl emit::Ids for RunIds<'_> {
+    fn project(&self) -> String {
+        self.ids.project()
+    }
+    fn id(&self, kind: crate::plan::StepKind, name: &str) -> String {
+        self.ids.id(kind, name)
+    }
+    fn neutron_auth(&self) -> Vec<(String, String)> {
+        neutron_auth(self.config)
+    }
+}
+
+/// keystoneauth options naming who kuryr logs in as. The password, token or
+/// application-credential secret is deliberately absent.
+pub fn neutron_auth(config: &CloudConfig) -> Vec<(String, String)> {
+    let mut o: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: &str| o.push((k.to_string(), v.to_string()));
+    let domain = |put: &mut dyn FnMut(&str, &str), prefix: &str, d: &Domain| match d {
+        Domain::Id(id) => put(&format!("{prefix}_domain_id"), id),
+        Domain::Name(n) => put(&format!("{prefix}_domain_name"), n),
+    };
+    let user = |put: &mut dyn FnMut(&str, &str), u: &User| match u {
+        User::Id(id) => put("user_id", id),
+        User::Name { name, domain: d } => {
+            put("username", name);
+            domain(put, "user", d);
+        }
+    };
+    let project = |put: &mut dyn FnMut(&str, &str), p: &ProjectScope| match p {
+        ProjectScope::Id(id) => put("project_id", id),
+        ProjectScope::Name { name, domain: d } => {
+            put("project_name", name);
+            domain(put, "project", d);
+        }
+    };
+    match &config.auth {
+        Auth::Password {
+            user: u,
+            project: p,
+            ..
+        } => {
+            put("auth_type", "password");
+            put("auth_url", &config.auth_url);
+            user(&mut put, u);
+            project(&mut put, p);
+        }
+        Auth::ApplicationCredential {
+            id, name, user: u, ..
+        } => {
+            put("auth_type", "v3applicationcredential");
+            put("auth_url", &config.auth_url);
+            if let Some(id) = id {
+                put("application_credential_id", id);
+            }
+            if let Some(n) = name {
+                put("application_credential_name", n);
+            }
+            if let Some(u) = u {
+                user(&mut put, u);
+            }
+        }
+        // A token expires: kuryr needs a lasting credential, so only the
+        // endpoint is written and the operator picks the login.
+        Auth::Token { .. } => put("auth_url", &config.auth_url),
+    }
+    if let Some(region) = &config.region {
+        put("region_name", region);
+    }
+    if let Some(ca) = &config.cacert {
+        put("cafile", &ca.display().to_string());
+    }
+    if !config.verify_tls {
+        put("insecure", "true");
+    }
+    o
 }
 
 /// The text view of a change set: one line per resource that changes,
@@ -148,7 +232,11 @@ pub async fn run(
     let mut written = Vec::new();
     for e in plan.emits() {
         let dir = emit::out_dir(e, &loaded.source.path, out_dir);
-        let outputs = emit::render(plan, e, &applied.ids);
+        let ids = RunIds {
+            ids: &applied.ids,
+            config: cloud.config(),
+        };
+        let outputs = emit::render(plan, e, &ids);
         let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
             path: dir.display().to_string(),
             error,
