@@ -198,11 +198,6 @@ fn seed_run_makes_exactly_the_guides_resources() {
     assert_eq!(n["pod_security_groups"], serde_json::json!([sg["id"]]));
     assert_eq!(n["ovs_bridge"], "br-int");
     assert_eq!(read["octavia_defaults"]["member_mode"], "L3");
-    assert_eq!(
-        read["neutron"]["auth_url"],
-        Value::Null,
-        "the checker reports only what kuryr6 sets in neutron_defaults/octavia_defaults"
-    );
     assert!(
         conf.contains("auth_type = password") && conf.contains("username = admin"),
         "{conf}"
