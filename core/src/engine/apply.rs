@@ -183,6 +183,12 @@ pub async fn apply<C: Cloud>(
             .position(|(x, _, _)| *x != w)
             .map_or(all.len(), |p| start + p);
         let ids = &applied.ids;
+        // Octavia takes one change at a time per load balancer: its calls
+        // go one by one; Neutron's run side by side.
+        let octavia = all[start..end]
+            .iter()
+            .any(|(_, _, c)| is_octavia(&c.target));
+        let concurrency = if octavia { 1 } else { CONCURRENCY };
         let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> =
             stream::iter(&all[start..end])
                 .map(|(_, op, c)| async move {
@@ -200,7 +206,7 @@ pub async fn apply<C: Cloud>(
                     );
                     (*op, *c, r)
                 })
-                .buffer_unordered(CONCURRENCY)
+                .buffer_unordered(concurrency)
                 .collect()
                 .await;
         let mut first_error = None;
@@ -231,6 +237,16 @@ pub async fn apply<C: Cloud>(
         start = end;
     }
     Ok(applied)
+}
+
+fn is_octavia(t: &Target) -> bool {
+    matches!(
+        t,
+        Target::Loadbalancer { .. }
+            | Target::Listener { .. }
+            | Target::Pool { .. }
+            | Target::Member { .. }
+    )
 }
 
 fn step_kind(t: &Target) -> Option<StepKind> {
