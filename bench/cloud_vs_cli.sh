@@ -16,7 +16,7 @@ STATE=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 # shellcheck disable=SC1091
 source "$STATE/env.sh"
 cargo build --release -q -p kuryr6
-K6=$PWD/target/release/kuryr6
+K6=${CARGO_TARGET_DIR:-$PWD/target}/release/kuryr6
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cp examples/seed-ipv6/pipeline.toml "$WORK/pipeline.toml"

@@ -16,7 +16,7 @@ bash scripts/cloud/up.sh --with-octavia
 source "$KURYR6_CLOUD_DIR/env.sh"
 echo "== building kuryr6 (release)"
 cargo build --release --locked -q -p kuryr6
-K6=$PWD/target/release/kuryr6
+K6=${CARGO_TARGET_DIR:-$PWD/target}/release/kuryr6
 OUT=$KURYR6_CLOUD_DIR/demo-out
 
 echo "== kuryr6 check $PIPELINE"

@@ -105,62 +105,65 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .iter()
         .any(|s| matches!(s, Step::Loadbalancer(_)));
 
+    // Round 1: what the pipeline owns, one tag-filtered list per type.
     let owned_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| cloud.list(k, &by_tag)));
-    let foreign_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| async {
-        let names = names_of(plan, k);
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let q: Query = names.into_iter().map(|n| ("name".to_string(), n)).collect();
-        cloud.list(k, &q).await
-    }));
-    let lb_lists = async {
+    let owned_lbs = async {
         // A pipeline that dropped its loadbalancer step must still see the
         // ones it owns to delete them; a cloud without Octavia has none.
         if !wants_lb && !cloud.has_service(Service::LoadBalancer).await? {
-            return Ok::<_, CloudError>((Vec::new(), Vec::new()));
+            return Ok::<_, CloudError>(None);
         }
-        let kind = Kind::LoadBalancer;
-        let foreign_q: Query = names_of(plan, &kind)
-            .into_iter()
-            .map(|n| ("name".to_string(), n))
-            .collect();
-        futures::try_join!(cloud.list(&kind, &by_tag), async {
-            if foreign_q.is_empty() {
-                Ok(Vec::new())
-            } else {
-                cloud.list(&kind, &foreign_q).await
-            }
-        })
+        Ok(Some(cloud.list(&Kind::LoadBalancer, &by_tag).await?))
     };
-    let (owned_lists, foreign_lists, (lbs, foreign_lbs), project_id) =
-        futures::try_join!(owned_lists, foreign_lists, lb_lists, cloud.project_id())?;
-
+    let (owned_lists, lbs, project_id) =
+        futures::try_join!(owned_lists, owned_lbs, cloud.project_id())?;
     let mut obs = Observed {
         project_id,
         ..Default::default()
     };
-    for ((kind, mut owned), foreign) in NEUTRON_KINDS.iter().zip(owned_lists).zip(foreign_lists) {
+    for (kind, owned) in NEUTRON_KINDS.iter().zip(owned_lists) {
+        obs.owned.insert(kind.singular().into(), owned);
+    }
+
+    // Round 2: only names the pipeline wants but does not own yet are
+    // looked up (a conflict, an adoption, or a create cut before its
+    // tagging); a converged pipeline makes no call here.
+    let mut lookups: Vec<(Kind, Query)> = Vec::new();
+    for kind in NEUTRON_KINDS
+        .iter()
+        .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
+    {
+        let have: Vec<&str> = match kind {
+            Kind::LoadBalancer => lbs.iter().flatten().map(|v| str_of(v, "name")).collect(),
+            _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
+        };
+        let missing: Query = names_of(plan, kind)
+            .into_iter()
+            .filter(|n| !have.contains(&n.as_str()))
+            .map(|n| ("name".to_string(), n))
+            .collect();
+        if !missing.is_empty() {
+            lookups.push((kind.clone(), missing));
+        }
+    }
+    let found = try_join_all(lookups.iter().map(|(k, q)| cloud.list(k, q))).await?;
+    for ((kind, _), same_named) in lookups.iter().zip(found) {
         // Neutron takes no tags at creation: a run cut between the create
         // and the tagging left a resource that carries only our creation
         // marker. It is ours; the diff tags it.
-        let (interrupted, foreign): (Vec<Value>, Vec<Value>) = foreign
+        let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
             .into_iter()
             .filter(|v| !has_tag(v, &tag))
-            .partition(|v| is_interrupted_create(v, &plan.pipeline));
-        owned.extend(interrupted);
+            .partition(|v| *kind != Kind::LoadBalancer && is_interrupted_create(v, &plan.pipeline));
+        obs.owned
+            .entry(kind.singular().into())
+            .or_default()
+            .extend(interrupted);
         obs.foreign.insert(kind.singular().into(), foreign);
-        obs.owned.insert(kind.singular().into(), owned);
     }
-    obs.foreign.insert(
-        Kind::LoadBalancer.singular().into(),
-        foreign_lbs
-            .into_iter()
-            .filter(|v| !has_tag(v, &tag))
-            .collect(),
-    );
+    let lbs = lbs.unwrap_or_default();
 
-    // Second round: children of what we own, one call each.
+    // Round 3: children of what we own, one call each.
     let sg_ids: Query = obs
         .owned(&Kind::SecurityGroup)
         .iter()

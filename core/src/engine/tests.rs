@@ -165,12 +165,8 @@ async fn seed_converges_and_a_rerun_changes_nothing() {
 async fn state_is_read_with_one_tag_filtered_list_per_type() {
     let cloud = FakeCloud::new();
     let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
-    cloud.reset_calls();
+    // Nothing owned yet: each type also looks its wanted names up once.
     observe(&cloud, &plan).await.unwrap();
-    // Per Neutron type: the owned list (by tag) and the same-name check.
     for kind in [
         Kind::Network,
         Kind::Subnet,
@@ -179,8 +175,25 @@ async fn state_is_read_with_one_tag_filtered_list_per_type() {
     ] {
         assert_eq!(cloud.calls(Verb::List, &kind), 2, "{kind}");
     }
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    cloud.reset_calls();
+    observe(&cloud, &plan).await.unwrap();
+    // Converged: one tag-filtered list per type, then the children.
+    for kind in [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ] {
+        assert_eq!(cloud.calls(Verb::List, &kind), 1, "{kind}");
+    }
     assert_eq!(cloud.calls(Verb::List, &Kind::SecurityGroupRule), 1);
     assert_eq!(cloud.calls(Verb::List, &Kind::Port), 1);
+    // … and the owned load balancers (the catalog has Octavia).
+    assert_eq!(cloud.calls(Verb::List, &Kind::LoadBalancer), 1);
+    assert_eq!(cloud.calls_of(Verb::List), 7);
 }
 
 #[tokio::test]
