@@ -7,8 +7,10 @@
 
 pub mod addr;
 pub mod cloud;
+pub mod commands;
 pub mod diag;
 pub mod emit;
+pub mod engine;
 pub mod load;
 pub mod lower;
 pub mod pipeline;

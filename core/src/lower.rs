@@ -328,7 +328,22 @@ fn expand_short_form(
                             .map(|s| s.span())
                             .unwrap_or(site.span()),
                     };
-                    l.err(Diagnostic::new(Code::E022, e.to_string()).at(Some(at)));
+                    let help = match e {
+                        addr::SiteError::NotSlash48(_) => {
+                            "use the site's /48, e.g. site_prefix = \"fd42:a1b2:c3d4::/48\""
+                        }
+                        addr::SiteError::SiteIdRange(_) => {
+                            "number sites from 0 to 4095: each gets its own 16 /64s of the /48"
+                        }
+                        addr::SiteError::ServiceLen(_) => {
+                            "use service_prefix_len = 112, as the guide does"
+                        }
+                    };
+                    l.err(
+                        Diagnostic::new(Code::E022, e.to_string())
+                            .help(help)
+                            .at(Some(at)),
+                    );
                     return Vec::new();
                 }
             }
@@ -531,6 +546,17 @@ fn expand_short_form(
             .unwrap_or_else(|| default.to_string())
     };
     l.spans.set("configs", "", table_span);
+    if let Some(e) = emit {
+        for (field, v) in [
+            ("dir", &e.dir),
+            ("ovs_bridge", &e.ovs_bridge),
+            ("member_mode", &e.member_mode),
+        ] {
+            if let Some(v) = v {
+                l.spans.set("configs", field, v.span());
+            }
+        }
+    }
     steps.push(Step::Emit(Emit {
         name: "configs".into(),
         dir: pick(|e| e.dir.as_ref(), "out"),

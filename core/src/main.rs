@@ -2,12 +2,15 @@
 //! the library. Exit codes: 0 success, 1 operational failure (cloud, I/O),
 //! 2 invalid pipeline or usage, 3 changes pending (`plan --detailed-exitcode`).
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kuryr6::cloud::openstack::OpenStack;
+use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
+use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::report;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -18,12 +21,17 @@ use std::process::ExitCode;
     long_about = "Turns Kuryr's IPv6 guide into one command: reads pipeline.toml, computes and \
 validates the IPv6 address plan before any API call, converges Neutron and Octavia resources \
 idempotently, and emits kuryr.conf, kube-apiserver flags and a kubeadm config.\n\n\
-Exit codes: 0 success, 1 operational failure, 2 invalid pipeline or usage, \
-3 changes pending (plan --detailed-exitcode)."
+The cloud comes from clouds.yaml (+ secure.yaml) as with the openstack CLI: --os-cloud or \
+OS_CLOUD, else the OS_* variables.\n\n\
+Exit codes: 0 success, 1 operational failure (cloud, refusal, I/O), 2 invalid pipeline or \
+usage, 3 changes pending (plan --detailed-exitcode)."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,11 +40,36 @@ enum Format {
     Json,
 }
 
+/// How to reach the cloud.
+#[derive(Args, Clone)]
+struct CloudOpts {
+    /// Cloud name in clouds.yaml (default: OS_CLOUD, then the OS_* variables).
+    #[arg(long, env = "OS_CLOUD")]
+    os_cloud: Option<String>,
+    /// Extra CA bundle (PEM) to trust for TLS.
+    #[arg(long, env = "OS_CACERT")]
+    os_cacert: Option<PathBuf>,
+    /// Do not verify TLS certificates (never the default).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl CloudOpts {
+    fn args(&self) -> CloudArgs {
+        CloudArgs {
+            os_cloud: self.os_cloud.clone(),
+            insecure: self.insecure,
+            cacert: self.os_cacert.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Show what a pipeline makes: every step with every computed field and the emitted files.
+    /// Show what a pipeline does: against the cloud, the changes per resource; with --offline,
+    /// every step with every computed field and the emitted files.
     Plan {
-        /// Pipeline files (pipeline.toml).
+        /// Pipeline files (pipeline.toml); one when not --offline.
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
@@ -45,6 +78,17 @@ enum Command {
         /// Output format; json is documented in README.md.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Exit 3 when changes are pending, 0 when none (cloud plan only).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan adoption of same-named resources kuryr6 does not own.
+        #[arg(long)]
+        adopt: bool,
+        /// Plan delete-and-re-create where immutable fields changed.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        cloud: CloudOpts,
     },
     /// Validate pipeline files and report every problem of every file (no cloud needed).
     Check {
@@ -53,15 +97,34 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
-    /// Converge the cloud to the pipeline, then emit kuryr.conf and the Kubernetes configs.
+    /// Converge the cloud to the pipeline, then emit kuryr.conf, kube-apiserver.flags and kubeadm.yaml.
     Run {
         pipeline: PathBuf,
         /// Directory for emitted files (default: the emit step's dir, relative to the pipeline).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Tag and manage same-named resources that kuryr6 does not own (otherwise they block the run).
+        #[arg(long)]
+        adopt: bool,
+        /// Delete and re-create resources whose immutable fields (cidr, ip_version, VIP) changed.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        cloud: CloudOpts,
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
-    Destroy { pipeline: PathBuf },
+    Destroy {
+        pipeline: PathBuf,
+        /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
+        #[arg(long)]
+        delete_kuryr_ports: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        cloud: CloudOpts,
+    },
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -90,24 +153,207 @@ enum PluginCommand {
     Info { wasm: PathBuf },
 }
 
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "kuryr6=info",
+        _ => "kuryr6=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing(cli.verbose);
     match cli.command {
         Command::Check { pipelines, format } => check(&pipelines, format),
         Command::Plan {
             pipelines,
-            offline,
+            offline: true,
             format,
+            ..
+        } => plan_offline(&pipelines, format),
+        Command::Plan {
+            pipelines,
+            format,
+            detailed_exitcode,
+            adopt,
+            replace,
+            cloud,
+            ..
         } => {
-            if !offline {
-                return needs_cloud("plan");
-            }
-            plan_offline(&pipelines, format)
+            let [pipeline] = pipelines.as_slice() else {
+                eprintln!(
+                    "kuryr6 plan: give one pipeline when planning against a cloud (several are fine with --offline)"
+                );
+                return ExitCode::from(2);
+            };
+            with_cloud(pipeline, &cloud, format, |loaded, os| async move {
+                let pending = commands::plan(
+                    &loaded,
+                    &os,
+                    RunOptions { adopt, replace },
+                    format == Format::Json,
+                )
+                .await?;
+                Ok(if detailed_exitcode && pending { 3 } else { 0 })
+            })
         }
-        Command::Run { .. } => needs_cloud("run"),
-        Command::Destroy { .. } => needs_cloud("destroy"),
+        Command::Run {
+            pipeline,
+            out,
+            adopt,
+            replace,
+            format,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::run(
+                &loaded,
+                &os,
+                RunOptions { adopt, replace },
+                out.as_deref(),
+                format == Format::Json,
+            )
+            .await?;
+            Ok(0)
+        }),
+        Command::Destroy {
+            pipeline,
+            delete_kuryr_ports,
+            format,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::destroy(
+                &loaded,
+                &os,
+                DestroyOptions { delete_kuryr_ports },
+                format == Format::Json,
+            )
+            .await?;
+            Ok(0)
+        }),
         Command::Plugin(cmd) => plugin_command(cmd),
     }
+}
+
+/// Validates the pipeline (exit 2 before any API call if it is invalid),
+/// connects, and runs `work`; operational errors exit 1.
+fn with_cloud<F, Fut>(pipeline: &Path, cloud: &CloudOpts, format: Format, work: F) -> ExitCode
+where
+    F: FnOnce(Loaded, OpenStack) -> Fut,
+    Fut: std::future::Future<Output = Result<u8, CommandError>>,
+{
+    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), format) else {
+        return ExitCode::from(2);
+    };
+    let loaded = loaded.remove(0);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kuryr6: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let args = cloud.args();
+    let result = runtime.block_on(async move {
+        let os = commands::connect(&args).await.map_err(CommandError::from)?;
+        work(loaded, os).await
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string() })
+                ),
+                Format::Text => eprintln!("kuryr6: {e}"),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads every file; prints every problem of every file. `None` if any failed.
+fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
+    let results: Vec<Result<Loaded, Rejected>> = load::load_many(paths);
+    let rejected: Vec<&Rejected> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if rejected.is_empty() {
+        return Some(results.into_iter().filter_map(Result::ok).collect());
+    }
+    match format {
+        Format::Json => {
+            let all: Vec<Located> = rejected
+                .iter()
+                .flat_map(|r| r.diagnostics.iter().map(|d| Located::new(&r.source, d)))
+                .collect();
+            println!("{}", serde_json::json!({ "ok": false, "errors": all }));
+        }
+        Format::Text => {
+            for r in &rejected {
+                eprint!("{}", diag::render(&r.source, &r.diagnostics));
+            }
+            let count: usize = rejected.iter().map(|r| r.diagnostics.len()).sum();
+            eprintln!(
+                "{count} error(s) in {} of {} file(s)",
+                rejected.len(),
+                paths.len()
+            );
+        }
+    }
+    None
+}
+
+fn check(paths: &[PathBuf], format: Format) -> ExitCode {
+    let Some(loaded) = load_all(paths, format) else {
+        return ExitCode::from(2);
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::json!({ "ok": true, "files": paths })),
+        Format::Text => {
+            for l in &loaded {
+                println!(
+                    "{}: ok ({} steps)",
+                    l.source.display_path(),
+                    l.plan.steps.len()
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
+    let Some(loaded) = load_all(paths, format) else {
+        return ExitCode::from(2);
+    };
+    match format {
+        Format::Json => {
+            let docs: Vec<_> = loaded
+                .iter()
+                .map(|l| report::document(l, &OfflineIds))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&docs).expect("plan documents serialize")
+            );
+        }
+        Format::Text => {
+            for l in &loaded {
+                print!("{}", report::text(l, &OfflineIds));
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn plugin_command(cmd: PluginCommand) -> ExitCode {
@@ -195,85 +441,4 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn needs_cloud(command: &str) -> ExitCode {
-    eprintln!(
-        "kuryr6 {command}: this command works against an OpenStack cloud, and this build has no cloud client yet.\n\
-         Use `kuryr6 plan --offline` or `kuryr6 check` to compute and validate a plan without one."
-    );
-    ExitCode::from(1)
-}
-
-/// Loads every file; prints every problem of every file. `None` if any failed.
-fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
-    let results: Vec<Result<Loaded, Rejected>> = load::load_many(paths);
-    let rejected: Vec<&Rejected> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    if rejected.is_empty() {
-        return Some(results.into_iter().filter_map(Result::ok).collect());
-    }
-    match format {
-        Format::Json => {
-            let all: Vec<Located> = rejected
-                .iter()
-                .flat_map(|r| r.diagnostics.iter().map(|d| Located::new(&r.source, d)))
-                .collect();
-            println!("{}", serde_json::json!({ "ok": false, "errors": all }));
-        }
-        Format::Text => {
-            for r in &rejected {
-                eprint!("{}", diag::render(&r.source, &r.diagnostics));
-            }
-            let count: usize = rejected.iter().map(|r| r.diagnostics.len()).sum();
-            eprintln!(
-                "{count} error(s) in {} of {} file(s)",
-                rejected.len(),
-                paths.len()
-            );
-        }
-    }
-    None
-}
-
-fn check(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else {
-        return ExitCode::from(2);
-    };
-    match format {
-        Format::Json => println!("{}", serde_json::json!({ "ok": true, "files": paths })),
-        Format::Text => {
-            for l in &loaded {
-                println!(
-                    "{}: ok ({} steps)",
-                    l.source.display_path(),
-                    l.plan.steps.len()
-                );
-            }
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else {
-        return ExitCode::from(2);
-    };
-    match format {
-        Format::Json => {
-            let docs: Vec<_> = loaded
-                .iter()
-                .map(|l| report::document(l, &OfflineIds))
-                .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&docs).expect("plan documents serialize")
-            );
-        }
-        Format::Text => {
-            for l in &loaded {
-                print!("{}", report::text(l, &OfflineIds));
-            }
-        }
-    }
-    ExitCode::SUCCESS
 }

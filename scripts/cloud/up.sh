@@ -36,6 +36,7 @@ for arg in "$@"; do
     esac
 done
 
+: "${HOME:=$(cd ~ && pwd)}"
 CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
 STATE=${KURYR6_CLOUD_DIR:-$REPO/.cloud}
 KS_PORT=${KURYR6_KEYSTONE_PORT:-5000}
@@ -62,7 +63,7 @@ PHASES=()
 _phase_t=$T_START
 phase_done() {   # phase_done NAME: record time since the previous mark
     local t; t=$(now_us)
-    PHASES+=("$(printf '%-22s %6.1f s' "$1" "$(( t - _phase_t ))e-6")")
+    (( t - _phase_t >= 50000 )) && PHASES+=("$(printf '%-22s %6.1f s' "$1" "$(( t - _phase_t ))e-6")")
     _phase_t=$t
 }
 say() { echo "up.sh: $*"; }
@@ -95,17 +96,31 @@ health_path() {
     esac
 }
 
-# our_pid NAME: print the recorded PID if that process is alive and is the
-# gunicorn we started for this state dir (its command line names our log).
+# alive PID: the process exists and is not a zombie (an exited server whose
+# parent has not reaped it yet still answers kill -0)
+alive() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [[ -n $st && ${st%% *} != Z ]]
+}
+# is_ours NAME PID: PID is alive and is the gunicorn serving NAME that we
+# started for this state dir (gunicorn rewrites its process title, so check
+# the title names our module and the working directory is the state dir).
+is_ours() {
+    alive "$2" || return 1
+    [[ $(readlink "/proc/$2/cwd" 2>/dev/null) == "$STATE" ]] || return 1
+    tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null | grep -qF -- "wsgi_$1:" || return 1
+}
+# our_pid NAME: print the recorded PID if is_ours.
 our_pid() {
     local f pid
     f=$(pidfile "$1")
     [[ -f $f ]] || return 1
     pid=$(<"$f")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
-        | grep -qF -- "$(logfile "$1")" || return 1
+    alive "$pid" || return 1
+    is_ours "$1" "$pid" || return 1
     echo "$pid"
 }
 recorded_port() {
@@ -116,25 +131,36 @@ healthy() {   # healthy NAME: HTTP 200 on the server's unauthenticated root
     local port code
     port=$(recorded_port "$1")
     [[ -n $port ]] || return 1
-    code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' \
+    code=$(curl -s -o /dev/null -m 3 -w '%{http_code}' \
         "http://127.0.0.1:$port$(health_path "$1")" 2>/dev/null) || true
     [[ $code == 200 ]]
 }
 port_in_use() {   # something accepts connections on 127.0.0.1:PORT
     timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
-stop_server() {
-    local pid
-    if pid=$(our_pid "$1"); then
-        say "stopping $1 (pid $pid)"
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+server_sig() {   # what a running server was started with: config + wsgi module
+    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" 2>/dev/null; threads_of "$1"; } | sha256sum | cut -c1-16
+}
+stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
+    local name pid
+    local -a pids=()
+    for name in "$@"; do
+        if pid=$(our_pid "$name"); then
+            say "stopping $name (pid $pid)"
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    for pid in "${pids[@]}"; do
         for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
+            alive "$pid" || break
             sleep 0.1
         done
         kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
-    rm -f "$(pidfile "$1")" "$STATE/pids/$1.port"
+    done
+    for name in "$@"; do
+        rm -f "$STATE/pids/$name".{pid,port,sig}
+    done
 }
 
 WANTED=(keystone neutron)
@@ -199,7 +225,8 @@ print_summary() {
 
 # ------------------------------------------------------------ fast path ---
 READY=$STATE/.ready
-READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT"
+# ports + the scripts that write configs: an edited up.sh restarts servers
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
 if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
         && -f $VENV_MARKER ]]; then
     fast=1
@@ -220,7 +247,7 @@ fi
 
 # ----------------------------------------------------------- --fresh ---
 if (( FRESH )); then
-    for name in octavia neutron keystone; do stop_server "$name"; done
+    stop_servers octavia neutron keystone
     say "--fresh: wiping $STATE"
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
     phase_done "fresh wipe"
@@ -253,28 +280,6 @@ ensure_venv() {
 ensure_venv
 phase_done "venv"
 PY=$VENV/bin/python
-SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-
-# ------------------------------------------- stale / moved servers, ports ---
-for name in keystone neutron octavia; do
-    if ! our_pid "$name" >/dev/null; then
-        rm -f "$(pidfile "$name")" "$STATE/pids/$name.port"
-    elif [[ $(recorded_port "$name") != "$(port_of "$name")" ]]; then
-        say "$name runs on port $(recorded_port "$name"), wanted $(port_of "$name"): restarting it"
-        stop_server "$name"
-    elif ! healthy "$name"; then
-        say "$name (pid $(our_pid "$name")) does not answer: restarting it"
-        stop_server "$name"
-    fi
-done
-for name in "${WANTED[@]}"; do
-    our_pid "$name" >/dev/null && continue
-    port=$(port_of "$name")
-    if port_in_use "$port"; then
-        die "port $port (for $name) is already in use by another program; \
-free it or choose another port with $(env_of "$name")=<port>"
-    fi
-done
 
 # ------------------------------------------------------------ secrets ---
 umask 077
@@ -341,7 +346,7 @@ connection = sqlite:///$STATE/db/neutron.sqlite
 lock_path = $STATE/neutron/lock
 [ml2]
 type_drivers = local,flat,vlan,vxlan
-tenant_network_types = vxlan
+project_network_types = vxlan
 mechanism_drivers = openvswitch
 extension_drivers = port_security
 [ml2_type_vxlan]
@@ -403,23 +408,49 @@ EOF
 umask 022
 phase_done "configs"
 
+# ---------------------------------- stale / moved / reconfigured servers ---
+# (Neutron's and Octavia's configs name Keystone's port, so moving Keystone
+# restarts them too.)
+RESTART=()
+for name in keystone neutron octavia; do
+    if ! our_pid "$name" >/dev/null; then
+        rm -f "$STATE/pids/$name".{pid,port,sig}
+        continue
+    fi
+    # a running Octavia stays up even without --with-octavia
+    [[ $name == octavia && " ${WANTED[*]} " != *" octavia "* ]] && WANTED+=(octavia)
+    if [[ $(recorded_port "$name") != "$(port_of "$name")" ]]; then
+        say "$name runs on port $(recorded_port "$name"), wanted $(port_of "$name"): restarting it"
+        RESTART+=("$name")
+    elif [[ $(cat "$STATE/pids/$name.sig" 2>/dev/null) != "$(server_sig "$name")" ]]; then
+        say "$name's configuration changed: restarting it"
+        RESTART+=("$name")
+    elif ! healthy "$name"; then
+        say "$name (pid $(our_pid "$name")) does not answer: restarting it"
+        RESTART+=("$name")
+    fi
+done
+(( ${#RESTART[@]} )) && stop_servers "${RESTART[@]}"
+phase_done "restarts"
+for name in "${WANTED[@]}"; do
+    our_pid "$name" >/dev/null && continue
+    port=$(port_of "$name")
+    if port_in_use "$port"; then
+        die "port $port (for $name) is already in use by another program; \
+free it or choose another port with $(env_of "$name")=<port>"
+    fi
+done
+
 # ---------------------------------------------------------- databases ---
 # Each DB gets a .ok marker once fully initialised; a DB without its marker
 # (an interrupted run) is rebuilt from scratch.
 init_keystone() {
-    local km=("$VENV/bin/keystone-manage" --config-file "$STATE/etc/keystone.conf")
-    rm -rf "$STATE/db/keystone.sqlite" "$STATE/keystone"
-    mkdir -p -m 700 "$STATE/keystone"
-    "${km[@]}" db_sync
-    "${km[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    "${km[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    "${km[@]}" bootstrap --bootstrap-password "$ADMIN_PW" \
-        --bootstrap-username admin --bootstrap-project-name admin \
-        --bootstrap-role-name admin --bootstrap-service-name keystone \
-        --bootstrap-region-id RegionOne \
-        --bootstrap-admin-url "http://127.0.0.1:$KS_PORT/v3/" \
-        --bootstrap-internal-url "http://127.0.0.1:$KS_PORT/v3/" \
-        --bootstrap-public-url "http://127.0.0.1:$KS_PORT/v3/"
+    rm -rf "$STATE/db/keystone.sqlite" "$STATE/keystone" "$STATE/db/catalog.ok"
+    mkdir -p "$STATE/keystone" && chmod 700 "$STATE/keystone"
+    # db_sync, fernet_setup, credential_setup, bootstrap in one interpreter;
+    # the password goes through the environment, not the command line.
+    OS_BOOTSTRAP_PASSWORD=$ADMIN_PW "$PY" "$HERE/py/k6cloud.py" keystone-init \
+        "$STATE/etc/keystone.conf" "http://127.0.0.1:$KS_PORT/v3/"
     touch "$STATE/db/keystone.ok"
 }
 init_neutron() {
@@ -435,25 +466,13 @@ init_octavia() {
     touch "$STATE/db/octavia.ok"
 }
 
-# Keystone's four keystone-manage runs and Neutron's schema build are
-# independent: run them side by side, each logging to its own file.
-declare -A INIT_PIDS=()
-for name in keystone neutron octavia; do
-    [[ $name == octavia ]] && (( ! WITH_OCTAVIA )) && continue
-    [[ -f $STATE/db/$name.ok ]] && continue
-    say "initialising the $name database"
-    ( "init_$name" ) >"$STATE/logs/$name-init.log" 2>&1 &
-    INIT_PIDS[$name]=$!
-done
-for name in "${!INIT_PIDS[@]}"; do
-    if ! wait "${INIT_PIDS[$name]}"; then
-        tail -n 40 "$STATE/logs/$name-init.log" >&2
-        die "initialising the $name database failed (log: $STATE/logs/$name-init.log)"
-    fi
-done
-(( ${#INIT_PIDS[@]} )) && phase_done "databases"
-
 # ------------------------------------------------------------ servers ---
+# Neutron on SQLite: two concurrent write transactions fail at once with
+# "database is locked" (500), whatever busy timeout is set, so its requests
+# are served one at a time; Keystone and Octavia keep four threads.
+threads_of() {   # threads_of NAME
+    case $1 in neutron) echo 1 ;; *) echo 4 ;; esac
+}
 start_server() {   # start_server NAME
     local name=$1 port module log
     port=$(port_of "$name")
@@ -468,12 +487,13 @@ start_server() {   # start_server NAME
         # setsid: own session and process group (pgid == this PID), so
         # down.sh can signal the master and its worker together.
         setsid nohup "$VENV/bin/gunicorn" --pythonpath "$HERE/py" \
-            --bind "127.0.0.1:$port" --workers 1 --threads 4 \
+            --bind "127.0.0.1:$port" --workers 1 --threads "$(threads_of "$name")" \
             --no-control-socket --timeout 300 --graceful-timeout 5 \
-            --error-logfile "$log" "$module" >>"$log" 2>&1 </dev/null &
+            --error-logfile "$log" "$module" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
         echo $! >"$(pidfile "$name")"
     )
     echo "$port" >"$STATE/pids/$name.port"
+    server_sig "$name" >"$STATE/pids/$name.sig"
 }
 wait_healthy() {   # wait_healthy NAME
     local name=$1 pid deadline
@@ -481,50 +501,70 @@ wait_healthy() {   # wait_healthy NAME
     deadline=$(( $(now_us) + WAIT * 1000000 ))
     say "waiting for $name to answer on http://127.0.0.1:$(port_of "$name")$(health_path "$name") (up to ${WAIT}s)"
     while :; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             echo "--- last 40 lines of $(logfile "$name") ---" >&2
             tail -n 40 "$(logfile "$name")" >&2 || true
-            rm -f "$(pidfile "$name")" "$STATE/pids/$name.port"
+            rm -f "$STATE/pids/$name".{pid,port,sig}
             die "$name exited during start-up (log: $(logfile "$name"))"
         fi
         healthy "$name" && return 0
         if (( $(now_us) > deadline )); then
             echo "--- last 40 lines of $(logfile "$name") ---" >&2
             tail -n 40 "$(logfile "$name")" >&2 || true
+            stop_servers "$name" >&2
             die "$name did not answer within ${WAIT}s (log: $(logfile "$name"); KURYR6_WAIT raises the limit)"
         fi
         sleep 0.2
     done
 }
 
+run_catalog() {
+    local sig
+    sig="$KS_PORT $NEUTRON_PORT $OCTAVIA_PORT $(sha256sum <"$SERVICE_PW_FILE" | cut -c1-12)"
+    if [[ ! -f $STATE/db/catalog.ok || $(<"$STATE/db/catalog.ok") != "$sig" ]]; then
+        say "setting up the Keystone catalog (service project, users, endpoints)"
+        KURYR6_KEYSTONE_PORT=$KS_PORT KURYR6_NEUTRON_PORT=$NEUTRON_PORT \
+        KURYR6_OCTAVIA_PORT=$OCTAVIA_PORT KURYR6_ADMIN_PASSWORD_FILE=$ADMIN_PW_FILE \
+        KURYR6_SERVICE_PASSWORD_FILE=$SERVICE_PW_FILE \
+            "$PY" "$HERE/py/k6cloud.py" catalog
+        echo "$sig" >"$STATE/db/catalog.ok"
+        phase_done "catalog"
+    fi
+}
+
+# The databases are independent: build them side by side (each logging to
+# its own file) and start each server as soon as its own database is ready.
+declare -A INIT_PIDS=()
+for name in "${WANTED[@]}"; do
+    [[ -f $STATE/db/$name.ok ]] && continue
+    say "initialising the $name database"
+    ( "init_$name" ) >"$STATE/logs/$name-init.log" 2>&1 8>&- 9>&- &
+    INIT_PIDS[$name]=$!
+done
 STARTED=()
 for name in "${WANTED[@]}"; do
+    if [[ -n ${INIT_PIDS[$name]:-} ]] && ! wait "${INIT_PIDS[$name]}"; then
+        tail -n 40 "$STATE/logs/$name-init.log" >&2
+        die "initialising the $name database failed (log: $STATE/logs/$name-init.log)"
+    fi
     if ! our_pid "$name" >/dev/null; then
+        if [[ $name == octavia ]]; then
+            "$PY" "$HERE/py/k6cloud.py" octavia-unstick "$STATE/db/octavia.sqlite"
+        fi
         start_server "$name"
         STARTED+=("$name")
     fi
 done
-if (( ${#STARTED[@]} )); then
-    # keystone first: the catalog step needs only it
-    for name in keystone neutron octavia; do
-        [[ " ${STARTED[*]} " == *" $name "* ]] || continue
+(( ${#INIT_PIDS[@]} )) && phase_done "databases"
+# Keystone first: the catalog needs only it, and is set up while Neutron and
+# Octavia are still booting (their auth middleware connects lazily).
+for name in keystone neutron octavia; do
+    if [[ " ${STARTED[*]} " == *" $name "* ]]; then
         wait_healthy "$name"
         phase_done "$name healthy"
-        if [[ $name == keystone ]]; then :; fi
-    done
-fi
-
-# ------------------------------------------------------------ catalog ---
-CATALOG_SIG="$KS_PORT $NEUTRON_PORT $OCTAVIA_PORT"
-if [[ ! -f $STATE/db/catalog.ok || $(<"$STATE/db/catalog.ok") != "$CATALOG_SIG" ]]; then
-    say "setting up the Keystone catalog (service project, users, endpoints)"
-    KURYR6_KEYSTONE_PORT=$KS_PORT KURYR6_NEUTRON_PORT=$NEUTRON_PORT \
-    KURYR6_OCTAVIA_PORT=$OCTAVIA_PORT KURYR6_ADMIN_PASSWORD_FILE=$ADMIN_PW_FILE \
-    KURYR6_SERVICE_PASSWORD_FILE=$SERVICE_PW_FILE \
-        "$PY" "$HERE/py/k6cloud.py" catalog
-    echo "$CATALOG_SIG" >"$STATE/db/catalog.ok"
-    phase_done "catalog"
-fi
+    fi
+    [[ $name == keystone ]] && run_catalog
+done
 
 # ------------------------------------------------------ client config ---
 umask 077
@@ -559,11 +599,13 @@ export KURYR6_KEYSTONE_URL=http://127.0.0.1:$KS_PORT/v3
 export KURYR6_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
 export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
 EOF
-chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"
 umask 022
+chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"
+chmod 644 "$STATE/env.sh"
 
 # --------------------------------------------------------- end-to-end ---
-auth_check || die "authenticated check failed (token + Neutron/Octavia GET); see $STATE/logs"
+auth_check || die "authenticated check failed (admin token, then GET on Neutron/Octavia); \
+see the logs in $STATE/logs; 'up.sh --fresh' rebuilds everything"
 echo "$READY_SIG" >"$READY"
 phase_done "verify"
 print_summary

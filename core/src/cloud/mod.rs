@@ -6,6 +6,14 @@
 //! unit tests. Bodies are the APIs' own JSON objects (the inner object, not
 //! the `{"network": …}` envelope), so nothing is lost in translation.
 
+pub mod config;
+pub mod fake;
+pub mod openstack;
+
+pub use config::{CloudConfig, Discovery, Secret};
+pub use fake::FakeCloud;
+pub use openstack::{ConnectOptions, OpenStack};
+
 use serde_json::Value;
 use std::fmt;
 
@@ -16,6 +24,16 @@ pub enum Service {
     Network,
     /// Octavia, catalog type `load-balancer`.
     LoadBalancer,
+}
+
+impl Service {
+    /// The service's type in the Keystone catalog.
+    pub fn catalog_type(self) -> &'static str {
+        match self {
+            Service::Network => "network",
+            Service::LoadBalancer => "load-balancer",
+        }
+    }
 }
 
 /// A collection of resources. `Member` lives under its pool.
@@ -153,6 +171,26 @@ pub trait Cloud {
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    /// Adds tags to a resource, keeping the ones it has (Neutron:
+    /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`).
+    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+        let current = self.get(kind, id).await?;
+        let mut all: Vec<String> = current["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        all.extend(missing);
+        // `tags` in an update replace the resource's tags (see `update`).
+        self.update(kind, id, serde_json::json!({ "tags": all }))
+            .await
+            .map(|_| ())
+    }
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
     async fn router_interface(
         &self,

@@ -23,6 +23,11 @@ pub trait Ids {
     fn project(&self) -> String;
     /// The id of the resource a step named `name` of `kind` made.
     fn id(&self, kind: StepKind, name: &str) -> String;
+    /// Keystone options of kuryr's `[neutron]` section (kuryr cannot start
+    /// without them), never a secret; empty offline.
+    fn neutron_auth(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Ids for offline plans: visibly not ids, so nobody deploys them by mistake.

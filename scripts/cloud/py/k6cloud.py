@@ -2,8 +2,6 @@
 
 Subcommands (each imports only what it needs):
 
-  port-free PORT...            exit 1 and print the first port that cannot be
-                               bound on 127.0.0.1
   neutron-db CONF              build Neutron's schema from its models (the
                                alembic migrations do not run on SQLite), add
                                the default security-group rule templates, and
@@ -12,12 +10,21 @@ Subcommands (each imports only what it needs):
                                lookup tables, placeholders, stamp head
   octavia-ca DIR               throw-away CA (ca.pem, ca.key) for octavia's
                                local_cert_generator
+  keystone-init CONF URL       keystone-manage db_sync, fernet_setup,
+                               credential_setup and bootstrap (admin password
+                               from $OS_BOOTSTRAP_PASSWORD, endpoints URL) in
+                               ONE interpreter (each keystone-manage process
+                               spends ~1.8 s importing keystone)
+  octavia-unstick DB           set provisioning_status PENDING_* -> ERROR
+                               (run before Octavia starts: its in-process
+                               worker died with the last server, so nothing
+                               will ever finish those, and PENDING objects are
+                               immutable -- ERROR ones can be deleted)
   catalog                      idempotent Keystone catalog/users setup over
                                the REST API (settings from KURYR6_* env vars)
 """
 import json
 import os
-import socket
 import sys
 
 
@@ -26,22 +33,61 @@ def _die(msg):
     sys.exit(1)
 
 
-# ---------------------------------------------------------------- ports ---
+# ------------------------------------------------------------- keystone ---
 
-def cmd_port_free(ports):
-    for port in ports:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(('127.0.0.1', int(port)))
-        except OSError:
-            print(port)
-            return 1
-        finally:
-            s.close()
+def cmd_keystone_init(conf_path, url):
+    import grp
+    import pwd
+    from keystone.cmd import cli
+
+    _no_fsync()
+    if not os.environ.get('OS_BOOTSTRAP_PASSWORD'):
+        _die('OS_BOOTSTRAP_PASSWORD is not set')
+    user = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    base = ['--config-file', conf_path]
+    steps = [
+        ['db_sync'],
+        ['fernet_setup', '--keystone-user', user, '--keystone-group', group],
+        ['credential_setup', '--keystone-user', user,
+         '--keystone-group', group],
+        ['bootstrap', '--bootstrap-username', 'admin',
+         '--bootstrap-project-name', 'admin', '--bootstrap-role-name',
+         'admin', '--bootstrap-service-name', 'keystone',
+         '--bootstrap-region-id', 'RegionOne',
+         '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
+         '--bootstrap-public-url', url],
+    ]
+    # The first step goes through keystone-manage's own main(), which
+    # registers and configures everything; the others only re-parse the
+    # command line and run the chosen command.
+    cli.main(argv=['keystone-manage'] + base + steps[0])
+    for step in steps[1:]:
+        cli.CONF(args=base + step, project='keystone')
+        cli.CONF.command.cmd_class.main()
     return 0
 
 
 # -------------------------------------------------------------- neutron ---
+
+def _no_fsync():
+    """No fsync after every statement while building a schema.
+
+    pysqlite runs DDL outside transactions, so each of the ~120 CREATEs (and
+    each alembic step) is its own synced commit: about 2 s per DB here. The
+    class-level listener covers every engine made in this process, including
+    the ones keystone-manage / alembic create. A crash mid-way is harmless:
+    up.sh marks a DB done only after success, and rebuilds it otherwise.
+    """
+    import sqlalchemy as sa
+
+    def _on_connect(dbapi_conn, _record):
+        if type(dbapi_conn).__module__.startswith('sqlite3'):
+            cur = dbapi_conn.cursor()
+            cur.execute('PRAGMA synchronous=OFF')
+            cur.close()
+    sa.event.listen(sa.engine.Engine, 'connect', _on_connect)
+
 
 def _sqlite_url_from_conf(conf_path):
     import configparser
@@ -55,9 +101,11 @@ def cmd_neutron_db(conf_path):
     from neutron.db.migration.models import head
 
     url = _sqlite_url_from_conf(conf_path)
+    _no_fsync()
     engine = sa.create_engine(url)
     metadata = head.get_metadata()
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
 
     # The migration that introduced default security-group rule templates
     # (c33da356b165) also inserted the four "legacy" templates. create_all()
@@ -111,8 +159,10 @@ def cmd_octavia_db(conf_path):
     from octavia.db import models as m
 
     url = _sqlite_url_from_conf(conf_path)
+    _no_fsync()
     engine = sa.create_engine(url)
-    base_models.BASE.metadata.create_all(engine)
+    with engine.begin() as conn:
+        base_models.BASE.metadata.create_all(conn)
 
     lookups = [
         (m.ProvisioningStatus, c.SUPPORTED_PROVISIONING_STATUSES),
@@ -159,15 +209,33 @@ def cmd_octavia_db(conf_path):
     engine.dispose()
 
     # `octavia-db-manage stamp head`, in-process.
-    from alembic import command as alembic_command
-    from alembic import config as alembic_config
-    import octavia.db.migration as mig
-    ini = os.path.join(os.path.dirname(mig.__file__), 'alembic.ini')
-    acfg = alembic_config.Config(ini)
-    acfg.set_main_option('sqlalchemy.url', url)
-    acfg.set_main_option('script_location', os.path.join(
-        os.path.dirname(mig.__file__), 'alembic_migrations'))
-    alembic_command.stamp(acfg, 'head')
+    from octavia.db.migration import cli
+    sys.argv = ['octavia-db-manage', '--config-file', conf_path,
+                'stamp', 'head']
+    cli.main()
+    return 0
+
+
+def cmd_octavia_unstick(db_path):
+    import sqlite3
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            cols = [r[1] for r in conn.execute(
+                'PRAGMA table_info("%s")' % table)]
+            if 'provisioning_status' not in cols:
+                continue
+            cur = conn.execute(
+                'UPDATE "%s" SET provisioning_status = \'ERROR\' '
+                "WHERE provisioning_status LIKE 'PENDING%%'" % table)
+            if cur.rowcount:
+                print('octavia: %d %s row(s) left PENDING_* by a stopped '
+                      'server set to ERROR' % (cur.rowcount, table))
+        conn.commit()
+    finally:
+        conn.close()
     return 0
 
 
@@ -218,11 +286,6 @@ class _Keystone:
             _die('%s %s -> %s %s' % (method, path, r.status_code, r.text))
         return r.json() if r.content else None
 
-    def find(self, collection, key, **query):
-        res = self.req('GET', '/v3/%s' % collection, ok=(200,)) \
-            if not query else self.s.get(self.url + '/v3/' + collection,
-                                         params=query).json()
-        return res[key]
 
 
 def cmd_catalog():
@@ -331,12 +394,14 @@ def main(argv):
     if len(argv) < 2:
         _die(__doc__)
     cmd, args = argv[1], argv[2:]
-    if cmd == 'port-free':
-        return cmd_port_free(args)
+    if cmd == 'keystone-init':
+        return cmd_keystone_init(args[0], args[1])
     if cmd == 'neutron-db':
         return cmd_neutron_db(args[0])
     if cmd == 'octavia-db':
         return cmd_octavia_db(args[0])
+    if cmd == 'octavia-unstick':
+        return cmd_octavia_unstick(args[0])
     if cmd == 'octavia-ca':
         return cmd_octavia_ca(args[0])
     if cmd == 'catalog':

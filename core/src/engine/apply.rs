@@ -1,0 +1,529 @@
+//! Applying a change set: deletes first in reverse dependency order, then
+//! creates, adoptions and updates in dependency waves. Each wave runs its
+//! calls concurrently. Every write is safe to repeat: a re-run reads what
+//! an interrupted run made (it is tagged at creation) and continues.
+
+use super::diff::{Action, Change, ChangeSet, Target, same_rule_value, sg_description};
+use super::observe::{Observed, creation_marker, has_tag, str_of};
+use super::progress::Progress;
+use super::{EngineError, ownership_tags, pipeline_tag};
+use crate::cloud::{Cloud, CloudError, Kind, Query};
+use crate::emit::Ids;
+use crate::plan::{Plan, Rule, Step, StepKind};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// How many API calls one wave keeps in flight.
+pub const CONCURRENCY: usize = 8;
+
+/// Cloud ids by (kind, name), seeded from what was observed and grown by
+/// what a run creates; also what emitted files read their ids from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdMap {
+    pub project: String,
+    ids: HashMap<String, String>,
+}
+
+impl IdMap {
+    fn key(kind: StepKind, name: &str) -> String {
+        format!("{kind}/{name}")
+    }
+
+    pub fn insert(&mut self, kind: StepKind, name: &str, id: &str) {
+        self.ids.insert(Self::key(kind, name), id.to_string());
+    }
+
+    pub fn get(&self, kind: StepKind, name: &str) -> Option<&str> {
+        self.ids.get(&Self::key(kind, name)).map(String::as_str)
+    }
+
+    /// Ids of things that are not steps (listeners, pools), by their target.
+    pub fn insert_target(&mut self, target: &Target, id: &str) {
+        self.ids.insert(format!("{target}"), id.to_string());
+    }
+
+    pub fn get_target(&self, target: &Target) -> Option<&str> {
+        self.ids.get(&format!("{target}")).map(String::as_str)
+    }
+
+    /// Ids of everything observed that the plan refers to by name.
+    pub fn from_observed(obs: &Observed) -> IdMap {
+        let mut m = IdMap {
+            project: obs.project_id.clone(),
+            ..Default::default()
+        };
+        for (kind, step) in [
+            (Kind::Network, StepKind::Network),
+            (Kind::Subnet, StepKind::Subnet),
+            (Kind::Router, StepKind::Router),
+            (Kind::SecurityGroup, StepKind::SecurityGroup),
+        ] {
+            for v in obs.owned(&kind) {
+                m.insert(step, str_of(v, "name"), str_of(v, "id"));
+            }
+        }
+        for lb in &obs.loadbalancers {
+            m.insert(StepKind::Loadbalancer, str_of(lb, "name"), str_of(lb, "id"));
+        }
+        for p in &obs.pools {
+            let lb = super::lb::parent_name(obs, p);
+            m.insert_target(
+                &Target::Pool {
+                    loadbalancer: lb,
+                    name: str_of(p, "name").into(),
+                },
+                str_of(p, "id"),
+            );
+        }
+        m
+    }
+}
+
+impl Ids for IdMap {
+    fn project(&self) -> String {
+        self.project.clone()
+    }
+    fn id(&self, kind: StepKind, name: &str) -> String {
+        self.get(kind, name).unwrap_or("<missing>").to_string()
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Applied {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub adopted: usize,
+    pub ids: IdMap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Delete,
+    Upsert,
+}
+
+/// Dependency waves. Deletes: interfaces and rules, then subnets, routers
+/// and groups, then networks. Creates: networks, groups, routers; then
+/// subnets and rules; then interfaces; then load balancers.
+fn wave(change: &Change, op: Op) -> u8 {
+    match (op, &change.target) {
+        (Op::Delete, Target::Member { .. } | Target::Listener { .. }) => 0,
+        (Op::Delete, Target::Pool { .. }) => 1,
+        (Op::Delete, Target::Loadbalancer { .. }) => 2,
+        (Op::Delete, Target::Interface { .. } | Target::Rule { .. }) => 3,
+        (
+            Op::Delete,
+            Target::Subnet { .. } | Target::Router { .. } | Target::SecurityGroup { .. },
+        ) => 4,
+        (Op::Delete, Target::Network { .. }) => 5,
+        (
+            Op::Upsert,
+            Target::Network { .. } | Target::SecurityGroup { .. } | Target::Router { .. },
+        ) => 6,
+        (Op::Upsert, Target::Subnet { .. } | Target::Rule { .. }) => 7,
+        (Op::Upsert, Target::Interface { .. }) => 8,
+        (Op::Upsert, Target::Loadbalancer { .. }) => 9,
+        (Op::Upsert, Target::Pool { .. }) => 10,
+        (Op::Upsert, Target::Listener { .. } | Target::Member { .. }) => 11,
+    }
+}
+
+fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
+    let mut v = Vec::new();
+    for c in &changes.changes {
+        match c.action {
+            Action::NoOp => {}
+            Action::Delete => v.push((wave(c, Op::Delete), Op::Delete, c)),
+            Action::Replace => {
+                v.push((wave(c, Op::Delete), Op::Delete, c));
+                v.push((wave(c, Op::Upsert), Op::Upsert, c));
+            }
+            Action::Create | Action::Update | Action::Adopt => {
+                v.push((wave(c, Op::Upsert), Op::Upsert, c))
+            }
+        }
+    }
+    v.sort_by_key(|(w, _, _)| *w);
+    v
+}
+
+/// Applies `changes`. Refusals stop it before the first write.
+pub async fn apply<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    changes: &ChangeSet,
+    progress: &Progress,
+) -> Result<Applied, EngineError> {
+    if !changes.refusals.is_empty() {
+        return Err(EngineError::Refused(changes.refusals.clone()));
+    }
+    let mut applied = Applied {
+        ids: IdMap::from_observed(obs),
+        ..Default::default()
+    };
+    for c in &changes.changes {
+        if c.action == Action::Adopt {
+            if let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id) {
+                applied.ids.insert(kind, target_name(&c.target), id);
+            }
+        }
+    }
+    let all = ops(changes);
+    let mut start = 0;
+    while start < all.len() {
+        let w = all[start].0;
+        let end = all[start..]
+            .iter()
+            .position(|(x, _, _)| *x != w)
+            .map_or(all.len(), |p| start + p);
+        let ids = &applied.ids;
+        // Octavia takes one change at a time per load balancer: its calls
+        // go one by one; Neutron's run side by side.
+        let octavia = all[start..end]
+            .iter()
+            .any(|(_, _, c)| is_octavia(&c.target));
+        let concurrency = if octavia { 1 } else { CONCURRENCY };
+        let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> =
+            stream::iter(&all[start..end])
+                .map(|(_, op, c)| async move {
+                    let t = Instant::now();
+                    let r = execute(cloud, plan, obs, ids, *op, c).await;
+                    progress.done(
+                        &c.target,
+                        if *op == Op::Delete {
+                            Action::Delete
+                        } else {
+                            c.action
+                        },
+                        t.elapsed(),
+                        r.is_ok(),
+                    );
+                    (*op, *c, r)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        let mut first_error = None;
+        for (op, c, r) in results {
+            match r {
+                Ok(id) => {
+                    if let Some(id) = id {
+                        match step_kind(&c.target) {
+                            Some(kind) => applied.ids.insert(kind, target_name(&c.target), &id),
+                            None => applied.ids.insert_target(&c.target, &id),
+                        }
+                    }
+                    match (op, c.action) {
+                        (Op::Delete, _) => applied.deleted += 1,
+                        (_, Action::Create | Action::Replace) => applied.created += 1,
+                        (_, Action::Adopt) => applied.adopted += 1,
+                        _ => applied.updated += 1,
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        start = end;
+    }
+    Ok(applied)
+}
+
+fn is_octavia(t: &Target) -> bool {
+    matches!(
+        t,
+        Target::Loadbalancer { .. }
+            | Target::Listener { .. }
+            | Target::Pool { .. }
+            | Target::Member { .. }
+    )
+}
+
+fn step_kind(t: &Target) -> Option<StepKind> {
+    match t {
+        Target::Network { .. } => Some(StepKind::Network),
+        Target::Subnet { .. } => Some(StepKind::Subnet),
+        Target::Router { .. } => Some(StepKind::Router),
+        Target::SecurityGroup { .. } => Some(StepKind::SecurityGroup),
+        Target::Loadbalancer { .. } => Some(StepKind::Loadbalancer),
+        _ => None,
+    }
+}
+
+fn target_name(t: &Target) -> &str {
+    match t {
+        Target::Network { name }
+        | Target::Subnet { name }
+        | Target::Router { name }
+        | Target::SecurityGroup { name }
+        | Target::Loadbalancer { name } => name,
+        Target::Listener { name, .. } | Target::Pool { name, .. } | Target::Member { name, .. } => {
+            name
+        }
+        Target::Interface { subnet, .. } => subnet,
+        Target::Rule { group, .. } => group,
+    }
+}
+
+fn need<'a>(ids: &'a IdMap, kind: StepKind, name: &str) -> Result<&'a str, EngineError> {
+    ids.get(kind, name).ok_or_else(|| {
+        EngineError::Refused(vec![format!(
+            "{kind} `{name}` has no id: an earlier step did not create it"
+        )])
+    })
+}
+
+/// Creates a resource with its ownership tags in the same call, so a run
+/// killed right after leaves a resource the next run finds; tags the
+/// resource afterwards only if the API ignored them.
+async fn create_owned<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    mut body: Value,
+    pipeline: &str,
+) -> Result<Value, CloudError> {
+    let tags = ownership_tags(pipeline);
+    body["tags"] = json!(tags);
+    if body.get("description").is_none() {
+        body["description"] = json!(creation_marker(pipeline));
+    }
+    let made = cloud.create(kind, body).await?;
+    if !has_tag(&made, &pipeline_tag(pipeline)) {
+        cloud.add_tags(kind, str_of(&made, "id"), &tags).await?;
+    }
+    Ok(made)
+}
+
+pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
+    let mut body = json!({
+        "security_group_id": sg_id,
+        "direction": rule.direction,
+        "ethertype": rule.ethertype,
+        "description": pipeline_tag(pipeline),
+    });
+    if let Some(p) = &rule.protocol {
+        body["protocol"] = json!(p);
+    }
+    if let Some(p) = rule.remote_ip_prefix {
+        body["remote_ip_prefix"] = json!(p.to_string());
+    }
+    if let Some(p) = rule.port_range_min {
+        body["port_range_min"] = json!(p);
+    }
+    if let Some(p) = rule.port_range_max {
+        body["port_range_max"] = json!(p);
+    }
+    body
+}
+
+async fn execute<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    ids: &IdMap,
+    op: Op,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
+    let pipeline = &plan.pipeline;
+    if op == Op::Delete {
+        return delete(cloud, obs, ids, c).await.map(|_| None);
+    }
+    match &c.target {
+        Target::Network { name } => {
+            if c.action == Action::Adopt {
+                adopt(cloud, &Kind::Network, c, pipeline).await?;
+                return Ok(c.id.clone());
+            }
+            let made =
+                create_owned(cloud, &Kind::Network, json!({ "name": name }), pipeline).await?;
+            Ok(Some(str_of(&made, "id").into()))
+        }
+        Target::Router { name } => {
+            if c.action == Action::Adopt {
+                adopt(cloud, &Kind::Router, c, pipeline).await?;
+                return Ok(c.id.clone());
+            }
+            let made =
+                create_owned(cloud, &Kind::Router, json!({ "name": name }), pipeline).await?;
+            Ok(Some(str_of(&made, "id").into()))
+        }
+        Target::SecurityGroup { name } => {
+            let Some(Step::SecurityGroup(sg)) = plan.step(name) else {
+                return Ok(None);
+            };
+            match c.action {
+                Action::Create => {
+                    let made = create_owned(
+                        cloud,
+                        &Kind::SecurityGroup,
+                        json!({ "name": name, "description": sg_description(&sg.description, pipeline) }),
+                        pipeline,
+                    )
+                    .await?;
+                    Ok(Some(str_of(&made, "id").into()))
+                }
+                _ => {
+                    if c.action == Action::Adopt {
+                        adopt(cloud, &Kind::SecurityGroup, c, pipeline).await?;
+                    }
+                    if !c.fields.is_empty() {
+                        cloud
+                            .update(
+                                &Kind::SecurityGroup,
+                                c.id.as_deref().unwrap_or_default(),
+                                json!({ "description": sg_description(&sg.description, pipeline) }),
+                            )
+                            .await?;
+                    }
+                    Ok(c.id.clone())
+                }
+            }
+        }
+        Target::Subnet { name } => {
+            let Some(Step::Subnet(s)) = plan.step(name) else {
+                return Ok(None);
+            };
+            let pools: Vec<Value> = s
+                .allocation_pools
+                .iter()
+                .map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() }))
+                .collect();
+            match c.action {
+                Action::Create | Action::Replace => {
+                    // Gateway and pool in one call: no window where Neutron
+                    // picked its own (the facts' devstack two-step trap).
+                    let body = json!({
+                        "name": name,
+                        "network_id": need(ids, StepKind::Network, &s.network)?,
+                        "ip_version": s.ip_version,
+                        "cidr": s.cidr.to_string(),
+                        "enable_dhcp": s.enable_dhcp,
+                        "gateway_ip": s.gateway_ip.to_string(),
+                        "allocation_pools": pools,
+                    });
+                    let made = create_owned(cloud, &Kind::Subnet, body, pipeline).await?;
+                    Ok(Some(str_of(&made, "id").into()))
+                }
+                _ => {
+                    let id = c.id.clone().unwrap_or_default();
+                    if c.action == Action::Adopt {
+                        adopt(cloud, &Kind::Subnet, c, pipeline).await?;
+                    }
+                    let mut body = json!({});
+                    for f in &c.fields {
+                        match f.field.as_str() {
+                            "gateway_ip" => body["gateway_ip"] = json!(s.gateway_ip.to_string()),
+                            "allocation_pools" => body["allocation_pools"] = json!(pools),
+                            "enable_dhcp" => body["enable_dhcp"] = json!(s.enable_dhcp),
+                            _ => {}
+                        }
+                    }
+                    if body.as_object().is_some_and(|o| !o.is_empty()) {
+                        cloud.update(&Kind::Subnet, &id, body).await?;
+                    }
+                    Ok(Some(id))
+                }
+            }
+        }
+        Target::Interface { router, subnet } => {
+            let router_id = need(ids, StepKind::Router, router)?;
+            let subnet_id = need(ids, StepKind::Subnet, subnet)?;
+            match cloud.router_interface(router_id, subnet_id, true).await {
+                Ok(()) => Ok(None),
+                // Already attached (a previous run was cut after the call).
+                Err(CloudError::Rejected { message, .. })
+                | Err(CloudError::Conflict { message })
+                    if message.contains("already") =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Target::Rule { group, rule } => {
+            let sg_id = need(ids, StepKind::SecurityGroup, group)?;
+            match cloud
+                .create(&Kind::SecurityGroupRule, rule_body(rule, sg_id, pipeline))
+                .await
+            {
+                Ok(_) => Ok(None),
+                // 409 "already exists": verify it really does, then go on.
+                Err(CloudError::Conflict { message }) => {
+                    let q: Query = vec![("security_group_id".into(), sg_id.into())];
+                    let existing = cloud.list(&Kind::SecurityGroupRule, &q).await?;
+                    if existing.iter().any(|r| same_rule_value(r, rule)) {
+                        Ok(None)
+                    } else {
+                        Err(CloudError::Conflict { message }.into())
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Target::Loadbalancer { .. }
+        | Target::Listener { .. }
+        | Target::Pool { .. }
+        | Target::Member { .. } => super::lb::upsert(cloud, plan, ids, c).await,
+    }
+}
+
+async fn adopt<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    c: &Change,
+    pipeline: &str,
+) -> Result<(), CloudError> {
+    cloud
+        .add_tags(
+            kind,
+            c.id.as_deref().unwrap_or_default(),
+            &ownership_tags(pipeline),
+        )
+        .await
+}
+
+async fn delete<C: Cloud>(
+    cloud: &C,
+    obs: &Observed,
+    ids: &IdMap,
+    c: &Change,
+) -> Result<(), EngineError> {
+    let id = c.id.as_deref().unwrap_or_default();
+    match &c.target {
+        Target::Interface { router, .. } => {
+            let router_id = ids
+                .get(StepKind::Router, router)
+                .map(str::to_string)
+                .or_else(|| {
+                    obs.find(&Kind::Router, router)
+                        .map(|r| str_of(r, "id").to_string())
+                });
+            let Some(router_id) = router_id else {
+                return Ok(());
+            };
+            match cloud.router_interface(&router_id, id, false).await {
+                Ok(()) | Err(CloudError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Target::Network { .. } => Ok(cloud.delete(&Kind::Network, id).await?),
+        Target::Subnet { .. } => Ok(cloud.delete(&Kind::Subnet, id).await?),
+        Target::Router { .. } => Ok(cloud.delete(&Kind::Router, id).await?),
+        Target::SecurityGroup { .. } => Ok(cloud.delete(&Kind::SecurityGroup, id).await?),
+        Target::Rule { .. } => Ok(cloud.delete(&Kind::SecurityGroupRule, id).await?),
+        Target::Loadbalancer { .. }
+        | Target::Listener { .. }
+        | Target::Pool { .. }
+        | Target::Member { .. } => super::lb::delete(cloud, obs, c).await,
+    }
+}

@@ -1,0 +1,173 @@
+//! Destroying what a pipeline owns, in reverse dependency order. Before the
+//! first delete, every port on an owned network that kuryr6 did not make
+//! and will not remove (Kuryr's pod ports, Octavia's VRRP ports, a hand-made
+//! router's interface) is a blocker: destroy names them and stops, unless
+//! asked to delete the ports carrying this pipeline's Kuryr resource tags.
+
+use super::apply::Applied;
+use super::apply::apply;
+use super::diff::diff;
+use super::observe::{has_tag, observe, str_of};
+use super::progress::Progress;
+use super::{EngineError, RunOptions};
+use crate::cloud::{Cloud, Kind, Query};
+use crate::plan::Plan;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DestroyOptions {
+    /// Delete ports tagged with the pipeline's Kuryr `resource_tags`.
+    pub delete_kuryr_ports: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Destroyed {
+    pub deleted: usize,
+    pub deleted_ports: Vec<String>,
+}
+
+/// Kuryr's resource tags of every emit step of the plan.
+fn kuryr_tags(plan: &Plan) -> BTreeSet<String> {
+    plan.emits()
+        .flat_map(|e| e.resource_tags.iter().cloned())
+        .collect()
+}
+
+pub async fn destroy<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    options: DestroyOptions,
+    progress: &Progress,
+) -> Result<Destroyed, EngineError> {
+    // With no steps every owned resource is an orphan: the diff deletes all.
+    let nothing = Plan {
+        steps: Vec::new(),
+        ..plan.clone()
+    };
+    // Observed with the plan's names, so creates cut before their tagging
+    // are found (and deleted) too.
+    let obs = observe(cloud, plan).await?;
+    let changes = diff(&nothing, &obs, RunOptions::default());
+
+    let owned_networks: Vec<&str> = obs
+        .owned(&Kind::Network)
+        .iter()
+        .map(|n| str_of(n, "id"))
+        .collect();
+    let owned_routers: BTreeSet<&str> = obs
+        .owned(&Kind::Router)
+        .iter()
+        .map(|r| str_of(r, "id"))
+        .collect();
+    let owned_subnets: BTreeSet<&str> = obs
+        .owned(&Kind::Subnet)
+        .iter()
+        .map(|s| str_of(s, "id"))
+        .collect();
+    let mut ports = Vec::new();
+    if !owned_networks.is_empty() {
+        let q: Query = owned_networks
+            .iter()
+            .map(|id| ("network_id".to_string(), id.to_string()))
+            .collect();
+        ports = cloud.list(&Kind::Port, &q).await?;
+    }
+    // Interfaces of owned routers on subnets kuryr6 does not own.
+    let foreign_interfaces: Vec<&Value> = obs
+        .router_ports
+        .iter()
+        .filter(|p| {
+            p["fixed_ips"].as_array().is_some_and(|ips| {
+                ips.iter()
+                    .any(|ip| !owned_subnets.contains(ip["subnet_id"].as_str().unwrap_or_default()))
+            })
+        })
+        .collect();
+
+    let tags = kuryr_tags(plan);
+    // VIP ports of owned load balancers go with them (Octavia names them
+    // octavia-lb-<id>, device_id lb-<id>).
+    let owned_lbs: BTreeSet<&str> = obs.loadbalancers.iter().map(|l| str_of(l, "id")).collect();
+    let of_owned_lb = |p: &Value| {
+        let by_name = str_of(p, "name")
+            .strip_prefix("octavia-lb-")
+            .is_some_and(|id| owned_lbs.contains(id));
+        let by_device = str_of(p, "device_id")
+            .strip_prefix("lb-")
+            .is_some_and(|id| owned_lbs.contains(id));
+        by_name || by_device || owned_lbs.contains(str_of(p, "device_id"))
+    };
+    let removable = |p: &Value| {
+        let owner = str_of(p, "device_owner");
+        (owner.starts_with("network:router_interface")
+            && owned_routers.contains(str_of(p, "device_id")))
+            || owner == "network:dhcp"
+            || of_owned_lb(p)
+    };
+    let kuryrs = |p: &Value| tags.iter().any(|t| has_tag(p, t));
+    let mut blockers = Vec::new();
+    let mut to_delete = Vec::new();
+    for p in ports.iter().filter(|p| !removable(p)) {
+        if options.delete_kuryr_ports && kuryrs(p) {
+            to_delete.push(p);
+        } else {
+            blockers.push(describe_port(p, kuryrs(p)));
+        }
+    }
+    for p in foreign_interfaces {
+        blockers.push(format!("router port {} attaches an owned router to a subnet kuryr6 does not own; remove that interface by hand", str_of(p, "id")));
+    }
+    if !blockers.is_empty() {
+        let mut lines = vec![format!(
+            "destroy stopped before deleting anything: {} port(s) that kuryr6 does not own are in the way",
+            blockers.len()
+        )];
+        lines.extend(blockers.into_iter().map(|b| format!("  - {b}")));
+        if !tags.is_empty() {
+            lines.push(format!(
+                "ports carrying this pipeline's Kuryr resource tags ({}) can be deleted with --delete-kuryr-ports; delete the others first",
+                tags.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        return Err(EngineError::Blocked(lines));
+    }
+    let mut deleted_ports = Vec::new();
+    for p in to_delete {
+        cloud.delete(&Kind::Port, str_of(p, "id")).await?;
+        progress.note(&format!(
+            "  - port {} ({})",
+            str_of(p, "id"),
+            str_of(p, "device_owner")
+        ));
+        deleted_ports.push(str_of(p, "id").to_string());
+    }
+    let applied: Applied = apply(cloud, &nothing, &obs, &changes, progress).await?;
+    Ok(Destroyed {
+        deleted: applied.deleted,
+        deleted_ports,
+    })
+}
+
+fn describe_port(p: &Value, kuryr: bool) -> String {
+    let ips: Vec<&str> = p["fixed_ips"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["ip_address"].as_str()).collect())
+        .unwrap_or_default();
+    let owner = match str_of(p, "device_owner") {
+        "" => "no device owner".to_string(),
+        o => format!("device_owner {o}"),
+    };
+    let whose = if kuryr {
+        ", made by Kuryr for this cluster"
+    } else {
+        ""
+    };
+    format!(
+        "port {} `{}` ({owner}, {}){whose}",
+        str_of(p, "id"),
+        str_of(p, "name"),
+        ips.join(" ")
+    )
+}

@@ -1,0 +1,319 @@
+//! The Kubernetes API load balancer's part of the diff: the LB, its pool,
+//! its HTTPS listener and one member per API host, matched by name under
+//! this pipeline's tag. Octavia cannot move a VIP: a changed VIP is a
+//! refusal unless `--replace`.
+
+use super::RunOptions;
+use super::diff::{Action, Change, ChangeSet, FieldChange, Target};
+use super::observe::{Observed, str_of};
+use crate::plan::{Loadbalancer, Plan, Step};
+use serde_json::Value;
+use std::net::IpAddr;
+
+pub fn listener_name(lb: &Loadbalancer) -> String {
+    format!("{}:HTTPS:{}", lb.name, lb.listener_port)
+}
+
+fn push(
+    set: &mut ChangeSet,
+    target: Target,
+    action: Action,
+    found: Option<&Value>,
+    fields: Vec<FieldChange>,
+) {
+    set.changes.push(Change {
+        target,
+        action,
+        id: found.map(|v| str_of(v, "id").to_string()),
+        fields,
+    });
+}
+
+pub fn diff_loadbalancers(plan: &Plan, obs: &Observed, set: &mut ChangeSet, options: RunOptions) {
+    let wanted: Vec<&Loadbalancer> = plan
+        .steps
+        .iter()
+        .filter_map(|s| {
+            if let Step::Loadbalancer(lb) = s {
+                Some(lb)
+            } else {
+                None
+            }
+        })
+        .collect();
+    for lb in &wanted {
+        diff_one(obs, set, options, lb);
+    }
+    // Owned load balancers whose step is gone: children first.
+    for v in &obs.loadbalancers {
+        let name = str_of(v, "name");
+        if wanted.iter().any(|w| w.name == name) {
+            continue;
+        }
+        delete_children(obs, set, v);
+        push(
+            set,
+            Target::Loadbalancer { name: name.into() },
+            Action::Delete,
+            Some(v),
+            Vec::new(),
+        );
+    }
+}
+
+fn delete_children(obs: &Observed, set: &mut ChangeSet, lb: &Value) {
+    let lb_name = str_of(lb, "name").to_string();
+    let lb_id = str_of(lb, "id");
+    for l in obs.listeners.iter().filter(|l| belongs(l, lb_id)) {
+        push(
+            set,
+            Target::Listener {
+                loadbalancer: lb_name.clone(),
+                name: str_of(l, "name").into(),
+            },
+            Action::Delete,
+            Some(l),
+            Vec::new(),
+        );
+    }
+    for p in obs.pools.iter().filter(|p| belongs(p, lb_id)) {
+        for m in obs.members.get(str_of(p, "id")).into_iter().flatten() {
+            push(
+                set,
+                Target::Member {
+                    loadbalancer: lb_name.clone(),
+                    pool: str_of(p, "name").into(),
+                    name: str_of(m, "name").into(),
+                },
+                Action::Delete,
+                Some(m),
+                Vec::new(),
+            );
+        }
+        push(
+            set,
+            Target::Pool {
+                loadbalancer: lb_name.clone(),
+                name: str_of(p, "name").into(),
+            },
+            Action::Delete,
+            Some(p),
+            Vec::new(),
+        );
+    }
+}
+
+/// Whether a listener or pool hangs off the load balancer `lb_id`.
+fn belongs(v: &Value, lb_id: &str) -> bool {
+    v["loadbalancers"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|l| l["id"] == lb_id))
+        || v["loadbalancer_id"] == lb_id
+}
+
+fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadbalancer) {
+    let found = obs
+        .loadbalancers
+        .iter()
+        .find(|v| v["name"] == lb.name.as_str());
+    let foreign = obs
+        .foreign(&crate::cloud::Kind::LoadBalancer)
+        .iter()
+        .find(|v| v["name"] == lb.name.as_str());
+    if found.is_none() {
+        if let Some(f) = foreign {
+            set.refusals.push(format!(
+                "load balancer `{}` ({}) exists but kuryr6 does not own it (Kuryr may have made it for the `kubernetes` service); delete it or rename the step",
+                lb.name,
+                str_of(f, "id")
+            ));
+            return;
+        }
+    }
+    let subnet_id = obs
+        .find(&crate::cloud::Kind::Subnet, &lb.subnet)
+        .map(|s| str_of(s, "id").to_string());
+    let mut replace = false;
+    if let Some(v) = found {
+        let mut immutable = Vec::new();
+        if v["vip_address"]
+            .as_str()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            != Some(lb.vip)
+        {
+            immutable.push(FieldChange {
+                field: "vip_address".into(),
+                from: str_of(v, "vip_address").into(),
+                to: lb.vip.to_string(),
+            });
+        }
+        if subnet_id
+            .as_deref()
+            .is_some_and(|id| id != str_of(v, "vip_subnet_id"))
+        {
+            immutable.push(FieldChange {
+                field: "vip_subnet".into(),
+                from: str_of(v, "vip_subnet_id").into(),
+                to: lb.subnet.clone(),
+            });
+        }
+        if !immutable.is_empty() {
+            if options.replace {
+                delete_children(obs, set, v);
+                push(
+                    set,
+                    Target::Loadbalancer {
+                        name: lb.name.clone(),
+                    },
+                    Action::Replace,
+                    Some(v),
+                    immutable,
+                );
+                replace = true;
+            } else {
+                let what: Vec<String> = immutable
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} is {} in the cloud, {} in the pipeline",
+                            f.field, f.from, f.to
+                        )
+                    })
+                    .collect();
+                set.refusals.push(format!("load balancer `{}`: {}; Octavia cannot move a VIP. Run again with --replace to delete and re-create it", lb.name, what.join("; ")));
+                return;
+            }
+        }
+    }
+    if !replace {
+        push(
+            set,
+            Target::Loadbalancer {
+                name: lb.name.clone(),
+            },
+            if found.is_some() {
+                Action::NoOp
+            } else {
+                Action::Create
+            },
+            found,
+            Vec::new(),
+        );
+    }
+    let lb_id = if replace {
+        None
+    } else {
+        found.map(|v| str_of(v, "id").to_string())
+    };
+    let children = |list: &'_ [Value]| -> Vec<Value> {
+        lb_id
+            .as_ref()
+            .map(|id| list.iter().filter(|v| belongs(v, id)).cloned().collect())
+            .unwrap_or_default()
+    };
+    let (pools, listeners) = (children(&obs.pools), children(&obs.listeners));
+
+    let pool = pools.iter().find(|p| p["name"] == lb.pool_name.as_str());
+    let pool_target = Target::Pool {
+        loadbalancer: lb.name.clone(),
+        name: lb.pool_name.clone(),
+    };
+    match pool {
+        None => push(set, pool_target, Action::Create, None, Vec::new()),
+        Some(p) if str_of(p, "lb_algorithm") != lb.algorithm => {
+            let f = FieldChange {
+                field: "lb_algorithm".into(),
+                from: str_of(p, "lb_algorithm").into(),
+                to: lb.algorithm.clone(),
+            };
+            push(set, pool_target, Action::Update, Some(p), vec![f]);
+        }
+        Some(p) => push(set, pool_target, Action::NoOp, Some(p), Vec::new()),
+    }
+
+    let lname = listener_name(lb);
+    let listener = listeners.iter().find(|l| l["name"] == lname.as_str());
+    let listener_target = Target::Listener {
+        loadbalancer: lb.name.clone(),
+        name: lname,
+    };
+    match listener {
+        None => push(set, listener_target, Action::Create, None, Vec::new()),
+        Some(l) => {
+            let pool_ok = pool.is_some_and(|p| l["default_pool_id"] == p["id"]);
+            if l["protocol_port"].as_u64() != Some(u64::from(lb.listener_port))
+                || l["protocol"] != "HTTPS"
+            {
+                push(
+                    set,
+                    listener_target,
+                    Action::Replace,
+                    Some(l),
+                    vec![FieldChange {
+                        field: "protocol_port".into(),
+                        from: l["protocol_port"].to_string(),
+                        to: lb.listener_port.to_string(),
+                    }],
+                );
+            } else if !pool_ok {
+                push(
+                    set,
+                    listener_target,
+                    Action::Update,
+                    Some(l),
+                    vec![FieldChange {
+                        field: "default_pool".into(),
+                        from: str_of(l, "default_pool_id").into(),
+                        to: lb.pool_name.clone(),
+                    }],
+                );
+            } else {
+                push(set, listener_target, Action::NoOp, Some(l), Vec::new());
+            }
+        }
+    }
+
+    let members: Vec<Value> = pool
+        .and_then(|p| obs.members.get(str_of(p, "id")))
+        .cloned()
+        .unwrap_or_default();
+    for host in &lb.members {
+        let target = Target::Member {
+            loadbalancer: lb.name.clone(),
+            pool: lb.pool_name.clone(),
+            name: host.name.clone(),
+        };
+        match members.iter().find(|m| m["name"] == host.name.as_str()) {
+            None => push(set, target, Action::Create, None, Vec::new()),
+            Some(m) => {
+                let same_addr = m["address"].as_str().and_then(|a| a.parse::<IpAddr>().ok())
+                    == Some(host.address);
+                if same_addr && m["protocol_port"].as_u64() == Some(u64::from(lb.member_port)) {
+                    push(set, target, Action::NoOp, Some(m), Vec::new());
+                } else {
+                    let f = FieldChange {
+                        field: "address".into(),
+                        from: format!("{}:{}", str_of(m, "address"), m["protocol_port"]),
+                        to: format!("{}:{}", host.address, lb.member_port),
+                    };
+                    push(set, target, Action::Replace, Some(m), vec![f]);
+                }
+            }
+        }
+    }
+    for m in &members {
+        if !lb.members.iter().any(|h| m["name"] == h.name.as_str()) {
+            push(
+                set,
+                Target::Member {
+                    loadbalancer: lb.name.clone(),
+                    pool: lb.pool_name.clone(),
+                    name: str_of(m, "name").into(),
+                },
+                Action::Delete,
+                Some(m),
+                Vec::new(),
+            );
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Octavia calls for the Kubernetes API load balancer. Octavia accepts one
+//! change at a time per load balancer: every call waits for the LB to leave
+//! PENDING_*, and a 409 meaning "busy" is waited out, within bounds.
+
+use super::apply::IdMap;
+use super::diff::{Action, Change, Target};
+use super::diff_lb::listener_name;
+use super::observe::{Observed, str_of};
+use super::{EngineError, ownership_tags};
+use crate::cloud::{Cloud, CloudError, Kind};
+use crate::plan::{Loadbalancer, Plan, Step, StepKind};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Longest wait for a load balancer to become ACTIVE (amphorae can take
+/// minutes on a real cloud).
+pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
+const POLL: Duration = Duration::from_millis(250);
+const BUSY_RETRIES: usize = 40;
+
+/// Name of the load balancer a listener or pool belongs to.
+pub fn parent_name(obs: &Observed, child: &Value) -> String {
+    let lb_id = child["loadbalancers"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map(|l| str_of(l, "id"))
+        .unwrap_or_else(|| str_of(child, "loadbalancer_id"));
+    obs.loadbalancers
+        .iter()
+        .find(|l| str_of(l, "id") == lb_id)
+        .map(|l| str_of(l, "name").to_string())
+        .unwrap_or_default()
+}
+
+/// Polls until provisioning_status is ACTIVE; ERROR and the timeout are
+/// errors naming the load balancer.
+pub async fn wait_active<C: Cloud>(cloud: &C, lb_id: &str, name: &str) -> Result<(), EngineError> {
+    let start = Instant::now();
+    loop {
+        let lb = cloud.get(&Kind::LoadBalancer, lb_id).await?;
+        match str_of(&lb, "provisioning_status") {
+            "ACTIVE" => return Ok(()),
+            "ERROR" => {
+                return Err(EngineError::Timeout(format!(
+                    "load balancer `{name}` ({lb_id}) is in provisioning status ERROR (operating status {}); see the Octavia logs, then delete it or run `kuryr6 run --replace`",
+                    str_of(&lb, "operating_status")
+                )));
+            }
+            status => {
+                if start.elapsed() > ACTIVE_TIMEOUT {
+                    return Err(EngineError::Timeout(format!(
+                        "load balancer `{name}` ({lb_id}) still {status} after {} s",
+                        ACTIVE_TIMEOUT.as_secs()
+                    )));
+                }
+                tracing::debug!(name, status, "waiting for load balancer");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// Runs an Octavia write once the LB is ACTIVE, waiting out "busy" 409s.
+async fn when_active<C, T, F, Fut>(
+    cloud: &C,
+    lb_id: &str,
+    name: &str,
+    call: F,
+) -> Result<T, EngineError>
+where
+    C: Cloud,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    for _ in 0..BUSY_RETRIES {
+        wait_active(cloud, lb_id, name).await?;
+        match call().await {
+            Err(CloudError::Conflict { message })
+                if message.contains("PENDING") || message.contains("immutable") =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+    Err(EngineError::Timeout(format!(
+        "load balancer `{name}` stayed busy through {BUSY_RETRIES} attempts"
+    )))
+}
+
+fn lb_step<'a>(plan: &'a Plan, name: &str) -> Option<&'a Loadbalancer> {
+    match plan.step(name) {
+        Some(Step::Loadbalancer(lb)) => Some(lb),
+        _ => None,
+    }
+}
+
+fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> {
+    id.map(str::to_string).ok_or_else(|| {
+        EngineError::Refused(vec![format!(
+            "{what} has no id: an earlier step did not create it"
+        )])
+    })
+}
+
+pub async fn upsert<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    ids: &IdMap,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
+    let tags = ownership_tags(&plan.pipeline);
+    match &c.target {
+        Target::Loadbalancer { name } => {
+            let lb = lb_step(plan, name).ok_or_else(|| {
+                EngineError::Refused(vec![format!("no loadbalancer step `{name}`")])
+            })?;
+            let subnet_id = need(
+                &format!("subnet `{}`", lb.subnet),
+                ids.get(StepKind::Subnet, &lb.subnet),
+            )?;
+            let made = cloud
+                .create(&Kind::LoadBalancer, json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": "Kubernetes API (kuryr6)" }))
+                .await?;
+            let id = str_of(&made, "id").to_string();
+            wait_active(cloud, &id, name).await?;
+            Ok(Some(id))
+        }
+        Target::Pool { loadbalancer, name } => {
+            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
+                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
+            })?;
+            let lb_id = need(
+                &format!("load balancer `{loadbalancer}`"),
+                ids.get(StepKind::Loadbalancer, loadbalancer),
+            )?;
+            if c.action == Action::Update {
+                let id = c.id.clone().unwrap_or_default();
+                when_active(cloud, &lb_id, loadbalancer, || {
+                    cloud.update(&Kind::Pool, &id, json!({ "lb_algorithm": lb.algorithm }))
+                })
+                .await?;
+                return Ok(Some(id));
+            }
+            let body = json!({ "name": name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "loadbalancer_id": lb_id, "tags": tags });
+            let made = when_active(cloud, &lb_id, loadbalancer, || {
+                cloud.create(&Kind::Pool, body.clone())
+            })
+            .await?;
+            Ok(Some(str_of(&made, "id").to_string()))
+        }
+        Target::Listener { loadbalancer, name } => {
+            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
+                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
+            })?;
+            let lb_id = need(
+                &format!("load balancer `{loadbalancer}`"),
+                ids.get(StepKind::Loadbalancer, loadbalancer),
+            )?;
+            let pool = Target::Pool {
+                loadbalancer: loadbalancer.clone(),
+                name: lb.pool_name.clone(),
+            };
+            let pool_id = need(&format!("pool `{}`", lb.pool_name), ids.get_target(&pool))?;
+            if c.action == Action::Update {
+                let id = c.id.clone().unwrap_or_default();
+                when_active(cloud, &lb_id, loadbalancer, || {
+                    cloud.update(&Kind::Listener, &id, json!({ "default_pool_id": pool_id }))
+                })
+                .await?;
+                return Ok(Some(id));
+            }
+            if c.action == Action::Replace {
+                if let Some(old) = &c.id {
+                    when_active(cloud, &lb_id, loadbalancer, || {
+                        cloud.delete(&Kind::Listener, old)
+                    })
+                    .await?;
+                }
+            }
+            debug_assert_eq!(*name, listener_name(lb));
+            let body = json!({ "name": name, "protocol": "HTTPS", "protocol_port": lb.listener_port, "loadbalancer_id": lb_id, "default_pool_id": pool_id, "tags": tags });
+            let made = when_active(cloud, &lb_id, loadbalancer, || {
+                cloud.create(&Kind::Listener, body.clone())
+            })
+            .await?;
+            Ok(Some(str_of(&made, "id").to_string()))
+        }
+        Target::Member {
+            loadbalancer,
+            pool,
+            name,
+        } => {
+            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
+                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
+            })?;
+            let lb_id = need(
+                &format!("load balancer `{loadbalancer}`"),
+                ids.get(StepKind::Loadbalancer, loadbalancer),
+            )?;
+            let pool_id = need(
+                &format!("pool `{pool}`"),
+                ids.get_target(&Target::Pool {
+                    loadbalancer: loadbalancer.clone(),
+                    name: pool.clone(),
+                }),
+            )?;
+            let kind = Kind::Member { pool_id };
+            if c.action == Action::Replace {
+                if let Some(old) = &c.id {
+                    when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, old)).await?;
+                }
+            }
+            let host = lb
+                .members
+                .iter()
+                .find(|h| h.name == *name)
+                .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
+            let body = json!({ "name": name, "address": host.address.to_string(), "protocol_port": lb.member_port, "tags": tags });
+            let made = when_active(cloud, &lb_id, loadbalancer, || {
+                cloud.create(&kind, body.clone())
+            })
+            .await?;
+            wait_active(cloud, &lb_id, loadbalancer).await?;
+            Ok(Some(str_of(&made, "id").to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Deletes one Octavia object (children before parents, by wave order).
+pub async fn delete<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(), EngineError> {
+    let id = c.id.clone().unwrap_or_default();
+    let lb_of = |name: &str| {
+        obs.loadbalancers
+            .iter()
+            .find(|l| l["name"] == name)
+            .map(|l| str_of(l, "id").to_string())
+    };
+    match &c.target {
+        Target::Loadbalancer { name } => {
+            if let Ok(lb) = cloud.get(&Kind::LoadBalancer, &id).await {
+                if str_of(&lb, "provisioning_status").starts_with("PENDING") {
+                    wait_active(cloud, &id, name).await?;
+                }
+            }
+            cloud.delete(&Kind::LoadBalancer, &id).await?;
+            // The VIP port goes with the LB, asynchronously: wait until gone
+            // so the subnet delete that follows is not blocked by it.
+            let start = Instant::now();
+            while start.elapsed() < ACTIVE_TIMEOUT {
+                match cloud.get(&Kind::LoadBalancer, &id).await {
+                    Err(CloudError::NotFound { .. }) => return Ok(()),
+                    Ok(v) if str_of(&v, "provisioning_status") == "DELETED" => return Ok(()),
+                    Ok(_) => tokio::time::sleep(POLL).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(EngineError::Timeout(format!(
+                "load balancer `{name}` ({id}) was not deleted within {} s",
+                ACTIVE_TIMEOUT.as_secs()
+            )))
+        }
+        Target::Listener { loadbalancer, .. } | Target::Pool { loadbalancer, .. } => {
+            let kind = if matches!(c.target, Target::Listener { .. }) {
+                Kind::Listener
+            } else {
+                Kind::Pool
+            };
+            match lb_of(loadbalancer) {
+                Some(lb_id) => {
+                    when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, &id)).await
+                }
+                None => Ok(cloud.delete(&kind, &id).await?),
+            }
+        }
+        Target::Member {
+            loadbalancer, pool, ..
+        } => {
+            let pool_id = obs
+                .pools
+                .iter()
+                .find(|p| p["name"] == pool.as_str())
+                .map(|p| str_of(p, "id").to_string())
+                .unwrap_or_default();
+            let kind = Kind::Member { pool_id };
+            match lb_of(loadbalancer) {
+                Some(lb_id) => {
+                    when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, &id)).await
+                }
+                None => Ok(cloud.delete(&kind, &id).await?),
+            }
+        }
+        _ => Ok(()),
+    }
+}

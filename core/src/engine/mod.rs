@@ -1,0 +1,68 @@
+//! Converging a cloud to a plan: read what this pipeline owns, diff it
+//! against the plan, apply the difference, and destroy what it owns.
+//!
+//! Ownership is carried by tags on the resources themselves (no state
+//! file): every resource kuryr6 makes carries `kuryr6` and
+//! `kuryr6:pipeline=<name>`. Security-group rules cannot carry tags; the
+//! ones kuryr6 made carry the description `kuryr6:pipeline=<name>`.
+//!
+//! Order of work: `observe` (one list call per resource type, concurrently)
+//! → `diff` (pure) → `apply` (deletes in reverse dependency order, then
+//! creates/updates in dependency waves, each wave concurrent).
+
+pub mod apply;
+pub mod destroy;
+pub mod diff;
+pub mod diff_lb;
+pub mod lb;
+pub mod observe;
+pub mod progress;
+
+use serde::Serialize;
+
+pub use apply::{Applied, apply};
+pub use destroy::{DestroyOptions, Destroyed, destroy};
+pub use diff::{Action, Change, ChangeSet, FieldChange, Target, diff};
+pub use observe::{Observed, observe};
+
+/// Tag every kuryr6 resource carries.
+pub const OWNER_TAG: &str = "kuryr6";
+
+/// Tag naming the pipeline that owns a resource.
+pub fn pipeline_tag(pipeline: &str) -> String {
+    format!("kuryr6:pipeline={pipeline}")
+}
+
+/// Tags of a resource this pipeline owns.
+pub fn ownership_tags(pipeline: &str) -> Vec<String> {
+    vec![OWNER_TAG.to_string(), pipeline_tag(pipeline)]
+}
+
+/// What a run was asked to allow beyond the safe default.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RunOptions {
+    /// Tag and manage same-named resources kuryr6 does not own.
+    pub adopt: bool,
+    /// Delete and re-create resources whose immutable fields changed.
+    pub replace: bool,
+}
+
+/// Errors of the engine: the cloud's, or a refusal the operator must act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::CloudError),
+    /// The pipeline cannot be applied as it stands (conflicts, refused
+    /// replacements); nothing was changed.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
+    /// A resource did not reach a usable state in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// Something in the way that kuryr6 does not own (destroy).
+    #[error("{}", .0.join("\n"))]
+    Blocked(Vec<String>),
+}
+
+#[cfg(test)]
+mod tests;

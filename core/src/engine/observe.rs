@@ -1,0 +1,239 @@
+//! Reading the cloud: what this pipeline owns (by tag) and what merely
+//! shares a name with something in the plan (a conflict, or an adoption).
+//! One list call per resource type for each question, all concurrent.
+
+use super::{OWNER_TAG, pipeline_tag};
+use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
+use crate::plan::{Plan, Step};
+use futures::future::try_join_all;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The Neutron kinds kuryr6 manages, in apply order.
+pub const NEUTRON_KINDS: [Kind; 4] = [
+    Kind::Network,
+    Kind::SecurityGroup,
+    Kind::Router,
+    Kind::Subnet,
+];
+
+/// What the cloud holds that matters to one pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Resources tagged with this pipeline's tag, per kind.
+    pub owned: BTreeMap<String, Vec<Value>>,
+    /// Same-named resources without this pipeline's tag, per kind.
+    pub foreign: BTreeMap<String, Vec<Value>>,
+    /// Rules of the owned security groups.
+    pub rules: Vec<Value>,
+    /// Router-interface ports of the owned routers.
+    pub router_ports: Vec<Value>,
+    /// Octavia objects, when the pipeline has a load balancer step.
+    pub loadbalancers: Vec<Value>,
+    pub listeners: Vec<Value>,
+    pub pools: Vec<Value>,
+    /// Members per pool id.
+    pub members: BTreeMap<String, Vec<Value>>,
+    pub project_id: String,
+}
+
+impl Observed {
+    pub fn owned(&self, kind: &Kind) -> &[Value] {
+        self.owned
+            .get(kind.singular())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn foreign(&self, kind: &Kind) -> &[Value] {
+        self.foreign
+            .get(kind.singular())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The owned resource of `kind` named `name`.
+    pub fn find(&self, kind: &Kind, name: &str) -> Option<&Value> {
+        self.owned(kind).iter().find(|v| v["name"] == name)
+    }
+}
+
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_default()
+}
+
+/// The text kuryr6 puts in the `description` of every Neutron resource it
+/// creates, in the create call itself (atomic, unlike tags).
+pub fn creation_marker(pipeline: &str) -> String {
+    format!("made by kuryr6 ({})", pipeline_tag(pipeline))
+}
+
+/// Untagged, but created by this pipeline (its marker is in the description).
+pub fn is_interrupted_create(v: &Value, pipeline: &str) -> bool {
+    !has_tag(v, OWNER_TAG) && str_of(v, "description").contains(&creation_marker(pipeline))
+}
+
+pub fn has_tag(v: &Value, tag: &str) -> bool {
+    v["tags"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|x| x == tag))
+}
+
+fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                (s, kind),
+                (Step::Network(_), Kind::Network)
+                    | (Step::Subnet(_), Kind::Subnet)
+                    | (Step::Router(_), Kind::Router)
+                    | (Step::SecurityGroup(_), Kind::SecurityGroup)
+                    | (Step::Loadbalancer(_), Kind::LoadBalancer)
+            )
+        })
+        .map(|s| s.name().to_string())
+        .collect()
+}
+
+/// Reads everything the diff needs.
+pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
+    let tag = pipeline_tag(&plan.pipeline);
+    let by_tag: Query = vec![("tags".into(), tag.clone())];
+    let wants_lb = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Loadbalancer(_)));
+
+    // Round 1: what the pipeline owns, one tag-filtered list per type.
+    let owned_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| cloud.list(k, &by_tag)));
+    let owned_lbs = async {
+        // A pipeline that dropped its loadbalancer step must still see the
+        // ones it owns to delete them; a cloud without Octavia has none.
+        if !wants_lb && !cloud.has_service(Service::LoadBalancer).await? {
+            return Ok::<_, CloudError>(None);
+        }
+        Ok(Some(cloud.list(&Kind::LoadBalancer, &by_tag).await?))
+    };
+    let (owned_lists, lbs, project_id) =
+        futures::try_join!(owned_lists, owned_lbs, cloud.project_id())?;
+    let mut obs = Observed {
+        project_id,
+        ..Default::default()
+    };
+    for (kind, owned) in NEUTRON_KINDS.iter().zip(owned_lists) {
+        obs.owned.insert(kind.singular().into(), owned);
+    }
+
+    // Round 2: only names the pipeline wants but does not own yet are
+    // looked up (a conflict, an adoption, or a create cut before its
+    // tagging); a converged pipeline makes no call here.
+    let mut lookups: Vec<(Kind, Query)> = Vec::new();
+    for kind in NEUTRON_KINDS
+        .iter()
+        .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
+    {
+        let have: Vec<&str> = match kind {
+            Kind::LoadBalancer => lbs.iter().flatten().map(|v| str_of(v, "name")).collect(),
+            _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
+        };
+        let missing: Query = names_of(plan, kind)
+            .into_iter()
+            .filter(|n| !have.contains(&n.as_str()))
+            .map(|n| ("name".to_string(), n))
+            .collect();
+        if !missing.is_empty() {
+            lookups.push((kind.clone(), missing));
+        }
+    }
+    let found = try_join_all(lookups.iter().map(|(k, q)| cloud.list(k, q))).await?;
+    for ((kind, _), same_named) in lookups.iter().zip(found) {
+        // Neutron takes no tags at creation: a run cut between the create
+        // and the tagging left a resource that carries only our creation
+        // marker. It is ours; the diff tags it.
+        let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
+            .into_iter()
+            .filter(|v| !has_tag(v, &tag))
+            .partition(|v| *kind != Kind::LoadBalancer && is_interrupted_create(v, &plan.pipeline));
+        obs.owned
+            .entry(kind.singular().into())
+            .or_default()
+            .extend(interrupted);
+        obs.foreign.insert(kind.singular().into(), foreign);
+    }
+    let lbs = lbs.unwrap_or_default();
+
+    // Round 3: children of what we own, one call each.
+    let sg_ids: Query = obs
+        .owned(&Kind::SecurityGroup)
+        .iter()
+        .map(|sg| {
+            (
+                "security_group_id".to_string(),
+                str_of(sg, "id").to_string(),
+            )
+        })
+        .collect();
+    let router_q: Query = obs
+        .owned(&Kind::Router)
+        .iter()
+        .map(|r| ("device_id".to_string(), str_of(r, "id").to_string()))
+        .chain(std::iter::once((
+            "device_owner".to_string(),
+            "network:router_interface".to_string(),
+        )))
+        .collect();
+    let has_routers = !obs.owned(&Kind::Router).is_empty();
+    let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
+    let (rules, ports, (listeners, pools)) = futures::try_join!(
+        async {
+            if sg_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                cloud.list(&Kind::SecurityGroupRule, &sg_ids).await
+            }
+        },
+        async {
+            if has_routers {
+                cloud.list(&Kind::Port, &router_q).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if lb_ids.is_empty() {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            futures::try_join!(
+                cloud.list(&Kind::Listener, &by_tag),
+                cloud.list(&Kind::Pool, &by_tag)
+            )
+        }
+    )?;
+    obs.rules = rules;
+    obs.router_ports = ports;
+    let member_lists = try_join_all(pools.iter().map(|p| {
+        let kind = Kind::Member {
+            pool_id: str_of(p, "id").to_string(),
+        };
+        async move { cloud.list(&kind, &Query::new()).await }
+    }))
+    .await?;
+    for (p, m) in pools.iter().zip(member_lists) {
+        obs.members.insert(str_of(p, "id").to_string(), m);
+    }
+    obs.loadbalancers = lbs;
+    obs.listeners = listeners;
+    obs.pools = pools;
+    Ok(obs)
+}
+
+/// Which kuryr6 pipeline owns a resource, if any (for messages).
+pub fn owner_of(v: &Value) -> Option<String> {
+    v["tags"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str())
+        .find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string))
+        .or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
+}

@@ -1,0 +1,38 @@
+//! Progress on stderr: one line per finished change with its duration, so
+//! a person sees what happens and how long it takes; silent for `--quiet`
+//! and when stdout carries JSON for machines.
+
+use super::diff::{Action, Target};
+use std::time::Duration;
+
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(enabled: bool) -> Progress {
+        Progress { enabled }
+    }
+
+    pub fn done(&self, target: &Target, action: Action, took: Duration, ok: bool) {
+        tracing::info!(%target, ?action, ms = took.as_millis() as u64, ok, "change applied");
+        if !self.enabled {
+            return;
+        }
+        let sign = match action {
+            Action::Create | Action::Replace => "+",
+            Action::Delete => "-",
+            Action::Adopt => "&",
+            Action::Update => "~",
+            Action::NoOp => " ",
+        };
+        let status = if ok { "" } else { "  FAILED" };
+        eprintln!("  {sign} {target}  ({:.2} s){status}", took.as_secs_f64());
+    }
+
+    pub fn note(&self, line: &str) {
+        if self.enabled {
+            eprintln!("{line}");
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! Engine behaviour against the in-memory `FakeCloud`: fast checks of the
+//! converge / re-run / drift / ownership / fault rules. The proof against a
+//! real Neutron and Octavia is in `tests/cloud_e2e.rs`.
+
+use super::diff::{Action, Target};
+use super::progress::Progress;
+use super::*;
+use crate::cloud::fake::{FakeCloud, Fault, Verb};
+use crate::cloud::{Cloud, CloudError, Kind, Query};
+use crate::load::{Loaded, load_source};
+use crate::plan::Plan;
+use crate::source::SourceFile;
+use serde_json::{Value, json};
+
+const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
+const SEED_WITH_HOSTS: &str = r#"
+[pipeline]
+name = "seed-lb"
+
+[kubernetes]
+api_hosts = [
+  { name = "master-0", address = "fd10:0:0:3::10" },
+  { name = "master-1", address = "fd10:0:0:3::11" },
+]
+
+[plan]
+pod_cidr = "fd10:0:0:1::/64"
+service_cidr = "fd10:0:0:2::/112"
+"#;
+
+fn load(text: &str) -> Loaded {
+    load_source(SourceFile::new("test.toml", text))
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+}
+
+fn quiet() -> Progress {
+    Progress::new(false)
+}
+
+async fn converge(
+    cloud: &FakeCloud,
+    plan: &Plan,
+    options: RunOptions,
+) -> Result<ChangeSet, EngineError> {
+    let obs = observe(cloud, plan).await?;
+    let set = diff(plan, &obs, options);
+    apply(cloud, plan, &obs, &set, &quiet()).await?;
+    Ok(set)
+}
+
+async fn pending(cloud: &FakeCloud, plan: &Plan) -> ChangeSet {
+    let obs = observe(cloud, plan).await.unwrap();
+    diff(plan, &obs, RunOptions::default())
+}
+
+fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
+    items.iter().filter(|v| v["name"] == name).collect()
+}
+
+/// The guide's topology, exactly once each.
+fn assert_guide_topology(cloud: &FakeCloud) {
+    let nets = cloud.snapshot(&Kind::Network);
+    assert_eq!(named(&nets, "pods").len(), 1);
+    assert_eq!(named(&nets, "services").len(), 1);
+    let subnets = cloud.snapshot(&Kind::Subnet);
+    assert_eq!(subnets.len(), 2, "{subnets:#?}");
+    let svc = named(&subnets, "service_subnet")[0];
+    assert_eq!(svc["gateway_ip"], "fd10:0:0:2::fffe");
+    assert_eq!(
+        svc["allocation_pools"],
+        json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
+    );
+    assert_eq!(svc["ip_version"], 6);
+    assert_eq!(svc["enable_dhcp"], false);
+    let pod = named(&subnets, "pod_subnet")[0];
+    assert_eq!(pod["gateway_ip"], "fd10:0:0:1::1");
+    assert_eq!(
+        pod["allocation_pools"],
+        json!([{ "start": "fd10:0:0:1::2", "end": "fd10::1:ffff:ffff:ffff:ffff" }])
+    );
+    assert_eq!(cloud.snapshot(&Kind::Router).len(), 1);
+    let ports = cloud.snapshot(&Kind::Port);
+    let router_ips: Vec<&str> = ports
+        .iter()
+        .flat_map(|p| p["fixed_ips"].as_array().unwrap())
+        .map(|ip| ip["ip_address"].as_str().unwrap())
+        .collect();
+    assert!(
+        router_ips.contains(&"fd10:0:0:1::1") && router_ips.contains(&"fd10:0:0:2::fffe"),
+        "{router_ips:?}"
+    );
+    assert_eq!(cloud.snapshot(&Kind::SecurityGroup).len(), 1);
+    let rules: Vec<Value> = cloud
+        .snapshot(&Kind::SecurityGroupRule)
+        .into_iter()
+        .filter(|r| r["direction"] == "ingress")
+        .collect();
+    let mut protocols: Vec<&str> = rules
+        .iter()
+        .map(|r| r["protocol"].as_str().unwrap())
+        .collect();
+    protocols.sort();
+    assert_eq!(protocols, ["sctp", "tcp", "udp"]);
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["remote_ip_prefix"] == "fd10:0:0:2::/112" && r["ethertype"] == "IPv6")
+    );
+}
+
+fn revisions(cloud: &FakeCloud) -> Vec<(String, Value)> {
+    [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+        Kind::SecurityGroupRule,
+        Kind::Port,
+    ]
+    .iter()
+    .flat_map(|k| cloud.snapshot(k))
+    .map(|v| {
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["revision_number"].clone(),
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn seed_converges_and_a_rerun_changes_nothing() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    let first = converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.count(Action::Create),
+        2 + 2 + 1 + 2 + 1 + 3,
+        "{first:#?}"
+    );
+    assert_guide_topology(&cloud);
+    for net in cloud.snapshot(&Kind::Network) {
+        assert_eq!(net["tags"], json!(["kuryr6", "kuryr6:pipeline=seed-ipv6"]));
+    }
+
+    let before = revisions(&cloud);
+    cloud.reset_calls();
+    let second = pending(&cloud, &plan).await;
+    assert!(!second.pending(), "{second:#?}");
+    let obs = observe(&cloud, &plan).await.unwrap();
+    apply(&cloud, &plan, &obs, &second, &quiet()).await.unwrap();
+    assert_eq!(
+        cloud.calls_of(Verb::Create)
+            + cloud.calls_of(Verb::Update)
+            + cloud.calls_of(Verb::Delete)
+            + cloud.calls_of(Verb::RouterInterface),
+        0
+    );
+    assert_eq!(revisions(&cloud), before);
+}
+
+#[tokio::test]
+async fn state_is_read_with_one_tag_filtered_list_per_type() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    // Nothing owned yet: each type also looks its wanted names up once.
+    observe(&cloud, &plan).await.unwrap();
+    for kind in [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ] {
+        assert_eq!(cloud.calls(Verb::List, &kind), 2, "{kind}");
+    }
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    cloud.reset_calls();
+    observe(&cloud, &plan).await.unwrap();
+    // Converged: one tag-filtered list per type, then the children.
+    for kind in [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ] {
+        assert_eq!(cloud.calls(Verb::List, &kind), 1, "{kind}");
+    }
+    assert_eq!(cloud.calls(Verb::List, &Kind::SecurityGroupRule), 1);
+    assert_eq!(cloud.calls(Verb::List, &Kind::Port), 1);
+    // … and the owned load balancers (the catalog has Octavia).
+    assert_eq!(cloud.calls(Verb::List, &Kind::LoadBalancer), 1);
+    assert_eq!(cloud.calls_of(Verb::List), 7);
+}
+
+#[tokio::test]
+async fn drift_is_shown_then_repaired() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let svc = named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud.update(&Kind::Subnet, &svc, json!({ "allocation_pools": [{ "start": "fd10:0:0:2::9000", "end": "fd10:0:0:2::fffd" }] })).await.unwrap();
+    let udp = cloud
+        .snapshot(&Kind::SecurityGroupRule)
+        .into_iter()
+        .find(|r| r["protocol"] == "udp")
+        .unwrap();
+    cloud
+        .delete(&Kind::SecurityGroupRule, udp["id"].as_str().unwrap())
+        .await
+        .unwrap();
+
+    let set = pending(&cloud, &plan).await;
+    let update = set
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Update)
+        .expect("an update");
+    assert_eq!(
+        update.target,
+        Target::Subnet {
+            name: "service_subnet".into()
+        }
+    );
+    assert_eq!(update.fields[0].field, "allocation_pools");
+    assert_eq!(update.fields[0].from, "fd10:0:0:2::9000-fd10:0:0:2::fffd");
+    assert!(set.changes.iter().any(|c| c.action == Action::Create && matches!(&c.target, Target::Rule { rule, .. } if rule.protocol.as_deref() == Some("udp"))));
+    assert_eq!(set.count(Action::Create) + set.count(Action::Update), 2);
+
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert!(!pending(&cloud, &plan).await.pending());
+    assert_guide_topology(&cloud);
+}
+
+#[tokio::test]
+async fn a_foreign_same_named_resource_blocks_until_adopted() {
+    let cloud = FakeCloud::new();
+    let hand_made = cloud
+        .create(&Kind::Network, json!({ "name": "pods" }))
+        .await
+        .unwrap();
+    let plan = load(SEED).plan;
+    cloud.reset_calls();
+    let err = converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("network `pods`")
+            && msg.contains(hand_made["id"].as_str().unwrap())
+            && msg.contains("--adopt"),
+        "{msg}"
+    );
+    assert_eq!(
+        cloud.calls_of(Verb::Create),
+        0,
+        "nothing written before the refusal"
+    );
+    assert_eq!(
+        cloud.snapshot(&Kind::Network)[0]["tags"],
+        json!([]),
+        "untouched"
+    );
+
+    let set = converge(
+        &cloud,
+        &plan,
+        RunOptions {
+            adopt: true,
+            replace: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.count(Action::Adopt), 1);
+    assert_eq!(named(&cloud.snapshot(&Kind::Network), "pods").len(), 1);
+    assert_eq!(
+        named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"],
+        hand_made["id"]
+    );
+    assert_guide_topology(&cloud);
+}
+
+#[tokio::test]
+async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
+    let plan = load(SEED).plan;
+    // Count the writes of a clean run, then cut a fresh run at each one,
+    // both before the write lands and after it landed with the answer lost.
+    let probe = FakeCloud::new();
+    converge(&probe, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let writes = probe.calls_of(Verb::Create)
+        + probe.calls_of(Verb::Update)
+        + probe.calls_of(Verb::RouterInterface);
+    // 9 creates (2 networks, 2 subnets, router, group, 3 rules) + 2 interfaces.
+    assert_eq!(writes, 11);
+    for verb in [Verb::Create, Verb::RouterInterface] {
+        let n_calls = probe.calls_of(verb);
+        for nth in 1..=n_calls {
+            for after_effect in [false, true] {
+                let cloud = FakeCloud::new();
+                cloud.add_fault(Fault {
+                    verb: Some(verb),
+                    kind: None,
+                    nth,
+                    error: CloudError::Unavailable("connection reset".into()),
+                    after_effect,
+                });
+                let cut = converge(&cloud, &plan, RunOptions::default()).await;
+                assert!(cut.is_err(), "{verb:?} #{nth} should have failed");
+                converge(&cloud, &plan, RunOptions::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{verb:?} #{nth} after={after_effect}: {e}"));
+                assert_guide_topology(&cloud);
+                assert!(!pending(&cloud, &plan).await.pending());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn destroy_removes_only_what_the_pipeline_owns() {
+    let cloud = FakeCloud::new();
+    let other = cloud
+        .create(&Kind::Network, json!({ "name": "unrelated" }))
+        .await
+        .unwrap();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let done = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    assert!(done.deleted >= 8, "{done:?}");
+    let nets = cloud.snapshot(&Kind::Network);
+    assert_eq!(nets.len(), 1);
+    assert_eq!(nets[0]["id"], other["id"]);
+    for kind in [Kind::Subnet, Kind::Router, Kind::SecurityGroup, Kind::Port] {
+        assert!(cloud.snapshot(&kind).is_empty(), "{kind} left");
+    }
+}
+
+#[tokio::test]
+async fn destroy_stops_at_ports_it_does_not_own_and_can_delete_kuryrs() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let pods = named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = cloud.create(&Kind::Port, json!({ "name": "pod-a", "network_id": pods, "device_owner": "compute:kuryr", "tags": ["kuryr:seed-ipv6"] })).await.unwrap();
+
+    cloud.reset_calls();
+    let err = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(port["id"].as_str().unwrap()) && msg.contains("--delete-kuryr-ports"),
+        "{msg}"
+    );
+    assert_eq!(
+        cloud.calls_of(Verb::Delete) + cloud.calls_of(Verb::RouterInterface),
+        0,
+        "stopped before deleting anything"
+    );
+
+    let done = destroy(
+        &cloud,
+        &plan,
+        DestroyOptions {
+            delete_kuryr_ports: true,
+        },
+        &quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.deleted_ports, [port["id"].as_str().unwrap()]);
+    assert!(cloud.snapshot(&Kind::Network).is_empty());
+}
+
+#[tokio::test]
+async fn immutable_changes_are_refused_unless_replace() {
+    let cloud = FakeCloud::new();
+    converge(&cloud, &load(SEED).plan, RunOptions::default())
+        .await
+        .unwrap();
+    let moved = load(&SEED.replace("fd10:0:0:2::/112", "fd10:0:0:3::/112")).plan;
+    let err = converge(&cloud, &moved, RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("subnet `service_subnet`")
+            && err.contains("--replace")
+            && err.contains("cidr"),
+        "{err}"
+    );
+    assert_eq!(
+        named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]["cidr"],
+        "fd10:0:0:2::/112"
+    );
+
+    let set = converge(
+        &cloud,
+        &moved,
+        RunOptions {
+            adopt: false,
+            replace: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.count(Action::Replace), 1);
+    let subnets = cloud.snapshot(&Kind::Subnet);
+    assert_eq!(named(&subnets, "service_subnet").len(), 1);
+    assert_eq!(
+        named(&subnets, "service_subnet")[0]["cidr"],
+        "fd10:0:0:3::/112"
+    );
+    assert!(!pending(&cloud, &moved).await.pending());
+}
+
+#[tokio::test]
+async fn a_step_removed_from_the_pipeline_is_deleted() {
+    let cloud = FakeCloud::new();
+    converge(&cloud, &load(SEED).plan, RunOptions::default())
+        .await
+        .unwrap();
+    let renamed = load(&format!(
+        "{SEED}\n[plan.names]\nsecurity_group = \"pods_from_services\"\n"
+    ))
+    .plan;
+    let set = converge(&cloud, &renamed, RunOptions::default())
+        .await
+        .unwrap();
+    assert!(set.changes.iter().any(|c| c.action == Action::Delete
+        && c.target
+            == Target::SecurityGroup {
+                name: "service_pod_access_v6".into()
+            }));
+    let sgs = cloud.snapshot(&Kind::SecurityGroup);
+    assert_eq!(sgs.len(), 1);
+    assert_eq!(sgs[0]["name"], "pods_from_services");
+}
+
+#[tokio::test]
+async fn api_load_balancer_members_follow_the_hosts() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED_WITH_HOSTS).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let lbs = cloud.snapshot(&Kind::LoadBalancer);
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(lbs[0]["vip_address"], "fd10:0:0:2::1");
+    assert_eq!(lbs[0]["name"], "default/kubernetes");
+    let pools = cloud.snapshot(&Kind::Pool);
+    assert_eq!(pools[0]["name"], "default/kubernetes:HTTPS:443");
+    assert_eq!(pools[0]["lb_algorithm"], "LEAST_CONNECTIONS");
+    let listeners = cloud.snapshot(&Kind::Listener);
+    assert_eq!(listeners[0]["protocol_port"], 443);
+    assert_eq!(listeners[0]["default_pool_id"], pools[0]["id"]);
+    let pool_id = pools[0]["id"].as_str().unwrap().to_string();
+    let members = cloud
+        .list(
+            &Kind::Member {
+                pool_id: pool_id.clone(),
+            },
+            &Query::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| m["protocol_port"] == 6443));
+    assert!(!pending(&cloud, &plan).await.pending());
+
+    let one_host = load(&SEED_WITH_HOSTS.replace(
+        "  { name = \"master-1\", address = \"fd10:0:0:3::11\" },\n",
+        "",
+    ))
+    .plan;
+    let set = converge(&cloud, &one_host, RunOptions::default())
+        .await
+        .unwrap();
+    let changed: Vec<_> = set
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed[0].action, Action::Delete);
+    let members = cloud
+        .list(&Kind::Member { pool_id }, &Query::new())
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["name"], "master-0");
+
+    destroy(&cloud, &one_host, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty());
+    assert!(cloud.snapshot(&Kind::Subnet).is_empty());
+}
+
+#[tokio::test]
+async fn a_create_cut_before_tagging_is_recognised_not_refused() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    // What a run killed between Neutron's create and the tag call leaves.
+    let cut = cloud
+        .create(
+            &Kind::Network,
+            json!({ "name": "pods", "description": super::observe::creation_marker("seed-ipv6") }),
+        )
+        .await
+        .unwrap();
+    let set = converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(set.count(Action::Adopt), 1, "{set:#?}");
+    assert_eq!(named(&cloud.snapshot(&Kind::Network), "pods").len(), 1);
+    assert_eq!(
+        named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"],
+        cut["id"]
+    );
+    assert_guide_topology(&cloud);
+    // Another pipeline's marker is not ours: still a refusal.
+    let other = FakeCloud::new();
+    other
+        .create(
+            &Kind::Network,
+            json!({ "name": "pods", "description": super::observe::creation_marker("elsewhere") }),
+        )
+        .await
+        .unwrap();
+    assert!(
+        converge(&other, &plan, RunOptions::default())
+            .await
+            .is_err()
+    );
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The main job, from nothing: start a real local OpenStack (Keystone,
+# Neutron, Octavia from PyPI on 127.0.0.1), run Kuryr's IPv6 guide as one
+# kuryr6 pipeline against it, run it again (no changes), and show the
+# emitted kuryr.conf. The cloud stays up so you can look around; stop it
+# with `bash scripts/cloud/down.sh`.
+#
+#   bash scripts/demo.sh [PIPELINE]     (default examples/seed-ipv6/pipeline.toml)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIPELINE=${1:-examples/seed-ipv6/pipeline.toml}
+export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
+
+bash scripts/cloud/up.sh --with-octavia
+# shellcheck disable=SC1091
+source "$KURYR6_CLOUD_DIR/env.sh"
+echo "== building kuryr6 (release)"
+cargo build --release --locked -q -p kuryr6
+K6=${CARGO_TARGET_DIR:-$PWD/target}/release/kuryr6
+OUT=$KURYR6_CLOUD_DIR/demo-out
+
+echo "== kuryr6 check $PIPELINE"
+"$K6" check "$PIPELINE"
+echo "== kuryr6 plan $PIPELINE"
+"$K6" plan "$PIPELINE"
+echo "== kuryr6 run $PIPELINE"
+"$K6" run "$PIPELINE" --out "$OUT"
+echo "== kuryr6 run again: nothing to do"
+"$K6" run "$PIPELINE" --out "$OUT"
+echo "== $OUT/kuryr.conf"
+cat "$OUT/kuryr.conf"
+echo "== $OUT/kube-apiserver.flags"
+cat "$OUT/kube-apiserver.flags"
+cat <<MSG
+
+The local cloud is still running. Look at what kuryr6 made:
+  source $KURYR6_CLOUD_DIR/env.sh
+  \$KURYR6_VENV_BIN/openstack network list --tags kuryr6:pipeline=seed-ipv6
+Remove it again:   $K6 destroy $PIPELINE
+Stop the cloud:    bash scripts/cloud/down.sh
+MSG

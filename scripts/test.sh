@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this):
+#
+#   bash scripts/test.sh
+#
+# Starts the real local cloud (Keystone, Neutron, Octavia from PyPI on
+# 127.0.0.1; installed into a cached venv on first use), builds the shipped
+# and hostile WebAssembly plugins, runs every Rust test including the
+# end-to-end ones against that cloud, and stops the cloud by recorded PID.
+# A cloud that fails to start fails the suite; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
+
+started=0
+cleanup() {
+    if (( started )); then bash scripts/cloud/down.sh >/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "== local cloud"
+bash scripts/cloud/up.sh --with-octavia
+started=1
+
+if [[ -x scripts/build-plugins.sh ]]; then
+    echo "== WebAssembly plugins"
+    bash scripts/build-plugins.sh
+fi
+
+echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
+cargo test --workspace --locked --features kuryr6/cloud-tests

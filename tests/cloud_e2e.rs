@@ -1,0 +1,487 @@
+//! End-to-end: the `kuryr6` binary against the real Keystone + Neutron that
+//! `scripts/cloud/up.sh` runs on 127.0.0.1, cross-checked with the real
+//! `openstack` CLI and kuryr-kubernetes' own option definitions.
+//!
+//! The seed pipeline uses the guide's names, so these tests take a lock and
+//! run one at a time; each starts by removing what an earlier one left.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use support::*;
+
+const SEED: &str = include_str!("../examples/seed-ipv6/pipeline.toml");
+const TAG: &str = "kuryr6:pipeline=seed-ipv6";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Destroys the seed pipeline and deletes hand-made leftovers of earlier tests.
+fn clean(cloud: &LocalCloud, s: &Scratch) {
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    for name in ["pods", "services", "bystander"] {
+        for net in cloud
+            .openstack(&["network", "list", "--name", name])
+            .as_array()
+            .unwrap()
+        {
+            cloud.openstack_ok(&["network", "delete", net["ID"].as_str().unwrap()]);
+        }
+    }
+}
+
+fn ids_tagged(cloud: &LocalCloud, what: &[&str]) -> Vec<Value> {
+    let mut args = what.to_vec();
+    args.extend(["--tags", TAG]);
+    cloud.openstack(&args).as_array().unwrap().clone()
+}
+
+fn names(list: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn subnet_named(cloud: &LocalCloud, name: &str) -> Value {
+    let list = ids_tagged(cloud, &["subnet", "list"]);
+    let id = list
+        .iter()
+        .find(|s| s["Name"] == name)
+        .unwrap_or_else(|| panic!("no tagged subnet {name}: {list:?}"))["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud.openstack(&["subnet", "show", &id])
+}
+
+fn security_group(cloud: &LocalCloud) -> Value {
+    let list = ids_tagged(cloud, &["security", "group", "list"]);
+    assert_eq!(names(&list), ["service_pod_access_v6"]);
+    cloud.openstack(&["security", "group", "show", list[0]["ID"].as_str().unwrap()])
+}
+
+fn ingress_rules(sg: &Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = sg["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["direction"] == "ingress")
+        .map(|r| {
+            (
+                r["ethertype"].as_str().unwrap().to_string(),
+                r["protocol"].as_str().unwrap_or("any").to_string(),
+                r["remote_ip_prefix"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn guide_rules() -> Vec<(String, String, String)> {
+    ["sctp", "tcp", "udp"]
+        .iter()
+        .map(|p| {
+            (
+                "IPv6".to_string(),
+                p.to_string(),
+                "fd10:0:0:2::/112".to_string(),
+            )
+        })
+        .collect()
+}
+
+fn conf_value(conf: &str, key: &str) -> String {
+    conf.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("{key} missing in\n{conf}"))
+        .to_string()
+}
+
+#[test]
+fn seed_run_makes_exactly_the_guides_resources() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("guide", SEED);
+    clean(&cloud, &s);
+    let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_ok(&run);
+
+    assert_eq!(
+        names(&ids_tagged(&cloud, &["network", "list"])),
+        ["pods", "services"]
+    );
+    assert_eq!(
+        names(&ids_tagged(&cloud, &["subnet", "list"])),
+        ["pod_subnet", "service_subnet"]
+    );
+    let pod = subnet_named(&cloud, "pod_subnet");
+    assert_eq!(pod["cidr"], "fd10:0:0:1::/64");
+    assert_eq!(pod["ip_version"], 6);
+    assert_eq!(pod["enable_dhcp"], false);
+    assert_eq!(pod["gateway_ip"], "fd10:0:0:1::1");
+    assert_eq!(
+        pod["allocation_pools"],
+        serde_json::json!([{ "start": "fd10:0:0:1::2", "end": "fd10::1:ffff:ffff:ffff:ffff" }])
+    );
+    assert_eq!(pod["ipv6_address_mode"], Value::Null);
+    assert_eq!(pod["ipv6_ra_mode"], Value::Null);
+    let svc = subnet_named(&cloud, "service_subnet");
+    assert_eq!(svc["cidr"], "fd10:0:0:2::/112");
+    assert_eq!(svc["ip_version"], 6);
+    assert_eq!(svc["enable_dhcp"], false);
+    assert_eq!(svc["gateway_ip"], "fd10:0:0:2::fffe");
+    assert_eq!(
+        svc["allocation_pools"],
+        serde_json::json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
+    );
+
+    let routers = ids_tagged(&cloud, &["router", "list"]);
+    assert_eq!(names(&routers), ["k8s-ipv6"]);
+    let ports = cloud.openstack(&[
+        "port",
+        "list",
+        "--router",
+        routers[0]["ID"].as_str().unwrap(),
+    ]);
+    let router_ips: BTreeSet<String> = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["Fixed IP Addresses"].as_array().unwrap().clone())
+        .map(|ip| ip["ip_address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        router_ips,
+        BTreeSet::from(["fd10:0:0:1::1".to_string(), "fd10:0:0:2::fffe".to_string()])
+    );
+    let sg = security_group(&cloud);
+    assert_eq!(ingress_rules(&sg), guide_rules());
+
+    // kuryr.conf: real ids, and kuryr-kubernetes' own options parse it.
+    let conf_path = s.dir.join("out/kuryr.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    assert_eq!(conf_value(&conf, "pod_subnet"), pod["id"].as_str().unwrap());
+    assert_eq!(
+        conf_value(&conf, "service_subnet"),
+        svc["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        conf_value(&conf, "pod_security_groups"),
+        sg["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        conf_value(&conf, "project"),
+        pod["project_id"].as_str().unwrap()
+    );
+    let check = std::process::Command::new(cloud.venv_bin("python"))
+        .arg(repo().join("scripts/cloud/check_kuryr_conf.py"))
+        .arg(&conf_path)
+        .output()
+        .unwrap();
+    assert_ok(&check);
+    let read: Value = serde_json::from_slice(&check.stdout).expect("check_kuryr_conf prints JSON");
+    let n = &read["neutron_defaults"];
+    assert_eq!(n["pod_subnet"], pod["id"]);
+    assert_eq!(n["service_subnet"], svc["id"]);
+    assert_eq!(n["project"], pod["project_id"]);
+    assert_eq!(n["pod_security_groups"], serde_json::json!([sg["id"]]));
+    assert_eq!(n["ovs_bridge"], "br-int");
+    assert_eq!(read["octavia_defaults"]["member_mode"], "L3");
+    assert!(
+        conf.contains("auth_type = password") && conf.contains("username = admin"),
+        "{conf}"
+    );
+    assert!(
+        !conf.contains(&cloud.admin_password()),
+        "kuryr.conf must not hold the password"
+    );
+    let flags = std::fs::read_to_string(s.dir.join("out/kube-apiserver.flags")).unwrap();
+    assert_eq!(flags, "--service-cluster-ip-range=fd10:0:0:2::/113\n");
+    clean(&cloud, &s);
+}
+
+/// revision_number of every resource the seed made, by id.
+fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (list, show) in [
+        (
+            ["network", "list"].as_slice(),
+            ["network", "show"].as_slice(),
+        ),
+        (&["subnet", "list"], &["subnet", "show"]),
+        (&["router", "list"], &["router", "show"]),
+    ] {
+        for item in ids_tagged(cloud, list) {
+            let id = item["ID"].as_str().unwrap();
+            let mut args = show.to_vec();
+            args.push(id);
+            out.push((
+                id.to_string(),
+                cloud.openstack(&args)["revision_number"].clone(),
+            ));
+        }
+    }
+    let sg = security_group(cloud);
+    out.push((
+        sg["id"].as_str().unwrap().to_string(),
+        sg["revision_number"].clone(),
+    ));
+    for r in sg["rules"].as_array().unwrap() {
+        out.push((
+            r["id"].as_str().unwrap().to_string(),
+            r["revision_number"].clone(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_second_run_changes_nothing() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("rerun", SEED);
+    clean(&cloud, &s);
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    let before = revisions(&cloud);
+    assert!(before.len() >= 11, "{before:?}");
+
+    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_ok(&again);
+    assert!(stderr(&again).contains("No changes"), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("unchanged") && !stdout(&again).contains("wrote"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(revisions(&cloud), before);
+
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    assert!(stdout(&plan).contains("No changes"), "{}", stdout(&plan));
+    clean(&cloud, &s);
+}
+
+#[test]
+fn drift_made_with_the_cli_is_planned_then_repaired() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("drift", SEED);
+    clean(&cloud, &s);
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    let svc = subnet_named(&cloud, "service_subnet");
+    let svc_id = svc["id"].as_str().unwrap();
+    cloud.openstack_ok(&[
+        "subnet",
+        "set",
+        "--no-allocation-pool",
+        "--allocation-pool",
+        "start=fd10:0:0:2::9000,end=fd10:0:0:2::fffd",
+        svc_id,
+    ]);
+    let sg = security_group(&cloud);
+    let udp = sg["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["protocol"] == "udp")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud.openstack_ok(&["security", "group", "rule", "delete", &udp]);
+
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    let shown = stdout(&plan);
+    assert!(shown.contains("~ subnet service_subnet"), "{shown}");
+    assert!(shown.contains("allocation_pools: fd10:0:0:2::9000-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"), "{shown}");
+    assert!(
+        shown.contains("+ rule service_pod_access_v6: ingress IPv6 udp from fd10:0:0:2::/112"),
+        "{shown}"
+    );
+    assert!(shown.contains("1 to create, 1 to update"), "{shown}");
+
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    let repaired = cloud.openstack(&["subnet", "show", svc_id]);
+    assert_eq!(
+        repaired["allocation_pools"],
+        serde_json::json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
+    );
+    assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    clean(&cloud, &s);
+}
+
+#[test]
+fn hand_made_resources_block_until_adopted_and_destroy_leaves_no_tag() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("own", SEED);
+    clean(&cloud, &s);
+    let hand = cloud.openstack(&["network", "create", "pods"]);
+    let hand_id = hand["id"].as_str().unwrap();
+    let bystander = cloud.openstack(&["network", "create", "bystander"]);
+
+    let blocked = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_eq!(blocked.status.code(), Some(1));
+    let err = stderr(&blocked);
+    assert!(
+        err.contains("network `pods`") && err.contains(hand_id) && err.contains("--adopt"),
+        "{err}"
+    );
+    assert!(
+        ids_tagged(&cloud, &["network", "list"]).is_empty(),
+        "nothing made before the refusal"
+    );
+    let untouched = cloud.openstack(&["network", "show", hand_id]);
+    assert_eq!(untouched["tags"], serde_json::json!([]));
+    assert_eq!(untouched["revision_number"], hand["revision_number"]);
+
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--adopt"]));
+    let pods = cloud.openstack(&["network", "list", "--name", "pods"]);
+    assert_eq!(pods.as_array().unwrap().len(), 1);
+    assert_eq!(pods[0]["ID"], hand["id"]);
+    assert!(
+        cloud.openstack(&["network", "show", hand_id])["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == TAG)
+    );
+
+    let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
+    assert_ok(&destroyed);
+    for what in [
+        ["network", "list"].as_slice(),
+        &["subnet", "list"],
+        &["router", "list"],
+        &["security", "group", "list"],
+    ] {
+        assert!(ids_tagged(&cloud, what).is_empty(), "{what:?} still tagged");
+    }
+    let still = cloud.openstack(&["network", "show", bystander["id"].as_str().unwrap()]);
+    assert_eq!(still["name"], "bystander");
+    clean(&cloud, &s);
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_the_password() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("auth", SEED);
+    let wrong = "Wr0ng-p4ssw0rd-do-not-print";
+    let secure = s.dir.join("secure.yaml");
+    std::fs::write(
+        &secure,
+        format!("clouds:\n  kuryr6-local:\n    auth:\n      password: {wrong}\n"),
+    )
+    .unwrap();
+    let real = cloud.admin_password();
+    for verbosity in [None, Some("-vv")] {
+        let mut args = vec!["run", s.pipeline().leak() as &str];
+        args.extend(verbosity);
+        let mut cmd = cloud.kuryr6_command(&s.dir, &args);
+        cmd.env("OS_CLIENT_SECURE_FILE", &secure)
+            .env("RUST_LOG", "debug");
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            all.to_lowercase().contains("authentication failed"),
+            "{all}"
+        );
+        assert!(
+            !all.contains(wrong) && !all.contains(&real),
+            "a password leaked:\n{all}"
+        );
+    }
+    // A real run at debug level does not print the token or the password.
+    let mut cmd = cloud.kuryr6_command(&s.dir, &["plan", &s.pipeline(), "-vv"]);
+    cmd.env("RUST_LOG", "trace");
+    let out = cmd.output().unwrap();
+    assert_ok(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(&real), "the password leaked at trace level");
+    assert!(
+        !all.to_lowercase().contains("x-auth-token: g") && !all.contains("X-Subject-Token: g"),
+        "a token leaked:\n{all}"
+    );
+}
+
+#[test]
+fn a_killed_run_converges_on_the_next_run_without_duplicates() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("kill", SEED);
+    for delay_ms in [150, 400, 800, 1500] {
+        clean(&cloud, &s);
+        let mut child = cloud
+            .kuryr6_command(&s.dir, &["run", &s.pipeline()])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+        assert_ok(&again);
+        for (name, kind) in [
+            ("pods", "network"),
+            ("services", "network"),
+            ("k8s-ipv6", "router"),
+            ("pod_subnet", "subnet"),
+            ("service_subnet", "subnet"),
+        ] {
+            let found = cloud.openstack(&[kind, "list", "--name", name]);
+            assert_eq!(
+                found.as_array().unwrap().len(),
+                1,
+                "killed after {delay_ms} ms: {kind} {name}: {found}"
+            );
+        }
+        let groups = cloud.openstack(&["security", "group", "list"]);
+        assert_eq!(
+            groups
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["Name"] == "service_pod_access_v6")
+                .count(),
+            1
+        );
+        assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+        let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "killed after {delay_ms} ms: {}",
+            stdout(&plan)
+        );
+    }
+    clean(&cloud, &s);
+}

@@ -1,0 +1,230 @@
+//! End-to-end: the Kubernetes API load balancer step against the real
+//! Octavia API that `scripts/cloud/up.sh --with-octavia` runs (amphora
+//! provider with no-op drivers), cross-checked with `openstack loadbalancer`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+/// The seed with two API hosts: the short form then adds the guide's
+/// `default/kubernetes` load balancer. Its own CIDRs and names keep it clear
+/// of the Neutron tests' seed.
+const TWO_HOSTS: &str = r#"
+[pipeline]
+name = "seed-lb"
+
+[kubernetes]
+version = "1.33"
+api_hosts = [
+  { name = "master-0", address = "fd10:0:0:3::10" },
+  { name = "master-1", address = "fd10:0:0:3::11" },
+]
+
+[plan]
+pod_cidr = "fd20:0:0:1::/64"
+service_cidr = "fd20:0:0:2::/112"
+
+[plan.names]
+pod_network = "lb-pods"
+service_network = "lb-services"
+pod_subnet = "lb-pod_subnet"
+service_subnet = "lb-service_subnet"
+router = "lb-router"
+security_group = "lb-access"
+"#;
+
+fn find_lb(cloud: &LocalCloud) -> Option<Value> {
+    let list = cloud.openstack(&["loadbalancer", "list", "--tags", "kuryr6:pipeline=seed-lb"]);
+    let list = list.as_array().unwrap();
+    assert!(list.len() <= 1, "{list:?}");
+    list.first()
+        .map(|l| cloud.openstack(&["loadbalancer", "show", l["id"].as_str().unwrap()]))
+}
+
+fn members(cloud: &LocalCloud, pool: &str) -> Vec<(String, String, u64)> {
+    let list = cloud.openstack(&["loadbalancer", "member", "list", pool]);
+    let mut v: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["address"].as_str().unwrap().to_string(),
+                m["protocol_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn api_load_balancer_is_made_kept_trimmed_and_destroyed() {
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("lb", TWO_HOSTS);
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_ok(&run);
+
+    let lb = find_lb(&cloud).expect("a load balancer tagged for the pipeline");
+    assert_eq!(lb["name"], "default/kubernetes");
+    assert_eq!(lb["vip_address"], "fd20:0:0:2::1");
+    assert_eq!(lb["provisioning_status"], "ACTIVE");
+    let listeners = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "list",
+        "--loadbalancer",
+        lb["id"].as_str().unwrap(),
+    ]);
+    let listeners = listeners.as_array().unwrap();
+    assert_eq!(listeners.len(), 1);
+    let listener = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "show",
+        listeners[0]["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(listener["protocol"], "HTTPS");
+    assert_eq!(listener["protocol_port"], 443);
+    assert_eq!(listener["provisioning_status"], "ACTIVE");
+    let pools = cloud.openstack(&[
+        "loadbalancer",
+        "pool",
+        "list",
+        "--loadbalancer",
+        lb["id"].as_str().unwrap(),
+    ]);
+    let pools = pools.as_array().unwrap();
+    assert_eq!(pools.len(), 1);
+    let pool = cloud.openstack(&[
+        "loadbalancer",
+        "pool",
+        "show",
+        pools[0]["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(pool["name"], "default/kubernetes:HTTPS:443");
+    assert_eq!(pool["protocol"], "HTTPS");
+    assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
+    assert_eq!(listener["default_pool_id"], pool["id"]);
+    let pool_id = pool["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        members(&cloud, &pool_id),
+        [
+            ("master-0".to_string(), "fd10:0:0:3::10".to_string(), 6443),
+            ("master-1".to_string(), "fd10:0:0:3::11".to_string(), 6443)
+        ]
+    );
+    // The API server binds and advertises on the first host's address.
+    let flags = std::fs::read_to_string(s.dir.join("out/kube-apiserver.flags")).unwrap();
+    assert!(
+        flags.contains("--bind-address=fd10:0:0:3::10")
+            && flags.contains("--advertise-address=fd10:0:0:3::10"),
+        "{flags}"
+    );
+    let conf = std::fs::read_to_string(s.dir.join("out/kuryr.conf")).unwrap();
+    assert!(
+        conf.contains("member_mode = L3") && conf.contains("lb_algorithm = LEAST_CONNECTIONS"),
+        "{conf}"
+    );
+
+    // Re-run: nothing changes.
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+
+    // One host fewer: exactly its member goes.
+    s.write(&TWO_HOSTS.replace(
+        "  { name = \"master-1\", address = \"fd10:0:0:3::11\" },\n",
+        "",
+    ));
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(3));
+    assert!(
+        stdout(&plan).contains("- member master-1 of default/kubernetes:HTTPS:443")
+            && stdout(&plan)
+                .contains("0 to create, 0 to update, 0 to adopt, 0 to replace, 1 to delete"),
+        "{}",
+        stdout(&plan)
+    );
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    assert_eq!(
+        members(&cloud, &pool_id),
+        [("master-0".to_string(), "fd10:0:0:3::10".to_string(), 6443)]
+    );
+    assert_eq!(
+        find_lb(&cloud).unwrap()["id"],
+        lb["id"],
+        "the load balancer itself is kept"
+    );
+
+    // Destroy: the load balancer goes before the subnet it sits on.
+    let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
+    assert_ok(&destroyed);
+    let log = stderr(&destroyed);
+    let lb_at = log
+        .find("- load balancer default/kubernetes")
+        .unwrap_or_else(|| panic!("{log}"));
+    let subnet_at = log
+        .find("- subnet lb-service_subnet")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(lb_at < subnet_at, "{log}");
+    assert!(find_lb(&cloud).is_none());
+    assert!(
+        cloud
+            .openstack(&["subnet", "list", "--tags", "kuryr6:pipeline=seed-lb"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_vip_outside_the_range_is_refused_before_any_api_call() {
+    let cloud = LocalCloud::get();
+    let explicit = r#"
+[pipeline]
+name = "seed-lb-bad"
+
+[kubernetes]
+api_hosts = [{ name = "master-0", address = "fd10:0:0:3::10" }]
+
+[[step]]
+kind = "network"
+name = "lb-bad-services"
+
+[[step]]
+kind = "subnet"
+name = "lb-bad-service_subnet"
+network = "lb-bad-services"
+role = "service"
+ip_version = 6
+cidr = "fd20:0:0:2::/112"
+
+[[step]]
+kind = "loadbalancer"
+name = "default/kubernetes"
+subnet = "lb-bad-service_subnet"
+vip = "fd20:0:0:2::8001"
+"#;
+    let s = Scratch::with_pipeline("lb-bad", explicit);
+    let out = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("pipeline.toml:24:7: error[E019]"), "{err}");
+    assert!(
+        cloud
+            .openstack(&["network", "list", "--name", "lb-bad-services"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

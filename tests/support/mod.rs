@@ -1,0 +1,169 @@
+//! Shared helpers of the end-to-end tests: the local real cloud that
+//! `scripts/cloud/up.sh` started, the real `openstack` CLI from its venv, and
+//! the `kuryr6` binary under test. A missing cloud is a failure, never a skip.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The variables `up.sh` wrote to `<state>/env.sh`.
+pub struct LocalCloud {
+    pub env: HashMap<String, String>,
+}
+
+impl LocalCloud {
+    /// Reads the running local cloud's environment, or fails the test
+    /// saying how to start it.
+    pub fn get() -> LocalCloud {
+        let dir = std::env::var("KURYR6_CLOUD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join(".cloud"));
+        let env_file = dir.join("env.sh");
+        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
+            panic!("no local cloud: cannot read {} ({e}). Start it with `bash scripts/cloud/up.sh` or run the whole suite with `bash scripts/test.sh`", env_file.display())
+        });
+        let env = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        LocalCloud { env }
+    }
+
+    pub fn venv_bin(&self, tool: &str) -> PathBuf {
+        PathBuf::from(&self.env["KURYR6_VENV_BIN"]).join(tool)
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        for k in ["OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CLOUD"] {
+            cmd.env(k, &self.env[k]);
+        }
+        // Nothing of the developer's own OpenStack environment leaks in.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OS_")
+                && !["OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CLOUD"]
+                    .contains(&k.as_str())
+            {
+                cmd.env_remove(k);
+            }
+        }
+    }
+
+    /// The real `openstack` CLI, `-f json`, parsed. Panics on failure.
+    pub fn openstack(&self, args: &[&str]) -> Value {
+        let out = self.openstack_raw(args, true);
+        assert!(
+            out.status.success(),
+            "openstack {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "openstack {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// The real `openstack` CLI for commands that print nothing.
+    pub fn openstack_ok(&self, args: &[&str]) {
+        let out = self.openstack_raw(args, false);
+        assert!(
+            out.status.success(),
+            "openstack {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn openstack_raw(&self, args: &[&str], json: bool) -> Output {
+        let mut cmd = Command::new(self.venv_bin("openstack"));
+        cmd.args(args);
+        if json {
+            cmd.args(["-f", "json"]);
+        }
+        self.apply_env(&mut cmd);
+        cmd.output().expect("openstack CLI runs")
+    }
+
+    /// `kuryr6 ARGS` against the local cloud, from `dir`.
+    pub fn kuryr6(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = self.kuryr6_command(dir, args);
+        cmd.output().expect("kuryr6 runs")
+    }
+
+    pub fn kuryr6_command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuryr6"));
+        cmd.args(args).current_dir(dir);
+        self.apply_env(&mut cmd);
+        cmd
+    }
+
+    /// Password of the admin user (to check it never shows up in output).
+    pub fn admin_password(&self) -> String {
+        let dir = PathBuf::from(&self.env["KURYR6_CLOUD_DIR"]);
+        let secure = std::fs::read_to_string(dir.join("secure.yaml")).expect("secure.yaml");
+        secure
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("password:"))
+            .map(|p| p.trim().trim_matches('\'').trim_matches('"').to_string())
+            .expect("password in secure.yaml")
+    }
+}
+
+/// A scratch directory holding a copy of a pipeline; removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn with_pipeline(name: &str, text: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("kuryr6-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pipeline.toml"), text).unwrap();
+        Scratch { dir }
+    }
+
+    pub fn pipeline(&self) -> String {
+        self.dir.join("pipeline.toml").display().to_string()
+    }
+
+    pub fn write(&self, text: &str) {
+        std::fs::write(self.dir.join("pipeline.toml"), text).unwrap();
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
