@@ -386,12 +386,16 @@ fn hostile_plugins_end_in_named_errors_and_the_host_survives() {
         &trap_says("hostile: connect to 127.0.0.1:22"),
     );
     check("env", &default, &trap_says("hostile: read $PATH"));
-    check("recurse", &default, &|r| {
-        matches!(r, Err(PluginError::Trap { .. }))
-    });
-    check("exit", &default, &|r| {
-        matches!(r, Err(PluginError::Trap { .. }))
-    });
+    check(
+        "recurse",
+        &default,
+        &|r| matches!(r, Err(PluginError::Trap { message, .. }) if message.contains("stack")),
+    );
+    check(
+        "exit",
+        &default,
+        &|r| matches!(r, Err(PluginError::Trap { message, .. }) if message.contains("exit status")),
+    );
     // Sleeping an hour returns at once: time is virtual inside the sandbox.
     check("sleep", &default, &|r| r.is_ok());
 

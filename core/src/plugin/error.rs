@@ -61,14 +61,19 @@ pub enum PluginError {
     /// Crashed: a panic, an unreachable, an out-of-bounds access, a stack
     /// overflow. `stderr` holds what the guest printed (a panic message).
     #[error(
-        "plugin {plugin}, hook {hook}: crashed: {message}{}",
-        stderr_suffix(stderr)
+        "plugin {plugin}, hook {hook}: crashed: {message}{}{}",
+        stderr_suffix(stderr),
+        backtrace_suffix(backtrace)
     )]
     Trap {
         plugin: String,
         hook: &'static str,
+        /// The trap itself, e.g. "wasm trap: wasm `unreachable` instruction executed".
         message: String,
+        /// What the guest printed; a Rust panic message lands here.
         stderr: String,
+        /// The guest's call stack at the trap, with function names.
+        backtrace: String,
     },
     /// Returned something that is not what the hook promises: unparsable
     /// JSON, a plan that fails validation, an unusable name.
@@ -85,6 +90,14 @@ pub enum PluginError {
         hook: &'static str,
         message: String,
     },
+}
+
+fn backtrace_suffix(backtrace: &str) -> String {
+    if backtrace.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\nguest backtrace:\n{}", backtrace.trim_end())
+    }
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -565,12 +565,25 @@ fn classify(
             fuel: limits.fuel.unwrap_or(u64::MAX),
         },
         _ => {
-            let stderr = String::from_utf8_lossy(&output.contents()).into_owned();
+            let stderr = String::from_utf8_lossy(&output.contents())
+                .trim()
+                .to_string();
+            let backtrace = err
+                .downcast_ref::<wasmtime::WasmBacktrace>()
+                .map(|b| b.to_string())
+                .unwrap_or_default();
+            // The trap (or a host error such as a guest's exit) without the
+            // backtrace context wasmtime wraps it in.
+            let message = match err.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => err.root_cause().to_string(),
+            };
             PluginError::Trap {
                 plugin,
                 hook,
-                message: format!("{err:?}").trim_end().to_string(),
+                message,
                 stderr,
+                backtrace,
             }
         }
     }
