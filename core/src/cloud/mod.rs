@@ -168,6 +168,16 @@ pub trait Cloud {
     async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError>;
     /// `body` is the inner object; returns the created resource.
     async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError>;
+    /// Creates several resources of one kind; the result is in the order of
+    /// `bodies`. Neutron creates networks, subnets and rules in one atomic
+    /// call (all or none); elsewhere this is one create after the other.
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
+        let mut made = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            made.push(self.create(kind, body).await?);
+        }
+        Ok(made)
+    }
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;

@@ -821,6 +821,91 @@ impl Cloud for OpenStack {
         Ok(created)
     }
 
+    /// One bulk POST (`{"networks": […]}`) where Neutron has bulk create;
+    /// tags follow per resource as in `create`, and if tagging fails every
+    /// resource of the call is deleted again.
+    async fn create_many(
+        &self,
+        kind: &Kind,
+        mut bodies: Vec<Value>,
+    ) -> Result<Vec<Value>, CloudError> {
+        let bulk = matches!(kind, Kind::Network | Kind::Subnet | Kind::SecurityGroupRule);
+        if !bulk || bodies.len() < 2 {
+            let mut made = Vec::with_capacity(bodies.len());
+            for body in bodies {
+                made.push(self.create(kind, body).await?);
+            }
+            return Ok(made);
+        }
+        let tags: Vec<Option<Value>> = bodies
+            .iter_mut()
+            .map(|b| {
+                if tags_separate(kind, true) {
+                    b.as_object_mut().and_then(|o| o.remove("tags"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let envelope = json!({ kind.plural(): bodies });
+        let doc = self
+            .service_call(
+                kind.service(),
+                Method::POST,
+                |base| Self::list_url(base, kind),
+                Some(&envelope),
+                false,
+                || format!("the {} collection", kind.plural()),
+            )
+            .await?;
+        let mut created = match doc.get(kind.plural()) {
+            Some(Value::Array(items)) if items.len() == tags.len() => items.clone(),
+            _ => {
+                return Err(CloudError::Rejected {
+                    method: "POST".into(),
+                    path: kind.path(),
+                    status: 201,
+                    message: format!(
+                        "the bulk answer has no `{}` list of {} items",
+                        kind.plural(),
+                        tags.len()
+                    ),
+                });
+            }
+        };
+        let tagging =
+            futures::future::join_all(created.iter().zip(&tags).map(|(c, t)| async move {
+                match t {
+                    Some(t) => self
+                        .put_tags(kind, c["id"].as_str().unwrap_or_default(), t)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }))
+            .await;
+        if let Some(e) = tagging.iter().find_map(|r| r.as_ref().err()).cloned() {
+            for c in &created {
+                if let Err(undo) = self
+                    .delete(kind, c["id"].as_str().unwrap_or_default())
+                    .await
+                {
+                    return Err(CloudError::Unavailable(format!(
+                        "{kind} {} was created but tagging failed ({e}) and deleting it failed too ({undo}); delete it by hand",
+                        c["id"]
+                    )));
+                }
+            }
+            return Err(e);
+        }
+        for (c, t) in created.iter_mut().zip(tagging) {
+            if let Ok(Some(set)) = t {
+                c["tags"] = set;
+            }
+        }
+        Ok(created)
+    }
+
     /// `tags` in `body` replace the resource's tags (through `…/tags` where
     /// the API does not take them in the body).
     async fn update(&self, kind: &Kind, id: &str, mut body: Value) -> Result<Value, CloudError> {

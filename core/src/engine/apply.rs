@@ -190,23 +190,34 @@ pub async fn apply<C: Cloud>(
             .any(|(_, _, c)| is_octavia(&c.target));
         let concurrency = if octavia { 1 } else { CONCURRENCY };
         let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> =
-            stream::iter(&all[start..end])
-                .map(|(_, op, c)| async move {
+            stream::iter(tasks(&all[start..end]))
+                .map(|task| async move {
                     let t = Instant::now();
-                    let r = execute(cloud, plan, obs, ids, *op, c).await;
-                    progress.done(
-                        &c.target,
-                        if *op == Op::Delete {
+                    let results = match task {
+                        Task::One(op, c) => {
+                            vec![(op, c, execute(cloud, plan, obs, ids, op, c).await)]
+                        }
+                        Task::Bulk(kind, changes) => {
+                            execute_bulk(cloud, plan, obs, ids, &kind, &changes)
+                                .await
+                                .into_iter()
+                                .zip(changes)
+                                .map(|(r, c)| (Op::Upsert, c, r))
+                                .collect()
+                        }
+                    };
+                    for (op, c, r) in &results {
+                        let action = if *op == Op::Delete {
                             Action::Delete
                         } else {
                             c.action
-                        },
-                        t.elapsed(),
-                        r.is_ok(),
-                    );
-                    (*op, *c, r)
+                        };
+                        progress.done(&c.target, action, t.elapsed(), r.is_ok());
+                    }
+                    futures::stream::iter(results)
                 })
                 .buffer_unordered(concurrency)
+                .flatten()
                 .collect()
                 .await;
         let mut first_error = None;
@@ -283,25 +294,177 @@ fn need<'a>(ids: &'a IdMap, kind: StepKind, name: &str) -> Result<&'a str, Engin
     })
 }
 
-/// Creates a resource with its ownership tags in the same call, so a run
-/// killed right after leaves a resource the next run finds; tags the
-/// resource afterwards only if the API ignored them.
-async fn create_owned<C: Cloud>(
-    cloud: &C,
-    kind: &Kind,
-    mut body: Value,
-    pipeline: &str,
-) -> Result<Value, CloudError> {
-    let tags = ownership_tags(pipeline);
-    body["tags"] = json!(tags);
+/// What one concurrent slot of a wave does: one change, or the creates of
+/// one kind that Neutron takes in a single bulk call.
+enum Task<'a> {
+    One(Op, &'a Change),
+    Bulk(Kind, Vec<&'a Change>),
+}
+
+/// Groups a wave's creates of networks, subnets and rules into bulk tasks
+/// (fewer calls: each costs the server the same whatever its size).
+fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
+    let mut out = Vec::new();
+    let mut groups: Vec<(Kind, Vec<&'a Change>)> = Vec::new();
+    for (_, op, c) in wave {
+        let bulk_kind = match (&c.target, op, c.action) {
+            (_, Op::Delete, _) => None,
+            (_, _, a) if !matches!(a, Action::Create | Action::Replace) => None,
+            (Target::Network { .. }, ..) => Some(Kind::Network),
+            (Target::Subnet { .. }, ..) => Some(Kind::Subnet),
+            (Target::Rule { .. }, ..) => Some(Kind::SecurityGroupRule),
+            _ => None,
+        };
+        match bulk_kind {
+            Some(kind) => match groups.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, v)) => v.push(c),
+                None => groups.push((kind, vec![c])),
+            },
+            None => out.push(Task::One(*op, c)),
+        }
+    }
+    for (kind, changes) in groups {
+        match changes.as_slice() {
+            [one] => out.push(Task::One(Op::Upsert, one)),
+            _ => out.push(Task::Bulk(kind, changes)),
+        }
+    }
+    out
+}
+
+/// Adds kuryr6's ownership tags and creation marker to a create body.
+fn owned_body(mut body: Value, pipeline: &str) -> Value {
+    body["tags"] = json!(ownership_tags(pipeline));
     if body.get("description").is_none() {
         body["description"] = json!(creation_marker(pipeline));
     }
-    let made = cloud.create(kind, body).await?;
-    if !has_tag(&made, &pipeline_tag(pipeline)) {
-        cloud.add_tags(kind, str_of(&made, "id"), &tags).await?;
+    body
+}
+
+/// Tags a just-created resource if the API dropped the tags of its body.
+async fn ensure_tagged<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    made: &Value,
+    pipeline: &str,
+) -> Result<(), CloudError> {
+    if !has_tag(made, &pipeline_tag(pipeline)) {
+        cloud
+            .add_tags(kind, str_of(made, "id"), &ownership_tags(pipeline))
+            .await?;
     }
+    Ok(())
+}
+
+/// Creates a resource with its ownership: the creation marker in the create
+/// call itself (so a run killed right after leaves a resource the next run
+/// recognises), the tags in the same call or right after it.
+async fn create_owned<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    body: Value,
+    pipeline: &str,
+) -> Result<Value, CloudError> {
+    let made = cloud.create(kind, owned_body(body, pipeline)).await?;
+    ensure_tagged(cloud, kind, &made, pipeline).await?;
     Ok(made)
+}
+
+fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineError> {
+    let pools: Vec<Value> = s
+        .allocation_pools
+        .iter()
+        .map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() }))
+        .collect();
+    // Gateway and pool in one call: no window where Neutron picked its own
+    // (the facts' devstack two-step trap).
+    Ok(json!({
+        "name": s.name,
+        "network_id": need(ids, StepKind::Network, &s.network)?,
+        "ip_version": s.ip_version,
+        "cidr": s.cidr.to_string(),
+        "enable_dhcp": s.enable_dhcp,
+        "gateway_ip": s.gateway_ip.to_string(),
+        "allocation_pools": pools,
+    }))
+}
+
+/// The create body of a bulk-creatable change.
+fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError> {
+    match &c.target {
+        Target::Network { name } => Ok(owned_body(json!({ "name": name }), &plan.pipeline)),
+        Target::Subnet { name } => match plan.step(name) {
+            Some(Step::Subnet(s)) => Ok(owned_body(subnet_body(s, ids)?, &plan.pipeline)),
+            _ => Err(EngineError::Refused(vec![format!(
+                "no subnet step `{name}`"
+            )])),
+        },
+        Target::Rule { group, rule } => Ok(rule_body(
+            rule,
+            need(ids, StepKind::SecurityGroup, group)?,
+            &plan.pipeline,
+        )),
+        other => Err(EngineError::Refused(vec![format!(
+            "{other} cannot be created in bulk"
+        )])),
+    }
+}
+
+/// Runs a bulk task; results in the order of `changes`. A rule that already
+/// exists fails Neutron's whole bulk call with 409: then each rule goes on
+/// its own, where a 409 is verified.
+async fn execute_bulk<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    ids: &IdMap,
+    kind: &Kind,
+    changes: &[&Change],
+) -> Vec<Result<Option<String>, EngineError>> {
+    let bodies: Result<Vec<Value>, EngineError> =
+        changes.iter().map(|c| bulk_body(plan, ids, c)).collect();
+    let bodies = match bodies {
+        Ok(b) => b,
+        Err(e) => return one_error_for_all(e, changes.len()),
+    };
+    match cloud.create_many(kind, bodies).await {
+        Ok(made) => {
+            let mut out = Vec::with_capacity(made.len());
+            for m in &made {
+                let tagged = if kind.taggable() && *kind != Kind::SecurityGroupRule {
+                    ensure_tagged(cloud, kind, m, &plan.pipeline)
+                        .await
+                        .map_err(EngineError::from)
+                } else {
+                    Ok(())
+                };
+                let id = (*kind != Kind::SecurityGroupRule).then(|| str_of(m, "id").to_string());
+                out.push(tagged.map(|_| id));
+            }
+            out
+        }
+        Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
+            let mut out = Vec::new();
+            for c in changes {
+                out.push(execute(cloud, plan, obs, ids, Op::Upsert, c).await);
+            }
+            out
+        }
+        Err(e) => one_error_for_all(e.into(), changes.len()),
+    }
+}
+
+/// The error for the first change of a failed bulk call, a pointer to it
+/// for the others (EngineError is not Clone: it may hold I/O errors).
+fn one_error_for_all(e: EngineError, n: usize) -> Vec<Result<Option<String>, EngineError>> {
+    let text = e.to_string();
+    std::iter::once(Err(e))
+        .chain((1..n).map(|_| {
+            Err(EngineError::Refused(vec![format!(
+                "not created: the bulk call failed ({text})"
+            )]))
+        }))
+        .collect()
 }
 
 pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
@@ -400,17 +563,7 @@ async fn execute<C: Cloud>(
                 .collect();
             match c.action {
                 Action::Create | Action::Replace => {
-                    // Gateway and pool in one call: no window where Neutron
-                    // picked its own (the facts' devstack two-step trap).
-                    let body = json!({
-                        "name": name,
-                        "network_id": need(ids, StepKind::Network, &s.network)?,
-                        "ip_version": s.ip_version,
-                        "cidr": s.cidr.to_string(),
-                        "enable_dhcp": s.enable_dhcp,
-                        "gateway_ip": s.gateway_ip.to_string(),
-                        "allocation_pools": pools,
-                    });
+                    let body = subnet_body(s, ids)?;
                     let made = create_owned(cloud, &Kind::Subnet, body, pipeline).await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
