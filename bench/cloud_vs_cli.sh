@@ -4,6 +4,9 @@
 # medians side by side and the ratios the issue sets targets for:
 #   CLI sequence / kuryr6 first run   (target ≥ 8×)
 #   kuryr6 no-change re-run / first   (target < 15 %)
+# and the share of a pipeline run spent in WebAssembly plugins: the extra
+# time of the seed with the `naming` plugin over the plain seed (offline
+# plan, 20 processes each), against the run times above (target ≤ 2 %).
 #
 #   bash bench/cloud_vs_cli.sh [RUNS]
 #
@@ -41,3 +44,19 @@ printf '\nseed pipeline on the local cloud, median of %d alternating runs\n' "$R
 printf '  %-40s %8.2f s\n' "guide's 9 openstack CLI commands" "$cli" "kuryr6 run (first)" "$k6" "kuryr6 run (no change)" "$rerun"
 printf '  %-40s %8.1f ×   (target ≥ 8)\n' "CLI / kuryr6" "$(echo "$cli / $k6" | bc -l)"
 printf '  %-40s %8.1f %%   (target < 15)\n' "re-run / first run" "$(echo "100 * $rerun / $k6" | bc -l)"
+
+# Plugins' share: the same process work with and without the naming plugin.
+if [[ -f target/plugins/naming.wasm ]]; then
+    : >"$WORK/plain"; : >"$WORK/plugged"
+    for i in $(seq 1 20); do
+        t=$(now); "$K6" plan --offline examples/seed-ipv6/pipeline.toml >/dev/null; elapsed "$t" >>"$WORK/plain"
+        t=$(now); "$K6" plan --offline examples/plugins/seed-naming/pipeline.toml >/dev/null; elapsed "$t" >>"$WORK/plugged"
+    done
+    plain=$(median <"$WORK/plain"); plugged=$(median <"$WORK/plugged")
+    extra=$(echo "$plugged - $plain" | bc -l)
+    printf '  %-40s %8.2f ms\n' "plugin cost (naming, per process)" "$(echo "1000 * $extra" | bc -l)"
+    printf '  %-40s %8.2f %%   (target ≤ 2)\n' "plugins / kuryr6 run (first)" "$(echo "100 * $extra / $k6" | bc -l)"
+    printf '  %-40s %8.2f %%\n' "plugins / kuryr6 run (no change)" "$(echo "100 * $extra / $rerun" | bc -l)"
+else
+    echo "  (plugins not built: run scripts/build-plugins.sh for the plugin share)"
+fi

@@ -22,10 +22,9 @@ echo "== local cloud"
 bash scripts/cloud/up.sh --with-octavia
 started=1
 
-if [[ -x scripts/build-plugins.sh ]]; then
-    echo "== WebAssembly plugins"
-    bash scripts/build-plugins.sh
-fi
+echo "== WebAssembly plugins (Rust guests, then the Python one through componentize-py)"
+bash scripts/build-plugins.sh
+bash scripts/build-py-plugin.sh
 
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
 cargo test --workspace --locked --features kuryr6/cloud-tests

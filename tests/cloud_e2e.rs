@@ -485,3 +485,129 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
     }
     clean(&cloud, &s);
 }
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+/// 503 and 429 are retried inside a run; a 500 or a dropped connection after
+/// Neutron acted fails the run, and running again finishes the job with no
+/// duplicate and no orphan.
+#[test]
+fn faults_between_kuryr6_and_neutron_are_recovered_by_running_again() {
+    use fault_proxy::{Fault, FaultProxy, Rule};
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("faults", SEED);
+    clean(&cloud, &s);
+    let neutron_port: u16 = cloud.env["KURYR6_NEUTRON_URL"]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(
+        neutron_port,
+        vec![
+            Rule {
+                method: "POST",
+                path: "/v2.0/networks",
+                nth: 1,
+                fault: Fault::Unavailable,
+            },
+            Rule {
+                method: "GET",
+                path: "/v2.0/subnets",
+                nth: 1,
+                fault: Fault::TooMany,
+            },
+            Rule {
+                method: "POST",
+                path: "/v2.0/subnets",
+                nth: 1,
+                fault: Fault::DropAfter,
+            },
+            Rule {
+                method: "POST",
+                path: "/v2.0/security-group-rules",
+                nth: 1,
+                fault: Fault::ErrorAfter,
+            },
+            Rule {
+                method: "PUT",
+                path: "/add_router_interface",
+                nth: 1,
+                fault: Fault::ErrorAfter,
+            },
+        ],
+    );
+    // The same cloud, with Neutron reached through the proxy.
+    let clouds = std::fs::read_to_string(&cloud.env["OS_CLIENT_CONFIG_FILE"]).unwrap();
+    let proxied = clouds.replacen(
+        "    region_name:",
+        &format!(
+            "    network_endpoint_override: http://127.0.0.1:{}\n    region_name:",
+            proxy.port
+        ),
+        1,
+    );
+    assert_ne!(
+        proxied, clouds,
+        "clouds.yaml has a region_name line to anchor the override"
+    );
+    std::fs::write(s.dir.join("clouds.yaml"), proxied).unwrap();
+
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let mut cmd = cloud.kuryr6_command(&s.dir, &["run", &s.pipeline()]);
+        cmd.env("OS_CLIENT_CONFIG_FILE", s.dir.join("clouds.yaml"));
+        let out = cmd.output().unwrap();
+        let ok = out.status.success();
+        runs.push((out.status.code(), stderr(&out)));
+        if ok {
+            break;
+        }
+    }
+    let fired = proxy.fired();
+    assert_eq!(
+        fired.len(),
+        5,
+        "every fault fired: {fired:?}\nruns: {runs:#?}"
+    );
+    assert!(
+        runs.last().unwrap().0 == Some(0),
+        "no run succeeded: {runs:#?}"
+    );
+    assert!(runs.len() >= 2, "the lost answers failed a run: {runs:#?}");
+    // 503 and 429 were absorbed: the network create and the subnet list
+    // went through again inside the first run.
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .filter(|(m, p)| m == "POST" && p.starts_with("/v2.0/networks"))
+            .count()
+            >= 2,
+        "{seen:?}"
+    );
+
+    for (name, kind) in [
+        ("pods", "network"),
+        ("services", "network"),
+        ("k8s-ipv6", "router"),
+        ("pod_subnet", "subnet"),
+        ("service_subnet", "subnet"),
+    ] {
+        let found = cloud.openstack(&[kind, "list", "--name", name]);
+        assert_eq!(found.as_array().unwrap().len(), 1, "{kind} {name}: {found}");
+    }
+    assert_eq!(
+        names(&ids_tagged(&cloud, &["subnet", "list"])),
+        ["pod_subnet", "service_subnet"],
+        "lost-answer subnets got their tags"
+    );
+    assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    drop(proxy);
+    clean(&cloud, &s);
+}

@@ -138,6 +138,10 @@ pub struct CloudConfig {
     /// TLS certificates are verified unless this is false (`verify: false`,
     /// `insecure: true`, `OS_INSECURE=true` or the caller's explicit switch).
     pub verify_tls: bool,
+    /// Endpoints used instead of the catalog's (`network_endpoint_override`,
+    /// `load_balancer_endpoint_override` in clouds.yaml, as openstacksdk
+    /// reads them): for clouds behind a proxy, and for fault-injection tests.
+    pub endpoint_overrides: Vec<(super::Service, String)>,
 }
 
 impl CloudConfig {
@@ -308,6 +312,8 @@ impl Discovery {
             region: v("OS_REGION_NAME"),
             interface: v("OS_INTERFACE").or_else(|| v("OS_ENDPOINT_TYPE")),
             cacert: v("OS_CACERT"),
+            network_endpoint_override: None,
+            load_balancer_endpoint_override: None,
             verify: match v("OS_INSECURE") {
                 Some(text) => Some(!parse_bool(&text).ok_or_else(|| {
                     CloudError::Config("OS_INSECURE must be true or false".into())
@@ -453,6 +459,8 @@ struct Raw {
     interface: Option<String>,
     cacert: Option<String>,
     verify: Option<bool>,
+    network_endpoint_override: Option<String>,
+    load_balancer_endpoint_override: Option<String>,
 }
 
 impl Raw {
@@ -535,6 +543,8 @@ impl Raw {
             region,
             interface: t("interface")?.or(t("endpoint_type")?),
             cacert: t("cacert")?.or(verify_path),
+            network_endpoint_override: t("network_endpoint_override")?,
+            load_balancer_endpoint_override: t("load_balancer_endpoint_override")?,
             verify: match (verify, insecure) {
                 (Some(false), _) | (_, Some(true)) => Some(false),
                 (Some(true), _) | (_, Some(false)) => Some(true),
@@ -687,6 +697,16 @@ impl Raw {
             interface,
             cacert: self.cacert.map(PathBuf::from),
             verify_tls: self.verify.unwrap_or(true),
+            endpoint_overrides: [
+                (super::Service::Network, self.network_endpoint_override),
+                (
+                    super::Service::LoadBalancer,
+                    self.load_balancer_endpoint_override,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(service, url)| Some((service, url?.trim_end_matches('/').to_string())))
+            .collect(),
         })
     }
 }
@@ -894,6 +914,23 @@ clouds:
         assert!(msg.contains("auth.password"), "{msg}");
         assert!(msg.contains("\"local\""), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn endpoint_overrides_replace_the_catalog() {
+        let f = Fixture::new();
+        f.write(
+            "cwd/clouds.yaml",
+            "clouds:\n  local:\n    auth:\n      auth_url: http://127.0.0.1:5000\n      username: u\n      password: p\n      project_name: x\n      user_domain_name: Default\n      project_domain_name: Default\n    network_endpoint_override: http://127.0.0.1:19999/\n",
+        );
+        let cfg = f.discovery(&[]).load(Some("local")).unwrap();
+        assert_eq!(
+            cfg.endpoint_overrides,
+            vec![(
+                crate::cloud::Service::Network,
+                "http://127.0.0.1:19999".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -250,6 +250,9 @@ impl OpenStack {
                 endpoints.insert(service, url);
             }
         }
+        for (service, url) in &self.config.endpoint_overrides {
+            endpoints.insert(*service, url.clone());
+        }
         tracing::debug!(
             cloud = %self.config.label(),
             project_id = %project_id,

@@ -166,6 +166,7 @@ impl Server {
             interface: Interface::Public,
             cacert: None,
             verify_tls: true,
+            endpoint_overrides: Vec::new(),
         }
     }
 }
