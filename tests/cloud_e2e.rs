@@ -108,6 +108,33 @@ fn conf_value(conf: &str, key: &str) -> String {
         .to_string()
 }
 
+/// Exactly one resource of each guide name exists, tagged or not: no
+/// duplicate was left by an interrupted run.
+fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) {
+    for (name, kind) in [
+        ("pods", "network"),
+        ("services", "network"),
+        ("k8s-ipv6", "router"),
+        ("pod_subnet", "subnet"),
+        ("service_subnet", "subnet"),
+    ] {
+        let found = cloud.openstack(&[kind, "list", "--name", name]);
+        assert_eq!(
+            found.as_array().unwrap().len(),
+            1,
+            "{context}: {kind} {name}: {found}"
+        );
+    }
+    let groups = cloud.openstack(&["security", "group", "list"]);
+    let count = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["Name"] == "service_pod_access_v6")
+        .count();
+    assert_eq!(count, 1, "{context}: security groups {groups}");
+}
+
 #[test]
 fn seed_run_makes_exactly_the_guides_resources() {
     let _g = serial();
@@ -450,30 +477,7 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
         let _ = child.wait();
         let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
         assert_ok(&again);
-        for (name, kind) in [
-            ("pods", "network"),
-            ("services", "network"),
-            ("k8s-ipv6", "router"),
-            ("pod_subnet", "subnet"),
-            ("service_subnet", "subnet"),
-        ] {
-            let found = cloud.openstack(&[kind, "list", "--name", name]);
-            assert_eq!(
-                found.as_array().unwrap().len(),
-                1,
-                "killed after {delay_ms} ms: {kind} {name}: {found}"
-            );
-        }
-        let groups = cloud.openstack(&["security", "group", "list"]);
-        assert_eq!(
-            groups
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|g| g["Name"] == "service_pod_access_v6")
-                .count(),
-            1
-        );
+        assert_each_guide_resource_once(&cloud, &format!("killed after {delay_ms} ms"));
         assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
         let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
         assert_eq!(
@@ -590,16 +594,7 @@ fn faults_between_kuryr6_and_neutron_are_recovered_by_running_again() {
         "{seen:?}"
     );
 
-    for (name, kind) in [
-        ("pods", "network"),
-        ("services", "network"),
-        ("k8s-ipv6", "router"),
-        ("pod_subnet", "subnet"),
-        ("service_subnet", "subnet"),
-    ] {
-        let found = cloud.openstack(&[kind, "list", "--name", name]);
-        assert_eq!(found.as_array().unwrap().len(), 1, "{kind} {name}: {found}");
-    }
+    assert_each_guide_resource_once(&cloud, "after the faults");
     assert_eq!(
         names(&ids_tagged(&cloud, &["subnet", "list"])),
         ["pod_subnet", "service_subnet"],

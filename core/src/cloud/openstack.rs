@@ -420,6 +420,18 @@ impl OpenStack {
     }
 
     /// `PUT {collection}/{id}/tags`: replaces all tags; returns them.
+    /// Deletes a resource whose tagging failed, so nothing untagged is left;
+    /// returns the error to report (the tagging's, or both if the delete
+    /// failed too, with the id to delete by hand).
+    async fn undo_create(&self, kind: &Kind, id: &str, cause: CloudError) -> CloudError {
+        match self.delete(kind, id).await {
+            Ok(()) => cause,
+            Err(undo) => CloudError::Unavailable(format!(
+                "{kind} {id} was created but tagging it failed ({cause}) and deleting it failed too ({undo}); delete it by hand"
+            )),
+        }
+    }
+
     async fn put_tags(&self, kind: &Kind, id: &str, tags: &Value) -> Result<Value, CloudError> {
         let body = json!({ "tags": tags });
         let doc = self
@@ -811,14 +823,7 @@ impl Cloud for OpenStack {
             let id = created["id"].as_str().unwrap_or_default().to_owned();
             match self.put_tags(kind, &id, &tags).await {
                 Ok(set) => created["tags"] = set,
-                Err(e) => {
-                    return Err(match self.delete(kind, &id).await {
-                        Ok(()) => e,
-                        Err(undo) => CloudError::Unavailable(format!(
-                            "{kind} {id} was created but tagging it failed ({e}) and deleting it failed too ({undo}); delete it by hand"
-                        )),
-                    });
-                }
+                Err(e) => return Err(self.undo_create(kind, &id, e).await),
             }
         }
         Ok(created)
@@ -888,18 +893,16 @@ impl Cloud for OpenStack {
             }))
             .await;
         if let Some(e) = tagging.iter().find_map(|r| r.as_ref().err()).cloned() {
+            let mut error = e.clone();
             for c in &created {
-                if let Err(undo) = self
-                    .delete(kind, c["id"].as_str().unwrap_or_default())
-                    .await
-                {
-                    return Err(CloudError::Unavailable(format!(
-                        "{kind} {} was created but tagging failed ({e}) and deleting it failed too ({undo}); delete it by hand",
-                        c["id"]
-                    )));
+                error = self
+                    .undo_create(kind, c["id"].as_str().unwrap_or_default(), e.clone())
+                    .await;
+                if error != e {
+                    break;
                 }
             }
-            return Err(e);
+            return Err(error);
         }
         for (c, t) in created.iter_mut().zip(tagging) {
             if let Ok(Some(set)) = t {

@@ -361,20 +361,11 @@ fn diff_subnet(d: &mut Differ, s: &Subnet) {
         if d.options.replace {
             d.push(target, Action::Replace, Some(&v), immutable);
         } else {
-            let what: Vec<String> = immutable
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{} is {} in the cloud, {} in the pipeline",
-                        f.field, f.from, f.to
-                    )
-                })
-                .collect();
             d.set.refusals.push(format!(
                 "subnet `{}` ({}): {}; Neutron cannot change that in place. Run again with --replace to delete and re-create it (its ports go with it)",
                 s.name,
                 str_of(&v, "id"),
-                what.join("; ")
+                describe_immutable(&immutable)
             ));
         }
         return;
@@ -511,6 +502,20 @@ pub fn observed_rule(v: &Value) -> Rule {
         port_range_min: port("port_range_min"),
         port_range_max: port("port_range_max"),
     }
+}
+
+/// "cidr is A in the cloud, B in the pipeline; …" for a refusal.
+pub fn describe_immutable(fields: &[FieldChange]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            format!(
+                "{} is {} in the cloud, {} in the pipeline",
+                f.field, f.from, f.to
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Whether a rule as the cloud returned it is `rule`.

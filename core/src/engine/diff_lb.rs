@@ -4,7 +4,7 @@
 //! refusal unless `--replace`.
 
 use super::RunOptions;
-use super::diff::{Action, Change, ChangeSet, FieldChange, Target};
+use super::diff::{Action, Change, ChangeSet, FieldChange, Target, describe_immutable};
 use super::observe::{Observed, str_of};
 use crate::plan::{Loadbalancer, Plan, Step};
 use serde_json::Value;
@@ -171,16 +171,11 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                 );
                 replace = true;
             } else {
-                let what: Vec<String> = immutable
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} is {} in the cloud, {} in the pipeline",
-                            f.field, f.from, f.to
-                        )
-                    })
-                    .collect();
-                set.refusals.push(format!("load balancer `{}`: {}; Octavia cannot move a VIP. Run again with --replace to delete and re-create it", lb.name, what.join("; ")));
+                set.refusals.push(format!(
+                    "load balancer `{}`: {}; Octavia cannot move a VIP. Run again with --replace to delete and re-create it",
+                    lb.name,
+                    describe_immutable(&immutable)
+                ));
                 return;
             }
         }

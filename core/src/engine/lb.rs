@@ -95,6 +95,22 @@ fn lb_step<'a>(plan: &'a Plan, name: &str) -> Option<&'a Loadbalancer> {
     }
 }
 
+/// The load balancer step named `name` and its cloud id (made earlier in
+/// this run or found by observe).
+fn lb_and_id<'a>(
+    plan: &'a Plan,
+    ids: &IdMap,
+    name: &str,
+) -> Result<(&'a Loadbalancer, String), EngineError> {
+    let lb = lb_step(plan, name)
+        .ok_or_else(|| EngineError::Refused(vec![format!("no loadbalancer step `{name}`")]))?;
+    let id = need(
+        &format!("load balancer `{name}`"),
+        ids.get(StepKind::Loadbalancer, name),
+    )?;
+    Ok((lb, id))
+}
+
 fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> {
     id.map(str::to_string).ok_or_else(|| {
         EngineError::Refused(vec![format!(
@@ -127,13 +143,7 @@ pub async fn upsert<C: Cloud>(
             Ok(Some(id))
         }
         Target::Pool { loadbalancer, name } => {
-            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
-                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
-            })?;
-            let lb_id = need(
-                &format!("load balancer `{loadbalancer}`"),
-                ids.get(StepKind::Loadbalancer, loadbalancer),
-            )?;
+            let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
             if c.action == Action::Update {
                 let id = c.id.clone().unwrap_or_default();
                 when_active(cloud, &lb_id, loadbalancer, || {
@@ -150,13 +160,7 @@ pub async fn upsert<C: Cloud>(
             Ok(Some(str_of(&made, "id").to_string()))
         }
         Target::Listener { loadbalancer, name } => {
-            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
-                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
-            })?;
-            let lb_id = need(
-                &format!("load balancer `{loadbalancer}`"),
-                ids.get(StepKind::Loadbalancer, loadbalancer),
-            )?;
+            let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
             let pool = Target::Pool {
                 loadbalancer: loadbalancer.clone(),
                 name: lb.pool_name.clone(),
@@ -191,13 +195,7 @@ pub async fn upsert<C: Cloud>(
             pool,
             name,
         } => {
-            let lb = lb_step(plan, loadbalancer).ok_or_else(|| {
-                EngineError::Refused(vec![format!("no loadbalancer step `{loadbalancer}`")])
-            })?;
-            let lb_id = need(
-                &format!("load balancer `{loadbalancer}`"),
-                ids.get(StepKind::Loadbalancer, loadbalancer),
-            )?;
+            let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
             let pool_id = need(
                 &format!("pool `{pool}`"),
                 ids.get_target(&Target::Pool {
