@@ -65,7 +65,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             });
         }
     };
-    let lowered = match lower::lower(&raw, 0..source.text.len()) {
+    let lowered = match lower::lower(&raw) {
         Ok(l) => l,
         Err(diagnostics) => {
             return Err(Rejected {

@@ -133,12 +133,12 @@ pub struct Lowered {
 }
 
 /// Lowers a parsed file. `Err` holds every problem found, in file order.
-pub fn lower(raw: &RawPipeline, whole_file: Span) -> Result<Lowered, Vec<Diagnostic>> {
+pub fn lower(raw: &RawPipeline) -> Result<Lowered, Vec<Diagnostic>> {
     let mut l = Lowerer {
         diags: Vec::new(),
         spans: Spans::default(),
     };
-    let pipeline = lower_header(&mut l, raw, whole_file.clone());
+    let pipeline = lower_header(&mut l, raw);
     let kubernetes = lower_kubernetes(&mut l, raw);
     let steps = match (&raw.plan, raw.steps.is_empty()) {
         (Some(plan), true) => expand_short_form(&mut l, plan, &pipeline, &kubernetes),
@@ -176,7 +176,7 @@ pub fn lower(raw: &RawPipeline, whole_file: Span) -> Result<Lowered, Vec<Diagnos
     }
 }
 
-fn lower_header(l: &mut Lowerer, raw: &RawPipeline, whole_file: Span) -> String {
+fn lower_header(l: &mut Lowerer, raw: &RawPipeline) -> String {
     let name = raw
         .pipeline
         .as_ref()
@@ -187,11 +187,7 @@ fn lower_header(l: &mut Lowerer, raw: &RawPipeline, whole_file: Span) -> String 
             n.get_ref().clone()
         }
         None => {
-            let at = raw
-                .pipeline
-                .as_ref()
-                .map(|h| h.span())
-                .unwrap_or(0..0.min(whole_file.end));
+            let at = raw.pipeline.as_ref().map(|h| h.span()).unwrap_or(0..0);
             l.err(
                 Diagnostic::new(Code::E002, "missing pipeline name")
                     .help("add `[pipeline]` with `name = \"my-cluster\"`: the name goes into the ownership tag of every resource")
@@ -513,30 +509,29 @@ fn expand_short_form(
     }));
 
     let mut lb_name = None;
-    if !k.api_hosts.is_empty() {
-        if let Some((subnet, cidr)) = service_subnets
+    if !k.api_hosts.is_empty()
+        && let Some((subnet, cidr)) = service_subnets
             .iter()
             .find(|(_, c)| addr::net_version(c) == addr::ip_version(k.api_hosts[0].address))
             .or(service_subnets.first())
-        {
-            let name = named(
-                l,
-                name_or(names, |n| n.loadbalancer.as_ref(), DEFAULT_LB_NAME),
-                table_span.clone(),
-            );
-            if let Some(a) = &p.lb_algorithm {
-                l.spans.set(&name, "algorithm", a.span());
-            }
-            let algorithm = p
-                .lb_algorithm
-                .as_ref()
-                .map(|a| a.get_ref().clone())
-                .unwrap_or(DEFAULT_LB_ALGORITHM.into());
-            steps.push(Step::Loadbalancer(api_loadbalancer(
-                &name, subnet, cidr, algorithm, 443, 6443, None, k,
-            )));
-            lb_name = Some(name);
+    {
+        let name = named(
+            l,
+            name_or(names, |n| n.loadbalancer.as_ref(), DEFAULT_LB_NAME),
+            table_span.clone(),
+        );
+        if let Some(a) = &p.lb_algorithm {
+            l.spans.set(&name, "algorithm", a.span());
         }
+        let algorithm = p
+            .lb_algorithm
+            .as_ref()
+            .map(|a| a.get_ref().clone())
+            .unwrap_or(DEFAULT_LB_ALGORITHM.into());
+        steps.push(Step::Loadbalancer(api_loadbalancer(
+            &name, subnet, cidr, algorithm, 443, 6443, None, k,
+        )));
+        lb_name = Some(name);
     }
 
     let emit = p.emit.as_ref().map(|e| e.get_ref());

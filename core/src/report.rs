@@ -33,13 +33,12 @@ pub fn document(loaded: &Loaded, ids: &dyn Ids) -> PlanDocument {
     let mut value = serde_json::to_value(plan).expect("plans serialize");
     if let Some(steps) = value.get_mut("steps").and_then(|s| s.as_array_mut()) {
         for (json, step) in steps.iter_mut().zip(&plan.steps) {
-            if let Step::Subnet(s) = step {
-                if s.role == Role::Service {
-                    if let Some(l) = addr::service_layout(&s.cidr) {
-                        json["kubernetes_service_range"] = l.kubernetes_range.to_string().into();
-                        json["kubernetes_default_ip"] = l.kubernetes_default_ip.to_string().into();
-                    }
-                }
+            if let Step::Subnet(s) = step
+                && s.role == Role::Service
+                && let Some(l) = addr::service_layout(&s.cidr)
+            {
+                json["kubernetes_service_range"] = l.kubernetes_range.to_string().into();
+                json["kubernetes_default_ip"] = l.kubernetes_default_ip.to_string().into();
             }
         }
     }
@@ -91,11 +90,11 @@ pub fn text(loaded: &Loaded, ids: &dyn Ids) -> String {
                 for p in &s.allocation_pools {
                     field("allocation_pool", format!("{} - {}", p.start, p.end));
                 }
-                if s.role == Role::Service {
-                    if let Some(l) = addr::service_layout(&s.cidr) {
-                        field("kubernetes_service_range", l.kubernetes_range.to_string());
-                        field("kubernetes_default_ip", l.kubernetes_default_ip.to_string());
-                    }
+                if s.role == Role::Service
+                    && let Some(l) = addr::service_layout(&s.cidr)
+                {
+                    field("kubernetes_service_range", l.kubernetes_range.to_string());
+                    field("kubernetes_default_ip", l.kubernetes_default_ip.to_string());
                 }
             }
             Step::Router(r) => field("interfaces", r.interfaces.join(", ")),

@@ -544,19 +544,19 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
                 None
             }
         };
-        if let (Some(f), Some(p)) = (family, r.remote_ip_prefix) {
-            if addr::net_version(&p) != f {
-                bad(
-                    format!(
-                        "rule {} of `{}` is {} but its remote_ip_prefix {p} is {}",
-                        i + 1,
-                        sg.name,
-                        r.ethertype,
-                        addr::family_name(addr::net_version(&p))
-                    ),
-                    "make ethertype match the remote prefix's family",
-                );
-            }
+        if let (Some(f), Some(p)) = (family, r.remote_ip_prefix)
+            && addr::net_version(&p) != f
+        {
+            bad(
+                format!(
+                    "rule {} of `{}` is {} but its remote_ip_prefix {p} is {}",
+                    i + 1,
+                    sg.name,
+                    r.ethertype,
+                    addr::family_name(addr::net_version(&p))
+                ),
+                "make ethertype match the remote prefix's family",
+            );
         }
         if let Some(p) = &r.protocol {
             let numeric = p.parse::<u8>().is_ok();
@@ -578,17 +578,17 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
                     ),
                     "set protocol to tcp, udp or sctp, or drop the ports",
                 );
-            } else if let (Some(lo), Some(hi)) = (r.port_range_min, r.port_range_max) {
-                if lo > hi {
-                    bad(
-                        format!(
-                            "rule {} of `{}` has port_range_min {lo} above port_range_max {hi}",
-                            i + 1,
-                            sg.name
-                        ),
-                        "swap the two ports",
-                    );
-                }
+            } else if let (Some(lo), Some(hi)) = (r.port_range_min, r.port_range_max)
+                && lo > hi
+            {
+                bad(
+                    format!(
+                        "rule {} of `{}` has port_range_min {lo} above port_range_max {hi}",
+                        i + 1,
+                        sg.name
+                    ),
+                    "swap the two ports",
+                );
             }
         }
     }

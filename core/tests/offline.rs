@@ -154,8 +154,8 @@ fn plan_json(path: &str) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut docs = json(&out);
-    let doc = docs.as_array_mut().unwrap().remove(0);
-    doc
+
+    docs.as_array_mut().unwrap().remove(0)
 }
 
 #[test]

@@ -168,10 +168,10 @@ pub async fn apply<C: Cloud>(
         ..Default::default()
     };
     for c in &changes.changes {
-        if c.action == Action::Adopt {
-            if let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id) {
-                applied.ids.insert(kind, target_name(&c.target), id);
-            }
+        if c.action == Action::Adopt
+            && let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id)
+        {
+            applied.ids.insert(kind, target_name(&c.target), id);
         }
     }
     let all = ops(changes);
@@ -189,37 +189,36 @@ pub async fn apply<C: Cloud>(
             .iter()
             .any(|(_, _, c)| is_octavia(&c.target));
         let concurrency = if octavia { 1 } else { CONCURRENCY };
-        let results: Vec<(Op, &Change, Result<Option<String>, EngineError>)> =
-            stream::iter(tasks(&all[start..end]))
-                .map(|task| async move {
-                    let t = Instant::now();
-                    let results = match task {
-                        Task::One(op, c) => {
-                            vec![(op, c, execute(cloud, plan, obs, ids, op, c).await)]
-                        }
-                        Task::Bulk(kind, changes) => {
-                            execute_bulk(cloud, plan, obs, ids, &kind, &changes)
-                                .await
-                                .into_iter()
-                                .zip(changes)
-                                .map(|(r, c)| (Op::Upsert, c, r))
-                                .collect()
-                        }
-                    };
-                    for (op, c, r) in &results {
-                        let action = if *op == Op::Delete {
-                            Action::Delete
-                        } else {
-                            c.action
-                        };
-                        progress.done(&c.target, action, t.elapsed(), r.is_ok());
+        let results: Vec<Outcome> = stream::iter(tasks(&all[start..end]))
+            .map(|task| async move {
+                let t = Instant::now();
+                let results = match task {
+                    Task::One(op, c) => {
+                        vec![(op, c, execute(cloud, plan, obs, ids, op, c).await)]
                     }
-                    futures::stream::iter(results)
-                })
-                .buffer_unordered(concurrency)
-                .flatten()
-                .collect()
-                .await;
+                    Task::Bulk(kind, changes) => {
+                        execute_bulk(cloud, plan, obs, ids, &kind, &changes)
+                            .await
+                            .into_iter()
+                            .zip(changes)
+                            .map(|(r, c)| (Op::Upsert, c, r))
+                            .collect()
+                    }
+                };
+                for (op, c, r) in &results {
+                    let action = if *op == Op::Delete {
+                        Action::Delete
+                    } else {
+                        c.action
+                    };
+                    progress.done(&c.target, action, t.elapsed(), r.is_ok());
+                }
+                futures::stream::iter(results)
+            })
+            .buffer_unordered(concurrency)
+            .flatten()
+            .collect()
+            .await;
         let mut first_error = None;
         for (op, c, r) in results {
             match r {
@@ -293,6 +292,9 @@ fn need<'a>(ids: &'a IdMap, kind: StepKind, name: &str) -> Result<&'a str, Engin
         )])
     })
 }
+
+/// One change of a wave with what applying it gave.
+type Outcome<'a> = (Op, &'a Change, Result<Option<String>, EngineError>);
 
 /// What one concurrent slot of a wave does: one change, or the creates of
 /// one kind that Neutron takes in a single bulk call.

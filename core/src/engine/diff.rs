@@ -257,14 +257,14 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
                 let (found, action) = d.locate(&Kind::SecurityGroup, &sg.name);
                 let mut fields = Vec::new();
                 let wanted = sg_description(&sg.description, &plan.pipeline);
-                if let Some(v) = &found {
-                    if str_of(v, "description") != wanted {
-                        fields.push(FieldChange {
-                            field: "description".into(),
-                            from: str_of(v, "description").into(),
-                            to: wanted,
-                        });
-                    }
+                if let Some(v) = &found
+                    && str_of(v, "description") != wanted
+                {
+                    fields.push(FieldChange {
+                        field: "description".into(),
+                        from: str_of(v, "description").into(),
+                        to: wanted,
+                    });
                 }
                 let action = if action == Action::NoOp && !fields.is_empty() {
                     Action::Update
@@ -348,14 +348,13 @@ fn diff_subnet(d: &mut Differ, s: &Subnet) {
             .foreign(&Kind::Network)
             .iter()
             .find(|n| n["name"] == s.network.as_str())
-    }) {
-        if str_of(net, "id") != str_of(&v, "network_id") {
-            immutable.push(FieldChange {
-                field: "network".into(),
-                from: str_of(&v, "network_id").into(),
-                to: s.network.clone(),
-            });
-        }
+    }) && str_of(net, "id") != str_of(&v, "network_id")
+    {
+        immutable.push(FieldChange {
+            field: "network".into(),
+            from: str_of(&v, "network_id").into(),
+            to: s.network.clone(),
+        });
     }
     if !immutable.is_empty() {
         if d.options.replace {
@@ -617,7 +616,8 @@ fn diff_orphans(d: &mut Differ, plan: &Plan) {
             });
         }
     }
-    let kinds: [(Kind, fn(String) -> Target); 4] = [
+    type TargetOf = fn(String) -> Target;
+    let kinds: [(Kind, TargetOf); 4] = [
         (Kind::Router, |name| Target::Router { name }),
         (Kind::Subnet, |name| Target::Subnet { name }),
         (Kind::SecurityGroup, |name| Target::SecurityGroup { name }),

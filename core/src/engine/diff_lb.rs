@@ -120,15 +120,15 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
         .foreign(&crate::cloud::Kind::LoadBalancer)
         .iter()
         .find(|v| v["name"] == lb.name.as_str());
-    if found.is_none() {
-        if let Some(f) = foreign {
-            set.refusals.push(format!(
+    if found.is_none()
+        && let Some(f) = foreign
+    {
+        set.refusals.push(format!(
                 "load balancer `{}` ({}) exists but kuryr6 does not own it (Kuryr may have made it for the `kubernetes` service); delete it or rename the step",
                 lb.name,
                 str_of(f, "id")
             ));
-            return;
-        }
+        return;
     }
     let subnet_id = obs
         .find(&crate::cloud::Kind::Subnet, &lb.subnet)

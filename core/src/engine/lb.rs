@@ -174,13 +174,13 @@ pub async fn upsert<C: Cloud>(
                 .await?;
                 return Ok(Some(id));
             }
-            if c.action == Action::Replace {
-                if let Some(old) = &c.id {
-                    when_active(cloud, &lb_id, loadbalancer, || {
-                        cloud.delete(&Kind::Listener, old)
-                    })
-                    .await?;
-                }
+            if c.action == Action::Replace
+                && let Some(old) = &c.id
+            {
+                when_active(cloud, &lb_id, loadbalancer, || {
+                    cloud.delete(&Kind::Listener, old)
+                })
+                .await?;
             }
             debug_assert_eq!(*name, listener_name(lb));
             let body = json!({ "name": name, "protocol": "HTTPS", "protocol_port": lb.listener_port, "loadbalancer_id": lb_id, "default_pool_id": pool_id, "tags": tags });
@@ -204,10 +204,10 @@ pub async fn upsert<C: Cloud>(
                 }),
             )?;
             let kind = Kind::Member { pool_id };
-            if c.action == Action::Replace {
-                if let Some(old) = &c.id {
-                    when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, old)).await?;
-                }
+            if c.action == Action::Replace
+                && let Some(old) = &c.id
+            {
+                when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, old)).await?;
             }
             let host = lb
                 .members
@@ -237,10 +237,10 @@ pub async fn delete<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(
     };
     match &c.target {
         Target::Loadbalancer { name } => {
-            if let Ok(lb) = cloud.get(&Kind::LoadBalancer, &id).await {
-                if str_of(&lb, "provisioning_status").starts_with("PENDING") {
-                    wait_active(cloud, &id, name).await?;
-                }
+            if let Ok(lb) = cloud.get(&Kind::LoadBalancer, &id).await
+                && str_of(&lb, "provisioning_status").starts_with("PENDING")
+            {
+                wait_active(cloud, &id, name).await?;
             }
             cloud.delete(&Kind::LoadBalancer, &id).await?;
             // The VIP port goes with the LB, asynchronously: wait until gone
