@@ -53,7 +53,14 @@ pub async fn wait_active<C: Cloud>(cloud: &C, lb_id: &str, name: &str) -> Result
                         ACTIVE_TIMEOUT.as_secs()
                     )));
                 }
-                tracing::debug!(name, status, "waiting for load balancer");
+                let waited = start.elapsed();
+                // Every ~5 s, say what is being waited for.
+                if waited.as_millis() / 5000 != (waited + POLL).as_millis() / 5000 {
+                    super::progress::waiting(&format!(
+                        "load balancer `{name}` is {status} after {} s",
+                        (waited + POLL).as_secs()
+                    ));
+                }
                 tokio::time::sleep(POLL).await;
             }
         }

@@ -3,7 +3,20 @@
 //! and when stdout carries JSON for machines.
 
 use super::diff::{Action, Target};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Whether the current command shows progress; set by `Progress::new`, read
+/// by long waits deep in the engine (load balancers) that have no handle.
+static SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// A line about a long wait, shown when progress is on.
+pub fn waiting(line: &str) {
+    tracing::info!("{line}");
+    if SHOWN.load(Ordering::Relaxed) {
+        eprintln!("    … {line}");
+    }
+}
 
 pub struct Progress {
     enabled: bool,
@@ -11,6 +24,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(enabled: bool) -> Progress {
+        SHOWN.store(enabled, Ordering::Relaxed);
         Progress { enabled }
     }
 
