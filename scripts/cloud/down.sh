@@ -32,21 +32,8 @@ STATE=$(cd "$STATE" && pwd)
 exec 9>"$STATE/.lock"
 flock -w 300 9 || { echo "down.sh: $STATE/.lock is held by another up.sh/down.sh" >&2; exit 1; }
 
-# alive PID: the process exists and is not a zombie (an exited server whose
-# parent has not reaped it yet still answers kill -0)
-alive() {
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ -n $st && ${st%% *} != Z ]]
-}
-# is_ours NAME PID: alive, runs in the state dir and its (gunicorn-rewritten)
-# process title names our wsgi module -- the same test as up.sh
-is_ours() {
-    alive "$2" || return 1
-    [[ $(readlink "/proc/$2/cwd" 2>/dev/null) == "$STATE" ]] || return 1
-    tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null | grep -qF -- "wsgi_$1:" || return 1
-}
+# shellcheck source=pids.sh
+source "$HERE/pids.sh"
 
 declare -A STOPPING=()
 for f in "$STATE"/pids/*.pid; do

@@ -96,22 +96,8 @@ health_path() {
     esac
 }
 
-# alive PID: the process exists and is not a zombie (an exited server whose
-# parent has not reaped it yet still answers kill -0)
-alive() {
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ -n $st && ${st%% *} != Z ]]
-}
-# is_ours NAME PID: PID is alive and is the gunicorn serving NAME that we
-# started for this state dir (gunicorn rewrites its process title, so check
-# the title names our module and the working directory is the state dir).
-is_ours() {
-    alive "$2" || return 1
-    [[ $(readlink "/proc/$2/cwd" 2>/dev/null) == "$STATE" ]] || return 1
-    tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null | grep -qF -- "wsgi_$1:" || return 1
-}
+# shellcheck source=pids.sh
+source "$HERE/pids.sh"
 # our_pid NAME: print the recorded PID if is_ours.
 our_pid() {
     local f pid
