@@ -27,4 +27,11 @@ bash scripts/build-plugins.sh
 bash scripts/build-py-plugin.sh
 
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
-cargo test --workspace --locked --features kuryr6/cloud-tests
+log=$(mktemp)
+status=0
+cargo test --workspace --locked --features kuryr6/cloud-tests 2>&1 | tee "$log" || status=$?
+# cargo ends on the doc-tests' own (empty) line; close on the whole count.
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+rm -f "$log"
+exit "$status"
