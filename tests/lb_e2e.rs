@@ -228,3 +228,127 @@ vip = "fd20:0:0:2::8001"
             .is_empty()
     );
 }
+
+/// Explicit steps with a load balancer whose listener port and pool name
+/// the test changes; `{port}` and `{pool}` are filled in.
+const CHILDREN: &str = r#"
+[pipeline]
+name = "lb-children"
+
+[kubernetes]
+version = "1.33"
+api_hosts = [{ name = "master-0", address = "fd10:0:0:3::10" }]
+
+[[step]]
+kind = "network"
+name = "lbc-services"
+
+[[step]]
+kind = "subnet"
+name = "lbc-service_subnet"
+network = "lbc-services"
+role = "service"
+ip_version = 6
+cidr = "fd21:0:0:2::/112"
+
+[[step]]
+kind = "loadbalancer"
+name = "lbc/kubernetes"
+subnet = "lbc-service_subnet"
+listener_port = {port}
+pool_name = "{pool}"
+"#;
+
+fn children_pipeline(port: u16, pool: &str) -> String {
+    CHILDREN
+        .replace("{port}", &port.to_string())
+        .replace("{pool}", pool)
+}
+
+/// (listener name, port) and pool names under the pipeline's load balancer,
+/// read with the CLI.
+fn lb_children(cloud: &LocalCloud) -> (Vec<(String, u64)>, Vec<String>) {
+    let lbs = cloud.openstack(&[
+        "loadbalancer",
+        "list",
+        "--tags",
+        "kuryr6:pipeline=lb-children",
+    ]);
+    let lbs = lbs.as_array().unwrap();
+    assert_eq!(lbs.len(), 1, "one load balancer: {lbs:?}");
+    let id = lbs[0]["id"].as_str().unwrap();
+    let listeners = cloud.openstack(&["loadbalancer", "listener", "list", "--loadbalancer", id]);
+    let mut listeners: Vec<(String, u64)> = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["protocol_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    listeners.sort();
+    let pools = cloud.openstack(&["loadbalancer", "pool", "list", "--loadbalancer", id]);
+    let mut pools: Vec<String> = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    pools.sort();
+    (listeners, pools)
+}
+
+#[test]
+fn listener_port_and_pool_name_changes_leave_no_old_child() {
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("lb-children", &children_pipeline(443, "api-pool"));
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    assert_eq!(
+        lb_children(&cloud),
+        (
+            vec![("lbc/kubernetes:HTTPS:443".to_string(), 443)],
+            vec!["api-pool".to_string()]
+        )
+    );
+
+    // A new listener port: the old listener goes, one listener remains.
+    s.write(&children_pipeline(6443, "api-pool"));
+    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline()]);
+    assert_ok(&plan);
+    assert!(
+        stdout(&plan).contains("- listener lbc/kubernetes:HTTPS:443"),
+        "{}",
+        stdout(&plan)
+    );
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    assert_eq!(
+        lb_children(&cloud),
+        (
+            vec![("lbc/kubernetes:HTTPS:6443".to_string(), 6443)],
+            vec!["api-pool".to_string()]
+        )
+    );
+
+    // A new pool name: the old pool (and its member) goes, the listener
+    // points at the new one.
+    s.write(&children_pipeline(6443, "api-pool-2"));
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    let (listeners, pools) = lb_children(&cloud);
+    assert_eq!(pools, ["api-pool-2"]);
+    assert_eq!(listeners.len(), 1);
+    let again = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    let left = cloud.openstack(&[
+        "loadbalancer",
+        "list",
+        "--tags",
+        "kuryr6:pipeline=lb-children",
+    ]);
+    assert_eq!(left.as_array().unwrap().len(), 0);
+}

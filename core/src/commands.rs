@@ -6,6 +6,7 @@ use crate::cloud::config::{Auth, CloudConfig, Discovery, Domain, ProjectScope, U
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
 use crate::emit::{self, WriteOutcome};
 use crate::engine::diff::{Action, ChangeSet};
+use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::Progress;
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
 use crate::load::Loaded;
@@ -162,7 +163,18 @@ pub fn render_changes(set: &ChangeSet, verbose: bool) -> String {
         out.push_str(&format!("  ! {r}\n"));
     }
     let unchanged = set.count(Action::NoOp);
-    if set.pending() {
+    if !set.refusals.is_empty() {
+        // Never "No changes": a refused plan cannot be applied as it stands.
+        out.push_str(&format!(
+            "Refused: {} problem(s) above must be resolved before `kuryr6 run` can apply this plan ({} to create, {} to update, {} to adopt, {} to replace, {} to delete, {unchanged} unchanged otherwise).\n",
+            set.refusals.len(),
+            set.count(Action::Create),
+            set.count(Action::Update),
+            set.count(Action::Adopt),
+            set.count(Action::Replace),
+            set.count(Action::Delete),
+        ));
+    } else if set.pending() {
         out.push_str(&format!(
             "Plan: {} to create, {} to update, {} to adopt, {} to replace, {} to delete, {unchanged} unchanged.\n",
             set.count(Action::Create),
@@ -179,17 +191,30 @@ pub fn render_changes(set: &ChangeSet, verbose: bool) -> String {
     out
 }
 
-/// `kuryr6 plan` against the cloud. Returns whether changes are pending.
+/// What `kuryr6 plan` found, for its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOutcome {
+    /// Changes are pending.
+    pub pending: bool,
+    /// `run` would refuse (see `ChangeSet::refusals`).
+    pub refused: bool,
+}
+
+/// `kuryr6 plan` against the cloud.
 pub async fn plan(
     loaded: &Loaded,
     cloud: &OpenStack,
     options: RunOptions,
     json_out: bool,
-) -> Result<bool, CommandError> {
+) -> Result<PlanOutcome, CommandError> {
     let obs = engine::observe(cloud, &loaded.plan).await?;
     let set = engine::diff(&loaded.plan, &obs, options);
+    let outcome = PlanOutcome {
+        pending: set.pending(),
+        refused: !set.refusals.is_empty(),
+    };
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({ "file": loaded.source.display_path(), "project": obs.project_id, "pending": set.pending(), "changes": set })).expect("serializes"));
+        println!("{}", serde_json::to_string_pretty(&json!({ "file": loaded.source.display_path(), "project": obs.project_id, "pending": outcome.pending, "refused": outcome.refused, "changes": set })).expect("serializes"));
     } else {
         println!(
             "pipeline {} ({}) against {}",
@@ -199,7 +224,7 @@ pub async fn plan(
         );
         print!("{}", render_changes(&set, false));
     }
-    Ok(set.pending())
+    Ok(outcome)
 }
 
 /// `kuryr6 run`: converge, then emit with the real ids.
@@ -207,6 +232,7 @@ pub async fn run(
     loaded: &Loaded,
     cloud: &OpenStack,
     options: RunOptions,
+    lease_options: LeaseOptions,
     out_dir: Option<&Path>,
     json_out: bool,
 ) -> Result<(), CommandError> {
@@ -218,16 +244,37 @@ pub async fn run(
     if !set.refusals.is_empty() {
         return Err(EngineError::Refused(set.refusals.clone()).into());
     }
-    progress.note(&format!(
-        "pipeline {} against {}: read the cloud in {:.2} s",
-        plan.pipeline,
-        cloud.config().label(),
-        started.elapsed().as_secs_f64()
-    ));
-    if !json_out {
-        eprint!("{}", render_changes(&set, false));
-    }
-    let applied = engine::apply(cloud, plan, &obs, &set, &progress).await?;
+    let show = |set: &ChangeSet| {
+        progress.note(&format!(
+            "pipeline {} against {}: read the cloud in {:.2} s",
+            plan.pipeline,
+            cloud.config().label(),
+            started.elapsed().as_secs_f64()
+        ));
+        if !json_out {
+            eprint!("{}", render_changes(set, false));
+        }
+    };
+    // A converged pipeline writes nothing, so it needs no lease. Otherwise
+    // the cloud is read again under the lease: another run may have changed
+    // it between the first read and the lease.
+    let (set, applied) = if set.pending() {
+        lease::with_lease(cloud, &plan.pipeline, lease_options, &progress, async {
+            let obs = engine::observe(cloud, plan).await?;
+            let set = engine::diff(plan, &obs, options);
+            if !set.refusals.is_empty() {
+                return Err(EngineError::Refused(set.refusals.clone()));
+            }
+            show(&set);
+            let applied = engine::apply(cloud, plan, &obs, &set, &progress).await?;
+            Ok((set, applied))
+        })
+        .await?
+    } else {
+        show(&set);
+        let applied = engine::apply(cloud, plan, &obs, &set, &progress).await?;
+        (set, applied)
+    };
 
     let mut written = Vec::new();
     for e in plan.emits() {
@@ -282,11 +329,16 @@ pub async fn destroy(
     loaded: &Loaded,
     cloud: &OpenStack,
     options: DestroyOptions,
+    lease_options: LeaseOptions,
     json_out: bool,
 ) -> Result<(), CommandError> {
     let progress = Progress::new(!json_out);
     let started = Instant::now();
-    let done = engine::destroy(cloud, &loaded.plan, options, &progress).await?;
+    let pipeline = &loaded.plan.pipeline;
+    let done = lease::with_lease(cloud, pipeline, lease_options, &progress, async {
+        engine::destroy(cloud, &loaded.plan, options, &progress).await
+    })
+    .await?;
     if json_out {
         println!(
             "{}",
@@ -300,6 +352,59 @@ pub async fn destroy(
             done.deleted_ports.len(),
             started.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+/// `kuryr6 dedupe`: keep the oldest of each set of same-named owned
+/// resources, delete the rest (see `engine::dedupe`).
+pub async fn dedupe(
+    loaded: &Loaded,
+    cloud: &OpenStack,
+    lease_options: LeaseOptions,
+    json_out: bool,
+) -> Result<(), CommandError> {
+    let progress = Progress::new(!json_out);
+    let plan = &loaded.plan;
+    let removed = lease::with_lease(cloud, &plan.pipeline, lease_options, &progress, async {
+        engine::dedupe::dedupe(cloud, plan, &progress).await
+    })
+    .await?;
+    if json_out {
+        println!(
+            "{}",
+            json!({ "pipeline": plan.pipeline, "deleted": removed })
+        );
+    } else if removed.is_empty() {
+        println!("pipeline {}: no duplicates", plan.pipeline);
+    } else {
+        println!(
+            "pipeline {}: deleted {} duplicate resource(s), kept the oldest of each name",
+            plan.pipeline,
+            removed.len()
+        );
+    }
+    Ok(())
+}
+
+/// `kuryr6 unlock`: remove the pipeline's lease records, whoever holds them.
+pub async fn unlock(
+    loaded: &Loaded,
+    cloud: &OpenStack,
+    json_out: bool,
+) -> Result<(), CommandError> {
+    let removed = lease::unlock(cloud, &loaded.plan.pipeline).await?;
+    if json_out {
+        println!(
+            "{}",
+            json!({ "pipeline": loaded.plan.pipeline, "removed": removed })
+        );
+    } else if removed.is_empty() {
+        println!("pipeline {}: no lease held", loaded.plan.pipeline);
+    } else {
+        for r in &removed {
+            println!("removed lease of {r}");
+        }
     }
     Ok(())
 }

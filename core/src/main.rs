@@ -1,17 +1,23 @@
 //! The `kuryr6` command line: parses arguments and hands each command to
 //! the library. Exit codes: 0 success, 1 operational failure (cloud, I/O),
-//! 2 invalid pipeline or usage, 3 changes pending (`plan --detailed-exitcode`).
+//! 2 invalid pipeline or usage, 3 changes pending (`plan --detailed-exitcode`),
+//! 4 the plan has refusals (`plan`).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
+use kuryr6::engine::lease::LeaseOptions;
 use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::report;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// `plan`'s exit code when `run` would refuse the plan (a change that
+/// needs --replace or --adopt, a resource of another pipeline, duplicates).
+const EXIT_REFUSED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +30,8 @@ idempotently, and emits kuryr.conf, kube-apiserver flags and a kubeadm config.\n
 The cloud comes from clouds.yaml (+ secure.yaml) as with the openstack CLI: --os-cloud or \
 OS_CLOUD, else the OS_* variables.\n\n\
 Exit codes: 0 success, 1 operational failure (cloud, refusal, I/O), 2 invalid pipeline or \
-usage, 3 changes pending (plan --detailed-exitcode)."
+usage, 3 changes pending (plan --detailed-exitcode), 4 the plan has refusals: `run` would \
+refuse it as it stands (plan)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +67,23 @@ impl CloudOpts {
             os_cloud: self.os_cloud.clone(),
             insecure: self.insecure,
             cacert: self.os_cacert.clone(),
+        }
+    }
+}
+
+/// How a writing command waits for another run of the same pipeline.
+#[derive(Args, Clone)]
+struct LockOpts {
+    /// Seconds to wait for another run of this pipeline to finish; 0 refuses at once, naming the
+    /// holder.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    lock_wait: u64,
+}
+
+impl LockOpts {
+    fn options(&self) -> LeaseOptions {
+        LeaseOptions {
+            wait: std::time::Duration::from_secs(self.lock_wait),
         }
     }
 }
@@ -112,6 +136,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[command(flatten)]
+        lock: LockOpts,
+        #[command(flatten)]
         cloud: CloudOpts,
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
@@ -120,6 +146,28 @@ enum Command {
         /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
         #[arg(long)]
         delete_kuryr_ports: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        lock: LockOpts,
+        #[command(flatten)]
+        cloud: CloudOpts,
+    },
+    /// Keep the oldest of each set of same-named resources the pipeline owns and delete the
+    /// others (what overlapping runs of older versions, or adopted copies, can leave).
+    Dedupe {
+        pipeline: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        lock: LockOpts,
+        #[command(flatten)]
+        cloud: CloudOpts,
+    },
+    /// Remove the pipeline's lease whoever holds it: for a run gone for good on another machine
+    /// (on the same machine, a dead run's lease is cleared by the next run by itself).
+    Unlock {
+        pipeline: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[command(flatten)]
@@ -195,14 +243,20 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             with_cloud(pipeline, &cloud, format, |loaded, os| async move {
-                let pending = commands::plan(
+                let outcome = commands::plan(
                     &loaded,
                     &os,
                     RunOptions { adopt, replace },
                     format == Format::Json,
                 )
                 .await?;
-                Ok(if detailed_exitcode && pending { 3 } else { 0 })
+                Ok(if outcome.refused {
+                    EXIT_REFUSED
+                } else if detailed_exitcode && outcome.pending {
+                    3
+                } else {
+                    0
+                })
             })
         }
         Command::Run {
@@ -211,12 +265,14 @@ fn main() -> ExitCode {
             adopt,
             replace,
             format,
+            lock,
             cloud,
         } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
             commands::run(
                 &loaded,
                 &os,
                 RunOptions { adopt, replace },
+                lock.options(),
                 out.as_deref(),
                 format == Format::Json,
             )
@@ -227,15 +283,34 @@ fn main() -> ExitCode {
             pipeline,
             delete_kuryr_ports,
             format,
+            lock,
             cloud,
         } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
             commands::destroy(
                 &loaded,
                 &os,
                 DestroyOptions { delete_kuryr_ports },
+                lock.options(),
                 format == Format::Json,
             )
             .await?;
+            Ok(0)
+        }),
+        Command::Dedupe {
+            pipeline,
+            format,
+            lock,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::dedupe(&loaded, &os, lock.options(), format == Format::Json).await?;
+            Ok(0)
+        }),
+        Command::Unlock {
+            pipeline,
+            format,
+            cloud,
+        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            commands::unlock(&loaded, &os, format == Format::Json).await?;
             Ok(0)
         }),
         Command::Plugin(cmd) => plugin_command(cmd),

@@ -176,14 +176,21 @@ impl Differ<'_> {
     /// Finds the resource a step stands for: ours, or a same-named foreign
     /// one (adopted with --adopt, else a refusal naming it).
     fn locate(&mut self, kind: &Kind, name: &str) -> (Option<Value>, Action) {
-        if let Some(v) = self.obs.find(kind, name) {
+        let owned = self.obs.owned_named(kind, name);
+        if owned.len() > 1 {
+            self.set
+                .refusals
+                .push(duplicates_refusal(kind, name, &owned));
+            return (None, Action::NoOp);
+        }
+        if let Some(v) = owned.first() {
             // Ours but untagged: a create that was cut before its tagging.
             let action = if has_tag(v, &pipeline_tag(&self.tag)) {
                 Action::NoOp
             } else {
                 Action::Adopt
             };
-            return (Some(v.clone()), action);
+            return (Some((*v).clone()), action);
         }
         let foreign: Vec<&Value> = self
             .obs
@@ -214,6 +221,21 @@ impl Differ<'_> {
             }
         }
     }
+}
+
+/// Two runs that overlapped without a lease (or a hand-made copy that was
+/// adopted) can leave several owned resources with one name. Picking one
+/// would make the ids in kuryr.conf change from run to run: refuse instead.
+pub fn duplicates_refusal(kind: &Kind, name: &str, found: &[&Value]) -> String {
+    let list: Vec<String> = found
+        .iter()
+        .map(|v| format!("{} (created {})", str_of(v, "id"), str_of(v, "created_at")))
+        .collect();
+    format!(
+        "{} {kind}s named `{name}` are owned by this pipeline: {}; run `kuryr6 dedupe` on this pipeline to keep the oldest and delete the others",
+        found.len(),
+        list.join(", ")
+    )
 }
 
 /// The changes that make the cloud match `plan`.

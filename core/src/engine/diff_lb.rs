@@ -104,7 +104,7 @@ fn delete_children(obs: &Observed, set: &mut ChangeSet, lb: &Value) {
 }
 
 /// Whether a listener or pool hangs off the load balancer `lb_id`.
-fn belongs(v: &Value, lb_id: &str) -> bool {
+pub(crate) fn belongs(v: &Value, lb_id: &str) -> bool {
     v["loadbalancers"]
         .as_array()
         .is_some_and(|a| a.iter().any(|l| l["id"] == lb_id))
@@ -112,10 +112,20 @@ fn belongs(v: &Value, lb_id: &str) -> bool {
 }
 
 fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadbalancer) {
-    let found = obs
+    let same_named: Vec<&Value> = obs
         .loadbalancers
         .iter()
-        .find(|v| v["name"] == lb.name.as_str());
+        .filter(|v| v["name"] == lb.name.as_str())
+        .collect();
+    if same_named.len() > 1 {
+        set.refusals.push(super::diff::duplicates_refusal(
+            &crate::cloud::Kind::LoadBalancer,
+            &lb.name,
+            &same_named,
+        ));
+        return;
+    }
+    let found = same_named.first().copied();
     let foreign = obs
         .foreign(&crate::cloud::Kind::LoadBalancer)
         .iter()
@@ -295,6 +305,51 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                 }
             }
         }
+    }
+    // Owned children of this load balancer that no step wants (a listener
+    // of an old port, a pool of an old name) go: listeners first, then the
+    // pools with their members (see apply's delete waves).
+    for l in &listeners {
+        if l["name"] != listener_name(lb).as_str() {
+            push(
+                set,
+                Target::Listener {
+                    loadbalancer: lb.name.clone(),
+                    name: str_of(l, "name").into(),
+                },
+                Action::Delete,
+                Some(l),
+                Vec::new(),
+            );
+        }
+    }
+    for p in &pools {
+        if p["name"] == lb.pool_name.as_str() {
+            continue;
+        }
+        for m in obs.members.get(str_of(p, "id")).into_iter().flatten() {
+            push(
+                set,
+                Target::Member {
+                    loadbalancer: lb.name.clone(),
+                    pool: str_of(p, "name").into(),
+                    name: str_of(m, "name").into(),
+                },
+                Action::Delete,
+                Some(m),
+                Vec::new(),
+            );
+        }
+        push(
+            set,
+            Target::Pool {
+                loadbalancer: lb.name.clone(),
+                name: str_of(p, "name").into(),
+            },
+            Action::Delete,
+            Some(p),
+            Vec::new(),
+        );
     }
     for m in &members {
         if !lb.members.iter().any(|h| m["name"] == h.name.as_str()) {

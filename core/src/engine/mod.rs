@@ -11,10 +11,12 @@
 //! creates/updates in dependency waves, each wave concurrent).
 
 pub mod apply;
+pub mod dedupe;
 pub mod destroy;
 pub mod diff;
 pub mod diff_lb;
 pub mod lb;
+pub mod lease;
 pub mod observe;
 pub mod progress;
 
@@ -64,5 +66,7 @@ pub enum EngineError {
     Blocked(Vec<String>),
 }
 
+#[cfg(test)]
+mod shared_tests;
 #[cfg(test)]
 mod tests;

@@ -52,9 +52,18 @@ impl Observed {
             .unwrap_or(&[])
     }
 
-    /// The owned resource of `kind` named `name`.
+    /// The owned resource of `kind` named `name`. With duplicates (see
+    /// `owned_named`) the diff refuses before anything uses this.
     pub fn find(&self, kind: &Kind, name: &str) -> Option<&Value> {
         self.owned(kind).iter().find(|v| v["name"] == name)
+    }
+
+    /// Every owned resource of `kind` named `name`.
+    pub fn owned_named(&self, kind: &Kind, name: &str) -> Vec<&Value> {
+        self.owned(kind)
+            .iter()
+            .filter(|v| v["name"] == name)
+            .collect()
     }
 }
 
@@ -96,10 +105,20 @@ fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
         .collect()
 }
 
-/// Reads everything the diff needs.
+/// `query` limited to the token's project. An admin token sees every
+/// project's resources: without this, another project's pipeline of the
+/// same name would look like ours (and be deleted or adopted).
+pub fn in_project(project_id: &str, mut query: Query) -> Query {
+    query.push(("project_id".into(), project_id.to_string()));
+    query
+}
+
+/// Reads everything the diff needs, in the token's project only.
 pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
     let tag = pipeline_tag(&plan.pipeline);
-    let by_tag: Query = vec![("tags".into(), tag.clone())];
+    // The token's project comes with the login: no API call.
+    let project_id = cloud.project_id().await?;
+    let by_tag: Query = in_project(&project_id, vec![("tags".into(), tag.clone())]);
     let wants_lb = plan
         .steps
         .iter()
@@ -115,8 +134,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         }
         Ok(Some(cloud.list(&Kind::LoadBalancer, &by_tag).await?))
     };
-    let (owned_lists, lbs, project_id) =
-        futures::try_join!(owned_lists, owned_lbs, cloud.project_id())?;
+    let (owned_lists, lbs) = futures::try_join!(owned_lists, owned_lbs)?;
     let mut obs = Observed {
         project_id,
         ..Default::default()
@@ -143,7 +161,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
             .map(|n| ("name".to_string(), n))
             .collect();
         if !missing.is_empty() {
-            lookups.push((kind.clone(), missing));
+            lookups.push((kind.clone(), in_project(&obs.project_id, missing)));
         }
     }
     let found = try_join_all(lookups.iter().map(|(k, q)| cloud.list(k, q))).await?;
@@ -163,7 +181,9 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     }
     let lbs = lbs.unwrap_or_default();
 
-    // Round 3: children of what we own, one call each.
+    // Round 3: children of what we own, one call each. Scoped by their
+    // parents' ids, which are already the project's own; rules and ports
+    // that someone else put on them must be seen.
     let sg_ids: Query = obs
         .owned(&Kind::SecurityGroup)
         .iter()
