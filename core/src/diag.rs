@@ -84,12 +84,25 @@ impl std::fmt::Display for Code {
 }
 
 /// One problem in one pipeline, located by byte span when known.
+///
+/// `span` is the primary location: the value the message is about. A
+/// problem that involves a second value (two overlapping prefixes, a gateway
+/// and the pool it falls into) names that value's place in `labels`, because
+/// the one the user changed may be either.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub code: Code,
     pub message: String,
     pub help: Option<String>,
     pub span: Option<Span>,
+    pub labels: Vec<Secondary>,
+}
+
+/// A second place that takes part in a problem, with what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secondary {
+    pub span: Span,
+    pub message: String,
 }
 
 impl Diagnostic {
@@ -99,7 +112,38 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             span: None,
+            labels: Vec::new(),
         }
+    }
+
+    /// Adds a secondary location; `None` (a value with no place in the file,
+    /// such as a default) adds nothing.
+    pub fn also(mut self, span: Option<Span>, message: impl Into<String>) -> Self {
+        if let Some(span) = span {
+            self.labels.push(Secondary {
+                span,
+                message: message.into(),
+            });
+        }
+        self
+    }
+
+    /// The secondary labels worth showing: a label on the primary span, on a
+    /// span already labelled, or on a span that encloses the primary (a
+    /// whole step, where a value fell back to its step's place) says nothing
+    /// the primary does not.
+    pub fn shown_labels(&self) -> Vec<&Secondary> {
+        let mut shown: Vec<&Secondary> = Vec::new();
+        for l in &self.labels {
+            let encloses_primary = self
+                .span
+                .as_ref()
+                .is_some_and(|p| l.span.start <= p.start && p.end <= l.span.end);
+            if !encloses_primary && !shown.iter().any(|s| s.span == l.span) {
+                shown.push(l);
+            }
+        }
+        shown
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -114,6 +158,8 @@ impl Diagnostic {
 }
 
 /// A diagnostic resolved against its file, ready to print or serialize.
+/// `file`/`line`/`column` are the primary location; `labels` the secondary
+/// ones (empty for most problems).
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {
     pub file: String,
@@ -122,6 +168,16 @@ pub struct Located {
     pub code: Code,
     pub message: String,
     pub help: Option<String>,
+    pub labels: Vec<LocatedLabel>,
+}
+
+/// A secondary label resolved against its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocatedLabel {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
 }
 
 impl Located {
@@ -134,6 +190,19 @@ impl Located {
             code: d.code,
             message: d.message.clone(),
             help: d.help.clone(),
+            labels: d
+                .shown_labels()
+                .into_iter()
+                .map(|l| {
+                    let pos = file.line_col(l.span.start);
+                    LocatedLabel {
+                        file: file.display_path(),
+                        line: pos.line,
+                        column: pos.column,
+                        message: l.message.clone(),
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -149,7 +218,8 @@ impl Located {
 
 /// Renders diagnostics of one file for a terminal: per problem a headline
 /// (`file:line:col: error[CODE]: message`), then the source excerpt with the
-/// offending text underlined and the help.
+/// offending text underlined, the other values involved labelled, and the
+/// help.
 pub fn render(file: &SourceFile, diags: &[Diagnostic]) -> String {
     let config = term::Config::default();
     let simple = SimpleFile::new(file.display_path(), file.text.as_str());
@@ -158,9 +228,14 @@ pub fn render(file: &SourceFile, diags: &[Diagnostic]) -> String {
         out.push_str(&Located::new(file, d).headline());
         out.push('\n');
         let mut cs = CsDiagnostic::error().with_code(d.code.to_string());
+        let mut labels = Vec::new();
         if let Some(span) = &d.span {
-            cs = cs.with_labels(vec![Label::primary((), span.clone())]);
+            labels.push(Label::primary((), span.clone()));
         }
+        for l in d.shown_labels() {
+            labels.push(Label::secondary((), l.span.clone()).with_message(&l.message));
+        }
+        cs = cs.with_labels(labels);
         if let Some(help) = &d.help {
             cs = cs.with_notes(vec![format!("help: {help}")]);
         }
@@ -170,4 +245,76 @@ pub fn render(file: &SourceFile, diags: &[Diagnostic]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "[plan]\npod_cidr = \"fd10::/64\"\nservice_cidr = \"fd10::/112\"\n";
+
+    fn span_of(needle: &str) -> Span {
+        let start = TEXT.find(needle).unwrap();
+        start..start + needle.len()
+    }
+
+    fn two_values() -> Diagnostic {
+        Diagnostic::new(Code::E014, "overlap")
+            .help("pick another")
+            .at(Some(span_of("\"fd10::/112\"")))
+            .also(Some(span_of("\"fd10::/64\"")), "pod subnet")
+    }
+
+    #[test]
+    fn labels_that_add_no_place_are_not_shown() {
+        let d = two_values()
+            .also(Some(span_of("\"fd10::/112\"")), "the primary again")
+            .also(Some(span_of("\"fd10::/64\"")), "a second label there")
+            .also(Some(0..TEXT.len()), "encloses the primary")
+            .also(None, "a default with no place");
+        let shown: Vec<&str> = d
+            .shown_labels()
+            .iter()
+            .map(|l| l.message.as_str())
+            .collect();
+        assert_eq!(shown, ["pod subnet"]);
+    }
+
+    #[test]
+    fn located_keeps_the_primary_and_adds_labels() {
+        let file = SourceFile::new("p.toml", TEXT);
+        let l = Located::new(&file, &two_values());
+        assert_eq!((l.line, l.column), (Some(3), Some(16)));
+        assert_eq!(
+            l.labels,
+            [LocatedLabel {
+                file: "p.toml".into(),
+                line: 2,
+                column: 12,
+                message: "pod subnet".into(),
+            }]
+        );
+        let json = serde_json::to_value(&l).unwrap();
+        assert_eq!(json["line"], 3);
+        assert_eq!(json["labels"][0]["line"], 2);
+        assert_eq!(json["labels"][0]["file"], "p.toml");
+        let plain = Located::new(&file, &Diagnostic::new(Code::E001, "x"));
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap()["labels"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn text_shows_both_lines_and_the_label() {
+        let file = SourceFile::new("p.toml", TEXT);
+        let out = render(&file, &[two_values()]);
+        assert!(
+            out.starts_with("p.toml:3:16: error[E014]: overlap\n"),
+            "{out}"
+        );
+        assert!(out.contains("2 │ pod_cidr"), "{out}");
+        assert!(out.contains("3 │ service_cidr"), "{out}");
+        assert!(out.contains("- pod subnet"), "{out}");
+    }
 }

@@ -41,6 +41,37 @@ impl Spans {
         Spans { map }
     }
 
+    /// Records where a step name is first defined. A second step with the
+    /// same name overwrites every other key; this one keeps the first, so a
+    /// duplicate-name error can point at both.
+    pub fn define(&mut self, step: &str, span: Span) {
+        self.map
+            .entry((step.to_string(), FIRST_DEFINITION.to_string()))
+            .or_insert(span);
+    }
+
+    /// Where the step name was first defined (see `define`).
+    pub fn first_definition(&self, step: &str) -> Option<Span> {
+        self.get_exact(step, FIRST_DEFINITION)
+    }
+
+    /// The span of exactly `step.field`, without falling back to the step.
+    pub fn get_exact(&self, step: &str, field: &str) -> Option<Span> {
+        self.map
+            .get(&(step.to_string(), field.to_string()))
+            .cloned()
+    }
+
+    /// The span of the first of `fields` that has one, else of the whole
+    /// step: for a second value that was derived (a default pool comes from
+    /// the CIDR), the value it came from is the place to show.
+    pub fn get_first(&self, step: &str, fields: &[&str]) -> Option<Span> {
+        fields
+            .iter()
+            .find_map(|f| self.get_exact(step, f))
+            .or_else(|| self.get(step, ""))
+    }
+
     /// The span of `step.field`, else of the whole step, else none.
     pub fn get(&self, step: &str, field: &str) -> Option<Span> {
         self.map
@@ -49,6 +80,9 @@ impl Spans {
             .cloned()
     }
 }
+
+/// Spans key (a field name no step has) for a step name's first definition.
+const FIRST_DEFINITION: &str = "#first-definition";
 
 pub const DEFAULT_OVS_BRIDGE: &str = "br-int";
 pub const DEFAULT_MEMBER_MODE: &str = "L3";
@@ -371,7 +405,9 @@ fn expand_short_form(
             l.err(
                 Diagnostic::new(Code::E021, "site_prefix cannot be combined with pod_cidr or service_cidr")
                     .help("either derive both prefixes from site_prefix and site_id, or give pod_cidr and service_cidr")
-                    .at(Some(site.span())),
+                    .at(Some(site.span()))
+                    .also(p.pod_cidr.as_ref().map(|c| c.span()), "pod_cidr given here")
+                    .also(p.service_cidr.as_ref().map(|c| c.span()), "service_cidr given here"),
             );
             return Vec::new();
         }
@@ -400,7 +436,9 @@ fn expand_short_form(
         .all(|n| addr::net_version(n) == 4);
     let mut steps = Vec::new();
     let named = |l: &mut Lowerer, (name, span): (String, Option<Span>), fallback: Span| {
-        l.spans.set(&name, "", span.unwrap_or(fallback));
+        let span = span.unwrap_or(fallback);
+        l.spans.define(&name, span.clone());
+        l.spans.set(&name, "", span);
         name
     };
 
@@ -663,6 +701,7 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
         let name = r.name.get_ref().clone();
         l.spans.set(&name, "", span.clone());
         l.spans.set(&name, "name", r.name.span());
+        l.spans.define(&name, r.name.span());
         let Some(kind) = StepKind::parse(r.kind.get_ref()) else {
             let kinds: Vec<_> = StepKind::ALL.iter().map(|k| k.as_str()).collect();
             l.err(
@@ -779,7 +818,14 @@ fn lower_subnet(l: &mut Lowerer, r: &RawStep, span: Span) -> Option<Subnet> {
     };
     let gateway = r.gateway.as_ref().and_then(|g| l.address(g));
     let mut pools = Vec::new();
-    for p in r.allocation_pools.iter().flat_map(|v| v.get_ref()) {
+    for (i, p) in r
+        .allocation_pools
+        .iter()
+        .flat_map(|v| v.get_ref())
+        .enumerate()
+    {
+        l.spans
+            .set(name, &format!("allocation_pools[{i}]"), p.span());
         let p = p.get_ref();
         if let (Some(start), Some(end)) = (l.address(&p.start), l.address(&p.end)) {
             pools.push(Pool { start, end });

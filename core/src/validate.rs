@@ -8,6 +8,7 @@ use crate::addr;
 use crate::diag::{Code, Diagnostic};
 use crate::lower::Spans;
 use crate::plan::*;
+use crate::source::Span;
 use ipnet::IpNet;
 use std::collections::{BTreeSet, HashMap};
 
@@ -59,6 +60,15 @@ impl Checker<'_> {
                 .help(help)
                 .at(self.spans.get(step, field)),
         );
+    }
+
+    /// Labels the diagnostic just reported with the place of a second value
+    /// it involves. Rendering drops labels that add no place (see
+    /// `Diagnostic::shown_labels`).
+    fn also(&mut self, span: Option<Span>, message: impl Into<String>) {
+        if let Some(last) = self.diags.pop() {
+            self.diags.push(last.also(span, message));
+        }
     }
 }
 
@@ -128,9 +138,10 @@ fn check_header(c: &mut Checker, plan: &Plan) {
             "write major.minor, e.g. version = \"1.33\"",
         );
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = HashMap::new();
     for (i, h) in plan.kubernetes.api_hosts.iter().enumerate() {
-        if !seen.insert(&h.name) || h.name.is_empty() {
+        let first = seen.get(&h.name).copied();
+        if first.is_some() || h.name.is_empty() {
             c.report(
                 Code::E006,
                 "",
@@ -138,6 +149,14 @@ fn check_header(c: &mut Checker, plan: &Plan) {
                 format!("API host name `{}` is empty or used twice", h.name),
                 "give every API host its own name: it names its load-balancer member",
             );
+            if let Some(j) = first {
+                c.also(
+                    c.spans.get_exact("", &format!("api_hosts[{j}].name")),
+                    format!("`{}` first used here", h.name),
+                );
+            }
+        } else {
+            seen.insert(&h.name, i);
         }
     }
 }
@@ -170,20 +189,29 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
                 ),
                 "names identify steps in references and in the cloud: make each unique",
             );
+            c.also(
+                c.spans.first_definition(name),
+                format!("first used by the {} step", plan.steps[*j].kind()),
+            );
         } else {
             first_index.insert(name, i);
         }
     }
-    let resolve =
-        |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
-            let known: Vec<&str> = plan.steps[..index]
-                .iter()
-                .filter(|s| s.kind() == want)
-                .map(|s| s.name())
-                .collect();
-            match first_index.get(target) {
-                Some(&j) if plan.steps[j].kind() == want && j < index => {}
-                Some(&j) if plan.steps[j].kind() == want => c.report(
+    let resolve = |c: &mut Checker,
+                   from: &Step,
+                   field: &str,
+                   target: &str,
+                   want: StepKind,
+                   index: usize| {
+        let known: Vec<&str> = plan.steps[..index]
+            .iter()
+            .filter(|s| s.kind() == want)
+            .map(|s| s.name())
+            .collect();
+        match first_index.get(target) {
+            Some(&j) if plan.steps[j].kind() == want && j < index => {}
+            Some(&j) if plan.steps[j].kind() == want => {
+                c.report(
                     Code::E007,
                     from.name(),
                     field,
@@ -197,24 +225,29 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
                         from.kind(),
                         from.name()
                     ),
-                ),
-                _ => c.report(
-                    Code::E007,
-                    from.name(),
-                    field,
-                    format!(
-                        "{} `{}` refers to {want} `{target}`, which does not exist",
-                        from.kind(),
-                        from.name()
-                    ),
-                    if known.is_empty() {
-                        format!("add a {want} step before it")
-                    } else {
-                        format!("known {want}s here: {}", known.join(", "))
-                    },
-                ),
+                );
+                c.also(
+                    c.spans.first_definition(target),
+                    format!("{want} `{target}` is defined here"),
+                );
             }
-        };
+            _ => c.report(
+                Code::E007,
+                from.name(),
+                field,
+                format!(
+                    "{} `{}` refers to {want} `{target}`, which does not exist",
+                    from.kind(),
+                    from.name()
+                ),
+                if known.is_empty() {
+                    format!("add a {want} step before it")
+                } else {
+                    format!("known {want}s here: {}", known.join(", "))
+                },
+            ),
+        }
+    };
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Subnet(s) => resolve(c, step, "network", &s.network, StepKind::Network, i),
@@ -285,6 +318,10 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 addr::family_name(s.ip_version)
             ),
         );
+        c.also(
+            c.spans.get_exact(n, "cidr"),
+            format!("{} is {}", s.cidr, addr::family_name(family)),
+        );
         return;
     }
     if s.enable_dhcp && family == 6 {
@@ -300,6 +337,10 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 s.gateway_ip, s.cidr
             ),
             format!("pick an address inside {}", s.cidr),
+        );
+        c.also(
+            c.spans.get_exact(n, "cidr"),
+            format!("subnet prefix {}", s.cidr),
         );
     }
     if s.allocation_pools.is_empty() {
@@ -317,6 +358,10 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                     p.start, p.end, s.cidr
                 ),
                 format!("keep both ends inside {}", s.cidr),
+            );
+            c.also(
+                c.spans.get_exact(n, "cidr"),
+                format!("subnet prefix {}", s.cidr),
             );
             continue;
         }
@@ -341,8 +386,13 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 format!("gateway {} of subnet `{n}` lies inside its allocation pool {}-{}", s.gateway_ip, p.start, p.end),
                 "Neutron answers 409 for this: end the pool before the gateway, or move the gateway out of it",
             );
+            let (at, derived) = pool_place(c.spans, n, i);
+            c.also(
+                at,
+                format!("allocation pool {}-{}{derived}", p.start, p.end),
+            );
         }
-        for q in &s.allocation_pools[i + 1..] {
+        for (j, q) in s.allocation_pools.iter().enumerate().skip(i + 1) {
             if addr::ranges_overlap((p.start, p.end), (q.start, q.end)) {
                 c.report(
                     Code::E026,
@@ -354,11 +404,31 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                     ),
                     "make the pools disjoint",
                 );
+                c.also(
+                    c.spans.get_exact(n, &format!("allocation_pools[{i}]")),
+                    format!("pool {}-{}", p.start, p.end),
+                );
+                c.also(
+                    c.spans.get_exact(n, &format!("allocation_pools[{j}]")),
+                    format!("overlaps pool {}-{}", q.start, q.end),
+                );
             }
         }
     }
     if s.role == Role::Service {
         check_service_range(c, plan, s);
+    }
+}
+
+/// Where pool `i` of a subnet is written, and a note when it is not written
+/// but derived from the subnet's CIDR (then the CIDR is the place to show).
+fn pool_place(spans: &Spans, subnet: &str, i: usize) -> (Option<Span>, &'static str) {
+    match spans.get_exact(subnet, &format!("allocation_pools[{i}]")) {
+        Some(at) => (Some(at), ""),
+        None => (
+            spans.get_first(subnet, &["allocation_pools", "cidr"]),
+            ", derived from this CIDR",
+        ),
     }
 }
 
@@ -399,6 +469,18 @@ fn check_service_range(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 min_len - 1
             ),
         );
+        c.also(
+            c.spans.get_exact("", "kubernetes.version"),
+            format!("Kubernetes {version}"),
+        );
+        c.also(
+            c.spans
+                .get_exact("", "kubernetes.multi_cidr_service_allocator"),
+            format!(
+                "multi_cidr_service_allocator = {}",
+                plan.kubernetes.multi_cidr_service_allocator
+            ),
+        );
     }
     if addr::size(&range) < MIN_SERVICE_RANGE_ADDRESSES {
         c.report(
@@ -411,6 +493,10 @@ fn check_service_range(c: &mut Checker, plan: &Plan, s: &Subnet) {
     }
     if range.contains(&s.gateway_ip) {
         c.report(Code::E018, n, "gateway", format!("gateway {} of service subnet `{n}` lies inside the Kubernetes service range {range}", s.gateway_ip), format!("use the last-but-one address, {}", layout.gateway));
+        c.also(
+            c.spans.get_exact(n, "cidr"),
+            format!("{} puts the Kubernetes service range at {range}", s.cidr),
+        );
     }
     for p in &s.allocation_pools {
         if addr::ranges_overlap((p.start, p.end), (range.network(), addr::last(&range))) {
@@ -420,6 +506,10 @@ fn check_service_range(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 "allocation_pools",
                 format!("allocation pool {}-{} of service subnet `{n}` overlaps the Kubernetes service range {range}", p.start, p.end),
                 format!("Neutron would give service VIPs to ports: keep the pool in the second half, e.g. {}-{}", layout.pool_start, layout.pool_end),
+            );
+            c.also(
+                c.spans.get_exact(n, "cidr"),
+                format!("{} puts the Kubernetes service range at {range}", s.cidr),
             );
         }
     }
@@ -436,6 +526,10 @@ fn check_overlaps(c: &mut Checker, plan: &Plan) {
                     "cidr",
                     format!("subnet `{}` {} overlaps subnet `{}` {}", b.name, b.cidr, a.name, a.cidr),
                     "pod and service prefixes must be disjoint: pick another prefix for one of them",
+                );
+                c.also(
+                    c.spans.get(&a.name, "cidr"),
+                    format!("subnet `{}` {}", a.name, a.cidr),
                 );
             }
         }
@@ -462,6 +556,10 @@ fn check_families(c: &mut Checker, plan: &Plan) {
                 ),
                 "one subnet per family per network: put the other one on its own network",
             );
+            c.also(
+                c.spans.get_first(other, &["network", "cidr"]),
+                format!("`{other}` is on `{}` too", s.network),
+            );
         }
         match s.role {
             Role::Pod => {
@@ -476,6 +574,10 @@ fn check_families(c: &mut Checker, plan: &Plan) {
                         "cidr",
                         format!("service subnets `{other}` and `{}` are both {}: Kubernetes takes at most one service range per family", s.name, addr::family_name(family)),
                         "keep one service subnet per family",
+                    );
+                    c.also(
+                        c.spans.get(other, "cidr"),
+                        format!("service subnet `{other}` {}", addr::family_name(family)),
                     );
                 }
             }
@@ -500,7 +602,7 @@ fn check_families(c: &mut Checker, plan: &Plan) {
                     s.role == Role::Pod && !service_families.contains(&addr::net_version(&s.cidr))
                 })
             });
-        let (step, _) = culprit.map(|s| (s.name.as_str(), ())).unwrap_or(("", ()));
+        let step = culprit.map(|s| s.name.as_str()).unwrap_or("");
         c.report(
             Code::E015,
             step,
@@ -508,6 +610,27 @@ fn check_families(c: &mut Checker, plan: &Plan) {
             format!("address families do not match: pods are {}, services are {}", names(&pod_families), names(&service_families)),
             "give pods and services the same families: both IPv6, or both IPv6 + IPv4 for dual-stack",
         );
+        // The other side of the mismatch is as likely the value that changed.
+        let other_role = match culprit.map(|s| s.role) {
+            Some(Role::Pod) => Role::Service,
+            _ => Role::Pod,
+        };
+        for s in plan.subnets().filter(|s| s.role == other_role) {
+            let role = if other_role == Role::Pod {
+                "pod"
+            } else {
+                "service"
+            };
+            c.also(
+                c.spans.get(&s.name, "cidr"),
+                format!(
+                    "{role} subnet `{}` {} is {}",
+                    s.name,
+                    s.cidr,
+                    addr::family_name(addr::net_version(&s.cidr))
+                ),
+            );
+        }
     }
 }
 
@@ -625,6 +748,14 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
             ),
             "put the Kubernetes API load balancer in the service subnet (role = \"service\")",
         );
+        c.also(
+            c.spans.get_first(&subnet.name, &["role", "name"]),
+            format!(
+                "`{}` has role {}",
+                subnet.name,
+                format!("{:?}", subnet.role).to_lowercase()
+            ),
+        );
         return;
     }
     let Some(layout) = addr::service_layout(&subnet.cidr) else {
@@ -645,8 +776,12 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
                 layout.kubernetes_default_ip
             ),
         );
+        c.also(
+            c.spans.get(&subnet.name, "cidr"),
+            format!("`{}` {} gives the range {range}", subnet.name, subnet.cidr),
+        );
     }
-    for p in &subnet.allocation_pools {
+    for (i, p) in subnet.allocation_pools.iter().enumerate() {
         if addr::in_range(lb.vip, p.start, p.end) {
             c.report(
                 Code::E019,
@@ -661,6 +796,11 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
                     layout.kubernetes_default_ip
                 ),
             );
+            let (at, derived) = pool_place(c.spans, &subnet.name, i);
+            c.also(
+                at,
+                format!("pool {}-{} of `{}`{derived}", p.start, p.end, subnet.name),
+            );
         }
     }
     if lb.vip == subnet.gateway_ip {
@@ -673,6 +813,10 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
                 lb.vip
             ),
             format!("use {}", layout.kubernetes_default_ip),
+        );
+        c.also(
+            c.spans.get_first(&subnet.name, &["gateway", "cidr"]),
+            format!("gateway of `{}`", subnet.name),
         );
     }
 }

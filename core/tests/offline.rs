@@ -30,15 +30,51 @@ fn json(out: &Output) -> Value {
     })
 }
 
-/// `# expect: LINE:COL CODE MESSAGE` lines at the top of each corpus file.
+/// The expected errors of a corpus file, from the comment lines at its top:
+/// `# expect: LINE:COL CODE MESSAGE` for each error's primary location, each
+/// followed by one `# also: LINE:COL MESSAGE` per secondary label, in the
+/// order the error lists them. One string per error: the expect line, then
+/// `\n  also: …` per label (the same form `error_string` builds).
 fn expectations(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut v: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("# expect: ").map(str::to_string))
-        .collect();
+    let mut v: Vec<String> = Vec::new();
+    for l in text.lines() {
+        if let Some(e) = l.strip_prefix("# expect: ") {
+            v.push(e.to_string());
+        } else if let Some(a) = l.strip_prefix("# also: ") {
+            let last = v
+                .last_mut()
+                .unwrap_or_else(|| panic!("{}: `# also:` before any `# expect:`", path.display()));
+            last.push_str(&format!("\n  also: {a}"));
+        }
+    }
     v.sort();
     v
+}
+
+/// One JSON error in the form of `expectations`; checks every label names
+/// the same file as the error.
+fn error_string(e: &Value) -> String {
+    let mut s = format!(
+        "{}:{} {} {}",
+        e["line"],
+        e["column"],
+        e["code"].as_str().unwrap(),
+        e["message"].as_str().unwrap()
+    );
+    for l in e["labels"]
+        .as_array()
+        .expect("every error has a labels array")
+    {
+        assert_eq!(l["file"], e["file"], "{e}");
+        s.push_str(&format!(
+            "\n  also: {}:{} {}",
+            l["line"],
+            l["column"],
+            l["message"].as_str().unwrap()
+        ));
+    }
+    s
 }
 
 fn corpus() -> Vec<PathBuf> {
@@ -69,13 +105,7 @@ fn every_bad_pipeline_fails_with_exactly_its_expected_errors() {
             .iter()
             .map(|e| {
                 assert_eq!(e["file"], rel);
-                format!(
-                    "{}:{} {} {}",
-                    e["line"],
-                    e["column"],
-                    e["code"].as_str().unwrap(),
-                    e["message"].as_str().unwrap()
-                )
+                error_string(e)
             })
             .collect();
         got.sort();
@@ -97,7 +127,29 @@ fn every_bad_pipeline_fails_with_exactly_its_expected_errors() {
             "{rel}: every error says what would be right:\n{stderr}"
         );
         assert!(!stderr.contains("panicked"), "{rel}: {stderr}");
+        // Every secondary label is in the text too: its message, under an
+        // excerpt of its line.
+        for e in doc["errors"].as_array().unwrap() {
+            for l in e["labels"].as_array().unwrap() {
+                assert!(
+                    stderr.contains(l["message"].as_str().unwrap()),
+                    "{rel}: label {l} missing from\n{stderr}"
+                );
+                assert!(
+                    shows_line(&stderr, l["line"].as_u64().unwrap()),
+                    "{rel}: line of label {l} missing from\n{stderr}"
+                );
+            }
+        }
     }
+}
+
+/// Whether a rendered excerpt shows source line `line` (codespan's gutter:
+/// `NN │ text`).
+fn shows_line(stderr: &str, line: u64) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.trim_start().starts_with(&format!("{line} │")))
 }
 
 #[test]
@@ -319,6 +371,70 @@ fn seed_mutations_fail_naming_the_line() {
             stderr.contains(&at) && stderr.contains(code),
             "{cidr}: expected {at} {code} in\n{stderr}"
         );
+    }
+}
+
+/// The seed with its pod CIDR changed so that it clashes with the service
+/// CIDR: the error stays on the service_cidr line (its primary place) and
+/// also names the pod_cidr line, the one that changed, in text and JSON.
+#[test]
+fn seed_pod_mutations_name_both_lines() {
+    let text = std::fs::read_to_string(repo().join(SEED)).unwrap();
+    let line_of = |key: &str| text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let (pod_line, svc_line) = (line_of("pod_cidr"), line_of("service_cidr"));
+    for (pod_cidr, code, label) in [
+        (
+            "fd10:0:0:2::/64",
+            "E014",
+            "subnet `pod_subnet` fd10:0:0:2::/64",
+        ),
+        (
+            "10.244.0.0/16",
+            "E015",
+            "pod subnet `pod_subnet_v4` 10.244.0.0/16 is IPv4",
+        ),
+    ] {
+        let mutated = text.replace("\"fd10:0:0:1::/64\"", &format!("\"{pod_cidr}\""));
+        assert_ne!(mutated, text);
+        let dir = tempfile_dir::Dir::new();
+        let path = dir.path().join("pipeline.toml");
+        std::fs::write(&path, mutated).unwrap();
+        let path = path.to_str().unwrap();
+
+        let out = kuryr6(&["check", path, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(2), "{pod_cidr}");
+        let doc = json(&out);
+        let errors = doc["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{pod_cidr}: {errors:?}");
+        let e = &errors[0];
+        assert_eq!(e["code"], code, "{e}");
+        assert_eq!(e["file"], path, "{e}");
+        assert_eq!(e["line"], svc_line, "{pod_cidr}: primary moved: {e}");
+        assert_eq!(e["column"], 16, "{e}");
+        assert_eq!(
+            e["labels"],
+            serde_json::json!([{
+                "file": path, "line": pod_line, "column": 12, "message": label
+            }]),
+            "{pod_cidr}"
+        );
+
+        let out = kuryr6(&["check", path]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{path}:{svc_line}:16: error[{code}]")),
+            "{stderr}"
+        );
+        for (line, shown) in [(svc_line, "service_cidr = "), (pod_line, "pod_cidr = ")] {
+            assert!(
+                stderr
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{line} │ {shown}"))),
+                "{pod_cidr}: line {line} not excerpted in\n{stderr}"
+            );
+        }
+        assert!(stderr.contains(label), "{stderr}");
     }
 }
 
