@@ -4,22 +4,37 @@
 # medians side by side and the ratios the issue sets targets for:
 #   CLI sequence / kuryr6 first run   (target ≥ 8×)
 #   kuryr6 no-change re-run / first   (target < 15 %)
+# how close each kuryr6 run comes to the physical limit: its wall time
+# beside the time the servers spent on its requests, summed from their
+# access logs (<state>/logs/<server>-access.log, written by
+# scripts/cloud/up.sh) between offsets marked before and after the run
+#   kuryr6 wall / servers' busy time  (target ≤ 1.25 on a one-thread Neutron)
 # and the share of a pipeline run spent in WebAssembly plugins: the extra
 # time of the seed with the `naming` plugin over the plain seed (offline
 # plan, 20 processes each), against the run times above (target ≤ 2 %).
 #
 #   bash bench/cloud_vs_cli.sh [RUNS]
 #
-# Needs the local cloud (scripts/cloud/up.sh); builds kuryr6 in release.
+# Needs the local cloud (scripts/cloud/up.sh); builds kuryr6 in release
+# (KURYR6_BIN=<path> uses that binary instead). Nothing else should use the
+# cloud meanwhile: other clients' requests queue with kuryr6's on a
+# one-thread Neutron (the report counts them). busy = the sum of the
+# durations of kuryr6's requests (user agent kuryr6/) over the three
+# servers; union = the time at least one of them was serving one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "cloud_vs_cli.sh: RUNS must be a positive number, not '$RUNS'" >&2; exit 2; }
 STATE=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 [[ -f $STATE/env.sh ]] || { echo "cloud_vs_cli.sh: no local cloud at $STATE: run scripts/cloud/up.sh" >&2; exit 1; }
 # shellcheck disable=SC1091
 source "$STATE/env.sh"
-cargo build --release -q -p kuryr6
-K6=${CARGO_TARGET_DIR:-$PWD/target}/release/kuryr6
+if [[ -n ${KURYR6_BIN:-} ]]; then
+    K6=$KURYR6_BIN
+else
+    cargo build --release -q -p kuryr6
+    K6=${CARGO_TARGET_DIR:-$PWD/target}/release/kuryr6
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cp examples/seed-ipv6/pipeline.toml "$WORK/pipeline.toml"
@@ -28,12 +43,49 @@ now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc -l; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# ------------------------------------------- servers' busy time (logs) ---
+SERVERS=(keystone neutron octavia)
+LOGS=$STATE/logs
+BUSY=1
+[[ -f $LOGS/neutron-access.log ]] || BUSY=0
+marks() {   # byte size of each access log, in SERVERS order
+    local s
+    for s in "${SERVERS[@]}"; do stat -c %s "$LOGS/$s-access.log" 2>/dev/null || echo 0; done | paste -sd' '
+}
+# gunicorn writes a request's line after sending its answer: let the last
+# line of the previous step land before a mark
+settle() { sleep 0.3; }
+busy_of() {   # busy_of "MARKS BEFORE" "MARKS AFTER": access_busy.py's key=value line
+    local -a a b args=()
+    read -ra a <<<"$1"; read -ra b <<<"$2"
+    local i
+    for i in "${!SERVERS[@]}"; do
+        args+=("${SERVERS[i]}=$LOGS/${SERVERS[i]}-access.log:${a[i]}:${b[i]}")
+    done
+    "$KURYR6_VENV_BIN/python" bench/access_busy.py "${args[@]}"
+}
+k6_run() {   # k6_run NAME: one timed `kuryr6 run`; wall to $WORK/NAME, busy to $WORK/NAME.busy
+    local before after t w
+    ((BUSY)) && settle
+    before=$(marks)
+    t=$(now); "$K6" run "$WORK/pipeline.toml" >/dev/null 2>&1; w=$(elapsed "$t")
+    echo "$w" >>"$WORK/$1"
+    if ((BUSY)); then
+        settle
+        after=$(marks)
+        echo "wall_s=$w $(busy_of "$before" "$after")" >>"$WORK/$1.busy"
+    fi
+}
+field() {   # field KEY < busy lines: one value per line
+    sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p"
+}
+
 "$K6" destroy "$WORK/pipeline.toml" >/dev/null
 bash scripts/cloud/guide_cli.sh --cleanup >/dev/null 2>&1 || true
 : >"$WORK/k6" ; : >"$WORK/rerun" ; : >"$WORK/cli"
 for i in $(seq 1 "$RUNS"); do
-    t=$(now); "$K6" run "$WORK/pipeline.toml" >/dev/null 2>&1; elapsed "$t" >>"$WORK/k6"
-    t=$(now); "$K6" run "$WORK/pipeline.toml" >/dev/null 2>&1; elapsed "$t" >>"$WORK/rerun"
+    k6_run k6
+    k6_run rerun
     "$K6" destroy "$WORK/pipeline.toml" >/dev/null
     t=$(now); bash scripts/cloud/guide_cli.sh >/dev/null 2>&1; elapsed "$t" >>"$WORK/cli"
     bash scripts/cloud/guide_cli.sh --cleanup >/dev/null 2>&1
@@ -44,6 +96,40 @@ printf '\nseed pipeline on the local cloud, median of %d alternating runs\n' "$R
 printf '  %-40s %8.2f s\n' "guide's 9 openstack CLI commands" "$cli" "kuryr6 run (first)" "$k6" "kuryr6 run (no change)" "$rerun"
 printf '  %-40s %8.1f ×   (target ≥ 8)\n' "CLI / kuryr6" "$(echo "$cli / $k6" | bc -l)"
 printf '  %-40s %8.1f %%   (target < 15)\n' "re-run / first run" "$(echo "100 * $rerun / $k6" | bc -l)"
+
+# Physical limit: per run, wall / (summed server time for kuryr6's requests).
+if ((BUSY)); then
+    threads=${KURYR6_NEUTRON_THREADS:-1}
+    printf '\nphysical limit: kuryr6 wall time vs the servers'"'"' time on its requests\n'
+    printf '(access logs; Neutron with %s thread(s); medians, ms; target wall/busy ≤ 1.25 with 1 thread)\n' "$threads"
+    printf '  %-24s %8s %8s %8s %8s %8s %8s %8s %9s\n' "" wall keystone neutron octavia busy union requests wall/busy
+    foreign=0; bad=0
+    for run in k6 rerun; do
+        f=$WORK/$run.busy
+        label="kuryr6 run (first)"; [[ $run == rerun ]] && label="kuryr6 run (no change)"
+        # the ratio is taken per run, then the median
+        awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+               print v["wall_s"] * 1000 / v["busy_ms"] }' "$f" >"$f.ratio"
+        printf '  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.2f×\n' "$label" \
+            "$(field wall_s <"$f" | awk '{print $1 * 1000}' | median)" \
+            "$(field keystone_ms <"$f" | median)" "$(field neutron_ms <"$f" | median)" \
+            "$(field octavia_ms <"$f" | median)" "$(field busy_ms <"$f" | median)" \
+            "$(field union_ms <"$f" | median)" "$(field requests <"$f" | median)" \
+            "$(median <"$f.ratio")"
+        # Keystone also serves Neutron's and Octavia's token checks: only the
+        # other clients of Neutron and Octavia are someone else's load
+        foreign=$(( foreign + $(field neutron_other <"$f" | paste -sd+ | bc) + $(field octavia_other <"$f" | paste -sd+ | bc) ))
+        bad=$(( bad + $(field bad_n <"$f" | paste -sd+ | bc) ))
+    done
+    if (( foreign > 0 )); then
+        echo "  warning: $foreign requests from other clients reached Neutron/Octavia during kuryr6's runs: the cloud is shared, the ratio overstates kuryr6's own overhead"
+    fi
+    if (( bad > 0 )); then
+        echo "  warning: $bad access-log lines did not parse: restart the cloud with the current scripts/cloud/up.sh"
+    fi
+else
+    echo "  (no access logs in $LOGS: the cloud was started by an older scripts/cloud/up.sh; run it again for the physical-limit figures)"
+fi
 
 # Plugins' share: the same process work with and without the naming plugin.
 if [[ -f target/plugins/naming.wasm ]]; then

@@ -28,12 +28,26 @@ pin=false
 # crate name → file name (cargo writes snake_case artefacts).
 guests=(naming site-prefix policy-guard hostile wrong-abi)
 
+# The toolchain comes from rust-toolchain.toml, which cargo and rustup read
+# from the current directory: run them from the repo. rustup installs the
+# file's targets only together with the toolchain, so a toolchain installed
+# earlier (another project, an older checkout) lacks wasm32-wasip2.
+if command -v rustup >/dev/null 2>&1; then
+    if ! (cd "$repo" && rustup target list --installed) | grep -qx wasm32-wasip2; then
+        echo "build-plugins.sh: adding the wasm32-wasip2 target (rustup target add)" >&2
+        (cd "$repo" && rustup target add wasm32-wasip2) >&2
+    fi
+elif [[ ! -d $(cd "$repo" && rustc --print target-libdir --target wasm32-wasip2 2>/dev/null) ]]; then
+    echo "build-plugins.sh: error: the Rust toolchain has no wasm32-wasip2 standard library and rustup is not installed; install rustup (https://rustup.rs) or your distribution's wasm32-wasip2 Rust std" >&2
+    exit 1
+fi
+
 export CARGO_TARGET_DIR=$target_dir
 export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$repo=/kuryr6"$'\x1f'"--remap-path-prefix=$cargo_home=/cargo"
 packages=()
 for g in "${guests[@]}"; do packages+=(-p "$g"); done
-cargo build --quiet --locked --profile guest --target wasm32-wasip2 \
-    --manifest-path "$repo/Cargo.toml" "${packages[@]}"
+(cd "$repo" && cargo build --quiet --locked --profile guest --target wasm32-wasip2 \
+    --manifest-path "$repo/Cargo.toml" "${packages[@]}")
 
 mkdir -p "$out"
 : > "$out/SHA256SUMS.tmp"

@@ -21,10 +21,24 @@ venv=${KURYR6_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kuryr6/venv-componentize-
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 version=0.25.1
 
-if [[ ! -x $venv/bin/componentize-py ]]; then
-    python3 -m venv "$venv"
+# One installer at a time (CI jobs and worktrees share the cache); a venv
+# whose install was cut short has no working componentize-py and is
+# completed (never deleted: $KURYR6_PY_VENV may be the caller's own).
+mkdir -p "$(dirname "$venv")"
+exec 8>"$venv.lock"
+flock -w 600 8 || { echo "build-py-plugin.sh: error: $venv.lock held for 600 s" >&2; exit 1; }
+if ! "$venv/bin/componentize-py" --version >/dev/null 2>&1; then
+    echo "build-py-plugin.sh: installing componentize-py $version into $venv" >&2
+    if ! python3 -m venv "$venv"; then
+        echo "build-py-plugin.sh: error: 'python3 -m venv' failed: install Python 3 with its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    fi
     "$venv/bin/pip" install --quiet "componentize-py==$version"
 fi
+exec 8>&-
+
+# The Rust plugin it is compared with.
+[[ -f $out/naming.wasm ]] || bash "$repo/scripts/build-plugins.sh" >/dev/null
 
 mkdir -p "$out"
 wasm=$out/naming-py.wasm
@@ -43,7 +57,7 @@ echo "$sha  naming-py.wasm" | tee "$out/naming-py.sha256"
 
 # --- test: the Python plugin names every step exactly as the Rust one ---
 export CARGO_TARGET_DIR=$target_dir
-cargo build --quiet -p kuryr6
+(cd "$repo" && cargo build --quiet -p kuryr6)
 kuryr6=$target_dir/debug/kuryr6
 rust_sha=$(sha256sum "$out/naming.wasm" | cut -d' ' -f1)
 work=$(mktemp -d)

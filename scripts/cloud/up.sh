@@ -2,39 +2,59 @@
 # Install (once, cached) and start a real local OpenStack on 127.0.0.1:
 # Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
 #
-#   scripts/cloud/up.sh [--with-octavia] [--fresh]
+#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N]
 #   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
 #
+#   --threads N           Neutron server threads (1-64, default 1). Above 1,
+#                         overlapping writes make Neutron answer 500
+#                         ("database is locked", SQLite): a flaky cloud.
 # Environment:
 #   KURYR6_CACHE          venv cache dir            (default ~/.cache/kuryr6)
 #   KURYR6_CLOUD_DIR      state dir                 (default <repo>/.cloud)
 #   KURYR6_KEYSTONE_PORT  (5000)  KURYR6_NEUTRON_PORT (9696)
 #   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
+#   KURYR6_NEUTRON_THREADS  same as --threads (the flag wins)
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
 #
+# Every server logs each request to <state>/logs/<name>-access.log, one
+# tab-separated line: start (epoch s), duration (us), status, method,
+# URI (path?query), bytes, pid, user agent.
+#
 # Idempotent: without --fresh it reuses the databases, and when the wanted
-# servers are already up and healthy it only re-verifies them.
+# servers are already up and healthy (same thread count) it only
+# re-verifies them; another thread count restarts Neutron alone.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 WITH_OCTAVIA=0
 case "${KURYR6_OCTAVIA:-0}" in 1|true|yes) WITH_OCTAVIA=1 ;; esac
 FRESH=0
-for arg in "$@"; do
-    case "$arg" in
+NEUTRON_THREADS=${KURYR6_NEUTRON_THREADS:-1}
+while (( $# )); do
+    case "$1" in
         --with-octavia) WITH_OCTAVIA=1 ;;
         --fresh) FRESH=1 ;;
+        --threads=*) NEUTRON_THREADS=${1#--threads=} ;;
+        --threads)
+            (( $# >= 2 )) || { echo "up.sh: --threads needs a number (1-64)" >&2; exit 2; }
+            NEUTRON_THREADS=$2; shift ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "up.sh: unknown argument: $arg (see --help)" >&2; exit 2 ;;
+        *) echo "up.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
+    shift
 done
+if ! [[ $NEUTRON_THREADS =~ ^[0-9]{1,2}$ ]] || (( 10#$NEUTRON_THREADS < 1 || 10#$NEUTRON_THREADS > 64 )); then
+    echo "up.sh: bad Neutron thread count '$NEUTRON_THREADS' (--threads or KURYR6_NEUTRON_THREADS): want 1-64" >&2
+    exit 2
+fi
+NEUTRON_THREADS=$(( 10#$NEUTRON_THREADS ))
 
 : "${HOME:=$(cd ~ && pwd)}"
 CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
@@ -44,6 +64,11 @@ NEUTRON_PORT=${KURYR6_NEUTRON_PORT:-9696}
 OCTAVIA_PORT=${KURYR6_OCTAVIA_PORT:-9876}
 PYTHON=${KURYR6_PYTHON:-python3}
 WAIT=${KURYR6_WAIT:-120}
+# Access-log line (tab-separated; bench/cloud_vs_cli.sh parses it): start in
+# epoch seconds (stamped by py/k6access.py: gunicorn has no such atom),
+# duration in microseconds, status, method, raw URI (path?query), bytes,
+# pid, user agent.
+ACCESS_FORMAT=$'%({kuryr6.t0}e)s\t%(D)s\t%(s)s\t%(m)s\t%({raw_uri}e)s\t%(b)s\t%(p)s\t%(a)s'
 
 die() { echo "up.sh: error: $*" >&2; exit 1; }
 
@@ -75,6 +100,10 @@ flock -w 900 9 || die "another up.sh/down.sh holds $STATE/.lock"
 # ------------------------------------------------------- our servers ---
 pidfile() { echo "$STATE/pids/$1.pid"; }
 logfile() { echo "$STATE/logs/$1.log"; }
+accesslog() { echo "$STATE/logs/$1-access.log"; }
+threads_of() {   # threads_of NAME (see "servers" below for why)
+    case $1 in neutron) echo "$NEUTRON_THREADS" ;; *) echo 4 ;; esac
+}
 port_of() {
     case "$1" in
         keystone) echo "$KS_PORT" ;;
@@ -124,8 +153,9 @@ healthy() {   # healthy NAME: HTTP 200 on the server's unauthenticated root
 port_in_use() {   # something accepts connections on 127.0.0.1:PORT
     timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
-server_sig() {   # what a running server was started with: config + wsgi module
-    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" 2>/dev/null; threads_of "$1"; } | sha256sum | cut -c1-16
+server_sig() {   # what a running server was started with: config, wsgi module, threads, log format
+    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" "$HERE/py/k6access.py" 2>/dev/null
+      threads_of "$1"; echo "$ACCESS_FORMAT"; } | sha256sum | cut -c1-16
 }
 stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
     local name pid
@@ -185,7 +215,7 @@ print_summary() {
     echo
     echo "kuryr6 local OpenStack ($STATE)"
     echo "  keystone  http://127.0.0.1:$KS_PORT/v3"
-    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT"
+    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT  ($NEUTRON_THREADS thread$( (( NEUTRON_THREADS > 1 )) && echo s))"
     if pid=$(our_pid octavia); then
         echo "  octavia   http://127.0.0.1:$(recorded_port octavia)"
     fi
@@ -198,6 +228,7 @@ print_summary() {
             done
             printf '  %-9s pid %-7s rss %4d MiB  log %s\n' "$name" "$pid" \
                 $(( rss / 1024 )) "$(logfile "$name")"
+            printf '  %-9s %-30s access log %s\n' "" "" "$(accesslog "$name")"
         fi
     done
     echo "  cloud     kuryr6-local  (source $STATE/env.sh)"
@@ -212,7 +243,7 @@ print_summary() {
 # ------------------------------------------------------------ fast path ---
 READY=$STATE/.ready
 # ports + the scripts that write configs: an edited up.sh restarts servers
-READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
 if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
         && -f $VENV_MARKER ]]; then
     fast=1
@@ -431,7 +462,8 @@ done
 # Each DB gets a .ok marker once fully initialised; a DB without its marker
 # (an interrupted run) is rebuilt from scratch.
 init_keystone() {
-    rm -rf "$STATE/db/keystone.sqlite" "$STATE/keystone" "$STATE/db/catalog.ok"
+    # projects/: project.sh's users lived in the old database
+    rm -rf "$STATE/db/keystone.sqlite" "$STATE/keystone" "$STATE/db/catalog.ok" "$STATE/projects"
     mkdir -p "$STATE/keystone" && chmod 700 "$STATE/keystone"
     # db_sync, fernet_setup, credential_setup, bootstrap in one interpreter;
     # the password goes through the environment, not the command line.
@@ -454,11 +486,9 @@ init_octavia() {
 
 # ------------------------------------------------------------ servers ---
 # Neutron on SQLite: two concurrent write transactions fail at once with
-# "database is locked" (500), whatever busy timeout is set, so its requests
-# are served one at a time; Keystone and Octavia keep four threads.
-threads_of() {   # threads_of NAME
-    case $1 in neutron) echo 1 ;; *) echo 4 ;; esac
-}
+# "database is locked" (500), whatever busy timeout is set, so by default its
+# requests are served one at a time; --threads N > 1 makes that 500 happen on
+# purpose. Keystone and Octavia keep four threads.
 start_server() {   # start_server NAME
     local name=$1 port module log
     port=$(port_of "$name")
@@ -475,6 +505,7 @@ start_server() {   # start_server NAME
         setsid nohup "$VENV/bin/gunicorn" --pythonpath "$HERE/py" \
             --bind "127.0.0.1:$port" --workers 1 --threads "$(threads_of "$name")" \
             --no-control-socket --timeout 300 --graceful-timeout 5 \
+            --access-logfile "$(accesslog "$name")" --access-logformat "$ACCESS_FORMAT" \
             --error-logfile "$log" "$module" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
         echo $! >"$(pidfile "$name")"
     )
@@ -574,6 +605,12 @@ clouds:
     auth:
       password: $ADMIN_PW
 EOF
+# the entries of scripts/cloud/project.sh's users (their Keystone database is kept)
+for part in "$STATE"/projects/*/clouds.yaml.part; do
+    [[ -f $part && -f ${part%/*}/secure.yaml.part ]] || continue
+    cat "$part" >>"$STATE/clouds.yaml"
+    cat "${part%/*}/secure.yaml.part" >>"$STATE/secure.yaml"
+done
 cat >"$STATE/env.sh" <<EOF
 # generated by scripts/cloud/up.sh: source it to use the local cloud
 export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
@@ -584,6 +621,7 @@ export KURYR6_VENV_BIN=$VENV/bin
 export KURYR6_KEYSTONE_URL=http://127.0.0.1:$KS_PORT/v3
 export KURYR6_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
 export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
+export KURYR6_NEUTRON_THREADS=$NEUTRON_THREADS
 EOF
 umask 022
 chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"

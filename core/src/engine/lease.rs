@@ -104,13 +104,18 @@ fn hostname() -> String {
         .replace(' ', "_")
 }
 
-/// Start time of a process in clock ticks since boot (field 22 of
-/// /proc/PID/stat), or 0 where /proc is not available.
+/// Start time of a running process in clock ticks since boot (field 22 of
+/// /proc/PID/stat); `None` when there is no such process or it has exited
+/// (a zombie whose parent has not reaped it yet).
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after its ')' are plain.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 fn process_alive(pid: u32, start: u64) -> bool {
@@ -353,6 +358,21 @@ mod tests {
             ..gone.clone()
         };
         assert!(elsewhere.live(now, &me), "other hosts only expire");
+    }
+
+    #[test]
+    fn a_killed_but_unreaped_holder_is_dead() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let start = process_start(pid).expect("a running child has a start time");
+        assert!(process_alive(pid, start));
+        assert!(!process_alive(pid, start + 1), "a recycled pid is not the holder");
+        child.kill().unwrap();
+        // Not reaped yet: the kernel keeps a zombie entry in /proc.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!process_alive(pid, start), "a zombie holds nothing");
+        child.wait().unwrap();
+        assert!(!process_alive(pid, start));
     }
 
     #[tokio::test]

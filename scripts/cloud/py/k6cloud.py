@@ -22,6 +22,11 @@ Subcommands (each imports only what it needs):
                                immutable -- ERROR ones can be deleted)
   catalog                      idempotent Keystone catalog/users setup over
                                the REST API (settings from KURYR6_* env vars)
+  project NAME USER            idempotent: project NAME (domain Default), user
+                               USER in it with the password in the file
+                               $KURYR6_MEMBER_PASSWORD_FILE, and the `member`
+                               role on NAME; prints the project id (for
+                               scripts/cloud/project.sh)
 """
 import json
 import os
@@ -287,18 +292,12 @@ class _Keystone:
         return r.json() if r.content else None
 
 
-
-def cmd_catalog():
+def _admin_session(ks_url, admin_pw_file):
+    """A requests session holding an admin token (project admin)."""
     import requests
 
-    env = os.environ
-    ks_url = 'http://127.0.0.1:%s' % env['KURYR6_KEYSTONE_PORT']
-    region = 'RegionOne'
-    with open(env['KURYR6_ADMIN_PASSWORD_FILE']) as f:
+    with open(admin_pw_file) as f:
         admin_pw = f.read().strip()
-    with open(env['KURYR6_SERVICE_PASSWORD_FILE']) as f:
-        service_pw = f.read().strip()
-
     s = requests.Session()
     s.headers['Content-Type'] = 'application/json'
     auth = {'auth': {'identity': {'methods': ['password'], 'password': {
@@ -310,6 +309,17 @@ def cmd_catalog():
     if r.status_code != 201:
         _die('admin login failed: %s %s' % (r.status_code, r.text))
     s.headers['X-Auth-Token'] = r.headers['X-Subject-Token']
+    return s
+
+
+def cmd_catalog():
+    env = os.environ
+    ks_url = 'http://127.0.0.1:%s' % env['KURYR6_KEYSTONE_PORT']
+    region = 'RegionOne'
+    with open(env['KURYR6_SERVICE_PASSWORD_FILE']) as f:
+        service_pw = f.read().strip()
+
+    s = _admin_session(ks_url, env['KURYR6_ADMIN_PASSWORD_FILE'])
     ks = _Keystone(ks_url, s)
 
     def get_list(path, key, **params):
@@ -390,6 +400,46 @@ def cmd_catalog():
     return 0
 
 
+def cmd_project(name, user):
+    env = os.environ
+    ks_url = 'http://127.0.0.1:%s' % env['KURYR6_KEYSTONE_PORT']
+    with open(env['KURYR6_MEMBER_PASSWORD_FILE']) as f:
+        member_pw = f.read().strip()
+    s = _admin_session(ks_url, env['KURYR6_ADMIN_PASSWORD_FILE'])
+    ks = _Keystone(ks_url, s)
+
+    def find_one(path, key, **params):
+        found = ks.req('GET', path + '?' + '&'.join(
+            '%s=%s' % kv for kv in sorted(params.items())))[key]
+        return found[0]['id'] if found else None
+
+    project = find_one('/v3/projects', 'projects', name=name,
+                       domain_id='default')
+    if project is None:
+        project = ks.req('POST', '/v3/projects', {'project': {
+            'name': name, 'domain_id': 'default',
+            'description': 'kuryr6 test project (scripts/cloud/project.sh)'}}
+        )['project']['id']
+    uid = find_one('/v3/users', 'users', name=user, domain_id='default')
+    if uid is None:
+        uid = ks.req('POST', '/v3/users', {'user': {
+            'name': user, 'domain_id': 'default', 'password': member_pw,
+            'default_project_id': project}})['user']['id']
+    else:
+        # reset to the stored password, so secure.yaml and Keystone agree
+        ks.req('PATCH', '/v3/users/%s' % uid, {'user': {
+            'password': member_pw, 'enabled': True,
+            'default_project_id': project}})
+    # keystone-manage bootstrap creates `member` (and `reader`, implied)
+    role = find_one('/v3/roles', 'roles', name='member')
+    if role is None:
+        role = ks.req('POST', '/v3/roles', {'role': {'name': 'member'}}
+                      )['role']['id']
+    ks.req('PUT', '/v3/projects/%s/users/%s/roles/%s' % (project, uid, role))
+    print(project)
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         _die(__doc__)
@@ -406,6 +456,8 @@ def main(argv):
         return cmd_octavia_ca(args[0])
     if cmd == 'catalog':
         return cmd_catalog()
+    if cmd == 'project':
+        return cmd_project(args[0], args[1])
     _die('unknown subcommand %r' % cmd)
 
 

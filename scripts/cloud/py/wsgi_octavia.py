@@ -2,6 +2,7 @@
 
 * sys.argv is replaced (oslo.config would parse gunicorn's flags) by a
   --config-file pointing at $KURYR6_OCTAVIA_CONF.
+* The application is wrapped by k6access (start time for the access log).
 * The octavia-worker RPC endpoint runs inside this process: with the
   ``fake://`` oslo.messaging transport a cast only reaches a server that
   listens on the same transport object, i.e. in the same process.
@@ -19,7 +20,9 @@ from octavia.api import app as _app  # noqa: E402
 from octavia.common import constants  # noqa: E402
 from octavia.common import rpc  # noqa: E402
 
-application = _app.setup_app(argv=sys.argv)
+from k6access import stamped  # noqa: E402
+
+application = stamped(_app.setup_app(argv=sys.argv))
 
 LOG = logging.getLogger('kuryr6.octavia_worker')
 
