@@ -17,6 +17,7 @@ pub mod diff_lb;
 pub mod lb;
 pub mod observe;
 pub mod progress;
+pub mod router_ports;
 
 use serde::Serialize;
 
