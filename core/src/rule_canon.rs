@@ -235,34 +235,76 @@ mod tests {
     fn ipv6_icmp_spellings_are_one_stored_protocol() {
         for p in ["icmp", "icmpv6", "ipv6-icmp", "ICMP", "58"] {
             assert!(
-                same(&stored("IPv6", json!("ipv6-icmp"), json!(null)), &rule("IPv6", Some(p), None)),
+                same(
+                    &stored("IPv6", json!("ipv6-icmp"), json!(null)),
+                    &rule("IPv6", Some(p), None)
+                ),
                 "{p}"
             );
         }
-        assert_eq!(stored_protocol("IPv6", Some("icmp")).as_deref(), Some("ipv6-icmp"));
+        assert_eq!(
+            stored_protocol("IPv6", Some("icmp")).as_deref(),
+            Some("ipv6-icmp")
+        );
         assert_eq!(stored_protocol("IPv6", Some("1")).as_deref(), Some("58"));
         // On IPv4, icmp stays icmp and is not ipv6-icmp.
-        assert_eq!(stored_protocol("IPv4", Some("icmp")).as_deref(), Some("icmp"));
-        assert!(!same(&stored("IPv4", json!("icmp"), json!(null)), &rule("IPv4", Some("58"), None)));
+        assert_eq!(
+            stored_protocol("IPv4", Some("icmp")).as_deref(),
+            Some("icmp")
+        );
+        assert!(!same(
+            &stored("IPv4", json!("icmp"), json!(null)),
+            &rule("IPv4", Some("58"), None)
+        ));
     }
 
     #[test]
     fn names_and_numbers_compare_as_neutrons_pair() {
-        assert!(same(&stored("IPv6", json!("6"), json!(null)), &rule("IPv6", Some("tcp"), None)));
-        assert!(same(&stored("IPv6", json!("tcp"), json!(null)), &rule("IPv6", Some("6"), None)));
-        assert!(same(&stored("IPv6", json!("51"), json!(null)), &rule("IPv6", Some("ah"), None)));
-        assert!(same(&stored("IPv4", json!("ip"), json!(null)), &rule("IPv4", Some("0"), None)));
+        assert!(same(
+            &stored("IPv6", json!("6"), json!(null)),
+            &rule("IPv6", Some("tcp"), None)
+        ));
+        assert!(same(
+            &stored("IPv6", json!("tcp"), json!(null)),
+            &rule("IPv6", Some("6"), None)
+        ));
+        assert!(same(
+            &stored("IPv6", json!("51"), json!(null)),
+            &rule("IPv6", Some("ah"), None)
+        ));
+        assert!(same(
+            &stored("IPv4", json!("ip"), json!(null)),
+            &rule("IPv4", Some("0"), None)
+        ));
         // Neutron's map is keyed by plain decimal text: 06 is not tcp.
-        assert!(!same(&stored("IPv6", json!("tcp"), json!(null)), &rule("IPv6", Some("06"), None)));
-        assert!(same(&stored("IPv6", json!("06"), json!(null)), &rule("IPv6", Some("06"), None)));
-        assert!(!same(&stored("IPv6", json!("udp"), json!(null)), &rule("IPv6", Some("tcp"), None)));
+        assert!(!same(
+            &stored("IPv6", json!("tcp"), json!(null)),
+            &rule("IPv6", Some("06"), None)
+        ));
+        assert!(same(
+            &stored("IPv6", json!("06"), json!(null)),
+            &rule("IPv6", Some("06"), None)
+        ));
+        assert!(!same(
+            &stored("IPv6", json!("udp"), json!(null)),
+            &rule("IPv6", Some("tcp"), None)
+        ));
     }
 
     #[test]
     fn any_is_no_protocol_but_zero_is_a_protocol() {
-        assert!(same(&stored("IPv6", json!(null), json!(null)), &rule("IPv6", Some("any"), None)));
-        assert!(same(&stored("IPv6", json!(null), json!(null)), &rule("IPv6", None, None)));
-        assert!(!same(&stored("IPv6", json!("0"), json!(null)), &rule("IPv6", None, None)));
+        assert!(same(
+            &stored("IPv6", json!(null), json!(null)),
+            &rule("IPv6", Some("any"), None)
+        ));
+        assert!(same(
+            &stored("IPv6", json!(null), json!(null)),
+            &rule("IPv6", None, None)
+        ));
+        assert!(!same(
+            &stored("IPv6", json!("0"), json!(null)),
+            &rule("IPv6", None, None)
+        ));
     }
 
     #[test]
@@ -274,7 +316,10 @@ mod tests {
         let all4 = stored("IPv4", json!("tcp"), json!("0.0.0.0/0"));
         assert!(same(&all4, &rule("IPv4", Some("tcp"), None)));
         let net = stored("IPv6", json!("tcp"), json!("fd00:0:0:1::/64"));
-        assert!(same(&net, &rule("IPv6", Some("tcp"), Some("fd00:0:0:1::/64"))));
+        assert!(same(
+            &net,
+            &rule("IPv6", Some("tcp"), Some("fd00:0:0:1::/64"))
+        ));
         assert!(!same(&net, &rule("IPv6", Some("tcp"), None)));
         // Hand-made host bits: the same network to the firewall.
         let host = stored("IPv4", json!("tcp"), json!("10.0.0.5/24"));

@@ -560,11 +560,22 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
             );
         }
         if let Some(p) = &r.protocol {
-            let numeric = p.parse::<u8>().is_ok();
-            if !numeric && !PROTOCOLS.contains(&p.as_str()) {
+            let number = p.parse::<u8>().ok();
+            if number.is_none() && !PROTOCOLS.contains(&p.as_str()) {
                 bad(
                     format!("rule {} of `{}` has unknown protocol `{p}`", i + 1, sg.name),
                     "use tcp, udp, sctp, icmp, ipv6-icmp or a protocol number 0-255",
+                );
+            } else if let Some(n) = number.filter(|n| n.to_string() != *p) {
+                // Neutron stores `06` as `06`, a protocol other than `6` to
+                // its duplicate check.
+                bad(
+                    format!(
+                        "rule {} of `{}` writes protocol number `{p}` with a sign or leading zeros",
+                        i + 1,
+                        sg.name
+                    ),
+                    &format!("write `{n}`"),
                 );
             } else if rule_canon::protocol_refused(&r.ethertype, p) {
                 // Neutron answers 400 (SecurityGroupEthertypeConflictWithProtocol).

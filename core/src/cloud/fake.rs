@@ -917,7 +917,12 @@ impl State {
         }
         // Neutron's own conversions, checks and duplicate test (see
         // `neutron_rules`), not the engine's.
-        neutron_rules::store(&mut obj).map_err(|m| rejected("POST", kind, m))?;
+        neutron_rules::store(&mut obj).map_err(|r| match r {
+            neutron_rules::Refusal::Invalid(m) => rejected("POST", kind, m),
+            neutron_rules::Refusal::ServerError => CloudError::Unavailable(
+                "POST /v2.0/security-group-rules answered 500: Request Failed: internal server error while processing your request.".into(),
+            ),
+        })?;
         for key in ["remote_group_id", "remote_address_group_id"] {
             if let Some(g) = obj.get(key).and_then(Value::as_str) {
                 let known = if key == "remote_group_id" {
@@ -1556,7 +1561,9 @@ impl State {
             Kind::Router => {
                 let ports = self.port_ids(|p| {
                     p["device_id"] == id
-                        && routers::INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+                        && routers::INTERFACE_OWNERS
+                            .iter()
+                            .any(|o| p["device_owner"] == *o)
                 });
                 if !ports.is_empty() {
                     return Err(conflict(format!(
@@ -1677,7 +1684,9 @@ impl State {
         }
         let is_iface = |p: &Value| {
             p["device_id"] == router_id
-                && routers::INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+                && routers::INTERFACE_OWNERS
+                    .iter()
+                    .any(|o| p["device_owner"] == *o)
         };
         let on_subnet = |p: &Value| {
             p["fixed_ips"]
@@ -1921,3 +1930,6 @@ pub use routers::RouterMode;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_neutron;

@@ -554,9 +554,7 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
     // Only rules kuryr6 made (marked by description) are ever deleted; the
     // default egress rules and hand-made ones stay.
     for o in observed {
-        if str_of(o, "description") == marker
-            && !wanted.iter().any(|w| same_rule_value(o, w))
-        {
+        if str_of(o, "description") == marker && !wanted.iter().any(|w| same_rule_value(o, w)) {
             d.set.changes.push(Change {
                 target: Target::Rule {
                     group: group.into(),

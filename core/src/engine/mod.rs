@@ -67,3 +67,6 @@ pub enum EngineError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rule_tests;

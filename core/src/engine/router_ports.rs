@@ -49,7 +49,11 @@ mod tests {
             assert!(!is_interface(&json!({"device_owner": owner})), "{owner}");
         }
         assert!(goes_with_interfaces(&json!({"device_owner": SNAT_OWNER})));
-        assert!(!goes_with_interfaces(&json!({"device_owner": "network:router_gateway"})));
-        assert!(!goes_with_interfaces(&json!({"device_owner": "network:router_ha_interface"})));
+        assert!(!goes_with_interfaces(
+            &json!({"device_owner": "network:router_gateway"})
+        ));
+        assert!(!goes_with_interfaces(
+            &json!({"device_owner": "network:router_ha_interface"})
+        ));
     }
 }

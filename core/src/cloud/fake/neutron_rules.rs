@@ -82,7 +82,9 @@ fn py_int(text: &str) -> Option<i64> {
 /// a known name lower-cased; anything else refused.
 fn convert_protocol(v: &Value) -> Result<Value, String> {
     let refused = |p: &Value| {
-        format!("Security group rule protocol {p} not supported. Only protocol values [None, 'any', 'ah', 'dccp', …] and integer representations [0 to 255] are supported.")
+        format!(
+            "Security group rule protocol {p} not supported. Only protocol values [None, 'any', 'ah', 'dccp', …] and integer representations [0 to 255] are supported."
+        )
     };
     match v {
         Value::Null => Ok(Value::Null),
@@ -133,18 +135,40 @@ fn proto_number(p: &str) -> Option<i64> {
     }
 }
 
+/// Why Neutron does not store a rule.
+pub(super) enum Refusal {
+    /// 400, with Neutron's message.
+    Invalid(String),
+    /// 500: the object layer's `IpProtocolEnum` takes only protocol names
+    /// and the plain decimal numbers 0-255, but the API lets `06`, `+6` or
+    /// ` 6` through (measured on Neutron 29).
+    ServerError,
+}
+
+impl From<String> for Refusal {
+    fn from(m: String) -> Self {
+        Refusal::Invalid(m)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(m: &str) -> Self {
+        Refusal::Invalid(m.to_string())
+    }
+}
+
 /// The API's converters, then `_validate_base_security_group_rule_attributes`
-/// in Neutron's order: `obj` becomes the rule Neutron stores, or the 400
-/// message is returned.
-pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), String> {
+/// in Neutron's order, then the object layer: `obj` becomes the rule
+/// Neutron stores, or the refusal is returned.
+pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), Refusal> {
     let ethertype = match obj.get("ethertype").and_then(Value::as_str) {
         Some(e) if e.eq_ignore_ascii_case("ipv4") => "IPv4",
         Some(e) if e.eq_ignore_ascii_case("ipv6") => "IPv6",
         other => {
-            return Err(format!(
+            return Err(Refusal::Invalid(format!(
                 "Invalid input for ethertype. Reason: '{}' is not in ['IPv4', 'IPv6'].",
                 other.unwrap_or("")
-            ));
+            )));
         }
     };
     obj.insert("ethertype".into(), json!(ethertype));
@@ -172,7 +196,10 @@ pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), String> {
         obj.insert("port_range_max".into(), Value::Null);
     }
     // _validate_port_range
-    let (lo, hi) = (obj["port_range_min"].as_i64(), obj["port_range_max"].as_i64());
+    let (lo, hi) = (
+        obj["port_range_min"].as_i64(),
+        obj["port_range_max"].as_i64(),
+    );
     if lo.is_some() || hi.is_some() {
         let Some(p) = obj["protocol"].as_str() else {
             return Err("Must also specify protocol if port range is given.".into());
@@ -189,22 +216,29 @@ pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), String> {
                 }
             }
             Some(1 | 58) => {
-                for (v, field, attr) in [(lo, "type", "port_range_min"), (hi, "code", "port_range_max")] {
+                for (v, field, attr) in [
+                    (lo, "type", "port_range_min"),
+                    (hi, "code", "port_range_max"),
+                ] {
                     if let Some(v) = v
                         && !(0..=255).contains(&v)
                     {
-                        return Err(format!("Invalid value for ICMP {field} ({attr}): {v}. It must be 0 to 255."));
+                        return Err(format!(
+                            "Invalid value for ICMP {field} ({attr}): {v}. It must be 0 to 255."
+                        )
+                        .into());
                     }
                 }
-                if lo.is_none() && hi.is_some() {
-                    return Err("ICMP code (port-range-max) is provided but ICMP type (port-range-min) is missing.".into());
+                if let (None, Some(h)) = (lo, hi) {
+                    return Err(format!("ICMP code (port-range-max) {h} is provided but ICMP type (port-range-min) is missing.").into());
                 }
             }
             other => {
                 return Err(format!(
-                    "Invalid protocol {} for port range, only supported for SCTP, TCP, UDP, UDPLITE and DCCP protocols.",
+                    "Ports cannot be specified for protocol {}. Ports are only supported for DCCP, SCTP, TCP, UDP, UDPLITE.",
                     other.map_or("None".to_string(), |n| n.to_string())
-                ));
+                )
+                .into());
             }
         }
     }
@@ -213,10 +247,14 @@ pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), String> {
         let net: ipnet::IpNet = p
             .parse()
             .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| format!("Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP subnet."))?;
+            .map_err(|_| {
+                Refusal::Invalid(format!(
+                    "Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP subnet."
+                ))
+            })?;
         let family = if net.addr().is_ipv4() { "IPv4" } else { "IPv6" };
         if family != ethertype {
-            return Err(format!("Conflicting value ethertype {ethertype} for CIDR {p}"));
+            return Err(format!("Conflicting value ethertype {ethertype} for CIDR {p}").into());
         }
         obj.insert("remote_ip_prefix".into(), json!(net.to_string()));
         obj.insert("normalized_cidr".into(), json!(net.trunc().to_string()));
@@ -225,22 +263,44 @@ pub(super) fn store(obj: &mut Map<String, Value>) -> Result<(), String> {
     }
     // _validate_ethertype_and_protocol
     const IPV6_ONLY: [&str; 13] = [
-        "ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts",
-        "ipv6-route", "41", "44", "58", "59", "60", "43",
+        "ipv6-encap",
+        "ipv6-frag",
+        "ipv6-icmp",
+        "icmpv6",
+        "ipv6-nonxt",
+        "ipv6-opts",
+        "ipv6-route",
+        "41",
+        "44",
+        "58",
+        "59",
+        "60",
+        "43",
     ];
     if let Some(p) = obj["protocol"].as_str()
         && ethertype == "IPv4"
         && IPV6_ONLY.contains(&p)
     {
-        return Err(format!("Invalid ethertype {ethertype} for protocol {p}."));
+        return Err(format!("Invalid ethertype {ethertype} for protocol {p}.").into());
     }
     // _validate_multiple_remote_entites
-    let remotes = ["remote_ip_prefix", "remote_group_id", "remote_address_group_id"]
-        .iter()
-        .filter(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
-        .count();
+    let remotes = [
+        "remote_ip_prefix",
+        "remote_group_id",
+        "remote_address_group_id",
+    ]
+    .iter()
+    .filter(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
+    .count();
     if remotes > 1 {
-        return Err("Only remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.".into());
+        return Err("Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.".into());
+    }
+    // The object layer (IpProtocolEnum).
+    if let Some(p) = obj["protocol"].as_str() {
+        let plain_number = p.parse::<u8>().is_ok_and(|n| n.to_string() == p);
+        if !plain_number && !PROTOCOLS.iter().any(|(n, _)| *n == p) {
+            return Err(Refusal::ServerError);
+        }
     }
     Ok(())
 }

@@ -47,7 +47,8 @@ impl ProjectView<'_> {
         f: impl FnOnce(&mut State, &str) -> Result<T, CloudError>,
     ) -> Result<T, CloudError> {
         let p = self.project_id.as_str();
-        self.fake.call(verb, kind, |st| st.as_project(p, |st| f(st, p)))
+        self.fake
+            .call(verb, kind, |st| st.as_project(p, |st| f(st, p)))
     }
 }
 
@@ -57,7 +58,9 @@ impl Cloud for ProjectView<'_> {
     }
 
     async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
-        self.run(Verb::HasService, None, |st, _| Ok(st.services.contains(&service)))
+        self.run(Verb::HasService, None, |st, _| {
+            Ok(st.services.contains(&service))
+        })
     }
 
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {

@@ -94,7 +94,11 @@ impl State {
         }
         let router_id = router["id"].as_str().unwrap_or_default().to_owned();
         let name = format!("HA network tenant {}", self.project_id);
-        let ha_net = match self.all(&Kind::Network).iter().find(|n| n["name"] == name.as_str()) {
+        let ha_net = match self
+            .all(&Kind::Network)
+            .iter()
+            .find(|n| n["name"] == name.as_str())
+        {
             Some(n) => n["id"].as_str().unwrap_or_default().to_owned(),
             None => {
                 let net = self.create(&Kind::Network, json!({ "name": name }))?;
@@ -108,7 +112,9 @@ impl State {
                 )?;
                 for kind in [Kind::Network, Kind::Subnet] {
                     if let Some(list) = self.store.get_mut(&kind) {
-                        for v in list.iter_mut().filter(|v| v["network_id"] == net_id.as_str() || v["id"] == net_id.as_str()) {
+                        for v in list.iter_mut().filter(|v| {
+                            v["network_id"] == net_id.as_str() || v["id"] == net_id.as_str()
+                        }) {
                             v["project_id"] = json!("");
                             v["tenant_id"] = json!("");
                         }
@@ -125,7 +131,11 @@ impl State {
 
     /// After an interface on `subnet_id` was added: DVR's SNAT port when the
     /// router has a gateway.
-    pub(super) fn interface_added(&mut self, router_id: &str, subnet_id: &str) -> Result<(), CloudError> {
+    pub(super) fn interface_added(
+        &mut self,
+        router_id: &str,
+        subnet_id: &str,
+    ) -> Result<(), CloudError> {
         let Some(router) = self.find(&Kind::Router, router_id).cloned() else {
             return Ok(());
         };
@@ -163,7 +173,8 @@ impl State {
             return Ok(());
         };
         for id in self.port_ids(|p| {
-            p["device_id"] == router_id && (p["device_owner"] == GATEWAY || p["device_owner"] == SNAT)
+            p["device_id"] == router_id
+                && (p["device_owner"] == GATEWAY || p["device_owner"] == SNAT)
         }) {
             self.remove(&Kind::Port, &id);
         }
@@ -176,7 +187,9 @@ impl State {
                 return Err(rejected(
                     "PUT",
                     &Kind::Router,
-                    format!("Bad router request: Network {ext} is not an external network. (BadRequest)"),
+                    format!(
+                        "Bad router request: Network {ext} is not an external network. (BadRequest)"
+                    ),
                 ));
             }
             None => return Err(not_found(&Kind::Network, ext)),
@@ -185,7 +198,10 @@ impl State {
         let subnets: Vec<String> = self
             .all(&Kind::Port)
             .iter()
-            .filter(|p| p["device_id"] == router_id && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o))
+            .filter(|p| {
+                p["device_id"] == router_id
+                    && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+            })
             .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
             .filter_map(|f| f["subnet_id"].as_str().map(str::to_owned))
             .collect();
