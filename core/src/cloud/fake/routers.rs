@@ -3,7 +3,8 @@
 //! - legacy: interfaces are `network:router_interface`;
 //! - DVR: interfaces are `network:router_interface_distributed`, and a
 //!   router with a gateway gets one `network:router_centralized_snat` port
-//!   per interface subnet (on that subnet, removed with the interface);
+//!   per interface subnet (on that subnet, of no project, removed with the
+//!   interface);
 //! - L3-HA: interfaces are `network:ha_router_replicated_interface`, and
 //!   the router has `network:router_ha_interface` ports (one per L3 agent)
 //!   on the project's HA network, which belongs to no project.
@@ -147,8 +148,8 @@ impl State {
             .cloned()
             .ok_or_else(|| not_found(&Kind::Subnet, subnet_id))?;
         let network_id = subnet["network_id"].as_str().unwrap_or_default().to_owned();
-        let project = router["project_id"].as_str().unwrap_or_default().to_owned();
-        self.router_port(&network_id, Some(subnet_id), SNAT, router_id, &project)?;
+        // Neutron makes SNAT ports with no project (l3_dvr_db.py).
+        self.router_port(&network_id, Some(subnet_id), SNAT, router_id, "")?;
         Ok(())
     }
 

@@ -276,6 +276,14 @@ async fn dvr_routers_have_distributed_interfaces_and_snat_ports() {
             "network:router_interface_distributed",
         ]
     );
+    // Neutron's SNAT and gateway ports belong to no project.
+    for p in c.snapshot(&Kind::Port) {
+        if p["device_owner"] != "network:router_interface_distributed"
+            && p["device_id"] == r.as_str()
+        {
+            assert_eq!(p["project_id"], "", "{p}");
+        }
+    }
     // Interface ports cannot be deleted through the port API; the router
     // cannot be deleted while it has interfaces.
     let iface = c
