@@ -17,5 +17,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod plugin;
 pub mod report;
+pub mod rule_canon;
 pub mod source;
 pub mod validate;

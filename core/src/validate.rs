@@ -8,6 +8,7 @@ use crate::addr;
 use crate::diag::{Code, Diagnostic};
 use crate::lower::Spans;
 use crate::plan::*;
+use crate::rule_canon;
 use crate::source::Span;
 use ipnet::IpNet;
 use std::collections::{BTreeSet, HashMap};
@@ -682,11 +683,32 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
             );
         }
         if let Some(p) = &r.protocol {
-            let numeric = p.parse::<u8>().is_ok();
-            if !numeric && !PROTOCOLS.contains(&p.as_str()) {
+            let number = p.parse::<u8>().ok();
+            if number.is_none() && !PROTOCOLS.contains(&p.as_str()) {
                 bad(
                     format!("rule {} of `{}` has unknown protocol `{p}`", i + 1, sg.name),
                     "use tcp, udp, sctp, icmp, ipv6-icmp or a protocol number 0-255",
+                );
+            } else if let Some(n) = number.filter(|n| n.to_string() != *p) {
+                // Neutron stores `06` as `06`, a protocol other than `6` to
+                // its duplicate check.
+                bad(
+                    format!(
+                        "rule {} of `{}` writes protocol number `{p}` with a sign or leading zeros",
+                        i + 1,
+                        sg.name
+                    ),
+                    &format!("write `{n}`"),
+                );
+            } else if rule_canon::protocol_refused(&r.ethertype, p) {
+                // Neutron answers 400 (SecurityGroupEthertypeConflictWithProtocol).
+                bad(
+                    format!(
+                        "rule {} of `{}` is IPv4 but protocol `{p}` is IPv6-only; Neutron refuses it",
+                        i + 1,
+                        sg.name
+                    ),
+                    "use icmp for IPv4 ICMP, or set ethertype to \"IPv6\"",
                 );
             }
         }
@@ -701,19 +723,61 @@ fn check_rules(c: &mut Checker, sg: &SecurityGroup) {
                     ),
                     "set protocol to tcp, udp or sctp, or drop the ports",
                 );
-            } else if let (Some(lo), Some(hi)) = (r.port_range_min, r.port_range_max)
-                && lo > hi
-            {
-                bad(
-                    format!(
-                        "rule {} of `{}` has port_range_min {lo} above port_range_max {hi}",
-                        i + 1,
-                        sg.name
-                    ),
-                    "swap the two ports",
-                );
+            } else {
+                check_port_range(&mut bad, i, &sg.name, r.port_range_min, r.port_range_max);
             }
         }
+    }
+    // Neutron refuses a second rule it would store as an earlier one
+    // (409 DuplicateSecurityGroupRuleInPost).
+    let keys: Vec<_> = sg.rules.iter().map(rule_canon::wanted_key).collect();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(first) = keys[..i].iter().position(|k| k == key) {
+            c.report(
+                Code::E024,
+                &sg.name,
+                &format!("rules[{i}]"),
+                format!(
+                    "rule {} of `{}` is the same rule as rule {} once Neutron stores it",
+                    i + 1,
+                    sg.name,
+                    first + 1
+                ),
+                "Neutron treats icmp/icmpv6/ipv6-icmp on IPv6, a protocol name and its number, no remote prefix and ::/0 (or 0.0.0.0/0), and ports 1-65535 and no ports as the same; drop one of the two rules",
+            );
+        }
+    }
+}
+
+/// tcp, udp and sctp ranges as Neutron accepts them: both ends given (or
+/// neither), no port 0, low end first.
+fn check_port_range(
+    bad: &mut impl FnMut(String, &str),
+    i: usize,
+    group: &str,
+    min: Option<u16>,
+    max: Option<u16>,
+) {
+    match (min, max) {
+        (Some(0), _) | (_, Some(0)) => bad(
+            format!("rule {} of `{group}` uses port 0", i + 1),
+            "ports are 1 to 65535; drop both ports to allow every port",
+        ),
+        (Some(lo), Some(hi)) if lo > hi => bad(
+            format!(
+                "rule {} of `{group}` has port_range_min {lo} above port_range_max {hi}",
+                i + 1
+            ),
+            "swap the two ports",
+        ),
+        (Some(_), Some(_)) | (None, None) => {}
+        (Some(p), None) | (None, Some(p)) => bad(
+            format!(
+                "rule {} of `{group}` gives only one end of its port range ({p})",
+                i + 1
+            ),
+            "Neutron needs both port_range_min and port_range_max; for one port write the same number twice",
+        ),
     }
 }
 

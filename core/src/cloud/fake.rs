@@ -56,6 +56,10 @@ pub struct FakeCloud {
 
 struct State {
     project_id: String,
+    /// How routers created from now on are built.
+    router_mode: RouterMode,
+    /// Ids of address groups rules may name (`add_address_group`).
+    address_groups: HashSet<String>,
     services: HashSet<Service>,
     next_id: u64,
     /// Per collection, in creation order (lists come back in that order).
@@ -77,6 +81,8 @@ impl FakeCloud {
         FakeCloud {
             state: Mutex::new(State {
                 project_id: "0c0ffee0c0ffee0c0ffee0c0ffee0001".into(),
+                router_mode: RouterMode::Legacy,
+                address_groups: HashSet::new(),
                 services: [Service::Network, Service::LoadBalancer].into(),
                 next_id: 0,
                 store: HashMap::new(),
@@ -90,6 +96,33 @@ impl FakeCloud {
     pub fn without_service(self, service: Service) -> Self {
         self.lock().services.remove(&service);
         self
+    }
+
+    /// Routers created from now on are DVR or L3-HA routers (their
+    /// interfaces carry that mode's device owner; see `routers`).
+    pub fn with_router_mode(self, mode: RouterMode) -> Self {
+        self.lock().router_mode = mode;
+        self
+    }
+
+    /// A Neutron address group rules can name as `remote_address_group_id`.
+    pub fn add_address_group(&self) -> String {
+        let mut st = self.lock();
+        let id = st.new_id();
+        st.address_groups.insert(id.clone());
+        id
+    }
+
+    /// The same cloud through a member token of project `project_id`: what
+    /// it creates belongs to that project and its lists show only that
+    /// project's resources. `FakeCloud` itself answers like an admin token:
+    /// lists show every project's resources unless filtered by
+    /// `project_id` / `tenant_id`.
+    pub fn as_project(&self, project_id: &str) -> ProjectView<'_> {
+        ProjectView {
+            fake: self,
+            project_id: project_id.to_string(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -659,7 +692,7 @@ impl State {
         let mut obj = self.build(kind, body)?;
         match kind {
             Kind::Network => {}
-            Kind::Router => {}
+            Kind::Router => self.new_router(&mut obj)?,
             Kind::Subnet => self.new_subnet(kind, &mut obj)?,
             Kind::SecurityGroup => {
                 obj.insert("security_group_rules".into(), json!([]));
@@ -882,78 +915,34 @@ impl State {
                 "Invalid input for direction. Reason: must be ingress or egress.",
             ));
         }
-        let ethertype = obj["ethertype"].as_str().unwrap_or("").to_owned();
-        if ethertype != "IPv4" && ethertype != "IPv6" {
-            return Err(rejected(
-                "POST",
-                kind,
-                format!(
-                    "Invalid input for ethertype. Reason: '{ethertype}' is not in ['IPv4', 'IPv6']."
-                ),
-            ));
-        }
-        let mut normalized = Value::Null;
-        if !obj["remote_ip_prefix"].is_null() {
-            let net = parse_net(&obj["remote_ip_prefix"])
-                .or_else(|| parse_ip(&obj["remote_ip_prefix"]).map(IpNet::from))
-                .ok_or_else(|| {
-                    rejected(
-                        "POST",
-                        kind,
-                        "Invalid input for remote_ip_prefix. Reason: not a valid IP prefix.",
-                    )
-                })?;
-            if net.addr().is_ipv4() != (ethertype == "IPv4") {
-                return Err(rejected(
-                    "POST",
-                    kind,
-                    format!("Conflicting value ethertype {ethertype} for CIDR {net}"),
-                ));
+        // Neutron's own conversions, checks and duplicate test (see
+        // `neutron_rules`), not the engine's.
+        neutron_rules::store(&mut obj).map_err(|r| match r {
+            neutron_rules::Refusal::Invalid(m) => rejected("POST", kind, m),
+            neutron_rules::Refusal::ServerError => CloudError::Unavailable(
+                "POST /v2.0/security-group-rules answered 500: Request Failed: internal server error while processing your request.".into(),
+            ),
+        })?;
+        for key in ["remote_group_id", "remote_address_group_id"] {
+            if let Some(g) = obj.get(key).and_then(Value::as_str) {
+                let known = if key == "remote_group_id" {
+                    self.find(&Kind::SecurityGroup, g).is_some()
+                } else {
+                    self.address_groups.contains(g)
+                };
+                if !known {
+                    return Err(CloudError::NotFound {
+                        what: format!("{key} {g}"),
+                    });
+                }
             }
-            obj.insert("remote_ip_prefix".into(), json!(net.to_string()));
-            normalized = json!(net.trunc().to_string());
         }
-        obj.insert("normalized_cidr".into(), normalized.clone());
-        if let (Some(lo), Some(hi)) = (
-            obj["port_range_min"].as_i64(),
-            obj["port_range_max"].as_i64(),
-        ) && lo > hi
-        {
-            return Err(rejected(
-                "POST",
-                kind,
-                "For TCP/UDP protocols, port_range_min must be <= port_range_max",
-            ));
-        }
-        // Neutron compares the normalised prefix; ::/0 and 0.0.0.0/0 equal none.
-        let key = |r: &Map<String, Value>| {
-            let prefix = match r.get("normalized_cidr") {
-                Some(Value::String(p)) if p != "0.0.0.0/0" && p != "::/0" => json!(p),
-                _ => Value::Null,
-            };
-            (
-                r.get("security_group_id").cloned(),
-                r.get("direction").cloned(),
-                r.get("ethertype").cloned(),
-                r.get("protocol").map(|p| {
-                    json!(
-                        p.as_str()
-                            .map(str::to_ascii_lowercase)
-                            .or(p.as_u64().map(|n| n.to_string()))
-                    )
-                }),
-                r.get("port_range_min").cloned(),
-                r.get("port_range_max").cloned(),
-                prefix,
-                r.get("remote_group_id").cloned(),
-            )
-        };
-        let mine = key(&obj);
+        let mine = neutron_rules::rule_key(&obj);
         if let Some(dup) = self
             .all(kind)
             .iter()
             .filter_map(Value::as_object)
-            .find(|r| key(r) == mine)
+            .find(|r| neutron_rules::rule_key(r) == mine)
         {
             return Err(conflict(format!(
                 "Security group rule already exists. Rule id is {}. (SecurityGroupRuleExists)",
@@ -1513,6 +1502,9 @@ impl State {
         if let Some(slot) = self.find_mut(kind, id) {
             *slot = next;
         }
+        if matches!(kind, Kind::Router) && body.contains_key("external_gateway_info") {
+            self.gateway_changed(id)?;
+        }
         if let Some(lb) = lb {
             self.set_lb_status(&lb, "PENDING_UPDATE");
         }
@@ -1568,7 +1560,10 @@ impl State {
             }
             Kind::Router => {
                 let ports = self.port_ids(|p| {
-                    p["device_id"] == id && p["device_owner"] == "network:router_interface"
+                    p["device_id"] == id
+                        && routers::INTERFACE_OWNERS
+                            .iter()
+                            .any(|o| p["device_owner"] == *o)
                 });
                 if !ports.is_empty() {
                     return Err(conflict(format!(
@@ -1576,6 +1571,7 @@ impl State {
                         ports.join(", ")
                     )));
                 }
+                self.router_deleted(id);
             }
             Kind::SecurityGroup => {
                 if self.all(&Kind::Port).iter().any(|p| {
@@ -1599,7 +1595,10 @@ impl State {
             }
             Kind::Port => {
                 let owner = obj["device_owner"].as_str().unwrap_or_default();
-                if owner == "network:router_interface" || owner == "Octavia" {
+                let of_router = obj["device_id"]
+                    .as_str()
+                    .is_some_and(|r| self.find(&Kind::Router, r).is_some());
+                if (of_router && routers::is_router_port_owner(owner)) || owner == "Octavia" {
                     return Err(conflict(format!(
                         "Port {id} cannot be deleted directly via the port API: has device owner {owner}. (ServicePortInUse)"
                     )));
@@ -1684,7 +1683,10 @@ impl State {
             };
         }
         let is_iface = |p: &Value| {
-            p["device_id"] == router_id && p["device_owner"] == "network:router_interface"
+            p["device_id"] == router_id
+                && routers::INTERFACE_OWNERS
+                    .iter()
+                    .any(|o| p["device_owner"] == *o)
         };
         let on_subnet = |p: &Value| {
             p["fixed_ips"]
@@ -1711,6 +1713,7 @@ impl State {
                         .collect()
                 })
                 .unwrap_or_default();
+            self.interface_removed(router_id, subnet_id);
             if remaining.is_empty() {
                 self.remove(&Kind::Port, &port_id);
             } else if let Some(p) = self.find_mut(&Kind::Port, &port_id) {
@@ -1777,13 +1780,13 @@ impl State {
                 let rev = p["revision_number"].as_u64().unwrap_or(0);
                 p["revision_number"] = json!(rev + 1);
             }
-            return Ok(());
+            return self.interface_added(router_id, subnet_id);
         }
         let mut port = self.build(
             &Kind::Port,
             json!({
                 "network_id": network_id,
-                "device_owner": "network:router_interface",
+                "device_owner": routers::interface_owner_of(&self.find(router, router_id).cloned().unwrap_or_default()),
                 "device_id": router_id,
             }),
         )?;
@@ -1799,7 +1802,7 @@ impl State {
             )),
         );
         self.push(&Kind::Port, Value::Object(port));
-        Ok(())
+        self.interface_added(router_id, subnet_id)
     }
 }
 
@@ -1918,5 +1921,15 @@ impl Cloud for FakeCloud {
     }
 }
 
+mod neutron_rules;
+mod projects;
+mod routers;
+
+pub use projects::ProjectView;
+pub use routers::RouterMode;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_neutron;

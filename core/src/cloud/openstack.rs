@@ -1010,5 +1010,5 @@ fn unwrap_envelope(mut doc: Value, kind: &Kind, method: &str) -> Result<Value, C
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cloud-tests"))]
 mod live;

@@ -9,6 +9,7 @@ use super::apply::apply;
 use super::diff::diff;
 use super::observe::{has_tag, observe, str_of};
 use super::progress::Progress;
+use super::router_ports;
 use super::{EngineError, RunOptions};
 use crate::cloud::{Cloud, Kind, Query};
 use crate::plan::Plan;
@@ -101,8 +102,7 @@ pub async fn destroy<C: Cloud>(
     };
     let removable = |p: &Value| {
         let owner = str_of(p, "device_owner");
-        (owner.starts_with("network:router_interface")
-            && owned_routers.contains(str_of(p, "device_id")))
+        (router_ports::goes_with_interfaces(p) && owned_routers.contains(str_of(p, "device_id")))
             || owner == "network:dhcp"
             || of_owned_lb(p)
     };

@@ -6,6 +6,7 @@ use super::observe::{Observed, has_tag, owner_of, str_of};
 use super::{RunOptions, pipeline_tag};
 use crate::cloud::Kind;
 use crate::plan::{Plan, Pool, Rule, Step, Subnet};
+use crate::rule_canon;
 use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::Value;
@@ -539,19 +540,10 @@ pub fn describe_immutable(fields: &[FieldChange]) -> String {
         .join("; ")
 }
 
-/// Whether a rule as the cloud returned it is `rule`.
+/// Whether a rule as the cloud returned it is `rule`, as Neutron compares
+/// rules (see `rule_canon`).
 pub fn same_rule_value(v: &Value, rule: &Rule) -> bool {
-    same_rule(&observed_rule(v), rule)
-}
-
-fn same_rule(a: &Rule, b: &Rule) -> bool {
-    let proto = |p: &Option<String>| p.clone().filter(|p| p != "any");
-    a.direction == b.direction
-        && a.ethertype == b.ethertype
-        && proto(&a.protocol) == proto(&b.protocol)
-        && a.remote_ip_prefix.map(|p| p.trunc()) == b.remote_ip_prefix.map(|p| p.trunc())
-        && a.port_range_min == b.port_range_min
-        && a.port_range_max == b.port_range_max
+    rule_canon::same(v, rule)
 }
 
 fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule]) {
@@ -566,7 +558,7 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
         .collect();
     let marker = pipeline_tag(&d.tag);
     for rule in wanted {
-        let hit = observed.iter().find(|o| same_rule(&observed_rule(o), rule));
+        let hit = observed.iter().find(|o| same_rule_value(o, rule));
         d.set.changes.push(Change {
             target: Target::Rule {
                 group: group.into(),
@@ -584,9 +576,7 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
     // Only rules kuryr6 made (marked by description) are ever deleted; the
     // default egress rules and hand-made ones stay.
     for o in observed {
-        if str_of(o, "description") == marker
-            && !wanted.iter().any(|w| same_rule(&observed_rule(o), w))
-        {
+        if str_of(o, "description") == marker && !wanted.iter().any(|w| same_rule_value(o, w)) {
             d.set.changes.push(Change {
                 target: Target::Rule {
                     group: group.into(),

@@ -19,6 +19,7 @@ pub mod lb;
 pub mod lease;
 pub mod observe;
 pub mod progress;
+pub mod router_ports;
 
 use serde::Serialize;
 
@@ -70,3 +71,6 @@ pub enum EngineError {
 mod shared_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rule_tests;

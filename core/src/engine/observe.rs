@@ -26,7 +26,7 @@ pub struct Observed {
     pub foreign: BTreeMap<String, Vec<Value>>,
     /// Rules of the owned security groups.
     pub rules: Vec<Value>,
-    /// Router-interface ports of the owned routers.
+    /// Interface ports of the owned routers (`router_ports::is_interface`).
     pub router_ports: Vec<Value>,
     /// Octavia objects, when the pipeline has a load balancer step.
     pub loadbalancers: Vec<Value>,
@@ -198,10 +198,6 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .owned(&Kind::Router)
         .iter()
         .map(|r| ("device_id".to_string(), str_of(r, "id").to_string()))
-        .chain(std::iter::once((
-            "device_owner".to_string(),
-            "network:router_interface".to_string(),
-        )))
         .collect();
     let has_routers = !obs.owned(&Kind::Router).is_empty();
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
@@ -231,7 +227,12 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         }
     )?;
     obs.rules = rules;
-    obs.router_ports = ports;
+    // By device_id whatever the owner: DVR and L3-HA interfaces have their
+    // own owners; gateway, SNAT and HA-network ports are not interfaces.
+    obs.router_ports = ports
+        .into_iter()
+        .filter(super::router_ports::is_interface)
+        .collect();
     let member_lists = try_join_all(pools.iter().map(|p| {
         let kind = Kind::Member {
             pool_id: str_of(p, "id").to_string(),
