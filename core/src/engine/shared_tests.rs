@@ -161,3 +161,39 @@ async fn unwanted_octavia_children_of_an_owned_load_balancer_go() {
     let set = pending(&cloud, &plan).await;
     assert!(!set.pending(), "{set:?}");
 }
+
+#[tokio::test]
+async fn another_project_running_the_same_pipeline_is_invisible_to_an_admin() {
+    let cloud = FakeCloud::new();
+    let member = cloud.as_project("0c0ffee0c0ffee0c0ffee0c0ffee0002");
+    let plan = load(SEED).plan;
+    // The member first, then the admin, with the same pipeline and names.
+    converge_on(&member, &plan).await;
+    let set = pending(&cloud, &plan).await;
+    assert!(set.refusals.is_empty(), "not a conflict: {:?}", set.refusals);
+    assert_eq!(set.count(Action::Adopt), 0, "never adopted");
+    assert_eq!(set.count(Action::Create), set.changes.len(), "{set:?}");
+    converge(&cloud, &plan).await;
+    let admin_project = cloud.project_id().await.unwrap();
+    let obs = observe(&cloud, &plan).await.unwrap();
+    for v in obs.owned.values().flatten() {
+        assert_eq!(v["project_id"], admin_project.as_str(), "{v}");
+    }
+    assert!(!pending(&cloud, &plan).await.pending());
+
+    // The admin's destroy leaves the member's resources whole.
+    destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    let left = cloud.snapshot(&Kind::Network);
+    assert_eq!(left.len(), 2, "{left:#?}");
+    assert!(left.iter().all(|n| n["project_id"] != admin_project.as_str()));
+    let obs = observe(&member, &plan).await.unwrap();
+    assert!(!diff(&plan, &obs, RunOptions::default()).pending());
+}
+
+async fn converge_on<C: Cloud>(cloud: &C, plan: &Plan) {
+    let obs = observe(cloud, plan).await.unwrap();
+    let set = diff(plan, &obs, RunOptions::default());
+    apply(cloud, plan, &obs, &set, &quiet()).await.unwrap();
+}
