@@ -86,7 +86,7 @@ bash scripts/cloud/guide_cli.sh --cleanup >/dev/null 2>&1 || true
 for i in $(seq 1 "$RUNS"); do
     k6_run k6
     k6_run rerun
-    "$K6" destroy "$WORK/pipeline.toml" >/dev/null
+    "$K6" destroy "$WORK/pipeline.toml" >/dev/null 2>&1
     t=$(now); bash scripts/cloud/guide_cli.sh >/dev/null 2>&1; elapsed "$t" >>"$WORK/cli"
     bash scripts/cloud/guide_cli.sh --cleanup >/dev/null 2>&1
     echo "run $i: kuryr6 $(tail -1 "$WORK/k6") s, re-run $(tail -1 "$WORK/rerun") s, CLI $(tail -1 "$WORK/cli") s" >&2
@@ -101,21 +101,24 @@ printf '  %-40s %8.1f %%   (target < 15)\n' "re-run / first run" "$(echo "100 * 
 if ((BUSY)); then
     threads=${KURYR6_NEUTRON_THREADS:-1}
     printf '\nphysical limit: kuryr6 wall time vs the servers'"'"' time on its requests\n'
-    printf '(access logs; Neutron with %s thread(s); medians, ms; target wall/busy ≤ 1.25 with 1 thread)\n' "$threads"
-    printf '  %-24s %8s %8s %8s %8s %8s %8s %8s %9s\n' "" wall keystone neutron octavia busy union requests wall/busy
+    printf '(access logs; Neutron with %s thread(s); medians, ms; target wall/busy ≤ 1.25 with 1 thread;\n' "$threads"
+    printf ' busy sums overlapping requests, union counts them once: wall/union is the stricter figure)\n'
+    printf '  %-24s %7s %8s %8s %8s %8s %8s %8s %9s %10s\n' "" wall keystone neutron octavia busy union requests wall/busy wall/union
     foreign=0; bad=0
     for run in k6 rerun; do
         f=$WORK/$run.busy
         label="kuryr6 run (first)"; [[ $run == rerun ]] && label="kuryr6 run (no change)"
         # the ratio is taken per run, then the median
-        awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-               print v["wall_s"] * 1000 / v["busy_ms"] }' "$f" >"$f.ratio"
-        printf '  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.2f×\n' "$label" \
+        ratio() {   # ratio KEY: per run wall / KEY
+            awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                             print (v[k] > 0) ? v["wall_s"] * 1000 / v[k] : 0 }' "$f" | median
+        }
+        printf '  %-24s %7.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.2f× %9.2f×\n' "$label" \
             "$(field wall_s <"$f" | awk '{print $1 * 1000}' | median)" \
             "$(field keystone_ms <"$f" | median)" "$(field neutron_ms <"$f" | median)" \
             "$(field octavia_ms <"$f" | median)" "$(field busy_ms <"$f" | median)" \
             "$(field union_ms <"$f" | median)" "$(field requests <"$f" | median)" \
-            "$(median <"$f.ratio")"
+            "$(ratio busy_ms)" "$(ratio union_ms)"
         # Keystone also serves Neutron's and Octavia's token checks: only the
         # other clients of Neutron and Octavia are someone else's load
         foreign=$(( foreign + $(field neutron_other <"$f" | paste -sd+ | bc) + $(field octavia_other <"$f" | paste -sd+ | bc) ))
