@@ -2,7 +2,7 @@
 # Install (once, cached) and start a real local OpenStack on 127.0.0.1:
 # Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
 #
-#   scripts/cloud/up.sh [--with-octavia] [--fresh]
+#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N]
 #   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
 #
 # Environment:
@@ -12,6 +12,9 @@
 #   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
+#   KURYR6_NEUTRON_THREADS Neutron server threads (1); same as --threads N.
+#                         More than 1 makes SQLite answer 500 "database is
+#                         locked" to concurrent writes (for fault tests).
 #
 # Idempotent: without --fresh it reuses the databases, and when the wanted
 # servers are already up and healthy it only re-verifies them.
@@ -21,20 +24,27 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 WITH_OCTAVIA=0
 case "${KURYR6_OCTAVIA:-0}" in 1|true|yes) WITH_OCTAVIA=1 ;; esac
 FRESH=0
-for arg in "$@"; do
-    case "$arg" in
+NEUTRON_THREADS=${KURYR6_NEUTRON_THREADS:-1}
+while (( $# )); do
+    case "$1" in
         --with-octavia) WITH_OCTAVIA=1 ;;
         --fresh) FRESH=1 ;;
+        --threads) (( $# > 1 )) || { echo "up.sh: --threads needs a number" >&2; exit 2; }
+                   NEUTRON_THREADS=$2; shift ;;
+        --threads=*) NEUTRON_THREADS=${1#--threads=} ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "up.sh: unknown argument: $arg (see --help)" >&2; exit 2 ;;
+        *) echo "up.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
+    shift
 done
+[[ $NEUTRON_THREADS =~ ^[0-9]+$ ]] && (( NEUTRON_THREADS >= 1 && NEUTRON_THREADS <= 64 )) \
+    || { echo "up.sh: Neutron threads must be a number from 1 to 64, not '$NEUTRON_THREADS'" >&2; exit 2; }
 
 : "${HOME:=$(cd ~ && pwd)}"
 CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
@@ -455,9 +465,11 @@ init_octavia() {
 # ------------------------------------------------------------ servers ---
 # Neutron on SQLite: two concurrent write transactions fail at once with
 # "database is locked" (500), whatever busy timeout is set, so its requests
-# are served one at a time; Keystone and Octavia keep four threads.
+# are served one at a time unless KURYR6_NEUTRON_THREADS/--threads asks for
+# more (a cloud that fails concurrent writes, for fault tests); Keystone and
+# Octavia keep four threads.
 threads_of() {   # threads_of NAME
-    case $1 in neutron) echo 1 ;; *) echo 4 ;; esac
+    case $1 in neutron) echo "$NEUTRON_THREADS" ;; *) echo 4 ;; esac
 }
 start_server() {   # start_server NAME
     local name=$1 port module log
