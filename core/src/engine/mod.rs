@@ -11,6 +11,7 @@
 //! creates/updates in dependency waves, each wave concurrent).
 
 pub mod apply;
+pub mod create;
 pub mod destroy;
 pub mod diff;
 pub mod diff_lb;
