@@ -155,7 +155,7 @@ stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
         kill -KILL -- "-$pid" 2>/dev/null || true
     done
     for name in "$@"; do
-        rm -f "$STATE/pids/$name".{pid,port,sig}
+        rm -f "$STATE/pids/$name".{pid,port,sig,threads}
     done
 }
 
@@ -410,7 +410,7 @@ phase_done "configs"
 RESTART=()
 for name in keystone neutron octavia; do
     if ! our_pid "$name" >/dev/null; then
-        rm -f "$STATE/pids/$name".{pid,port,sig}
+        rm -f "$STATE/pids/$name".{pid,port,sig,threads}
         continue
     fi
     # a running Octavia stays up even without --with-octavia
@@ -492,6 +492,8 @@ start_server() {   # start_server NAME
     )
     echo "$port" >"$STATE/pids/$name.port"
     server_sig "$name" >"$STATE/pids/$name.sig"
+    # What the server runs with, for tests that need a many-threaded Neutron.
+    threads_of "$name" >"$STATE/pids/$name.threads"
 }
 wait_healthy() {   # wait_healthy NAME
     local name=$1 pid deadline
@@ -502,7 +504,7 @@ wait_healthy() {   # wait_healthy NAME
         if ! alive "$pid"; then
             echo "--- last 40 lines of $(logfile "$name") ---" >&2
             tail -n 40 "$(logfile "$name")" >&2 || true
-            rm -f "$STATE/pids/$name".{pid,port,sig}
+            rm -f "$STATE/pids/$name".{pid,port,sig,threads}
             die "$name exited during start-up (log: $(logfile "$name"))"
         fi
         healthy "$name" && return 0
