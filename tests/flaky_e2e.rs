@@ -178,12 +178,16 @@ fn one_command(cloud: &LocalCloud, s: &Scratch, verb: &str, context: &str) -> us
     let out = cloud.kuryr6(&s.dir, &["-vv", verb, &s.pipeline()]);
     assert_ok(&out);
     let log = strip_ansi(&stderr(&out));
-    let n = log
+    let answers: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("openstack request") && l.contains("status=500"))
-        .count();
-    eprintln!("{context}: `kuryr6 {verb}` exit 0, {n} answers of 500 seen by the client");
-    n
+        .collect();
+    let writes = answers.iter().filter(|l| l.contains("method=POST")).count();
+    eprintln!(
+        "{context}: `kuryr6 {verb}` exit 0; the client saw {} answers of 500 ({writes} on POSTs, recovered by read-back)",
+        answers.len()
+    );
+    answers.len()
 }
 
 /// The log without terminal colour codes (`ESC [ … m`).
