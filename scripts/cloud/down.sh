@@ -45,7 +45,7 @@ for f in "$STATE"/pids/*.pid; do
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         STOPPING[$name]=$pid
     else
-        rm -f "$STATE/pids/$name".{pid,port,sig}
+        rm -f "$STATE/pids/$name".{pid,port,sig,threads}
     fi
 done
 
@@ -60,7 +60,7 @@ for name in "${!STOPPING[@]}"; do
     fi
     # the group: also catches a worker left behind by a dead master
     kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$STATE/pids/$name".{pid,port,sig}
+    rm -f "$STATE/pids/$name".{pid,port,sig,threads}
 done
 rm -f "$STATE/.ready"
 

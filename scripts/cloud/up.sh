@@ -16,6 +16,9 @@
 #   KURYR6_NEUTRON_THREADS  same as --threads (the flag wins)
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
+#   KURYR6_NEUTRON_THREADS Neutron server threads (1); same as --threads N.
+#                         More than 1 makes SQLite answer 500 "database is
+#                         locked" to concurrent writes (for fault tests).
 #
 # Every server logs each request to <state>/logs/<name>-access.log, one
 # tab-separated line: start (epoch s), duration (us), status, method,
@@ -175,7 +178,7 @@ stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
         kill -KILL -- "-$pid" 2>/dev/null || true
     done
     for name in "$@"; do
-        rm -f "$STATE/pids/$name".{pid,port,sig}
+        rm -f "$STATE/pids/$name".{pid,port,sig,threads}
     done
 }
 
@@ -431,7 +434,7 @@ phase_done "configs"
 RESTART=()
 for name in keystone neutron octavia; do
     if ! our_pid "$name" >/dev/null; then
-        rm -f "$STATE/pids/$name".{pid,port,sig}
+        rm -f "$STATE/pids/$name".{pid,port,sig,threads}
         continue
     fi
     # a running Octavia stays up even without --with-octavia
@@ -511,6 +514,8 @@ start_server() {   # start_server NAME
     )
     echo "$port" >"$STATE/pids/$name.port"
     server_sig "$name" >"$STATE/pids/$name.sig"
+    # What the server runs with, for tests that need a many-threaded Neutron.
+    threads_of "$name" >"$STATE/pids/$name.threads"
 }
 wait_healthy() {   # wait_healthy NAME
     local name=$1 pid deadline
@@ -521,7 +526,7 @@ wait_healthy() {   # wait_healthy NAME
         if ! alive "$pid"; then
             echo "--- last 40 lines of $(logfile "$name") ---" >&2
             tail -n 40 "$(logfile "$name")" >&2 || true
-            rm -f "$STATE/pids/$name".{pid,port,sig}
+            rm -f "$STATE/pids/$name".{pid,port,sig,threads}
             die "$name exited during start-up (log: $(logfile "$name"))"
         fi
         healthy "$name" && return 0

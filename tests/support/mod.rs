@@ -40,6 +40,26 @@ impl LocalCloud {
         LocalCloud { env }
     }
 
+    /// The cloud whose `up.sh` state directory is `dir` (a second cloud
+    /// started with its own `KURYR6_CLOUD_DIR`). Panics if it has no env.sh.
+    pub fn at(dir: &Path) -> LocalCloud {
+        let env_file = dir.join("env.sh");
+        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
+            panic!(
+                "no local cloud in {}: cannot read {} ({e})",
+                dir.display(),
+                env_file.display()
+            )
+        });
+        let env = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        LocalCloud { env }
+    }
+
     pub fn venv_bin(&self, tool: &str) -> PathBuf {
         PathBuf::from(&self.env["KURYR6_VENV_BIN"]).join(tool)
     }

@@ -6,7 +6,8 @@
 //! repeatable `name=` (any of) and equality filters on any field (unknown
 //! filter fields are refused, like Neutron's filter validation), unknown
 //! attributes refused on create, read-only ones on update, addresses stored
-//! in canonical compressed form, default egress rules on new security
+//! in canonical compressed form, `tags` refused in a Neutron POST body
+//! (ports excepted) with Neutron's 400, default egress rules on new security
 //! groups, 409 for a duplicate rule, subnet gateway/pool checks, router
 //! interfaces as ports, deletes refused while something uses the resource,
 //! Octavia member addresses kept as sent (Octavia does not canonicalise),
@@ -646,6 +647,15 @@ impl State {
                     "Unrecognized attribute(s) '{}' (HTTPBadRequest)",
                     unknown.join(", ")
                 ),
+            ));
+        }
+        // Neutron 29's tag API takes tags on create for ports only (bulk
+        // port creation); elsewhere it answers exactly this.
+        if body.contains_key("tags") && !is_octavia(kind) && !matches!(kind, Kind::Port) {
+            return Err(rejected(
+                "POST",
+                kind,
+                "Attribute 'tags' not allowed in POST (HTTPBadRequest)",
             ));
         }
         if let Some(tags) = body.get("tags") {

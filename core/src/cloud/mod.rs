@@ -156,8 +156,20 @@ pub enum CloudError {
 pub type Query = Vec<(String, String)>;
 
 /// Everything the engine needs from a cloud. Implementations retry
-/// transient faults themselves (429 with Retry-After, 502/503/504, resets);
-/// an `Err` is final for this run.
+/// transient faults themselves (429 with Retry-After, 5xx and resets for
+/// requests that are safe to repeat); an `Err` is final for this call.
+///
+/// Creates are the exception: a create is sent at most once unless the
+/// server cannot have acted on it, so `Unavailable` from `create`,
+/// `create_many` or adding a router interface is *ambiguous*: the write may
+/// or may not have landed. The engine reads back and decides
+/// (`engine::create`); implementations never repeat such a write blindly.
+///
+/// Tags on create: Neutron refuses `tags` in a POST body (400 "Attribute
+/// 'tags' not allowed in POST") for every kind but ports, so the engine
+/// creates Neutron resources without tags and adds them with `add_tags`
+/// right after; Octavia takes `tags` in the create body, and the engine
+/// sends them there. Implementations pass bodies through unchanged.
 #[allow(async_fn_in_trait)]
 pub trait Cloud {
     /// Project id of the authenticated scope (goes into kuryr.conf).
@@ -166,11 +178,13 @@ pub trait Cloud {
     async fn has_service(&self, service: Service) -> Result<bool, CloudError>;
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError>;
     async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError>;
-    /// `body` is the inner object; returns the created resource.
+    /// One POST of `body` (the inner object); returns the created resource.
+    /// See the trait's notes on ambiguous failures and tags.
     async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError>;
     /// Creates several resources of one kind; the result is in the order of
-    /// `bodies`. Neutron creates networks, subnets and rules in one atomic
-    /// call (all or none); elsewhere this is one create after the other.
+    /// `bodies`. Neutron creates networks, subnets and rules in one call;
+    /// elsewhere this is one create after the other. After an ambiguous
+    /// failure any subset of `bodies` may exist.
     async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
         let mut made = Vec::with_capacity(bodies.len());
         for body in bodies {
@@ -182,7 +196,8 @@ pub trait Cloud {
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// Adds tags to a resource, keeping the ones it has (Neutron:
-    /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`).
+    /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`). Safe to
+    /// repeat.
     async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
         let current = self.get(kind, id).await?;
         let mut all: Vec<String> = current["tags"]

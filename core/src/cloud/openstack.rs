@@ -4,11 +4,13 @@
 //! service means the token expired or was revoked, so the client logs in
 //! again once (one task does it, the others reuse the new token) and repeats
 //! the request. Transient faults are retried here, never in the engine:
-//! 429 and 503 after `Retry-After` (capped) or a backoff; 502/504 and lost
-//! connections with bounded exponential backoff and jitter. Requests that
-//! are not idempotent (creates, adding a router interface) are repeated only
-//! when the server cannot have acted on them (refused connection, 429, 503),
-//! so a retry never makes a second resource.
+//! 429 and 503 after `Retry-After` (capped) or a backoff; 500/502/504 and
+//! lost connections with bounded exponential backoff and jitter. Requests
+//! that are not idempotent (creates, adding a router interface) are repeated
+//! only when the server cannot have acted on them (refused connection, 429,
+//! 503), so a retry never makes a second resource; their other faults come
+//! back as `Unavailable` and the engine reads back whether the write landed
+//! (`engine::create`).
 //!
 //! Logging: one `debug` event per HTTP exchange with method, path, status and
 //! time. Tokens go in a header marked sensitive; request bodies are never
@@ -324,7 +326,7 @@ impl OpenStack {
                             retry_after(&headers, self.options.retry_after_max)
                                 .unwrap_or_else(|| self.backoff(attempt)),
                         ),
-                        502 | 504 if idempotent => Some(self.backoff(attempt)),
+                        500 | 502 | 504 if idempotent => Some(self.backoff(attempt)),
                         _ => None,
                     };
                     match wait {
@@ -420,18 +422,6 @@ impl OpenStack {
     }
 
     /// `PUT {collection}/{id}/tags`: replaces all tags; returns them.
-    /// Deletes a resource whose tagging failed, so nothing untagged is left;
-    /// returns the error to report (the tagging's, or both if the delete
-    /// failed too, with the id to delete by hand).
-    async fn undo_create(&self, kind: &Kind, id: &str, cause: CloudError) -> CloudError {
-        match self.delete(kind, id).await {
-            Ok(()) => cause,
-            Err(undo) => CloudError::Unavailable(format!(
-                "{kind} {id} was created but tagging it failed ({cause}) and deleting it failed too ({undo}); delete it by hand"
-            )),
-        }
-    }
-
     async fn put_tags(&self, kind: &Kind, id: &str, tags: &Value) -> Result<Value, CloudError> {
         let body = json!({ "tags": tags });
         let doc = self
@@ -471,12 +461,11 @@ impl OpenStack {
     }
 }
 
-/// Whether tags must go through `…/{id}/tags` rather than the body.
-/// Neutron 29 answers 400 "Attribute 'tags' not allowed in POST" for every
-/// resource but ports (which take them on create only, for bulk port
-/// creation); Octavia takes them in the body on create and update.
-fn tags_separate(kind: &Kind, create: bool) -> bool {
-    kind.service() == Service::Network && kind.taggable() && !(create && matches!(kind, Kind::Port))
+/// Whether an update's tags must go through `…/{id}/tags` rather than the
+/// body: Neutron's rule for every taggable kind; Octavia takes them in the
+/// body.
+fn tags_separate(kind: &Kind) -> bool {
+    kind.service() == Service::Network && kind.taggable()
 }
 
 /// `Kind::path` without the member's pool id, which is pushed as an encoded
@@ -792,18 +781,10 @@ impl Cloud for OpenStack {
         unwrap_envelope(doc, kind, "GET")
     }
 
-    /// Tags in `body` are applied as part of the create: where the API
-    /// refuses them in the body (Neutron, except ports) they are set right
-    /// after with `PUT …/{id}/tags`, and if that fails the new resource is
-    /// deleted again, so no untagged (unowned) resource is left behind.
-    /// The returned object carries the tags; its `revision_number` is the
-    /// one from the create answer (tagging bumps it by one more).
-    async fn create(&self, kind: &Kind, mut body: Value) -> Result<Value, CloudError> {
-        let tags = if tags_separate(kind, true) {
-            body.as_object_mut().and_then(|b| b.remove("tags"))
-        } else {
-            None
-        };
+    /// One POST with `body` as given. Neutron refuses `tags` in it (400,
+    /// "Attribute 'tags' not allowed in POST") for every kind but ports:
+    /// the engine tags after the create (see `engine::create`).
+    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
         let envelope = json!({ kind.singular(): body });
         let doc = self
             .service_call(
@@ -818,25 +799,11 @@ impl Cloud for OpenStack {
                 },
             )
             .await?;
-        let mut created = unwrap_envelope(doc, kind, "POST")?;
-        if let Some(tags) = tags {
-            let id = created["id"].as_str().unwrap_or_default().to_owned();
-            match self.put_tags(kind, &id, &tags).await {
-                Ok(set) => created["tags"] = set,
-                Err(e) => return Err(self.undo_create(kind, &id, e).await),
-            }
-        }
-        Ok(created)
+        unwrap_envelope(doc, kind, "POST")
     }
 
-    /// One bulk POST (`{"networks": […]}`) where Neutron has bulk create;
-    /// tags follow per resource as in `create`, and if tagging fails every
-    /// resource of the call is deleted again.
-    async fn create_many(
-        &self,
-        kind: &Kind,
-        mut bodies: Vec<Value>,
-    ) -> Result<Vec<Value>, CloudError> {
+    /// One bulk POST (`{"networks": […]}`) where Neutron has bulk create.
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
         let bulk = matches!(kind, Kind::Network | Kind::Subnet | Kind::SecurityGroupRule);
         if !bulk || bodies.len() < 2 {
             let mut made = Vec::with_capacity(bodies.len());
@@ -845,16 +812,7 @@ impl Cloud for OpenStack {
             }
             return Ok(made);
         }
-        let tags: Vec<Option<Value>> = bodies
-            .iter_mut()
-            .map(|b| {
-                if tags_separate(kind, true) {
-                    b.as_object_mut().and_then(|o| o.remove("tags"))
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let n = bodies.len();
         let envelope = json!({ kind.plural(): bodies });
         let doc = self
             .service_call(
@@ -866,56 +824,69 @@ impl Cloud for OpenStack {
                 || format!("the {} collection", kind.plural()),
             )
             .await?;
-        let mut created = match doc.get(kind.plural()) {
-            Some(Value::Array(items)) if items.len() == tags.len() => items.clone(),
-            _ => {
-                return Err(CloudError::Rejected {
-                    method: "POST".into(),
-                    path: kind.path(),
-                    status: 201,
-                    message: format!(
-                        "the bulk answer has no `{}` list of {} items",
-                        kind.plural(),
-                        tags.len()
-                    ),
-                });
-            }
-        };
-        let tagging =
-            futures::future::join_all(created.iter().zip(&tags).map(|(c, t)| async move {
-                match t {
-                    Some(t) => self
-                        .put_tags(kind, c["id"].as_str().unwrap_or_default(), t)
-                        .await
-                        .map(Some),
-                    None => Ok(None),
-                }
-            }))
-            .await;
-        if let Some(e) = tagging.iter().find_map(|r| r.as_ref().err()).cloned() {
-            let mut error = e.clone();
-            for c in &created {
-                error = self
-                    .undo_create(kind, c["id"].as_str().unwrap_or_default(), e.clone())
-                    .await;
-                if error != e {
-                    break;
-                }
-            }
-            return Err(error);
+        match doc.get(kind.plural()) {
+            Some(Value::Array(items)) if items.len() == n => Ok(items.clone()),
+            _ => Err(CloudError::Rejected {
+                method: "POST".into(),
+                path: kind.path(),
+                status: 201,
+                message: format!(
+                    "the bulk answer has no `{}` list of {n} items",
+                    kind.plural()
+                ),
+            }),
         }
-        for (c, t) in created.iter_mut().zip(tagging) {
-            if let Ok(Some(set)) = t {
-                c["tags"] = set;
+    }
+
+    /// Neutron: one `PUT …/{id}/tags/{tag}` per tag (adds, keeps the
+    /// others, safe to repeat, on every Neutron release); Octavia: the
+    /// trait's read-then-update.
+    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+        if kind.service() != Service::Network {
+            let current = self.get(kind, id).await?;
+            let mut all: Vec<String> = current["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+            let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
+            if missing.is_empty() {
+                return Ok(());
             }
+            all.extend(missing);
+            return self
+                .update(kind, id, json!({ "tags": all }))
+                .await
+                .map(|_| ());
         }
-        Ok(created)
+        let puts = tags.iter().map(|tag| {
+            self.service_call(
+                Service::Network,
+                Method::PUT,
+                move |base| {
+                    let mut url = Self::item_url(base, kind, id)?;
+                    url.path_segments_mut()
+                        .map_err(|_| bad_url(base))?
+                        .push("tags")
+                        .push(tag);
+                    Ok(url)
+                },
+                None,
+                true,
+                move || format!("{kind} {id}"),
+            )
+        });
+        for done in futures::future::join_all(puts).await {
+            done?;
+        }
+        Ok(())
     }
 
     /// `tags` in `body` replace the resource's tags (through `…/tags` where
     /// the API does not take them in the body).
     async fn update(&self, kind: &Kind, id: &str, mut body: Value) -> Result<Value, CloudError> {
-        let tags = if tags_separate(kind, false) {
+        let tags = if tags_separate(kind) {
             body.as_object_mut().and_then(|b| b.remove("tags"))
         } else {
             None

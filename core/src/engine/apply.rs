@@ -1,10 +1,13 @@
 //! Applying a change set: deletes first in reverse dependency order, then
 //! creates, adoptions and updates in dependency waves. Each wave runs its
 //! calls concurrently. Every write is safe to repeat: a re-run reads what
-//! an interrupted run made (it is tagged at creation) and continues.
+//! an interrupted run made (it carries the creation marker from its create
+//! call on) and continues; within a run, ambiguous creates are read back
+//! (`create`).
 
+use super::create;
 use super::diff::{Action, Change, ChangeSet, Target, same_rule_value, sg_description};
-use super::observe::{Observed, creation_marker, has_tag, str_of};
+use super::observe::{Observed, creation_marker, str_of};
 use super::progress::Progress;
 use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
@@ -334,42 +337,26 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
     out
 }
 
-/// Adds kuryr6's ownership tags and creation marker to a create body.
+/// Adds kuryr6's creation marker to a Neutron create body (unless it has
+/// its own description that carries it). Tags follow the create: Neutron
+/// refuses them in a POST (see `create`).
 fn owned_body(mut body: Value, pipeline: &str) -> Value {
-    body["tags"] = json!(ownership_tags(pipeline));
     if body.get("description").is_none() {
         body["description"] = json!(creation_marker(pipeline));
     }
     body
 }
 
-/// Tags a just-created resource if the API dropped the tags of its body.
-async fn ensure_tagged<C: Cloud>(
-    cloud: &C,
-    kind: &Kind,
-    made: &Value,
-    pipeline: &str,
-) -> Result<(), CloudError> {
-    if !has_tag(made, &pipeline_tag(pipeline)) {
-        cloud
-            .add_tags(kind, str_of(made, "id"), &ownership_tags(pipeline))
-            .await?;
-    }
-    Ok(())
-}
-
-/// Creates a resource with its ownership: the creation marker in the create
-/// call itself (so a run killed right after leaves a resource the next run
-/// recognises), the tags in the same call or right after it.
+/// Creates a Neutron resource with its ownership: the creation marker in
+/// the create call itself (so an interrupted or ambiguous create is
+/// recognised), the tags right after it (`create::create`).
 async fn create_owned<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     body: Value,
     pipeline: &str,
 ) -> Result<Value, CloudError> {
-    let made = cloud.create(kind, owned_body(body, pipeline)).await?;
-    ensure_tagged(cloud, kind, &made, pipeline).await?;
-    Ok(made)
+    create::create(cloud, kind, owned_body(body, pipeline), None, pipeline).await
 }
 
 fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineError> {
@@ -429,22 +416,21 @@ async fn execute_bulk<C: Cloud>(
         Ok(b) => b,
         Err(e) => return one_error_for_all(e, changes.len()),
     };
-    match cloud.create_many(kind, bodies).await {
-        Ok(made) => {
-            let mut out = Vec::with_capacity(made.len());
-            for m in &made {
-                let tagged = if kind.taggable() && *kind != Kind::SecurityGroupRule {
-                    ensure_tagged(cloud, kind, m, &plan.pipeline)
-                        .await
-                        .map_err(EngineError::from)
-                } else {
-                    Ok(())
-                };
-                let id = (*kind != Kind::SecurityGroupRule).then(|| str_of(m, "id").to_string());
-                out.push(tagged.map(|_| id));
-            }
-            out
-        }
+    let rules: Vec<Option<&Rule>> = changes
+        .iter()
+        .map(|c| match &c.target {
+            Target::Rule { rule, .. } => Some(rule),
+            _ => None,
+        })
+        .collect();
+    match create::create_many(cloud, kind, &bodies, &rules, &plan.pipeline).await {
+        Ok(made) => made
+            .into_iter()
+            .map(|m| {
+                let m = m?;
+                Ok((*kind != Kind::SecurityGroupRule).then(|| str_of(&m, "id").to_string()))
+            })
+            .collect(),
         Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
             let mut out = Vec::new();
             for c in changes {
@@ -593,23 +579,14 @@ async fn execute<C: Cloud>(
         Target::Interface { router, subnet } => {
             let router_id = need(ids, StepKind::Router, router)?;
             let subnet_id = need(ids, StepKind::Subnet, subnet)?;
-            match cloud.router_interface(router_id, subnet_id, true).await {
-                Ok(()) => Ok(None),
-                // Already attached (a previous run was cut after the call).
-                Err(CloudError::Rejected { message, .. })
-                | Err(CloudError::Conflict { message })
-                    if message.contains("already") =>
-                {
-                    Ok(None)
-                }
-                Err(e) => Err(e.into()),
-            }
+            // "Already attached" (an earlier run or call landed) is success.
+            create::add_interface(cloud, router_id, subnet_id).await?;
+            Ok(None)
         }
         Target::Rule { group, rule } => {
             let sg_id = need(ids, StepKind::SecurityGroup, group)?;
-            match cloud
-                .create(&Kind::SecurityGroupRule, rule_body(rule, sg_id, pipeline))
-                .await
+            let body = rule_body(rule, sg_id, pipeline);
+            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), pipeline).await
             {
                 Ok(_) => Ok(None),
                 // 409 "already exists": verify it really does, then go on.

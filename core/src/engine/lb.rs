@@ -3,6 +3,7 @@
 //! PENDING_*, and a 409 meaning "busy" is waited out, within bounds.
 
 use super::apply::IdMap;
+use super::create;
 use super::diff::{Action, Change, Target};
 use super::diff_lb::listener_name;
 use super::observe::{Observed, str_of};
@@ -132,7 +133,10 @@ pub async fn upsert<C: Cloud>(
     ids: &IdMap,
     c: &Change,
 ) -> Result<Option<String>, EngineError> {
-    let tags = ownership_tags(&plan.pipeline);
+    let pipeline = &plan.pipeline;
+    // Octavia takes tags in the create body; they also mark the create for
+    // the read-back after an ambiguous answer (`create`).
+    let tags = ownership_tags(pipeline);
     match &c.target {
         Target::Loadbalancer { name } => {
             let lb = lb_step(plan, name).ok_or_else(|| {
@@ -142,9 +146,8 @@ pub async fn upsert<C: Cloud>(
                 &format!("subnet `{}`", lb.subnet),
                 ids.get(StepKind::Subnet, &lb.subnet),
             )?;
-            let made = cloud
-                .create(&Kind::LoadBalancer, json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": "Kubernetes API (kuryr6)" }))
-                .await?;
+            let body = json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": "Kubernetes API (kuryr6)" });
+            let made = create::create(cloud, &Kind::LoadBalancer, body, None, pipeline).await?;
             let id = str_of(&made, "id").to_string();
             wait_active(cloud, &id, name).await?;
             Ok(Some(id))
@@ -161,7 +164,7 @@ pub async fn upsert<C: Cloud>(
             }
             let body = json!({ "name": name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "loadbalancer_id": lb_id, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                cloud.create(&Kind::Pool, body.clone())
+                create::create(cloud, &Kind::Pool, body.clone(), None, pipeline)
             })
             .await?;
             Ok(Some(str_of(&made, "id").to_string()))
@@ -192,7 +195,7 @@ pub async fn upsert<C: Cloud>(
             debug_assert_eq!(*name, listener_name(lb));
             let body = json!({ "name": name, "protocol": "HTTPS", "protocol_port": lb.listener_port, "loadbalancer_id": lb_id, "default_pool_id": pool_id, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                cloud.create(&Kind::Listener, body.clone())
+                create::create(cloud, &Kind::Listener, body.clone(), None, pipeline)
             })
             .await?;
             Ok(Some(str_of(&made, "id").to_string()))
@@ -223,7 +226,7 @@ pub async fn upsert<C: Cloud>(
                 .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
             let body = json!({ "name": name, "address": host.address.to_string(), "protocol_port": lb.member_port, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                cloud.create(&kind, body.clone())
+                create::create(cloud, &kind, body.clone(), None, pipeline)
             })
             .await?;
             wait_active(cloud, &lb_id, loadbalancer).await?;
@@ -234,7 +237,15 @@ pub async fn upsert<C: Cloud>(
 }
 
 /// Deletes one Octavia object (children before parents, by wave order).
+/// Already gone, or its load balancer gone (children go with it), is done.
 pub async fn delete<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(), EngineError> {
+    match delete_one(cloud, obs, c).await {
+        Err(EngineError::Cloud(CloudError::NotFound { .. })) => Ok(()),
+        other => other,
+    }
+}
+
+async fn delete_one<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(), EngineError> {
     let id = c.id.clone().unwrap_or_default();
     let lb_of = |name: &str| {
         obs.loadbalancers

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod dedupe;
+pub mod create;
 pub mod destroy;
 pub mod diff;
 pub mod diff_lb;

@@ -291,6 +291,44 @@ async fn a_foreign_same_named_resource_blocks_until_adopted() {
     assert_guide_topology(&cloud);
 }
 
+/// What a process killed at a write sees: a final error, the write landed
+/// or not. (An ambiguous `Unavailable` is recovered inside the run.)
+fn killed() -> CloudError {
+    CloudError::Config("killed".into())
+}
+
+fn fault(verb: Verb, nth: usize, error: CloudError, after_effect: bool) -> Fault {
+    Fault {
+        verb: Some(verb),
+        kind: None,
+        nth,
+        error,
+        after_effect,
+    }
+}
+
+/// A 500 as the client reports it on a create.
+fn http_500(path: &str) -> CloudError {
+    CloudError::Unavailable(format!(
+        "POST {path} answered 500: database is locked (HTTPInternalServerError)"
+    ))
+}
+
+/// No Neutron resource of the seed without its ownership tags (no orphan
+/// the next run could not see by tag or marker).
+fn untagged(cloud: &FakeCloud) -> Vec<Value> {
+    [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ]
+    .iter()
+    .flat_map(|k| cloud.snapshot(k))
+    .filter(|v| !super::observe::has_tag(v, "kuryr6:pipeline=seed-ipv6"))
+    .collect()
+}
+
 #[tokio::test]
 async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
     let plan = load(SEED).plan;
@@ -300,31 +338,228 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
     converge(&probe, &plan, RunOptions::default())
         .await
         .unwrap();
-    let writes = probe.calls_of(Verb::Create)
-        + probe.calls_of(Verb::Update)
-        + probe.calls_of(Verb::RouterInterface);
-    // 9 creates (2 networks, 2 subnets, router, group, 3 rules) + 2 interfaces.
-    assert_eq!(writes, 11);
-    for verb in [Verb::Create, Verb::RouterInterface] {
-        let n_calls = probe.calls_of(verb);
-        for nth in 1..=n_calls {
+    // 9 creates (2 networks, 2 subnets, router, group, 3 rules), then 6
+    // taggings (Neutron takes no tags on create), 2 interfaces.
+    assert_eq!(probe.calls_of(Verb::Create), 9);
+    assert_eq!(probe.calls_of(Verb::Update), 6);
+    assert_eq!(probe.calls_of(Verb::RouterInterface), 2);
+    let mut cases = 0;
+    for verb in [Verb::Create, Verb::Update, Verb::RouterInterface] {
+        for nth in 1..=probe.calls_of(verb) {
             for after_effect in [false, true] {
+                // A cut tagging is undone; cut the undo too, or not.
+                let undo_cuts: &[bool] = if verb == Verb::Update {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
+                for &undo_cut in undo_cuts {
+                    cases += 1;
+                    let case = format!("{verb:?} #{nth} after={after_effect} undo cut={undo_cut}");
+                    let cloud = FakeCloud::new();
+                    cloud.add_fault(fault(verb, nth, killed(), after_effect));
+                    if undo_cut {
+                        cloud.add_fault(fault(Verb::Delete, 1, killed(), false));
+                    }
+                    let cut = converge(&cloud, &plan, RunOptions::default()).await;
+                    let err = cut
+                        .err()
+                        .unwrap_or_else(|| panic!("{case} should have failed"));
+                    if verb == Verb::Update {
+                        let msg = err.to_string();
+                        let left = untagged(&cloud);
+                        if undo_cut {
+                            // The undo failed: the error says so, and what is
+                            // left is tagged (the tagging had landed) or
+                            // carries the marker for the next run.
+                            assert!(msg.contains("deleting it failed too"), "{case}: {msg}");
+                            assert_eq!(left.len(), usize::from(!after_effect), "{case}: {left:#?}");
+                            assert!(
+                                left.iter()
+                                    .all(|v| super::observe::is_interrupted_create(v, "seed-ipv6")),
+                                "{case}: {left:#?}"
+                            );
+                        } else {
+                            assert!(msg.contains("deleted again"), "{case}: {msg}");
+                            assert!(left.is_empty(), "{case}: undone, {left:#?}");
+                        }
+                    }
+                    converge(&cloud, &plan, RunOptions::default())
+                        .await
+                        .unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert_guide_topology(&cloud);
+                    assert!(untagged(&cloud).is_empty(), "{case}");
+                    assert!(!pending(&cloud, &plan).await.pending(), "{case}");
+                }
+            }
+        }
+    }
+    assert_eq!(cases, (9 + 2) * 2 + 6 * 4);
+}
+
+#[tokio::test]
+async fn an_ambiguous_answer_on_any_create_is_recovered_in_the_same_run() {
+    let plan = load(SEED).plan;
+    let probe = FakeCloud::new();
+    converge(&probe, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    for verb in [Verb::Create, Verb::RouterInterface] {
+        for nth in 1..=probe.calls_of(verb) {
+            for after_effect in [false, true] {
+                let case = format!("{verb:?} #{nth} after={after_effect}");
                 let cloud = FakeCloud::new();
-                cloud.add_fault(Fault {
-                    verb: Some(verb),
-                    kind: None,
-                    nth,
-                    error: CloudError::Unavailable("connection reset".into()),
-                    after_effect,
-                });
-                let cut = converge(&cloud, &plan, RunOptions::default()).await;
-                assert!(cut.is_err(), "{verb:?} #{nth} should have failed");
+                cloud.add_fault(fault(verb, nth, http_500("/v2.0/x"), after_effect));
                 converge(&cloud, &plan, RunOptions::default())
                     .await
-                    .unwrap_or_else(|e| panic!("{verb:?} #{nth} after={after_effect}: {e}"));
+                    .unwrap_or_else(|e| panic!("{case}: one run must converge: {e}"));
                 assert_guide_topology(&cloud);
-                assert!(!pending(&cloud, &plan).await.pending());
+                assert!(untagged(&cloud).is_empty(), "{case}");
+                assert!(!pending(&cloud, &plan).await.pending(), "{case}");
+                // Landed: taken, not made again; lost: made once more.
+                let again = if after_effect { 0 } else { 1 };
+                assert_eq!(cloud.calls_of(verb), probe.calls_of(verb) + again, "{case}");
             }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_500s_and_lost_answers_still_converges_in_one_run() {
+    let plan = load(SEED).plan;
+    let cloud = FakeCloud::new();
+    // The next four writes fail, alternately before and after acting.
+    for (i, verb) in [
+        Verb::Create,
+        Verb::Create,
+        Verb::Create,
+        Verb::RouterInterface,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cloud.add_fault(fault(verb, 1, http_500("/v2.0/x"), i % 2 == 1));
+    }
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert_guide_topology(&cloud);
+    assert!(untagged(&cloud).is_empty());
+    assert!(!pending(&cloud, &plan).await.pending());
+}
+
+#[tokio::test]
+async fn a_create_that_keeps_failing_names_the_call_and_leaves_nothing() {
+    let plan = load(SEED).plan;
+    let cloud = FakeCloud::new();
+    for _ in 0..super::create::CREATE_ATTEMPTS {
+        cloud.add_fault(Fault {
+            verb: Some(Verb::Create),
+            kind: Some(Kind::Router),
+            nth: 1,
+            error: http_500("/v2.0/routers"),
+            after_effect: false,
+        });
+    }
+    let err = converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("router `k8s-ipv6`")
+            && err.contains("POST /v2.0/routers answered 500")
+            && err.contains(&format!("{} attempts", super::create::CREATE_ATTEMPTS)),
+        "{err}"
+    );
+    assert_eq!(
+        cloud.calls(Verb::Create, &Kind::Router),
+        super::create::CREATE_ATTEMPTS as usize
+    );
+    assert!(cloud.snapshot(&Kind::Router).is_empty());
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    assert_guide_topology(&cloud);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
+    let cloud = FakeCloud::new();
+    let err = cloud
+        .create(
+            &Kind::Network,
+            json!({ "name": "pods", "tags": ["kuryr6"] }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CloudError::Rejected {
+            method: "POST".into(),
+            path: "/v2.0/networks".into(),
+            status: 400,
+            message: "Attribute 'tags' not allowed in POST (HTTPBadRequest)".into(),
+        }
+    );
+    assert!(cloud.snapshot(&Kind::Network).is_empty());
+}
+
+#[tokio::test]
+async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
+    let plan = load(SEED_WITH_HOSTS).plan;
+    // Members are counted per pool: the fake's ids are deterministic, so a
+    // clean run tells the pool's id before the faulty run makes it.
+    let probe = FakeCloud::new();
+    converge(&probe, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let probe_pool = probe.snapshot(&Kind::Pool)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for kind in [
+        Kind::LoadBalancer,
+        Kind::Pool,
+        Kind::Listener,
+        Kind::Member {
+            pool_id: probe_pool.clone(),
+        },
+    ] {
+        for after_effect in [false, true] {
+            let cloud = FakeCloud::new();
+            cloud.add_fault(Fault {
+                verb: Some(Verb::Create),
+                kind: Some(kind.clone()),
+                nth: 1,
+                error: http_500("/v2/lbaas/x"),
+                after_effect,
+            });
+            converge(&cloud, &plan, RunOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("{kind} after={after_effect}: {e}"));
+            assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 1, "{kind}");
+            assert_eq!(cloud.snapshot(&Kind::Pool).len(), 1, "{kind}");
+            assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1, "{kind}");
+            let pool_id = cloud.snapshot(&Kind::Pool)[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let members = cloud
+                .list(&Kind::Member { pool_id }, &Query::new())
+                .await
+                .unwrap();
+            assert_eq!(
+                members.len(),
+                2,
+                "{kind} after={after_effect}: {members:#?}"
+            );
+            assert!(!pending(&cloud, &plan).await.pending(), "{kind}");
+            let again = if after_effect { 0 } else { 1 };
+            assert_eq!(
+                cloud.calls(Verb::Create, &kind),
+                probe.calls(Verb::Create, &kind) + again,
+                "{kind} after={after_effect}: the fault fired and nothing was made twice"
+            );
         }
     }
 }

@@ -434,6 +434,80 @@ async fn lost_connection_retried_for_get_not_for_post() {
 }
 
 #[tokio::test]
+async fn a_500_is_retried_for_idempotent_calls_not_for_creates() {
+    // Every path answers 500 to its first request, then succeeds.
+    let server = Server::start(with_keystone(|req, n| {
+        if n == 0 {
+            return reply(
+                500,
+                r#"{"NeutronError": {"type": "HTTPInternalServerError", "message": "database is locked"}}"#,
+            );
+        }
+        match req.method.as_str() {
+            "GET" => reply(200, r#"{"network": {"id": "n1", "tags": []}}"#),
+            "PUT" => reply(200, r#"{"network": {"id": "n1"}}"#),
+            "DELETE" => reply(204, ""),
+            _ => reply(201, r#"{"network": {"id": "n1"}}"#),
+        }
+    }))
+    .await;
+    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    os.get(&Kind::Network, "n1").await.unwrap();
+    os.update(&Kind::Network, "n1", json!({"name": "x"}))
+        .await
+        .unwrap();
+    os.delete(&Kind::Network, "n1").await.unwrap();
+    assert_eq!(server.count("GET", "/v2.0/networks/n1"), 2);
+    assert_eq!(server.count("PUT", "/v2.0/networks/n1"), 2);
+    assert_eq!(server.count("DELETE", "/v2.0/networks/n1"), 2);
+    let err = os
+        .create(&Kind::Network, json!({"name": "pods"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CloudError::Unavailable(m) if m.contains("POST /v2.0/networks answered 500") && m.contains("database is locked")),
+        "{err:?}"
+    );
+    assert_eq!(server.count("POST", "/v2.0/networks"), 1, "never repeated");
+}
+
+#[tokio::test]
+async fn creates_send_the_body_as_given_and_neutron_tags_are_added_one_by_one() {
+    let server = Server::start(with_keystone(|req, _| match req.method.as_str() {
+        "POST" => reply(201, r#"{"network": {"id": "n1", "tags": []}}"#),
+        _ => reply(201, ""),
+    }))
+    .await;
+    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    os.create(&Kind::Network, json!({"name": "pods", "description": "m"}))
+        .await
+        .unwrap();
+    os.add_tags(
+        &Kind::Network,
+        "n1",
+        &["kuryr6".into(), "kuryr6:pipeline=p".into()],
+    )
+    .await
+    .unwrap();
+    let seen = server.seen();
+    let post = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.path == "/v2.0/networks")
+        .unwrap();
+    let body: Value = serde_json::from_str(&post.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"network": {"name": "pods", "description": "m"}})
+    );
+    assert_eq!(server.count("PUT", "/v2.0/networks/n1/tags/kuryr6"), 1);
+    assert_eq!(
+        server.count("PUT", "/v2.0/networks/n1/tags/kuryr6:pipeline=p"),
+        1
+    );
+    assert_eq!(seen.len(), 4, "login, create, two tag calls: {seen:#?}");
+}
+
+#[tokio::test]
 async fn refused_connection_is_retried_then_unavailable() {
     // A port that was just free: nothing listens there.
     let port = {
