@@ -12,19 +12,50 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 
+# A second, separate cloud whose Neutron runs 4 threads: on SQLite it
+# answers 500 to overlapping writes, as a loaded production cloud does
+# (tests/flaky_e2e.rs). Its own ports and state dir.
+export KURYR6_FLAKY_CLOUD_DIR=${KURYR6_FLAKY_CLOUD_DIR:-$PWD/.cloud-flaky}
+flaky_up() {
+    KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR KURYR6_NEUTRON_THREADS=4 \
+        KURYR6_KEYSTONE_PORT=${KURYR6_FLAKY_KEYSTONE_PORT:-5100} \
+        KURYR6_NEUTRON_PORT=${KURYR6_FLAKY_NEUTRON_PORT:-9796} \
+        KURYR6_OCTAVIA_PORT=${KURYR6_FLAKY_OCTAVIA_PORT:-9976} \
+        bash scripts/cloud/up.sh --with-octavia
+}
+
 started=0
+flaky_pid=
 cleanup() {
-    if (( started )); then bash scripts/cloud/down.sh >/dev/null || true; fi
+    if [[ -n $flaky_pid ]]; then wait "$flaky_pid" 2>/dev/null || true; fi
+    if (( started )); then
+        bash scripts/cloud/down.sh >/dev/null || true
+        KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
+    fi
 }
 trap cleanup EXIT
 
 echo "== local cloud"
-bash scripts/cloud/up.sh --with-octavia
 started=1
+bash scripts/cloud/up.sh --with-octavia
+# The second cloud starts while the plugins build (the venv is cached now).
+flaky_log=$(mktemp)
+flaky_up >"$flaky_log" 2>&1 &
+flaky_pid=$!
 
 echo "== WebAssembly plugins (Rust guests, then the Python one through componentize-py)"
 bash scripts/build-plugins.sh
 bash scripts/build-py-plugin.sh
+
+echo "== second local cloud (Neutron with 4 threads) at $KURYR6_FLAKY_CLOUD_DIR"
+flaky_status=0
+wait "$flaky_pid" || flaky_status=$?
+flaky_pid=
+cat "$flaky_log"; rm -f "$flaky_log"
+if (( flaky_status )); then
+    echo "test.sh: the second local cloud did not start (exit $flaky_status)" >&2
+    exit 1
+fi
 
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
 log=$(mktemp)
