@@ -195,6 +195,13 @@ pub trait Cloud {
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    /// Sets the tags of a resource that has none yet (one just created):
+    /// one call where the API replaces a tag set at once (Neutron:
+    /// `PUT …/{id}/tags`). On a resource with tags it would drop them: use
+    /// `add_tags` there.
+    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+        self.add_tags(kind, id, tags).await
+    }
     /// Adds tags to a resource, keeping the ones it has (Neutron:
     /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`). Safe to
     /// repeat.

@@ -841,6 +841,13 @@ impl Cloud for OpenStack {
     /// Neutron: one `PUT …/{id}/tags/{tag}` per tag (adds, keeps the
     /// others, safe to repeat, on every Neutron release); Octavia: the
     /// trait's read-then-update.
+    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+        if !tags_separate(kind) {
+            return self.add_tags(kind, id, tags).await;
+        }
+        self.put_tags(kind, id, &json!(tags)).await.map(|_| ())
+    }
+
     async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
         if kind.service() != Service::Network {
             let current = self.get(kind, id).await?;

@@ -226,7 +226,15 @@ async fn tag_new<C: Cloud>(
     }
     let id = str_of(&made, "id").to_string();
     let tags = ownership_tags(pipeline);
-    match cloud.add_tags(kind, &id, &tags).await {
+    // A fresh resource has no tags: one call sets them all. One found
+    // after an ambiguous create might have gained some: keep those.
+    let fresh = made["tags"].as_array().is_none_or(Vec::is_empty);
+    let tagged = if fresh {
+        cloud.set_new_tags(kind, &id, &tags).await
+    } else {
+        cloud.add_tags(kind, &id, &tags).await
+    };
+    match tagged {
         Ok(()) => {
             let mut all: Vec<Value> = made["tags"].as_array().cloned().unwrap_or_default();
             for t in tags {

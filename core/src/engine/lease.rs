@@ -188,6 +188,39 @@ fn describe_other(v: &Value) -> String {
     }
 }
 
+/// Creates this run's record. After an ambiguous answer (a 500 on a loaded
+/// cloud) it reads back by name and description, which is unique to this
+/// process and moment, and retries only if nothing was made. The record is
+/// never tagged: tags would make it look like one of the pipeline's groups.
+async fn create_record<C: Cloud>(
+    cloud: &C,
+    pipeline: &str,
+    me: &Holder,
+) -> Result<Value, CloudError> {
+    let body = json!({ "name": lease_name(pipeline), "description": me.describe() });
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match cloud.create(&Kind::SecurityGroup, body.clone()).await {
+            Ok(made) => return Ok(made),
+            Err(e)
+                if super::create::is_ambiguous(&e) && attempt < super::create::CREATE_ATTEMPTS =>
+            {
+                if let Some(made) =
+                    super::create::find_made(cloud, &Kind::SecurityGroup, &body, None).await?
+                {
+                    return Ok(made);
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    200 + fastrand::u64(0..300) * u64::from(attempt),
+                ))
+                .await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Takes `pipeline`'s lease, waiting up to `options.wait` for another run.
 pub async fn acquire<C: Cloud>(
     cloud: &C,
@@ -200,12 +233,12 @@ pub async fn acquire<C: Cloud>(
     let mut announced = false;
     loop {
         let me = this_process(now_secs() + TTL.as_secs());
-        let mine = cloud
-            .create(
-                &Kind::SecurityGroup,
-                json!({ "name": lease_name(pipeline), "description": me.describe() }),
-            )
-            .await?;
+        let mine = create_record(cloud, pipeline, &me).await.map_err(|e| {
+            CloudError::Unavailable(format!(
+                "cannot take the lease of pipeline `{pipeline}` (a security group `{}` in the project; is the security-group quota used up?): {e}",
+                lease_name(pipeline)
+            ))
+        })?;
         let my_id = str_of(&mine, "id").to_string();
         let all = match records(cloud, &project_id, pipeline).await {
             Ok(all) => all,
@@ -362,11 +395,17 @@ mod tests {
 
     #[test]
     fn a_killed_but_unreaped_holder_is_dead() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = child.id();
         let start = process_start(pid).expect("a running child has a start time");
         assert!(process_alive(pid, start));
-        assert!(!process_alive(pid, start + 1), "a recycled pid is not the holder");
+        assert!(
+            !process_alive(pid, start + 1),
+            "a recycled pid is not the holder"
+        );
         child.kill().unwrap();
         // Not reaped yet: the kernel keeps a zombie entry in /proc.
         std::thread::sleep(Duration::from_millis(100));
@@ -413,6 +452,37 @@ mod tests {
                 .all(|v| !str_of(v, "name").starts_with("kuryr6-lease")),
             "no lease record left"
         );
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_record_create_is_read_back_not_repeated() {
+        use crate::cloud::fake::{Fault, Verb};
+        for after_effect in [true, false] {
+            let cloud = crate::cloud::FakeCloud::new();
+            cloud.add_fault(Fault {
+                verb: Some(Verb::Create),
+                kind: Some(Kind::SecurityGroup),
+                nth: 1,
+                error: CloudError::Unavailable("POST answered 500: database is locked".into()),
+                after_effect,
+            });
+            let progress = Progress::new(false);
+            let lease = acquire(&cloud, "p", LeaseOptions::default(), &progress)
+                .await
+                .unwrap();
+            let records: Vec<Value> = cloud
+                .snapshot(&Kind::SecurityGroup)
+                .into_iter()
+                .filter(|v| str_of(v, "name") == lease_name("p"))
+                .collect();
+            assert_eq!(
+                records.len(),
+                1,
+                "after_effect {after_effect}: {records:#?}"
+            );
+            assert_eq!(str_of(&records[0], "id"), lease.id());
+            lease.release(&cloud).await;
+        }
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@
 //! creates/updates in dependency waves, each wave concurrent).
 
 pub mod apply;
-pub mod dedupe;
 pub mod create;
+pub mod dedupe;
 pub mod destroy;
 pub mod diff;
 pub mod diff_lb;

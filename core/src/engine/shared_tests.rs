@@ -170,7 +170,11 @@ async fn another_project_running_the_same_pipeline_is_invisible_to_an_admin() {
     // The member first, then the admin, with the same pipeline and names.
     converge_on(&member, &plan).await;
     let set = pending(&cloud, &plan).await;
-    assert!(set.refusals.is_empty(), "not a conflict: {:?}", set.refusals);
+    assert!(
+        set.refusals.is_empty(),
+        "not a conflict: {:?}",
+        set.refusals
+    );
     assert_eq!(set.count(Action::Adopt), 0, "never adopted");
     assert_eq!(set.count(Action::Create), set.changes.len(), "{set:?}");
     converge(&cloud, &plan).await;
@@ -187,7 +191,10 @@ async fn another_project_running_the_same_pipeline_is_invisible_to_an_admin() {
         .unwrap();
     let left = cloud.snapshot(&Kind::Network);
     assert_eq!(left.len(), 2, "{left:#?}");
-    assert!(left.iter().all(|n| n["project_id"] != admin_project.as_str()));
+    assert!(
+        left.iter()
+            .all(|n| n["project_id"] != admin_project.as_str())
+    );
     let obs = observe(&member, &plan).await.unwrap();
     assert!(!diff(&plan, &obs, RunOptions::default()).pending());
 }
