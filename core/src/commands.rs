@@ -408,3 +408,32 @@ pub async fn unlock(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::diff::{Change, Target};
+
+    #[test]
+    fn a_refused_plan_never_says_no_changes() {
+        let set = ChangeSet {
+            pipeline: "p".into(),
+            changes: vec![Change {
+                target: Target::Network { name: "pods".into() },
+                action: Action::NoOp,
+                id: Some("n1".into()),
+                fields: Vec::new(),
+            }],
+            refusals: vec!["subnet `pod_subnet` (s1): cidr is … run again with --replace".into()],
+        };
+        let text = render_changes(&set, false);
+        assert!(!text.contains("No changes"), "{text}");
+        assert!(text.contains("  ! subnet `pod_subnet`"), "{text}");
+        assert!(text.contains("Refused: 1 problem(s)"), "{text}");
+        let clean = ChangeSet {
+            refusals: Vec::new(),
+            ..set
+        };
+        assert!(render_changes(&clean, false).contains("No changes: all 1 resources match"));
+    }
+}
