@@ -152,6 +152,23 @@ pub enum CloudError {
     NoEndpoint(String),
 }
 
+/// The tags `resource` has plus the missing ones of `tags`; `None` when
+/// none is missing (nothing to write).
+pub fn with_tags(resource: &Value, tags: &[String]) -> Option<Vec<String>> {
+    let mut all: Vec<String> = resource["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
+    if missing.is_empty() {
+        return None;
+    }
+    all.extend(missing);
+    Some(all)
+}
+
 /// Query parameters; keys may repeat (`?name=a&name=b` means a OR b).
 pub type Query = Vec<(String, String)>;
 
@@ -207,21 +224,14 @@ pub trait Cloud {
     /// repeat.
     async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
         let current = self.get(kind, id).await?;
-        let mut all: Vec<String> = current["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect();
-        let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
-        if missing.is_empty() {
-            return Ok(());
+        match with_tags(&current, tags) {
+            // `tags` in an update replace the resource's tags (see `update`).
+            Some(all) => self
+                .update(kind, id, serde_json::json!({ "tags": all }))
+                .await
+                .map(|_| ()),
+            None => Ok(()),
         }
-        all.extend(missing);
-        // `tags` in an update replace the resource's tags (see `update`).
-        self.update(kind, id, serde_json::json!({ "tags": all }))
-            .await
-            .map(|_| ())
     }
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
     async fn router_interface(

@@ -851,21 +851,13 @@ impl Cloud for OpenStack {
     async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
         if kind.service() != Service::Network {
             let current = self.get(kind, id).await?;
-            let mut all: Vec<String> = current["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect();
-            let missing: Vec<String> = tags.iter().filter(|t| !all.contains(t)).cloned().collect();
-            if missing.is_empty() {
-                return Ok(());
-            }
-            all.extend(missing);
-            return self
-                .update(kind, id, json!({ "tags": all }))
-                .await
-                .map(|_| ());
+            return match super::with_tags(&current, tags) {
+                Some(all) => self
+                    .update(kind, id, json!({ "tags": all }))
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            };
         }
         let puts = tags.iter().map(|tag| {
             self.service_call(

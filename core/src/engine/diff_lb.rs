@@ -62,45 +62,54 @@ pub fn diff_loadbalancers(plan: &Plan, obs: &Observed, set: &mut ChangeSet, opti
 }
 
 fn delete_children(obs: &Observed, set: &mut ChangeSet, lb: &Value) {
-    let lb_name = str_of(lb, "name").to_string();
+    let lb_name = str_of(lb, "name");
     let lb_id = str_of(lb, "id");
     for l in obs.listeners.iter().filter(|l| belongs(l, lb_id)) {
-        push(
-            set,
-            Target::Listener {
-                loadbalancer: lb_name.clone(),
-                name: str_of(l, "name").into(),
-            },
-            Action::Delete,
-            Some(l),
-            Vec::new(),
-        );
+        delete_listener(set, lb_name, l);
     }
     for p in obs.pools.iter().filter(|p| belongs(p, lb_id)) {
-        for m in obs.members.get(str_of(p, "id")).into_iter().flatten() {
-            push(
-                set,
-                Target::Member {
-                    loadbalancer: lb_name.clone(),
-                    pool: str_of(p, "name").into(),
-                    name: str_of(m, "name").into(),
-                },
-                Action::Delete,
-                Some(m),
-                Vec::new(),
-            );
-        }
+        delete_pool(obs, set, lb_name, p);
+    }
+}
+
+fn delete_listener(set: &mut ChangeSet, lb_name: &str, l: &Value) {
+    push(
+        set,
+        Target::Listener {
+            loadbalancer: lb_name.into(),
+            name: str_of(l, "name").into(),
+        },
+        Action::Delete,
+        Some(l),
+        Vec::new(),
+    );
+}
+
+/// A pool's delete, after its members' (apply orders them by wave).
+fn delete_pool(obs: &Observed, set: &mut ChangeSet, lb_name: &str, p: &Value) {
+    for m in obs.members.get(str_of(p, "id")).into_iter().flatten() {
         push(
             set,
-            Target::Pool {
-                loadbalancer: lb_name.clone(),
-                name: str_of(p, "name").into(),
+            Target::Member {
+                loadbalancer: lb_name.into(),
+                pool: str_of(p, "name").into(),
+                name: str_of(m, "name").into(),
             },
             Action::Delete,
-            Some(p),
+            Some(m),
             Vec::new(),
         );
     }
+    push(
+        set,
+        Target::Pool {
+            loadbalancer: lb_name.into(),
+            name: str_of(p, "name").into(),
+        },
+        Action::Delete,
+        Some(p),
+        Vec::new(),
+    );
 }
 
 /// Whether a listener or pool hangs off the load balancer `lb_id`.
@@ -311,45 +320,13 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
     // pools with their members (see apply's delete waves).
     for l in &listeners {
         if l["name"] != listener_name(lb).as_str() {
-            push(
-                set,
-                Target::Listener {
-                    loadbalancer: lb.name.clone(),
-                    name: str_of(l, "name").into(),
-                },
-                Action::Delete,
-                Some(l),
-                Vec::new(),
-            );
+            delete_listener(set, &lb.name, l);
         }
     }
     for p in &pools {
-        if p["name"] == lb.pool_name.as_str() {
-            continue;
+        if p["name"] != lb.pool_name.as_str() {
+            delete_pool(obs, set, &lb.name, p);
         }
-        for m in obs.members.get(str_of(p, "id")).into_iter().flatten() {
-            push(
-                set,
-                Target::Member {
-                    loadbalancer: lb.name.clone(),
-                    pool: str_of(p, "name").into(),
-                    name: str_of(m, "name").into(),
-                },
-                Action::Delete,
-                Some(m),
-                Vec::new(),
-            );
-        }
-        push(
-            set,
-            Target::Pool {
-                loadbalancer: lb.name.clone(),
-                name: str_of(p, "name").into(),
-            },
-            Action::Delete,
-            Some(p),
-            Vec::new(),
-        );
     }
     for m in &members {
         if !lb.members.iter().any(|h| m["name"] == h.name.as_str()) {
