@@ -21,6 +21,7 @@
 //! monotonic clock stays at 0 and a sleep returns at once, because a guest
 //! blocked in a host sleep could not be interrupted by the epoch deadline.
 
+use super::boundary::{self, Oversized, bounded};
 use super::error::PluginError;
 use super::{Facts, Hook, Limits, PluginInfo, ResourceKind, Severity, SiteInput, Violation};
 use rand::SeedableRng;
@@ -33,8 +34,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentType, HasData, Instance, Lift, Linker, Resource,
+    ResourceTable,
+};
+use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, ValRaw};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{
@@ -116,6 +121,131 @@ pub struct Plugin {
     pub info: PluginInfo,
     engine: Engine,
     pre: wit::PluginPre<Ctx>,
+    exports: Exports,
+}
+
+/// The hook functions, looked up once per component. Hooks are called
+/// through these typed functions rather than the generated bindings so
+/// that answers are lifted as `Bounded`/`BoundedList`: measured before the
+/// host copies anything.
+struct Exports {
+    transform: ComponentExportIndex,
+    name: ComponentExportIndex,
+    check: ComponentExportIndex,
+}
+
+/// A `violation` with every string bounded (see `Exports`).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawViolation {
+    severity: wt::Severity,
+    code: Bounded<{ boundary::MAX_VIOLATION_CODE }>,
+    message: Bounded<{ boundary::MAX_VIOLATION_MESSAGE }>,
+    site: Bounded<{ boundary::MAX_VIOLATION_PLACE }>,
+    step: Bounded<{ boundary::MAX_VIOLATION_PLACE }>,
+}
+
+/// A hook's `result<string, string>`, both sides bounded.
+type Answer<const N: usize> = Result<Bounded<N>, Bounded<{ boundary::MAX_MESSAGE }>>;
+
+/// A WIT `string` of at most `N` code units (bytes for a UTF-8 guest).
+///
+/// Why not `String` or `WasmStr`: lifting a `String` copies it before
+/// anyone can look at its length, and a list of records may point all its
+/// strings at the same guest bytes, so copies are not bounded by the
+/// guest's memory; a `WasmStr` can be measured without a copy, but only
+/// after the call, when the guest's post-return has already freed (and its
+/// allocator overwritten) the bytes. This type reads the length from the
+/// canonical ABI's (pointer, length) pair during lifting, refuses with
+/// `Oversized` if it is too long, and only then lets wasmtime copy the
+/// string. It uses wasmtime's hidden lifting API, which is why wasmtime is
+/// pinned to one exact version.
+struct Bounded<const N: usize>(String);
+
+/// A WIT `list<T>` of at most `N` elements, checked the same way before
+/// anything is allocated for it.
+struct BoundedList<T, const N: usize>(Vec<T>);
+
+/// Strings and lists are a (pointer, length) pair, flat or in memory.
+fn length_from_flat(src: &[ValRaw; 2]) -> usize {
+    src[1].get_u32() as usize
+}
+
+fn length_from_memory(bytes: &[u8]) -> usize {
+    bytes
+        .get(4..8)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| u32::from_le_bytes(b) as usize)
+        .unwrap_or(usize::MAX)
+}
+
+/// The canonical ABI's latin1+utf16 encoding tags a length's top bit.
+const UTF16_TAG: usize = 1 << 31;
+
+fn check_length(what: &'static str, len: usize, limit: usize) -> wasmtime::Result<()> {
+    let len = if len == usize::MAX { len } else { len & !UTF16_TAG };
+    bounded(what, len, limit).map_err(wasmtime::Error::new)
+}
+
+// SAFETY (both impls): the type, ABI and flattening are exactly those of
+// the wrapped `String`/`Vec<T>`, and lifting delegates to their impls after
+// a length check that reads only the already-flattened pair.
+unsafe impl<const N: usize> ComponentType for Bounded<N> {
+    type Lower = <String as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <String as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <String as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl<const N: usize> Lift for Bounded<N> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        check_length("returned string", length_from_flat(src), N)?;
+        <String as Lift>::linear_lift_from_flat(cx, ty, src).map(Bounded)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        check_length("returned string", length_from_memory(bytes), N)?;
+        <String as Lift>::linear_lift_from_memory(cx, ty, bytes).map(Bounded)
+    }
+}
+
+unsafe impl<T: ComponentType, const N: usize> ComponentType for BoundedList<T, N> {
+    type Lower = <Vec<T> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <Vec<T> as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <Vec<T> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl<T: Lift, const N: usize> Lift for BoundedList<T, N> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        check_length("returned list", length_from_flat(src), N)?;
+        <Vec<T> as Lift>::linear_lift_from_flat(cx, ty, src).map(BoundedList)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        check_length("returned list", length_from_memory(bytes), N)?;
+        <Vec<T> as Lift>::linear_lift_from_memory(cx, ty, bytes).map(BoundedList)
+    }
 }
 
 /// Result of `Host::load`.
@@ -247,6 +377,18 @@ impl Host {
         })?;
         let pre = wit::PluginPre::new(pre)
             .map_err(|e| load_err(format!("lacks an export of the contract: {e:#}")))?;
+        let export = |iface: &str, func: &str| {
+            let name = format!("kuryr6:plugin/{iface}@{}", super::WIT_VERSION);
+            component
+                .get_export_index(None, &name)
+                .and_then(|i| component.get_export_index(Some(&i), func))
+                .ok_or_else(|| load_err(format!("lacks the export {name}#{func}")))
+        };
+        let exports = Exports {
+            transform: export("plan", "transform")?,
+            name: export("naming", "name")?,
+            check: export("policy", "check")?,
+        };
         let mut plugin = Plugin {
             sha256: sha256.clone(),
             info: PluginInfo {
@@ -255,10 +397,23 @@ impl Host {
             },
             engine: self.engine.clone(),
             pre,
+            exports,
         };
-        let info = plugin.call(label, "describe", limits, |store, p| {
-            p.kuryr6_plugin_meta().call_describe(store)
+        let info = plugin.call(label, "describe", limits, |store, instance| {
+            let p = wit::Plugin::new(&mut *store, instance)?;
+            let info = p.kuryr6_plugin_meta().call_describe(&mut *store)?;
+            // Lifted by the bindings, so at most the guest's memory cap.
+            bounded("plugin name", info.name.len(), boundary::MAX_PLUGIN_NAME)?;
+            bounded("hook list", info.hooks.len(), boundary::MAX_HOOKS)?;
+            Ok(info)
         })?;
+        if let Err(e) = crate::validate::check_name(&info.value.name) {
+            return Err(PluginError::InvalidOutput {
+                plugin: label.to_string(),
+                hook: "describe",
+                reason: format!("its plugin {e}"),
+            });
+        }
         let abi = info.value.abi_version;
         if abi != super::ABI_VERSION {
             return Err(PluginError::AbiMismatch {
@@ -403,7 +558,8 @@ impl Host {
 }
 
 impl Plugin {
-    /// `plan` hook: facts and plan JSON in, plan JSON out.
+    /// `plan` hook: facts and plan JSON in, plan JSON out (at most
+    /// `boundary::MAX_PLAN_JSON` bytes, measured before it is copied).
     pub fn call_plan(
         &self,
         label: &str,
@@ -411,9 +567,14 @@ impl Plugin {
         facts: &Facts,
         plan_json: &str,
     ) -> Result<Called<String>, PluginError> {
-        let r = self.call(label, Hook::Plan.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_plan()
-                .call_transform(store, &facts.0, plan_json)
+        let r = self.call(label, Hook::Plan.as_str(), limits, |store, instance| {
+            let f = instance
+                .get_typed_func::<(&[(String, String)], &str), (Answer<{ boundary::MAX_PLAN_JSON }>,)>(
+                    &mut *store,
+                    &self.exports.transform,
+                )?;
+            let (answer,) = f.call(&mut *store, (&facts.0, plan_json))?;
+            Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
         refused(label, Hook::Plan, r)
     }
@@ -435,14 +596,20 @@ impl Plugin {
             ResourceKind::Loadbalancer => wt::ResourceKind::Loadbalancer,
             ResourceKind::Emit => wt::ResourceKind::Emit,
         };
-        let r = self.call(label, Hook::Naming.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_naming()
-                .call_name(store, kind, default_name, &context.0)
+        let r = self.call(label, Hook::Naming.as_str(), limits, |store, instance| {
+            let f = instance.get_typed_func::<
+                (wt::ResourceKind, &str, &[(String, String)]),
+                (Answer<{ boundary::MAX_NAME }>,),
+            >(&mut *store, &self.exports.name)?;
+            let (answer,) = f.call(&mut *store, (kind, default_name, &context.0))?;
+            Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
         refused(label, Hook::Naming, r)
     }
 
-    /// `policy` hook: sites in, violations out.
+    /// `policy` hook: sites in, violations out (at most
+    /// `boundary::MAX_VIOLATIONS`, each string bounded, all measured before
+    /// any is copied).
     pub fn call_policy(
         &self,
         label: &str,
@@ -457,28 +624,34 @@ impl Plugin {
                 plan: s.plan_json.clone(),
             })
             .collect();
-        let r = self.call(label, Hook::Policy.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_policy().call_check(store, &sites)
+        let r = self.call(label, Hook::Policy.as_str(), limits, |store, instance| {
+            let f = instance.get_typed_func::<
+                (&[wt::Site],),
+                (
+                    Result<
+                        BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
+                        Bounded<{ boundary::MAX_MESSAGE }>,
+                    >,
+                ),
+            >(&mut *store, &self.exports.check)?;
+            let (answer,) = f.call(&mut *store, (&sites,))?;
+            Ok(answer.map_err(|m| m.0).map(|list| {
+                list.0
+                    .into_iter()
+                    .map(|v| Violation {
+                        severity: match v.severity {
+                            wt::Severity::Error => Severity::Error,
+                            wt::Severity::Warning => Severity::Warning,
+                        },
+                        code: v.code.0,
+                        message: v.message.0,
+                        site: v.site.0,
+                        step: v.step.0,
+                    })
+                    .collect()
+            }))
         })?;
-        let r = refused(label, Hook::Policy, r)?;
-        Ok(Called {
-            value: r
-                .value
-                .into_iter()
-                .map(|v| Violation {
-                    severity: match v.severity {
-                        wt::Severity::Error => Severity::Error,
-                        wt::Severity::Warning => Severity::Warning,
-                    },
-                    code: v.code,
-                    message: v.message,
-                    site: v.site,
-                    step: v.step,
-                })
-                .collect(),
-            elapsed: r.elapsed,
-            fuel: r.fuel,
-        })
+        refused(label, Hook::Policy, r)
     }
 
     /// Runs `f` on a fresh instance in a fresh store under `limits`, and
@@ -488,7 +661,7 @@ impl Plugin {
         label: &str,
         hook: &'static str,
         limits: &Limits,
-        f: impl FnOnce(&mut Store<Ctx>, &wit::Plugin) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Ctx>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<Called<R>, PluginError> {
         let output = MemoryOutputPipe::new(OUTPUT_CAP);
         let mut store = Store::new(&self.engine, Ctx::new(&output, limits.memory_bytes()));
@@ -501,7 +674,7 @@ impl Plugin {
             .and_then(|()| {
                 store.set_epoch_deadline(deadline_ticks);
                 store.epoch_deadline_trap();
-                self.pre.instantiate(&mut store)
+                self.pre.instance_pre().instantiate(&mut store)
             })
             .and_then(|instance| f(&mut store, &instance));
         let elapsed = start.elapsed();
@@ -546,7 +719,36 @@ fn classify(
     limits: &Limits,
 ) -> PluginError {
     let plugin = label.to_string();
-    if store.data().limiter.exceeded {
+    if let Some(o) = err.downcast_ref::<Oversized>() {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: o.what.to_string(),
+            size: o.size,
+            limit: o.limit,
+        };
+    }
+    if let Some(wasmtime::component::ResourceTableError::Full) =
+        err.downcast_ref::<wasmtime::component::ResourceTableError>()
+    {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: "WASI resource table".into(),
+            size: boundary::MAX_WASI_RESOURCES + 1,
+            limit: boundary::MAX_WASI_RESOURCES,
+        };
+    }
+    if let Some(o) = store.data().limiter.tables_exceeded.clone() {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: o.what.to_string(),
+            size: o.size,
+            limit: o.limit,
+        };
+    }
+    if store.data().limiter.memory_exceeded {
         return PluginError::Memory {
             plugin,
             hook,
@@ -611,19 +813,12 @@ impl Ctx {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(boundary::MAX_WASI_RESOURCES);
         Ctx {
             wasi,
-            table: ResourceTable::new(),
-            limiter: Limiter {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(memory_bytes)
-                    .instances(64)
-                    .tables(64)
-                    .memories(16)
-                    .trap_on_grow_failure(true)
-                    .build(),
-                exceeded: false,
-            },
+            table,
+            limiter: Limiter::new(memory_bytes),
         }
     }
 }
@@ -637,46 +832,79 @@ impl WasiView for Ctx {
     }
 }
 
-/// `StoreLimits`, remembering whether a memory grow was refused so the
-/// resulting trap is reported as `Memory`, not as a generic crash.
+/// The store's resource limits. Unlike `StoreLimits`, whose memory cap is
+/// per memory (16 memories could each reach it), the cap here is on the sum
+/// of all linear memories of the store, and so are table elements. A grow
+/// past a cap traps (rather than returning -1 to the guest) and is
+/// remembered, so the trap is reported as `Memory` or `Oversize`.
 struct Limiter {
-    limits: StoreLimits,
-    exceeded: bool,
+    memory_cap: usize,
+    memory_total: usize,
+    memory_exceeded: bool,
+    table_elements: usize,
+    tables_exceeded: Option<Oversized>,
+}
+
+impl Limiter {
+    fn new(memory_cap: usize) -> Limiter {
+        Limiter {
+            memory_cap,
+            memory_total: 0,
+            memory_exceeded: false,
+            table_elements: 0,
+            tables_exceeded: None,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
+    /// Called when a memory is created (`current` = 0) and on every grow.
+    /// Memories never shrink and die with the store (one per call), so a
+    /// running sum is exact; a grow that fails after approval only makes it
+    /// conservative.
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let r = self.limits.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
-            self.exceeded = true;
+        let total = (self.memory_total - current.min(self.memory_total)).saturating_add(desired);
+        if total > self.memory_cap {
+            self.memory_exceeded = true;
+            wasmtime::bail!(
+                "forcing trap when growing memory to {desired} bytes: all memories together would use {total} bytes, the cap is {}",
+                self.memory_cap
+            );
         }
-        r
+        self.memory_total = total;
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        let total = (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        if let Err(e) = bounded("table elements", total, boundary::MAX_TABLE_ELEMENTS) {
+            self.tables_exceeded = Some(e.clone());
+            return Err(e.into());
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances()
+        boundary::MAX_INSTANCES
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables()
+        boundary::MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories()
+        boundary::MAX_MEMORIES
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - `host`: the only module that touches wasmtime (engine, caches,
 //!   sandbox, limits, calls).
+//! - `boundary`: size limits on everything a plugin returns, and what
+//!   each hook may change in a plan (an allow-list).
 //! - `cache`: where compiled plugins are kept on disk.
 //! - `apply`: `[[plugin]]` tables of a pipeline → hooks run on its plan,
 //!   every result re-validated; policy across sites.
@@ -19,6 +21,7 @@
 //! hook and stops the command before any API call.
 
 pub mod apply;
+pub mod boundary;
 pub mod cache;
 pub mod error;
 pub mod fixture;
