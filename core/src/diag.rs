@@ -162,7 +162,10 @@ impl Diagnostic {
 /// Diagnostics quote names and plugin output, which must not drive the
 /// terminal or rewrite what was printed before.
 pub fn terminal_safe(text: String) -> String {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return text;
     }
     text.chars()

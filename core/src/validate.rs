@@ -257,21 +257,17 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
             first_index.insert(name, i);
         }
     }
-    let resolve = |c: &mut Checker,
-                   from: &Step,
-                   field: &str,
-                   target: &str,
-                   want: StepKind,
-                   index: usize| {
-        let known: Vec<&str> = plan.steps[..index]
-            .iter()
-            .filter(|s| s.kind() == want)
-            .map(|s| s.name())
-            .collect();
-        match first_index.get(target) {
-            Some(&j) if plan.steps[j].kind() == want && j < index => {}
-            Some(&j) if plan.steps[j].kind() == want => {
-                c.report(
+    let resolve =
+        |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
+            let known: Vec<&str> = plan.steps[..index]
+                .iter()
+                .filter(|s| s.kind() == want)
+                .map(|s| s.name())
+                .collect();
+            match first_index.get(target) {
+                Some(&j) if plan.steps[j].kind() == want && j < index => {}
+                Some(&j) if plan.steps[j].kind() == want => {
+                    c.report(
                     Code::E007,
                     from.name(),
                     field,
@@ -286,28 +282,28 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
                         from.name()
                     ),
                 );
-                c.also(
-                    c.spans.first_definition(target),
-                    format!("{want} `{target}` is defined here"),
-                );
-            }
-            _ => c.report(
-                Code::E007,
-                from.name(),
-                field,
-                format!(
-                    "{} `{}` refers to {want} `{target}`, which does not exist",
-                    from.kind(),
-                    from.name()
+                    c.also(
+                        c.spans.first_definition(target),
+                        format!("{want} `{target}` is defined here"),
+                    );
+                }
+                _ => c.report(
+                    Code::E007,
+                    from.name(),
+                    field,
+                    format!(
+                        "{} `{}` refers to {want} `{target}`, which does not exist",
+                        from.kind(),
+                        from.name()
+                    ),
+                    if known.is_empty() {
+                        format!("add a {want} step before it")
+                    } else {
+                        format!("known {want}s here: {}", known.join(", "))
+                    },
                 ),
-                if known.is_empty() {
-                    format!("add a {want} step before it")
-                } else {
-                    format!("known {want}s here: {}", known.join(", "))
-                },
-            ),
-        }
-    };
+            }
+        };
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Subnet(s) => resolve(c, step, "network", &s.network, StepKind::Network, i),
@@ -855,11 +851,23 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
         );
     }
     if let Err(e) = check_name(&lb.pool_name) {
-        c.report(Code::E006, n, "pool_name", format!("pool {e}"), name_rule_help());
+        c.report(
+            Code::E006,
+            n,
+            "pool_name",
+            format!("pool {e}"),
+            name_rule_help(),
+        );
     }
     for m in &lb.members {
         if let Err(e) = check_name(&m.name) {
-            c.report(Code::E006, n, "members", format!("member {e}"), name_rule_help());
+            c.report(
+                Code::E006,
+                n,
+                "members",
+                format!("member {e}"),
+                name_rule_help(),
+            );
         }
     }
     if lb.members.is_empty() {

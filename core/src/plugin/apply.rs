@@ -11,7 +11,8 @@
 //! so all the usual reporting applies.
 
 use super::{
-    Facts, Hook, boundary, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
+    Facts, Hook, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
+    boundary,
     host::{Host, Plugin},
 };
 use crate::diag::{Code, Diagnostic, Located};

@@ -55,7 +55,11 @@ pub struct Oversized {
 
 impl std::fmt::Display for Oversized {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} of {} exceeds the limit of {}", self.what, self.size, self.limit)
+        write!(
+            f,
+            "{} of {} exceeds the limit of {}",
+            self.what, self.size, self.limit
+        )
     }
 }
 
@@ -150,7 +154,9 @@ pub fn check_changes(hook: Hook, before: &Plan, after: &Plan) -> Result<(), Stri
         &mut problems,
     );
     if let Some(p) = problems.first() {
-        return Err(format!("changed {p}: a {hook} hook may not change [kubernetes]"));
+        return Err(format!(
+            "changed {p}: a {hook} hook may not change [kubernetes]"
+        ));
     }
     if before.steps.len() != after.steps.len() {
         return Err(format!(
@@ -172,6 +178,15 @@ pub fn check_changes(hook: Hook, before: &Plan, after: &Plan) -> Result<(), Stri
             ));
         }
         if b.name() != a.name() {
+            // The name rule first: a message about a reference that did not
+            // follow would otherwise hide the name that caused it.
+            crate::validate::check_name(a.name()).map_err(|e| {
+                format!(
+                    "renamed {} `{}` to an unusable name (E006): {e}",
+                    b.kind(),
+                    display_name(b.name())
+                )
+            })?;
             renames.insert(b.name().to_string(), a.name().to_string());
         }
     }
@@ -179,14 +194,25 @@ pub fn check_changes(hook: Hook, before: &Plan, after: &Plan) -> Result<(), Stri
     super::apply::rename_steps(&mut expected, &renames);
     for (i, (e, a)) in expected.steps.iter().zip(&after.steps).enumerate() {
         let allowed = may_change(hook, e.kind());
-        diff(&to_value(e), &to_value(a), &format!("steps[{i}]"), "", allowed, &mut problems);
+        diff(
+            &to_value(e),
+            &to_value(a),
+            &format!("steps[{i}]"),
+            "",
+            allowed,
+            &mut problems,
+        );
         if let Some(p) = problems.first() {
             return Err(format!(
                 "changed {p} ({} `{}`): in a {} step a {hook} hook may change only {}",
                 e.kind(),
                 display_name(before.steps[i].name()),
                 e.kind(),
-                if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") },
+                if allowed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    allowed.join(", ")
+                },
             ));
         }
     }
@@ -205,7 +231,11 @@ fn diff(a: &Value, b: &Value, shown: &str, pattern: &str, allowed: &[&str], out:
         return;
     }
     let join = |base: &str, key: &str| {
-        if base.is_empty() { key.to_string() } else { format!("{base}.{key}") }
+        if base.is_empty() {
+            key.to_string()
+        } else {
+            format!("{base}.{key}")
+        }
     };
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
@@ -219,7 +249,14 @@ fn diff(a: &Value, b: &Value, shown: &str, pattern: &str, allowed: &[&str], out:
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
             for (i, (va, vb)) in x.iter().zip(y).enumerate() {
-                diff(va, vb, &format!("{shown}[{i}]"), &format!("{pattern}[]"), allowed, out);
+                diff(
+                    va,
+                    vb,
+                    &format!("{shown}[{i}]"),
+                    &format!("{pattern}[]"),
+                    allowed,
+                    out,
+                );
             }
         }
         _ => out.push(format!(
@@ -295,7 +332,10 @@ mod tests {
         let e = change(|p| p.pipeline = "other".into()).unwrap_err();
         assert!(e.contains("`pipeline`"), "{e}");
         let e = change(|p| emit(p).dir = "/etc".into()).unwrap_err();
-        assert!(e.contains("`steps[7].dir`") && e.contains("\"/etc\""), "{e}");
+        assert!(
+            e.contains("`steps[7].dir`") && e.contains("\"/etc\""),
+            "{e}"
+        );
         let e = change(|p| emit(p).resource_tags.push("x".into())).unwrap_err();
         assert!(e.contains("steps[7].resource_tags"), "{e}");
         let e = change(|p| p.kubernetes.version = "1.34".into()).unwrap_err();
@@ -316,7 +356,10 @@ mod tests {
             }
         })
         .unwrap_err();
-        assert!(e.contains("enable_dhcp") && e.contains("may change only name, cidr"), "{e}");
+        assert!(
+            e.contains("enable_dhcp") && e.contains("may change only name, cidr"),
+            "{e}"
+        );
         // The naming hook's allow-list is names only.
         let before = seed();
         let mut after = before.clone();
@@ -334,6 +377,9 @@ mod tests {
         assert_eq!(json_depth(r#"{"a": [1, {"b": "[[[["}]}"#, 32), 3);
         assert_eq!(json_depth(&"[".repeat(100_000), 32), 33);
         assert!(bounded("x", 10, 10).is_ok());
-        assert_eq!(bounded("x", 11, 10).unwrap_err().to_string(), "x of 11 exceeds the limit of 10");
+        assert_eq!(
+            bounded("x", 11, 10).unwrap_err().to_string(),
+            "x of 11 exceeds the limit of 10"
+        );
     }
 }

@@ -183,7 +183,11 @@ fn length_from_memory(bytes: &[u8]) -> usize {
 const UTF16_TAG: usize = 1 << 31;
 
 fn check_length(what: &'static str, len: usize, limit: usize) -> wasmtime::Result<()> {
-    let len = if len == usize::MAX { len } else { len & !UTF16_TAG };
+    let len = if len == usize::MAX {
+        len
+    } else {
+        len & !UTF16_TAG
+    };
     bounded(what, len, limit).map_err(wasmtime::Error::new)
 }
 
@@ -625,15 +629,12 @@ impl Plugin {
             })
             .collect();
         let r = self.call(label, Hook::Policy.as_str(), limits, |store, instance| {
-            let f = instance.get_typed_func::<
-                (&[wt::Site],),
-                (
-                    Result<
-                        BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
-                        Bounded<{ boundary::MAX_MESSAGE }>,
-                    >,
-                ),
-            >(&mut *store, &self.exports.check)?;
+            let f = instance.get_typed_func::<(&[wt::Site],), (
+                Result<
+                    BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
+                    Bounded<{ boundary::MAX_MESSAGE }>,
+                >,
+            )>(&mut *store, &self.exports.check)?;
             let (answer,) = f.call(&mut *store, (&sites,))?;
             Ok(answer.map_err(|m| m.0).map(|list| {
                 list.0
@@ -886,7 +887,8 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        let total =
+            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
         if let Err(e) = bounded("table elements", total, boundary::MAX_TABLE_ELEMENTS) {
             self.tables_exceeded = Some(e.clone());
             return Err(e.into());
