@@ -588,10 +588,7 @@ fn compiled_plugins_are_cached_on_disk_and_in_memory() {
         a.load("naming", &bytes, &limits).unwrap().origin,
         Origin::Memory
     );
-    let artefacts: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let artefacts = artefacts(&dir);
     assert_eq!(artefacts.len(), 1);
     let name = artefacts[0]
         .file_name()
@@ -871,4 +868,108 @@ fn a_boundary_refusal_comes_before_any_api_call() {
     );
     assert_eq!(connections(&l, Duration::ZERO), 0, "no API call: {stderr}");
     assert!(!Path::new("/etc/kuryr").exists());
+}
+
+fn artefacts(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A cache directory holding authenticated artefacts of naming and
+/// site-prefix; returns the directory and the two artefact paths.
+fn cache_with_two_plugins(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let h = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let limits = Limits::default();
+    let mut paths = Vec::new();
+    for name in ["naming", "site-prefix"] {
+        let bytes = std::fs::read(wasm(name)).unwrap();
+        assert_eq!(
+            h.load(name, &bytes, &limits).unwrap().origin,
+            Origin::Compiled
+        );
+        paths.push(
+            artefacts(&dir)
+                .into_iter()
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .starts_with(&sha256_hex(&bytes))
+                })
+                .unwrap(),
+        );
+    }
+    // Control: a fresh host does use them.
+    let fresh = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let bytes = std::fs::read(wasm("site-prefix")).unwrap();
+    assert_eq!(
+        fresh.load("site-prefix", &bytes, &limits).unwrap().origin,
+        Origin::DiskCache
+    );
+    (dir, paths.remove(0), paths.remove(0))
+}
+
+/// Loads site-prefix with a fresh host on `dir`: where its code came from,
+/// and the name the running code reports (naming's code would say "naming").
+fn load_site_prefix(dir: &Path) -> (Origin, String) {
+    let h = Host::new(CacheDir::At(dir.to_path_buf())).unwrap();
+    let bytes = std::fs::read(wasm("site-prefix")).unwrap();
+    let l = h.load("site-prefix", &bytes, &Limits::default()).unwrap();
+    (l.origin, l.plugin.info.name.clone())
+}
+
+#[cfg(unix)]
+#[test]
+fn the_cache_never_runs_an_artefact_someone_else_could_have_swapped() {
+    use std::os::unix::fs::PermissionsExt;
+    let compiled = (Origin::Compiled, "site-prefix".to_string());
+
+    // An artefact valid for another plugin, renamed over this one's.
+    let (dir, naming, site_prefix) = cache_with_two_plugins("swap");
+    std::fs::copy(&naming, dir.join("swap.tmp")).unwrap();
+    std::fs::rename(dir.join("swap.tmp"), &site_prefix).unwrap();
+    assert_eq!(
+        load_site_prefix(&dir),
+        compiled,
+        "the swapped code never ran"
+    );
+    // Recompiled and re-cached: the next host uses the cache again.
+    assert_eq!(load_site_prefix(&dir).0, Origin::DiskCache);
+
+    // A world-writable directory: nothing in it is trusted.
+    let (dir, _, _) = cache_with_two_plugins("world-writable");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
+    assert_eq!(
+        load_site_prefix(&dir),
+        compiled,
+        "and nothing is cached there"
+    );
+
+    // The artefact is a symlink (to a file that would even authenticate).
+    let (dir, _, site_prefix) = cache_with_two_plugins("symlink");
+    let elsewhere = dir.join("elsewhere.bin");
+    std::fs::rename(&site_prefix, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &site_prefix).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
+
+    // The artefact belongs to another user (the tests may run as root).
+    let (dir, _, site_prefix) = cache_with_two_plugins("owner");
+    if std::os::unix::fs::chown(&site_prefix, Some(65534), Some(65534)).is_ok() {
+        assert_eq!(load_site_prefix(&dir), compiled);
+    }
+
+    // The key replaced by someone else's: their artefacts do not verify.
+    let (dir, _, _) = cache_with_two_plugins("key");
+    std::fs::write(dir.join("key.new"), [7u8; 32]).unwrap();
+    std::fs::set_permissions(dir.join("key.new"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(dir.join("key.new"), dir.join("key")).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
 }

@@ -107,6 +107,9 @@ pub struct Host {
     engine: Engine,
     linker: Linker<Ctx>,
     cache_dir: Option<PathBuf>,
+    /// The opened cache; `None` when disabled or not trustworthy (then
+    /// every plugin is compiled, see cache.rs).
+    cache: Option<super::cache::Cache>,
     /// Digest of everything besides the plugin that decides whether a
     /// compiled artefact is usable: wasmtime's version and engine config.
     engine_key: String,
@@ -316,11 +319,21 @@ impl Host {
             CacheDir::At(p) => Some(p),
             CacheDir::Disabled => None,
         };
+        let cache = cache_dir
+            .as_deref()
+            .and_then(|dir| match super::cache::Cache::open(dir) {
+                Ok(c) => Some(c),
+                Err(miss) => {
+                    tracing::debug!("plugin cache off, plugins will be compiled: {miss}");
+                    None
+                }
+            });
         Ok(Host {
             _ticker: Ticker::start(engine.clone())?,
             engine,
             linker,
             cache_dir,
+            cache,
             engine_key,
             loaded: Mutex::new(HashMap::new()),
         })
@@ -481,42 +494,45 @@ impl Host {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The compiled component: from the disk cache when a valid artefact is
-    /// there, else compiled now and cached (best effort: a cache that
-    /// cannot be written only costs time).
+    /// The compiled component: from the disk cache when an authenticated
+    /// artefact is there, else compiled now and cached (best effort: a
+    /// cache that cannot be written only costs time).
     fn component(
         &self,
         label: &str,
         sha256: &str,
         bytes: &[u8],
     ) -> Result<(Component, Origin), PluginError> {
-        let artefact = self
-            .cache_dir
-            .as_ref()
-            .map(|dir| super::cache::artefact_path(dir, sha256, &self.engine_key));
-        if let Some(path) = artefact.as_ref().filter(|p| p.is_file()) {
-            // SAFETY: `deserialize_file` runs native code from the file. It
-            // is only called on a path inside our cache directory (created
-            // 0700), named by the sha256 of a plugin that passed its pin and
-            // by the engine key, and only ever written by `serialize` below
-            // through an atomic rename. wasmtime checks the header and the
-            // engine compatibility itself.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(c) => return Ok((c, Origin::DiskCache)),
-                Err(e) => {
-                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
-                }
+        if let Some(cache) = &self.cache {
+            match cache.read(sha256, &self.engine_key) {
+                // SAFETY: `deserialize` runs native code from these bytes.
+                // They are the bytes whose HMAC under this cache's private
+                // key just verified for this plugin's sha256 and this
+                // engine (cache.rs): an artefact this user's kuryr6 wrote
+                // with `serialize` below. They are checked and used from
+                // the same buffer, so no swap can come between.
+                Ok(artefact) => match unsafe { Component::deserialize(&self.engine, &artefact) } {
+                    Ok(c) => return Ok((c, Origin::DiskCache)),
+                    Err(e) => {
+                        tracing::debug!("cached plugin {label} is unusable, compiling again: {e:#}")
+                    }
+                },
+                Err(super::cache::Miss::Absent) => {}
+                Err(miss) => tracing::debug!("plugin {label}: {miss}; compiling again"),
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Load {
             plugin: label.to_string(),
             message: format!("is not a usable WebAssembly component: {e:#}"),
         })?;
-        if let Some(path) = artefact {
+        if let Some(cache) = &self.cache {
             match component.serialize() {
                 Ok(compiled) => {
-                    if let Err(e) = super::cache::write_atomic(&path, &compiled) {
-                        tracing::warn!("cannot cache plugin at {}: {e}", path.display());
+                    if let Err(e) = cache.write(sha256, &self.engine_key, &compiled) {
+                        tracing::warn!(
+                            "cannot cache plugin {label} in {}: {e}",
+                            cache.dir().display()
+                        );
                     }
                 }
                 Err(e) => tracing::warn!("cannot serialize plugin {label}: {e:#}"),
