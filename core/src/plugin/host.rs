@@ -1038,3 +1038,59 @@ impl Hasher for DigestHasher {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn all_memories_of_a_store_count_against_one_cap() {
+        let mut l = Limiter::new(10 * MIB);
+        // Creation is a grow from 0; two memories, 6 + 3 MiB.
+        assert!(l.memory_growing(0, 6 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 3 * MIB, None).unwrap());
+        // The second grows to 4 MiB: 10 MiB in all, still within the cap.
+        assert!(l.memory_growing(3 * MIB, 4 * MIB, None).unwrap());
+        assert!(!l.memory_exceeded);
+        // A third memory of one page would be past it, though each alone
+        // is far below the cap (StoreLimits would have allowed it).
+        assert!(l.memory_growing(0, 64 * 1024, None).is_err());
+        assert!(l.memory_exceeded);
+    }
+
+    #[test]
+    fn table_elements_are_summed_across_tables() {
+        let mut l = Limiter::new(MIB);
+        let half = boundary::MAX_TABLE_ELEMENTS / 2;
+        assert!(l.table_growing(0, half, None).unwrap());
+        assert!(l.table_growing(0, half, None).unwrap());
+        assert!(l.table_growing(half, half + 1, None).is_err());
+        assert_eq!(
+            l.tables_exceeded.as_ref().map(|o| o.size),
+            Some(boundary::MAX_TABLE_ELEMENTS + 1)
+        );
+        assert_eq!(
+            (l.instances(), l.tables(), l.memories()),
+            (
+                boundary::MAX_INSTANCES,
+                boundary::MAX_TABLES,
+                boundary::MAX_MEMORIES
+            )
+        );
+    }
+
+    #[test]
+    fn the_wasi_resource_table_is_capped() {
+        let out = MemoryOutputPipe::new(16);
+        let mut ctx = Ctx::new(&out, MIB);
+        for _ in 0..boundary::MAX_WASI_RESOURCES {
+            ctx.table.push(Ready).unwrap();
+        }
+        assert!(matches!(
+            ctx.table.push(Ready),
+            Err(wasmtime::component::ResourceTableError::Full)
+        ));
+    }
+}
