@@ -204,7 +204,7 @@ pub fn check_changes(hook: Hook, before: &Plan, after: &Plan) -> Result<(), Stri
         );
         if let Some(p) = problems.first() {
             return Err(format!(
-                "changed {p} ({} `{}`): in a {} step a {hook} hook may change only {}",
+                "changed {p} ({} `{}`): in {} steps a {hook} hook may change only {}",
                 e.kind(),
                 display_name(before.steps[i].name()),
                 e.kind(),

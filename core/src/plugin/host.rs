@@ -7,9 +7,12 @@
 //! independent of each other.
 //!
 //! Limits of every call: a wall-clock deadline (epoch interruption, driven
-//! by a ticker thread), a memory cap (`StoreLimits`, growing past it traps),
-//! and fuel (always metered, so `kuryr6 plugin test` can report it; a
-//! budget only when the pipeline sets one).
+//! by a ticker thread), a memory cap on all the store's memories together
+//! (`Limiter`, growing past it traps), table elements, instances, WASI
+//! resources, fuel (always metered, so `kuryr6 plugin test` can report it;
+//! a budget only when the pipeline sets one), and the size of every value
+//! returned (`Bounded`, measured before it is copied; limits in
+//! boundary.rs).
 //!
 //! The sandbox: WASI 0.2 is linked because a Rust or Python guest imports it
 //! even when it does no I/O, but the context is empty: no preopened

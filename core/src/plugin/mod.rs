@@ -16,9 +16,10 @@
 //!   SDK's test harness).
 //!
 //! Invariants: a plugin only runs if the pipeline pins its sha256; its
-//! output is never trusted (plans are re-parsed strictly and re-validated
-//! with the rules hand-written plans obey); any failure names the plugin and
-//! hook and stops the command before any API call.
+//! output is never trusted (bounded in size before it is copied, compared
+//! with its input against the hook's allow-list, re-parsed strictly and
+//! re-validated with the rules hand-written plans obey); any failure names
+//! the plugin and hook and stops the command before any API call.
 
 pub mod apply;
 pub mod boundary;
