@@ -56,6 +56,9 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
     (before, peak, out)
 }
 
+/// One measured call; `Ok` carries a label for the outcome.
+type Call<'a> = Box<dyn Fn() -> Result<String, PluginError> + 'a>;
+
 fn main() {
     let host = Host::new(CacheDir::Disabled).unwrap();
     let hostile = host
@@ -81,7 +84,7 @@ fn main() {
         // The plan hook holds the plan, the padding and the serialized
         // answer at once: a fifth of the cap is what fits.
         let plan_size = (cap / 5).to_string();
-        let cases: Vec<(&str, Box<dyn Fn() -> Result<String, PluginError>>)> = vec![
+        let cases: Vec<(&str, Call)> = vec![
             (
                 "well-behaved plan call",
                 Box::new(|| {
