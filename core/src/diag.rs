@@ -109,7 +109,7 @@ impl Diagnostic {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             code,
-            message: message.into(),
+            message: terminal_safe(message.into()),
             help: None,
             span: None,
             labels: Vec::new(),
@@ -122,7 +122,7 @@ impl Diagnostic {
         if let Some(span) = span {
             self.labels.push(Secondary {
                 span,
-                message: message.into(),
+                message: terminal_safe(message.into()),
             });
         }
         self
@@ -147,7 +147,7 @@ impl Diagnostic {
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(terminal_safe(help.into()));
         self
     }
 
@@ -155,6 +155,29 @@ impl Diagnostic {
         self.span = span;
         self
     }
+}
+
+/// Text for a terminal: control characters other than newline and tab
+/// (escape sequences, carriage returns, backspaces) are shown escaped.
+/// Diagnostics quote names and plugin output, which must not drive the
+/// terminal or rewrite what was printed before.
+pub fn terminal_safe(text: String) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text;
+    }
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// A diagnostic resolved against its file, ready to print or serialize.

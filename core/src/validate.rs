@@ -20,6 +20,11 @@ pub const MAX_SERVICE_RANGE_HOST_BITS: u8 = 20;
 pub const MIN_SERVICE_RANGE_ADDRESSES: u128 = 8;
 /// Neutron's limit on resource names.
 pub const MAX_NAME_LEN: usize = 255;
+/// The characters a name may use besides ASCII letters and digits. Names go
+/// to the terminal, the plan output, INI files and the cloud: no spaces, no
+/// control characters, no INI or shell syntax. `/` and `:` are in because
+/// Kuryr's own names use them (`default/kubernetes:HTTPS:443`).
+pub const NAME_PUNCTUATION: &str = "-_.:/";
 /// Pipeline names go into tags; Neutron tags are at most 60 characters in
 /// older releases, and the tag adds a prefix.
 pub const MAX_PIPELINE_NAME_LEN: usize = 40;
@@ -109,6 +114,52 @@ pub fn plan(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
     c.diags
 }
 
+/// The one name rule, for every name from a pipeline file or a plugin
+/// (step names, API host and member names, pool names): 1 to
+/// `MAX_NAME_LEN` bytes of ASCII letters, digits and `NAME_PUNCTUATION`.
+/// `Err` says what is wrong, with the name shown escaped (`display_name`).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "name of {} bytes is longer than {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(*c)))
+    {
+        return Err(format!(
+            "name `{}` contains {}",
+            display_name(name),
+            if bad.is_control() {
+                format!("the control character {:?}", bad)
+            } else {
+                format!("`{bad}`")
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// The help text of every name error.
+pub fn name_rule_help() -> String {
+    format!("a name has 1 to {MAX_NAME_LEN} characters from A-Z, a-z, 0-9 and `{NAME_PUNCTUATION}`")
+}
+
+/// A name (or any untrusted text) made safe for a terminal: control
+/// characters and non-ASCII escaped, cut after 80 characters.
+pub fn display_name(name: &str) -> String {
+    let mut out: String = name.chars().take(80).flat_map(char::escape_debug).collect();
+    if name.chars().nth(80).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn valid_pipeline_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_PIPELINE_NAME_LEN
@@ -125,7 +176,7 @@ fn check_header(c: &mut Checker, plan: &Plan) {
             "pipeline.name",
             format!(
                 "pipeline name `{}` is not usable in an ownership tag",
-                plan.pipeline
+                display_name(&plan.pipeline)
             ),
             format!("use 1 to {MAX_PIPELINE_NAME_LEN} characters from a-z, 0-9, '-', '_' and '.'"),
         );
@@ -142,12 +193,20 @@ fn check_header(c: &mut Checker, plan: &Plan) {
     let mut seen = HashMap::new();
     for (i, h) in plan.kubernetes.api_hosts.iter().enumerate() {
         let first = seen.get(&h.name).copied();
-        if first.is_some() || h.name.is_empty() {
+        if let Err(e) = check_name(&h.name) {
             c.report(
                 Code::E006,
                 "",
                 &format!("api_hosts[{i}].name"),
-                format!("API host name `{}` is empty or used twice", h.name),
+                format!("API host {e}"),
+                name_rule_help(),
+            );
+        } else if first.is_some() {
+            c.report(
+                Code::E006,
+                "",
+                &format!("api_hosts[{i}].name"),
+                format!("API host name `{}` is used twice", h.name),
                 "give every API host its own name: it names its load-balancer member",
             );
             if let Some(j) = first {
@@ -166,17 +225,17 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let name = step.name();
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
+        if let Err(e) = check_name(name) {
             c.report(
                 Code::E006,
                 name,
                 "name",
-                format!(
-                    "{} name `{name}` must have 1 to {MAX_NAME_LEN} characters",
-                    step.kind()
-                ),
-                "give the step a short, non-empty name",
+                format!("{} {e}", step.kind()),
+                name_rule_help(),
             );
+            // A name that breaks the rule is not repeated in later messages.
+            first_index.entry(name).or_insert(i);
+            continue;
         }
         if let Some(j) = first_index.get(name) {
             c.report(
@@ -790,6 +849,26 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
             ),
             format!("use one of {}", LB_ALGORITHMS.join(", ")),
         );
+    }
+    if let Err(e) = check_name(&lb.pool_name) {
+        c.report(
+            Code::E006,
+            n,
+            "pool_name",
+            format!("pool {e}"),
+            name_rule_help(),
+        );
+    }
+    for m in &lb.members {
+        if let Err(e) = check_name(&m.name) {
+            c.report(
+                Code::E006,
+                n,
+                "members",
+                format!("member {e}"),
+                name_rule_help(),
+            );
+        }
     }
     if lb.members.is_empty() {
         c.report(Code::E023, n, "", format!("load balancer `{n}` has no members"), "list the API hosts under [kubernetes] api_hosts = [{ name = \"master-0\", address = \"…\" }]");

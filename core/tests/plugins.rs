@@ -588,10 +588,7 @@ fn compiled_plugins_are_cached_on_disk_and_in_memory() {
         a.load("naming", &bytes, &limits).unwrap().origin,
         Origin::Memory
     );
-    let artefacts: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let artefacts = artefacts(&dir);
     assert_eq!(artefacts.len(), 1);
     let name = artefacts[0]
         .file_name()
@@ -648,4 +645,331 @@ fn plugin_test_cli_prints_output_time_and_fuel() {
         stderr.contains("naming call") && stderr.contains("fuel"),
         "{stderr}"
     );
+}
+
+/// The line of the first `[[plugin]]` table of a pipeline file.
+fn plugin_line(text: &str) -> usize {
+    text.lines().position(|l| l.trim() == "[[plugin]]").unwrap() + 1
+}
+
+/// Loads a pipeline (one file, or several for the policy hook) whose hostile
+/// plugin runs `attack` in `hook`; returns the one diagnostic, checked to
+/// be E029 at the `[[plugin]]` line, rendered without a raw control
+/// character, with the pipeline file left as it was.
+fn refused_by_boundary(hook: &str, attack: &str) -> String {
+    let p = seed_with(&plugin_table(
+        "hostile",
+        &format!("hooks = [\"{hook}\"]"),
+        &format!("attack = \"{attack}\""),
+    ));
+    let before = std::fs::read(&p).unwrap();
+    let r = match load::load_many(std::slice::from_ref(&p)).pop().unwrap() {
+        Ok(_) => panic!("{hook}/{attack}: the pipeline loaded"),
+        Err(r) => r,
+    };
+    assert_eq!(
+        std::fs::read(&p).unwrap(),
+        before,
+        "the pipeline file is untouched"
+    );
+    assert_eq!(r.diagnostics.len(), 1, "{:?}", r.diagnostics);
+    let d = &r.diagnostics[0];
+    assert_eq!(d.code, Code::E029, "{hook}/{attack}: {}", d.message);
+    let located = kuryr6::diag::Located::new(&r.source, d);
+    assert_eq!(
+        located.line,
+        Some(plugin_line(&r.source.text)),
+        "{}",
+        d.message
+    );
+    let rendered = kuryr6::diag::render(&r.source, &r.diagnostics);
+    assert!(
+        !rendered
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{hook}/{attack}: a raw control character reached the output: {rendered:?}"
+    );
+    d.message.clone()
+}
+
+#[test]
+fn boundary_corpus_each_rule_is_refused_with_its_named_error() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        // What a plan hook may change: address-plan values and names only.
+        (
+            "plan",
+            "steal-identity",
+            "InvalidOutput",
+            &["`pipeline`", "someone-elses-cluster"],
+        ),
+        (
+            "plan",
+            "emit-dir",
+            "InvalidOutput",
+            &[".dir`", "/etc/kuryr", "may change only name"],
+        ),
+        ("plan", "tags", "InvalidOutput", &[".resource_tags"]),
+        (
+            "plan",
+            "add-step",
+            "InvalidOutput",
+            &["add or remove steps"],
+        ),
+        ("plan", "repoint", "InvalidOutput", &[".pod_subnet`"]),
+        (
+            "plan",
+            "open-port",
+            "InvalidOutput",
+            &[".rules[0].port_range_m"],
+        ),
+        ("plan", "version", "InvalidOutput", &["kubernetes.version"]),
+        // One name rule, from a plugin as from a file.
+        (
+            "plan",
+            "ctrl-name",
+            "InvalidOutput",
+            &["E006", "control character"],
+        ),
+        (
+            "naming",
+            "ctrl-name",
+            "InvalidOutput",
+            &["E006", "control character", "network `pods`"],
+        ),
+        // Sizes, before the answer is copied or parsed.
+        (
+            "naming",
+            "long-name",
+            "Oversize",
+            &["returned string of 300 exceeds the limit of 255"],
+        ),
+        (
+            "plan",
+            "huge",
+            "Oversize",
+            &["returned string of 839", "limit of 1048576"],
+        ),
+        (
+            "naming",
+            "huge",
+            "Oversize",
+            &["returned string of 8388608 exceeds the limit of 255"],
+        ),
+        (
+            "plan",
+            "deep-json",
+            "Oversize",
+            &["JSON nesting depth of 33 exceeds the limit of 32"],
+        ),
+        ("plan", "huge-refusal", "Oversize", &["limit of 4096"]),
+        ("naming", "huge-refusal", "Oversize", &["limit of 4096"]),
+        ("policy", "huge-refusal", "Oversize", &["limit of 4096"]),
+        (
+            "policy",
+            "many-violations",
+            "Oversize",
+            &["returned list of 100000 exceeds the limit of 1000"],
+        ),
+        (
+            "policy",
+            "huge-violation",
+            "Oversize",
+            &["returned string of 1048576 exceeds the limit of 4096"],
+        ),
+    ];
+    let mut report = Vec::new();
+    for (hook, attack, kind, needles) in cases {
+        let start = Instant::now();
+        let m = refused_by_boundary(hook, attack);
+        report.push(format!(
+            "{hook:<7} {attack:<16} {kind:<14} {:>9.1?}",
+            start.elapsed()
+        ));
+        assert!(m.contains(&format!("[{kind}]")), "{hook}/{attack}: {m}");
+        assert!(m.contains(&format!("hook {hook}")), "{hook}/{attack}: {m}");
+        for n in *needles {
+            assert!(m.contains(n), "{hook}/{attack}: `{n}` not in: {m}");
+        }
+    }
+    host_still_works();
+    eprintln!(
+        "hook    attack           outcome             time\n{}",
+        report.join("\n")
+    );
+}
+
+/// A listener that counts the connections made to it.
+fn counting_listener() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/v3", l.local_addr().unwrap());
+    (l, url)
+}
+
+fn connections(l: &std::net::TcpListener, wait: Duration) -> usize {
+    let end = Instant::now() + wait;
+    let mut n = 0;
+    loop {
+        match l.accept() {
+            Ok(_) => n += 1,
+            Err(_) if Instant::now() < end && n == 0 => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(_) => return n,
+        }
+    }
+}
+
+/// `kuryr6 run` with a cloud that only counts connections.
+fn run_against(pipeline: &Path, auth_url: &str) -> std::process::Child {
+    let home = temp_dir("home");
+    std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
+        .arg("run")
+        .arg(pipeline)
+        .env_remove("OS_CLOUD")
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("KURYR6_PLUGIN_CACHE", home.join("cache"))
+        .env("OS_AUTH_URL", auth_url)
+        .env("OS_USERNAME", "u")
+        .env("OS_PASSWORD", "p")
+        .env("OS_PROJECT_NAME", "p")
+        .env("OS_USER_DOMAIN_NAME", "Default")
+        .env("OS_PROJECT_DOMAIN_NAME", "Default")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_boundary_refusal_comes_before_any_api_call() {
+    // Control: without the plugin, `run` does contact the cloud.
+    let (l, url) = counting_listener();
+    let mut child = run_against(&seed_with(""), &url);
+    let n = connections(&l, Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(n > 0, "the control run never contacted the cloud at {url}");
+
+    // With a plugin that changes the emit directory: refused, no connection.
+    let (l, url) = counting_listener();
+    let p = seed_with(&plugin_table(
+        "hostile",
+        "hooks = [\"plan\"]",
+        "attack = \"emit-dir\"",
+    ));
+    let out = run_against(&p, &url).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("[InvalidOutput]") && stderr.contains(".dir`"),
+        "{stderr}"
+    );
+    assert_eq!(connections(&l, Duration::ZERO), 0, "no API call: {stderr}");
+    assert!(!Path::new("/etc/kuryr").exists());
+}
+
+fn artefacts(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A cache directory holding authenticated artefacts of naming and
+/// site-prefix; returns the directory and the two artefact paths.
+fn cache_with_two_plugins(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let h = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let limits = Limits::default();
+    let mut paths = Vec::new();
+    for name in ["naming", "site-prefix"] {
+        let bytes = std::fs::read(wasm(name)).unwrap();
+        assert_eq!(
+            h.load(name, &bytes, &limits).unwrap().origin,
+            Origin::Compiled
+        );
+        paths.push(
+            artefacts(&dir)
+                .into_iter()
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .starts_with(&sha256_hex(&bytes))
+                })
+                .unwrap(),
+        );
+    }
+    // Control: a fresh host does use them.
+    let fresh = Host::new(CacheDir::At(dir.clone())).unwrap();
+    let bytes = std::fs::read(wasm("site-prefix")).unwrap();
+    assert_eq!(
+        fresh.load("site-prefix", &bytes, &limits).unwrap().origin,
+        Origin::DiskCache
+    );
+    (dir, paths.remove(0), paths.remove(0))
+}
+
+/// Loads site-prefix with a fresh host on `dir`: where its code came from,
+/// and the name the running code reports (naming's code would say "naming").
+fn load_site_prefix(dir: &Path) -> (Origin, String) {
+    let h = Host::new(CacheDir::At(dir.to_path_buf())).unwrap();
+    let bytes = std::fs::read(wasm("site-prefix")).unwrap();
+    let l = h.load("site-prefix", &bytes, &Limits::default()).unwrap();
+    (l.origin, l.plugin.info.name.clone())
+}
+
+#[cfg(unix)]
+#[test]
+fn the_cache_never_runs_an_artefact_someone_else_could_have_swapped() {
+    use std::os::unix::fs::PermissionsExt;
+    let compiled = (Origin::Compiled, "site-prefix".to_string());
+
+    // An artefact valid for another plugin, renamed over this one's.
+    let (dir, naming, site_prefix) = cache_with_two_plugins("swap");
+    std::fs::copy(&naming, dir.join("swap.tmp")).unwrap();
+    std::fs::rename(dir.join("swap.tmp"), &site_prefix).unwrap();
+    assert_eq!(
+        load_site_prefix(&dir),
+        compiled,
+        "the swapped code never ran"
+    );
+    // Recompiled and re-cached: the next host uses the cache again.
+    assert_eq!(load_site_prefix(&dir).0, Origin::DiskCache);
+
+    // A world-writable directory: nothing in it is trusted.
+    let (dir, _, _) = cache_with_two_plugins("world-writable");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
+    assert_eq!(
+        load_site_prefix(&dir),
+        compiled,
+        "and nothing is cached there"
+    );
+
+    // The artefact is a symlink (to a file that would even authenticate).
+    let (dir, _, site_prefix) = cache_with_two_plugins("symlink");
+    let elsewhere = dir.join("elsewhere.bin");
+    std::fs::rename(&site_prefix, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &site_prefix).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
+
+    // The artefact belongs to another user (the tests may run as root).
+    let (dir, _, site_prefix) = cache_with_two_plugins("owner");
+    if std::os::unix::fs::chown(&site_prefix, Some(65534), Some(65534)).is_ok() {
+        assert_eq!(load_site_prefix(&dir), compiled);
+    }
+
+    // The key replaced by someone else's: their artefacts do not verify.
+    let (dir, _, _) = cache_with_two_plugins("key");
+    std::fs::write(dir.join("key.new"), [7u8; 32]).unwrap();
+    std::fs::set_permissions(dir.join("key.new"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(dir.join("key.new"), dir.join("key")).unwrap();
+    assert_eq!(load_site_prefix(&dir), compiled);
 }

@@ -12,6 +12,7 @@
 
 use super::{
     Facts, Hook, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
+    boundary,
     host::{Host, Plugin},
 };
 use crate::diag::{Code, Diagnostic, Located};
@@ -286,8 +287,21 @@ fn run_plan(a: &Active, loaded: Loaded) -> Result<Loaded, PluginError> {
     let out = a
         .plugin
         .call_plan(&a.spec.label, &a.spec.limits, &a.spec.facts, &json)?;
+    // host.rs bounded the answer's size; bound its nesting before parsing.
+    let depth = boundary::json_depth(&out.value, boundary::MAX_JSON_DEPTH);
+    if depth > boundary::MAX_JSON_DEPTH {
+        return Err(PluginError::Oversize {
+            plugin: a.spec.label.clone(),
+            hook: Hook::Plan.as_str(),
+            what: "JSON nesting depth".into(),
+            size: depth,
+            limit: boundary::MAX_JSON_DEPTH,
+        });
+    }
     let plan: Plan = serde_json::from_str(&out.value)
         .map_err(|e| invalid(a, Hook::Plan, format!("not a plan: {e}")))?;
+    boundary::check_changes(Hook::Plan, &loaded.plan, &plan)
+        .map_err(|reason| invalid(a, Hook::Plan, reason))?;
     loaded
         .revalidate(plan)
         .map_err(|r| invalid(a, Hook::Plan, summarize(&r)))
@@ -323,6 +337,16 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
                 &context,
             )
             .map_err(|e| fail(&loaded, e))?;
+        // The name rule at once, naming the step: the plan's validation
+        // would report it too, but after all renames and less directly.
+        if let Err(e) = crate::validate::check_name(&out.value) {
+            let reason = format!(
+                "for {} `{}` it returned an unusable name (E006): {e}",
+                step.kind(),
+                crate::validate::display_name(step.name())
+            );
+            return Err(fail(&loaded, invalid(a, Hook::Naming, reason)));
+        }
         if out.value != step.name() {
             renames.insert(step.name().to_string(), out.value);
         }
@@ -332,6 +356,11 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
     }
     let mut plan = loaded.plan.clone();
     rename_steps(&mut plan, &renames);
+    // Holds by construction; checked so the naming hook's allow-list is
+    // enforced in one place, like the plan hook's.
+    if let Err(reason) = boundary::check_changes(Hook::Naming, &loaded.plan, &plan) {
+        return Err(fail(&loaded, invalid(a, Hook::Naming, reason)));
+    }
     let mut base = loaded;
     base.spans = base.spans.renamed(&renames);
     base.revalidate(plan).map_err(|r| {

@@ -83,6 +83,17 @@ pub enum PluginError {
         hook: &'static str,
         reason: String,
     },
+    /// Answered with (or created) more than the boundary accepts: a string,
+    /// a list, JSON nesting, table elements, WASI resources. Checked before
+    /// the answer is copied or parsed (plugin/boundary.rs has the limits).
+    #[error("plugin {plugin}, hook {hook}: {what} of {size} exceeds the limit of {limit}")]
+    Oversize {
+        plugin: String,
+        hook: &'static str,
+        what: String,
+        size: usize,
+        limit: usize,
+    },
     /// The plugin ran fine and answered with an error of its own.
     #[error("plugin {plugin}, hook {hook}: {message}")]
     Refused {
@@ -137,7 +148,10 @@ impl PluginError {
                 "this is a bug in the plugin (see its message above); kuryr6 made no change".into()
             }
             PluginError::InvalidOutput { .. } => {
-                "plugins must return plans that pass the same validation as hand-written ones; report this to the plugin's author".into()
+                "a hook may change only what sdk/README.md lists for it, and must return what passes the same validation as a hand-written plan; report this to the plugin's author".into()
+            }
+            PluginError::Oversize { .. } => {
+                "kuryr6 bounds every value a plugin returns (sdk/README.md, \"Limits at the boundary\"); report this to the plugin's author".into()
             }
             PluginError::Refused { .. } => {
                 "check the plugin's facts in [plugin.facts] against what the plugin expects".into()
@@ -168,6 +182,7 @@ impl PluginError {
             PluginError::Fuel { .. } => "Fuel",
             PluginError::Trap { .. } => "Trap",
             PluginError::InvalidOutput { .. } => "InvalidOutput",
+            PluginError::Oversize { .. } => "Oversize",
             PluginError::Refused { .. } => "Refused",
         }
     }

@@ -7,9 +7,12 @@
 //! independent of each other.
 //!
 //! Limits of every call: a wall-clock deadline (epoch interruption, driven
-//! by a ticker thread), a memory cap (`StoreLimits`, growing past it traps),
-//! and fuel (always metered, so `kuryr6 plugin test` can report it; a
-//! budget only when the pipeline sets one).
+//! by a ticker thread), a memory cap on all the store's memories together
+//! (`Limiter`, growing past it traps), table elements, instances, WASI
+//! resources, fuel (always metered, so `kuryr6 plugin test` can report it;
+//! a budget only when the pipeline sets one), and the size of every value
+//! returned (`Bounded`, measured before it is copied; limits in
+//! boundary.rs).
 //!
 //! The sandbox: WASI 0.2 is linked because a Rust or Python guest imports it
 //! even when it does no I/O, but the context is empty: no preopened
@@ -21,6 +24,7 @@
 //! monotonic clock stays at 0 and a sleep returns at once, because a guest
 //! blocked in a host sleep could not be interrupted by the epoch deadline.
 
+use super::boundary::{self, Oversized, bounded};
 use super::error::PluginError;
 use super::{Facts, Hook, Limits, PluginInfo, ResourceKind, Severity, SiteInput, Violation};
 use rand::SeedableRng;
@@ -33,8 +37,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentType, HasData, Instance, Lift, Linker, Resource,
+    ResourceTable,
+};
+use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, ValRaw};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{
@@ -102,6 +110,9 @@ pub struct Host {
     engine: Engine,
     linker: Linker<Ctx>,
     cache_dir: Option<PathBuf>,
+    /// The opened cache; `None` when disabled or not trustworthy (then
+    /// every plugin is compiled, see cache.rs).
+    cache: Option<super::cache::Cache>,
     /// Digest of everything besides the plugin that decides whether a
     /// compiled artefact is usable: wasmtime's version and engine config.
     engine_key: String,
@@ -116,6 +127,135 @@ pub struct Plugin {
     pub info: PluginInfo,
     engine: Engine,
     pre: wit::PluginPre<Ctx>,
+    exports: Exports,
+}
+
+/// The hook functions, looked up once per component. Hooks are called
+/// through these typed functions rather than the generated bindings so
+/// that answers are lifted as `Bounded`/`BoundedList`: measured before the
+/// host copies anything.
+struct Exports {
+    transform: ComponentExportIndex,
+    name: ComponentExportIndex,
+    check: ComponentExportIndex,
+}
+
+/// A `violation` with every string bounded (see `Exports`).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawViolation {
+    severity: wt::Severity,
+    code: Bounded<{ boundary::MAX_VIOLATION_CODE }>,
+    message: Bounded<{ boundary::MAX_VIOLATION_MESSAGE }>,
+    site: Bounded<{ boundary::MAX_VIOLATION_PLACE }>,
+    step: Bounded<{ boundary::MAX_VIOLATION_PLACE }>,
+}
+
+/// A hook's `result<string, string>`, both sides bounded.
+type Answer<const N: usize> = Result<Bounded<N>, Bounded<{ boundary::MAX_MESSAGE }>>;
+
+/// A WIT `string` of at most `N` code units (bytes for a UTF-8 guest).
+///
+/// Why not `String` or `WasmStr`: lifting a `String` copies it before
+/// anyone can look at its length, and a list of records may point all its
+/// strings at the same guest bytes, so copies are not bounded by the
+/// guest's memory; a `WasmStr` can be measured without a copy, but only
+/// after the call, when the guest's post-return has already freed (and its
+/// allocator overwritten) the bytes. This type reads the length from the
+/// canonical ABI's (pointer, length) pair during lifting, refuses with
+/// `Oversized` if it is too long, and only then lets wasmtime copy the
+/// string. It uses wasmtime's hidden lifting API, which is why wasmtime is
+/// pinned to one exact version.
+struct Bounded<const N: usize>(String);
+
+/// A WIT `list<T>` of at most `N` elements, checked the same way before
+/// anything is allocated for it.
+struct BoundedList<T, const N: usize>(Vec<T>);
+
+/// Strings and lists are a (pointer, length) pair, flat or in memory.
+fn length_from_flat(src: &[ValRaw; 2]) -> usize {
+    src[1].get_u32() as usize
+}
+
+fn length_from_memory(bytes: &[u8]) -> usize {
+    bytes
+        .get(4..8)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| u32::from_le_bytes(b) as usize)
+        .unwrap_or(usize::MAX)
+}
+
+/// The canonical ABI's latin1+utf16 encoding tags a length's top bit.
+const UTF16_TAG: usize = 1 << 31;
+
+fn check_length(what: &'static str, len: usize, limit: usize) -> wasmtime::Result<()> {
+    let len = if len == usize::MAX {
+        len
+    } else {
+        len & !UTF16_TAG
+    };
+    bounded(what, len, limit).map_err(wasmtime::Error::new)
+}
+
+// SAFETY (both impls): the type, ABI and flattening are exactly those of
+// the wrapped `String`/`Vec<T>`, and lifting delegates to their impls after
+// a length check that reads only the already-flattened pair.
+unsafe impl<const N: usize> ComponentType for Bounded<N> {
+    type Lower = <String as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <String as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <String as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl<const N: usize> Lift for Bounded<N> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        check_length("returned string", length_from_flat(src), N)?;
+        <String as Lift>::linear_lift_from_flat(cx, ty, src).map(Bounded)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        check_length("returned string", length_from_memory(bytes), N)?;
+        <String as Lift>::linear_lift_from_memory(cx, ty, bytes).map(Bounded)
+    }
+}
+
+unsafe impl<T: ComponentType, const N: usize> ComponentType for BoundedList<T, N> {
+    type Lower = <Vec<T> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <Vec<T> as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <Vec<T> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl<T: Lift, const N: usize> Lift for BoundedList<T, N> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        check_length("returned list", length_from_flat(src), N)?;
+        <Vec<T> as Lift>::linear_lift_from_flat(cx, ty, src).map(BoundedList)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        check_length("returned list", length_from_memory(bytes), N)?;
+        <Vec<T> as Lift>::linear_lift_from_memory(cx, ty, bytes).map(BoundedList)
+    }
 }
 
 /// Result of `Host::load`.
@@ -182,11 +322,21 @@ impl Host {
             CacheDir::At(p) => Some(p),
             CacheDir::Disabled => None,
         };
+        let cache = cache_dir
+            .as_deref()
+            .and_then(|dir| match super::cache::Cache::open(dir) {
+                Ok(c) => Some(c),
+                Err(miss) => {
+                    tracing::debug!("plugin cache off, plugins will be compiled: {miss}");
+                    None
+                }
+            });
         Ok(Host {
             _ticker: Ticker::start(engine.clone())?,
             engine,
             linker,
             cache_dir,
+            cache,
             engine_key,
             loaded: Mutex::new(HashMap::new()),
         })
@@ -247,6 +397,18 @@ impl Host {
         })?;
         let pre = wit::PluginPre::new(pre)
             .map_err(|e| load_err(format!("lacks an export of the contract: {e:#}")))?;
+        let export = |iface: &str, func: &str| {
+            let name = format!("kuryr6:plugin/{iface}@{}", super::WIT_VERSION);
+            component
+                .get_export_index(None, &name)
+                .and_then(|i| component.get_export_index(Some(&i), func))
+                .ok_or_else(|| load_err(format!("lacks the export {name}#{func}")))
+        };
+        let exports = Exports {
+            transform: export("plan", "transform")?,
+            name: export("naming", "name")?,
+            check: export("policy", "check")?,
+        };
         let mut plugin = Plugin {
             sha256: sha256.clone(),
             info: PluginInfo {
@@ -255,10 +417,23 @@ impl Host {
             },
             engine: self.engine.clone(),
             pre,
+            exports,
         };
-        let info = plugin.call(label, "describe", limits, |store, p| {
-            p.kuryr6_plugin_meta().call_describe(store)
+        let info = plugin.call(label, "describe", limits, |store, instance| {
+            let p = wit::Plugin::new(&mut *store, instance)?;
+            let info = p.kuryr6_plugin_meta().call_describe(&mut *store)?;
+            // Lifted by the bindings, so at most the guest's memory cap.
+            bounded("plugin name", info.name.len(), boundary::MAX_PLUGIN_NAME)?;
+            bounded("hook list", info.hooks.len(), boundary::MAX_HOOKS)?;
+            Ok(info)
         })?;
+        if let Err(e) = crate::validate::check_name(&info.value.name) {
+            return Err(PluginError::InvalidOutput {
+                plugin: label.to_string(),
+                hook: "describe",
+                reason: format!("its plugin {e}"),
+            });
+        }
         let abi = info.value.abi_version;
         if abi != super::ABI_VERSION {
             return Err(PluginError::AbiMismatch {
@@ -322,42 +497,45 @@ impl Host {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The compiled component: from the disk cache when a valid artefact is
-    /// there, else compiled now and cached (best effort: a cache that
-    /// cannot be written only costs time).
+    /// The compiled component: from the disk cache when an authenticated
+    /// artefact is there, else compiled now and cached (best effort: a
+    /// cache that cannot be written only costs time).
     fn component(
         &self,
         label: &str,
         sha256: &str,
         bytes: &[u8],
     ) -> Result<(Component, Origin), PluginError> {
-        let artefact = self
-            .cache_dir
-            .as_ref()
-            .map(|dir| super::cache::artefact_path(dir, sha256, &self.engine_key));
-        if let Some(path) = artefact.as_ref().filter(|p| p.is_file()) {
-            // SAFETY: `deserialize_file` runs native code from the file. It
-            // is only called on a path inside our cache directory (created
-            // 0700), named by the sha256 of a plugin that passed its pin and
-            // by the engine key, and only ever written by `serialize` below
-            // through an atomic rename. wasmtime checks the header and the
-            // engine compatibility itself.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(c) => return Ok((c, Origin::DiskCache)),
-                Err(e) => {
-                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
-                }
+        if let Some(cache) = &self.cache {
+            match cache.read(sha256, &self.engine_key) {
+                // SAFETY: `deserialize` runs native code from these bytes.
+                // They are the bytes whose HMAC under this cache's private
+                // key just verified for this plugin's sha256 and this
+                // engine (cache.rs): an artefact this user's kuryr6 wrote
+                // with `serialize` below. They are checked and used from
+                // the same buffer, so no swap can come between.
+                Ok(artefact) => match unsafe { Component::deserialize(&self.engine, &artefact) } {
+                    Ok(c) => return Ok((c, Origin::DiskCache)),
+                    Err(e) => {
+                        tracing::debug!("cached plugin {label} is unusable, compiling again: {e:#}")
+                    }
+                },
+                Err(super::cache::Miss::Absent) => {}
+                Err(miss) => tracing::debug!("plugin {label}: {miss}; compiling again"),
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Load {
             plugin: label.to_string(),
             message: format!("is not a usable WebAssembly component: {e:#}"),
         })?;
-        if let Some(path) = artefact {
+        if let Some(cache) = &self.cache {
             match component.serialize() {
                 Ok(compiled) => {
-                    if let Err(e) = super::cache::write_atomic(&path, &compiled) {
-                        tracing::warn!("cannot cache plugin at {}: {e}", path.display());
+                    if let Err(e) = cache.write(sha256, &self.engine_key, &compiled) {
+                        tracing::warn!(
+                            "cannot cache plugin {label} in {}: {e}",
+                            cache.dir().display()
+                        );
                     }
                 }
                 Err(e) => tracing::warn!("cannot serialize plugin {label}: {e:#}"),
@@ -403,7 +581,8 @@ impl Host {
 }
 
 impl Plugin {
-    /// `plan` hook: facts and plan JSON in, plan JSON out.
+    /// `plan` hook: facts and plan JSON in, plan JSON out (at most
+    /// `boundary::MAX_PLAN_JSON` bytes, measured before it is copied).
     pub fn call_plan(
         &self,
         label: &str,
@@ -411,9 +590,14 @@ impl Plugin {
         facts: &Facts,
         plan_json: &str,
     ) -> Result<Called<String>, PluginError> {
-        let r = self.call(label, Hook::Plan.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_plan()
-                .call_transform(store, &facts.0, plan_json)
+        let r = self.call(label, Hook::Plan.as_str(), limits, |store, instance| {
+            let f = instance
+                .get_typed_func::<(&[(String, String)], &str), (Answer<{ boundary::MAX_PLAN_JSON }>,)>(
+                    &mut *store,
+                    &self.exports.transform,
+                )?;
+            let (answer,) = f.call(&mut *store, (&facts.0, plan_json))?;
+            Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
         refused(label, Hook::Plan, r)
     }
@@ -435,14 +619,20 @@ impl Plugin {
             ResourceKind::Loadbalancer => wt::ResourceKind::Loadbalancer,
             ResourceKind::Emit => wt::ResourceKind::Emit,
         };
-        let r = self.call(label, Hook::Naming.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_naming()
-                .call_name(store, kind, default_name, &context.0)
+        let r = self.call(label, Hook::Naming.as_str(), limits, |store, instance| {
+            let f = instance.get_typed_func::<
+                (wt::ResourceKind, &str, &[(String, String)]),
+                (Answer<{ boundary::MAX_NAME }>,),
+            >(&mut *store, &self.exports.name)?;
+            let (answer,) = f.call(&mut *store, (kind, default_name, &context.0))?;
+            Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
         refused(label, Hook::Naming, r)
     }
 
-    /// `policy` hook: sites in, violations out.
+    /// `policy` hook: sites in, violations out (at most
+    /// `boundary::MAX_VIOLATIONS`, each string bounded, all measured before
+    /// any is copied).
     pub fn call_policy(
         &self,
         label: &str,
@@ -457,28 +647,31 @@ impl Plugin {
                 plan: s.plan_json.clone(),
             })
             .collect();
-        let r = self.call(label, Hook::Policy.as_str(), limits, |store, p| {
-            p.kuryr6_plugin_policy().call_check(store, &sites)
+        let r = self.call(label, Hook::Policy.as_str(), limits, |store, instance| {
+            let f = instance.get_typed_func::<(&[wt::Site],), (
+                Result<
+                    BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
+                    Bounded<{ boundary::MAX_MESSAGE }>,
+                >,
+            )>(&mut *store, &self.exports.check)?;
+            let (answer,) = f.call(&mut *store, (&sites,))?;
+            Ok(answer.map_err(|m| m.0).map(|list| {
+                list.0
+                    .into_iter()
+                    .map(|v| Violation {
+                        severity: match v.severity {
+                            wt::Severity::Error => Severity::Error,
+                            wt::Severity::Warning => Severity::Warning,
+                        },
+                        code: v.code.0,
+                        message: v.message.0,
+                        site: v.site.0,
+                        step: v.step.0,
+                    })
+                    .collect()
+            }))
         })?;
-        let r = refused(label, Hook::Policy, r)?;
-        Ok(Called {
-            value: r
-                .value
-                .into_iter()
-                .map(|v| Violation {
-                    severity: match v.severity {
-                        wt::Severity::Error => Severity::Error,
-                        wt::Severity::Warning => Severity::Warning,
-                    },
-                    code: v.code,
-                    message: v.message,
-                    site: v.site,
-                    step: v.step,
-                })
-                .collect(),
-            elapsed: r.elapsed,
-            fuel: r.fuel,
-        })
+        refused(label, Hook::Policy, r)
     }
 
     /// Runs `f` on a fresh instance in a fresh store under `limits`, and
@@ -488,7 +681,7 @@ impl Plugin {
         label: &str,
         hook: &'static str,
         limits: &Limits,
-        f: impl FnOnce(&mut Store<Ctx>, &wit::Plugin) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Ctx>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<Called<R>, PluginError> {
         let output = MemoryOutputPipe::new(OUTPUT_CAP);
         let mut store = Store::new(&self.engine, Ctx::new(&output, limits.memory_bytes()));
@@ -501,7 +694,7 @@ impl Plugin {
             .and_then(|()| {
                 store.set_epoch_deadline(deadline_ticks);
                 store.epoch_deadline_trap();
-                self.pre.instantiate(&mut store)
+                self.pre.instance_pre().instantiate(&mut store)
             })
             .and_then(|instance| f(&mut store, &instance));
         let elapsed = start.elapsed();
@@ -546,7 +739,36 @@ fn classify(
     limits: &Limits,
 ) -> PluginError {
     let plugin = label.to_string();
-    if store.data().limiter.exceeded {
+    if let Some(o) = err.downcast_ref::<Oversized>() {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: o.what.to_string(),
+            size: o.size,
+            limit: o.limit,
+        };
+    }
+    if let Some(wasmtime::component::ResourceTableError::Full) =
+        err.downcast_ref::<wasmtime::component::ResourceTableError>()
+    {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: "WASI resource table".into(),
+            size: boundary::MAX_WASI_RESOURCES + 1,
+            limit: boundary::MAX_WASI_RESOURCES,
+        };
+    }
+    if let Some(o) = store.data().limiter.tables_exceeded.clone() {
+        return PluginError::Oversize {
+            plugin,
+            hook,
+            what: o.what.to_string(),
+            size: o.size,
+            limit: o.limit,
+        };
+    }
+    if store.data().limiter.memory_exceeded {
         return PluginError::Memory {
             plugin,
             hook,
@@ -611,19 +833,12 @@ impl Ctx {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(boundary::MAX_WASI_RESOURCES);
         Ctx {
             wasi,
-            table: ResourceTable::new(),
-            limiter: Limiter {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(memory_bytes)
-                    .instances(64)
-                    .tables(64)
-                    .memories(16)
-                    .trap_on_grow_failure(true)
-                    .build(),
-                exceeded: false,
-            },
+            table,
+            limiter: Limiter::new(memory_bytes),
         }
     }
 }
@@ -637,46 +852,80 @@ impl WasiView for Ctx {
     }
 }
 
-/// `StoreLimits`, remembering whether a memory grow was refused so the
-/// resulting trap is reported as `Memory`, not as a generic crash.
+/// The store's resource limits. Unlike `StoreLimits`, whose memory cap is
+/// per memory (16 memories could each reach it), the cap here is on the sum
+/// of all linear memories of the store, and so are table elements. A grow
+/// past a cap traps (rather than returning -1 to the guest) and is
+/// remembered, so the trap is reported as `Memory` or `Oversize`.
 struct Limiter {
-    limits: StoreLimits,
-    exceeded: bool,
+    memory_cap: usize,
+    memory_total: usize,
+    memory_exceeded: bool,
+    table_elements: usize,
+    tables_exceeded: Option<Oversized>,
+}
+
+impl Limiter {
+    fn new(memory_cap: usize) -> Limiter {
+        Limiter {
+            memory_cap,
+            memory_total: 0,
+            memory_exceeded: false,
+            table_elements: 0,
+            tables_exceeded: None,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
+    /// Called when a memory is created (`current` = 0) and on every grow.
+    /// Memories never shrink and die with the store (one per call), so a
+    /// running sum is exact; a grow that fails after approval only makes it
+    /// conservative.
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let r = self.limits.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
-            self.exceeded = true;
+        let total = (self.memory_total - current.min(self.memory_total)).saturating_add(desired);
+        if total > self.memory_cap {
+            self.memory_exceeded = true;
+            wasmtime::bail!(
+                "forcing trap when growing memory to {desired} bytes: all memories together would use {total} bytes, the cap is {}",
+                self.memory_cap
+            );
         }
-        r
+        self.memory_total = total;
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        let total =
+            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        if let Err(e) = bounded("table elements", total, boundary::MAX_TABLE_ELEMENTS) {
+            self.tables_exceeded = Some(e.clone());
+            return Err(e.into());
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances()
+        boundary::MAX_INSTANCES
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables()
+        boundary::MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories()
+        boundary::MAX_MEMORIES
     }
 }
 
@@ -790,5 +1039,61 @@ impl Hasher for DigestHasher {
     fn finish(&self) -> u64 {
         // Only `write` is used: the key is taken from the full digest.
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn all_memories_of_a_store_count_against_one_cap() {
+        let mut l = Limiter::new(10 * MIB);
+        // Creation is a grow from 0; two memories, 6 + 3 MiB.
+        assert!(l.memory_growing(0, 6 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 3 * MIB, None).unwrap());
+        // The second grows to 4 MiB: 10 MiB in all, still within the cap.
+        assert!(l.memory_growing(3 * MIB, 4 * MIB, None).unwrap());
+        assert!(!l.memory_exceeded);
+        // A third memory of one page would be past it, though each alone
+        // is far below the cap (StoreLimits would have allowed it).
+        assert!(l.memory_growing(0, 64 * 1024, None).is_err());
+        assert!(l.memory_exceeded);
+    }
+
+    #[test]
+    fn table_elements_are_summed_across_tables() {
+        let mut l = Limiter::new(MIB);
+        let half = boundary::MAX_TABLE_ELEMENTS / 2;
+        assert!(l.table_growing(0, half, None).unwrap());
+        assert!(l.table_growing(0, half, None).unwrap());
+        assert!(l.table_growing(half, half + 1, None).is_err());
+        assert_eq!(
+            l.tables_exceeded.as_ref().map(|o| o.size),
+            Some(boundary::MAX_TABLE_ELEMENTS + 1)
+        );
+        assert_eq!(
+            (l.instances(), l.tables(), l.memories()),
+            (
+                boundary::MAX_INSTANCES,
+                boundary::MAX_TABLES,
+                boundary::MAX_MEMORIES
+            )
+        );
+    }
+
+    #[test]
+    fn the_wasi_resource_table_is_capped() {
+        let out = MemoryOutputPipe::new(16);
+        let mut ctx = Ctx::new(&out, MIB);
+        for _ in 0..boundary::MAX_WASI_RESOURCES {
+            ctx.table.push(Ready).unwrap();
+        }
+        assert!(matches!(
+            ctx.table.push(Ready),
+            Err(wasmtime::component::ResourceTableError::Full)
+        ));
     }
 }

@@ -7,6 +7,8 @@
 //!
 //! - `host`: the only module that touches wasmtime (engine, caches,
 //!   sandbox, limits, calls).
+//! - `boundary`: size limits on everything a plugin returns, and what
+//!   each hook may change in a plan (an allow-list).
 //! - `cache`: where compiled plugins are kept on disk.
 //! - `apply`: `[[plugin]]` tables of a pipeline → hooks run on its plan,
 //!   every result re-validated; policy across sites.
@@ -14,11 +16,13 @@
 //!   SDK's test harness).
 //!
 //! Invariants: a plugin only runs if the pipeline pins its sha256; its
-//! output is never trusted (plans are re-parsed strictly and re-validated
-//! with the rules hand-written plans obey); any failure names the plugin and
-//! hook and stops the command before any API call.
+//! output is never trusted (bounded in size before it is copied, compared
+//! with its input against the hook's allow-list, re-parsed strictly and
+//! re-validated with the rules hand-written plans obey); any failure names
+//! the plugin and hook and stops the command before any API call.
 
 pub mod apply;
+pub mod boundary;
 pub mod cache;
 pub mod error;
 pub mod fixture;

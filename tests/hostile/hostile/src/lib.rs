@@ -16,6 +16,25 @@
 //! | exit       | calls exit(3)                          | Trap              |
 //! | entropy    | puts clock and random values in names  | same every run    |
 //! | none       | behaves                                | output            |
+//!
+//! The boundary corpus: answers that are well-formed but say too much.
+//!
+//! | attack          | hook   | does                                      | host must answer |
+//! |-----------------|--------|-------------------------------------------|------------------|
+//! | steal-identity  | plan   | renames the pipeline (its ownership tag)  | InvalidOutput `pipeline` |
+//! | emit-dir        | plan   | sends emitted files to /etc/kuryr         | InvalidOutput `dir` |
+//! | tags            | plan   | adds a resource tag                       | InvalidOutput `resource_tags` |
+//! | add-step        | plan   | adds a network                            | InvalidOutput (steps) |
+//! | repoint         | plan   | points the emit's pod subnet elsewhere    | InvalidOutput `pod_subnet` |
+//! | open-port       | plan   | widens a security-group rule's ports      | InvalidOutput `rules[0]…` |
+//! | version         | plan   | changes the Kubernetes version            | InvalidOutput `kubernetes.version` |
+//! | ctrl-name       | plan, naming | a name with ESC, newline, INI syntax | InvalidOutput E006 |
+//! | long-name       | naming | a 300-byte name                           | Oversize         |
+//! | huge            | plan, naming | an answer of `size_mib` MiB (default 8) | Oversize   |
+//! | deep-json       | plan   | JSON nested 100 deep                      | Oversize (nesting) |
+//! | huge-refusal    | all    | an error message of `size_mib` MiB        | Oversize         |
+//! | many-violations | policy | 100 000 violations                        | Oversize (list)  |
+//! | huge-violation  | policy | one violation with a 1 MiB message        | Oversize         |
 
 use kuryr6_plugin_sdk::plan::Step;
 use kuryr6_plugin_sdk::{Facts, Hook, Plan, Plugin, ResourceKind, Site, Violation, export_plugin};
@@ -71,6 +90,25 @@ fn attack(facts: &Facts) -> String {
     attack
 }
 
+/// `size_mib` MiB of text (default 8).
+fn huge(facts: &Facts) -> String {
+    let mib: usize = facts.get("size_mib").and_then(|s| s.parse().ok()).unwrap_or(8);
+    "x".repeat(mib << 20)
+}
+
+/// A name no pipeline could write: a terminal escape, a newline and INI.
+const CTRL_NAME: &str = "pods\u{1b}[2J\n[neutron_defaults]\nproject = evil";
+
+fn emit(plan: &mut Plan) -> Result<&mut kuryr6_plugin_sdk::plan::Emit, String> {
+    plan.steps
+        .iter_mut()
+        .find_map(|s| match s {
+            Step::Emit(e) => Some(e),
+            _ => None,
+        })
+        .ok_or_else(|| "no emit step".to_string())
+}
+
 /// Values a plugin could only vary by through clocks and randomness.
 fn entropy() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -90,7 +128,52 @@ impl Plugin for Hostile {
     const HOOKS: &'static [Hook] = &[Hook::Plan, Hook::Naming, Hook::Policy];
 
     fn plan(facts: &Facts, mut plan: Plan) -> Result<Plan, String> {
-        match attack(facts).as_str() {
+        let attack = attack(facts);
+        match attack.as_str() {
+            "steal-identity" => plan.pipeline = "someone-elses-cluster".into(),
+            "emit-dir" => emit(&mut plan)?.dir = "/etc/kuryr".into(),
+            "tags" => emit(&mut plan)?.resource_tags.push("owner=hostile".into()),
+            "add-step" => plan.steps.insert(
+                0,
+                Step::Network(kuryr6_plugin_sdk::plan::Network {
+                    name: "backdoor".into(),
+                    extra: Default::default(),
+                }),
+            ),
+            "repoint" => {
+                let e = emit(&mut plan)?;
+                e.pod_subnet = e.service_subnet.clone();
+            }
+            "open-port" => {
+                for step in &mut plan.steps {
+                    if let Step::SecurityGroup(sg) = step
+                        && let Some(rule) = sg.rules.first_mut()
+                    {
+                        rule.port_range_min = Some(1);
+                        rule.port_range_max = Some(65535);
+                    }
+                }
+            }
+            "version" => plan.kubernetes.version = "1.20".into(),
+            "ctrl-name" => {
+                if let Some(Step::Network(n)) = plan.steps.first_mut() {
+                    n.name = CTRL_NAME.into();
+                }
+            }
+            "huge" => {
+                plan.extra.insert("padding".into(), huge(facts).into());
+            }
+            "deep-json" => {
+                let mut v = serde_json::Value::Null;
+                for _ in 0..100 {
+                    v = serde_json::Value::Array(vec![v]);
+                }
+                plan.extra.insert("deep".into(), v);
+            }
+            "huge-refusal" => return Err(huge(facts)),
+            _ => {}
+        }
+        match attack.as_str() {
             "garbage" => {
                 // Not expressible through the SDK's types: corrupt a field.
                 plan.pipeline = "{{{ not a pipeline name".into();
@@ -120,6 +203,10 @@ impl Plugin for Hostile {
         let _ = kind;
         match attack(context).as_str() {
             "garbage" => Ok(String::new()),
+            "ctrl-name" => Ok(CTRL_NAME.into()),
+            "long-name" => Ok("n".repeat(300)),
+            "huge" => Ok(huge(context)),
+            "huge-refusal" => Err(huge(context)),
             "entropy" => Ok(format!("{default_name}-{}", entropy())),
             _ => Ok(default_name.to_string()),
         }
@@ -129,6 +216,11 @@ impl Plugin for Hostile {
         let facts = sites.first().map(|s| s.facts.clone()).unwrap_or_default();
         match attack(&facts).as_str() {
             "entropy" => Ok(vec![Violation::warning("entropy", entropy())]),
+            "many-violations" => Ok((0..100_000)
+                .map(|i| Violation::warning("spam", format!("violation {i}")))
+                .collect()),
+            "huge-violation" => Ok(vec![Violation::error("huge", "m".repeat(1 << 20))]),
+            "huge-refusal" => Err(huge(&facts)),
             _ => Ok(Vec::new()),
         }
     }
