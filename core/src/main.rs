@@ -3,7 +3,8 @@
 //! 2 invalid pipeline or usage, 3 changes pending (`plan --detailed-exitcode`),
 //! 4 the plan has refusals (`plan`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
@@ -97,7 +98,9 @@ enum Command {
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
-        #[arg(long)]
+        /// Cloud-only flags (--adopt, --replace, --detailed-exitcode, --os-cloud, --os-cacert,
+        /// --insecure) are usage errors with it.
+        #[arg(long, conflicts_with_all = ["detailed_exitcode", "adopt", "replace", "insecure"])]
         offline: bool,
         /// Output format; json is documented in README.md.
         #[arg(long, value_enum, default_value = "text")]
@@ -176,6 +179,24 @@ enum Command {
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Print a shell completion script: `kuryr6 completions bash > /etc/bash_completion.d/kuryr6`.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff) on stdout, or with --dir write one page per command there.
+    Man {
+        /// Write kuryr6.1 and kuryr6-<command>.1 into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -217,9 +238,31 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some(code) = offline_conflicts(&matches) {
+        return code;
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.verbose);
     match cli.command {
+        Command::Completions { shell } => {
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            // Into a buffer: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kuryr6", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
+            }
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Check { pipelines, format } => check(&pipelines, format),
         Command::Plan {
             pipelines,
@@ -237,9 +280,14 @@ fn main() -> ExitCode {
             ..
         } => {
             let [pipeline] = pipelines.as_slice() else {
-                eprintln!(
-                    "kuryr6 plan: give one pipeline when planning against a cloud (several are fine with --offline)"
-                );
+                let message = "give one pipeline when planning against a cloud (several are fine with --offline)";
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        error_document(&[Located::operational("", "usage", message.into(), None)])
+                    ),
+                    Format::Text => eprintln!("kuryr6 plan: {message}"),
+                }
                 return ExitCode::from(2);
             };
             with_cloud(pipeline, &cloud, format, |loaded, os| async move {
@@ -317,6 +365,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// `plan --offline` with a cloud flag given on the command line is a usage
+/// error. `--os-cloud` and `--os-cacert` are checked here, not with clap's
+/// `conflicts_with`: clap counts their environment variables (OS_CLOUD,
+/// OS_CACERT) as given, and an exported OS_CLOUD must not break offline plans.
+fn offline_conflicts(matches: &ArgMatches) -> Option<ExitCode> {
+    let ("plan", plan) = matches.subcommand()? else {
+        return None;
+    };
+    if !plan.get_flag("offline") {
+        return None;
+    }
+    let flag = ["os_cloud", "os_cacert"]
+        .into_iter()
+        .find(|id| plan.value_source(id) == Some(ValueSource::CommandLine))?;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let Some(plan_cmd) = cmd.find_subcommand_mut("plan") else {
+        return Some(ExitCode::from(2));
+    };
+    let err = plan_cmd.error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "the argument '--offline' cannot be used with '--{}': an offline plan contacts no cloud",
+            flag.replace('_', "-")
+        ),
+    );
+    let _ = err.print();
+    Some(ExitCode::from(2))
+}
+
+/// `kuryr6 man`: generated at run time from the same clap definition the
+/// binary parses with, so the page never drifts from the flags (a build.rs
+/// would need the definition in a second crate).
+fn man(dir: Option<&Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let result = match dir {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir)),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kuryr6 man: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Validates the pipeline (exit 2 before any API call if it is invalid),
 /// connects, and runs `work`; operational errors exit 1.
 fn with_cloud<F, Fut>(pipeline: &Path, cloud: &CloudOpts, format: Format, work: F) -> ExitCode
@@ -328,6 +424,11 @@ where
         return ExitCode::from(2);
     };
     let loaded = loaded.remove(0);
+    if format == Format::Text {
+        // JSON output stays one document; warnings are `check`'s to list there.
+        eprint!("{}", diag::render(&loaded.source, &loaded.warnings));
+    }
+    let file = loaded.source.display_path();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -347,15 +448,17 @@ where
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "error": e.to_string() })
-                ),
+                Format::Json => println!("{}", error_document(&e.located(&file))),
                 Format::Text => eprintln!("kuryr6: {e}"),
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// The one JSON shape of a failed command (README.md, "Errors as JSON").
+fn error_document(errors: &[Located]) -> serde_json::Value {
+    serde_json::json!({ "ok": false, "errors": errors })
 }
 
 /// Loads every file; prints every problem of every file. `None` if any failed.
@@ -371,7 +474,7 @@ fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
                 .iter()
                 .flat_map(|r| r.diagnostics.iter().map(|d| Located::new(&r.source, d)))
                 .collect();
-            println!("{}", serde_json::json!({ "ok": false, "errors": all }));
+            println!("{}", error_document(&all));
         }
         Format::Text => {
             for r in &rejected {
@@ -393,11 +496,25 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
         return ExitCode::from(2);
     };
     match format {
-        Format::Json => println!("{}", serde_json::json!({ "ok": true, "files": paths })),
+        Format::Json => {
+            let warnings: Vec<Located> = loaded
+                .iter()
+                .flat_map(|l| l.warnings.iter().map(|d| Located::new(&l.source, d)))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({ "ok": true, "files": paths, "warnings": warnings })
+            )
+        }
         Format::Text => {
             for l in &loaded {
+                eprint!("{}", diag::render(&l.source, &l.warnings));
+                let warned = match l.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warning(s)"),
+                };
                 println!(
-                    "{}: ok ({} steps)",
+                    "{}: ok ({} steps{warned})",
                     l.source.display_path(),
                     l.plan.steps.len()
                 );
@@ -424,6 +541,7 @@ fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
         }
         Format::Text => {
             for l in &loaded {
+                eprint!("{}", diag::render(&l.source, &l.warnings));
                 print!("{}", report::text(l, &OfflineIds));
             }
         }
