@@ -10,6 +10,7 @@ pub mod cloud;
 pub mod commands;
 pub mod diag;
 pub mod emit;
+pub mod import;
 pub mod engine;
 pub mod load;
 pub mod lower;

@@ -176,6 +176,28 @@ enum Command {
         #[command(flatten)]
         cloud: CloudOpts,
     },
+    /// Read an existing Kuryr deployment (read-only) and write the pipeline that reproduces it:
+    /// the short form when it follows the guide, explicit steps with a comment on each
+    /// deviation otherwise. Then `kuryr6 run --adopt` takes it over by writing tags only.
+    Import {
+        /// kuryr.conf of the cluster: its pod_subnet, service_subnet, pod_security_groups and
+        /// project lead the walk (default: find the guide's names).
+        #[arg(long, value_name = "PATH")]
+        kuryr_conf: Option<PathBuf>,
+        /// Pipeline name (goes into the ownership tags).
+        #[arg(long, default_value = "kuryr")]
+        name: String,
+        /// Write the pipeline here (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        cloud: CloudOpts,
+    },
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -362,6 +384,14 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Plugin(cmd) => plugin_command(cmd),
+        Command::Import {
+            kuryr_conf,
+            name,
+            output,
+            force,
+            format,
+            cloud,
+        } => import(kuryr_conf.as_deref(), &name, output.as_deref(), force, format, &cloud),
     }
 }
 
@@ -544,6 +574,127 @@ fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
                 eprint!("{}", diag::render(&l.source, &l.warnings));
                 print!("{}", report::text(l, &OfflineIds));
             }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kuryr6 import`: exit 0 with the pipeline written, 1 when the cloud
+/// cannot be read or the deployment cannot be expressed, 2 on usage.
+fn import(
+    conf: Option<&Path>,
+    name: &str,
+    output: Option<&Path>,
+    force: bool,
+    format: Format,
+    cloud: &CloudOpts,
+) -> ExitCode {
+    use kuryr6::import::{self, ImportError};
+    let label = output
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "pipeline.toml".into());
+    let fail = |code: &str, message: String, exit: u8| {
+        match format {
+            Format::Json => println!(
+                "{}",
+                error_document(&[Located::operational(&label, code, message, None)])
+            ),
+            Format::Text => eprintln!("kuryr6 import: {message}"),
+        }
+        ExitCode::from(exit)
+    };
+    if let Some(out) = output
+        && out.exists()
+        && !force
+    {
+        return fail(
+            "usage",
+            format!("{} exists; pass --force to overwrite it", out.display()),
+            2,
+        );
+    }
+    let hints = match conf {
+        None => import::Hints::default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| import::parse_kuryr_conf(&t))
+        {
+            Ok(h) => h,
+            Err(e) => return fail("import.conf", format!("cannot read {}: {e}", path.display()), 1),
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail("io", format!("cannot start the async runtime: {e}"), 1),
+    };
+    let args = cloud.args();
+    let result = runtime.block_on(async move {
+        let os = commands::connect(&args).await?;
+        let snap = import::read(&os, &hints).await?;
+        import::write::write(&snap, name)
+    });
+    let imported = match result {
+        Ok(i) => i,
+        Err(e) => {
+            let code = match &e {
+                ImportError::Cloud(c) => {
+                    return match format {
+                        Format::Json => {
+                            let err = commands::CommandError::from(c.clone());
+                            println!("{}", error_document(&err.located(&label)));
+                            ExitCode::from(1)
+                        }
+                        Format::Text => fail("", e.to_string(), 1),
+                    };
+                }
+                ImportError::Missing(_) => "import.missing",
+                ImportError::Ambiguous(_) => "import.ambiguous",
+                ImportError::Unsupported(_) => "import.unsupported",
+                ImportError::Conf(_) => "import.conf",
+            };
+            return fail(code, e.to_string(), 1);
+        }
+    };
+    if let Some(out) = output
+        && let Err(e) = std::fs::write(out, &imported.text)
+    {
+        return fail("write", format!("cannot write {}: {e}", out.display()), 1);
+    }
+    let source = kuryr6::source::SourceFile::new(label.as_str(), imported.text.as_str());
+    match format {
+        Format::Json => {
+            let warnings: Vec<Located> = imported
+                .warnings
+                .iter()
+                .map(|d| Located::new(&source, d))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ok": true,
+                    "file": output.map(|p| p.display().to_string()),
+                    "short_form": imported.short_form,
+                    "steps": imported.plan.steps.len(),
+                    "warnings": warnings,
+                    "pipeline": if output.is_none() { Some(&imported.text) } else { None },
+                })
+            );
+        }
+        Format::Text => {
+            if output.is_none() {
+                print!("{}", imported.text);
+            }
+            eprint!("{}", diag::render(&source, &imported.warnings));
+            eprintln!(
+                "kuryr6 import: {} steps ({}), {} deviation warning(s){}; next: kuryr6 plan {label} --adopt, then kuryr6 run {label} --adopt",
+                imported.plan.steps.len(),
+                if imported.short_form { "short form" } else { "explicit" },
+                imported.warnings.len(),
+                output.map(|p| format!(", written to {}", p.display())).unwrap_or_default(),
+            );
         }
     }
     ExitCode::SUCCESS

@@ -971,7 +971,8 @@ pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
                 warn(
                     Code::W004,
                     &first.name,
-                    "rules",
+                    // The rule list as written (`rule`), else where the short form derived it.
+                    if spans.get_exact(&first.name, "rule").is_some() { "rule" } else { "rules" },
                     format!(
                         "security group `{}` has no {proto} rule from the service subnet {}: pods will not accept {proto} service traffic",
                         first.name, svc.cidr

@@ -48,7 +48,7 @@ fn completions_name_the_commands_for_each_shell() {
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
         let script = stdout(&out);
         assert!(script.contains(marker), "{shell}: {script}");
-        for cmd in ["plan", "run", "destroy", "check"] {
+        for cmd in ["plan", "run", "destroy", "check", "import"] {
             assert!(script.contains(cmd), "{shell} script lacks {cmd}");
         }
     }

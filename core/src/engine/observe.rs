@@ -28,6 +28,13 @@ pub struct Observed {
     pub rules: Vec<Value>,
     /// Router-interface ports of the owned routers.
     pub router_ports: Vec<Value>,
+    /// Rules and router-interface ports of the foreign security groups and
+    /// routers an `--adopt` would take over (one same-named resource, owned
+    /// by no kuryr6 pipeline): so that the plan of an adoption shows what
+    /// is already there, not creates. Kept apart from `rules` and
+    /// `router_ports`, which destroy and dedupe read as the pipeline's own.
+    pub adoptable_rules: Vec<Value>,
+    pub adoptable_router_ports: Vec<Value>,
     /// Octavia objects, when the pipeline has a load balancer step.
     pub loadbalancers: Vec<Value>,
     pub listeners: Vec<Value>,
@@ -204,8 +211,38 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         )))
         .collect();
     let has_routers = !obs.owned(&Kind::Router).is_empty();
+    let adoptable_ids = |kind: &Kind, key: &str| -> Query {
+        obs.foreign(kind)
+            .iter()
+            .filter(|v| {
+                owner_of(v).is_none()
+                    && obs
+                        .foreign(kind)
+                        .iter()
+                        .filter(|w| w["name"] == v["name"])
+                        .count()
+                        == 1
+            })
+            .map(|v| (key.to_string(), str_of(v, "id").to_string()))
+            .collect()
+    };
+    let adoptable_sgs = adoptable_ids(&Kind::SecurityGroup, "security_group_id");
+    let mut adoptable_routers = adoptable_ids(&Kind::Router, "device_id");
+    if !adoptable_routers.is_empty() {
+        adoptable_routers.push((
+            "device_owner".to_string(),
+            "network:router_interface".to_string(),
+        ));
+    }
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
-    let (rules, ports, (listeners, pools)) = futures::try_join!(
+    let list_unless_empty = |kind: Kind, q: Query| async move {
+        if q.is_empty() {
+            Ok(Vec::new())
+        } else {
+            cloud.list(&kind, &q).await
+        }
+    };
+    let (rules, ports, (listeners, pools), adoptable_rules, adoptable_router_ports) = futures::try_join!(
         async {
             if sg_ids.is_empty() {
                 Ok(Vec::new())
@@ -228,10 +265,14 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
                 cloud.list(&Kind::Listener, &by_tag),
                 cloud.list(&Kind::Pool, &by_tag)
             )
-        }
+        },
+        list_unless_empty(Kind::SecurityGroupRule, adoptable_sgs),
+        list_unless_empty(Kind::Port, adoptable_routers)
     )?;
     obs.rules = rules;
     obs.router_ports = ports;
+    obs.adoptable_rules = adoptable_rules;
+    obs.adoptable_router_ports = adoptable_router_ports;
     let member_lists = try_join_all(pools.iter().map(|p| {
         let kind = Kind::Member {
             pool_id: str_of(p, "id").to_string(),
