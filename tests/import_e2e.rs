@@ -365,3 +365,124 @@ fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
     assert_eq!(after["allocation_pools"], svc["allocation_pools"]);
     clean(&cloud, suffix);
 }
+
+/// Deletes load balancers named default/kubernetes on `subnet` (cascade).
+fn clean_lbs(cloud: &LocalCloud, subnet: Option<&str>) {
+    let Some(subnet) = subnet else { return };
+    for lb in cloud
+        .openstack(&["loadbalancer", "list", "--name", "default/kubernetes"])
+        .as_array()
+        .unwrap()
+    {
+        let id = lb["id"].as_str().unwrap();
+        if show(cloud, &["loadbalancer"], id)["vip_subnet_id"] == subnet {
+            cloud.openstack_ok(&["loadbalancer", "delete", "--cascade", "--wait", id]);
+        }
+    }
+}
+
+#[test]
+fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let suffix = "-imp-lb";
+    let old_subnet = cloud
+        .openstack(&["subnet", "list", "--name", &format!("service_subnet{suffix}")])
+        .as_array()
+        .unwrap()
+        .first()
+        .map(|s| s["ID"].as_str().unwrap().to_string());
+    clean_lbs(&cloud, old_subnet.as_deref());
+    clean(&cloud, suffix);
+    let built = guide_cli(&cloud, &[suffix]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let d = deployed(&cloud, suffix);
+    let lb = cloud.openstack(&[
+        "loadbalancer", "create", "--name", "default/kubernetes", "--vip-subnet-id",
+        &d.service_subnet, "--vip-address", "fd10:0:0:2::1", "--wait",
+    ]);
+    let lb_id = lb["id"].as_str().unwrap().to_string();
+    let pool = cloud.openstack(&[
+        "loadbalancer", "pool", "create", "--name", "default/kubernetes:HTTPS:443",
+        "--loadbalancer", &lb_id, "--protocol", "HTTPS", "--lb-algorithm", "ROUND_ROBIN", "--wait",
+    ]);
+    let pool_id = pool["id"].as_str().unwrap().to_string();
+    let listener = cloud.openstack(&[
+        "loadbalancer", "listener", "create", "--name", "default/kubernetes:HTTPS:443",
+        "--protocol", "HTTPS", "--protocol-port", "443", "--default-pool", &pool_id, "--wait",
+        &lb_id,
+    ]);
+    let mut members = Vec::new();
+    for (name, address) in [("master-0", "fd10:0:0:3::10"), ("master-1", "fd10:0:0:3::11")] {
+        let m = cloud.openstack(&[
+            "loadbalancer", "member", "create", "--name", name, "--address", address,
+            "--protocol-port", "6443", "--wait", &pool_id,
+        ]);
+        members.push(m["id"].as_str().unwrap().to_string());
+    }
+    let s = Scratch::with_pipeline("import-lb", "");
+    let conf = write_conf(&s.dir, &d);
+    let out = import(&cloud, &s, &conf, "imp-lb");
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    for line in [
+        "{ name = \"master-0\", address = \"fd10:0:0:3::10\" },",
+        "{ name = \"master-1\", address = \"fd10:0:0:3::11\" },",
+        "vip = \"fd10:0:0:2::1\"",
+        "algorithm = \"ROUND_ROBIN\"",
+        "listener_port = 443",
+        "member_port = 6443",
+        "pool_name = \"default/kubernetes:HTTPS:443\"",
+        "loadbalancer = \"default/kubernetes\"",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}\n{}", stderr(&out));
+    }
+
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    assert_eq!(plan["refused"], false, "{plan}");
+    let changes = plan["changes"]["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().all(|c| c["action"] == "adopt" || c["action"] == "no_op"),
+        "not adoption only: {plan}"
+    );
+    let adopted: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["action"] == "adopt")
+        .map(|c| c["target"]["type"].as_str().unwrap())
+        .collect();
+    for t in ["loadbalancer", "pool", "listener", "member"] {
+        assert!(adopted.contains(&t), "{t} not adopted: {adopted:?}");
+    }
+    assert_eq!(adopted.iter().filter(|t| **t == "member").count(), 2);
+
+    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
+    assert_ok(&run);
+    assert!(stdout(&run).contains("0 created, 0 updated, 11 adopted, 0 deleted"), "{}", stdout(&run));
+    let tagged = |kind: &[&str], id: &str| {
+        show(&cloud, kind, id)["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "kuryr6:pipeline=imp-lb")
+    };
+    assert!(tagged(&["loadbalancer"], &lb_id));
+    assert!(tagged(&["loadbalancer", "pool"], &pool_id));
+    assert!(tagged(&["loadbalancer", "listener"], listener["id"].as_str().unwrap()));
+    for m in &members {
+        let shown = cloud.openstack(&["loadbalancer", "member", "show", &pool_id, m]);
+        assert!(
+            shown["tags"].as_array().unwrap().iter().any(|t| t == "kuryr6:pipeline=imp-lb"),
+            "{shown}"
+        );
+    }
+    // Same objects: nothing was re-created.
+    let now = cloud.openstack(&["loadbalancer", "member", "list", &pool_id]);
+    let mut ids: Vec<&str> = now.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut want: Vec<&str> = members.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let again = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    clean_lbs(&cloud, Some(&d.service_subnet));
+    clean(&cloud, suffix);
+}

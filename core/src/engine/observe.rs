@@ -35,6 +35,11 @@ pub struct Observed {
     /// `router_ports`, which destroy and dedupe read as the pipeline's own.
     pub adoptable_rules: Vec<Value>,
     pub adoptable_router_ports: Vec<Value>,
+    /// Likewise the listeners, pools and members (per pool id) of an
+    /// adoptable load balancer.
+    pub adoptable_listeners: Vec<Value>,
+    pub adoptable_pools: Vec<Value>,
+    pub adoptable_members: BTreeMap<String, Vec<Value>>,
     /// Octavia objects, when the pipeline has a load balancer step.
     pub loadbalancers: Vec<Value>,
     pub listeners: Vec<Value>,
@@ -235,6 +240,14 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         ));
     }
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
+    // Every unowned same-named load balancer: which one the step means
+    // depends on its subnet, which the diff knows (see diff_lb).
+    let adoptable_lbs: Vec<String> = obs
+        .foreign(&Kind::LoadBalancer)
+        .iter()
+        .filter(|v| owner_of(v).is_none())
+        .map(|v| str_of(v, "id").to_string())
+        .collect();
     let list_unless_empty = |kind: Kind, q: Query| async move {
         if q.is_empty() {
             Ok(Vec::new())
@@ -273,6 +286,27 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     obs.router_ports = ports;
     obs.adoptable_rules = adoptable_rules;
     obs.adoptable_router_ports = adoptable_router_ports;
+    if !adoptable_lbs.is_empty() {
+        // Untagged children: listed in the project, kept if they hang off
+        // an adoptable load balancer.
+        let q = in_project(&obs.project_id, Query::new());
+        let (listeners, pools) = futures::try_join!(
+            cloud.list(&Kind::Listener, &q),
+            cloud.list(&Kind::Pool, &q)
+        )?;
+        let of_adoptable =
+            |v: &Value| adoptable_lbs.iter().any(|id| super::diff_lb::belongs(v, id));
+        obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
+        obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
+        for p in &obs.adoptable_pools {
+            let kind = Kind::Member {
+                pool_id: str_of(p, "id").to_string(),
+            };
+            let members = cloud.list(&kind, &Query::new()).await?;
+            obs.adoptable_members
+                .insert(str_of(p, "id").to_string(), members);
+        }
+    }
     let member_lists = try_join_all(pools.iter().map(|p| {
         let kind = Kind::Member {
             pool_id: str_of(p, "id").to_string(),

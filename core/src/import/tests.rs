@@ -345,6 +345,38 @@ async fn a_hand_made_load_balancer_imports_with_its_members() {
     // Still the short form: the API hosts and the algorithm are all it needs.
     assert!(imported.short_form, "{}", imported.text);
     assert!(imported.text.contains("lb_algorithm = \"ROUND_ROBIN\""));
+
+    // Adopted likewise: the load balancer, its pool, listener and both
+    // members are tagged, nothing is made, and then nothing is pending.
+    assert_adoption_only(&cloud, &imported).await;
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let set = diff(&imported.plan, &obs, adopt());
+    assert_eq!(set.count(Action::Adopt), 6 + 5, "{:?}", set.changes);
+    cloud.reset_calls();
+    apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    assert_eq!(cloud.calls_of(Verb::Create), 0);
+    assert_eq!(cloud.calls_of(Verb::Delete), 0);
+    let pools = cloud.snapshot(&Kind::Pool);
+    let members = cloud.snapshot(&Kind::Member {
+        pool_id: str_of(&pools[0], "id").into(),
+    });
+    for v in cloud
+        .snapshot(&Kind::LoadBalancer)
+        .iter()
+        .chain(&cloud.snapshot(&Kind::Listener))
+        .chain(&pools)
+        .chain(&members)
+    {
+        assert!(
+            crate::engine::observe::has_tag(v, "kuryr6:pipeline=imported"),
+            "{v}"
+        );
+    }
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let again = diff(&imported.plan, &obs, RunOptions::default());
+    assert!(!again.pending(), "{:?}", again.changes);
 }
 
 #[tokio::test]
