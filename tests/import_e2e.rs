@@ -261,6 +261,40 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     assert_eq!(revs_again, revs);
     let plan = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+
+    // graph against the cloud: nothing marked; after a pool changed with
+    // the CLI, the drifted subnet (and only it) is marked.
+    let os_cloud = cloud.env["OS_CLOUD"].clone();
+    let drift_of = |file: &str| -> (String, String, String) {
+        let out = cloud.kuryr6(&s.dir, &["graph", "imported.toml", "--os-cloud", &os_cloud, "-o", file]);
+        assert_ok(&out);
+        let svg = std::fs::read_to_string(s.dir.join(file)).unwrap();
+        usvg::Tree::from_str(&svg, &usvg::Options::default()).expect("the SVG parses");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let drift = |id: &str| {
+            doc.descendants()
+                .find(|n| n.attribute("id") == Some(id))
+                .and_then(|n| n.attribute("data-drift"))
+                .unwrap_or_else(|| panic!("no {id} in {svg}"))
+                .to_string()
+        };
+        (
+            drift(&format!("node-subnet-service_subnet{suffix}")),
+            drift(&format!("plan-service_subnet{suffix}-bar")),
+            drift(&format!("node-subnet-pod_subnet{suffix}")),
+        )
+    };
+    assert_eq!(drift_of("same.svg"), ("same".into(), "same".into(), "same".into()));
+    cloud.openstack_ok(&[
+        "subnet", "set", "--no-allocation-pool", "--allocation-pool",
+        "start=fd10:0:0:2::8001,end=fd10:0:0:2::fffd", &d.service_subnet,
+    ]);
+    assert_eq!(drift_of("drift.svg"), ("update".into(), "update".into(), "same".into()));
+    let svg = std::fs::read_to_string(s.dir.join("drift.svg")).unwrap();
+    assert!(
+        svg.contains("allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"),
+        "{svg}"
+    );
     clean(&cloud, suffix);
 }
 

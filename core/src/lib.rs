@@ -12,6 +12,7 @@ pub mod diag;
 pub mod emit;
 pub mod import;
 pub mod engine;
+pub mod graph;
 pub mod load;
 pub mod lower;
 pub mod pipeline;

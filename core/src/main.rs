@@ -198,6 +198,27 @@ enum Command {
         #[command(flatten)]
         cloud: CloudOpts,
     },
+    /// Draw the plan: topology (networks, subnets, router, security groups, load balancer) and
+    /// each subnet's address plan to scale. Offline unless --os-cloud is given; against a cloud,
+    /// pending creates, updates and deletes are marked.
+    Graph {
+        pipeline: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: GraphFormat,
+        /// Write here (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Cloud to compare with (clouds.yaml name). Only this flag contacts a cloud: an exported
+        /// OS_CLOUD alone keeps the graph offline.
+        #[arg(long)]
+        os_cloud: Option<String>,
+        /// Extra CA bundle (PEM) to trust for TLS.
+        #[arg(long, env = "OS_CACERT")]
+        os_cacert: Option<PathBuf>,
+        /// Do not verify TLS certificates.
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -212,6 +233,13 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Svg,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -384,6 +412,21 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Plugin(cmd) => plugin_command(cmd),
+        Command::Graph {
+            pipeline,
+            format,
+            output,
+            os_cloud,
+            os_cacert,
+            insecure,
+        } => {
+            let cloud = os_cloud.map(|name| CloudArgs {
+                os_cloud: Some(name),
+                insecure,
+                cacert: os_cacert,
+            });
+            graph(&pipeline, format, output.as_deref(), cloud)
+        }
         Command::Import {
             kuryr_conf,
             name,
@@ -574,6 +617,67 @@ fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
                 eprint!("{}", diag::render(&l.source, &l.warnings));
                 print!("{}", report::text(l, &OfflineIds));
             }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kuryr6 graph`: exit 0 with the picture written, 2 for an invalid
+/// pipeline, 1 when the cloud cannot be read or the file not written.
+fn graph(pipeline: &Path, format: GraphFormat, output: Option<&Path>, cloud: Option<CloudArgs>) -> ExitCode {
+    use kuryr6::graph;
+    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), Format::Text) else {
+        return ExitCode::from(2);
+    };
+    let loaded = loaded.remove(0);
+    let g = match cloud {
+        None => graph::build(&loaded.plan, None, "plan (offline)".into()),
+        Some(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("kuryr6: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let plan = &loaded.plan;
+            let result = runtime.block_on(async {
+                let os = commands::connect(&args).await?;
+                let obs = kuryr6::engine::observe(&os, plan).await?;
+                // Drift as `plan --adopt --replace` sees it: every change it could make.
+                let set = kuryr6::engine::diff(plan, &obs, RunOptions { adopt: true, replace: true });
+                Ok::<_, kuryr6::cloud::CloudError>((set, os.config().label()))
+            });
+            match result {
+                Ok((set, label)) => {
+                    let pending = set.changes.iter().filter(|c| c.action != kuryr6::engine::Action::NoOp).count();
+                    let subtitle = if pending == 0 {
+                        format!("against {label}: no changes")
+                    } else {
+                        format!("against {label}: {pending} pending change(s)")
+                    };
+                    graph::build(plan, Some(&set), subtitle)
+                }
+                Err(e) => {
+                    eprintln!("kuryr6: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let text = match format {
+        GraphFormat::Svg => graph::svg::render(&g),
+        GraphFormat::Dot => graph::dot::render(&g),
+        GraphFormat::Mermaid => graph::mermaid::render(&g),
+    };
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("kuryr6 graph: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("kuryr6 graph: wrote {}", path.display());
         }
     }
     ExitCode::SUCCESS
