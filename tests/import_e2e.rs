@@ -26,7 +26,8 @@ fn serial() -> MutexGuard<'static, ()> {
 
 fn guide_cli(cloud: &LocalCloud, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("bash");
-    cmd.arg(repo().join("scripts/cloud/guide_cli.sh")).args(args);
+    cmd.arg(repo().join("scripts/cloud/guide_cli.sh"))
+        .args(args);
     for (k, v) in &cloud.env {
         cmd.env(k, v);
     }
@@ -36,7 +37,11 @@ fn guide_cli(cloud: &LocalCloud, args: &[&str]) -> std::process::Output {
 /// Deletes every resource named with `suffix` (ports of routers first).
 fn clean(cloud: &LocalCloud, suffix: &str) {
     let out = guide_cli(cloud, &["--cleanup", suffix]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (kind, name) in [
         ("network", format!("pods{suffix}")),
         ("network", format!("services{suffix}")),
@@ -96,10 +101,16 @@ fn deployed(cloud: &LocalCloud, suffix: &str) -> Deployed {
         .to_string();
     let resources = vec![
         (net.to_vec(), id_of(cloud, &net, &format!("pods{suffix}"))),
-        (net.to_vec(), id_of(cloud, &net, &format!("services{suffix}"))),
+        (
+            net.to_vec(),
+            id_of(cloud, &net, &format!("services{suffix}")),
+        ),
         (sub.to_vec(), pod_subnet.clone()),
         (sub.to_vec(), service_subnet.clone()),
-        (vec!["router"], id_of(cloud, &["router"], &format!("k8s-ipv6{suffix}"))),
+        (
+            vec!["router"],
+            id_of(cloud, &["router"], &format!("k8s-ipv6{suffix}")),
+        ),
         (vec!["security", "group"], sg.clone()),
     ];
     Deployed {
@@ -174,20 +185,35 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     let suffix = "-imp-e2e";
     clean(&cloud, suffix);
     let built = guide_cli(&cloud, &[suffix]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let d = deployed(&cloud, suffix);
     let s = Scratch::with_pipeline("import", "");
     let conf = write_conf(&s.dir, &d);
 
     // import: read-only, an explicit pipeline warning on the guide's missing rules.
-    let before: Vec<Value> = d.resources.iter().map(|(k, id)| show(&cloud, k, id)).collect();
+    let before: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id))
+        .collect();
     let out = import(&cloud, &s, &conf, "imp-e2e");
     let err = stderr(&out);
     assert_eq!(err.matches("warning[W004]").count(), 2, "{err}");
     let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
     assert!(text.contains("# deviation (W004): no udp rule"), "{text}");
-    assert!(text.contains(&format!("name = \"pod_subnet{suffix}\"")), "{text}");
-    let untouched: Vec<Value> = d.resources.iter().map(|(k, id)| show(&cloud, k, id)).collect();
+    assert!(
+        text.contains(&format!("name = \"pod_subnet{suffix}\"")),
+        "{text}"
+    );
+    let untouched: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id))
+        .collect();
     assert_eq!(untouched, before, "import wrote to the cloud");
 
     // check accepts it, with the same warnings.
@@ -206,12 +232,19 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     let plan = plan_json(&cloud, &s, &["--adopt"]);
     assert_eq!(plan["refused"], false, "{plan}");
     let changes = plan["changes"]["changes"].as_array().unwrap();
-    let actions: Vec<&str> = changes.iter().map(|c| c["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
     assert!(
         actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
         "not adoption only: {plan}"
     );
-    assert_eq!(actions.iter().filter(|a| **a == "adopt").count(), 6, "{plan}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "adopt").count(),
+        6,
+        "{plan}"
+    );
 
     // run --adopt: tags only. Every field but the tags (and the revision
     // and time a tag write moves) stays; each revision moves by one per
@@ -219,19 +252,34 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     let sg_before = show(&cloud, &["security", "group"], &d.sg);
     let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
     assert_ok(&run);
-    assert!(stdout(&run).contains("0 created, 0 updated, 6 adopted, 0 deleted"), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("0 created, 0 updated, 6 adopted, 0 deleted"),
+        "{}",
+        stdout(&run)
+    );
     for ((kind, id), old) in d.resources.iter().zip(&before) {
         let new = show(&cloud, kind, id);
-        assert_eq!(untagged_view(&new), untagged_view(old), "{kind:?} {id} changed beyond its tags");
+        assert_eq!(
+            untagged_view(&new),
+            untagged_view(old),
+            "{kind:?} {id} changed beyond its tags"
+        );
         let tags: Vec<&str> = new["tags"]
             .as_array()
             .unwrap()
             .iter()
             .map(|t| t.as_str().unwrap())
             .collect();
-        assert!(tags.contains(&"kuryr6") && tags.contains(&"kuryr6:pipeline=imp-e2e"), "{new}");
-        let moved = new["revision_number"].as_u64().unwrap() - old["revision_number"].as_u64().unwrap();
-        assert_eq!(moved, 1, "{kind:?} {id}: revision moved by {moved}, one tag write expected");
+        assert!(
+            tags.contains(&"kuryr6") && tags.contains(&"kuryr6:pipeline=imp-e2e"),
+            "{new}"
+        );
+        let moved =
+            new["revision_number"].as_u64().unwrap() - old["revision_number"].as_u64().unwrap();
+        assert_eq!(
+            moved, 1,
+            "{kind:?} {id}: revision moved by {moved}, one tag write expected"
+        );
     }
     let sg_after = show(&cloud, &["security", "group"], &d.sg);
     let rule_revs = |sg: &Value| -> Vec<(String, Value)> {
@@ -239,10 +287,19 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["id"].as_str().unwrap().to_string(), r["revision_number"].clone()))
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["revision_number"].clone(),
+                )
+            })
             .collect()
     };
-    assert_eq!(rule_revs(&sg_after), rule_revs(&sg_before), "rules untouched");
+    assert_eq!(
+        rule_revs(&sg_after),
+        rule_revs(&sg_before),
+        "rules untouched"
+    );
 
     // kuryr.conf names the original ids.
     let emitted = std::fs::read_to_string(s.dir.join("out/kuryr.conf")).unwrap();
@@ -252,12 +309,24 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     assert_eq!(conf_value(&emitted, "project"), d.project);
 
     // A second run changes nothing.
-    let revs: Vec<Value> = d.resources.iter().map(|(k, id)| show(&cloud, k, id)["revision_number"].clone()).collect();
+    let revs: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id)["revision_number"].clone())
+        .collect();
     let again = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--out", "out"]);
     assert_ok(&again);
     assert!(stderr(&again).contains("No changes"), "{}", stderr(&again));
-    assert!(stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"), "{}", stdout(&again));
-    let revs_again: Vec<Value> = d.resources.iter().map(|(k, id)| show(&cloud, k, id)["revision_number"].clone()).collect();
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+    let revs_again: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id)["revision_number"].clone())
+        .collect();
     assert_eq!(revs_again, revs);
     let plan = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
@@ -266,7 +335,17 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     // the CLI, the drifted subnet (and only it) is marked.
     let os_cloud = cloud.env["OS_CLOUD"].clone();
     let drift_of = |file: &str| -> (String, String, String) {
-        let out = cloud.kuryr6(&s.dir, &["graph", "imported.toml", "--os-cloud", &os_cloud, "-o", file]);
+        let out = cloud.kuryr6(
+            &s.dir,
+            &[
+                "graph",
+                "imported.toml",
+                "--os-cloud",
+                &os_cloud,
+                "-o",
+                file,
+            ],
+        );
         assert_ok(&out);
         let svg = std::fs::read_to_string(s.dir.join(file)).unwrap();
         usvg::Tree::from_str(&svg, &usvg::Options::default()).expect("the SVG parses");
@@ -284,12 +363,22 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
             drift(&format!("node-subnet-pod_subnet{suffix}")),
         )
     };
-    assert_eq!(drift_of("same.svg"), ("same".into(), "same".into(), "same".into()));
+    assert_eq!(
+        drift_of("same.svg"),
+        ("same".into(), "same".into(), "same".into())
+    );
     cloud.openstack_ok(&[
-        "subnet", "set", "--no-allocation-pool", "--allocation-pool",
-        "start=fd10:0:0:2::8001,end=fd10:0:0:2::fffd", &d.service_subnet,
+        "subnet",
+        "set",
+        "--no-allocation-pool",
+        "--allocation-pool",
+        "start=fd10:0:0:2::8001,end=fd10:0:0:2::fffd",
+        &d.service_subnet,
     ]);
-    assert_eq!(drift_of("drift.svg"), ("update".into(), "update".into(), "same".into()));
+    assert_eq!(
+        drift_of("drift.svg"),
+        ("update".into(), "update".into(), "same".into())
+    );
     let svg = std::fs::read_to_string(s.dir.join("drift.svg")).unwrap();
     assert!(
         svg.contains("allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"),
@@ -308,33 +397,78 @@ fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
     let n = |base: &str| format!("{base}{suffix}");
     os(&["network", "create", &n("pods")]);
     os(&[
-        "subnet", "create", &n("pod_subnet"), "--network", &n("pods"), "--no-dhcp",
-        "--subnet-range", "fd10:0:0:1::/64", "--ip-version", "6", "--gateway", "fd10:0:0:1::1",
+        "subnet",
+        "create",
+        &n("pod_subnet"),
+        "--network",
+        &n("pods"),
+        "--no-dhcp",
+        "--subnet-range",
+        "fd10:0:0:1::/64",
+        "--ip-version",
+        "6",
+        "--gateway",
+        "fd10:0:0:1::1",
     ]);
     os(&["network", "create", &n("services")]);
     // A /108 whose pool starts one address after the guide's split (the
     // /108 counterpart of a /112 pool at ::8001; ::8001 itself lies in the
     // /108's Kubernetes range, which kuryr6 refuses as E018).
     os(&[
-        "subnet", "create", &n("service_subnet"), "--network", &n("services"), "--no-dhcp",
-        "--subnet-range", "fd10:0:0:2::/108", "--ip-version", "6",
-        "--gateway", "fd10:0:0:2::f:fffe",
-        "--allocation-pool", "start=fd10:0:0:2::8:1,end=fd10:0:0:2::f:fffd",
+        "subnet",
+        "create",
+        &n("service_subnet"),
+        "--network",
+        &n("services"),
+        "--no-dhcp",
+        "--subnet-range",
+        "fd10:0:0:2::/108",
+        "--ip-version",
+        "6",
+        "--gateway",
+        "fd10:0:0:2::f:fffe",
+        "--allocation-pool",
+        "start=fd10:0:0:2::8:1,end=fd10:0:0:2::f:fffd",
     ]);
     os(&["router", "create", &n("k8s-ipv6")]);
     cloud.openstack_ok(&["router", "add", "subnet", &n("k8s-ipv6"), &n("pod_subnet")]);
-    cloud.openstack_ok(&["router", "add", "subnet", &n("k8s-ipv6"), &n("service_subnet")]);
+    cloud.openstack_ok(&[
+        "router",
+        "add",
+        "subnet",
+        &n("k8s-ipv6"),
+        &n("service_subnet"),
+    ]);
     os(&["security", "group", "create", &n("service_pod_access_v6")]);
     for proto in ["tcp", "udp", "sctp"] {
         os(&[
-            "security", "group", "rule", "create", "--remote-ip", "fd10:0:0:2::/108",
-            "--ethertype", "IPv6", "--protocol", proto, &n("service_pod_access_v6"),
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--remote-ip",
+            "fd10:0:0:2::/108",
+            "--ethertype",
+            "IPv6",
+            "--protocol",
+            proto,
+            &n("service_pod_access_v6"),
         ]);
     }
     // The extra rule: ssh from a management prefix.
     os(&[
-        "security", "group", "rule", "create", "--remote-ip", "fd00:aaaa::/64",
-        "--ethertype", "IPv6", "--protocol", "tcp", "--dst-port", "22",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--remote-ip",
+        "fd00:aaaa::/64",
+        "--ethertype",
+        "IPv6",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
         &n("service_pod_access_v6"),
     ]);
     let d = deployed(&cloud, suffix);
@@ -372,10 +506,17 @@ fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
     for w in ["warning[W001]", "warning[W002]"] {
         assert!(err.contains(w), "{w} missing:\n{err}");
     }
-    assert!(!err.contains("warning[W004]"), "all access rules are there: {err}");
+    assert!(
+        !err.contains("warning[W004]"),
+        "all access rules are there: {err}"
+    );
     let check = cloud.kuryr6(&s.dir, &["check", "imported.toml"]);
     assert_ok(&check);
-    assert!(stderr(&check).contains("service subnet `service_subnet-imp-dev` is a /108"), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("service subnet `service_subnet-imp-dev` is a /108"),
+        "{}",
+        stderr(&check)
+    );
 
     let plan = plan_json(&cloud, &s, &["--adopt"]);
     let actions: Vec<&str> = plan["changes"]["changes"]
@@ -384,7 +525,10 @@ fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert!(actions.iter().all(|a| *a == "adopt" || *a == "no_op"), "{plan}");
+    assert!(
+        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        "{plan}"
+    );
     let rules = plan["changes"]["changes"]
         .as_array()
         .unwrap()
@@ -421,7 +565,12 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     let cloud = LocalCloud::get();
     let suffix = "-imp-lb";
     let old_subnet = cloud
-        .openstack(&["subnet", "list", "--name", &format!("service_subnet{suffix}")])
+        .openstack(&[
+            "subnet",
+            "list",
+            "--name",
+            &format!("service_subnet{suffix}"),
+        ])
         .as_array()
         .unwrap()
         .first()
@@ -429,28 +578,71 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     clean_lbs(&cloud, old_subnet.as_deref());
     clean(&cloud, suffix);
     let built = guide_cli(&cloud, &[suffix]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let d = deployed(&cloud, suffix);
     let lb = cloud.openstack(&[
-        "loadbalancer", "create", "--name", "default/kubernetes", "--vip-subnet-id",
-        &d.service_subnet, "--vip-address", "fd10:0:0:2::1", "--wait",
+        "loadbalancer",
+        "create",
+        "--name",
+        "default/kubernetes",
+        "--vip-subnet-id",
+        &d.service_subnet,
+        "--vip-address",
+        "fd10:0:0:2::1",
+        "--wait",
     ]);
     let lb_id = lb["id"].as_str().unwrap().to_string();
     let pool = cloud.openstack(&[
-        "loadbalancer", "pool", "create", "--name", "default/kubernetes:HTTPS:443",
-        "--loadbalancer", &lb_id, "--protocol", "HTTPS", "--lb-algorithm", "ROUND_ROBIN", "--wait",
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "default/kubernetes:HTTPS:443",
+        "--loadbalancer",
+        &lb_id,
+        "--protocol",
+        "HTTPS",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--wait",
     ]);
     let pool_id = pool["id"].as_str().unwrap().to_string();
     let listener = cloud.openstack(&[
-        "loadbalancer", "listener", "create", "--name", "default/kubernetes:HTTPS:443",
-        "--protocol", "HTTPS", "--protocol-port", "443", "--default-pool", &pool_id, "--wait",
+        "loadbalancer",
+        "listener",
+        "create",
+        "--name",
+        "default/kubernetes:HTTPS:443",
+        "--protocol",
+        "HTTPS",
+        "--protocol-port",
+        "443",
+        "--default-pool",
+        &pool_id,
+        "--wait",
         &lb_id,
     ]);
     let mut members = Vec::new();
-    for (name, address) in [("master-0", "fd10:0:0:3::10"), ("master-1", "fd10:0:0:3::11")] {
+    for (name, address) in [
+        ("master-0", "fd10:0:0:3::10"),
+        ("master-1", "fd10:0:0:3::11"),
+    ] {
         let m = cloud.openstack(&[
-            "loadbalancer", "member", "create", "--name", name, "--address", address,
-            "--protocol-port", "6443", "--wait", &pool_id,
+            "loadbalancer",
+            "member",
+            "create",
+            "--name",
+            name,
+            "--address",
+            address,
+            "--protocol-port",
+            "6443",
+            "--wait",
+            &pool_id,
         ]);
         members.push(m["id"].as_str().unwrap().to_string());
     }
@@ -468,14 +660,20 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
         "pool_name = \"default/kubernetes:HTTPS:443\"",
         "loadbalancer = \"default/kubernetes\"",
     ] {
-        assert!(text.contains(line), "{line} missing:\n{text}\n{}", stderr(&out));
+        assert!(
+            text.contains(line),
+            "{line} missing:\n{text}\n{}",
+            stderr(&out)
+        );
     }
 
     let plan = plan_json(&cloud, &s, &["--adopt"]);
     assert_eq!(plan["refused"], false, "{plan}");
     let changes = plan["changes"]["changes"].as_array().unwrap();
     assert!(
-        changes.iter().all(|c| c["action"] == "adopt" || c["action"] == "no_op"),
+        changes
+            .iter()
+            .all(|c| c["action"] == "adopt" || c["action"] == "no_op"),
         "not adoption only: {plan}"
     );
     let adopted: Vec<&str> = changes
@@ -490,7 +688,11 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
 
     let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
     assert_ok(&run);
-    assert!(stdout(&run).contains("0 created, 0 updated, 11 adopted, 0 deleted"), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("0 created, 0 updated, 11 adopted, 0 deleted"),
+        "{}",
+        stdout(&run)
+    );
     let tagged = |kind: &[&str], id: &str| {
         show(&cloud, kind, id)["tags"]
             .as_array()
@@ -500,17 +702,29 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     };
     assert!(tagged(&["loadbalancer"], &lb_id));
     assert!(tagged(&["loadbalancer", "pool"], &pool_id));
-    assert!(tagged(&["loadbalancer", "listener"], listener["id"].as_str().unwrap()));
+    assert!(tagged(
+        &["loadbalancer", "listener"],
+        listener["id"].as_str().unwrap()
+    ));
     for m in &members {
         let shown = cloud.openstack(&["loadbalancer", "member", "show", &pool_id, m]);
         assert!(
-            shown["tags"].as_array().unwrap().iter().any(|t| t == "kuryr6:pipeline=imp-lb"),
+            shown["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "kuryr6:pipeline=imp-lb"),
             "{shown}"
         );
     }
     // Same objects: nothing was re-created.
     let now = cloud.openstack(&["loadbalancer", "member", "list", &pool_id]);
-    let mut ids: Vec<&str> = now.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = now
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     ids.sort();
     let mut want: Vec<&str> = members.iter().map(String::as_str).collect();
     want.sort();

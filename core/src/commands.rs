@@ -39,7 +39,8 @@ impl CommandError {
     /// refusal or blocker, else one, with a stable code naming its kind.
     pub fn located(&self, file: &str) -> Vec<crate::diag::Located> {
         use crate::diag::Located;
-        let one = |code: &str, message: String| vec![Located::operational(file, code, message, None)];
+        let one =
+            |code: &str, message: String| vec![Located::operational(file, code, message, None)];
         match self {
             CommandError::Engine(EngineError::Cloud(e)) => {
                 let code = match e {

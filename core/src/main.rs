@@ -434,7 +434,14 @@ fn main() -> ExitCode {
             force,
             format,
             cloud,
-        } => import(kuryr_conf.as_deref(), &name, output.as_deref(), force, format, &cloud),
+        } => import(
+            kuryr_conf.as_deref(),
+            &name,
+            output.as_deref(),
+            force,
+            format,
+            &cloud,
+        ),
     }
 }
 
@@ -624,16 +631,25 @@ fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
 
 /// `kuryr6 graph`: exit 0 with the picture written, 2 for an invalid
 /// pipeline, 1 when the cloud cannot be read or the file not written.
-fn graph(pipeline: &Path, format: GraphFormat, output: Option<&Path>, cloud: Option<CloudArgs>) -> ExitCode {
+fn graph(
+    pipeline: &Path,
+    format: GraphFormat,
+    output: Option<&Path>,
+    cloud: Option<CloudArgs>,
+) -> ExitCode {
     use kuryr6::graph;
-    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), Format::Text) else {
+    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), Format::Text)
+    else {
         return ExitCode::from(2);
     };
     let loaded = loaded.remove(0);
     let g = match cloud {
         None => graph::build(&loaded.plan, None, "plan (offline)".into()),
         Some(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("kuryr6: cannot start the async runtime: {e}");
@@ -645,12 +661,23 @@ fn graph(pipeline: &Path, format: GraphFormat, output: Option<&Path>, cloud: Opt
                 let os = commands::connect(&args).await?;
                 let obs = kuryr6::engine::observe(&os, plan).await?;
                 // Drift as `plan --adopt --replace` sees it: every change it could make.
-                let set = kuryr6::engine::diff(plan, &obs, RunOptions { adopt: true, replace: true });
+                let set = kuryr6::engine::diff(
+                    plan,
+                    &obs,
+                    RunOptions {
+                        adopt: true,
+                        replace: true,
+                    },
+                );
                 Ok::<_, kuryr6::cloud::CloudError>((set, os.config().label()))
             });
             match result {
                 Ok((set, label)) => {
-                    let pending = set.changes.iter().filter(|c| c.action != kuryr6::engine::Action::NoOp).count();
+                    let pending = set
+                        .changes
+                        .iter()
+                        .filter(|c| c.action != kuryr6::engine::Action::NoOp)
+                        .count();
                     let subtitle = if pending == 0 {
                         format!("against {label}: no changes")
                     } else {
@@ -724,7 +751,13 @@ fn import(
             .and_then(|t| import::parse_kuryr_conf(&t))
         {
             Ok(h) => h,
-            Err(e) => return fail("import.conf", format!("cannot read {}: {e}", path.display()), 1),
+            Err(e) => {
+                return fail(
+                    "import.conf",
+                    format!("cannot read {}: {e}", path.display()),
+                    1,
+                );
+            }
         },
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -795,9 +828,15 @@ fn import(
             eprintln!(
                 "kuryr6 import: {} steps ({}), {} deviation warning(s){}; next: kuryr6 plan {label} --adopt, then kuryr6 run {label} --adopt",
                 imported.plan.steps.len(),
-                if imported.short_form { "short form" } else { "explicit" },
+                if imported.short_form {
+                    "short form"
+                } else {
+                    "explicit"
+                },
                 imported.warnings.len(),
-                output.map(|p| format!(", written to {}", p.display())).unwrap_or_default(),
+                output
+                    .map(|p| format!(", written to {}", p.display()))
+                    .unwrap_or_default(),
             );
         }
     }

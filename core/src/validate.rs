@@ -197,21 +197,17 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
             first_index.insert(name, i);
         }
     }
-    let resolve = |c: &mut Checker,
-                   from: &Step,
-                   field: &str,
-                   target: &str,
-                   want: StepKind,
-                   index: usize| {
-        let known: Vec<&str> = plan.steps[..index]
-            .iter()
-            .filter(|s| s.kind() == want)
-            .map(|s| s.name())
-            .collect();
-        match first_index.get(target) {
-            Some(&j) if plan.steps[j].kind() == want && j < index => {}
-            Some(&j) if plan.steps[j].kind() == want => {
-                c.report(
+    let resolve =
+        |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
+            let known: Vec<&str> = plan.steps[..index]
+                .iter()
+                .filter(|s| s.kind() == want)
+                .map(|s| s.name())
+                .collect();
+            match first_index.get(target) {
+                Some(&j) if plan.steps[j].kind() == want && j < index => {}
+                Some(&j) if plan.steps[j].kind() == want => {
+                    c.report(
                     Code::E007,
                     from.name(),
                     field,
@@ -226,28 +222,28 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
                         from.name()
                     ),
                 );
-                c.also(
-                    c.spans.first_definition(target),
-                    format!("{want} `{target}` is defined here"),
-                );
-            }
-            _ => c.report(
-                Code::E007,
-                from.name(),
-                field,
-                format!(
-                    "{} `{}` refers to {want} `{target}`, which does not exist",
-                    from.kind(),
-                    from.name()
+                    c.also(
+                        c.spans.first_definition(target),
+                        format!("{want} `{target}` is defined here"),
+                    );
+                }
+                _ => c.report(
+                    Code::E007,
+                    from.name(),
+                    field,
+                    format!(
+                        "{} `{}` refers to {want} `{target}`, which does not exist",
+                        from.kind(),
+                        from.name()
+                    ),
+                    if known.is_empty() {
+                        format!("add a {want} step before it")
+                    } else {
+                        format!("known {want}s here: {}", known.join(", "))
+                    },
                 ),
-                if known.is_empty() {
-                    format!("add a {want} step before it")
-                } else {
-                    format!("known {want}s here: {}", known.join(", "))
-                },
-            ),
-        }
-    };
+            }
+        };
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Subnet(s) => resolve(c, step, "network", &s.network, StepKind::Network, i),
@@ -885,7 +881,9 @@ pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
                     "service subnet `{n}` is a /{}, the guide's is a /{GUIDE_SERVICE_PREFIX_LEN}",
                     s.cidr.prefix_len()
                 ),
-                format!("fine if intended: the Kubernetes range is its first half; new clusters use a /{GUIDE_SERVICE_PREFIX_LEN}"),
+                format!(
+                    "fine if intended: the Kubernetes range is its first half; new clusters use a /{GUIDE_SERVICE_PREFIX_LEN}"
+                ),
             );
         }
         if s.enable_dhcp && v6 {
@@ -972,7 +970,11 @@ pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
                     Code::W004,
                     &first.name,
                     // The rule list as written (`rule`), else where the short form derived it.
-                    if spans.get_exact(&first.name, "rule").is_some() { "rule" } else { "rules" },
+                    if spans.get_exact(&first.name, "rule").is_some() {
+                        "rule"
+                    } else {
+                        "rules"
+                    },
                     format!(
                         "security group `{}` has no {proto} rule from the service subnet {}: pods will not accept {proto} service traffic",
                         first.name, svc.cidr

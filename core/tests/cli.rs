@@ -48,7 +48,7 @@ fn completions_name_the_commands_for_each_shell() {
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
         let script = stdout(&out);
         assert!(script.contains(marker), "{shell}: {script}");
-        for cmd in ["plan", "run", "destroy", "check", "import"] {
+        for cmd in ["plan", "run", "destroy", "check", "import", "graph"] {
             assert!(script.contains(cmd), "{shell} script lacks {cmd}");
         }
     }
@@ -132,8 +132,8 @@ fn json_errors_have_one_shape_for_pipeline_and_cloud_errors() {
         &[("OS_CLIENT_CONFIG_FILE", clouds.to_str().unwrap())],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     assert_error_shape(&doc);
     let e = &doc["errors"][0];
     assert_eq!(e["code"], "cloud.config", "{e}");
@@ -164,7 +164,10 @@ fn deviations_are_warnings_that_do_not_fail_check() {
     let w = &doc["warnings"][0];
     assert_eq!(w["code"], "W003", "{doc}");
     assert_eq!(w["severity"], "warning");
-    assert_eq!((w["line"].as_u64(), w["column"].as_u64()), (Some(16), Some(15)));
+    assert_eq!(
+        (w["line"].as_u64(), w["column"].as_u64()),
+        (Some(16), Some(15))
+    );
     // The guide itself has no deviation.
     let out = kuryr6(&["check", SEED, "--format", "json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();

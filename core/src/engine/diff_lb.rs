@@ -317,7 +317,13 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                     }],
                 );
             } else {
-                push(set, listener_target, kept(Action::NoOp), Some(l), Vec::new());
+                push(
+                    set,
+                    listener_target,
+                    kept(Action::NoOp),
+                    Some(l),
+                    Vec::new(),
+                );
             }
         }
     }

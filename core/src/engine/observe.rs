@@ -290,12 +290,13 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         // Untagged children: listed in the project, kept if they hang off
         // an adoptable load balancer.
         let q = in_project(&obs.project_id, Query::new());
-        let (listeners, pools) = futures::try_join!(
-            cloud.list(&Kind::Listener, &q),
-            cloud.list(&Kind::Pool, &q)
-        )?;
-        let of_adoptable =
-            |v: &Value| adoptable_lbs.iter().any(|id| super::diff_lb::belongs(v, id));
+        let (listeners, pools) =
+            futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
+        let of_adoptable = |v: &Value| {
+            adoptable_lbs
+                .iter()
+                .any(|id| super::diff_lb::belongs(v, id))
+        };
         obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
         obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
         for p in &obs.adoptable_pools {

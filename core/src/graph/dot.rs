@@ -30,7 +30,11 @@ fn node_line(out: &mut String, indent: &str, n: &Node) {
         q(&label(n)),
         q(stroke),
         q(fill),
-        if n.drift == Drift::Same { "" } else { ", penwidth=2.5" }
+        if n.drift == Drift::Same {
+            ""
+        } else {
+            ", penwidth=2.5"
+        }
     );
 }
 
@@ -45,13 +49,26 @@ pub fn render(g: &Graph) -> String {
     for net in g.nodes.iter().filter(|n| n.kind == "network") {
         let (stroke, _) = net.drift.colors();
         let _ = writeln!(out, "  subgraph {} {{", q(&format!("cluster_{}", net.key)));
-        let _ = writeln!(out, "    label={};\n    color={};", q(&label(net)), q(stroke));
-        for s in g.nodes.iter().filter(|s| s.parent.as_deref() == Some(net.key.as_str())) {
+        let _ = writeln!(
+            out,
+            "    label={};\n    color={};",
+            q(&label(net)),
+            q(stroke)
+        );
+        for s in g
+            .nodes
+            .iter()
+            .filter(|s| s.parent.as_deref() == Some(net.key.as_str()))
+        {
             node_line(&mut out, "    ", s);
         }
         let _ = writeln!(out, "  }}");
     }
-    for n in g.nodes.iter().filter(|n| n.kind != "network" && n.parent.is_none()) {
+    for n in g
+        .nodes
+        .iter()
+        .filter(|n| n.kind != "network" && n.parent.is_none())
+    {
         node_line(&mut out, "  ", n);
     }
     for e in &g.edges {
@@ -63,7 +80,11 @@ pub fn render(g: &Graph) -> String {
             q(&e.to),
             q(e.label),
             q(stroke),
-            if e.from.starts_with("router:") { "" } else { ", style=dashed" }
+            if e.from.starts_with("router:") {
+                ""
+            } else {
+                ", style=dashed"
+            }
         );
     }
     for p in &g.plans {

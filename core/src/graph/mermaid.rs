@@ -42,19 +42,36 @@ pub fn render(g: &Graph) -> String {
     for net in g.nodes.iter().filter(|n| n.kind == "network") {
         let mut title = vec![format!("network {}", net.name)];
         if net.drift != Drift::Same {
-            title[0] = format!("{} {} (pending {})", net.drift.sign(), title[0], net.drift.word());
+            title[0] = format!(
+                "{} {} (pending {})",
+                net.drift.sign(),
+                title[0],
+                net.drift.word()
+            );
         }
         let _ = writeln!(out, "  subgraph {}[{}]", id(&net.key), text(&title));
-        for s in g.nodes.iter().filter(|s| s.parent.as_deref() == Some(net.key.as_str())) {
+        for s in g
+            .nodes
+            .iter()
+            .filter(|s| s.parent.as_deref() == Some(net.key.as_str()))
+        {
             node(&mut out, "    ", s);
         }
         let _ = writeln!(out, "  end");
     }
-    for n in g.nodes.iter().filter(|n| n.kind != "network" && n.parent.is_none()) {
+    for n in g
+        .nodes
+        .iter()
+        .filter(|n| n.kind != "network" && n.parent.is_none())
+    {
         node(&mut out, "  ", n);
     }
     for e in &g.edges {
-        let arrow = if e.from.starts_with("router:") { "---" } else { "-.->" };
+        let arrow = if e.from.starts_with("router:") {
+            "---"
+        } else {
+            "-.->"
+        };
         let _ = writeln!(out, "  {} {arrow}|{}| {}", id(&e.from), e.label, id(&e.to));
     }
     for p in &g.plans {
@@ -69,7 +86,11 @@ pub fn render(g: &Graph) -> String {
     }
     for d in Drift::PENDING {
         let (stroke, fill) = d.colors();
-        let _ = writeln!(out, "  classDef {} fill:{fill},stroke:{stroke},stroke-width:2px", d.word());
+        let _ = writeln!(
+            out,
+            "  classDef {} fill:{fill},stroke:{stroke},stroke-width:2px",
+            d.word()
+        );
         let members: Vec<String> = g
             .nodes
             .iter()

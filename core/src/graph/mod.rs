@@ -222,10 +222,7 @@ pub fn build(plan: &Plan, changes: Option<&ChangeSet>, subtitle: String) -> Grap
             Step::Subnet(s) => node(
                 "subnet",
                 &s.name,
-                vec![
-                    s.cidr.to_string(),
-                    format!("{:?}", s.role).to_lowercase(),
-                ],
+                vec![s.cidr.to_string(), format!("{:?}", s.role).to_lowercase()],
                 Some(key("network", &s.network)),
             ),
             Step::Router(r) => node(
@@ -245,7 +242,12 @@ pub fn build(plan: &Plan, changes: Option<&ChangeSet>, subtitle: String) -> Grap
                 &lb.name,
                 vec![
                     format!("VIP {}", lb.vip),
-                    format!("HTTPS {} → {} member(s):{}", lb.listener_port, lb.members.len(), lb.member_port),
+                    format!(
+                        "HTTPS {} → {} member(s):{}",
+                        lb.listener_port,
+                        lb.members.len(),
+                        lb.member_port
+                    ),
                 ],
                 None,
             ),

@@ -19,8 +19,20 @@ struct Out {
 
 impl Out {
     #[allow(clippy::too_many_arguments)]
-    fn text(&mut self, id: Option<&str>, x: f64, y: f64, size: f64, anchor: &str, weight: &str, fill: &str, body: &str) {
-        let id = id.map(|i| format!(" id=\"{}\"", esc(i))).unwrap_or_default();
+    fn text(
+        &mut self,
+        id: Option<&str>,
+        x: f64,
+        y: f64,
+        size: f64,
+        anchor: &str,
+        weight: &str,
+        fill: &str,
+        body: &str,
+    ) {
+        let id = id
+            .map(|i| format!(" id=\"{}\"", esc(i)))
+            .unwrap_or_default();
         let _ = writeln!(
             self.s,
             "<text{id} x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"{size}\" text-anchor=\"{anchor}\" font-weight=\"{weight}\" fill=\"{fill}\" {FONT}>{}</text>",
@@ -61,9 +73,22 @@ fn draw_node(o: &mut Out, n: &Node, x: f64, y: f64, w: f64, h: f64) {
     );
     let mut detail = n.detail.join(" · ");
     if n.drift != Drift::Same {
-        detail = format!("{detail}{}pending {}", if detail.is_empty() { "" } else { " · " }, n.drift.word());
+        detail = format!(
+            "{detail}{}pending {}",
+            if detail.is_empty() { "" } else { " · " },
+            n.drift.word()
+        );
     }
-    o.text(None, x + 10.0, y + 35.0, 11.0, "start", "normal", "#57606a", &detail);
+    o.text(
+        None,
+        x + 10.0,
+        y + 35.0,
+        11.0,
+        "start",
+        "normal",
+        "#57606a",
+        &detail,
+    );
 }
 
 fn kind_word(kind: &str) -> &str {
@@ -76,7 +101,11 @@ fn kind_word(kind: &str) -> &str {
 
 fn edge(o: &mut Out, from: (f64, f64), to: (f64, f64), drift: Drift, dashed: bool) {
     let (stroke, _) = drift.colors();
-    let dash = if dashed { " stroke-dasharray=\"5 4\"" } else { "" };
+    let dash = if dashed {
+        " stroke-dasharray=\"5 4\""
+    } else {
+        ""
+    };
     let _ = writeln!(
         o.s,
         "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{stroke}\" stroke-width=\"1.5\"{dash}/>",
@@ -88,9 +117,27 @@ fn edge(o: &mut Out, from: (f64, f64), to: (f64, f64), drift: Drift, dashed: boo
 pub fn render(g: &Graph) -> String {
     let mut o = Out { s: String::new() };
     let mut y = 28.0;
-    o.text(None, 20.0, y, 20.0, "start", "bold", "#1f2328", &format!("kuryr6 · pipeline {}", g.pipeline));
+    o.text(
+        None,
+        20.0,
+        y,
+        20.0,
+        "start",
+        "bold",
+        "#1f2328",
+        &format!("kuryr6 · pipeline {}", g.pipeline),
+    );
     y += 22.0;
-    o.text(Some("subtitle"), 20.0, y, 13.0, "start", "normal", "#57606a", &g.subtitle);
+    o.text(
+        Some("subtitle"),
+        20.0,
+        y,
+        13.0,
+        "start",
+        "normal",
+        "#57606a",
+        &g.subtitle,
+    );
     y += 14.0;
     if g.pending() > 0 {
         let mut x = 20.0;
@@ -101,7 +148,16 @@ pub fn render(g: &Graph) -> String {
                 "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"14\" height=\"14\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"/>",
                 y + 4.0
             );
-            o.text(None, x + 20.0, y + 15.0, 11.0, "start", "normal", "#1f2328", &format!("{} pending {}", d.sign(), d.word()));
+            o.text(
+                None,
+                x + 20.0,
+                y + 15.0,
+                11.0,
+                "start",
+                "normal",
+                "#1f2328",
+                &format!("{} pending {}", d.sign(), d.word()),
+            );
             x += 140.0;
         }
         y += 26.0;
@@ -137,7 +193,11 @@ pub fn render(g: &Graph) -> String {
     let center_of = |key: &str| centers.iter().find(|(k, _)| k == key).map(|(_, c)| *c);
     y = row_bottom + 36.0;
     let mut lines = Out { s: String::new() };
-    let routers: Vec<&Node> = g.nodes.iter().filter(|n| n.kind == "router" && n.parent.is_none()).collect();
+    let routers: Vec<&Node> = g
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "router" && n.parent.is_none())
+        .collect();
     for (i, r) in routers.iter().enumerate() {
         let x = W / 2.0 - 110.0 + i as f64 * 240.0;
         draw_node(&mut topo, r, x, y, 220.0, 44.0);
@@ -183,11 +243,29 @@ pub fn render(g: &Graph) -> String {
         .collect();
     if g.pending() > 0 {
         y += 34.0;
-        o.text(None, 20.0, y, 15.0, "start", "bold", "#1f2328", "Pending changes");
+        o.text(
+            None,
+            20.0,
+            y,
+            15.0,
+            "start",
+            "bold",
+            "#1f2328",
+            "Pending changes",
+        );
         for n in g.nodes.iter().filter(|n| n.drift != Drift::Same) {
             y += 18.0;
             let (stroke, _) = n.drift.colors();
-            o.text(None, 30.0, y, 12.0, "start", "normal", stroke, &format!("{} {} {}", n.drift.sign(), kind_word(n.kind), n.name));
+            o.text(
+                None,
+                30.0,
+                y,
+                12.0,
+                "start",
+                "normal",
+                stroke,
+                &format!("{} {} {}", n.drift.sign(), kind_word(n.kind), n.name),
+            );
             for (_, c) in changed.iter().filter(|(m, _)| m.key == n.key) {
                 y += 16.0;
                 o.text(None, 50.0, y, 11.0, "start", "normal", "#57606a", c);
@@ -196,7 +274,16 @@ pub fn render(g: &Graph) -> String {
     }
 
     y += 40.0;
-    o.text(None, 20.0, y, 15.0, "start", "bold", "#1f2328", "Address plan (to scale)");
+    o.text(
+        None,
+        20.0,
+        y,
+        15.0,
+        "start",
+        "bold",
+        "#1f2328",
+        "Address plan (to scale)",
+    );
     for p in &g.plans {
         y = address_plan(&mut o, p, y + 20.0);
     }
@@ -211,7 +298,10 @@ pub fn render(g: &Graph) -> String {
         "<title>kuryr6 pipeline {}: topology and address plan</title>",
         esc(&g.pipeline)
     );
-    let _ = writeln!(svg, "<rect x=\"0\" y=\"0\" width=\"{W:.0}\" height=\"{height:.0}\" fill=\"#ffffff\"/>");
+    let _ = writeln!(
+        svg,
+        "<rect x=\"0\" y=\"0\" width=\"{W:.0}\" height=\"{height:.0}\" fill=\"#ffffff\"/>"
+    );
     svg.push_str(&o.s);
     svg.push_str("</svg>\n");
     svg
@@ -239,7 +329,11 @@ fn address_plan(o: &mut Out, p: &AddressPlan, top: f64) -> f64 {
         13.0,
         "start",
         "bold",
-        if p.drift == Drift::Same { "#1f2328" } else { stroke },
+        if p.drift == Drift::Same {
+            "#1f2328"
+        } else {
+            stroke
+        },
         &format!("{sign}{} {} ({role}{pending})", p.subnet, p.cidr),
     );
     let bar_y = top + 34.0;
@@ -269,13 +363,40 @@ fn address_plan(o: &mut Out, p: &AddressPlan, top: f64) -> f64 {
             s.start, s.end
         );
         if w > 150.0 {
-            o.text(None, x1 + w / 2.0, bar_y + 18.0, 11.0, "middle", "normal", "#1f2328", &s.label);
+            o.text(
+                None,
+                x1 + w / 2.0,
+                bar_y + 18.0,
+                11.0,
+                "middle",
+                "normal",
+                "#1f2328",
+                &s.label,
+            );
         }
         // Starts on the first line under the bar, ends on the second, so
         // the two sides of a split never collide.
-        o.text(Some(&format!("{id}-start")), x1, bar_y + bar_h + 14.0, 10.0, "start", "normal", "#1f2328", &s.start.to_string());
+        o.text(
+            Some(&format!("{id}-start")),
+            x1,
+            bar_y + bar_h + 14.0,
+            10.0,
+            "start",
+            "normal",
+            "#1f2328",
+            &s.start.to_string(),
+        );
         let anchor = if x2 - BAR_X < 120.0 { "start" } else { "end" };
-        o.text(Some(&format!("{id}-end")), x2, bar_y + bar_h + 28.0, 10.0, anchor, "normal", "#1f2328", &s.end.to_string());
+        o.text(
+            Some(&format!("{id}-end")),
+            x2,
+            bar_y + bar_h + 28.0,
+            10.0,
+            anchor,
+            "normal",
+            "#1f2328",
+            &s.end.to_string(),
+        );
     }
     for m in &p.markers {
         let id = format!("{base}-{}", m.kind);
@@ -287,8 +408,21 @@ fn address_plan(o: &mut Out, p: &AddressPlan, top: f64) -> f64 {
             bar_y - 8.0,
             bar_y + bar_h + 2.0
         );
-        let anchor = if x > BAR_X + BAR_W / 2.0 { "end" } else { "start" };
-        o.text(Some(&format!("{id}-label")), x, bar_y - 11.0, 10.0, anchor, "normal", "#cf222e", &m.label);
+        let anchor = if x > BAR_X + BAR_W / 2.0 {
+            "end"
+        } else {
+            "start"
+        };
+        o.text(
+            Some(&format!("{id}-label")),
+            x,
+            bar_y - 11.0,
+            10.0,
+            anchor,
+            "normal",
+            "#cf222e",
+            &m.label,
+        );
     }
     bar_y + bar_h + 40.0
 }

@@ -11,7 +11,9 @@ use crate::source::SourceFile;
 const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
 
 fn seed() -> Plan {
-    load_source(SourceFile::new("seed.toml", SEED)).unwrap().plan
+    load_source(SourceFile::new("seed.toml", SEED))
+        .unwrap()
+        .plan
 }
 
 fn tree(svg: &str) -> usvg::Tree {
@@ -20,7 +22,9 @@ fn tree(svg: &str) -> usvg::Tree {
 
 /// The path usvg made of the element with this id: (x, y, width, height).
 fn bbox(t: &usvg::Tree, id: &str) -> (f32, f32, f32, f32) {
-    let node = t.node_by_id(id).unwrap_or_else(|| panic!("no element `{id}`"));
+    let node = t
+        .node_by_id(id)
+        .unwrap_or_else(|| panic!("no element `{id}`"));
     let b = node.abs_bounding_box();
     (b.x(), b.y(), b.width(), b.height())
 }
@@ -59,18 +63,39 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
     assert_eq!(kx, bar_x);
     assert!((kw - bar_w / 2.0).abs() < 0.01, "range width {kw}");
     let (px, _, pw, _) = bbox(&t, "plan-service_subnet-pool-0");
-    assert!((px - (bar_x + bar_w / 2.0)).abs() < 0.01, "pool starts at {px}");
+    assert!(
+        (px - (bar_x + bar_w / 2.0)).abs() < 0.01,
+        "pool starts at {px}"
+    );
     // ::8000 … ::fffd: two addresses short of the end.
     let expected = bar_w / 2.0 * (0x7ffe as f32 / 0x8000 as f32);
-    assert!((pw - expected).abs() < 0.01, "pool width {pw}, expected {expected}");
+    assert!(
+        (pw - expected).abs() < 0.01,
+        "pool width {pw}, expected {expected}"
+    );
 
-    assert_eq!(text_of(&doc, "plan-service_subnet-kubernetes-range-start"), "fd10:0:0:2::");
-    assert_eq!(text_of(&doc, "plan-service_subnet-kubernetes-range-end"), "fd10:0:0:2::7fff");
-    assert_eq!(text_of(&doc, "plan-service_subnet-pool-0-start"), "fd10:0:0:2::8000");
-    assert_eq!(text_of(&doc, "plan-service_subnet-pool-0-end"), "fd10:0:0:2::fffd");
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-kubernetes-range-start"),
+        "fd10:0:0:2::"
+    );
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-kubernetes-range-end"),
+        "fd10:0:0:2::7fff"
+    );
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-pool-0-start"),
+        "fd10:0:0:2::8000"
+    );
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-pool-0-end"),
+        "fd10:0:0:2::fffd"
+    );
     let range = by_id(&doc, "plan-service_subnet-kubernetes-range");
     assert_eq!(range.attribute("data-end"), Some("fd10:0:0:2::7fff"));
-    assert_eq!(text_of(&doc, "plan-service_subnet-gateway-label"), "gateway fd10:0:0:2::fffe");
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-gateway-label"),
+        "gateway fd10:0:0:2::fffe"
+    );
     assert_eq!(
         text_of(&doc, "plan-service_subnet-vip-label"),
         "kubernetes.default fd10:0:0:2::1"
@@ -88,7 +113,11 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
         "node-router-k8s-ipv6",
         "node-security_group-service_pod_access_v6",
     ] {
-        assert_eq!(by_id(&doc, id).attribute("data-drift"), Some("same"), "{id}");
+        assert_eq!(
+            by_id(&doc, id).attribute("data-drift"),
+            Some("same"),
+            "{id}"
+        );
         bbox(&t, id);
     }
     assert!(!svg.contains("Pending changes"));
@@ -109,7 +138,10 @@ fn drift_set(plan: &Plan) -> ChangeSet {
                 fields: vec![FieldChange {
                     field: "allocation_pools".into(),
                     from: "fd10:0:0:2::8001-fd10:0:0:2::fffd".into(),
-                    to: format!("{}-{}", svc.allocation_pools[0].start, svc.allocation_pools[0].end),
+                    to: format!(
+                        "{}-{}",
+                        svc.allocation_pools[0].start, svc.allocation_pools[0].end
+                    ),
                 }],
             },
             Change {
@@ -152,9 +184,21 @@ fn drift_set(plan: &Plan) -> ChangeSet {
 #[test]
 fn drift_marks_the_drifted_subnet_its_bar_and_the_parent_of_a_rule() {
     let plan = seed();
-    let g = build(&plan, Some(&drift_set(&plan)), "against test: 3 pending change(s)".into());
-    assert_eq!(g.node("subnet:service_subnet").unwrap().drift, Drift::Update);
-    assert_eq!(g.node("security_group:service_pod_access_v6").unwrap().drift, Drift::Update);
+    let g = build(
+        &plan,
+        Some(&drift_set(&plan)),
+        "against test: 3 pending change(s)".into(),
+    );
+    assert_eq!(
+        g.node("subnet:service_subnet").unwrap().drift,
+        Drift::Update
+    );
+    assert_eq!(
+        g.node("security_group:service_pod_access_v6")
+            .unwrap()
+            .drift,
+        Drift::Update
+    );
     assert_eq!(g.node("network:old-net").unwrap().drift, Drift::Delete);
     assert_eq!(g.node("network:pods").unwrap().drift, Drift::Same);
     assert_eq!(g.node("subnet:pod_subnet").unwrap().drift, Drift::Same);
@@ -163,24 +207,41 @@ fn drift_marks_the_drifted_subnet_its_bar_and_the_parent_of_a_rule() {
     let t = tree(&svg);
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let orange = (0xbc, 0x4c, 0x00);
-    assert_eq!(by_id(&doc, "node-subnet-service_subnet").attribute("data-drift"), Some("update"));
+    assert_eq!(
+        by_id(&doc, "node-subnet-service_subnet").attribute("data-drift"),
+        Some("update")
+    );
     assert_eq!(stroke(&t, "node-subnet-service_subnet"), orange);
     assert_eq!(stroke(&t, "plan-service_subnet-bar"), orange);
     assert_eq!(stroke(&t, "node-subnet-pod_subnet"), (0x57, 0x60, 0x6a));
-    assert_eq!(by_id(&doc, "node-network-old-net").attribute("data-drift"), Some("delete"));
+    assert_eq!(
+        by_id(&doc, "node-network-old-net").attribute("data-drift"),
+        Some("delete")
+    );
     assert!(
         text_of(&doc, "plan-service_subnet-title").contains("pending update"),
         "{svg}"
     );
-    assert!(svg.contains("allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"));
+    assert!(svg.contains(
+        "allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"
+    ));
     assert!(svg.contains("Pending changes"));
 
     let dot = dot::render(&g);
-    assert!(dot.contains("\"subnet:service_subnet\" [label=\"~ subnet service_subnet"), "{dot}");
+    assert!(
+        dot.contains("\"subnet:service_subnet\" [label=\"~ subnet service_subnet"),
+        "{dot}"
+    );
     assert!(dot.contains("pending delete"), "{dot}");
     let mermaid = mermaid::render(&g);
-    assert!(mermaid.contains("class subnet_service_subnet,security_group_service_pod_access_v6 update"), "{mermaid}");
-    assert!(mermaid.contains("class network_old_net delete"), "{mermaid}");
+    assert!(
+        mermaid.contains("class subnet_service_subnet,security_group_service_pod_access_v6 update"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("class network_old_net delete"),
+        "{mermaid}"
+    );
 }
 
 #[test]
@@ -191,14 +252,29 @@ fn dot_and_mermaid_carry_the_topology_and_the_address_plan() {
     assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
     assert!(dot.contains("subgraph \"cluster_network:services\""));
     assert!(dot.contains("\"router:k8s-ipv6\" -> \"subnet:pod_subnet\" [label=\"interface\""));
-    assert!(dot.contains("Kubernetes services fd10:0:0:2::/113: fd10:0:0:2:: – fd10:0:0:2::7fff\\l"), "{dot}");
+    assert!(
+        dot.contains("Kubernetes services fd10:0:0:2::/113: fd10:0:0:2:: – fd10:0:0:2::7fff\\l"),
+        "{dot}"
+    );
     assert!(dot.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd\\l"));
     let m = mermaid::render(&g);
     assert!(m.contains("\nflowchart LR\n"), "{m}");
-    assert!(m.contains("subgraph network_services[\"network services\"]"), "{m}");
-    assert!(m.contains("router_k8s_ipv6 ---|interface| subnet_pod_subnet"), "{m}");
-    assert!(m.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd"), "{m}");
-    assert!(!m.contains("classDef create fill:#dafbe1,stroke:#1a7f37,stroke-width:2px\n  class "), "no node is pending offline");
+    assert!(
+        m.contains("subgraph network_services[\"network services\"]"),
+        "{m}"
+    );
+    assert!(
+        m.contains("router_k8s_ipv6 ---|interface| subnet_pod_subnet"),
+        "{m}"
+    );
+    assert!(
+        m.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("classDef create fill:#dafbe1,stroke:#1a7f37,stroke-width:2px\n  class "),
+        "no node is pending offline"
+    );
 }
 
 #[test]

@@ -350,11 +350,12 @@ async fn read_lb<C: Cloud>(
     };
     let lb_id = str_of(&lb, "id").to_string();
     let q = in_project(project, Vec::new());
-    let (listeners, pools) = futures::try_join!(
-        cloud.list(&Kind::Listener, &q),
-        cloud.list(&Kind::Pool, &q)
-    )?;
-    let listeners: Vec<Value> = listeners.into_iter().filter(|l| belongs(l, &lb_id)).collect();
+    let (listeners, pools) =
+        futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
+    let listeners: Vec<Value> = listeners
+        .into_iter()
+        .filter(|l| belongs(l, &lb_id))
+        .collect();
     let pools: Vec<Value> = pools.into_iter().filter(|p| belongs(p, &lb_id)).collect();
     let mut members = Vec::new();
     for p in &pools {

@@ -52,7 +52,9 @@ async fn build(cloud: &FakeCloud, shape: Shape) -> Made {
         .await
         .unwrap();
     let services = net("services").await.unwrap();
-    let cidr: ipnet::IpNet = format!("fd10:0:0:2::/{}", shape.service_len).parse().unwrap();
+    let cidr: ipnet::IpNet = format!("fd10:0:0:2::/{}", shape.service_len)
+        .parse()
+        .unwrap();
     let last = crate::addr::last(&cidr);
     let gateway = crate::addr::offset(last, -1);
     let start = crate::addr::offset(cidr.network(), i128::from(shape.pool_start));
@@ -152,7 +154,10 @@ async fn build_lb(cloud: &FakeCloud, made: &Made) {
     let kind = Kind::Member {
         pool_id: str_of(&pool, "id").into(),
     };
-    for (name, address) in [("master-0", "fd10:0:0:3::10"), ("master-1", "fd10:0:0:3::11")] {
+    for (name, address) in [
+        ("master-0", "fd10:0:0:3::10"),
+        ("master-1", "fd10:0:0:3::11"),
+    ] {
         cloud
             .create(
                 &kind,
@@ -188,7 +193,11 @@ async fn assert_adoption_only(cloud: &FakeCloud, imported: &Imported) {
         .filter(|c| !matches!(c.action, Action::Adopt | Action::NoOp))
         .map(|c| format!("{:?} {}", c.action, c.target))
         .collect();
-    assert!(other.is_empty(), "not adoption only: {other:?}\n{}", imported.text);
+    assert!(
+        other.is_empty(),
+        "not adoption only: {other:?}\n{}",
+        imported.text
+    );
     assert!(set.count(Action::Adopt) >= 5, "{:?}", set.changes);
 }
 
@@ -205,12 +214,21 @@ async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
     .await;
     cloud.reset_calls();
     let imported = import(&cloud, &Hints::default()).await;
-    for verb in [Verb::Create, Verb::Update, Verb::Delete, Verb::RouterInterface] {
+    for verb in [
+        Verb::Create,
+        Verb::Update,
+        Verb::Delete,
+        Verb::RouterInterface,
+    ] {
         assert_eq!(cloud.calls_of(verb), 0, "import wrote ({verb:?})");
     }
     assert!(imported.short_form, "{}", imported.text);
     assert!(imported.text.contains("pod_cidr = \"fd10:0:0:1::/64\""));
-    assert!(imported.text.contains("service_cidr = \"fd10:0:0:2::/112\""));
+    assert!(
+        imported
+            .text
+            .contains("service_cidr = \"fd10:0:0:2::/112\"")
+    );
     assert!(!imported.text.contains("[[step]]"), "{}", imported.text);
     assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
     assert_adoption_only(&cloud, &imported).await;
@@ -225,7 +243,12 @@ async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
     assert_eq!(cloud.calls_of(Verb::Create), 0);
     assert_eq!(cloud.calls_of(Verb::Delete), 0);
     assert_eq!(cloud.calls_of(Verb::RouterInterface), 0);
-    for kind in [Kind::Network, Kind::Subnet, Kind::Router, Kind::SecurityGroup] {
+    for kind in [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ] {
         for v in cloud.snapshot(&kind) {
             assert!(
                 crate::engine::observe::has_tag(&v, "kuryr6:pipeline=imported"),
@@ -251,7 +274,10 @@ async fn the_guides_cli_topology_imports_explicitly_warning_on_missing_rules() {
         .collect();
     assert_eq!(codes.len(), 2, "{codes:?}");
     assert!(codes.iter().all(|(c, _)| *c == Code::W004));
-    assert!(codes[0].1.contains("udp") && codes[1].1.contains("sctp"), "{codes:?}");
+    assert!(
+        codes[0].1.contains("udp") && codes[1].1.contains("sctp"),
+        "{codes:?}"
+    );
     assert!(
         imported
             .text
@@ -279,10 +305,13 @@ async fn a_deviating_deployment_is_reproduced_field_for_field_with_a_warning_eac
     let imported = import(&cloud, &Hints::default()).await;
     assert!(!imported.short_form);
     let svc = imported.plan.subnet("service_subnet").unwrap();
-    let cloud_svc = cloud.get(&Kind::Subnet, &made.service_subnet).await.unwrap();
+    let cloud_svc = cloud
+        .get(&Kind::Subnet, &made.service_subnet)
+        .await
+        .unwrap();
     assert_eq!(svc.cidr.to_string(), cloud_svc["cidr"]);
     assert_eq!(svc.gateway_ip.to_string(), cloud_svc["gateway_ip"]);
-    assert_eq!(svc.enable_dhcp, true);
+    assert!(svc.enable_dhcp);
     assert_eq!(svc.role, Role::Service);
     assert_eq!(
         svc.allocation_pools[0].start.to_string(),
@@ -297,7 +326,11 @@ async fn a_deviating_deployment_is_reproduced_field_for_field_with_a_warning_eac
 
     let codes: Vec<Code> = imported.warnings.iter().map(|w| w.code).collect();
     for code in [Code::W001, Code::W002, Code::W003] {
-        assert!(codes.contains(&code), "{code:?} missing: {:?}", imported.warnings);
+        assert!(
+            codes.contains(&code),
+            "{code:?} missing: {:?}",
+            imported.warnings
+        );
     }
     let text = &imported.text;
     for note in [
@@ -402,7 +435,10 @@ async fn kuryr_conf_ids_lead_the_walk_and_a_foreign_project_is_refused() {
         made.pod_subnet, made.service_subnet, made.sg
     );
     let hints = parse_kuryr_conf(&conf).unwrap();
-    assert_eq!(hints.resource_tags, Some(vec!["site-a".into(), "kuryr".into()]));
+    assert_eq!(
+        hints.resource_tags,
+        Some(vec!["site-a".into(), "kuryr".into()])
+    );
     let imported = import(&cloud, &hints).await;
     assert_eq!(
         imported.plan.subnet("pod_subnet").unwrap().cidr.to_string(),
@@ -446,7 +482,8 @@ fn a_subnet_without_gateway_is_refused_by_name() {
     };
     let err = write(&snap, "x").unwrap_err();
     assert!(
-        err.to_string().contains("subnet `pod_subnet` (s1) has no gateway"),
+        err.to_string()
+            .contains("subnet `pod_subnet` (s1) has no gateway"),
         "{err}"
     );
 }

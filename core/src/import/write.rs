@@ -56,15 +56,18 @@ pub fn write(snap: &Snapshot, name: &str) -> Result<Imported, ImportError> {
         Some(t) => (t, true),
         None => (explicit_form(&plan, &steps, snap), false),
     };
-    let loaded = load_source(SourceFile::new("imported pipeline.toml", text.as_str())).map_err(
-        |r| {
-            let problems: Vec<String> = r.diagnostics.iter().map(|d| format!("{} {}", d.code, d.message)).collect();
+    let loaded =
+        load_source(SourceFile::new("imported pipeline.toml", text.as_str())).map_err(|r| {
+            let problems: Vec<String> = r
+                .diagnostics
+                .iter()
+                .map(|d| format!("{} {}", d.code, d.message))
+                .collect();
             ImportError::Unsupported(format!(
                 "the deployment cannot be written as a valid pipeline: {}",
                 problems.join("; ")
             ))
-        },
-    )?;
+        })?;
     if loaded.plan != plan {
         return Err(ImportError::Unsupported(
             "the written pipeline does not reproduce the deployment (a kuryr6 bug: please report it with the output of `openstack subnet show`)".into(),
@@ -88,9 +91,12 @@ fn ip(v: &Value, key: &str) -> Option<IpAddr> {
 
 fn subnet_step(v: &Value, network: &str, role: Role) -> Result<Noted, ImportError> {
     let name = str_of(v, "name").to_string();
-    let cidr: IpNet = str_of(v, "cidr")
-        .parse()
-        .map_err(|_| ImportError::Unsupported(format!("subnet `{name}` has no usable cidr ({})", v["cidr"])))?;
+    let cidr: IpNet = str_of(v, "cidr").parse().map_err(|_| {
+        ImportError::Unsupported(format!(
+            "subnet `{name}` has no usable cidr ({})",
+            v["cidr"]
+        ))
+    })?;
     let cidr = cidr.trunc();
     let gateway_ip = ip(v, "gateway_ip").ok_or_else(|| {
         ImportError::Unsupported(format!(
@@ -192,7 +198,10 @@ fn security_group_step(sg: &Value, all_rules: &[Value], service: &IpNet) -> Note
     // others in the order they were made.
     sorted.sort_by_key(|r| {
         let rank = guide.iter().position(|g| *g == observed_rule(r));
-        (rank.unwrap_or(guide.len()), str_of(r, "created_at").to_string())
+        (
+            rank.unwrap_or(guide.len()),
+            str_of(r, "created_at").to_string(),
+        )
     });
     for r in sorted {
         if let Some(g) = r["remote_group_id"].as_str() {
@@ -365,9 +374,7 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
         .iter()
         .find(|p| p["id"] == listener["default_pool_id"])
         .or(lb.pools.first())
-        .ok_or_else(|| {
-            ImportError::Unsupported(format!("load balancer `{name}` has no pool"))
-        })?;
+        .ok_or_else(|| ImportError::Unsupported(format!("load balancer `{name}` has no pool")))?;
     let listener_port = listener["protocol_port"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())
@@ -379,7 +386,11 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
         .collect();
     let mut ports: Vec<u16> = members
         .iter()
-        .filter_map(|m| m["protocol_port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .filter_map(|m| {
+            m["protocol_port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+        })
         .collect();
     ports.dedup();
     let member_port = match ports.as_slice() {
@@ -449,11 +460,12 @@ fn kubernetes(_snap: &Snapshot, steps: &[Noted]) -> Kubernetes {
         })
         .unwrap_or_default();
     let wide = steps.iter().any(|n| match &n.step {
-        Step::Subnet(s) if s.role == Role::Service => addr::service_layout(&s.cidr)
-            .is_some_and(|l| {
+        Step::Subnet(s) if s.role == Role::Service => {
+            addr::service_layout(&s.cidr).is_some_and(|l| {
                 l.kubernetes_range.max_prefix_len() - l.kubernetes_range.prefix_len()
                     > validate::MAX_SERVICE_RANGE_HOST_BITS
-            }),
+            })
+        }
         _ => false,
     });
     Kubernetes {
@@ -571,7 +583,10 @@ fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
         emit_keys.push(format!("member_mode = {}", q(&emit.member_mode)));
     }
     if emit.resource_tags != lower::default_resource_tags(&plan.pipeline) {
-        emit_keys.push(format!("resource_tags = {}", string_list(&emit.resource_tags)));
+        emit_keys.push(format!(
+            "resource_tags = {}",
+            string_list(&emit.resource_tags)
+        ));
     }
     if !emit_keys.is_empty() {
         let _ = writeln!(out, "\n[plan.emit]\n{}", emit_keys.join("\n"));
