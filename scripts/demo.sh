@@ -31,7 +31,11 @@ echo "== $OUT/kuryr.conf"
 cat "$OUT/kuryr.conf"
 echo "== $OUT/kube-apiserver.flags"
 cat "$OUT/kube-apiserver.flags"
+echo "== kuryr6 graph $PIPELINE: topology and address plan, against the cloud"
+"$K6" graph "$PIPELINE" --os-cloud "$OS_CLOUD" -o "$OUT/graph.svg"
 cat <<MSG
+
+The plan as a picture (open it in a browser): $OUT/graph.svg
 
 The local cloud is still running. Look at what kuryr6 made:
   source $KURYR6_CLOUD_DIR/env.sh
