@@ -217,17 +217,17 @@ pub fn render(g: &Graph) -> String {
         .filter(|n| n.kind != "network" && n.kind != "router" && n.parent.is_none())
         .collect();
     for n in &others {
-        if x + 300.0 > W {
+        if x + 340.0 > W {
             x = 20.0;
             y += 76.0;
         }
-        draw_node(&mut topo, n, x, y, 300.0, 50.0);
+        draw_node(&mut topo, n, x, y, 340.0, 50.0);
         for e in g.edges.iter().filter(|e| e.from == n.key) {
             if let Some(to) = center_of(&e.to) {
-                edge(&mut lines, (x + 150.0, y), to, e.drift, true);
+                edge(&mut lines, (x + 170.0, y), to, e.drift, true);
             }
         }
-        x += 320.0;
+        x += 360.0;
     }
     if !others.is_empty() {
         y += 50.0;
