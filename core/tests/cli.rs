@@ -173,3 +173,36 @@ fn deviations_are_warnings_that_do_not_fail_check() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["warnings"], serde_json::json!([]), "{doc}");
 }
+
+#[test]
+fn the_api_example_is_the_seed_plus_the_guides_load_balancer() {
+    let api = "examples/seed-ipv6-api/pipeline.toml";
+    let out = kuryr6(&["plan", api, "--offline", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = doc[0]["steps"].as_array().unwrap();
+    let lb = steps
+        .iter()
+        .find(|s| s["kind"] == "loadbalancer")
+        .expect("a loadbalancer step");
+    assert_eq!(lb["name"], "default/kubernetes");
+    assert_eq!(lb["vip"], "fd10:0:0:2::1");
+    assert_eq!(lb["members"].as_array().unwrap().len(), 2);
+    // Everything else is the seed's plan.
+    let seed = kuryr6(&["plan", SEED, "--offline", "--format", "json"]);
+    let seed: Value = serde_json::from_slice(&seed.stdout).unwrap();
+    let without_lb: Vec<&Value> = steps
+        .iter()
+        .filter(|s| s["kind"] != "loadbalancer" && s["kind"] != "emit")
+        .collect();
+    let seed_steps: Vec<&Value> = seed[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] != "emit")
+        .collect();
+    assert_eq!(without_lb, seed_steps);
+    let svg = kuryr6(&["graph", api]);
+    assert_eq!(svg.status.code(), Some(0));
+    assert!(stdout(&svg).contains("API VIP fd10:0:0:2::1"));
+}
