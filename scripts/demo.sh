@@ -5,10 +5,12 @@
 # emitted kuryr.conf. The cloud stays up so you can look around; stop it
 # with `bash scripts/cloud/down.sh`.
 #
-#   bash scripts/demo.sh [PIPELINE]     (default examples/seed-ipv6/pipeline.toml)
+#   bash scripts/demo.sh [PIPELINE]     (default examples/seed-ipv6-api/pipeline.toml:
+#                                        the seed plus the guide's API load balancer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PIPELINE=${1:-examples/seed-ipv6/pipeline.toml}
+PIPELINE=${1:-examples/seed-ipv6-api/pipeline.toml}
+NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$PIPELINE" | head -n 1)
 export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 
 bash scripts/cloud/up.sh --with-octavia
@@ -31,11 +33,16 @@ echo "== $OUT/kuryr.conf"
 cat "$OUT/kuryr.conf"
 echo "== $OUT/kube-apiserver.flags"
 cat "$OUT/kube-apiserver.flags"
+echo "== kuryr6 graph $PIPELINE: topology and address plan, against the cloud"
+"$K6" graph "$PIPELINE" --os-cloud "$OS_CLOUD" -o "$OUT/graph.svg"
 cat <<MSG
+
+The plan as a picture (open it in a browser): $OUT/graph.svg
 
 The local cloud is still running. Look at what kuryr6 made:
   source $KURYR6_CLOUD_DIR/env.sh
-  \$KURYR6_VENV_BIN/openstack network list --tags kuryr6:pipeline=seed-ipv6
+  \$KURYR6_VENV_BIN/openstack network list --tags kuryr6:pipeline=$NAME
+  \$KURYR6_VENV_BIN/openstack loadbalancer list --tags kuryr6:pipeline=$NAME
 Remove it again:   $K6 destroy $PIPELINE
 Stop the cloud:    bash scripts/cloud/down.sh
 MSG

@@ -34,6 +34,40 @@ pub enum CommandError {
     Write { path: String, error: std::io::Error },
 }
 
+impl CommandError {
+    /// The error in the one JSON error shape (`diag::Located`): one entry per
+    /// refusal or blocker, else one, with a stable code naming its kind.
+    pub fn located(&self, file: &str) -> Vec<crate::diag::Located> {
+        use crate::diag::Located;
+        let one =
+            |code: &str, message: String| vec![Located::operational(file, code, message, None)];
+        match self {
+            CommandError::Engine(EngineError::Cloud(e)) => {
+                let code = match e {
+                    CloudError::Auth(_) => "cloud.auth",
+                    CloudError::NotFound { .. } => "cloud.not_found",
+                    CloudError::Conflict { .. } => "cloud.conflict",
+                    CloudError::Rejected { .. } => "cloud.rejected",
+                    CloudError::Unavailable(_) => "cloud.unavailable",
+                    CloudError::Config(_) => "cloud.config",
+                    CloudError::NoEndpoint(_) => "cloud.no_endpoint",
+                };
+                one(code, e.to_string())
+            }
+            CommandError::Engine(EngineError::Refused(lines)) => lines
+                .iter()
+                .map(|l| Located::operational(file, "refused", l.clone(), None))
+                .collect(),
+            CommandError::Engine(EngineError::Blocked(lines)) => lines
+                .iter()
+                .map(|l| Located::operational(file, "blocked", l.clone(), None))
+                .collect(),
+            CommandError::Engine(EngineError::Timeout(m)) => one("timeout", m.clone()),
+            CommandError::Write { .. } => one("write", self.to_string()),
+        }
+    }
+}
+
 impl From<CloudError> for CommandError {
     fn from(e: CloudError) -> Self {
         CommandError::Engine(EngineError::Cloud(e))

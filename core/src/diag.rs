@@ -44,7 +44,7 @@ pub enum Code {
     E014,
     /// Address families inconsistent.
     E015,
-    /// DHCP or address modes on an IPv6 subnet.
+    /// IPv6 address modes on a subnet (DHCP on is warning W003).
     E016,
     /// Field not valid for this kind of step, or unknown step kind.
     E017,
@@ -75,6 +75,35 @@ pub enum Code {
     E029,
     /// A policy plugin reported a violation.
     E030,
+    /// Warning: the service subnet's prefix length is not the guide's (/112
+    /// for IPv6, /24 for IPv4).
+    W001,
+    /// Warning: a subnet's gateway or allocation pools differ from the
+    /// guide's layout for its role (e.g. a service pool starting at ::8001).
+    W002,
+    /// Warning: DHCP is on for an IPv6 subnet (the guide uses --no-dhcp).
+    W003,
+    /// Warning: the pods' security group lacks the tcp, udp or sctp rule
+    /// from the service subnet.
+    W004,
+}
+
+/// How bad a diagnostic is. Warnings name a deviation from the guide that
+/// works; they never fail a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 impl std::fmt::Display for Code {
@@ -92,6 +121,7 @@ impl std::fmt::Display for Code {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub code: Code,
+    pub severity: Severity,
     pub message: String,
     pub help: Option<String>,
     pub span: Option<Span>,
@@ -109,11 +139,24 @@ impl Diagnostic {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             code,
+            severity: Severity::Error,
             message: terminal_safe(message.into()),
             help: None,
             span: None,
             labels: Vec::new(),
         }
+    }
+
+    /// A warning: a deviation from the guide that works as it is.
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(code, message)
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     /// Adds a secondary location; `None` (a value with no place in the file,
@@ -183,12 +226,17 @@ pub fn terminal_safe(text: String) -> String {
 /// A diagnostic resolved against its file, ready to print or serialize.
 /// `file`/`line`/`column` are the primary location; `labels` the secondary
 /// ones (empty for most problems).
+///
+/// This is the one shape of every error kuryr6 prints as JSON: operational
+/// errors (cloud, I/O, refusals) use it too, with a code such as
+/// `cloud.auth` and no line (see `Located::operational`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {
     pub file: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
-    pub code: Code,
+    pub code: String,
+    pub severity: Severity,
     pub message: String,
     pub help: Option<String>,
     pub labels: Vec<LocatedLabel>,
@@ -210,7 +258,8 @@ impl Located {
             file: file.display_path(),
             line: pos.map(|p| p.line),
             column: pos.map(|p| p.column),
-            code: d.code,
+            code: d.code.to_string(),
+            severity: d.severity,
             message: d.message.clone(),
             help: d.help.clone(),
             labels: d
@@ -229,13 +278,35 @@ impl Located {
         }
     }
 
-    /// `file:line:col: error[CODE]: message` — the one-line form scripts grep for.
+    /// An error that is not about a place in a file: the cloud refused, a
+    /// file could not be written. `code` is a stable word (`cloud.auth`,
+    /// `refused` …), `file` the pipeline the command worked on.
+    pub fn operational(file: &str, code: &str, message: String, help: Option<String>) -> Self {
+        Located {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            code: code.to_string(),
+            severity: Severity::Error,
+            message,
+            help,
+            labels: Vec::new(),
+        }
+    }
+
+    /// `file:line:col: error[CODE]: message` (or `warning[CODE]`) — the
+    /// one-line form scripts grep for.
     pub fn headline(&self) -> String {
         let at = match (self.line, self.column) {
             (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
             _ => self.file.clone(),
         };
-        format!("{at}: error[{}]: {}", self.code, self.message)
+        format!(
+            "{at}: {}[{}]: {}",
+            self.severity.as_str(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -250,7 +321,11 @@ pub fn render(file: &SourceFile, diags: &[Diagnostic]) -> String {
     for d in diags {
         out.push_str(&Located::new(file, d).headline());
         out.push('\n');
-        let mut cs = CsDiagnostic::error().with_code(d.code.to_string());
+        let cs = match d.severity {
+            Severity::Error => CsDiagnostic::error(),
+            Severity::Warning => CsDiagnostic::warning(),
+        };
+        let mut cs = cs.with_code(d.code.to_string());
         let mut labels = Vec::new();
         if let Some(span) = &d.span {
             labels.push(Label::primary((), span.clone()));

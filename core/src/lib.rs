@@ -11,6 +11,8 @@ pub mod commands;
 pub mod diag;
 pub mod emit;
 pub mod engine;
+pub mod graph;
+pub mod import;
 pub mod load;
 pub mod lower;
 pub mod pipeline;

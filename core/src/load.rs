@@ -17,6 +17,8 @@ pub struct Loaded {
     pub source: SourceFile,
     pub plan: Plan,
     pub spans: Spans,
+    /// Deviations from the guide (`validate::deviations`); never errors.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 /// A pipeline that did not; `diagnostics` is never empty.
@@ -84,8 +86,14 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
                 source,
                 plan: lowered.plan,
                 spans: lowered.spans,
+                warnings: Vec::new(),
             },
         )
+        .map(|mut l| {
+            // Judged on the final plan, after any plugin changed it.
+            l.warnings = validate::deviations(&l.plan, &l.spans);
+            l
+        })
     } else {
         Err(Rejected {
             source,
@@ -102,6 +110,7 @@ impl Loaded {
         if diagnostics.is_empty() {
             Ok(Loaded {
                 source: self.source.clone(),
+                warnings: validate::deviations(&plan, &self.spans),
                 plan,
                 spans: self.spans.clone(),
             })

@@ -3,7 +3,8 @@
 //! 2 invalid pipeline or usage, 3 changes pending (`plan --detailed-exitcode`),
 //! 4 the plan has refusals (`plan`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
@@ -97,7 +98,9 @@ enum Command {
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
-        #[arg(long)]
+        /// Cloud-only flags (--adopt, --replace, --detailed-exitcode, --os-cloud, --os-cacert,
+        /// --insecure) are usage errors with it.
+        #[arg(long, conflicts_with_all = ["detailed_exitcode", "adopt", "replace", "insecure"])]
         offline: bool,
         /// Output format; json is documented in README.md.
         #[arg(long, value_enum, default_value = "text")]
@@ -173,9 +176,77 @@ enum Command {
         #[command(flatten)]
         cloud: CloudOpts,
     },
+    /// Read an existing Kuryr deployment (read-only) and write the pipeline that reproduces it:
+    /// the short form when it follows the guide, explicit steps with a comment on each
+    /// deviation otherwise. Then `kuryr6 run --adopt` takes it over by writing tags only.
+    Import {
+        /// kuryr.conf of the cluster: its pod_subnet, service_subnet, pod_security_groups and
+        /// project lead the walk (default: find the guide's names).
+        #[arg(long, value_name = "PATH")]
+        kuryr_conf: Option<PathBuf>,
+        /// Pipeline name (goes into the ownership tags).
+        #[arg(long, default_value = "kuryr")]
+        name: String,
+        /// Write the pipeline here (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        cloud: CloudOpts,
+    },
+    /// Draw the plan: topology (networks, subnets, router, security groups, load balancer) and
+    /// each subnet's address plan to scale. Offline unless --os-cloud is given; against a cloud,
+    /// pending creates, updates and deletes are marked.
+    Graph {
+        pipeline: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: GraphFormat,
+        /// Write here (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Cloud to compare with (clouds.yaml name). Only this flag contacts a cloud: an exported
+        /// OS_CLOUD alone keeps the graph offline.
+        #[arg(long)]
+        os_cloud: Option<String>,
+        /// Extra CA bundle (PEM) to trust for TLS.
+        #[arg(long, env = "OS_CACERT")]
+        os_cacert: Option<PathBuf>,
+        /// Do not verify TLS certificates.
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Print a shell completion script: `kuryr6 completions bash > /etc/bash_completion.d/kuryr6`.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff) on stdout, or with --dir write one page per command there.
+    Man {
+        /// Write kuryr6.1 and kuryr6-<command>.1 into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Svg,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -217,9 +288,31 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some(code) = offline_conflicts(&matches) {
+        return code;
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.verbose);
     match cli.command {
+        Command::Completions { shell } => {
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            // Into a buffer: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kuryr6", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
+            }
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Check { pipelines, format } => check(&pipelines, format),
         Command::Plan {
             pipelines,
@@ -237,9 +330,14 @@ fn main() -> ExitCode {
             ..
         } => {
             let [pipeline] = pipelines.as_slice() else {
-                eprintln!(
-                    "kuryr6 plan: give one pipeline when planning against a cloud (several are fine with --offline)"
-                );
+                let message = "give one pipeline when planning against a cloud (several are fine with --offline)";
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        error_document(&[Located::operational("", "usage", message.into(), None)])
+                    ),
+                    Format::Text => eprintln!("kuryr6 plan: {message}"),
+                }
                 return ExitCode::from(2);
             };
             with_cloud(pipeline, &cloud, format, |loaded, os| async move {
@@ -314,6 +412,84 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Plugin(cmd) => plugin_command(cmd),
+        Command::Graph {
+            pipeline,
+            format,
+            output,
+            os_cloud,
+            os_cacert,
+            insecure,
+        } => {
+            let cloud = os_cloud.map(|name| CloudArgs {
+                os_cloud: Some(name),
+                insecure,
+                cacert: os_cacert,
+            });
+            graph(&pipeline, format, output.as_deref(), cloud)
+        }
+        Command::Import {
+            kuryr_conf,
+            name,
+            output,
+            force,
+            format,
+            cloud,
+        } => import(
+            kuryr_conf.as_deref(),
+            &name,
+            output.as_deref(),
+            force,
+            format,
+            &cloud,
+        ),
+    }
+}
+
+/// `plan --offline` with a cloud flag given on the command line is a usage
+/// error. `--os-cloud` and `--os-cacert` are checked here, not with clap's
+/// `conflicts_with`: clap counts their environment variables (OS_CLOUD,
+/// OS_CACERT) as given, and an exported OS_CLOUD must not break offline plans.
+fn offline_conflicts(matches: &ArgMatches) -> Option<ExitCode> {
+    let ("plan", plan) = matches.subcommand()? else {
+        return None;
+    };
+    if !plan.get_flag("offline") {
+        return None;
+    }
+    let flag = ["os_cloud", "os_cacert"]
+        .into_iter()
+        .find(|id| plan.value_source(id) == Some(ValueSource::CommandLine))?;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let Some(plan_cmd) = cmd.find_subcommand_mut("plan") else {
+        return Some(ExitCode::from(2));
+    };
+    let err = plan_cmd.error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "the argument '--offline' cannot be used with '--{}': an offline plan contacts no cloud",
+            flag.replace('_', "-")
+        ),
+    );
+    let _ = err.print();
+    Some(ExitCode::from(2))
+}
+
+/// `kuryr6 man`: generated at run time from the same clap definition the
+/// binary parses with, so the page never drifts from the flags (a build.rs
+/// would need the definition in a second crate).
+fn man(dir: Option<&Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let result = match dir {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir)),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kuryr6 man: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -328,6 +504,11 @@ where
         return ExitCode::from(2);
     };
     let loaded = loaded.remove(0);
+    if format == Format::Text {
+        // JSON output stays one document; warnings are `check`'s to list there.
+        eprint!("{}", diag::render(&loaded.source, &loaded.warnings));
+    }
+    let file = loaded.source.display_path();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -347,15 +528,17 @@ where
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "error": e.to_string() })
-                ),
+                Format::Json => println!("{}", error_document(&e.located(&file))),
                 Format::Text => eprintln!("kuryr6: {e}"),
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// The one JSON shape of a failed command (README.md, "Errors as JSON").
+fn error_document(errors: &[Located]) -> serde_json::Value {
+    serde_json::json!({ "ok": false, "errors": errors })
 }
 
 /// Loads every file; prints every problem of every file. `None` if any failed.
@@ -371,7 +554,7 @@ fn load_all(paths: &[PathBuf], format: Format) -> Option<Vec<Loaded>> {
                 .iter()
                 .flat_map(|r| r.diagnostics.iter().map(|d| Located::new(&r.source, d)))
                 .collect();
-            println!("{}", serde_json::json!({ "ok": false, "errors": all }));
+            println!("{}", error_document(&all));
         }
         Format::Text => {
             for r in &rejected {
@@ -393,11 +576,25 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
         return ExitCode::from(2);
     };
     match format {
-        Format::Json => println!("{}", serde_json::json!({ "ok": true, "files": paths })),
+        Format::Json => {
+            let warnings: Vec<Located> = loaded
+                .iter()
+                .flat_map(|l| l.warnings.iter().map(|d| Located::new(&l.source, d)))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({ "ok": true, "files": paths, "warnings": warnings })
+            )
+        }
         Format::Text => {
             for l in &loaded {
+                eprint!("{}", diag::render(&l.source, &l.warnings));
+                let warned = match l.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warning(s)"),
+                };
                 println!(
-                    "{}: ok ({} steps)",
+                    "{}: ok ({} steps{warned})",
                     l.source.display_path(),
                     l.plan.steps.len()
                 );
@@ -424,8 +621,223 @@ fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
         }
         Format::Text => {
             for l in &loaded {
+                eprint!("{}", diag::render(&l.source, &l.warnings));
                 print!("{}", report::text(l, &OfflineIds));
             }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kuryr6 graph`: exit 0 with the picture written, 2 for an invalid
+/// pipeline, 1 when the cloud cannot be read or the file not written.
+fn graph(
+    pipeline: &Path,
+    format: GraphFormat,
+    output: Option<&Path>,
+    cloud: Option<CloudArgs>,
+) -> ExitCode {
+    use kuryr6::graph;
+    let Some(mut loaded) = load_all(std::slice::from_ref(&pipeline.to_path_buf()), Format::Text)
+    else {
+        return ExitCode::from(2);
+    };
+    let loaded = loaded.remove(0);
+    let g = match cloud {
+        None => graph::build(&loaded.plan, None, "plan (offline)".into()),
+        Some(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("kuryr6: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let plan = &loaded.plan;
+            let result = runtime.block_on(async {
+                let os = commands::connect(&args).await?;
+                let obs = kuryr6::engine::observe(&os, plan).await?;
+                // Drift as `plan --adopt --replace` sees it: every change it could make.
+                let set = kuryr6::engine::diff(
+                    plan,
+                    &obs,
+                    RunOptions {
+                        adopt: true,
+                        replace: true,
+                    },
+                );
+                Ok::<_, kuryr6::cloud::CloudError>((set, os.config().label()))
+            });
+            match result {
+                Ok((set, label)) => {
+                    let pending = set
+                        .changes
+                        .iter()
+                        .filter(|c| c.action != kuryr6::engine::Action::NoOp)
+                        .count();
+                    let subtitle = if pending == 0 {
+                        format!("against {label}: no changes")
+                    } else {
+                        format!("against {label}: {pending} pending change(s)")
+                    };
+                    graph::build(plan, Some(&set), subtitle)
+                }
+                Err(e) => {
+                    eprintln!("kuryr6: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let text = match format {
+        GraphFormat::Svg => graph::svg::render(&g),
+        GraphFormat::Dot => graph::dot::render(&g),
+        GraphFormat::Mermaid => graph::mermaid::render(&g),
+    };
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("kuryr6 graph: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("kuryr6 graph: wrote {}", path.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kuryr6 import`: exit 0 with the pipeline written, 1 when the cloud
+/// cannot be read or the deployment cannot be expressed, 2 on usage.
+fn import(
+    conf: Option<&Path>,
+    name: &str,
+    output: Option<&Path>,
+    force: bool,
+    format: Format,
+    cloud: &CloudOpts,
+) -> ExitCode {
+    use kuryr6::import::{self, ImportError};
+    let label = output
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "pipeline.toml".into());
+    let fail = |code: &str, message: String, exit: u8| {
+        match format {
+            Format::Json => println!(
+                "{}",
+                error_document(&[Located::operational(&label, code, message, None)])
+            ),
+            Format::Text => eprintln!("kuryr6 import: {message}"),
+        }
+        ExitCode::from(exit)
+    };
+    if let Some(out) = output
+        && out.exists()
+        && !force
+    {
+        return fail(
+            "usage",
+            format!("{} exists; pass --force to overwrite it", out.display()),
+            2,
+        );
+    }
+    let hints = match conf {
+        None => import::Hints::default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| import::parse_kuryr_conf(&t))
+        {
+            Ok(h) => h,
+            Err(e) => {
+                return fail(
+                    "import.conf",
+                    format!("cannot read {}: {e}", path.display()),
+                    1,
+                );
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail("io", format!("cannot start the async runtime: {e}"), 1),
+    };
+    let args = cloud.args();
+    let result = runtime.block_on(async move {
+        let os = commands::connect(&args).await?;
+        let snap = import::read(&os, &hints).await?;
+        import::write::write(&snap, name)
+    });
+    let imported = match result {
+        Ok(i) => i,
+        Err(e) => {
+            let code = match &e {
+                ImportError::Cloud(c) => {
+                    return match format {
+                        Format::Json => {
+                            let err = commands::CommandError::from(c.clone());
+                            println!("{}", error_document(&err.located(&label)));
+                            ExitCode::from(1)
+                        }
+                        Format::Text => fail("", e.to_string(), 1),
+                    };
+                }
+                ImportError::Missing(_) => "import.missing",
+                ImportError::Ambiguous(_) => "import.ambiguous",
+                ImportError::Unsupported(_) => "import.unsupported",
+                ImportError::Conf(_) => "import.conf",
+            };
+            return fail(code, e.to_string(), 1);
+        }
+    };
+    if let Some(out) = output
+        && let Err(e) = std::fs::write(out, &imported.text)
+    {
+        return fail("write", format!("cannot write {}: {e}", out.display()), 1);
+    }
+    let source = kuryr6::source::SourceFile::new(label.as_str(), imported.text.as_str());
+    match format {
+        Format::Json => {
+            let warnings: Vec<Located> = imported
+                .warnings
+                .iter()
+                .map(|d| Located::new(&source, d))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ok": true,
+                    "file": output.map(|p| p.display().to_string()),
+                    "short_form": imported.short_form,
+                    "steps": imported.plan.steps.len(),
+                    "warnings": warnings,
+                    "pipeline": if output.is_none() { Some(&imported.text) } else { None },
+                })
+            );
+        }
+        Format::Text => {
+            if output.is_none() {
+                print!("{}", imported.text);
+            }
+            eprint!("{}", diag::render(&source, &imported.warnings));
+            eprintln!(
+                "kuryr6 import: {} steps ({}), {} deviation warning(s){}; next: kuryr6 plan {label} --adopt, then kuryr6 run {label} --adopt",
+                imported.plan.steps.len(),
+                if imported.short_form {
+                    "short form"
+                } else {
+                    "explicit"
+                },
+                imported.warnings.len(),
+                output
+                    .map(|p| format!(", written to {}", p.display()))
+                    .unwrap_or_default(),
+            );
         }
     }
     ExitCode::SUCCESS

@@ -380,9 +380,6 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
         );
         return;
     }
-    if s.enable_dhcp && family == 6 {
-        c.report(Code::E016, n, "enable_dhcp", format!("IPv6 subnet `{n}` enables DHCP"), "set enable_dhcp = false: Kuryr assigns pod and service addresses itself, as the guide's --no-dhcp does");
-    }
     if addr::ip_version(s.gateway_ip) != family || !s.cidr.contains(&s.gateway_ip) {
         c.report(
             Code::E010,
@@ -996,4 +993,142 @@ pub fn service_ranges(plan: &Plan) -> Vec<IpNet> {
         .filter(|s| s.role == Role::Service)
         .filter_map(|s| addr::service_layout(&s.cidr).map(|l| l.kubernetes_range))
         .collect()
+}
+
+/// The guide's IPv6 service subnet length.
+pub const GUIDE_SERVICE_PREFIX_LEN: u8 = 112;
+
+/// Deviations from the guide that work as they are (warnings): a service
+/// subnet that is not a /112, a gateway or pool off the guide's layout,
+/// DHCP on an IPv6 subnet, an access security group without the tcp, udp
+/// or sctp rule from the service subnet. Run only on plans without errors;
+/// `kuryr6 import` writes a comment on each of these in the pipeline.
+pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut warn = |code: Code, step: &str, field: &str, message: String, help: String| {
+        out.push(
+            Diagnostic::warning(code, message)
+                .help(help)
+                .at(spans.get(step, field)),
+        );
+    };
+    for s in plan.subnets() {
+        let n = &s.name;
+        let v6 = addr::net_version(&s.cidr) == 6;
+        if s.role == Role::Service && v6 && s.cidr.prefix_len() != GUIDE_SERVICE_PREFIX_LEN {
+            warn(
+                Code::W001,
+                n,
+                "cidr",
+                format!(
+                    "service subnet `{n}` is a /{}, the guide's is a /{GUIDE_SERVICE_PREFIX_LEN}",
+                    s.cidr.prefix_len()
+                ),
+                format!(
+                    "fine if intended: the Kubernetes range is its first half; new clusters use a /{GUIDE_SERVICE_PREFIX_LEN}"
+                ),
+            );
+        }
+        if s.enable_dhcp && v6 {
+            warn(
+                Code::W003,
+                n,
+                "enable_dhcp",
+                format!("IPv6 subnet `{n}` has DHCP on; the guide turns it off (--no-dhcp)"),
+                "Kuryr assigns pod and service addresses itself: set enable_dhcp = false when nothing else relies on DHCP".into(),
+            );
+        }
+        if s.role == Role::Other {
+            continue;
+        }
+        let guide = crate::lower::laid_out_subnet(n, &s.network, s.role, s.cidr);
+        if s.gateway_ip != guide.gateway_ip {
+            warn(
+                Code::W002,
+                n,
+                "gateway",
+                format!(
+                    "gateway of subnet `{n}` is {}, the guide's is {}",
+                    s.gateway_ip, guide.gateway_ip
+                ),
+                "fine if intended; kuryr6 keeps the gateway as written".into(),
+            );
+        }
+        if s.allocation_pools != guide.allocation_pools {
+            let show = |pools: &[Pool]| {
+                pools
+                    .iter()
+                    .map(|p| format!("{}-{}", p.start, p.end))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let starts = match (s.allocation_pools.first(), guide.allocation_pools.first()) {
+                (Some(a), Some(b)) if a.start != b.start => {
+                    format!(" (it starts at {}, the guide's at {})", a.start, b.start)
+                }
+                _ => String::new(),
+            };
+            warn(
+                Code::W002,
+                n,
+                "allocation_pools",
+                format!(
+                    "allocation pools of subnet `{n}` are {}, the guide's are {}{starts}",
+                    show(&s.allocation_pools),
+                    show(&guide.allocation_pools)
+                ),
+                "fine if intended; kuryr6 keeps the pools as written".into(),
+            );
+        }
+    }
+    // The access rules Kuryr needs: pods accept tcp, udp and sctp from the
+    // service subnet (the guide adds tcp; Kuryr's devstack adds the others).
+    for e in plan.emits() {
+        let Some(svc) = plan.subnet(&e.service_subnet) else {
+            continue;
+        };
+        let groups: Vec<&SecurityGroup> = e
+            .security_groups
+            .iter()
+            .filter_map(|g| match plan.step(g) {
+                Some(Step::SecurityGroup(sg)) => Some(sg),
+                _ => None,
+            })
+            .collect();
+        let Some(first) = groups.first() else {
+            continue;
+        };
+        for wanted in crate::lower::service_access_rules(&svc.cidr) {
+            let present = groups.iter().flat_map(|g| &g.rules).any(|r| {
+                r.direction == wanted.direction
+                    && r.ethertype == wanted.ethertype
+                    && (r.protocol.is_none() || r.protocol == wanted.protocol)
+                    && r.remote_ip_prefix.is_none_or(|p| p.contains(&svc.cidr))
+                    && r.port_range_min.is_none()
+                    && r.port_range_max.is_none()
+            });
+            if !present {
+                let proto = wanted.protocol.clone().unwrap_or_default();
+                warn(
+                    Code::W004,
+                    &first.name,
+                    // The rule list as written (`rule`), else where the short form derived it.
+                    if spans.get_exact(&first.name, "rule").is_some() {
+                        "rule"
+                    } else {
+                        "rules"
+                    },
+                    format!(
+                        "security group `{}` has no {proto} rule from the service subnet {}: pods will not accept {proto} service traffic",
+                        first.name, svc.cidr
+                    ),
+                    format!(
+                        "add [[step.rule]] direction = \"ingress\", protocol = \"{proto}\", remote_ip_prefix = \"{}\"",
+                        svc.cidr
+                    ),
+                );
+            }
+        }
+    }
+    out
 }

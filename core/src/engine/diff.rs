@@ -280,8 +280,11 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
                 let (found, action) = d.locate(&Kind::SecurityGroup, &sg.name);
                 let mut fields = Vec::new();
                 let wanted = sg_description(&sg.description, &plan.pipeline);
+                // An adopted group keeps its own description when it is the
+                // pipeline's text: only tags mark adoption.
                 if let Some(v) = &found
                     && str_of(v, "description") != wanted
+                    && str_of(v, "description") != sg.description
                 {
                     fields.push(FieldChange {
                         field: "description".into(),
@@ -434,6 +437,7 @@ fn diff_subnet(d: &mut Differ, s: &Subnet) {
 fn attached_subnets(obs: &Observed, router_id: &str) -> BTreeSet<String> {
     obs.router_ports
         .iter()
+        .chain(&obs.adoptable_router_ports)
         .filter(|p| str_of(p, "device_id") == router_id)
         .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
         .filter_map(|ip| ip["subnet_id"].as_str().map(str::to_string))
@@ -554,6 +558,7 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
         .obs
         .rules
         .iter()
+        .chain(&d.obs.adoptable_rules)
         .filter(|r| !sg_id.is_empty() && str_of(r, "security_group_id") == sg_id)
         .collect();
     let marker = pipeline_tag(&d.tag);

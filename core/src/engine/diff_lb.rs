@@ -134,16 +134,36 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
         ));
         return;
     }
-    let found = same_named.first().copied();
-    let foreign = obs
+    let mut found = same_named.first().copied();
+    // The step's subnet, ours or (being adopted) not yet: a same-named load
+    // balancer on another subnet is not the one this step stands for.
+    let vip_subnet = obs
+        .find(&crate::cloud::Kind::Subnet, &lb.subnet)
+        .or_else(|| {
+            obs.foreign(&crate::cloud::Kind::Subnet)
+                .iter()
+                .find(|s| s["name"] == lb.subnet.as_str())
+        })
+        .map(|s| str_of(s, "id"));
+    let foreign: Vec<&Value> = obs
         .foreign(&crate::cloud::Kind::LoadBalancer)
         .iter()
-        .find(|v| v["name"] == lb.name.as_str());
+        .filter(|v| v["name"] == lb.name.as_str())
+        .filter(|v| vip_subnet.is_none_or(|id| str_of(v, "vip_subnet_id") == id))
+        .collect();
+    // --adopt takes over one same-named load balancer no pipeline owns,
+    // with its children (observe read them as adoptable).
+    let adopting = found.is_none()
+        && options.adopt
+        && matches!(foreign.as_slice(), [f] if super::observe::owner_of(f).is_none());
+    if adopting {
+        found = foreign.first().copied();
+    }
     if found.is_none()
-        && let Some(f) = foreign
+        && let Some(f) = foreign.first()
     {
         set.refusals.push(format!(
-                "load balancer `{}` ({}) exists but kuryr6 does not own it (Kuryr may have made it for the `kubernetes` service); delete it or rename the step",
+                "load balancer `{}` ({}) exists but kuryr6 does not own it (Kuryr may have made it for the `kubernetes` service); run again with --adopt to tag and manage it, delete it, or rename the step",
                 lb.name,
                 str_of(f, "id")
             ));
@@ -205,7 +225,9 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
             Target::Loadbalancer {
                 name: lb.name.clone(),
             },
-            if found.is_some() {
+            if adopting {
+                Action::Adopt
+            } else if found.is_some() {
                 Action::NoOp
             } else {
                 Action::Create
@@ -225,7 +247,29 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
             .map(|id| list.iter().filter(|v| belongs(v, id)).cloned().collect())
             .unwrap_or_default()
     };
-    let (pools, listeners) = (children(&obs.pools), children(&obs.listeners));
+    let (pools, listeners) = if adopting {
+        (
+            children(&obs.adoptable_pools),
+            children(&obs.adoptable_listeners),
+        )
+    } else {
+        (children(&obs.pools), children(&obs.listeners))
+    };
+    // A child of an adopted load balancer is tagged as it is matched.
+    let kept = |action: Action| {
+        if adopting && matches!(action, Action::NoOp | Action::Update) {
+            Action::Adopt
+        } else {
+            action
+        }
+    };
+    let members_of = |pool_id: &str| {
+        if adopting {
+            obs.adoptable_members.get(pool_id)
+        } else {
+            obs.members.get(pool_id)
+        }
+    };
 
     let pool = pools.iter().find(|p| p["name"] == lb.pool_name.as_str());
     let pool_target = Target::Pool {
@@ -240,9 +284,9 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                 from: str_of(p, "lb_algorithm").into(),
                 to: lb.algorithm.clone(),
             };
-            push(set, pool_target, Action::Update, Some(p), vec![f]);
+            push(set, pool_target, kept(Action::Update), Some(p), vec![f]);
         }
-        Some(p) => push(set, pool_target, Action::NoOp, Some(p), Vec::new()),
+        Some(p) => push(set, pool_target, kept(Action::NoOp), Some(p), Vec::new()),
     }
 
     let lname = listener_name(lb);
@@ -273,7 +317,7 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                 push(
                     set,
                     listener_target,
-                    Action::Update,
+                    kept(Action::Update),
                     Some(l),
                     vec![FieldChange {
                         field: "default_pool".into(),
@@ -282,13 +326,19 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                     }],
                 );
             } else {
-                push(set, listener_target, Action::NoOp, Some(l), Vec::new());
+                push(
+                    set,
+                    listener_target,
+                    kept(Action::NoOp),
+                    Some(l),
+                    Vec::new(),
+                );
             }
         }
     }
 
     let members: Vec<Value> = pool
-        .and_then(|p| obs.members.get(str_of(p, "id")))
+        .and_then(|p| members_of(str_of(p, "id")))
         .cloned()
         .unwrap_or_default();
     for host in &lb.members {
@@ -303,7 +353,7 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
                 let same_addr = m["address"].as_str().and_then(|a| a.parse::<IpAddr>().ok())
                     == Some(host.address);
                 if same_addr && m["protocol_port"].as_u64() == Some(u64::from(lb.member_port)) {
-                    push(set, target, Action::NoOp, Some(m), Vec::new());
+                    push(set, target, kept(Action::NoOp), Some(m), Vec::new());
                 } else {
                     let f = FieldChange {
                         field: "address".into(),
@@ -317,15 +367,19 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
     }
     // Owned children of this load balancer that no step wants (a listener
     // of an old port, a pool of an old name) go: listeners first, then the
-    // pools with their members (see apply's delete waves).
-    for l in &listeners {
-        if l["name"] != listener_name(lb).as_str() {
-            delete_listener(set, &lb.name, l);
+    // pools with their members (see apply's delete waves). Children of a
+    // load balancer being adopted are someone else's until tagged: those
+    // the pipeline does not name stay.
+    if !adopting {
+        for l in &listeners {
+            if l["name"] != listener_name(lb).as_str() {
+                delete_listener(set, &lb.name, l);
+            }
         }
-    }
-    for p in &pools {
-        if p["name"] != lb.pool_name.as_str() {
-            delete_pool(obs, set, &lb.name, p);
+        for p in &pools {
+            if p["name"] != lb.pool_name.as_str() {
+                delete_pool(obs, set, &lb.name, p);
+            }
         }
     }
     for m in &members {

@@ -127,6 +127,44 @@ fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> {
     })
 }
 
+/// Tags an Octavia object found under another owner (`--adopt`), when its
+/// load balancer takes changes.
+async fn adopt<C: Cloud>(
+    cloud: &C,
+    ids: &IdMap,
+    c: &Change,
+    tags: &[String],
+) -> Result<(), EngineError> {
+    let id = c.id.clone().unwrap_or_default();
+    let (kind, lb_name) = match &c.target {
+        Target::Loadbalancer { name } => (Kind::LoadBalancer, name),
+        Target::Listener { loadbalancer, .. } => (Kind::Listener, loadbalancer),
+        Target::Pool { loadbalancer, .. } => (Kind::Pool, loadbalancer),
+        Target::Member {
+            loadbalancer, pool, ..
+        } => {
+            let pool_id = need(
+                &format!("pool `{pool}`"),
+                ids.get_target(&Target::Pool {
+                    loadbalancer: loadbalancer.clone(),
+                    name: pool.clone(),
+                }),
+            )?;
+            (Kind::Member { pool_id }, loadbalancer)
+        }
+        _ => return Ok(()),
+    };
+    let lb_id = match &c.target {
+        Target::Loadbalancer { .. } => id.clone(),
+        _ => need(
+            &format!("load balancer `{lb_name}`"),
+            ids.get(StepKind::Loadbalancer, lb_name),
+        )?,
+    };
+    when_active(cloud, &lb_id, lb_name, || cloud.add_tags(&kind, &id, tags)).await?;
+    Ok(())
+}
+
 pub async fn upsert<C: Cloud>(
     cloud: &C,
     plan: &Plan,
@@ -137,6 +175,13 @@ pub async fn upsert<C: Cloud>(
     // Octavia takes tags in the create body; they also mark the create for
     // the read-back after an ambiguous answer (`create`).
     let tags = ownership_tags(pipeline);
+    if c.action == Action::Adopt {
+        adopt(cloud, ids, c, &tags).await?;
+        // An adopted pool or listener that also differs is then updated.
+        if c.fields.is_empty() {
+            return Ok(c.id.clone());
+        }
+    }
     match &c.target {
         Target::Loadbalancer { name } => {
             let lb = lb_step(plan, name).ok_or_else(|| {
@@ -154,7 +199,7 @@ pub async fn upsert<C: Cloud>(
         }
         Target::Pool { loadbalancer, name } => {
             let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
-            if c.action == Action::Update {
+            if matches!(c.action, Action::Update | Action::Adopt) {
                 let id = c.id.clone().unwrap_or_default();
                 when_active(cloud, &lb_id, loadbalancer, || {
                     cloud.update(&Kind::Pool, &id, json!({ "lb_algorithm": lb.algorithm }))
@@ -176,7 +221,7 @@ pub async fn upsert<C: Cloud>(
                 name: lb.pool_name.clone(),
             };
             let pool_id = need(&format!("pool `{}`", lb.pool_name), ids.get_target(&pool))?;
-            if c.action == Action::Update {
+            if matches!(c.action, Action::Update | Action::Adopt) {
                 let id = c.id.clone().unwrap_or_default();
                 when_active(cloud, &lb_id, loadbalancer, || {
                     cloud.update(&Kind::Listener, &id, json!({ "default_pool_id": pool_id }))

@@ -28,6 +28,18 @@ pub struct Observed {
     pub rules: Vec<Value>,
     /// Interface ports of the owned routers (`router_ports::is_interface`).
     pub router_ports: Vec<Value>,
+    /// Rules and router-interface ports of the foreign security groups and
+    /// routers an `--adopt` would take over (one same-named resource, owned
+    /// by no kuryr6 pipeline): so that the plan of an adoption shows what
+    /// is already there, not creates. Kept apart from `rules` and
+    /// `router_ports`, which destroy and dedupe read as the pipeline's own.
+    pub adoptable_rules: Vec<Value>,
+    pub adoptable_router_ports: Vec<Value>,
+    /// Likewise the listeners, pools and members (per pool id) of an
+    /// adoptable load balancer.
+    pub adoptable_listeners: Vec<Value>,
+    pub adoptable_pools: Vec<Value>,
+    pub adoptable_members: BTreeMap<String, Vec<Value>>,
     /// Octavia objects, when the pipeline has a load balancer step.
     pub loadbalancers: Vec<Value>,
     pub listeners: Vec<Value>,
@@ -200,8 +212,46 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .map(|r| ("device_id".to_string(), str_of(r, "id").to_string()))
         .collect();
     let has_routers = !obs.owned(&Kind::Router).is_empty();
+    let adoptable_ids = |kind: &Kind, key: &str| -> Query {
+        obs.foreign(kind)
+            .iter()
+            .filter(|v| {
+                owner_of(v).is_none()
+                    && obs
+                        .foreign(kind)
+                        .iter()
+                        .filter(|w| w["name"] == v["name"])
+                        .count()
+                        == 1
+            })
+            .map(|v| (key.to_string(), str_of(v, "id").to_string()))
+            .collect()
+    };
+    let adoptable_sgs = adoptable_ids(&Kind::SecurityGroup, "security_group_id");
+    let mut adoptable_routers = adoptable_ids(&Kind::Router, "device_id");
+    if !adoptable_routers.is_empty() {
+        adoptable_routers.push((
+            "device_owner".to_string(),
+            "network:router_interface".to_string(),
+        ));
+    }
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
-    let (rules, ports, (listeners, pools)) = futures::try_join!(
+    // Every unowned same-named load balancer: which one the step means
+    // depends on its subnet, which the diff knows (see diff_lb).
+    let adoptable_lbs: Vec<String> = obs
+        .foreign(&Kind::LoadBalancer)
+        .iter()
+        .filter(|v| owner_of(v).is_none())
+        .map(|v| str_of(v, "id").to_string())
+        .collect();
+    let list_unless_empty = |kind: Kind, q: Query| async move {
+        if q.is_empty() {
+            Ok(Vec::new())
+        } else {
+            cloud.list(&kind, &q).await
+        }
+    };
+    let (rules, ports, (listeners, pools), adoptable_rules, adoptable_router_ports) = futures::try_join!(
         async {
             if sg_ids.is_empty() {
                 Ok(Vec::new())
@@ -224,7 +274,9 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
                 cloud.list(&Kind::Listener, &by_tag),
                 cloud.list(&Kind::Pool, &by_tag)
             )
-        }
+        },
+        list_unless_empty(Kind::SecurityGroupRule, adoptable_sgs),
+        list_unless_empty(Kind::Port, adoptable_routers)
     )?;
     obs.rules = rules;
     // By device_id whatever the owner: DVR and L3-HA interfaces have their
@@ -233,6 +285,33 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .into_iter()
         .filter(super::router_ports::is_interface)
         .collect();
+    obs.adoptable_rules = adoptable_rules;
+    obs.adoptable_router_ports = adoptable_router_ports
+        .into_iter()
+        .filter(super::router_ports::is_interface)
+        .collect();
+    if !adoptable_lbs.is_empty() {
+        // Untagged children: listed in the project, kept if they hang off
+        // an adoptable load balancer.
+        let q = in_project(&obs.project_id, Query::new());
+        let (listeners, pools) =
+            futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
+        let of_adoptable = |v: &Value| {
+            adoptable_lbs
+                .iter()
+                .any(|id| super::diff_lb::belongs(v, id))
+        };
+        obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
+        obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
+        for p in &obs.adoptable_pools {
+            let kind = Kind::Member {
+                pool_id: str_of(p, "id").to_string(),
+            };
+            let members = cloud.list(&kind, &Query::new()).await?;
+            obs.adoptable_members
+                .insert(str_of(p, "id").to_string(), members);
+        }
+    }
     let member_lists = try_join_all(pools.iter().map(|p| {
         let kind = Kind::Member {
             pool_id: str_of(p, "id").to_string(),

@@ -1,0 +1,489 @@
+//! Import against the in-memory `FakeCloud`: deployments built by hand
+//! through the `Cloud` trait (as the guide's CLI commands would), read,
+//! written, loaded back, and diffed: adoption only, field for field.
+
+use super::write::{Imported, write};
+use super::*;
+use crate::cloud::fake::{FakeCloud, Verb};
+use crate::diag::Code;
+use crate::engine::diff::Action;
+use crate::engine::progress::Progress;
+use crate::engine::{RunOptions, apply, diff, observe};
+use crate::plan::{Role, Step};
+use serde_json::{Value, json};
+
+/// How the hand-made deployment differs from the guide.
+#[derive(Clone, Copy, Default)]
+struct Shape {
+    /// Service subnet prefix length (guide: 112).
+    service_len: u8,
+    /// First address of the service pool, as an offset from the network.
+    pool_start: u32,
+    dhcp: bool,
+    /// Protocols of the access rules from the service subnet.
+    all_protocols: bool,
+    extra_rule: bool,
+}
+
+const GUIDE: Shape = Shape {
+    service_len: 112,
+    pool_start: 0x8000,
+    dhcp: false,
+    all_protocols: false,
+    extra_rule: false,
+};
+
+struct Made {
+    pod_subnet: String,
+    service_subnet: String,
+    sg: String,
+    router: String,
+}
+
+async fn build(cloud: &FakeCloud, shape: Shape) -> Made {
+    let net = |name: &str| cloud.create(&Kind::Network, json!({ "name": name }));
+    let pods = net("pods").await.unwrap();
+    let pod_subnet = cloud
+        .create(
+            &Kind::Subnet,
+            json!({ "name": "pod_subnet", "network_id": pods["id"], "ip_version": 6,
+                    "cidr": "fd10:0:0:1::/64", "gateway_ip": "fd10:0:0:1::1", "enable_dhcp": false }),
+        )
+        .await
+        .unwrap();
+    let services = net("services").await.unwrap();
+    let cidr: ipnet::IpNet = format!("fd10:0:0:2::/{}", shape.service_len)
+        .parse()
+        .unwrap();
+    let last = crate::addr::last(&cidr);
+    let gateway = crate::addr::offset(last, -1);
+    let start = crate::addr::offset(cidr.network(), i128::from(shape.pool_start));
+    let end = crate::addr::offset(last, -2);
+    let service_subnet = cloud
+        .create(
+            &Kind::Subnet,
+            json!({ "name": "service_subnet", "network_id": services["id"], "ip_version": 6,
+                    "cidr": cidr.to_string(), "gateway_ip": gateway.to_string(), "enable_dhcp": shape.dhcp,
+                    "allocation_pools": [{ "start": start.to_string(), "end": end.to_string() }] }),
+        )
+        .await
+        .unwrap();
+    let router = cloud
+        .create(&Kind::Router, json!({ "name": "k8s-ipv6" }))
+        .await
+        .unwrap();
+    for s in [&pod_subnet, &service_subnet] {
+        cloud
+            .router_interface(str_of(&router, "id"), str_of(s, "id"), true)
+            .await
+            .unwrap();
+    }
+    // The openstack CLI makes the description the name when none is given.
+    let sg = cloud
+        .create(
+            &Kind::SecurityGroup,
+            json!({ "name": "service_pod_access_v6", "description": "service_pod_access_v6" }),
+        )
+        .await
+        .unwrap();
+    let protocols: &[&str] = if shape.all_protocols {
+        &["sctp", "tcp", "udp"]
+    } else {
+        &["tcp"]
+    };
+    for p in protocols {
+        cloud
+            .create(
+                &Kind::SecurityGroupRule,
+                json!({ "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6",
+                        "protocol": p, "remote_ip_prefix": cidr.to_string() }),
+            )
+            .await
+            .unwrap();
+    }
+    if shape.extra_rule {
+        cloud
+            .create(
+                &Kind::SecurityGroupRule,
+                json!({ "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6",
+                        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
+                        "remote_ip_prefix": "fd00:aaaa::/64" }),
+            )
+            .await
+            .unwrap();
+    }
+    Made {
+        pod_subnet: str_of(&pod_subnet, "id").into(),
+        service_subnet: str_of(&service_subnet, "id").into(),
+        sg: str_of(&sg, "id").into(),
+        router: str_of(&router, "id").into(),
+    }
+}
+
+/// The API load balancer with two members, made by hand.
+async fn build_lb(cloud: &FakeCloud, made: &Made) {
+    let lb = cloud
+        .create(
+            &Kind::LoadBalancer,
+            json!({ "name": "default/kubernetes", "vip_subnet_id": made.service_subnet,
+                    "vip_address": "fd10:0:0:2::1" }),
+        )
+        .await
+        .unwrap();
+    let id = str_of(&lb, "id").to_string();
+    let settle = || cloud.get(&Kind::LoadBalancer, &id);
+    settle().await.unwrap();
+    let pool = cloud
+        .create(
+            &Kind::Pool,
+            json!({ "name": "default/kubernetes:HTTPS:443", "loadbalancer_id": id,
+                    "protocol": "HTTPS", "lb_algorithm": "ROUND_ROBIN" }),
+        )
+        .await
+        .unwrap();
+    settle().await.unwrap();
+    cloud
+        .create(
+            &Kind::Listener,
+            json!({ "name": "default/kubernetes:HTTPS:443", "loadbalancer_id": id,
+                    "protocol": "HTTPS", "protocol_port": 443, "default_pool_id": pool["id"] }),
+        )
+        .await
+        .unwrap();
+    settle().await.unwrap();
+    let kind = Kind::Member {
+        pool_id: str_of(&pool, "id").into(),
+    };
+    for (name, address) in [
+        ("master-0", "fd10:0:0:3::10"),
+        ("master-1", "fd10:0:0:3::11"),
+    ] {
+        cloud
+            .create(
+                &kind,
+                json!({ "name": name, "address": address, "protocol_port": 6443 }),
+            )
+            .await
+            .unwrap();
+        settle().await.unwrap();
+    }
+}
+
+async fn import(cloud: &FakeCloud, hints: &Hints) -> Imported {
+    let snap = read(cloud, hints).await.unwrap();
+    write(&snap, "imported").unwrap()
+}
+
+fn adopt() -> RunOptions {
+    RunOptions {
+        adopt: true,
+        replace: false,
+    }
+}
+
+/// The plan of the imported pipeline against the cloud: adoptions and
+/// no-ops only.
+async fn assert_adoption_only(cloud: &FakeCloud, imported: &Imported) {
+    let obs = observe(cloud, &imported.plan).await.unwrap();
+    let set = diff(&imported.plan, &obs, adopt());
+    assert!(set.refusals.is_empty(), "{:?}", set.refusals);
+    let other: Vec<String> = set
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.action, Action::Adopt | Action::NoOp))
+        .map(|c| format!("{:?} {}", c.action, c.target))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "not adoption only: {other:?}\n{}",
+        imported.text
+    );
+    assert!(set.count(Action::Adopt) >= 5, "{:?}", set.changes);
+}
+
+#[tokio::test]
+async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
+    let cloud = FakeCloud::new();
+    build(
+        &cloud,
+        Shape {
+            all_protocols: true,
+            ..GUIDE
+        },
+    )
+    .await;
+    cloud.reset_calls();
+    let imported = import(&cloud, &Hints::default()).await;
+    for verb in [
+        Verb::Create,
+        Verb::Update,
+        Verb::Delete,
+        Verb::RouterInterface,
+    ] {
+        assert_eq!(cloud.calls_of(verb), 0, "import wrote ({verb:?})");
+    }
+    assert!(imported.short_form, "{}", imported.text);
+    assert!(imported.text.contains("pod_cidr = \"fd10:0:0:1::/64\""));
+    assert!(
+        imported
+            .text
+            .contains("service_cidr = \"fd10:0:0:2::/112\"")
+    );
+    assert!(!imported.text.contains("[[step]]"), "{}", imported.text);
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    assert_adoption_only(&cloud, &imported).await;
+
+    // run --adopt writes tags only, then nothing is pending.
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let set = diff(&imported.plan, &obs, adopt());
+    cloud.reset_calls();
+    apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    assert_eq!(cloud.calls_of(Verb::Create), 0);
+    assert_eq!(cloud.calls_of(Verb::Delete), 0);
+    assert_eq!(cloud.calls_of(Verb::RouterInterface), 0);
+    for kind in [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ] {
+        for v in cloud.snapshot(&kind) {
+            assert!(
+                crate::engine::observe::has_tag(&v, "kuryr6:pipeline=imported"),
+                "{v}"
+            );
+        }
+    }
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let again = diff(&imported.plan, &obs, RunOptions::default());
+    assert!(!again.pending(), "{:?}", again.changes);
+}
+
+#[tokio::test]
+async fn the_guides_cli_topology_imports_explicitly_warning_on_missing_rules() {
+    let cloud = FakeCloud::new();
+    build(&cloud, GUIDE).await;
+    let imported = import(&cloud, &Hints::default()).await;
+    assert!(!imported.short_form);
+    let codes: Vec<(Code, &str)> = imported
+        .warnings
+        .iter()
+        .map(|w| (w.code, w.message.as_str()))
+        .collect();
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert!(codes.iter().all(|(c, _)| *c == Code::W004));
+    assert!(
+        codes[0].1.contains("udp") && codes[1].1.contains("sctp"),
+        "{codes:?}"
+    );
+    assert!(
+        imported
+            .text
+            .contains("# deviation (W004): no udp rule from the service subnet fd10:0:0:2::/112"),
+        "{}",
+        imported.text
+    );
+    assert_adoption_only(&cloud, &imported).await;
+}
+
+#[tokio::test]
+async fn a_deviating_deployment_is_reproduced_field_for_field_with_a_warning_each() {
+    let cloud = FakeCloud::new();
+    let made = build(
+        &cloud,
+        Shape {
+            service_len: 108,
+            pool_start: 0x8_0001,
+            dhcp: true,
+            all_protocols: true,
+            extra_rule: true,
+        },
+    )
+    .await;
+    let imported = import(&cloud, &Hints::default()).await;
+    assert!(!imported.short_form);
+    let svc = imported.plan.subnet("service_subnet").unwrap();
+    let cloud_svc = cloud
+        .get(&Kind::Subnet, &made.service_subnet)
+        .await
+        .unwrap();
+    assert_eq!(svc.cidr.to_string(), cloud_svc["cidr"]);
+    assert_eq!(svc.gateway_ip.to_string(), cloud_svc["gateway_ip"]);
+    assert!(svc.enable_dhcp);
+    assert_eq!(svc.role, Role::Service);
+    assert_eq!(
+        svc.allocation_pools[0].start.to_string(),
+        cloud_svc["allocation_pools"][0]["start"]
+    );
+    assert_eq!(svc.allocation_pools[0].start.to_string(), "fd10::2:0:0:8:1");
+    let Some(Step::SecurityGroup(sg)) = imported.plan.step("service_pod_access_v6") else {
+        panic!("no security group step");
+    };
+    assert_eq!(sg.rules.len(), 4, "{:?}", sg.rules);
+    assert_eq!(sg.rules[3].port_range_min, Some(22));
+
+    let codes: Vec<Code> = imported.warnings.iter().map(|w| w.code).collect();
+    for code in [Code::W001, Code::W002, Code::W003] {
+        assert!(
+            codes.contains(&code),
+            "{code:?} missing: {:?}",
+            imported.warnings
+        );
+    }
+    let text = &imported.text;
+    for note in [
+        "# deviation (W001): a /108 service subnet; the guide's is a /112",
+        "# deviation (W002): allocation pools fd10::2:0:0:8:1-",
+        "# deviation (W003): DHCP is on",
+        "# deviation: rule `ingress IPv6 tcp from fd00:aaaa::/64 ports 22-22` is not one of the guide's",
+    ] {
+        assert!(text.contains(note), "{note} missing:\n{text}");
+    }
+    assert_adoption_only(&cloud, &imported).await;
+}
+
+#[tokio::test]
+async fn a_hand_made_load_balancer_imports_with_its_members() {
+    let cloud = FakeCloud::new();
+    let made = build(
+        &cloud,
+        Shape {
+            all_protocols: true,
+            ..GUIDE
+        },
+    )
+    .await;
+    build_lb(&cloud, &made).await;
+    let imported = import(&cloud, &Hints::default()).await;
+    let Some(Step::Loadbalancer(lb)) = imported.plan.step("default/kubernetes") else {
+        panic!("no load balancer step:\n{}", imported.text);
+    };
+    assert_eq!(lb.vip.to_string(), "fd10:0:0:2::1");
+    assert_eq!(lb.algorithm, "ROUND_ROBIN");
+    assert_eq!((lb.listener_port, lb.member_port), (443, 6443));
+    let members: Vec<(&str, String)> = lb
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m.address.to_string()))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("master-0", "fd10:0:0:3::10".to_string()),
+            ("master-1", "fd10:0:0:3::11".to_string())
+        ]
+    );
+    // Still the short form: the API hosts and the algorithm are all it needs.
+    assert!(imported.short_form, "{}", imported.text);
+    assert!(imported.text.contains("lb_algorithm = \"ROUND_ROBIN\""));
+
+    // Adopted likewise: the load balancer, its pool, listener and both
+    // members are tagged, nothing is made, and then nothing is pending.
+    assert_adoption_only(&cloud, &imported).await;
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let set = diff(&imported.plan, &obs, adopt());
+    assert_eq!(set.count(Action::Adopt), 6 + 5, "{:?}", set.changes);
+    cloud.reset_calls();
+    apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    assert_eq!(cloud.calls_of(Verb::Create), 0);
+    assert_eq!(cloud.calls_of(Verb::Delete), 0);
+    let pools = cloud.snapshot(&Kind::Pool);
+    let members = cloud.snapshot(&Kind::Member {
+        pool_id: str_of(&pools[0], "id").into(),
+    });
+    for v in cloud
+        .snapshot(&Kind::LoadBalancer)
+        .iter()
+        .chain(&cloud.snapshot(&Kind::Listener))
+        .chain(&pools)
+        .chain(&members)
+    {
+        assert!(
+            crate::engine::observe::has_tag(v, "kuryr6:pipeline=imported"),
+            "{v}"
+        );
+    }
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let again = diff(&imported.plan, &obs, RunOptions::default());
+    assert!(!again.pending(), "{:?}", again.changes);
+}
+
+#[tokio::test]
+async fn kuryr_conf_ids_lead_the_walk_and_a_foreign_project_is_refused() {
+    let cloud = FakeCloud::new();
+    let made = build(&cloud, GUIDE).await;
+    // A decoy with the guide's name: the ids of kuryr.conf win over names.
+    let decoy_net = cloud
+        .create(&Kind::Network, json!({ "name": "decoy" }))
+        .await
+        .unwrap();
+    cloud
+        .create(
+            &Kind::Subnet,
+            json!({ "name": "pod_subnet", "network_id": decoy_net["id"], "ip_version": 6,
+                    "cidr": "fd99::/64", "gateway_ip": "fd99::1", "enable_dhcp": false }),
+        )
+        .await
+        .unwrap();
+    let project = cloud.project_id().await.unwrap();
+    let conf = format!(
+        "[neutron_defaults]\nproject = {project}\npod_subnet = {}\nservice_subnet = {}\npod_security_groups = {}\novs_bridge = br-k8s\nresource_tags = site-a,kuryr\n\n[octavia_defaults]\nmember_mode = L2\n",
+        made.pod_subnet, made.service_subnet, made.sg
+    );
+    let hints = parse_kuryr_conf(&conf).unwrap();
+    assert_eq!(
+        hints.resource_tags,
+        Some(vec!["site-a".into(), "kuryr".into()])
+    );
+    let imported = import(&cloud, &hints).await;
+    assert_eq!(
+        imported.plan.subnet("pod_subnet").unwrap().cidr.to_string(),
+        "fd10:0:0:1::/64"
+    );
+    let emit = imported.plan.emits().next().unwrap();
+    assert_eq!(emit.ovs_bridge, "br-k8s");
+    assert_eq!(emit.member_mode, "L2");
+    assert_eq!(emit.resource_tags, ["site-a", "kuryr"]);
+    let Some(Step::Router(r)) = imported.plan.step("k8s-ipv6") else {
+        panic!("no router");
+    };
+    assert_eq!(r.interfaces, ["pod_subnet", "service_subnet"]);
+    assert!(!made.router.is_empty());
+
+    // Without kuryr.conf the two `pod_subnet`s are ambiguous: said, not guessed.
+    let err = read(&cloud, &Hints::default()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("2 subnets are named `pod_subnet`")
+            && err.to_string().contains("--kuryr-conf"),
+        "{err}"
+    );
+    let other = Hints {
+        project: Some("another-project".into()),
+        ..hints
+    };
+    let err = read(&cloud, &other).await.unwrap_err();
+    assert!(err.to_string().contains("another-project"), "{err}");
+}
+
+#[test]
+fn a_subnet_without_gateway_is_refused_by_name() {
+    let snap = Snapshot {
+        pod_network: json!({ "name": "pods", "id": "n1" }),
+        service_network: json!({ "name": "services", "id": "n2" }),
+        pod_subnet: json!({ "name": "pod_subnet", "id": "s1", "cidr": "fd10:0:0:1::/64",
+                            "ip_version": 6, "gateway_ip": Value::Null, "allocation_pools": [] }),
+        service_subnet: json!({ "name": "service_subnet", "id": "s2", "cidr": "fd10:0:0:2::/112",
+                                "ip_version": 6, "gateway_ip": "fd10:0:0:2::fffe", "allocation_pools": [] }),
+        ..Default::default()
+    };
+    let err = write(&snap, "x").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("subnet `pod_subnet` (s1) has no gateway"),
+        "{err}"
+    );
+}

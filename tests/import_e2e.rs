@@ -1,0 +1,736 @@
+//! End-to-end: `kuryr6 import` against the real local cloud. A deployment
+//! built with the guide's `openstack` commands (scripts/cloud/guide_cli.sh)
+//! and a hand-written kuryr.conf is imported, checked, planned (adoption
+//! only), taken over with `run --adopt` (tags only), and re-run (nothing).
+//! A deployment that leaves the guide imports field for field, with a
+//! warning naming each deviation.
+//!
+//! Names carry a suffix of their own, so nothing here meets the guide-named
+//! resources of tests/cloud_e2e.rs; each test removes its leftovers at start
+//! and end.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use support::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn guide_cli(cloud: &LocalCloud, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts/cloud/guide_cli.sh"))
+        .args(args);
+    for (k, v) in &cloud.env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("guide_cli.sh runs")
+}
+
+/// Deletes every resource named with `suffix` (ports of routers first).
+fn clean(cloud: &LocalCloud, suffix: &str) {
+    let out = guide_cli(cloud, &["--cleanup", suffix]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (kind, name) in [
+        ("network", format!("pods{suffix}")),
+        ("network", format!("services{suffix}")),
+    ] {
+        for v in cloud
+            .openstack(&[kind, "list", "--name", &name])
+            .as_array()
+            .unwrap()
+        {
+            cloud.openstack_ok(&[kind, "delete", v["ID"].as_str().unwrap()]);
+        }
+    }
+    let sg = format!("service_pod_access_v6{suffix}");
+    for v in cloud
+        .openstack(&["security", "group", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["Name"] == sg.as_str())
+    {
+        cloud.openstack_ok(&["security", "group", "delete", v["ID"].as_str().unwrap()]);
+    }
+}
+
+fn show(cloud: &LocalCloud, kind: &[&str], id: &str) -> Value {
+    let mut args = kind.to_vec();
+    args.extend(["show", id]);
+    cloud.openstack(&args)
+}
+
+fn id_of(cloud: &LocalCloud, kind: &[&str], name: &str) -> String {
+    show(cloud, kind, name)["id"].as_str().unwrap().to_string()
+}
+
+/// The deployment's resources by kind, with ids.
+struct Deployed {
+    resources: Vec<(Vec<&'static str>, String)>,
+    pod_subnet: String,
+    service_subnet: String,
+    sg: String,
+    project: String,
+}
+
+fn deployed(cloud: &LocalCloud, suffix: &str) -> Deployed {
+    let net = ["network"];
+    let sub = ["subnet"];
+    let pod_subnet = id_of(cloud, &sub, &format!("pod_subnet{suffix}"));
+    let service_subnet = id_of(cloud, &sub, &format!("service_subnet{suffix}"));
+    let sg = id_of(
+        cloud,
+        &["security", "group"],
+        &format!("service_pod_access_v6{suffix}"),
+    );
+    let project = show(cloud, &sub, &pod_subnet)["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resources = vec![
+        (net.to_vec(), id_of(cloud, &net, &format!("pods{suffix}"))),
+        (
+            net.to_vec(),
+            id_of(cloud, &net, &format!("services{suffix}")),
+        ),
+        (sub.to_vec(), pod_subnet.clone()),
+        (sub.to_vec(), service_subnet.clone()),
+        (
+            vec!["router"],
+            id_of(cloud, &["router"], &format!("k8s-ipv6{suffix}")),
+        ),
+        (vec!["security", "group"], sg.clone()),
+    ];
+    Deployed {
+        resources,
+        pod_subnet,
+        service_subnet,
+        sg,
+        project,
+    }
+}
+
+fn write_conf(dir: &Path, d: &Deployed) -> String {
+    let path = dir.join("kuryr.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "# written by hand, as an operator following the guide would\n[neutron_defaults]\nproject = {}\npod_subnet = {}\nservice_subnet = {}\npod_security_groups = {}\novs_bridge = br-int\n",
+            d.project, d.pod_subnet, d.service_subnet, d.sg
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn conf_value(conf: &str, key: &str) -> String {
+    conf.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("{key} missing from\n{conf}"))
+        .to_string()
+}
+
+/// A resource as the CLI shows it, without what a tag write changes.
+fn untagged_view(v: &Value) -> Value {
+    let mut v = v.clone();
+    for k in ["revision_number", "updated_at", "tags"] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    // The CLI lists a group's rules inside it: each rule's own revision is
+    // compared through the list itself (rules are not tagged).
+    v
+}
+
+fn import(cloud: &LocalCloud, s: &Scratch, conf: &str, name: &str) -> std::process::Output {
+    let out = cloud.kuryr6(
+        &s.dir,
+        &[
+            "import",
+            "--kuryr-conf",
+            conf,
+            "--name",
+            name,
+            "-o",
+            "imported.toml",
+        ],
+    );
+    assert_ok(&out);
+    out
+}
+
+fn plan_json(cloud: &LocalCloud, s: &Scratch, extra: &[&str]) -> Value {
+    let mut args = vec!["plan", "imported.toml", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = cloud.kuryr6(&s.dir, &args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)))
+}
+
+#[test]
+fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let suffix = "-imp-e2e";
+    clean(&cloud, suffix);
+    let built = guide_cli(&cloud, &[suffix]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let d = deployed(&cloud, suffix);
+    let s = Scratch::with_pipeline("import", "");
+    let conf = write_conf(&s.dir, &d);
+
+    // import: read-only, an explicit pipeline warning on the guide's missing rules.
+    let before: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id))
+        .collect();
+    let out = import(&cloud, &s, &conf, "imp-e2e");
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning[W004]").count(), 2, "{err}");
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    assert!(text.contains("# deviation (W004): no udp rule"), "{text}");
+    assert!(
+        text.contains(&format!("name = \"pod_subnet{suffix}\"")),
+        "{text}"
+    );
+    let untouched: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id))
+        .collect();
+    assert_eq!(untouched, before, "import wrote to the cloud");
+
+    // check accepts it, with the same warnings.
+    let check = cloud.kuryr6(&s.dir, &["check", "imported.toml", "--format", "json"]);
+    assert_ok(&check);
+    let doc: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let codes: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["W004", "W004"], "{doc}");
+
+    // plan: adoption only.
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    assert_eq!(plan["refused"], false, "{plan}");
+    let changes = plan["changes"]["changes"].as_array().unwrap();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        "not adoption only: {plan}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "adopt").count(),
+        6,
+        "{plan}"
+    );
+
+    // run --adopt: tags only. Every field but the tags (and the revision
+    // and time a tag write moves) stays; each revision moves by one per
+    // tag write, and the rule's not at all.
+    let sg_before = show(&cloud, &["security", "group"], &d.sg);
+    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
+    assert_ok(&run);
+    assert!(
+        stdout(&run).contains("0 created, 0 updated, 6 adopted, 0 deleted"),
+        "{}",
+        stdout(&run)
+    );
+    for ((kind, id), old) in d.resources.iter().zip(&before) {
+        let new = show(&cloud, kind, id);
+        assert_eq!(
+            untagged_view(&new),
+            untagged_view(old),
+            "{kind:?} {id} changed beyond its tags"
+        );
+        let tags: Vec<&str> = new["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            tags.contains(&"kuryr6") && tags.contains(&"kuryr6:pipeline=imp-e2e"),
+            "{new}"
+        );
+        let moved =
+            new["revision_number"].as_u64().unwrap() - old["revision_number"].as_u64().unwrap();
+        assert_eq!(
+            moved, 1,
+            "{kind:?} {id}: revision moved by {moved}, one tag write expected"
+        );
+    }
+    let sg_after = show(&cloud, &["security", "group"], &d.sg);
+    let rule_revs = |sg: &Value| -> Vec<(String, Value)> {
+        sg["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["revision_number"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rule_revs(&sg_after),
+        rule_revs(&sg_before),
+        "rules untouched"
+    );
+
+    // kuryr.conf names the original ids.
+    let emitted = std::fs::read_to_string(s.dir.join("out/kuryr.conf")).unwrap();
+    assert_eq!(conf_value(&emitted, "pod_subnet"), d.pod_subnet);
+    assert_eq!(conf_value(&emitted, "service_subnet"), d.service_subnet);
+    assert_eq!(conf_value(&emitted, "pod_security_groups"), d.sg);
+    assert_eq!(conf_value(&emitted, "project"), d.project);
+
+    // A second run changes nothing.
+    let revs: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id)["revision_number"].clone())
+        .collect();
+    let again = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--out", "out"]);
+    assert_ok(&again);
+    assert!(stderr(&again).contains("No changes"), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+    let revs_again: Vec<Value> = d
+        .resources
+        .iter()
+        .map(|(k, id)| show(&cloud, k, id)["revision_number"].clone())
+        .collect();
+    assert_eq!(revs_again, revs);
+    let plan = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+
+    // graph against the cloud: nothing marked; after a pool changed with
+    // the CLI, the drifted subnet (and only it) is marked.
+    let os_cloud = cloud.env["OS_CLOUD"].clone();
+    let drift_of = |file: &str| -> (String, String, String) {
+        let out = cloud.kuryr6(
+            &s.dir,
+            &[
+                "graph",
+                "imported.toml",
+                "--os-cloud",
+                &os_cloud,
+                "-o",
+                file,
+            ],
+        );
+        assert_ok(&out);
+        let svg = std::fs::read_to_string(s.dir.join(file)).unwrap();
+        usvg::Tree::from_str(&svg, &usvg::Options::default()).expect("the SVG parses");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let drift = |id: &str| {
+            doc.descendants()
+                .find(|n| n.attribute("id") == Some(id))
+                .and_then(|n| n.attribute("data-drift"))
+                .unwrap_or_else(|| panic!("no {id} in {svg}"))
+                .to_string()
+        };
+        (
+            drift(&format!("node-subnet-service_subnet{suffix}")),
+            drift(&format!("plan-service_subnet{suffix}-bar")),
+            drift(&format!("node-subnet-pod_subnet{suffix}")),
+        )
+    };
+    assert_eq!(
+        drift_of("same.svg"),
+        ("same".into(), "same".into(), "same".into())
+    );
+    cloud.openstack_ok(&[
+        "subnet",
+        "set",
+        "--no-allocation-pool",
+        "--allocation-pool",
+        "start=fd10:0:0:2::8001,end=fd10:0:0:2::fffd",
+        &d.service_subnet,
+    ]);
+    assert_eq!(
+        drift_of("drift.svg"),
+        ("update".into(), "update".into(), "same".into())
+    );
+    let svg = std::fs::read_to_string(s.dir.join("drift.svg")).unwrap();
+    assert!(
+        svg.contains("allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"),
+        "{svg}"
+    );
+    clean(&cloud, suffix);
+}
+
+#[test]
+fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let suffix = "-imp-dev";
+    clean(&cloud, suffix);
+    let os = |args: &[&str]| cloud.openstack(args);
+    let n = |base: &str| format!("{base}{suffix}");
+    os(&["network", "create", &n("pods")]);
+    os(&[
+        "subnet",
+        "create",
+        &n("pod_subnet"),
+        "--network",
+        &n("pods"),
+        "--no-dhcp",
+        "--subnet-range",
+        "fd10:0:0:1::/64",
+        "--ip-version",
+        "6",
+        "--gateway",
+        "fd10:0:0:1::1",
+    ]);
+    os(&["network", "create", &n("services")]);
+    // A /108 whose pool starts one address after the guide's split (the
+    // /108 counterpart of a /112 pool at ::8001; ::8001 itself lies in the
+    // /108's Kubernetes range, which kuryr6 refuses as E018).
+    os(&[
+        "subnet",
+        "create",
+        &n("service_subnet"),
+        "--network",
+        &n("services"),
+        "--no-dhcp",
+        "--subnet-range",
+        "fd10:0:0:2::/108",
+        "--ip-version",
+        "6",
+        "--gateway",
+        "fd10:0:0:2::f:fffe",
+        "--allocation-pool",
+        "start=fd10:0:0:2::8:1,end=fd10:0:0:2::f:fffd",
+    ]);
+    os(&["router", "create", &n("k8s-ipv6")]);
+    cloud.openstack_ok(&["router", "add", "subnet", &n("k8s-ipv6"), &n("pod_subnet")]);
+    cloud.openstack_ok(&[
+        "router",
+        "add",
+        "subnet",
+        &n("k8s-ipv6"),
+        &n("service_subnet"),
+    ]);
+    os(&["security", "group", "create", &n("service_pod_access_v6")]);
+    for proto in ["tcp", "udp", "sctp"] {
+        os(&[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--remote-ip",
+            "fd10:0:0:2::/108",
+            "--ethertype",
+            "IPv6",
+            "--protocol",
+            proto,
+            &n("service_pod_access_v6"),
+        ]);
+    }
+    // The extra rule: ssh from a management prefix.
+    os(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--remote-ip",
+        "fd00:aaaa::/64",
+        "--ethertype",
+        "IPv6",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        &n("service_pod_access_v6"),
+    ]);
+    let d = deployed(&cloud, suffix);
+    let s = Scratch::with_pipeline("import-dev", "");
+    let conf = write_conf(&s.dir, &d);
+
+    let out = import(&cloud, &s, &conf, "imp-dev");
+    let err = stderr(&out);
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    // Field for field: the subnet as Neutron has it.
+    let svc = show(&cloud, &["subnet"], &d.service_subnet);
+    assert_eq!(svc["cidr"], "fd10:0:0:2::/108");
+    for line in [
+        "cidr = \"fd10:0:0:2::/108\"".to_string(),
+        format!("gateway = {}", svc["gateway_ip"]),
+        format!(
+            "allocation_pools = [{{ start = {}, end = {} }}]",
+            svc["allocation_pools"][0]["start"], svc["allocation_pools"][0]["end"]
+        ),
+        "enable_dhcp = false".into(),
+        "remote_ip_prefix = \"fd00:aaaa::/64\"".into(),
+        "port_range_min = 22".into(),
+        "port_range_max = 22".into(),
+    ] {
+        assert!(text.contains(&line), "{line} missing:\n{text}");
+    }
+    // A comment and a warning for each deviation.
+    for note in [
+        "# deviation (W001): a /108 service subnet; the guide's is a /112",
+        "# deviation (W002): allocation pools fd10::2:0:0:8:1-fd10::2:0:0:f:fffd; the guide's are fd10::2:0:0:8:0-fd10::2:0:0:f:fffd",
+        "# deviation: rule `ingress IPv6 tcp from fd00:aaaa::/64 ports 22-22` is not one of the guide's",
+    ] {
+        assert!(text.contains(note), "{note} missing:\n{text}");
+    }
+    for w in ["warning[W001]", "warning[W002]"] {
+        assert!(err.contains(w), "{w} missing:\n{err}");
+    }
+    assert!(
+        !err.contains("warning[W004]"),
+        "all access rules are there: {err}"
+    );
+    let check = cloud.kuryr6(&s.dir, &["check", "imported.toml"]);
+    assert_ok(&check);
+    assert!(
+        stderr(&check).contains("service subnet `service_subnet-imp-dev` is a /108"),
+        "{}",
+        stderr(&check)
+    );
+
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    let actions: Vec<&str> = plan["changes"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        "{plan}"
+    );
+    let rules = plan["changes"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["target"]["type"] == "rule")
+        .count();
+    assert_eq!(rules, 4, "the extra rule is in the plan: {plan}");
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]));
+    let again = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    let after = show(&cloud, &["subnet"], &d.service_subnet);
+    assert_eq!(after["allocation_pools"], svc["allocation_pools"]);
+    clean(&cloud, suffix);
+}
+
+/// Deletes load balancers named default/kubernetes on `subnet` (cascade).
+fn clean_lbs(cloud: &LocalCloud, subnet: Option<&str>) {
+    let Some(subnet) = subnet else { return };
+    for lb in cloud
+        .openstack(&["loadbalancer", "list", "--name", "default/kubernetes"])
+        .as_array()
+        .unwrap()
+    {
+        let id = lb["id"].as_str().unwrap();
+        if show(cloud, &["loadbalancer"], id)["vip_subnet_id"] == subnet {
+            cloud.openstack_ok(&["loadbalancer", "delete", "--cascade", "--wait", id]);
+        }
+    }
+}
+
+#[test]
+fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let suffix = "-imp-lb";
+    let old_subnet = cloud
+        .openstack(&[
+            "subnet",
+            "list",
+            "--name",
+            &format!("service_subnet{suffix}"),
+        ])
+        .as_array()
+        .unwrap()
+        .first()
+        .map(|s| s["ID"].as_str().unwrap().to_string());
+    clean_lbs(&cloud, old_subnet.as_deref());
+    clean(&cloud, suffix);
+    let built = guide_cli(&cloud, &[suffix]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let d = deployed(&cloud, suffix);
+    let lb = cloud.openstack(&[
+        "loadbalancer",
+        "create",
+        "--name",
+        "default/kubernetes",
+        "--vip-subnet-id",
+        &d.service_subnet,
+        "--vip-address",
+        "fd10:0:0:2::1",
+        "--wait",
+    ]);
+    let lb_id = lb["id"].as_str().unwrap().to_string();
+    let pool = cloud.openstack(&[
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "default/kubernetes:HTTPS:443",
+        "--loadbalancer",
+        &lb_id,
+        "--protocol",
+        "HTTPS",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--wait",
+    ]);
+    let pool_id = pool["id"].as_str().unwrap().to_string();
+    let listener = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "create",
+        "--name",
+        "default/kubernetes:HTTPS:443",
+        "--protocol",
+        "HTTPS",
+        "--protocol-port",
+        "443",
+        "--default-pool",
+        &pool_id,
+        "--wait",
+        &lb_id,
+    ]);
+    let mut members = Vec::new();
+    for (name, address) in [
+        ("master-0", "fd10:0:0:3::10"),
+        ("master-1", "fd10:0:0:3::11"),
+    ] {
+        let m = cloud.openstack(&[
+            "loadbalancer",
+            "member",
+            "create",
+            "--name",
+            name,
+            "--address",
+            address,
+            "--protocol-port",
+            "6443",
+            "--wait",
+            &pool_id,
+        ]);
+        members.push(m["id"].as_str().unwrap().to_string());
+    }
+    let s = Scratch::with_pipeline("import-lb", "");
+    let conf = write_conf(&s.dir, &d);
+    let out = import(&cloud, &s, &conf, "imp-lb");
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    for line in [
+        "{ name = \"master-0\", address = \"fd10:0:0:3::10\" },",
+        "{ name = \"master-1\", address = \"fd10:0:0:3::11\" },",
+        "vip = \"fd10:0:0:2::1\"",
+        "algorithm = \"ROUND_ROBIN\"",
+        "listener_port = 443",
+        "member_port = 6443",
+        "pool_name = \"default/kubernetes:HTTPS:443\"",
+        "loadbalancer = \"default/kubernetes\"",
+    ] {
+        assert!(
+            text.contains(line),
+            "{line} missing:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    assert_eq!(plan["refused"], false, "{plan}");
+    let changes = plan["changes"]["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["action"] == "adopt" || c["action"] == "no_op"),
+        "not adoption only: {plan}"
+    );
+    let adopted: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["action"] == "adopt")
+        .map(|c| c["target"]["type"].as_str().unwrap())
+        .collect();
+    for t in ["loadbalancer", "pool", "listener", "member"] {
+        assert!(adopted.contains(&t), "{t} not adopted: {adopted:?}");
+    }
+    assert_eq!(adopted.iter().filter(|t| **t == "member").count(), 2);
+
+    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
+    assert_ok(&run);
+    assert!(
+        stdout(&run).contains("0 created, 0 updated, 11 adopted, 0 deleted"),
+        "{}",
+        stdout(&run)
+    );
+    let tagged = |kind: &[&str], id: &str| {
+        show(&cloud, kind, id)["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "kuryr6:pipeline=imp-lb")
+    };
+    assert!(tagged(&["loadbalancer"], &lb_id));
+    assert!(tagged(&["loadbalancer", "pool"], &pool_id));
+    assert!(tagged(
+        &["loadbalancer", "listener"],
+        listener["id"].as_str().unwrap()
+    ));
+    for m in &members {
+        let shown = cloud.openstack(&["loadbalancer", "member", "show", &pool_id, m]);
+        assert!(
+            shown["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "kuryr6:pipeline=imp-lb"),
+            "{shown}"
+        );
+    }
+    // Same objects: nothing was re-created.
+    let now = cloud.openstack(&["loadbalancer", "member", "list", &pool_id]);
+    let mut ids: Vec<&str> = now
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut want: Vec<&str> = members.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let again = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    clean_lbs(&cloud, Some(&d.service_subnet));
+    clean(&cloud, suffix);
+}
