@@ -60,7 +60,7 @@ fi
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
 log=$(mktemp)
 status=0
-cargo test --workspace --locked --features kuryr6/cloud-tests 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast --features kuryr6/cloud-tests 2>&1 | tee "$log" || status=$?
 # cargo ends on the doc-tests' own (empty) line; close on the whole count.
 awk '/^test result:/ { p += $4; f += $6; i += $8 }
      END { printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
