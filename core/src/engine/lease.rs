@@ -83,7 +83,7 @@ impl Holder {
             return false;
         }
         // A holder on this host whose process is gone (killed) is dead now.
-        !(self.host == me.host && !process_alive(self.pid, self.start))
+        self.host != me.host || process_alive(self.pid, self.start)
     }
 }
 

@@ -55,20 +55,12 @@ pub fn render(g: &Graph) -> String {
             q(&label(net)),
             q(stroke)
         );
-        for s in g
-            .nodes
-            .iter()
-            .filter(|s| s.parent.as_deref() == Some(net.key.as_str()))
-        {
+        for s in g.children(&net.key) {
             node_line(&mut out, "    ", s);
         }
         let _ = writeln!(out, "  }}");
     }
-    for n in g
-        .nodes
-        .iter()
-        .filter(|n| n.kind != "network" && n.parent.is_none())
-    {
+    for n in g.free_nodes() {
         node_line(&mut out, "  ", n);
     }
     for e in &g.edges {

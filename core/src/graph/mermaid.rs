@@ -50,20 +50,12 @@ pub fn render(g: &Graph) -> String {
             );
         }
         let _ = writeln!(out, "  subgraph {}[{}]", id(&net.key), text(&title));
-        for s in g
-            .nodes
-            .iter()
-            .filter(|s| s.parent.as_deref() == Some(net.key.as_str()))
-        {
+        for s in g.children(&net.key) {
             node(&mut out, "    ", s);
         }
         let _ = writeln!(out, "  end");
     }
-    for n in g
-        .nodes
-        .iter()
-        .filter(|n| n.kind != "network" && n.parent.is_none())
-    {
+    for n in g.free_nodes() {
         node(&mut out, "  ", n);
     }
     for e in &g.edges {

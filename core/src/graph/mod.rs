@@ -170,6 +170,20 @@ impl Graph {
         self.nodes.iter().find(|n| n.key == key)
     }
 
+    /// The nodes drawn inside `parent` (a network's subnets).
+    pub fn children<'a>(&'a self, parent: &'a str) -> impl Iterator<Item = &'a Node> {
+        self.nodes
+            .iter()
+            .filter(move |n| n.parent.as_deref() == Some(parent))
+    }
+
+    /// The nodes that stand on their own: not a network, not inside one.
+    pub fn free_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind != "network" && n.parent.is_none())
+    }
+
     pub fn pending(&self) -> usize {
         self.nodes.iter().filter(|n| n.drift != Drift::Same).count()
     }

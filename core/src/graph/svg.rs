@@ -176,11 +176,7 @@ pub fn render(g: &Graph) -> String {
     let mut topo = Out { s: String::new() };
     for (i, net) in networks.iter().enumerate() {
         let x = 20.0 + i as f64 * (net_w + 20.0);
-        let subnets: Vec<&Node> = g
-            .nodes
-            .iter()
-            .filter(|n| n.parent.as_deref() == Some(net.key.as_str()))
-            .collect();
+        let subnets: Vec<&Node> = g.children(&net.key).collect();
         let h = 44.0 + subnets.len() as f64 * 58.0;
         draw_node(&mut topo, net, x, y, net_w, h);
         for (j, s) in subnets.iter().enumerate() {
