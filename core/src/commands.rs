@@ -453,7 +453,9 @@ mod tests {
         let set = ChangeSet {
             pipeline: "p".into(),
             changes: vec![Change {
-                target: Target::Network { name: "pods".into() },
+                target: Target::Network {
+                    name: "pods".into(),
+                },
                 action: Action::NoOp,
                 id: Some("n1".into()),
                 fields: Vec::new(),

@@ -92,7 +92,10 @@ fn attack(facts: &Facts) -> String {
 
 /// `size_mib` MiB of text (default 8).
 fn huge(facts: &Facts) -> String {
-    let mib: usize = facts.get("size_mib").and_then(|s| s.parse().ok()).unwrap_or(8);
+    let mib: usize = facts
+        .get("size_mib")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
     "x".repeat(mib << 20)
 }
 
