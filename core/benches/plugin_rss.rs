@@ -9,24 +9,9 @@
 //! memory figures do not depend on optimization). Linux only.
 
 use kuryr6::plugin::{CacheDir, Facts, Host, Limits, PluginError, ResourceKind, SiteInput};
-use std::path::{Path, PathBuf};
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-fn wasm(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("KURYR6_PLUGIN_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo("target/plugins"));
-    let p = dir.join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first: scripts/build-plugins.sh",
-            p.display()
-        )
-    })
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{repo, wasm};
 
 fn facts(pairs: &[(&str, &str)]) -> Facts {
     let mut v: Vec<(String, String)> = pairs

@@ -7,25 +7,11 @@
 
 use kuryr6::emit::OfflineIds;
 use kuryr6::plugin::{CacheDir, Facts, Host, Limits, ResourceKind, SiteInput};
-use std::path::{Path, PathBuf};
+#[path = "support/mod.rs"]
+mod support;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-fn wasm(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("KURYR6_PLUGIN_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo("target/plugins"));
-    let p = dir.join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first: scripts/build-plugins.sh",
-            p.display()
-        )
-    })
-}
+use support::{repo, wasm};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

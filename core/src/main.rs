@@ -495,6 +495,15 @@ fn man(dir: Option<&Path>) -> ExitCode {
 
 /// Validates the pipeline (exit 2 before any API call if it is invalid),
 /// connects, and runs `work`; operational errors exit 1.
+/// The single-threaded runtime every cloud command runs on; the error is
+/// the message to print.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 fn with_cloud<F, Fut>(pipeline: &Path, cloud: &CloudOpts, format: Format, work: F) -> ExitCode
 where
     F: FnOnce(Loaded, OpenStack) -> Fut,
@@ -509,13 +518,10 @@ where
         eprint!("{}", diag::render(&loaded.source, &loaded.warnings));
     }
     let file = loaded.source.display_path();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("kuryr6: cannot start the async runtime: {e}");
+            eprintln!("kuryr6: {e}");
             return ExitCode::from(1);
         }
     };
@@ -646,13 +652,10 @@ fn graph(
     let g = match cloud {
         None => graph::build(&loaded.plan, None, "plan (offline)".into()),
         Some(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("kuryr6: cannot start the async runtime: {e}");
+                    eprintln!("kuryr6: {e}");
                     return ExitCode::from(1);
                 }
             };
@@ -760,12 +763,9 @@ fn import(
             }
         },
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => return fail("io", format!("cannot start the async runtime: {e}"), 1),
+        Err(e) => return fail("io", e, 1),
     };
     let args = cloud.args();
     let result = runtime.block_on(async move {
