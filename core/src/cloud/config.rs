@@ -14,7 +14,7 @@
 //! file, only names of keys, files and clouds.
 
 use super::CloudError;
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -354,7 +354,7 @@ fn list_or_none(names: &[String]) -> String {
 fn read_yaml(path: &Path, what: &str) -> Result<Value, CloudError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CloudError::Config(format!("{what} {}: cannot read: {e}", path.display())))?;
-    serde_yaml::from_str::<Value>(&text).map_err(|e| {
+    yaml_serde::from_str::<Value>(&text).map_err(|e| {
         let at = e
             .location()
             .map(|l| format!(" at line {} column {}", l.line(), l.column()))

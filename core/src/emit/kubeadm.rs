@@ -109,9 +109,9 @@ pub fn kubeadm_yaml(plan: &Plan) -> String {
                 bind_port: API_PORT,
             },
         };
-        docs.push(serde_yaml::to_string(&init).expect("plain structs serialize"));
+        docs.push(yaml_serde::to_string(&init).expect("plain structs serialize"));
         docs.push("---\n".into());
     }
-    docs.push(serde_yaml::to_string(&cluster).expect("plain structs serialize"));
+    docs.push(yaml_serde::to_string(&cluster).expect("plain structs serialize"));
     docs.concat()
 }
