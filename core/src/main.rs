@@ -268,7 +268,7 @@ enum PluginCommand {
         #[arg(long, default_value_t = 64)]
         memory_mib: u64,
     },
-    /// Print a plugin's sha256 (to pin it), name, hooks and load time.
+    /// Print a plugin's sha256 (to pin it), name, hooks, version, contract and load time.
     Info { wasm: PathBuf },
 }
 
@@ -862,6 +862,15 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
                     println!("sha256  {}", l.plugin.sha256);
                     println!("name    {}", l.plugin.info.name);
                     println!("hooks   {}", hooks.join(", "));
+                    println!(
+                        "version {}",
+                        l.plugin
+                            .info
+                            .version
+                            .as_deref()
+                            .unwrap_or("(not reported: its contract predates meta.version)")
+                    );
+                    println!("abi     {}", l.plugin.info.contract);
                     println!("load    {:.3} ms ({})", ms(l.elapsed), l.origin);
                     ExitCode::SUCCESS
                 }
