@@ -270,6 +270,21 @@ enum PluginCommand {
     },
     /// Print a plugin's sha256 (to pin it), name, hooks, version, contract and load time.
     Info { wasm: PathBuf },
+    /// Scaffold a Rust plugin crate: builds for wasm32-wasip2, tests itself with `cargo test`.
+    New {
+        /// Crate and plugin name, e.g. acme-naming.
+        name: String,
+        /// Where to create it (default ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Hooks to implement, each with an example and fixtures.
+        #[arg(long, value_delimiter = ',', default_value = "naming", value_parser = ["plan", "naming", "policy"])]
+        hooks: Vec<String>,
+        /// kuryr6-plugin-sdk as a path dependency (a kuryr6 checkout's sdk/);
+        /// default: the checkout this kuryr6 was built from, if present.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 fn init_tracing(verbose: u8) {
@@ -411,6 +426,13 @@ fn main() -> ExitCode {
             commands::unlock(&loaded, &os, format == Format::Json).await?;
             Ok(0)
         }),
+        // Scaffolding needs no plugin host.
+        Command::Plugin(PluginCommand::New {
+            name,
+            dir,
+            hooks,
+            sdk,
+        }) => plugin_new(name, dir, hooks, sdk),
         Command::Plugin(cmd) => plugin_command(cmd),
         Command::Graph {
             pipeline,
@@ -853,6 +875,13 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
         }
     };
     match cmd {
+        // main dispatches `new` before a host is made; this is for completeness.
+        PluginCommand::New {
+            name,
+            dir,
+            hooks,
+            sdk,
+        } => plugin_new(name, dir, hooks, sdk),
         PluginCommand::Info { wasm } => {
             let label = wasm.display().to_string();
             match host.load_file(&label, &wasm, None, &Limits::default()) {
@@ -937,4 +966,43 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// `kuryr6 plugin new`.
+fn plugin_new(
+    name: String,
+    dir: Option<PathBuf>,
+    hooks: Vec<String>,
+    sdk: Option<PathBuf>,
+) -> ExitCode {
+    use kuryr6::plugin::{Hook, scaffold};
+    let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+    let opts = scaffold::Options {
+        hooks: hooks.iter().filter_map(|h| Hook::parse(h)).collect(),
+        sdk: sdk.or_else(scaffold::own_sdk),
+        name,
+        dir,
+    };
+    match scaffold::scaffold(&opts) {
+        Ok(files) => {
+            println!("created {} ({} files):", opts.dir.display(), files.len());
+            for f in &files {
+                println!("  {}", f.display());
+            }
+            if opts.sdk.is_none() {
+                println!(
+                    "note: no kuryr6 checkout found; Cargo.toml takes kuryr6-plugin-sdk from a registry (pass --sdk DIR, or see its README, \"The SDK dependency\")"
+                );
+            }
+            println!(
+                "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+                opts.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kuryr6 plugin new: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -17,6 +17,7 @@
 //!   every result re-validated; policy across sites.
 //! - `fixture`: run one hook on a JSON fixture (`kuryr6 plugin test`, the
 //!   SDK's test harness).
+//! - `scaffold`: a new plugin crate (`kuryr6 plugin new`).
 //!
 //! Invariants: a plugin only runs if the pipeline pins its sha256; its
 //! output is never trusted (bounded in size before it is copied, compared
@@ -31,6 +32,7 @@ pub mod cache;
 pub mod error;
 pub mod fixture;
 pub mod host;
+pub mod scaffold;
 
 pub use apply::{apply, policy_gate};
 pub use error::PluginError;
