@@ -747,7 +747,7 @@ impl Plugin {
         store: &mut Store<Ctx>,
         instance: &Instance,
     ) -> wasmtime::Result<TransformFn<'a>> {
-        instance.get_typed_func(store, &self.exports.transform)
+        instance.get_typed_func(store, self.exports.transform)
     }
 
     fn name_fn<'a>(
@@ -755,7 +755,7 @@ impl Plugin {
         store: &mut Store<Ctx>,
         instance: &Instance,
     ) -> wasmtime::Result<NameFn<'a>> {
-        instance.get_typed_func(store, &self.exports.name)
+        instance.get_typed_func(store, self.exports.name)
     }
 
     fn check_fn<'a>(
@@ -763,7 +763,7 @@ impl Plugin {
         store: &mut Store<Ctx>,
         instance: &Instance,
     ) -> wasmtime::Result<CheckFn<'a>> {
-        instance.get_typed_func(store, &self.exports.check)
+        instance.get_typed_func(store, self.exports.check)
     }
 
     /// Runs `f` on a fresh instance in a fresh store under `limits`, and
