@@ -323,3 +323,47 @@ fn a_plugin_log_is_bounded_escaped_and_tagged() {
     // The plan itself is unharmed: the hook still answered.
     assert!(String::from_utf8_lossy(&out.stdout).contains("pod_subnet"));
 }
+
+#[test]
+fn a_component_that_is_no_plugin_is_refused_naming_the_supported_versions() {
+    // A wasm32-wasip2 command: a valid component, exports wasi:cli/run only.
+    let e = host()
+        .load_file(
+            "notplugin.wasm",
+            &wasm("notplugin"),
+            None,
+            &Limits::default(),
+        )
+        .err()
+        .expect("a command loaded as a plugin");
+    assert!(matches!(e, PluginError::Load { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("is not a kuryr6 plugin"), "{text}");
+    assert!(text.contains("exports: wasi:cli/run@"), "{text}");
+    assert!(
+        text.ends_with("this kuryr6 runs plugins built against kuryr6:plugin 0.1.x and 0.2.x"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_plugin_that_breaks_its_contracts_types_is_refused_when_loaded() {
+    // Claims 0.2.0, but its naming.name lacks the context parameter.
+    let e = host()
+        .load_file(
+            "mismatch-abi.wasm",
+            &wasm("mismatch-abi"),
+            None,
+            &Limits::default(),
+        )
+        .err()
+        .expect("a plugin with a wrong export type loaded");
+    assert!(matches!(e, PluginError::Load { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains(
+            "an export does not have its contract's type: kuryr6:plugin@0.2.0#naming.name"
+        ),
+        "{text}"
+    );
+}

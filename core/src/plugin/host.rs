@@ -471,19 +471,30 @@ impl Host {
             // Every hook's type is checked now, so a plugin whose exports
             // do not match its contract fails here, not in the middle of a
             // run.
-            plugin.transform_fn(store, instance)?;
-            plugin.name_fn(store, instance)?;
-            plugin.check_fn(store, instance)?;
-            let describe =
-                instance.get_typed_func::<(), (RawInfo,)>(&mut *store, &plugin.exports.describe)?;
+            let mismatch = |export: &str, e: wasmtime::Error| {
+                wasmtime::Error::new(ExportMismatch(format!("{contract}#{export}: {e:#}")))
+            };
+            plugin
+                .transform_fn(store, instance)
+                .map_err(|e| mismatch("plan.transform", e))?;
+            plugin
+                .name_fn(store, instance)
+                .map_err(|e| mismatch("naming.name", e))?;
+            plugin
+                .check_fn(store, instance)
+                .map_err(|e| mismatch("policy.check", e))?;
+            let describe = instance
+                .get_typed_func::<(), (RawInfo,)>(&mut *store, plugin.exports.describe)
+                .map_err(|e| mismatch("meta.describe", e))?;
             let (info,) = describe.call(&mut *store, ())?;
-            let version = match &plugin.exports.version {
+            let version = match plugin.exports.version {
                 Some(index) => {
                     let f = instance
                         .get_typed_func::<(), (Bounded<{ boundary::MAX_PLUGIN_VERSION }>,)>(
                             &mut *store,
                             index,
-                        )?;
+                        )
+                        .map_err(|e| mismatch("meta.version", e))?;
                     let (v,) = f.call(&mut *store, ())?;
                     Some(v.0)
                 }
@@ -491,17 +502,7 @@ impl Host {
             };
             Ok((info, version))
         });
-        let (info, version) = match described {
-            Ok(d) => d.value,
-            // A signature that does not match is a load problem, not a
-            // crash: say so in those words.
-            Err(PluginError::Trap { message, .. }) if message.contains("type mismatch") => {
-                return Err(load_err(format!(
-                    "its exports do not match {contract}: {message}"
-                )));
-            }
-            Err(e) => return Err(e),
-        };
+        let (info, version) = described?.value;
         if let Err(e) = crate::validate::check_name(&info.name.0) {
             return Err(PluginError::InvalidOutput {
                 plugin: label.to_string(),
@@ -826,6 +827,19 @@ fn refused<T>(
     }
 }
 
+/// An export whose type is not the one its contract version declares:
+/// found while loading, reported as `Load`, not as a crash.
+#[derive(Debug)]
+struct ExportMismatch(String);
+
+impl std::fmt::Display for ExportMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExportMismatch {}
+
 fn classify(
     err: wasmtime::Error,
     store: &Store<Ctx>,
@@ -835,6 +849,12 @@ fn classify(
     limits: &Limits,
 ) -> PluginError {
     let plugin = label.to_string();
+    if let Some(m) = err.downcast_ref::<ExportMismatch>() {
+        return PluginError::Load {
+            plugin,
+            message: format!("an export does not have its contract's type: {m}"),
+        };
+    }
     if let Some(o) = err.downcast_ref::<Oversized>() {
         return PluginError::Oversize {
             plugin,
