@@ -426,13 +426,6 @@ fn main() -> ExitCode {
             commands::unlock(&loaded, &os, format == Format::Json).await?;
             Ok(0)
         }),
-        // Scaffolding needs no plugin host.
-        Command::Plugin(PluginCommand::New {
-            name,
-            dir,
-            hooks,
-            sdk,
-        }) => plugin_new(name, dir, hooks, sdk),
         Command::Plugin(cmd) => plugin_command(cmd),
         Command::Graph {
             pipeline,
@@ -875,7 +868,6 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
         }
     };
     match cmd {
-        // main dispatches `new` before a host is made; this is for completeness.
         PluginCommand::New {
             name,
             dir,
