@@ -282,8 +282,9 @@ fn plugin_info_shows_version_and_contract() {
 
 #[test]
 fn a_plugin_log_is_bounded_escaped_and_tagged() {
-    // The hostile plugin logs 1000 lines of 64 KiB per naming call, each
-    // with a terminal escape and a newline followed by a forged line.
+    // The hostile plugin logs a 1 MiB message and 999 lines of 16 KiB per
+    // naming call, each with a terminal escape and a newline followed by a
+    // forged line.
     let path = pipeline(
         "log",
         &[plugin_table(
@@ -296,11 +297,19 @@ fn a_plugin_log_is_bounded_escaped_and_tagged() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let steps = 8;
+    // The 1 MiB message is not read, only noted; then 63 more lines.
+    let note = "(a log message of 1048576 code units, over the 65536 kuryr6 reads, not shown)";
+    assert_eq!(
+        stderr.matches(note).count(),
+        steps,
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("WARN flood"))
         .collect();
-    assert_eq!(lines.len(), 64 * steps, "64 lines per call are kept");
+    assert_eq!(lines.len(), 63 * steps, "64 lines per call are kept");
     assert_eq!(
         stderr
             .matches("936 more log lines dropped (at most 64 per call)")

@@ -39,6 +39,10 @@ pub const MAX_PLUGIN_VERSION: usize = 64;
 pub const MAX_LOG_MESSAGE: usize = 1024;
 /// Log lines kept per call; the rest are counted and reported as dropped.
 pub const MAX_LOG_LINES: usize = 64;
+/// A log message longer than this (code units) is not even decoded: it is
+/// logged as a note giving its length, so a flood of huge messages costs
+/// the host no copies.
+pub const MAX_LOG_READ: usize = 64 * 1024;
 /// Entries in a call's WASI resource table (streams, pollables). A Rust
 /// guest uses a handful; each entry costs the host ~100 bytes.
 pub const MAX_WASI_RESOURCES: usize = 10_000;

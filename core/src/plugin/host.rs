@@ -299,6 +299,50 @@ unsafe impl<T: Lift, const N: usize> Lift for BoundedList<T, N> {
     }
 }
 
+/// A log message (the `log` import's parameter), left in guest memory,
+/// with its length in code units as the canonical ABI passed it: read
+/// before the text is, so an oversized message is never decoded (a UTF-16
+/// guest's would be transcoded into a new host string).
+struct LogText {
+    text: WasmStr,
+    units: usize,
+}
+
+// SAFETY (both impls): the type, ABI and flattening are exactly `WasmStr`'s,
+// and lifting delegates to it after reading only the flattened length.
+unsafe impl ComponentType for LogText {
+    type Lower = <WasmStr as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <WasmStr as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmStr as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for LogText {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        Ok(LogText {
+            units: length_from_flat(src) & !UTF16_TAG,
+            text: <WasmStr as Lift>::linear_lift_from_flat(cx, ty, src)?,
+        })
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        Ok(LogText {
+            units: length_from_memory(bytes) & !UTF16_TAG,
+            text: <WasmStr as Lift>::linear_lift_from_memory(cx, ty, bytes)?,
+        })
+    }
+}
+
 /// Result of `Host::load`.
 pub struct LoadedPlugin {
     pub plugin: Arc<Plugin>,
@@ -982,20 +1026,30 @@ impl PluginLog {
 }
 
 /// Provides `kuryr6:plugin/log` (contract 0.2.0). The message is read in
-/// place from guest memory (`WasmStr`; a UTF-8 guest's string is borrowed,
-/// not copied) and only its first `MAX_LOG_MESSAGE` bytes are kept.
+/// place from guest memory (`LogText`; a UTF-8 guest's string is borrowed,
+/// not copied) and only its first `MAX_LOG_MESSAGE` bytes are kept; one
+/// longer than `MAX_LOG_READ` code units is not decoded at all.
 fn link_log(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     let mut log = linker.instance(&format!("kuryr6:plugin/log@{}", abi::NEWEST))?;
     log.func_wrap(
         "log",
-        |mut cx: StoreContextMut<'_, Ctx>, (level, message): (wlog::Level, WasmStr)| {
+        |mut cx: StoreContextMut<'_, Ctx>, (level, message): (wlog::Level, LogText)| {
             // Past the line limit nothing is read: a flood costs a count.
             if cx.data().log.lines >= boundary::MAX_LOG_LINES {
                 cx.data_mut().log.dropped += 1;
                 return Ok(());
             }
+            if message.units > boundary::MAX_LOG_READ {
+                let note = format!(
+                    "(a log message of {} code units, over the {} kuryr6 reads, not shown)",
+                    message.units,
+                    boundary::MAX_LOG_READ
+                );
+                cx.data_mut().log.write(level, &note);
+                return Ok(());
+            }
             let message = {
-                let text = message.to_str(&cx)?;
+                let text = message.text.to_str(&cx)?;
                 let mut end = text.len().min(boundary::MAX_LOG_MESSAGE + 1);
                 while !text.is_char_boundary(end) {
                     end -= 1;
