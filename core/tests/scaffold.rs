@@ -123,6 +123,9 @@ fn from_scaffold_to_a_plugin_that_changes_a_plan() {
         assert!(readme.contains(command), "README lacks `{command}`");
     }
 
+    // Formatted as rustfmt would, so the vendor's first diff is their own.
+    cargo(&dir, &["fmt", "--check"]);
+
     // It tests itself: the fixtures run through kuryr6's host.
     let out = cargo(&dir, &["test", "--", "--nocapture"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -243,9 +246,23 @@ fn every_hook_scaffolds_and_passes_its_fixtures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    cargo(&dir, &["fmt", "--check"]);
     let out = cargo(&dir, &["test", "--", "--nocapture"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("5 fixtures passed"), "{stderr}");
+    // Lint-clean as written. For the guest target: its dependencies are
+    // small, where a host check would check wasmtime too.
+    cargo(
+        &dir,
+        &[
+            "clippy",
+            "--target",
+            "wasm32-wasip2",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

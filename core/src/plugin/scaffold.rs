@@ -174,6 +174,8 @@ fn lib_rs(name: &str, hooks: &[Hook]) -> String {
         imports.push("cidr");
     }
     imports.push("export_plugin");
+    // rustfmt's order: types (capitalized) first, then the rest.
+    imports.sort_by_key(|i| (i.starts_with(|c: char| c.is_ascii_lowercase()), *i));
     let hook_list: Vec<String> = hooks
         .iter()
         .map(|h| {
@@ -194,9 +196,18 @@ fn lib_rs(name: &str, hooks: &[Hook]) -> String {
     if has(Hook::Plan) {
         s.push_str("use kuryr6_plugin_sdk::plan::Role;\n");
     }
+    // As rustfmt would write it: one line if it fits in 100 columns.
+    let one_line = format!("use kuryr6_plugin_sdk::{{{}}};\n", imports.join(", "));
+    if one_line.len() <= 101 {
+        s.push_str(&one_line);
+    } else {
+        s.push_str(&format!(
+            "use kuryr6_plugin_sdk::{{\n    {},\n}};\n",
+            imports.join(", ")
+        ));
+    }
     s.push_str(&format!(
-        "use kuryr6_plugin_sdk::{{{}}};\n\nstruct {ty};\n\nimpl Plugin for {ty} {{\n    const NAME: &'static str = \"{name}\";\n    const HOOKS: &'static [Hook] = &[{}];\n",
-        imports.join(", "),
+        "\nstruct {ty};\n\nimpl Plugin for {ty} {{\n    const NAME: &'static str = \"{name}\";\n    const HOOKS: &'static [Hook] = &[{}];\n",
         hook_list.join(", ")
     ));
     if has(Hook::Plan) {
@@ -242,9 +253,11 @@ const POLICY_HOOK: &str = r#"
     fn check(sites: &[Site]) -> Result<Vec<Violation>, String> {
         let mut found = Vec::new();
         for site in sites {
-            for s in site.plan.subnets().filter(|s| s.ip_version == 6 && !cidr::is_ula(&s.cidr)) {
-                let message = format!("{} is not a unique local (fc00::/7) prefix", s.cidr);
-                found.push(Violation::warning("not-ula", message).at(&site.name, &s.name));
+            for s in site.plan.subnets() {
+                if s.ip_version == 6 && !cidr::is_ula(&s.cidr) {
+                    let message = format!("{} is not a unique local (fc00::/7) prefix", s.cidr);
+                    found.push(Violation::warning("not-ula", message).at(&site.name, &s.name));
+                }
             }
         }
         Ok(found)
