@@ -26,7 +26,7 @@ pin=false
 [[ ${1:-} == --pin ]] && pin=true
 
 # crate name → file name (cargo writes snake_case artefacts).
-guests=(naming site-prefix policy-guard hostile wrong-abi)
+guests=(naming site-prefix policy-guard hostile wrong-abi future-abi notplugin mismatch-abi)
 
 # The toolchain comes from rust-toolchain.toml, which cargo and rustup read
 # from the current directory: run them from the repo. rustup installs the

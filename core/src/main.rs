@@ -268,8 +268,23 @@ enum PluginCommand {
         #[arg(long, default_value_t = 64)]
         memory_mib: u64,
     },
-    /// Print a plugin's sha256 (to pin it), name, hooks and load time.
+    /// Print a plugin's sha256 (to pin it), name, hooks, version, contract and load time.
     Info { wasm: PathBuf },
+    /// Scaffold a Rust plugin crate: builds for wasm32-wasip2, tests itself with `cargo test`.
+    New {
+        /// Crate and plugin name, e.g. acme-naming.
+        name: String,
+        /// Where to create it (default ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Hooks to implement, each with an example and fixtures.
+        #[arg(long, value_delimiter = ',', default_value = "naming", value_parser = ["plan", "naming", "policy"])]
+        hooks: Vec<String>,
+        /// kuryr6-plugin-sdk as a path dependency (a kuryr6 checkout's sdk/);
+        /// default: the checkout this kuryr6 was built from, if present.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 fn init_tracing(verbose: u8) {
@@ -853,6 +868,12 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
         }
     };
     match cmd {
+        PluginCommand::New {
+            name,
+            dir,
+            hooks,
+            sdk,
+        } => plugin_new(name, dir, hooks, sdk),
         PluginCommand::Info { wasm } => {
             let label = wasm.display().to_string();
             match host.load_file(&label, &wasm, None, &Limits::default()) {
@@ -862,6 +883,15 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
                     println!("sha256  {}", l.plugin.sha256);
                     println!("name    {}", l.plugin.info.name);
                     println!("hooks   {}", hooks.join(", "));
+                    println!(
+                        "version {}",
+                        l.plugin
+                            .info
+                            .version
+                            .as_deref()
+                            .unwrap_or("(not reported: its contract predates meta.version)")
+                    );
+                    println!("abi     {}", l.plugin.info.contract);
                     println!("load    {:.3} ms ({})", ms(l.elapsed), l.origin);
                     ExitCode::SUCCESS
                 }
@@ -928,4 +958,43 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// `kuryr6 plugin new`.
+fn plugin_new(
+    name: String,
+    dir: Option<PathBuf>,
+    hooks: Vec<String>,
+    sdk: Option<PathBuf>,
+) -> ExitCode {
+    use kuryr6::plugin::{Hook, scaffold};
+    let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+    let opts = scaffold::Options {
+        hooks: hooks.iter().filter_map(|h| Hook::parse(h)).collect(),
+        sdk: sdk.or_else(scaffold::own_sdk),
+        name,
+        dir,
+    };
+    match scaffold::scaffold(&opts) {
+        Ok(files) => {
+            println!("created {} ({} files):", opts.dir.display(), files.len());
+            for f in &files {
+                println!("  {}", f.display());
+            }
+            if opts.sdk.is_none() {
+                println!(
+                    "note: no kuryr6 checkout found; Cargo.toml takes kuryr6-plugin-sdk from a registry (pass --sdk DIR, or see its README, \"The SDK dependency\")"
+                );
+            }
+            println!(
+                "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+                opts.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kuryr6 plugin new: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

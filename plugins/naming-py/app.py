@@ -14,6 +14,8 @@ from wit_world import exports
 from wit_world.imports import types
 
 ABI_VERSION = 1
+# The plugin's own version (contract 0.2.0's meta.version).
+VERSION = "0.2.0"
 
 
 def _fact(facts: List[Tuple[str, str]], key: str):
@@ -26,6 +28,9 @@ def _fact(facts: List[Tuple[str, str]], key: str):
 class Meta(exports.Meta):
     def describe(self) -> types.Info:
         return types.Info(abi_version=ABI_VERSION, name="naming-py", hooks=[types.Hook.NAMING])
+
+    def version(self) -> str:
+        return VERSION
 
 
 class Naming(exports.Naming):

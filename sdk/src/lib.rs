@@ -4,7 +4,8 @@
 //!
 //! - [`Plugin`], the trait a plugin implements (one method per hook), and
 //!   [`export_plugin!`], which turns an implementation into the exports of
-//!   the WIT world `kuryr6:plugin/plugin@0.1.0` (`sdk/wit/plugin.wit`);
+//!   the WIT world `kuryr6:plugin/plugin@0.2.0` (`sdk/wit/plugin.wit`);
+//! - [`log`], lines into kuryr6's own log (bounded by the host);
 //! - [`plan`], the plan types a hook reads and returns;
 //! - [`cidr`], prefix arithmetic (carve, split, contains, overlap, layouts);
 //! - on the host only, [`testing`]: run a built `.wasm` on a JSON fixture
@@ -19,6 +20,7 @@
 extern crate self as kuryr6_plugin_sdk;
 
 pub mod cidr;
+pub mod log;
 pub mod plan;
 
 #[cfg(target_arch = "wasm32")]
@@ -32,14 +34,16 @@ pub mod testing;
 
 pub use plan::Plan;
 
-/// The ABI version this SDK speaks. The host refuses a plugin whose
-/// `describe().abi-version` differs. Bumped when the meaning of the contract
-/// changes without the WIT changing (e.g. the plan JSON gains a step kind);
-/// WIT changes bump the package version in `wit/plugin.wit` as well.
+/// What `describe().abi-version` reports: 1 for every 0.x contract. The
+/// host refuses any other value. Since 0.2.0 the WIT package version alone
+/// says what a plugin is compatible with (sdk/README.md, "Versions and
+/// compatibility"); a change of meaning that would need a new abi-version
+/// is made as a new major WIT version instead, so this stays 1.
 pub const ABI_VERSION: u32 = 1;
 
-/// The WIT package every export name carries.
-pub const WIT_PACKAGE: &str = "kuryr6:plugin@0.1.0";
+/// The WIT package every import and export name of a plugin built with
+/// this SDK carries.
+pub const WIT_PACKAGE: &str = "kuryr6:plugin@0.2.0";
 
 /// The hooks of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -187,6 +191,9 @@ pub trait Plugin {
     const NAME: &'static str;
     /// The hooks implemented.
     const HOOKS: &'static [Hook];
+    /// The plugin's own version, shown by `kuryr6 plugin info`; `None` =
+    /// the plugin crate's `version` from its Cargo.toml.
+    const VERSION: Option<&'static str> = None;
 
     /// `plan` hook: return the modified plan, or why it cannot be made.
     fn plan(facts: &Facts, plan: Plan) -> Result<Plan, String> {
@@ -248,6 +255,12 @@ macro_rules! export_plugin {
             impl __exports::meta::Guest for __Kuryr6Export {
                 fn describe() -> __types::Info {
                     $crate::guest::describe::<$plugin>()
+                }
+                // `env!` expands in the plugin crate: its own version.
+                fn version() -> ::std::string::String {
+                    <$plugin as $crate::Plugin>::VERSION
+                        .unwrap_or(::core::env!("CARGO_PKG_VERSION"))
+                        .to_string()
                 }
             }
             impl __exports::plan::Guest for __Kuryr6Export {

@@ -32,6 +32,17 @@ pub const MAX_VIOLATION_PLACE: usize = 4096;
 /// `describe()`: the plugin's name and its list of hooks.
 pub const MAX_PLUGIN_NAME: usize = 64;
 pub const MAX_HOOKS: usize = 16;
+/// `meta.version()` (contract 0.2.0): a version string, under the name rule.
+pub const MAX_PLUGIN_VERSION: usize = 64;
+/// A plugin's log message (contract 0.2.0 `log`): longer ones are cut, not
+/// refused, because logging must never fail a hook.
+pub const MAX_LOG_MESSAGE: usize = 1024;
+/// Log lines kept per call; the rest are counted and reported as dropped.
+pub const MAX_LOG_LINES: usize = 64;
+/// A log message longer than this (code units) is not even decoded: it is
+/// logged as a note giving its length, so a flood of huge messages costs
+/// the host no copies.
+pub const MAX_LOG_READ: usize = 64 * 1024;
 /// Entries in a call's WASI resource table (streams, pollables). A Rust
 /// guest uses a handful; each entry costs the host ~100 bytes.
 pub const MAX_WASI_RESOURCES: usize = 10_000;
@@ -43,6 +54,29 @@ pub const MAX_INSTANCES: usize = 64;
 pub const MAX_TABLES: usize = 64;
 /// Linear memories per store; their sizes count against one cap together.
 pub const MAX_MEMORIES: usize = 16;
+
+/// A plugin's log message as one line safe for a terminal: its first
+/// `MAX_LOG_MESSAGE` bytes (cut at a character boundary, "…" marking the
+/// cut), every control character escaped, newlines included, so a plugin
+/// cannot forge log lines of its own or drive the terminal.
+pub fn log_line(message: &str) -> String {
+    let mut end = message.len().min(MAX_LOG_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut line = String::with_capacity(end + 8);
+    for c in message[..end].chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    if end < message.len() {
+        line.push('…');
+    }
+    line
+}
 
 /// An answer larger than its limit; host.rs raises it as a wasmtime error
 /// from inside a call so that it is classified like a trap.
@@ -286,6 +320,20 @@ mod tests {
     fn seed() -> Plan {
         let text = "[pipeline]\nname = \"t\"\n[kubernetes]\napi_hosts = [{ name = \"m\", address = \"fd10:0:0:3::1\" }]\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";
         load_source(SourceFile::new("t.toml", text)).unwrap().plan
+    }
+
+    #[test]
+    fn a_log_line_is_one_bounded_line_without_control_characters() {
+        assert_eq!(log_line("plain"), "plain");
+        assert_eq!(
+            log_line("two\nlines\x1b[31m red"),
+            "two\\nlines\\u{1b}[31m red"
+        );
+        let long = "é".repeat(MAX_LOG_MESSAGE); // 2 bytes each
+        let line = log_line(&long);
+        assert!(line.ends_with('…'));
+        assert!(line.len() <= MAX_LOG_MESSAGE + '…'.len_utf8());
+        assert_eq!(line.trim_end_matches('…').len(), MAX_LOG_MESSAGE);
     }
 
     fn change(f: impl FnOnce(&mut Plan)) -> Result<(), String> {

@@ -30,8 +30,12 @@ pub enum PluginError {
     /// sandbox does not provide, lacks an export, or declares no such hook.
     #[error("plugin {plugin}: {message}")]
     Load { plugin: String, message: String },
-    /// Built against another version of the contract.
-    #[error("plugin {plugin} speaks plugin ABI {found}, this kuryr6 speaks {expected}")]
+    /// Built against a version of the contract this kuryr6 does not run
+    /// (`found`, e.g. "kuryr6:plugin@1.0.0"), or reporting another
+    /// `abi-version`; `expected` says what it runs.
+    #[error(
+        "plugin {plugin}: built against {found}; this kuryr6 runs plugins built against {expected}"
+    )]
     AbiMismatch {
         plugin: String,
         expected: String,
@@ -133,7 +137,7 @@ impl PluginError {
                 "build the plugin with kuryr6-plugin-sdk for wasm32-wasip2 (see sdk/README.md)".into()
             }
             PluginError::AbiMismatch { .. } => {
-                "rebuild the plugin against the kuryr6-plugin-sdk of this kuryr6 version".into()
+                "a plugin built for a newer contract needs a newer kuryr6; otherwise ask its vendor for a build against one of the versions above (kuryr6-plugin-sdk; sdk/README.md, \"Versions and compatibility\")".into()
             }
             PluginError::Deadline { .. } => {
                 "the plugin may loop forever; if it is just slow, raise deadline_ms in its [[plugin]] table".into()

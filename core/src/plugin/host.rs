@@ -14,6 +14,14 @@
 //! returned (`Bounded`, measured before it is copied; limits in
 //! boundary.rs).
 //!
+//! Contract versions: the version a component was built against is read
+//! from its export names before it is instantiated (`abi`), and its hooks
+//! are looked up under that version's names. Every version's functions
+//! have the same types, so one set of typed calls serves them all; what a
+//! later minor added (`meta.version`, the `log` import) is used only with
+//! plugins built against it. The `log` import is linked for everyone: a
+//! 0.1.0 plugin does not import it, so it never sees it.
+//!
 //! The sandbox: WASI 0.2 is linked because a Rust or Python guest imports it
 //! even when it does no I/O, but the context is empty: no preopened
 //! directories (so no filesystem at all), no environment, no arguments,
@@ -24,6 +32,7 @@
 //! monotonic clock stays at 0 and a sleep returns at once, because a guest
 //! blocked in a host sleep could not be interrupted by the epoch deadline.
 
+use super::abi::{self, Contract, Detected};
 use super::boundary::{self, Oversized, bounded};
 use super::error::PluginError;
 use super::{Facts, Hook, Limits, PluginInfo, ResourceKind, Severity, SiteInput, Violation};
@@ -39,10 +48,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentType, HasData, Instance, Lift, Linker, Resource,
-    ResourceTable,
+    Component, ComponentExportIndex, ComponentType, HasData, Instance, InstancePre, Lift, Linker,
+    Resource, ResourceTable, TypedFunc, WasmStr,
 };
-use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, ValRaw};
+use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, StoreContextMut, ValRaw};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{
@@ -56,6 +65,7 @@ mod wit {
     });
 }
 
+use wit::kuryr6::plugin::log as wlog;
 use wit::kuryr6::plugin::types as wt;
 
 /// Resolution of the wall-clock deadline: the ticker advances the engine's
@@ -126,7 +136,7 @@ pub struct Plugin {
     pub sha256: String,
     pub info: PluginInfo,
     engine: Engine,
-    pre: wit::PluginPre<Ctx>,
+    pre: InstancePre<Ctx>,
     exports: Exports,
 }
 
@@ -135,9 +145,40 @@ pub struct Plugin {
 /// that answers are lifted as `Bounded`/`BoundedList`: measured before the
 /// host copies anything.
 struct Exports {
+    describe: ComponentExportIndex,
+    /// `meta.version`, for contracts that have it (0.2.0 on).
+    version: Option<ComponentExportIndex>,
     transform: ComponentExportIndex,
     name: ComponentExportIndex,
     check: ComponentExportIndex,
+}
+
+/// The hooks' typed functions; one definition each, used to type-check a
+/// plugin's exports when it is loaded and to call them.
+type TransformFn<'a> =
+    TypedFunc<(&'a [(String, String)], &'a str), (Answer<{ boundary::MAX_PLAN_JSON }>,)>;
+type NameFn<'a> = TypedFunc<
+    (wt::ResourceKind, &'a str, &'a [(String, String)]),
+    (Answer<{ boundary::MAX_NAME }>,),
+>;
+type CheckFn<'a> = TypedFunc<
+    (&'a [wt::Site],),
+    (
+        Result<
+            BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
+            Bounded<{ boundary::MAX_MESSAGE }>,
+        >,
+    ),
+>;
+
+/// `info` with its strings and list bounded (see `Bounded`).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawInfo {
+    #[component(name = "abi-version")]
+    abi_version: u32,
+    name: Bounded<{ boundary::MAX_PLUGIN_NAME }>,
+    hooks: BoundedList<wt::Hook, { boundary::MAX_HOOKS }>,
 }
 
 /// A `violation` with every string bounded (see `Exports`).
@@ -258,6 +299,50 @@ unsafe impl<T: Lift, const N: usize> Lift for BoundedList<T, N> {
     }
 }
 
+/// A log message (the `log` import's parameter), left in guest memory,
+/// with its length in code units as the canonical ABI passed it: read
+/// before the text is, so an oversized message is never decoded (a UTF-16
+/// guest's would be transcoded into a new host string).
+struct LogText {
+    text: WasmStr,
+    units: usize,
+}
+
+// SAFETY (both impls): the type, ABI and flattening are exactly `WasmStr`'s,
+// and lifting delegates to it after reading only the flattened length.
+unsafe impl ComponentType for LogText {
+    type Lower = <WasmStr as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <WasmStr as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmStr as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for LogText {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        Ok(LogText {
+            units: length_from_flat(src) & !UTF16_TAG,
+            text: <WasmStr as Lift>::linear_lift_from_flat(cx, ty, src)?,
+        })
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        Ok(LogText {
+            units: length_from_memory(bytes) & !UTF16_TAG,
+            text: <WasmStr as Lift>::linear_lift_from_memory(cx, ty, bytes)?,
+        })
+    }
+}
+
 /// Result of `Host::load`.
 pub struct LoadedPlugin {
     pub plugin: Arc<Plugin>,
@@ -311,6 +396,7 @@ impl Host {
         )
         .map_err(|e| format!("cannot link the virtual clock: {e:#}"))?;
         linker.allow_shadowing(false);
+        link_log(&mut linker).map_err(|e| format!("cannot link the plugin log: {e:#}"))?;
 
         let mut hasher = DigestHasher(Sha256::new());
         "wasmtime-48.0.8".hash(&mut hasher);
@@ -385,7 +471,7 @@ impl Host {
             });
         }
         let (component, origin) = self.component(label, &sha256, bytes)?;
-        self.check_exports(label, &component)?;
+        let contract = self.contract(label, &component)?;
         let load_err = |message: String| PluginError::Load {
             plugin: label.to_string(),
             message,
@@ -395,16 +481,20 @@ impl Host {
                 "imports something the sandbox does not provide: {e:#}"
             ))
         })?;
-        let pre = wit::PluginPre::new(pre)
-            .map_err(|e| load_err(format!("lacks an export of the contract: {e:#}")))?;
         let export = |iface: &str, func: &str| {
-            let name = format!("kuryr6:plugin/{iface}@{}", super::WIT_VERSION);
+            let name = contract.export(iface);
             component
                 .get_export_index(None, &name)
                 .and_then(|i| component.get_export_index(Some(&i), func))
                 .ok_or_else(|| load_err(format!("lacks the export {name}#{func}")))
         };
         let exports = Exports {
+            describe: export("meta", "describe")?,
+            version: if contract.has_plugin_version() {
+                Some(export("meta", "version")?)
+            } else {
+                None
+            },
             transform: export("plan", "transform")?,
             name: export("naming", "name")?,
             check: export("policy", "check")?,
@@ -414,39 +504,77 @@ impl Host {
             info: PluginInfo {
                 name: String::new(),
                 hooks: Vec::new(),
+                contract: contract.to_string(),
+                version: None,
             },
             engine: self.engine.clone(),
             pre,
             exports,
         };
-        let info = plugin.call(label, "describe", limits, |store, instance| {
-            let p = wit::Plugin::new(&mut *store, instance)?;
-            let info = p.kuryr6_plugin_meta().call_describe(&mut *store)?;
-            // Lifted by the bindings, so at most the guest's memory cap.
-            bounded("plugin name", info.name.len(), boundary::MAX_PLUGIN_NAME)?;
-            bounded("hook list", info.hooks.len(), boundary::MAX_HOOKS)?;
-            Ok(info)
-        })?;
-        if let Err(e) = crate::validate::check_name(&info.value.name) {
+        let described = plugin.call(label, "describe", limits, |store, instance| {
+            // Every hook's type is checked now, so a plugin whose exports
+            // do not match its contract fails here, not in the middle of a
+            // run.
+            let mismatch = |export: &str, e: wasmtime::Error| {
+                wasmtime::Error::new(ExportMismatch(format!("{contract}#{export}: {e:#}")))
+            };
+            plugin
+                .transform_fn(store, instance)
+                .map_err(|e| mismatch("plan.transform", e))?;
+            plugin
+                .name_fn(store, instance)
+                .map_err(|e| mismatch("naming.name", e))?;
+            plugin
+                .check_fn(store, instance)
+                .map_err(|e| mismatch("policy.check", e))?;
+            let describe = instance
+                .get_typed_func::<(), (RawInfo,)>(&mut *store, plugin.exports.describe)
+                .map_err(|e| mismatch("meta.describe", e))?;
+            let (info,) = describe.call(&mut *store, ())?;
+            let version = match plugin.exports.version {
+                Some(index) => {
+                    let f = instance
+                        .get_typed_func::<(), (Bounded<{ boundary::MAX_PLUGIN_VERSION }>,)>(
+                            &mut *store,
+                            index,
+                        )
+                        .map_err(|e| mismatch("meta.version", e))?;
+                    let (v,) = f.call(&mut *store, ())?;
+                    Some(v.0)
+                }
+                None => None,
+            };
+            Ok((info, version))
+        });
+        let (info, version) = described?.value;
+        if let Err(e) = crate::validate::check_name(&info.name.0) {
             return Err(PluginError::InvalidOutput {
                 plugin: label.to_string(),
                 hook: "describe",
                 reason: format!("its plugin {e}"),
             });
         }
-        let abi = info.value.abi_version;
-        if abi != super::ABI_VERSION {
+        if let Some(v) = &version
+            && let Err(e) = crate::validate::check_name(v)
+        {
+            return Err(PluginError::InvalidOutput {
+                plugin: label.to_string(),
+                hook: "version",
+                reason: format!("its version {e}"),
+            });
+        }
+        if info.abi_version != super::ABI_VERSION {
             return Err(PluginError::AbiMismatch {
                 plugin: label.to_string(),
-                expected: super::ABI_VERSION.to_string(),
-                found: abi.to_string(),
+                expected: format!("abi-version {}", super::ABI_VERSION),
+                found: format!("{contract} with abi-version {}", info.abi_version),
             });
         }
         plugin.info = PluginInfo {
-            name: info.value.name,
+            name: info.name.0,
             hooks: info
-                .value
                 .hooks
+                .0
                 .iter()
                 .map(|h| match h {
                     wt::Hook::Plan => Hook::Plan,
@@ -454,6 +582,8 @@ impl Host {
                     wt::Hook::Policy => Hook::Policy,
                 })
                 .collect(),
+            contract: contract.to_string(),
+            version,
         };
         let plugin = Arc::new(plugin);
         self.lock_loaded().insert(sha256, plugin.clone());
@@ -544,39 +674,34 @@ impl Host {
         Ok((component, Origin::Compiled))
     }
 
-    /// Tells "built for another contract version" from "not a plugin" by
-    /// the versioned export names, before linking fails less clearly.
-    fn check_exports(&self, label: &str, component: &Component) -> Result<(), PluginError> {
+    /// The contract version the component was built against, from its
+    /// export names (before linking, which would fail less clearly).
+    fn contract(&self, label: &str, component: &Component) -> Result<Contract, PluginError> {
         let ty = component.component_type();
         let names: Vec<String> = ty
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        let want = format!("kuryr6:plugin/meta@{}", super::WIT_VERSION);
-        if names.contains(&want) {
-            return Ok(());
-        }
-        if let Some(found) = names
-            .iter()
-            .find_map(|n| n.strip_prefix("kuryr6:plugin/meta@"))
-        {
-            return Err(PluginError::AbiMismatch {
+        match abi::detect(names.iter().map(String::as_str)) {
+            Detected::Supported(c) => Ok(c),
+            Detected::Unsupported(version) => Err(PluginError::AbiMismatch {
                 plugin: label.to_string(),
-                expected: format!("kuryr6:plugin@{}", super::WIT_VERSION),
-                found: format!("kuryr6:plugin@{found}"),
-            });
+                expected: abi::supported(),
+                found: format!("kuryr6:plugin@{version}"),
+            }),
+            Detected::NotAPlugin => Err(PluginError::Load {
+                plugin: label.to_string(),
+                message: format!(
+                    "is not a kuryr6 plugin: it exports no kuryr6:plugin/meta interface (exports: {}); this kuryr6 runs plugins built against {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    },
+                    abi::supported()
+                ),
+            }),
         }
-        Err(PluginError::Load {
-            plugin: label.to_string(),
-            message: format!(
-                "is not a kuryr6 plugin: it does not export {want} (exports: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ),
-        })
     }
 }
 
@@ -591,11 +716,7 @@ impl Plugin {
         plan_json: &str,
     ) -> Result<Called<String>, PluginError> {
         let r = self.call(label, Hook::Plan.as_str(), limits, |store, instance| {
-            let f = instance
-                .get_typed_func::<(&[(String, String)], &str), (Answer<{ boundary::MAX_PLAN_JSON }>,)>(
-                    &mut *store,
-                    &self.exports.transform,
-                )?;
+            let f = self.transform_fn(store, instance)?;
             let (answer,) = f.call(&mut *store, (&facts.0, plan_json))?;
             Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
@@ -620,10 +741,7 @@ impl Plugin {
             ResourceKind::Emit => wt::ResourceKind::Emit,
         };
         let r = self.call(label, Hook::Naming.as_str(), limits, |store, instance| {
-            let f = instance.get_typed_func::<
-                (wt::ResourceKind, &str, &[(String, String)]),
-                (Answer<{ boundary::MAX_NAME }>,),
-            >(&mut *store, &self.exports.name)?;
+            let f = self.name_fn(store, instance)?;
             let (answer,) = f.call(&mut *store, (kind, default_name, &context.0))?;
             Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
@@ -648,12 +766,7 @@ impl Plugin {
             })
             .collect();
         let r = self.call(label, Hook::Policy.as_str(), limits, |store, instance| {
-            let f = instance.get_typed_func::<(&[wt::Site],), (
-                Result<
-                    BoundedList<RawViolation, { boundary::MAX_VIOLATIONS }>,
-                    Bounded<{ boundary::MAX_MESSAGE }>,
-                >,
-            )>(&mut *store, &self.exports.check)?;
+            let f = self.check_fn(store, instance)?;
             let (answer,) = f.call(&mut *store, (&sites,))?;
             Ok(answer.map_err(|m| m.0).map(|list| {
                 list.0
@@ -674,6 +787,30 @@ impl Plugin {
         refused(label, Hook::Policy, r)
     }
 
+    fn transform_fn<'a>(
+        &self,
+        store: &mut Store<Ctx>,
+        instance: &Instance,
+    ) -> wasmtime::Result<TransformFn<'a>> {
+        instance.get_typed_func(store, self.exports.transform)
+    }
+
+    fn name_fn<'a>(
+        &self,
+        store: &mut Store<Ctx>,
+        instance: &Instance,
+    ) -> wasmtime::Result<NameFn<'a>> {
+        instance.get_typed_func(store, self.exports.name)
+    }
+
+    fn check_fn<'a>(
+        &self,
+        store: &mut Store<Ctx>,
+        instance: &Instance,
+    ) -> wasmtime::Result<CheckFn<'a>> {
+        instance.get_typed_func(store, self.exports.check)
+    }
+
     /// Runs `f` on a fresh instance in a fresh store under `limits`, and
     /// turns every way it can fail into a named `PluginError`.
     fn call<R>(
@@ -684,7 +821,10 @@ impl Plugin {
         f: impl FnOnce(&mut Store<Ctx>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<Called<R>, PluginError> {
         let output = MemoryOutputPipe::new(OUTPUT_CAP);
-        let mut store = Store::new(&self.engine, Ctx::new(&output, limits.memory_bytes()));
+        let mut store = Store::new(
+            &self.engine,
+            Ctx::new(&output, limits.memory_bytes(), label, hook),
+        );
         store.limiter(|ctx| &mut ctx.limiter);
         let budget = limits.fuel.unwrap_or(u64::MAX);
         let deadline_ticks = limits.deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
@@ -694,11 +834,12 @@ impl Plugin {
             .and_then(|()| {
                 store.set_epoch_deadline(deadline_ticks);
                 store.epoch_deadline_trap();
-                self.pre.instance_pre().instantiate(&mut store)
+                self.pre.instantiate(&mut store)
             })
             .and_then(|instance| f(&mut store, &instance));
         let elapsed = start.elapsed();
         let fuel = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        store.data().log.report_dropped();
         match result {
             Ok(value) => Ok(Called {
                 value,
@@ -730,6 +871,19 @@ fn refused<T>(
     }
 }
 
+/// An export whose type is not the one its contract version declares:
+/// found while loading, reported as `Load`, not as a crash.
+#[derive(Debug)]
+struct ExportMismatch(String);
+
+impl std::fmt::Display for ExportMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExportMismatch {}
+
 fn classify(
     err: wasmtime::Error,
     store: &Store<Ctx>,
@@ -739,6 +893,12 @@ fn classify(
     limits: &Limits,
 ) -> PluginError {
     let plugin = label.to_string();
+    if let Some(m) = err.downcast_ref::<ExportMismatch>() {
+        return PluginError::Load {
+            plugin,
+            message: format!("an export does not have its contract's type: {m}"),
+        };
+    }
     if let Some(o) = err.downcast_ref::<Oversized>() {
         return PluginError::Oversize {
             plugin,
@@ -816,10 +976,99 @@ struct Ctx {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: Limiter,
+    log: PluginLog,
+}
+
+/// The `log` import's state for one call: who is logging, and how many
+/// lines it has written.
+struct PluginLog {
+    plugin: String,
+    hook: &'static str,
+    lines: usize,
+    dropped: usize,
+}
+
+impl PluginLog {
+    fn write(&mut self, level: wlog::Level, message: &str) {
+        if self.lines >= boundary::MAX_LOG_LINES {
+            self.dropped += 1;
+            return;
+        }
+        self.lines += 1;
+        let (plugin, hook) = (self.plugin.as_str(), self.hook);
+        let line = boundary::log_line(message);
+        // One target for every plugin line, so `RUST_LOG=kuryr6::plugin=…`
+        // selects them; the plugin and hook are fields of the event.
+        match level {
+            wlog::Level::Debug => {
+                tracing::debug!(target: "kuryr6::plugin", plugin, hook, "{line}")
+            }
+            wlog::Level::Info => tracing::info!(target: "kuryr6::plugin", plugin, hook, "{line}"),
+            wlog::Level::Warn => tracing::warn!(target: "kuryr6::plugin", plugin, hook, "{line}"),
+            wlog::Level::Error => {
+                tracing::error!(target: "kuryr6::plugin", plugin, hook, "{line}")
+            }
+        }
+    }
+
+    fn report_dropped(&self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "kuryr6::plugin",
+                plugin = self.plugin.as_str(),
+                hook = self.hook,
+                "{} more log lines dropped (at most {} per call)",
+                self.dropped,
+                boundary::MAX_LOG_LINES
+            );
+        }
+    }
+}
+
+/// Provides `kuryr6:plugin/log` (contract 0.2.0). The message is read in
+/// place from guest memory (`LogText`; a UTF-8 guest's string is borrowed,
+/// not copied) and only its first `MAX_LOG_MESSAGE` bytes are kept; one
+/// longer than `MAX_LOG_READ` code units is not decoded at all.
+fn link_log(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    let mut log = linker.instance(&format!("kuryr6:plugin/log@{}", abi::NEWEST))?;
+    log.func_wrap(
+        "log",
+        |mut cx: StoreContextMut<'_, Ctx>, (level, message): (wlog::Level, LogText)| {
+            // Past the line limit nothing is read: a flood costs a count.
+            if cx.data().log.lines >= boundary::MAX_LOG_LINES {
+                cx.data_mut().log.dropped += 1;
+                return Ok(());
+            }
+            if message.units > boundary::MAX_LOG_READ {
+                let note = format!(
+                    "(a log message of {} code units, over the {} kuryr6 reads, not shown)",
+                    message.units,
+                    boundary::MAX_LOG_READ
+                );
+                cx.data_mut().log.write(level, &note);
+                return Ok(());
+            }
+            let message = {
+                let text = message.text.to_str(&cx)?;
+                let mut end = text.len().min(boundary::MAX_LOG_MESSAGE + 1);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text[..end].to_string()
+            };
+            cx.data_mut().log.write(level, &message);
+            Ok(())
+        },
+    )
 }
 
 impl Ctx {
-    fn new(output: &MemoryOutputPipe, memory_bytes: usize) -> Ctx {
+    fn new(
+        output: &MemoryOutputPipe,
+        memory_bytes: usize,
+        plugin: &str,
+        hook: &'static str,
+    ) -> Ctx {
         let wasi = WasiCtxBuilder::new()
             .stdout(output.clone())
             .stderr(output.clone())
@@ -839,6 +1088,12 @@ impl Ctx {
             wasi,
             table,
             limiter: Limiter::new(memory_bytes),
+            log: PluginLog {
+                plugin: plugin.to_string(),
+                hook,
+                lines: 0,
+                dropped: 0,
+            },
         }
     }
 }
@@ -1087,7 +1342,7 @@ mod tests {
     #[test]
     fn the_wasi_resource_table_is_capped() {
         let out = MemoryOutputPipe::new(16);
-        let mut ctx = Ctx::new(&out, MIB);
+        let mut ctx = Ctx::new(&out, MIB, "test", "naming");
         for _ in 0..boundary::MAX_WASI_RESOURCES {
             ctx.table.push(Ready).unwrap();
         }

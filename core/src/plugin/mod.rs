@@ -2,9 +2,12 @@
 //! name resources (`naming`) and judge plans (`policy`), run in a sandbox
 //! before anything reaches the cloud.
 //!
-//! The contract is the WIT package `kuryr6:plugin@0.1.0` in sdk/wit/; a
-//! plugin is a WebAssembly component built with kuryr6-plugin-sdk.
+//! The contract is the WIT package `kuryr6:plugin@0.2.0` in sdk/wit/; a
+//! plugin is a WebAssembly component built with kuryr6-plugin-sdk. Plugins
+//! built against older compatible versions (0.1.x) keep running.
 //!
+//! - `abi`: which contract versions this host runs, and which one a
+//!   component was built against.
 //! - `host`: the only module that touches wasmtime (engine, caches,
 //!   sandbox, limits, calls).
 //! - `boundary`: size limits on everything a plugin returns, and what
@@ -14,6 +17,7 @@
 //!   every result re-validated; policy across sites.
 //! - `fixture`: run one hook on a JSON fixture (`kuryr6 plugin test`, the
 //!   SDK's test harness).
+//! - `scaffold`: a new plugin crate (`kuryr6 plugin new`).
 //!
 //! Invariants: a plugin only runs if the pipeline pins its sha256; its
 //! output is never trusted (bounded in size before it is copied, compared
@@ -21,12 +25,14 @@
 //! re-validated with the rules hand-written plans obey); any failure names
 //! the plugin and hook and stops the command before any API call.
 
+pub mod abi;
 pub mod apply;
 pub mod boundary;
 pub mod cache;
 pub mod error;
 pub mod fixture;
 pub mod host;
+pub mod scaffold;
 
 pub use apply::{apply, policy_gate};
 pub use error::PluginError;
@@ -34,11 +40,12 @@ pub use host::{CacheDir, Called, Host, LoadedPlugin, Origin, Plugin, sha256_hex}
 
 use std::time::Duration;
 
-/// The ABI version this host speaks; a plugin's `describe()` must report
-/// the same (kuryr6-plugin-sdk's `ABI_VERSION`).
+/// What a plugin's `describe().abi-version` must say (kuryr6-plugin-sdk's
+/// `ABI_VERSION`): 1 for every 0.x contract (see `abi` and sdk/README.md).
 pub const ABI_VERSION: u32 = 1;
-/// The WIT package version every export name carries.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest WIT package version, the one the SDK builds; older
+/// compatible ones are in `abi::SUPPORTED_MINORS`.
+pub const WIT_VERSION: &str = abi::NEWEST;
 
 /// Default wall-clock deadline of one hook call.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
@@ -149,6 +156,10 @@ pub struct SiteInput {
 pub struct PluginInfo {
     pub name: String,
     pub hooks: Vec<Hook>,
+    /// The contract it was built against, e.g. "kuryr6:plugin@0.1.0".
+    pub contract: String,
+    /// Its own version (`meta.version`, contract 0.2.0 and later).
+    pub version: Option<String>,
 }
 
 /// Limits of every call into one plugin.

@@ -35,6 +35,7 @@
 //! | huge-refusal    | all    | an error message of `size_mib` MiB        | Oversize         |
 //! | many-violations | policy | 100 000 violations                        | Oversize (list)  |
 //! | huge-violation  | policy | one violation with a 1 MiB message        | Oversize         |
+//! | log-flood       | naming | logs a 1 MiB message, then 999 lines of 16 KiB with a terminal escape and a forged line; names as given | a note for the 1 MiB one, 63 lines of ≤ 1 KiB, escaped, "dropped" counted; the name kept |
 
 use kuryr6_plugin_sdk::plan::Step;
 use kuryr6_plugin_sdk::{Facts, Hook, Plan, Plugin, ResourceKind, Site, Violation, export_plugin};
@@ -211,6 +212,18 @@ impl Plugin for Hostile {
             "huge" => Ok(huge(context)),
             "huge-refusal" => Err(huge(context)),
             "entropy" => Ok(format!("{default_name}-{}", entropy())),
+            "log-flood" => {
+                // One message too long to read at all, then lines too long
+                // to show whole.
+                kuryr6_plugin_sdk::log::warn(&"y".repeat(1 << 20));
+                let mut line =
+                    format!("flood \u{1b}[2J\nFORGED ERROR kuryr6: all good {default_name} ");
+                line.push_str(&"x".repeat(16 * 1024));
+                for _ in 0..999 {
+                    kuryr6_plugin_sdk::log::warn(&line);
+                }
+                Ok(default_name.to_string())
+            }
             _ => Ok(default_name.to_string()),
         }
     }

@@ -19,6 +19,9 @@ impl meta::Guest for WrongAbi {
             hooks: vec![Hook::Naming],
         }
     }
+    fn version() -> String {
+        "0.0.0".into()
+    }
 }
 
 impl plan::Guest for WrongAbi {
