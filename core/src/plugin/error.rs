@@ -94,6 +94,13 @@ pub enum PluginError {
         size: usize,
         limit: usize,
     },
+    /// An `oci://` plugin (or a signed path plugin) refused before it was
+    /// compiled: lock file, registry, store or signature (plugin/dist.rs).
+    #[error("plugin {plugin}: {error}")]
+    Distribution {
+        plugin: String,
+        error: super::dist::DistError,
+    },
     /// The plugin ran fine and answered with an error of its own.
     #[error("plugin {plugin}, hook {hook}: {message}")]
     Refused {
@@ -153,6 +160,7 @@ impl PluginError {
             PluginError::Oversize { .. } => {
                 "kuryr6 bounds every value a plugin returns (sdk/README.md, \"Limits at the boundary\"); report this to the plugin's author".into()
             }
+            PluginError::Distribution { error, .. } => error.help(),
             PluginError::Refused { .. } => {
                 "check the plugin's facts in [plugin.facts] against what the plugin expects".into()
             }
@@ -167,6 +175,7 @@ impl PluginError {
                 | PluginError::HashMismatch { .. }
                 | PluginError::Load { .. }
                 | PluginError::AbiMismatch { .. }
+                | PluginError::Distribution { .. }
         )
     }
 
@@ -184,6 +193,7 @@ impl PluginError {
             PluginError::InvalidOutput { .. } => "InvalidOutput",
             PluginError::Oversize { .. } => "Oversize",
             PluginError::Refused { .. } => "Refused",
+            PluginError::Distribution { error, .. } => error.kind(),
         }
     }
 }
