@@ -65,29 +65,29 @@ pub enum DistError {
     Store(String),
 }
 
+/// Worded to follow the plugin's name: "plugin X has no entry in …".
 impl std::fmt::Display for DistError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DistError::LockMissing { source, lock } => write!(
-                f,
-                "{source} has no entry in {}",
-                lock.display()
-            ),
-            DistError::LockMismatch { source, what } => {
-                write!(f, "{source} disagrees with the lock file: {what}")
+            DistError::LockMissing { lock, .. } => {
+                write!(f, "has no entry in {}", lock.display())
             }
-            DistError::LockFile(m) | DistError::Store(m) => f.write_str(m),
-            DistError::Tampered(m) => write!(f, "refused: {m}"),
-            DistError::Unsigned { source, trusted } => write!(
+            DistError::LockMismatch { what, .. } => {
+                write!(f, "disagrees with the lock file: {what}")
+            }
+            DistError::LockFile(m) => write!(f, "cannot be checked: {m}"),
+            DistError::Store(m) => write!(f, "cannot be kept: {m}"),
+            DistError::Tampered(m) => write!(f, "is refused: {m}"),
+            DistError::Unsigned { trusted, .. } => write!(
                 f,
-                "{source} is not signed ({trusted} trusted key(s) configured)"
+                "is not signed ({trusted} trusted key(s) configured)"
             ),
-            DistError::UntrustedSigner { source, key_id } => write!(
+            DistError::UntrustedSigner { key_id, .. } => write!(
                 f,
-                "{source} is signed by key {key_id}, which is not among the trusted keys"
+                "is signed by key {key_id}, which is not among the trusted keys"
             ),
-            DistError::BadSignature { source, reason } => write!(f, "{source}: {reason}"),
-            DistError::Registry(e) => write!(f, "{e}"),
+            DistError::BadSignature { reason, .. } => write!(f, "has a bad signature: {reason}"),
+            DistError::Registry(e) => write!(f, "cannot be fetched: {e}"),
         }
     }
 }
@@ -153,7 +153,7 @@ impl From<OciError> for DistError {
 impl From<StoreError> for DistError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Tampered { .. } => DistError::Tampered(format!("the local plugin store: {e}")),
+            StoreError::Tampered { .. } => DistError::Tampered(format!("in the local plugin store: {e}")),
             StoreError::Unusable(_) => DistError::Store(e.to_string()),
         }
     }
@@ -375,7 +375,7 @@ pub fn load_locked(
     let actual = sha256_digest(&bytes);
     if actual != entry.layer || bytes.len() as u64 != entry.size {
         return Err(DistError::Tampered(format!(
-            "{source}: its .wasm is {actual} ({} bytes), the lock says {} ({} bytes)",
+            "its .wasm is {actual} ({} bytes), the lock says {} ({} bytes)",
             bytes.len(),
             entry.layer,
             entry.size

@@ -96,7 +96,7 @@ pub enum PluginError {
     },
     /// An `oci://` plugin (or a signed path plugin) refused before it was
     /// compiled: lock file, registry, store or signature (plugin/dist.rs).
-    #[error("plugin {plugin}: {error}")]
+    #[error("plugin {plugin} {error}")]
     Distribution {
         plugin: String,
         error: super::dist::DistError,
