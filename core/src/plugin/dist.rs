@@ -552,3 +552,124 @@ pub fn pull(reference: &Reference, insecure: bool, store: &Store) -> Result<Pull
 pub fn lock_path(dir: &Path) -> PathBuf {
     lock::path_in(dir)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A store holding one plugin (made-up bytes) and a lock entry for it,
+    /// at a registry address nothing listens on: whatever succeeds here
+    /// did not contact a registry.
+    fn setup(tag: &str) -> (PathBuf, Store, OciSource, Entry, Vec<u8>) {
+        let dir = std::env::temp_dir().join(format!("kuryr6-dist-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("store")).unwrap();
+        let bytes = b"\0asm\x0d\0\x01\0 not really a component".to_vec();
+        let layer = Descriptor {
+            media_type: oci::WASM_LAYER_TYPE.into(),
+            digest: sha256_digest(&bytes),
+            size: bytes.len() as u64,
+            annotations: None,
+        };
+        let config = oci::wasm_config(&layer.digest, "2026-01-01T00:00:00Z");
+        let config = Descriptor {
+            media_type: oci::WASM_CONFIG_TYPE.into(),
+            digest: sha256_digest(&config),
+            size: config.len() as u64,
+            annotations: None,
+        };
+        let manifest = oci::plugin_manifest(config, layer.clone(), "2026-01-01T00:00:00Z");
+        let manifest_digest = sha256_digest(&manifest);
+        store.put(&manifest_digest, &manifest).unwrap();
+        store.put(&layer.digest, &bytes).unwrap();
+        let text = "oci://127.0.0.1:1/vendor/p:1.0.0".to_string();
+        let src = OciSource {
+            reference: Reference::parse(&text).unwrap(),
+            text: text.clone(),
+            insecure: false,
+        };
+        let entry = Entry {
+            source: text,
+            manifest: manifest_digest,
+            layer: layer.digest,
+            size: bytes.len() as u64,
+            signer: None,
+            allow_unsigned: true,
+        };
+        (dir, store, src, entry, bytes)
+    }
+
+    fn write_lock(dir: &Path, entry: &Entry) -> PathBuf {
+        let path = lock::path_in(dir);
+        Lock {
+            entries: vec![entry.clone()],
+        }
+        .write(&path)
+        .unwrap();
+        path
+    }
+
+    fn unsigned_ok() -> Policy {
+        Policy {
+            keys: Vec::new(),
+            allow_unsigned: true,
+        }
+    }
+
+    #[test]
+    fn a_locked_plugin_loads_from_the_store_without_a_registry() {
+        let (dir, store, src, entry, bytes) = setup("store");
+        let lock_path = write_lock(&dir, &entry);
+        let f = load_locked(&src, &lock_path, &store, &unsigned_ok(), None).unwrap();
+        assert_eq!(f.bytes, bytes);
+        assert!(!f.from_registry);
+        assert!(matches!(f.trusted, Trusted::Unsigned(_)));
+        // The table's own sha256 pin is checked against the locked layer.
+        let pin = entry.layer.trim_start_matches("sha256:");
+        load_locked(&src, &lock_path, &store, &unsigned_ok(), Some(pin)).unwrap();
+        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), Some(&"0".repeat(64)))
+            .unwrap_err();
+        assert_eq!(e.kind(), "LockMismatch", "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn disagreements_with_the_lock_are_named_before_any_fetch() {
+        let (dir, store, src, entry, _) = setup("refusals");
+        let lock_path = lock::path_in(&dir);
+        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), None).unwrap_err();
+        assert_eq!(e.kind(), "LockMissing", "{e}");
+
+        write_lock(&dir, &entry);
+        // Unsigned, and the pipeline no longer allows it.
+        let strict = Policy::default();
+        let e = load_locked(&src, &lock_path, &store, &strict, None).unwrap_err();
+        assert_eq!(e.kind(), "Unsigned", "{e}");
+        // The lock says a vendor signed it, but nothing verifies.
+        let signed = Entry {
+            signer: Some(KeyId([1; 8])),
+            allow_unsigned: false,
+            ..entry.clone()
+        };
+        write_lock(&dir, &signed);
+        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), None).unwrap_err();
+        assert_eq!(e.kind(), "LockMismatch", "{e}");
+        // A pipeline pinning another manifest than the lock.
+        write_lock(&dir, &entry);
+        let other = OciSource {
+            reference: src.reference.at_digest(&format!("sha256:{}", "a".repeat(64))),
+            ..src.clone()
+        };
+        let e = load_locked(&other, &lock_path, &store, &unsigned_ok(), None).unwrap_err();
+        assert_eq!(e.kind(), "LockMismatch", "{e}");
+        // The store's copy altered on disk.
+        std::fs::write(store.blob_path(&entry.layer), b"other bytes").unwrap();
+        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), None).unwrap_err();
+        assert_eq!(e.kind(), "Tampered", "{e}");
+        // Without the store copy the registry is asked, and it is not there.
+        std::fs::remove_file(store.blob_path(&entry.layer)).unwrap();
+        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), None).unwrap_err();
+        assert_eq!(e.kind(), "Registry", "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -258,7 +258,7 @@ mod tests {
                 "either `signer`",
             ),
             (good.replace("size = 42", "size = 42\nextra = 1"), 10, "unknown field"),
-            (format!("{good}{}", &good[good.find("\n[[plugin]]").unwrap()..]), 12, "locked twice"),
+            (format!("{good}{}", &good[good.find("\n[[plugin]]").unwrap()..]), 13, "locked twice"),
         ];
         for (text, line, what) in cases {
             let e = Lock::parse(&text, Path::new("dir/kuryr6.lock")).unwrap_err();
