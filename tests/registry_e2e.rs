@@ -45,8 +45,18 @@ fn registry() -> String {
         )
     });
     let addr = addr.trim().to_string();
-    let code = curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{addr}/v2/")]);
-    assert_eq!(code, "200", "the registry at {addr} does not answer GET /v2/");
+    let code = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{addr}/v2/"),
+    ]);
+    assert_eq!(
+        code, "200",
+        "the registry at {addr} does not answer GET /v2/"
+    );
     addr
 }
 
@@ -65,7 +75,8 @@ struct Scratch {
 
 impl Scratch {
     fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("kuryr6-registry-e2e-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kuryr6-registry-e2e-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("site")).unwrap();
         Scratch { dir }
@@ -77,11 +88,7 @@ impl Scratch {
 
     /// A unique repository per test and run.
     fn repo(&self, registry: &str, name: &str) -> String {
-        format!(
-            "oci://{registry}/t{}/{}:1.0.0",
-            std::process::id(),
-            name
-        )
+        format!("oci://{registry}/t{}/{}:1.0.0", std::process::id(), name)
     }
 
     /// kuryr6 as the operator runs it, with this scratch's store and config.
@@ -96,7 +103,11 @@ impl Scratch {
             .env("XDG_CACHE_HOME", self.path(cache))
             .env("XDG_CONFIG_HOME", self.path("config"))
             // Compiled plugins are shared by all tests (authenticated cache).
-            .env("KURYR6_PLUGIN_CACHE", std::env::temp_dir().join(format!("kuryr6-registry-e2e-{}-cwasm", std::process::id())))
+            .env(
+                "KURYR6_PLUGIN_CACHE",
+                std::env::temp_dir()
+                    .join(format!("kuryr6-registry-e2e-{}-cwasm", std::process::id())),
+            )
             .env_remove("KURYR6_PLUGIN_STORE")
             .env_remove("KURYR6_TRUSTED_KEYS")
             .env_remove("KURYR6_REGISTRY_USERNAME")
@@ -117,7 +128,11 @@ impl Scratch {
             .arg(self.path(&format!("{name}.sec")))
             .output()
             .expect("minisign (installed by scripts/registry/up.sh)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let pubkey = std::fs::read_to_string(self.path(&format!("{name}.pub"))).unwrap();
         pubkey
             .lines()
@@ -137,7 +152,11 @@ impl Scratch {
             .arg(&file)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         file
     }
 
@@ -215,7 +234,10 @@ fn refused(o: Output, kind: &str) -> String {
 fn sha256_of(file: &Path) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(std::fs::read(file).unwrap());
-    format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// A registry of a test's own (another port, another state dir), stopped
@@ -227,7 +249,8 @@ struct OwnRegistry {
 
 impl OwnRegistry {
     fn start(tag: &str) -> OwnRegistry {
-        let dir = std::env::temp_dir().join(format!("kuryr6-own-registry-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kuryr6-own-registry-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         // A free port now; the registry binds it right after.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -255,7 +278,14 @@ impl OwnRegistry {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
-        let code = curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/", self.addr)]);
+        let code = curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{}/v2/", self.addr),
+        ]);
         assert_eq!(code, "000", "the registry at {} still answers", self.addr);
     }
 
@@ -298,7 +328,9 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
     assert!(pushed.contains(&format!("(key {key_id})")), "{pushed}");
 
     // The registry holds the CNCF wasm layout, read back with plain curl.
-    let path = source.trim_start_matches(&format!("oci://{reg}/")).replace(":1.0.0", "");
+    let path = source
+        .trim_start_matches(&format!("oci://{reg}/"))
+        .replace(":1.0.0", "");
     let manifest: Value = serde_json::from_str(&curl(&[
         "-s",
         "-H",
@@ -306,25 +338,47 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
         &format!("http://{reg}/v2/{path}/manifests/1.0.0"),
     ]))
     .unwrap();
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.wasm.config.v0+json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(manifest["layers"][0]["digest"], sha256_of(&file).as_str());
     let config: Value = serde_json::from_str(&curl(&[
         "-s",
         "-L",
-        &format!("http://{reg}/v2/{path}/blobs/{}", manifest["config"]["digest"].as_str().unwrap()),
+        &format!(
+            "http://{reg}/v2/{path}/blobs/{}",
+            manifest["config"]["digest"].as_str().unwrap()
+        ),
     ]))
     .unwrap();
-    assert_eq!((config["architecture"].as_str(), config["os"].as_str()), (Some("wasm"), Some("wasip2")));
-    assert!(config["created"].as_str().is_some_and(|c| c.ends_with('Z')), "{config}");
+    assert_eq!(
+        (config["architecture"].as_str(), config["os"].as_str()),
+        (Some("wasm"), Some("wasip2"))
+    );
+    assert!(
+        config["created"].as_str().is_some_and(|c| c.ends_with('Z')),
+        "{config}"
+    );
 
     // Not locked yet: refused before anything runs.
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     let t = refused(s.kuryr6(&["check", p]), "LockMissing");
-    assert!(t.contains("site/pipeline.toml:9:1"), "names file:line of the [[plugin]]: {t}");
+    assert!(
+        t.contains("site/pipeline.toml:9:1"),
+        "names file:line of the [[plugin]]: {t}"
+    );
 
     ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
@@ -338,8 +392,14 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
     let plan = ok(s.kuryr6(&["plan", "--offline", p]));
     assert!(plan.contains("ams1-pod-subnet"), "the plugin ran: {plan}");
     let verified = ok(s.kuryr6(&["plugin", "verify", p]));
-    assert!(verified.contains(&format!("signed by {key_id}")), "{verified}");
-    assert!(verified.contains(&lock_value(&lock, "manifest")), "{verified}");
+    assert!(
+        verified.contains(&format!("signed by {key_id}")),
+        "{verified}"
+    );
+    assert!(
+        verified.contains(&lock_value(&lock, "manifest")),
+        "{verified}"
+    );
 
     // A second operator with an empty store pulls it by the lock.
     let fresh = ok(s.kuryr6_with_cache(&["check", p], "cache2"));
@@ -358,7 +418,11 @@ fn retagged_image_is_refused() {
     s.keygen("vendor");
     let source = s.repo(&reg, "retag");
     s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
@@ -368,7 +432,10 @@ fn retagged_image_is_refused() {
     let t = refused(s.kuryr6_with_cache(&["check", p], "fresh"), "LockMismatch");
     assert!(t.contains("the tag was moved"), "{t}");
     assert!(t.contains(&lock_value(&lock, "manifest")), "{t}");
-    refused(s.kuryr6_with_cache(&["plan", "--offline", p], "fresh"), "LockMismatch");
+    refused(
+        s.kuryr6_with_cache(&["plan", "--offline", p], "fresh"),
+        "LockMismatch",
+    );
     // `lock` does not follow the tag silently either.
     refused(s.kuryr6(&["plugin", "lock", p]), "LockMismatch");
     assert_eq!(s.lock_text(), lock, "the lock file is unchanged");
@@ -376,8 +443,14 @@ fn retagged_image_is_refused() {
     ok(s.kuryr6(&["check", p]));
     // --update accepts the new content, by name.
     ok(s.kuryr6(&["plugin", "lock", "--update", p]));
-    assert_ne!(lock_value(&s.lock_text(), "manifest"), lock_value(&lock, "manifest"));
-    assert_eq!(lock_value(&s.lock_text(), "layer"), sha256_of(&s.path("site-prefix.wasm")));
+    assert_ne!(
+        lock_value(&s.lock_text(), "manifest"),
+        lock_value(&lock, "manifest")
+    );
+    assert_eq!(
+        lock_value(&s.lock_text(), "layer"),
+        sha256_of(&s.path("site-prefix.wasm"))
+    );
 }
 
 #[test]
@@ -387,7 +460,11 @@ fn tampered_layer_is_refused_from_the_registry_and_from_the_store() {
     s.keygen("vendor");
     let source = s.repo(&own.addr, "tamper");
     s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
     let layer = lock_value(&s.lock_text(), "layer");
@@ -402,7 +479,9 @@ fn tampered_layer_is_refused_from_the_registry_and_from_the_store() {
     assert!(t.contains(&layer), "{t}");
 
     // The operator's own store, altered on disk after the pull.
-    let stored = s.path("cache/kuryr6/store/blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let stored = s
+        .path("cache/kuryr6/store/blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
     let mut local = std::fs::read(&stored).unwrap();
     local[mid] ^= 0xff;
     std::fs::write(&stored, &local).unwrap();
@@ -418,7 +497,11 @@ fn signatures_by_untrusted_keys_or_of_other_bytes_are_refused() {
     let mallory = s.keygen("mallory");
     let source = s.repo(&reg, "untrusted");
     s.push(&s.signed("naming", "mallory"), &source);
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     let t = refused(s.kuryr6(&["plugin", "lock", p]), "UntrustedSigner");
     assert!(t.contains(&mallory), "names the signer's key id: {t}");
@@ -449,13 +532,32 @@ fn signatures_by_untrusted_keys_or_of_other_bytes_are_refused() {
     .unwrap();
     let forged = s.repo(&reg, "forged");
     s.push(&naming, &forged);
-    let pipeline = s.pipeline(&forged, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
-    let t = refused(s.kuryr6(&["plugin", "lock", pipeline.to_str().unwrap()]), "BadSignature");
+    let pipeline = s.pipeline(
+        &forged,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
+    let t = refused(
+        s.kuryr6(&["plugin", "lock", pipeline.to_str().unwrap()]),
+        "BadSignature",
+    );
     assert!(t.contains("does not match"), "{t}");
     // `plugin verify FILE` says the same about the local file.
-    let t = text(&s.kuryr6(&["plugin", "verify", naming.to_str().unwrap(), "--key", "vendor.pub"]));
+    let t = text(&s.kuryr6(&[
+        "plugin",
+        "verify",
+        naming.to_str().unwrap(),
+        "--key",
+        "vendor.pub",
+    ]));
     assert!(t.contains("[BadSignature]"), "{t}");
-    let t = ok(s.kuryr6(&["plugin", "verify", other.to_str().unwrap(), "--key", "vendor.pub"]));
+    let t = ok(s.kuryr6(&[
+        "plugin",
+        "verify",
+        other.to_str().unwrap(),
+        "--key",
+        "vendor.pub",
+    ]));
     assert!(t.contains("signed by"), "{t}");
 }
 
@@ -466,22 +568,47 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
     s.keygen("vendor");
     let source = s.repo(&reg, "unsigned");
     let pushed = s.push(&s.unsigned("naming"), &source);
-    assert!(text(&pushed).contains("signature none"), "{}", text(&pushed));
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    assert!(
+        text(&pushed).contains("signature none"),
+        "{}",
+        text(&pushed)
+    );
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     refused(s.kuryr6(&["plugin", "lock", p]), "Unsigned");
 
-    s.pipeline(&source, "allow_unsigned = true", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    s.pipeline(
+        &source,
+        "allow_unsigned = true",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
-    assert!(lock.contains("allow_unsigned = true") && !lock.contains("signer"), "{lock}");
+    assert!(
+        lock.contains("allow_unsigned = true") && !lock.contains("signer"),
+        "{lock}"
+    );
     for _ in 0..2 {
         let t = ok(s.kuryr6(&["check", p]));
-        assert!(t.contains("warning[W005]") && t.contains("without a verified signature"), "{t}");
-        assert!(t.contains("site/pipeline.toml:12:"), "at the allow_unsigned line: {t}");
+        assert!(
+            t.contains("warning[W005]") && t.contains("without a verified signature"),
+            "{t}"
+        );
+        assert!(
+            t.contains("site/pipeline.toml:12:"),
+            "at the allow_unsigned line: {t}"
+        );
     }
     // Taking allow_unsigned away refuses it again, even though it is locked.
-    s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     refused(s.kuryr6(&["check", p]), "Unsigned");
 }
 
@@ -492,7 +619,11 @@ fn locked_and_pulled_pipeline_runs_with_the_registry_stopped() {
     s.keygen("vendor");
     let source = s.repo(&own.addr, "offline");
     s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(&source, "", "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n");
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
 
@@ -505,7 +636,10 @@ fn locked_and_pulled_pipeline_runs_with_the_registry_stopped() {
     // Without the pulled copy the registry is needed, and its absence is
     // named (this is what the store saved us from above).
     let t = text(&s.kuryr6_with_cache(&["check", p], "empty"));
-    assert!(t.contains("[Registry]") && t.contains("cannot be reached"), "{t}");
+    assert!(
+        t.contains("[Registry]") && t.contains("cannot be reached"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -72,7 +72,10 @@ pub fn push(wasm: &Path, target: &str, signature: Option<&Path>, insecure: bool)
             println!("pushed    {reference}");
             println!("manifest  {}", p.manifest);
             println!("layer     {} ({} bytes)", p.layer, p.size);
-            match (&p.signature_tag, sig.as_deref().and_then(signature::signer_of)) {
+            match (
+                &p.signature_tag,
+                sig.as_deref().and_then(signature::signer_of),
+            ) {
                 (Some(tag), Some(id)) => println!("signature {tag} (key {id})"),
                 _ => println!(
                     "signature none: operators must trust it with allow_unsigned = true (sign with minisign -Sm {} and push again)",
@@ -295,11 +298,7 @@ fn verify_pipeline(path: &Path) -> ExitCode {
             Ok((bytes, trusted)) => {
                 println!("ok        {}", spec.label);
                 println!("  sha256    {}", sha256_digest(&bytes));
-                if let Some(e) = spec
-                    .oci
-                    .as_ref()
-                    .and_then(|o| lock.as_ref()?.get(&o.text))
-                {
+                if let Some(e) = spec.oci.as_ref().and_then(|o| lock.as_ref()?.get(&o.text)) {
                     println!("  manifest  {} (as locked)", e.manifest);
                 }
                 println!("  signature {}", describe(&trusted));

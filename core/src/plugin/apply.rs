@@ -196,13 +196,8 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
             .as_ref()
             .map(|l| read_keys(l, "[[plugin]] trusted_keys", &mut diags));
         let signature_required = own_keys.is_some();
-        let keys = own_keys.unwrap_or_else(|| {
-            pipeline_keys
-                .iter()
-                .chain(&shared_keys)
-                .cloned()
-                .collect()
-        });
+        let keys =
+            own_keys.unwrap_or_else(|| pipeline_keys.iter().chain(&shared_keys).cloned().collect());
         let defaults = Limits::default();
         out.push(Spec {
             path: pipeline_dir.join(&label),
@@ -847,12 +842,36 @@ mod tests {
     fn path_or_source_exactly_one_with_file_line() {
         let head = "[pipeline]\nname = \"t\"\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";
         let cases = [
-            ("[[plugin]]\npath = \"p.wasm\"\nsource = \"oci://h/ns/p:1\"\n", 8, "both `path` and `source`"),
-            ("[[plugin]]\nhooks = [\"plan\"]\n", 6, "neither `path` nor `source`"),
-            ("[[plugin]]\nsource = \"oci://h/ns/p\"\n", 7, "neither a tag nor a digest"),
-            ("[[plugin]]\npath = \"p.wasm\"\ninsecure = true\n", 8, "oci:// source only"),
-            ("[[plugin]]\nsource = \"oci://h/ns/p:1\"\ntrusted_keys = [\"RWQnope\"]\n", 8, "trusted key"),
-            ("[plugins]\ntrusted_keys = [\"missing.pub\"]\n[[plugin]]\nsource = \"oci://h/ns/p:1\"\n", 7, "trusted key"),
+            (
+                "[[plugin]]\npath = \"p.wasm\"\nsource = \"oci://h/ns/p:1\"\n",
+                8,
+                "both `path` and `source`",
+            ),
+            (
+                "[[plugin]]\nhooks = [\"plan\"]\n",
+                6,
+                "neither `path` nor `source`",
+            ),
+            (
+                "[[plugin]]\nsource = \"oci://h/ns/p\"\n",
+                7,
+                "neither a tag nor a digest",
+            ),
+            (
+                "[[plugin]]\npath = \"p.wasm\"\ninsecure = true\n",
+                8,
+                "oci:// source only",
+            ),
+            (
+                "[[plugin]]\nsource = \"oci://h/ns/p:1\"\ntrusted_keys = [\"RWQnope\"]\n",
+                8,
+                "trusted key",
+            ),
+            (
+                "[plugins]\ntrusted_keys = [\"missing.pub\"]\n[[plugin]]\nsource = \"oci://h/ns/p:1\"\n",
+                7,
+                "trusted key",
+            ),
         ];
         for (tail, line, what) in cases {
             let text = format!("{head}{tail}");
@@ -860,10 +879,21 @@ mod tests {
             let diags = specs(&raw, Path::new("/nonexistent")).unwrap_err();
             let file = SourceFile::new("t.toml", text.as_str());
             let at = Located::new(&file, &diags[0]);
-            assert_eq!((at.line, diags[0].code), (Some(line), Code::E025), "{tail}: {diags:?}");
-            assert!(diags[0].message.contains(what), "{tail}: {}", diags[0].message);
+            assert_eq!(
+                (at.line, diags[0].code),
+                (Some(line), Code::E025),
+                "{tail}: {diags:?}"
+            );
+            assert!(
+                diags[0].message.contains(what),
+                "{tail}: {}",
+                diags[0].message
+            );
         }
-        let text = format!("{head}[[plugin]]\nsource = \"oci://127.0.0.1:5050/ns/p@sha256:{}\"\ninsecure = true\n", "0".repeat(64));
+        let text = format!(
+            "{head}[[plugin]]\nsource = \"oci://127.0.0.1:5050/ns/p@sha256:{}\"\ninsecure = true\n",
+            "0".repeat(64)
+        );
         let raw: RawPipeline = toml::from_str(&text).unwrap();
         let s = &specs(&raw, Path::new("/x")).unwrap()[0];
         let oci = s.oci.as_ref().unwrap();

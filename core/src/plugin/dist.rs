@@ -48,19 +48,34 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DistError {
     /// The lock file has no entry for this source.
-    LockMissing { source: String, lock: PathBuf },
+    LockMissing {
+        source: String,
+        lock: PathBuf,
+    },
     /// The registry, the store or the pipeline disagrees with the lock.
-    LockMismatch { source: String, what: String },
+    LockMismatch {
+        source: String,
+        what: String,
+    },
     /// The lock file cannot be read (file:line in the message).
     LockFile(String),
     /// Bytes that do not hash to their digest (registry or store).
     Tampered(String),
     /// No signature, and `allow_unsigned` is not set.
-    Unsigned { source: String, trusted: usize },
+    Unsigned {
+        source: String,
+        trusted: usize,
+    },
     /// Signed by a key that is not trusted.
-    UntrustedSigner { source: String, key_id: KeyId },
+    UntrustedSigner {
+        source: String,
+        key_id: KeyId,
+    },
     /// A signature that does not verify, or is no minisign signature.
-    BadSignature { source: String, reason: String },
+    BadSignature {
+        source: String,
+        reason: String,
+    },
     Registry(OciError),
     Store(String),
 }
@@ -78,10 +93,9 @@ impl std::fmt::Display for DistError {
             DistError::LockFile(m) => write!(f, "cannot be checked: {m}"),
             DistError::Store(m) => write!(f, "cannot be kept: {m}"),
             DistError::Tampered(m) => write!(f, "is refused: {m}"),
-            DistError::Unsigned { trusted, .. } => write!(
-                f,
-                "is not signed ({trusted} trusted key(s) configured)"
-            ),
+            DistError::Unsigned { trusted, .. } => {
+                write!(f, "is not signed ({trusted} trusted key(s) configured)")
+            }
             DistError::UntrustedSigner { key_id, .. } => write!(
                 f,
                 "is signed by key {key_id}, which is not among the trusted keys"
@@ -153,7 +167,9 @@ impl From<OciError> for DistError {
 impl From<StoreError> for DistError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Tampered { .. } => DistError::Tampered(format!("in the local plugin store: {e}")),
+            StoreError::Tampered { .. } => {
+                DistError::Tampered(format!("in the local plugin store: {e}"))
+            }
             StoreError::Unusable(_) => DistError::Store(e.to_string()),
         }
     }
@@ -273,10 +289,7 @@ async fn fetch(
     }
     let parsed: Manifest = serde_json::from_slice(&manifest)
         .map_err(|e| OciError::NotAPlugin(format!("its manifest is not OCI JSON: {e}")))?;
-    let layer = parsed
-        .wasm_layer()
-        .map_err(OciError::NotAPlugin)?
-        .clone();
+    let layer = parsed.wasm_layer().map_err(OciError::NotAPlugin)?.clone();
     if let Some(e) = expect
         && e.layer != layer.digest
     {
@@ -491,9 +504,7 @@ pub fn push(
     );
     let repo = target.repository.clone();
     oci::block_on(async move {
-        let layer = client
-            .push_blob(&repo, oci::WASM_LAYER_TYPE, bytes)
-            .await?;
+        let layer = client.push_blob(&repo, oci::WASM_LAYER_TYPE, bytes).await?;
         let config_bytes = oci::wasm_config(&layer.digest, &created);
         let config = client
             .push_blob(&repo, oci::WASM_CONFIG_TYPE, &config_bytes)
@@ -561,7 +572,8 @@ mod tests {
     /// at a registry address nothing listens on: whatever succeeds here
     /// did not contact a registry.
     fn setup(tag: &str) -> (PathBuf, Store, OciSource, Entry, Vec<u8>) {
-        let dir = std::env::temp_dir().join(format!("kuryr6-dist-test-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kuryr6-dist-test-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir.join("store")).unwrap();
         let bytes = b"\0asm\x0d\0\x01\0 not really a component".to_vec();
@@ -627,8 +639,14 @@ mod tests {
         // The table's own sha256 pin is checked against the locked layer.
         let pin = entry.layer.trim_start_matches("sha256:");
         load_locked(&src, &lock_path, &store, &unsigned_ok(), Some(pin)).unwrap();
-        let e = load_locked(&src, &lock_path, &store, &unsigned_ok(), Some(&"0".repeat(64)))
-            .unwrap_err();
+        let e = load_locked(
+            &src,
+            &lock_path,
+            &store,
+            &unsigned_ok(),
+            Some(&"0".repeat(64)),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), "LockMismatch", "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -657,7 +675,9 @@ mod tests {
         // A pipeline pinning another manifest than the lock.
         write_lock(&dir, &entry);
         let other = OciSource {
-            reference: src.reference.at_digest(&format!("sha256:{}", "a".repeat(64))),
+            reference: src
+                .reference
+                .at_digest(&format!("sha256:{}", "a".repeat(64))),
             ..src.clone()
         };
         let e = load_locked(&other, &lock_path, &store, &unsigned_ok(), None).unwrap_err();

@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn round_trips_sorted_and_stable() {
         let mut lock = Lock::default();
-        lock.put(entry("oci://h:1/ns/b:1", Some(KeyId([1, 2, 3, 4, 5, 6, 7, 8]))));
+        lock.put(entry(
+            "oci://h:1/ns/b:1",
+            Some(KeyId([1, 2, 3, 4, 5, 6, 7, 8])),
+        ));
         lock.put(entry("oci://h:1/ns/a:1", None));
         lock.put(entry("oci://h:1/ns/a:1", None));
         let text = lock.render();
@@ -230,7 +233,11 @@ mod tests {
         assert_eq!(back.entries[0].source, "oci://h:1/ns/a:1");
         assert!(back.entries[0].allow_unsigned);
         assert_eq!(
-            back.get("oci://h:1/ns/b:1").unwrap().signer.unwrap().to_string(),
+            back.get("oci://h:1/ns/b:1")
+                .unwrap()
+                .signer
+                .unwrap()
+                .to_string(),
             "0807060504030201"
         );
         assert_eq!(back.render(), text);
@@ -245,7 +252,11 @@ mod tests {
         let cases = [
             (good.replace("version = 1", "version = 2"), 3, "version 2"),
             (good.replace(M, "sha256:12"), 7, "not a digest"),
-            (good.replace("oci://h:1/ns/a:1", "oci://h/ns/a"), 6, "neither a tag"),
+            (
+                good.replace("oci://h:1/ns/a:1", "oci://h/ns/a"),
+                6,
+                "neither a tag",
+            ),
             (good.replace("size = 42", "size = -1"), 9, "negative"),
             (
                 good.replace("allow_unsigned = true", "signer = \"XYZ\""),
@@ -257,8 +268,16 @@ mod tests {
                 5,
                 "either `signer`",
             ),
-            (good.replace("size = 42", "size = 42\nextra = 1"), 10, "unknown field"),
-            (format!("{good}{}", &good[good.find("\n[[plugin]]").unwrap()..]), 13, "locked twice"),
+            (
+                good.replace("size = 42", "size = 42\nextra = 1"),
+                10,
+                "unknown field",
+            ),
+            (
+                format!("{good}{}", &good[good.find("\n[[plugin]]").unwrap()..]),
+                13,
+                "locked twice",
+            ),
         ];
         for (text, line, what) in cases {
             let e = Lock::parse(&text, Path::new("dir/kuryr6.lock")).unwrap_err();

@@ -97,7 +97,10 @@ impl Manifest {
                 check_digest(&l.digest)?;
                 Ok(l)
             }
-            [l] => Err(format!("its layer is {}, not {WASM_LAYER_TYPE}", l.media_type)),
+            [l] => Err(format!(
+                "its layer is {}, not {WASM_LAYER_TYPE}",
+                l.media_type
+            )),
             ls => Err(format!(
                 "it has {} layers; a plugin has exactly one {WASM_LAYER_TYPE} layer",
                 ls.len()
@@ -299,7 +302,10 @@ impl Client {
             })
         };
         let realm = param("realm").ok_or_else(|| {
-            OciError::Http(format!("registry {}: a Bearer challenge without realm", self.registry))
+            OciError::Http(format!(
+                "registry {}: a Bearer challenge without realm",
+                self.registry
+            ))
         })?;
         let mut query = vec![("scope", param("scope").unwrap_or_else(|| scope.to_string()))];
         if let Some(service) = param("service") {
@@ -310,7 +316,11 @@ impl Client {
             rb = rb.header(reqwest::header::AUTHORIZATION, format!("Basic {b}"));
         }
         let resp = rb.send().await.map_err(|e| {
-            OciError::Http(format!("token service of {}: {}", self.registry, without_url(e)))
+            OciError::Http(format!(
+                "token service of {}: {}",
+                self.registry,
+                without_url(e)
+            ))
         })?;
         if !resp.status().is_success() {
             return Err(denied());
@@ -413,11 +423,9 @@ impl Client {
         }
         let mut resp = resp;
         let mut out = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| OciError::Http(format!("registry {}: {}", self.registry, without_url(e))))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            OciError::Http(format!("registry {}: {}", self.registry, without_url(e)))
+        })? {
             if out.len() + chunk.len() > max {
                 return Err(OciError::Http(format!(
                     "registry {} sent a {what} larger than {max} bytes",
@@ -576,7 +584,11 @@ pub fn plugin_manifest(config: Descriptor, layer: Descriptor, created: &str) -> 
         layers: vec![layer],
         subject: None,
         annotations: Some(
-            [("org.opencontainers.image.created".to_string(), created.to_string())].into(),
+            [(
+                "org.opencontainers.image.created".to_string(),
+                created.to_string(),
+            )]
+            .into(),
         ),
     };
     serde_json::to_vec(&manifest).unwrap_or_default()
@@ -586,7 +598,9 @@ pub fn plugin_manifest(config: Descriptor, layer: Descriptor, created: &str) -> 
 pub fn signature_tag(manifest_digest: &str) -> String {
     format!(
         "sha256-{}.minisig",
-        manifest_digest.strip_prefix("sha256:").unwrap_or(manifest_digest)
+        manifest_digest
+            .strip_prefix("sha256:")
+            .unwrap_or(manifest_digest)
     )
 }
 
@@ -621,7 +635,10 @@ pub async fn pull_signature(
     repo: &str,
     manifest_digest: &str,
 ) -> Result<Option<String>, OciError> {
-    let Some((bytes, _)) = client.manifest(repo, &signature_tag(manifest_digest)).await? else {
+    let Some((bytes, _)) = client
+        .manifest(repo, &signature_tag(manifest_digest))
+        .await?
+    else {
         return Ok(None);
     };
     let m: Manifest = serde_json::from_slice(&bytes)
@@ -697,7 +714,10 @@ mod tests {
         };
         let config = wasm_config(&layer.digest, "2026-01-01T00:00:00Z");
         let cfg: serde_json::Value = serde_json::from_slice(&config).unwrap();
-        assert_eq!((cfg["architecture"].as_str(), cfg["os"].as_str()), (Some("wasm"), Some("wasip2")));
+        assert_eq!(
+            (cfg["architecture"].as_str(), cfg["os"].as_str()),
+            (Some("wasm"), Some("wasip2"))
+        );
         let desc = Descriptor {
             media_type: WASM_CONFIG_TYPE.into(),
             digest: sha256_digest(&config),
@@ -713,6 +733,11 @@ mod tests {
         assert!(two.wasm_layer().unwrap_err().contains("2 layers"));
         let mut image = m;
         image.config.media_type = "application/vnd.oci.image.config.v1+json".into();
-        assert!(image.wasm_layer().unwrap_err().contains("not a WebAssembly"));
+        assert!(
+            image
+                .wasm_layer()
+                .unwrap_err()
+                .contains("not a WebAssembly")
+        );
     }
 }

@@ -29,7 +29,9 @@ impl Reference {
             format!("`{s}` is not an oci:// reference (write oci://HOST/NAMESPACE/NAME:TAG)")
         })?;
         let (registry, path) = rest.split_once('/').ok_or_else(|| {
-            format!("`{s}` has no repository after the registry (write oci://HOST/NAMESPACE/NAME:TAG)")
+            format!(
+                "`{s}` has no repository after the registry (write oci://HOST/NAMESPACE/NAME:TAG)"
+            )
         })?;
         check_registry(registry).map_err(|e| format!("`{s}`: {e}"))?;
         let (path, digest) = match path.split_once('@') {
@@ -150,7 +152,8 @@ fn check_repository(repo: &str) -> Result<(), String> {
         !b.is_empty()
             && alnum(&b[0])
             && alnum(&b[b.len() - 1])
-            && b.iter().all(|x| alnum(x) || matches!(x, b'.' | b'_' | b'-'))
+            && b.iter()
+                .all(|x| alnum(x) || matches!(x, b'.' | b'_' | b'-'))
             && !c.contains("..")
             && !c.contains("___")
     };
@@ -216,10 +219,7 @@ mod tests {
         assert_eq!(r.to_string(), "oci://127.0.0.1:5050/vendor/naming:1.0.0");
 
         let r = Reference::parse(&format!("oci://registry.example.com/a/b/c@{D}")).unwrap();
-        assert_eq!(
-            (r.repository.as_str(), r.tag.as_deref()),
-            ("a/b/c", None)
-        );
+        assert_eq!((r.repository.as_str(), r.tag.as_deref()), ("a/b/c", None));
         assert_eq!(r.manifest_ref(), D);
         assert!(!r.is_loopback());
 
@@ -228,7 +228,11 @@ mod tests {
         assert!(r.is_loopback());
         assert_eq!(r.tag.as_deref(), Some("v2"));
         assert_eq!(r.manifest_ref(), D, "the digest wins over the tag");
-        assert!(Reference::parse("oci://localhost/ns/p:t").unwrap().is_loopback());
+        assert!(
+            Reference::parse("oci://localhost/ns/p:t")
+                .unwrap()
+                .is_loopback()
+        );
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub enum SigError {
 impl fmt::Display for SigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SigError::Malformed(why) => write!(f, "the signature is not a minisign signature: {why}"),
+            SigError::Malformed(why) => {
+                write!(f, "the signature is not a minisign signature: {why}")
+            }
             SigError::Untrusted { key_id } => write!(
                 f,
                 "it is signed by key {key_id}, which is not among the trusted keys"
@@ -238,12 +240,7 @@ impl Trust {
     pub fn keys(&self) -> Vec<TrustedKey> {
         match &self.plugin {
             Some(own) => own.clone(),
-            None => self
-                .pipeline
-                .iter()
-                .chain(&self.shared)
-                .cloned()
-                .collect(),
+            None => self.pipeline.iter().chain(&self.shared).cloned().collect(),
         }
     }
 }
