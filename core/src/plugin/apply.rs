@@ -354,6 +354,11 @@ fn has_signature_file(spec: &Spec) -> bool {
 /// or its table lists `trusted_keys`. The bytes checked are the bytes
 /// returned, so nothing can be swapped between check and load.
 pub fn verified_bytes(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted), PluginError> {
+    verified(spec).map(|(bytes, trusted, _)| (bytes, trusted))
+}
+
+/// `verified_bytes` with the bytes' hex sha256, which every path computed.
+fn verified(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted, String), PluginError> {
     let dist_err = |error: dist::DistError| PluginError::Distribution {
         plugin: spec.label.clone(),
         error,
@@ -375,7 +380,8 @@ pub fn verified_bytes(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted), PluginErr
                 f.entry.manifest
             );
         }
-        return Ok((f.bytes, f.trusted));
+        let sha256 = f.entry.layer.trim_start_matches("sha256:").to_string();
+        return Ok((f.bytes, f.trusted, sha256));
     }
     let bytes = std::fs::read(&spec.path).map_err(|source| PluginError::Io {
         plugin: spec.label.clone(),
@@ -407,11 +413,11 @@ pub fn verified_bytes(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted), PluginErr
         }
     };
     if signature.is_none() && !spec.signature_required {
-        return Ok((bytes, dist::Trusted::Pinned));
+        return Ok((bytes, dist::Trusted::Pinned, actual));
     }
     let trusted = dist::check_signature(&spec.label, &bytes, signature.as_deref(), &spec.policy)
         .map_err(dist_err)?;
-    Ok((bytes, trusted))
+    Ok((bytes, trusted, actual))
 }
 
 /// `verified_bytes`, then compiled and ABI-checked by the host; with the
@@ -420,7 +426,7 @@ fn load_verified(
     host: &Host,
     spec: &Spec,
 ) -> Result<(LoadedPlugin, Option<Diagnostic>), PluginError> {
-    let (bytes, trusted) = verified_bytes(spec)?;
+    let (bytes, trusted, sha256) = verified(spec)?;
     let warning = match trusted {
         dist::Trusted::Unsigned(why) => Some(
             Diagnostic::warning(
@@ -439,7 +445,8 @@ fn load_verified(
         ),
         dist::Trusted::Signed { .. } | dist::Trusted::Pinned => None,
     };
-    host.load(&spec.label, &bytes, &spec.limits)
+    // Hashed once, by whoever checked the bytes against their pin.
+    host.load_hashed(&spec.label, &bytes, sha256, &spec.limits)
         .map(|l| (l, warning))
 }
 
