@@ -124,7 +124,7 @@ impl Lock {
                 Some(s) => Some(KeyId::parse(s.get_ref()).ok_or_else(|| {
                     at(
                         s.span().start,
-                        format!("`{}` is not a minisign key id (16 hex digits)", s.get_ref()),
+                        format!("`{}` is not a minisign key id (up to 16 hex digits)", s.get_ref()),
                     )
                 })?),
                 None => None,
@@ -238,7 +238,7 @@ mod tests {
                 .signer
                 .unwrap()
                 .to_string(),
-            "0807060504030201"
+            "807060504030201"
         );
         assert_eq!(back.render(), text);
     }

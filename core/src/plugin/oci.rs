@@ -227,7 +227,15 @@ impl Client {
         })
     }
 
-    fn url(&self, repo: &str, tail: &str) -> String {
+    fn registry_host(&self) -> &str {
+        let r = self.registry.as_str();
+        match r.strip_prefix('[') {
+            Some(inner) => inner.split(']').next().unwrap_or(inner),
+            None => r.split(':').next().unwrap_or(r),
+        }
+    }
+
+        fn url(&self, repo: &str, tail: &str) -> String {
         format!("{}/v2/{repo}/{tail}", self.base)
     }
 
@@ -311,8 +319,21 @@ impl Client {
         if let Some(service) = param("service") {
             query.push(("service", service));
         }
-        let mut rb = self.http.get(&realm).query(&query);
-        if let Credentials::Basic(b) = &self.credentials {
+        let realm_url = reqwest::Url::parse(&realm).map_err(|_| {
+            OciError::Http(format!(
+                "registry {} names a token realm that is not a URL",
+                self.registry
+            ))
+        })?;
+        let mut rb = self.http.get(realm_url.clone()).query(&query);
+        // The realm is the registry's word: our credentials go there only
+        // over HTTPS, or to the registry's own host (a loopback test
+        // registry), never in clear text to a host it picked.
+        let same_host = realm_url.host_str().map(|h| h.trim_matches(['[', ']']))
+            == Some(self.registry_host());
+        if let Credentials::Basic(b) = &self.credentials
+            && (realm_url.scheme() == "https" || same_host)
+        {
             rb = rb.header(reqwest::header::AUTHORIZATION, format!("Basic {b}"));
         }
         let resp = rb.send().await.map_err(|e| {
@@ -511,10 +532,15 @@ impl Client {
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
+            // The registry's text reaches a terminal: printable only.
+            let body: String = body
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect();
             return Err(OciError::Http(format!(
-                "registry {} refused the manifest ({status}): {}",
-                self.registry,
-                body.chars().take(300).collect::<String>()
+                "registry {} refused the manifest ({status}): {body}",
+                self.registry
             )));
         }
         Ok(sha256_digest(bytes))

@@ -25,30 +25,25 @@ use std::path::{Path, PathBuf};
 /// its trusted comment).
 pub const MAX_SIGNATURE: usize = 16 * 1024;
 
-/// A minisign key id, printed as minisign prints it (16 uppercase hex
-/// digits of the little-endian number).
+/// A minisign key id, printed as minisign prints it: the little-endian
+/// number in uppercase hex, without leading zeros (`%" PRIX64`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub [u8; 8]);
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0.iter().rev() {
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
+        write!(f, "{:X}", u64::from_le_bytes(self.0))
     }
 }
 
 impl KeyId {
     pub fn parse(s: &str) -> Option<KeyId> {
-        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        let mut id = [0u8; 8];
-        for (i, slot) in id.iter_mut().rev().enumerate() {
-            *slot = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(KeyId(id))
+        u64::from_str_radix(s, 16)
+            .ok()
+            .map(|n| KeyId(n.to_le_bytes()))
     }
 }
 
@@ -254,7 +249,13 @@ mod tests {
         let id = KeyId([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xAB]);
         assert_eq!(id.to_string(), "AB07060504030201");
         assert_eq!(KeyId::parse("AB07060504030201"), Some(id));
-        assert_eq!(KeyId::parse("AB0706050403020"), None);
+        // minisign prints no leading zeros ("%" PRIX64).
+        let small = KeyId([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0A]);
+        assert_eq!(small.to_string(), "A07060504030201");
+        assert_eq!(KeyId::parse("A07060504030201"), Some(small));
+        assert_eq!(KeyId::parse("0A07060504030201"), Some(small));
+        assert_eq!(KeyId::parse("AB070605040302011"), None);
+        assert_eq!(KeyId::parse("XY"), None);
     }
 
     #[test]
