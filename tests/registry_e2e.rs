@@ -97,6 +97,10 @@ impl Scratch {
     }
 
     fn kuryr6_with_cache(&self, args: &[&str], cache: &str) -> Output {
+        self.kuryr6_env(args, cache, &[])
+    }
+
+    fn kuryr6_env(&self, args: &[&str], cache: &str, env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_kuryr6"))
             .args(args)
             .current_dir(&self.dir)
@@ -114,6 +118,7 @@ impl Scratch {
             .env_remove("KURYR6_REGISTRY_PASSWORD")
             .env_remove("DOCKER_CONFIG")
             .env_remove("OS_CLOUD")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -249,6 +254,10 @@ struct OwnRegistry {
 
 impl OwnRegistry {
     fn start(tag: &str) -> OwnRegistry {
+        OwnRegistry::start_with(tag, &[])
+    }
+
+    fn start_with(tag: &str, env: &[(&str, &str)]) -> OwnRegistry {
         let dir =
             std::env::temp_dir().join(format!("kuryr6-own-registry-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -262,6 +271,7 @@ impl OwnRegistry {
             .arg(repo("scripts/registry/up.sh"))
             .env("KURYR6_REGISTRY_DIR", &dir)
             .env("KURYR6_REGISTRY_PORT", port.to_string())
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(out.status.success(), "own registry: {}", text(&out));
@@ -681,4 +691,108 @@ fn signed_path_plugins_are_checked_when_keys_are_given() {
     // No keys, no .minisig: a pinned path plugin works as before.
     let p = write("");
     ok(s.kuryr6(&["check", p.to_str().unwrap()]));
+}
+
+/// A token service for the registry's Bearer challenge: answers every
+/// request with a token and keeps each request's head for the test.
+struct TokenServer {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        // Ends with the test process; bounded by the test's own requests.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(200) {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16384 {
+                    if stream.read(&mut byte).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let body = r#"{"token":"tok-e2e-9f3a"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer { url, requests }
+    }
+}
+
+#[test]
+fn registry_credentials_are_traded_for_a_token_and_never_printed() {
+    let tokens = TokenServer::start();
+    let own = OwnRegistry::start_with(
+        "auth",
+        &[("KURYR6_REGISTRY_TOKEN_REALM", tokens.url.as_str())],
+    );
+    // The registry really asks: no token, no access.
+    let code = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{}/v2/", own.addr),
+    ]);
+    assert_eq!(code, "401");
+
+    let s = Scratch::new("auth");
+    s.keygen("vendor");
+    let source = s.repo(&own.addr, "auth");
+    let creds = [
+        ("KURYR6_REGISTRY_USERNAME", "vendor-ci"),
+        ("KURYR6_REGISTRY_PASSWORD", "pw-e2e-5c1d"),
+    ];
+    let file = s.signed("naming", "vendor");
+    let mut outputs = vec![ok(s.kuryr6_env(
+        &["plugin", "push", file.to_str().unwrap(), &source],
+        "cache",
+        &creds,
+    ))];
+    let pipeline = s.pipeline(
+        &source,
+        "",
+        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
+    );
+    let p = pipeline.to_str().unwrap();
+    outputs.push(ok(s.kuryr6_env(&["plugin", "lock", p], "cache", &creds)));
+    outputs.push(ok(s.kuryr6_env(&["-vv", "check", p], "fresh", &creds)));
+
+    let seen = tokens.requests.lock().unwrap().clone();
+    // base64("vendor-ci:pw-e2e-5c1d")
+    let basic = "Basic dmVuZG9yLWNpOnB3LWUyZS01YzFk";
+    assert!(
+        seen.iter().any(|r| r.contains(basic)
+            && r.contains("service=kuryr6-test")
+            && r.contains(&format!(
+                "scope=repository%3At{}%2Fauth%3A",
+                std::process::id()
+            ))),
+        "the token service got the credentials, the service and the repository's scope: {seen:?}"
+    );
+    for out in &outputs {
+        for secret in [
+            "pw-e2e-5c1d",
+            "dmVuZG9yLWNpOnB3LWUyZS01YzFk",
+            "tok-e2e-9f3a",
+        ] {
+            assert!(!out.contains(secret), "a secret was printed: {out}");
+        }
+    }
 }

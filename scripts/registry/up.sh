@@ -10,6 +10,10 @@
 #   KURYR6_REGISTRY_DIR   state dir: config, storage, pid, log (default <repo>/.registry)
 #   KURYR6_REGISTRY_PORT  port on 127.0.0.1 (default 5050; 5000 is Keystone's)
 #   KURYR6_WAIT           seconds to wait for GET /v2/ = 200 (default 60)
+#   KURYR6_REGISTRY_TOKEN_REALM  tests of the token dance: the registry then
+#                         challenges every request without Authorization with
+#                         `Bearer realm=<this URL>` (distribution's "silly"
+#                         auth: any token passes) and GET /v2/ answers 401
 #
 # The registry runs with its own config (no auth, plain HTTP on loopback,
 # deletes enabled) and storage under the state dir. Idempotent: an instance
@@ -59,8 +63,12 @@ ours() {
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "serve $STATE/config.yml"
 }
 
+# The answer that means "up": 200, or 401 when it asks for a token.
+want=200
+if [[ -n ${KURYR6_REGISTRY_TOKEN_REALM:-} ]]; then want=401; fi
+
 if [[ -s $STATE/pid ]] && ours "$(<"$STATE/pid")" \
-    && [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/v2/") == 200 ]]; then
+    && [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/v2/") == "$want" ]]; then
     echo "$ADDR" >"$STATE/address"
     echo "$ADDR"
     exit 0
@@ -82,13 +90,21 @@ storage:
 http:
   addr: $ADDR
 YAML
+if [[ -n ${KURYR6_REGISTRY_TOKEN_REALM:-} ]]; then
+    cat >>"$STATE/config.yml" <<YAML
+auth:
+  silly:
+    realm: $KURYR6_REGISTRY_TOKEN_REALM
+    service: kuryr6-test
+YAML
+fi
 
 # setsid: its own process group, so down.sh stops exactly what we started.
 setsid docker-registry serve "$STATE/config.yml" >"$STATE/registry.log" 2>&1 </dev/null &
 echo $! >"$STATE/pid"
 
 for _ in $(seq 1 $((WAIT * 10))); do
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/v2/") == 200 ]]; then
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/v2/") == "$want" ]]; then
         echo "$ADDR" >"$STATE/address"
         echo "$ADDR"
         exit 0

@@ -124,7 +124,10 @@ impl Lock {
                 Some(s) => Some(KeyId::parse(s.get_ref()).ok_or_else(|| {
                     at(
                         s.span().start,
-                        format!("`{}` is not a minisign key id (up to 16 hex digits)", s.get_ref()),
+                        format!(
+                            "`{}` is not a minisign key id (up to 16 hex digits)",
+                            s.get_ref()
+                        ),
                     )
                 })?),
                 None => None,

@@ -235,7 +235,7 @@ impl Client {
         }
     }
 
-        fn url(&self, repo: &str, tail: &str) -> String {
+    fn url(&self, repo: &str, tail: &str) -> String {
         format!("{}/v2/{repo}/{tail}", self.base)
     }
 
@@ -329,8 +329,8 @@ impl Client {
         // The realm is the registry's word: our credentials go there only
         // over HTTPS, or to the registry's own host (a loopback test
         // registry), never in clear text to a host it picked.
-        let same_host = realm_url.host_str().map(|h| h.trim_matches(['[', ']']))
-            == Some(self.registry_host());
+        let same_host =
+            realm_url.host_str().map(|h| h.trim_matches(['[', ']'])) == Some(self.registry_host());
         if let Credentials::Basic(b) = &self.credentials
             && (realm_url.scheme() == "https" || same_host)
         {
@@ -533,11 +533,7 @@ impl Client {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             // The registry's text reaches a terminal: printable only.
-            let body: String = body
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
+            let body: String = body.chars().filter(|c| !c.is_control()).take(300).collect();
             return Err(OciError::Http(format!(
                 "registry {} refused the manifest ({status}): {body}",
                 self.registry
