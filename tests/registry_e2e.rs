@@ -446,6 +446,15 @@ fn retagged_image_is_refused() {
         s.kuryr6_with_cache(&["plan", "--offline", p], "fresh"),
         "LockMismatch",
     );
+    // `run` and a cloud `plan` refuse it too, before they look for a cloud
+    // (none is configured here: a cloud error would mean it got that far).
+    for cmd in [&["run", p][..], &["plan", p][..]] {
+        let t = refused(
+            s.kuryr6_env(cmd, "fresh", &[("OS_CLIENT_CONFIG_FILE", "/nonexistent")]),
+            "LockMismatch",
+        );
+        assert!(!t.contains("clouds.yaml"), "{t}");
+    }
     // `lock` does not follow the tag silently either.
     refused(s.kuryr6(&["plugin", "lock", p]), "LockMismatch");
     assert_eq!(s.lock_text(), lock, "the lock file is unchanged");
