@@ -106,11 +106,11 @@ impl Scratch {
             .current_dir(&self.dir)
             .env("XDG_CACHE_HOME", self.path(cache))
             .env("XDG_CONFIG_HOME", self.path("config"))
-            // Compiled plugins are shared by all tests (authenticated cache).
+            // Compiled plugins are shared by all tests and runs (the cache
+            // authenticates every artefact; one directory, not one per run).
             .env(
                 "KURYR6_PLUGIN_CACHE",
-                std::env::temp_dir()
-                    .join(format!("kuryr6-registry-e2e-{}-cwasm", std::process::id())),
+                std::env::temp_dir().join("kuryr6-registry-e2e-cwasm"),
             )
             .env_remove("KURYR6_PLUGIN_STORE")
             .env_remove("KURYR6_TRUSTED_KEYS")
