@@ -4,9 +4,11 @@
 #   bash scripts/test.sh
 #
 # Starts the real local cloud (Keystone, Neutron, Octavia from PyPI on
-# 127.0.0.1; installed into a cached venv on first use), builds the shipped
+# 127.0.0.1; installed into a cached venv on first use) and a real OCI
+# registry (Debian's docker-registry, scripts/registry/), builds the shipped
 # and hostile WebAssembly plugins, runs every Rust test including the
-# end-to-end ones against that cloud, and stops the cloud by recorded PID.
+# end-to-end ones against that cloud and registry, and stops them by
+# recorded PID.
 # A cloud that fails to start fails the suite; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,13 +26,23 @@ flaky_up() {
         bash scripts/cloud/up.sh --with-octavia
 }
 
+# A real OCI registry (Debian's docker-registry) on 127.0.0.1 for the
+# plugin distribution tests (tests/registry_e2e.rs); up.sh installs it and
+# minisign with apt-get on a fresh machine.
+export KURYR6_REGISTRY_DIR=${KURYR6_REGISTRY_DIR:-$PWD/.registry}
+export KURYR6_REGISTRY_PORT=${KURYR6_REGISTRY_PORT:-5050}
+export KURYR6_REGISTRY=127.0.0.1:$KURYR6_REGISTRY_PORT
+
 started=0
 flaky_pid=
+registry_pid=
 cleanup() {
     if [[ -n $flaky_pid ]]; then wait "$flaky_pid" 2>/dev/null || true; fi
+    if [[ -n $registry_pid ]]; then wait "$registry_pid" 2>/dev/null || true; fi
     if (( started )); then
         bash scripts/cloud/down.sh >/dev/null || true
         KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
+        bash scripts/registry/down.sh >/dev/null || true
     fi
 }
 trap cleanup EXIT
@@ -42,6 +54,9 @@ bash scripts/cloud/up.sh --with-octavia
 flaky_log=$(mktemp)
 flaky_up >"$flaky_log" 2>&1 &
 flaky_pid=$!
+registry_log=$(mktemp)
+bash scripts/registry/up.sh >"$registry_log" 2>&1 &
+registry_pid=$!
 
 echo "== WebAssembly plugins (Rust guests, then the Python one through componentize-py)"
 bash scripts/build-plugins.sh
@@ -57,10 +72,20 @@ if (( flaky_status )); then
     exit 1
 fi
 
-echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
+echo "== OCI registry at $KURYR6_REGISTRY ($KURYR6_REGISTRY_DIR)"
+registry_status=0
+wait "$registry_pid" || registry_status=$?
+registry_pid=
+cat "$registry_log"; rm -f "$registry_log"
+if (( registry_status )); then
+    echo "test.sh: the OCI registry did not start (exit $registry_status)" >&2
+    exit 1
+fi
+
+echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud and registry)"
 log=$(mktemp)
 status=0
-cargo test --workspace --locked --no-fail-fast --features kuryr6/cloud-tests 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast --features kuryr6/cloud-tests,kuryr6/registry-tests 2>&1 | tee "$log" || status=$?
 # cargo ends on the doc-tests' own (empty) line; close on the whole count.
 awk '/^test result:/ { p += $4; f += $6; i += $8 }
      END { printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -86,6 +86,9 @@ pub enum Code {
     /// Warning: the pods' security group lacks the tcp, udp or sctp rule
     /// from the service subnet.
     W004,
+    /// Warning: a plugin runs without a verified signature because its
+    /// `[[plugin]]` table says `allow_unsigned = true`.
+    W005,
 }
 
 /// How bad a diagnostic is. Warnings name a deviation from the guide that

@@ -81,7 +81,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
         // Plugins see only plans that are valid as written; their output is
         // validated again (`Loaded::revalidate`).
         crate::plugin::apply(
-            &raw.plugins,
+            &raw,
             Loaded {
                 source,
                 plan: lowered.plan,
@@ -90,8 +90,9 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             },
         )
         .map(|mut l| {
-            // Judged on the final plan, after any plugin changed it.
-            l.warnings = validate::deviations(&l.plan, &l.spans);
+            // Judged on the final plan, after any plugin changed it; after
+            // the plugins' own warnings (an unsigned plugin, W005).
+            l.warnings.extend(validate::deviations(&l.plan, &l.spans));
             l
         })
     } else {

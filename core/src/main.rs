@@ -16,6 +16,8 @@ use kuryr6::report;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod plugin_dist;
+
 /// `plan`'s exit code when `run` would refuse the plan (a change that
 /// needs --replace or --adopt, a resource of another pipeline, duplicates).
 const EXIT_REFUSED: u8 = 4;
@@ -284,6 +286,43 @@ enum PluginCommand {
         /// default: the checkout this kuryr6 was built from, if present.
         #[arg(long)]
         sdk: Option<PathBuf>,
+    },
+    /// Publish a plugin to an OCI registry (CNCF wasm layout), with its minisign signature.
+    Push {
+        /// The plugin (.wasm component).
+        wasm: PathBuf,
+        /// oci://HOST[:PORT]/NAMESPACE/NAME:TAG
+        target: String,
+        /// minisign signature of the .wasm (default: <wasm>.minisig when it exists).
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        /// Allow plain HTTP to a registry that is not on loopback.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Fetch a plugin (oci://…:TAG or oci://…@sha256:…) into the local store; print its digests
+    /// and signer.
+    Pull {
+        source: String,
+        /// Allow plain HTTP to a registry that is not on loopback.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Resolve every oci:// plugin of the pipelines and record it in kuryr6.lock beside them.
+    Lock {
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+        /// Accept sources that now resolve to other content than the lock records.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Check plugins against their lock entry, pin and signature; say what was found.
+    Verify {
+        /// A pipeline file (every [[plugin]]) or a .wasm (with <wasm>.minisig).
+        target: PathBuf,
+        /// Extra trusted key (RW… or a .pub file) for a .wasm.
+        #[arg(long, value_name = "KEY")]
+        key: Vec<String>,
     },
 }
 
@@ -860,12 +899,12 @@ fn import(
 
 fn plugin_command(cmd: PluginCommand) -> ExitCode {
     use kuryr6::plugin::{self, Hook, Limits, fixture};
-    let host = match plugin::Host::global() {
-        Ok(h) => h,
-        Err(e) => {
+    // Only the commands that compile a plugin start wasmtime.
+    let host = || {
+        plugin::Host::global().map_err(|e| {
             eprintln!("kuryr6 plugin: {e}");
-            return ExitCode::from(1);
-        }
+            ExitCode::from(1)
+        })
     };
     match cmd {
         PluginCommand::New {
@@ -874,7 +913,20 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
             hooks,
             sdk,
         } => plugin_new(name, dir, hooks, sdk),
+        PluginCommand::Push {
+            wasm,
+            target,
+            signature,
+            insecure,
+        } => plugin_dist::push(&wasm, &target, signature.as_deref(), insecure),
+        PluginCommand::Pull { source, insecure } => plugin_dist::pull(&source, insecure),
+        PluginCommand::Lock { pipelines, update } => plugin_dist::lock(&pipelines, update),
+        PluginCommand::Verify { target, key } => plugin_dist::verify(&target, &key),
         PluginCommand::Info { wasm } => {
+            let host = match host() {
+                Ok(h) => h,
+                Err(code) => return code,
+            };
             let label = wasm.display().to_string();
             match host.load_file(&label, &wasm, None, &Limits::default()) {
                 Ok(l) => {
@@ -925,6 +977,10 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
                 fuel,
             };
             let base = input.parent().map(PathBuf::from).unwrap_or_default();
+            let host = match host() {
+                Ok(h) => h,
+                Err(code) => return code,
+            };
             match fixture::run(host, &wasm, hook, &text, &base, &limits) {
                 Ok(run) => {
                     println!(

@@ -22,18 +22,43 @@ pub struct RawPipeline {
     /// WebAssembly plugins run on this pipeline's plan (see `crate::plugin`).
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<S<RawPlugin>>,
+    /// Settings for all of this pipeline's plugins (`[plugins]`).
+    #[serde(rename = "plugins")]
+    pub plugin_settings: Option<S<RawPluginSettings>>,
 }
 
-/// One `[[plugin]]`: a WebAssembly component pinned by sha256. Limits are
-/// optional (defaults in `crate::plugin`); `facts` is a string table the
-/// plugin receives (site id, prefix table, naming scheme …).
+/// `[plugins]`: what applies to every `[[plugin]]` of the pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginSettings {
+    /// minisign public keys (`RW…`) or key files (relative to the
+    /// pipeline file) whose signatures this pipeline accepts.
+    pub trusted_keys: Option<S<Vec<S<String>>>>,
+}
+
+/// One `[[plugin]]`: a WebAssembly component, either a local file pinned
+/// by sha256 (`path`) or an OCI artefact locked in `kuryr6.lock`
+/// (`source`); exactly one of the two. Limits are optional (defaults in
+/// `crate::plugin`); `facts` is a string table the plugin receives (site
+/// id, prefix table, naming scheme …).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlugin {
     /// Path of the `.wasm`, relative to the pipeline file.
-    pub path: S<String>,
-    /// Required: a missing pin is reported with the file's actual sha256.
+    pub path: Option<S<String>>,
+    /// `oci://HOST/NS/NAME:TAG` or `oci://HOST/NS/NAME@sha256:…`.
+    pub source: Option<S<String>>,
+    /// Required with `path`: a missing pin is reported with the file's
+    /// actual sha256. Optional with `source` (the lock pins it).
     pub sha256: Option<S<String>>,
+    /// Keys this plugin's signature may be made with; replaces the
+    /// pipeline's and the shared list for this plugin.
+    pub trusted_keys: Option<S<Vec<S<String>>>>,
+    /// Run without a verified signature (recorded in the lock file,
+    /// warned about on every load).
+    pub allow_unsigned: Option<S<bool>>,
+    /// Plain HTTP to a registry that is not on loopback.
+    pub insecure: Option<S<bool>>,
     /// Subset of the hooks the plugin implements; default all of them.
     pub hooks: Option<S<Vec<S<String>>>>,
     pub deadline_ms: Option<S<i64>>,

@@ -13,11 +13,14 @@
 use super::{
     Facts, Hook, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
     boundary,
-    host::{Host, Plugin},
+    dist::{self, OciSource, Policy},
+    host::{Host, LoadedPlugin, Plugin},
+    reference::Reference,
+    signature::{self, TrustedKey},
 };
 use crate::diag::{Code, Diagnostic, Located};
 use crate::load::{Loaded, Rejected};
-use crate::pipeline::{RawPipeline, RawPlugin, S};
+use crate::pipeline::{RawPipeline, S};
 use crate::plan::{Plan, Step};
 use crate::source::{SourceFile, Span};
 use std::collections::{BTreeMap, HashMap};
@@ -28,10 +31,20 @@ use std::time::Duration;
 /// One `[[plugin]]` table, checked and resolved.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    /// `path` as written: how messages name the plugin.
+    /// `path` or `source` as written: how messages name the plugin.
     pub label: String,
-    /// `path` resolved against the pipeline file's directory.
+    /// `path` resolved against the pipeline file's directory (unused for
+    /// an `oci://` source).
     pub path: PathBuf,
+    /// `source = "oci://…"`: loaded through the lock file and the store.
+    pub oci: Option<OciSource>,
+    /// Trusted keys and `allow_unsigned` for this plugin.
+    pub policy: Policy,
+    /// A path plugin must be signed: its table lists `trusted_keys`.
+    pub signature_required: bool,
+    pub allow_unsigned_span: Option<Span>,
+    /// `kuryr6.lock` beside the pipeline.
+    pub lock_path: PathBuf,
     pub sha256: Option<String>,
     /// `hooks` if given; else every hook the plugin declares.
     pub hooks: Option<Vec<Hook>>,
@@ -42,11 +55,49 @@ pub struct Spec {
     pub sha256_span: Option<Span>,
 }
 
-/// Reads the `[[plugin]]` tables; `Err` lists every problem.
-pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
+/// Reads the `[[plugin]]` tables (and `[plugins]`); `Err` lists every
+/// problem.
+pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut out = Vec::new();
-    for table in raw {
+    if raw.plugins.is_empty() {
+        return Ok(out);
+    }
+    // Keys of a list, each a base64 key or a key file relative to the
+    // pipeline; a bad one is reported at its string.
+    let read_keys = |list: &S<Vec<S<String>>>, origin: &str, diags: &mut Vec<Diagnostic>| {
+        let mut keys: Vec<TrustedKey> = Vec::new();
+        for k in list.get_ref() {
+            match signature::parse_key(k.get_ref(), pipeline_dir, origin) {
+                Ok(key) => keys.push(key),
+                Err(e) => diags.push(
+                    Diagnostic::new(Code::E025, format!("trusted key: {e}"))
+                        .help("a trusted key is a minisign public key (the RW… line of the vendor's .pub file) or the path of that file")
+                        .at(Some(k.span())),
+                ),
+            }
+        }
+        keys
+    };
+    let pipeline_keys = raw
+        .plugin_settings
+        .as_ref()
+        .and_then(|p| p.get_ref().trusted_keys.as_ref())
+        .map(|l| read_keys(l, "[plugins] trusted_keys", &mut diags))
+        .unwrap_or_default();
+    let shared_keys = match signature::shared_keys() {
+        Ok(k) => k,
+        Err(e) => {
+            diags.push(
+                Diagnostic::new(Code::E025, format!("shared trusted keys: {e}"))
+                    .help("fix or remove that line of the shared trusted_keys file")
+                    .at(Some(raw.plugins[0].span())),
+            );
+            Vec::new()
+        }
+    };
+    let lock_path = dist::lock_path(pipeline_dir);
+    for table in &raw.plugins {
         let r = table.get_ref();
         let mut bounded = |v: &Option<S<i64>>, key: &str, min: u64, max: u64| -> Option<u64> {
             let v = v.as_ref()?;
@@ -93,10 +144,71 @@ pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec
             .flat_map(|f| f.get_ref())
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect();
-        let label = r.path.get_ref().clone();
+        let (label, label_span, oci) = match (&r.path, &r.source) {
+            (Some(p), None) => (p.get_ref().clone(), p.span(), None),
+            (None, Some(src)) => match Reference::parse(src.get_ref().trim()) {
+                Ok(reference) => (
+                    src.get_ref().clone(),
+                    src.span(),
+                    Some(OciSource {
+                        reference,
+                        text: src.get_ref().trim().to_string(),
+                        insecure: r.insecure.as_ref().is_some_and(|i| *i.get_ref()),
+                    }),
+                ),
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::new(Code::E025, format!("plugin source: {e}"))
+                            .help("write source = \"oci://HOST[:PORT]/NAMESPACE/NAME:TAG\" or \"oci://…@sha256:<64 hex>\"")
+                            .at(Some(src.span())),
+                    );
+                    continue;
+                }
+            },
+            (p, src) => {
+                let both = p.is_some();
+                diags.push(
+                    Diagnostic::new(
+                        Code::E025,
+                        if both {
+                            "a [[plugin]] has both `path` and `source`".to_string()
+                        } else {
+                            "a [[plugin]] has neither `path` nor `source`".to_string()
+                        },
+                    )
+                    .help("give exactly one: path = \"plugins/x.wasm\" (a local file, pinned by sha256) or source = \"oci://HOST/NS/NAME:TAG\" (locked in kuryr6.lock)")
+                    .at(Some(src.as_ref().map(|s| s.span()).unwrap_or_else(|| table.span()))),
+                );
+                continue;
+            }
+        };
+        if oci.is_none()
+            && let Some(i) = &r.insecure
+        {
+            diags.push(
+                Diagnostic::new(Code::E025, "`insecure` applies to an oci:// source only")
+                    .help("remove insecure = … from this path plugin")
+                    .at(Some(i.span())),
+            );
+        }
+        let own_keys = r
+            .trusted_keys
+            .as_ref()
+            .map(|l| read_keys(l, "[[plugin]] trusted_keys", &mut diags));
+        let signature_required = own_keys.is_some();
+        let keys =
+            own_keys.unwrap_or_else(|| pipeline_keys.iter().chain(&shared_keys).cloned().collect());
         let defaults = Limits::default();
         out.push(Spec {
             path: pipeline_dir.join(&label),
+            oci,
+            policy: Policy {
+                keys,
+                allow_unsigned: r.allow_unsigned.as_ref().is_some_and(|a| *a.get_ref()),
+            },
+            signature_required,
+            allow_unsigned_span: r.allow_unsigned.as_ref().map(|a| a.span()),
+            lock_path: lock_path.clone(),
             label,
             sha256: r.sha256.as_ref().map(|s| s.get_ref().trim().to_string()),
             hooks,
@@ -109,7 +221,7 @@ pub fn specs(raw: &[S<RawPlugin>], pipeline_dir: &Path) -> Result<Vec<Spec>, Vec
             },
             facts: Facts(facts.into_iter().collect()),
             span: table.span(),
-            path_span: r.path.span(),
+            path_span: label_span,
             sha256_span: r.sha256.as_ref().map(|s| s.span()),
         });
     }
@@ -126,6 +238,8 @@ pub struct Active<'a> {
     pub spec: &'a Spec,
     pub plugin: Arc<Plugin>,
     pub hooks: Vec<Hook>,
+    /// W005 when it runs unsigned under `allow_unsigned`.
+    pub warning: Option<Diagnostic>,
 }
 
 /// The diagnostic for a plugin failure, placed at the part of the
@@ -155,7 +269,14 @@ pub fn activate<'a>(host: &Host, specs: &'a [Spec]) -> Result<Vec<Active<'a>>, V
     let mut diags = Vec::new();
     let mut active = Vec::new();
     for spec in specs {
+        let mut warning = None;
         let loaded = match &spec.sha256 {
+            _ if spec.oci.is_some() || spec.signature_required || has_signature_file(spec) => {
+                load_verified(host, spec).map(|(l, w)| {
+                    warning = w;
+                    l
+                })
+            }
             // Refuse before compiling anything, but say what to pin.
             None => match std::fs::read(&spec.path) {
                 Ok(bytes) => Err(PluginError::HashMismatch {
@@ -206,6 +327,7 @@ pub fn activate<'a>(host: &Host, specs: &'a [Spec]) -> Result<Vec<Active<'a>>, V
             spec,
             plugin,
             hooks,
+            warning,
         });
     }
     if diags.is_empty() {
@@ -213,6 +335,119 @@ pub fn activate<'a>(host: &Host, specs: &'a [Spec]) -> Result<Vec<Active<'a>>, V
     } else {
         Err(diags)
     }
+}
+
+/// `<path>.minisig` beside a path plugin.
+fn signature_file(spec: &Spec) -> PathBuf {
+    let mut name = spec.path.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
+}
+
+fn has_signature_file(spec: &Spec) -> bool {
+    spec.oci.is_none() && signature_file(spec).exists()
+}
+
+/// The bytes of a plugin that passed every check before compiling: for
+/// an `oci://` source the lock, store, registry and signature (dist.rs);
+/// for a path plugin the sha256 pin, then its `.minisig` when it has one
+/// or its table lists `trusted_keys`. The bytes checked are the bytes
+/// returned, so nothing can be swapped between check and load.
+pub fn verified_bytes(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted), PluginError> {
+    verified(spec).map(|(bytes, trusted, _)| (bytes, trusted))
+}
+
+/// `verified_bytes` with the bytes' hex sha256, which every path computed.
+fn verified(spec: &Spec) -> Result<(Vec<u8>, dist::Trusted, String), PluginError> {
+    let dist_err = |error: dist::DistError| PluginError::Distribution {
+        plugin: spec.label.clone(),
+        error,
+    };
+    if let Some(oci) = &spec.oci {
+        let store = super::store::Store::open_default().map_err(|e| dist_err(e.into()))?;
+        let f = dist::load_locked(
+            oci,
+            &spec.lock_path,
+            &store,
+            &spec.policy,
+            spec.sha256.as_deref(),
+        )
+        .map_err(dist_err)?;
+        if f.from_registry {
+            tracing::info!(
+                "plugin {}: pulled {} into the store",
+                spec.label,
+                f.entry.manifest
+            );
+        }
+        let sha256 = f.entry.layer.trim_start_matches("sha256:").to_string();
+        return Ok((f.bytes, f.trusted, sha256));
+    }
+    let bytes = std::fs::read(&spec.path).map_err(|source| PluginError::Io {
+        plugin: spec.label.clone(),
+        path: spec.path.clone(),
+        source,
+    })?;
+    let actual = super::sha256_hex(&bytes);
+    if spec
+        .sha256
+        .as_deref()
+        .is_none_or(|pin| !actual.eq_ignore_ascii_case(pin.trim()))
+    {
+        return Err(PluginError::HashMismatch {
+            plugin: spec.label.clone(),
+            expected: spec.sha256.as_ref().map(|p| p.trim().to_string()),
+            actual,
+        });
+    }
+    let sig_path = signature_file(spec);
+    let signature = match std::fs::read(&sig_path) {
+        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(PluginError::Io {
+                plugin: spec.label.clone(),
+                path: sig_path,
+                source,
+            });
+        }
+    };
+    if signature.is_none() && !spec.signature_required {
+        return Ok((bytes, dist::Trusted::Pinned, actual));
+    }
+    let trusted = dist::check_signature(&spec.label, &bytes, signature.as_deref(), &spec.policy)
+        .map_err(dist_err)?;
+    Ok((bytes, trusted, actual))
+}
+
+/// `verified_bytes`, then compiled and ABI-checked by the host; with the
+/// W005 warning when it runs unsigned under `allow_unsigned`.
+fn load_verified(
+    host: &Host,
+    spec: &Spec,
+) -> Result<(LoadedPlugin, Option<Diagnostic>), PluginError> {
+    let (bytes, trusted, sha256) = verified(spec)?;
+    let warning = match trusted {
+        dist::Trusted::Unsigned(why) => Some(
+            Diagnostic::warning(
+                Code::W005,
+                format!(
+                    "plugin {} runs without a verified signature: {why}",
+                    spec.label
+                ),
+            )
+            .help("allow_unsigned = true allows it; remove it once the vendor signs the plugin")
+            .at(Some(
+                spec.allow_unsigned_span
+                    .clone()
+                    .unwrap_or_else(|| spec.span.clone()),
+            )),
+        ),
+        dist::Trusted::Signed { .. } | dist::Trusted::Pinned => None,
+    };
+    // Hashed once, by whoever checked the bytes against their pin.
+    host.load_hashed(&spec.label, &bytes, sha256, &spec.limits)
+        .map(|l| (l, warning))
 }
 
 fn hook_list(hooks: &[Hook]) -> String {
@@ -238,8 +473,8 @@ fn pipeline_dir(source: &SourceFile) -> PathBuf {
 /// Runs the `plan` and `naming` hooks of the pipeline's plugins on a
 /// validated plan. A pipeline without `[[plugin]]` is returned untouched
 /// (and no engine is started).
-pub fn apply(raw: &[S<RawPlugin>], loaded: Loaded) -> Result<Loaded, Rejected> {
-    if raw.is_empty() {
+pub fn apply(raw: &RawPipeline, loaded: Loaded) -> Result<Loaded, Rejected> {
+    if raw.plugins.is_empty() {
         return Ok(loaded);
     }
     let reject = |source: &SourceFile, diagnostics: Vec<Diagnostic>| Rejected {
@@ -254,6 +489,7 @@ pub fn apply(raw: &[S<RawPlugin>], loaded: Loaded) -> Result<Loaded, Rejected> {
         )
     })?;
     let active = activate(host, &specs).map_err(|d| reject(&loaded.source, d))?;
+    let warnings: Vec<Diagnostic> = active.iter().filter_map(|a| a.warning.clone()).collect();
     let mut loaded = loaded;
     for a in active.iter().filter(|a| a.hooks.contains(&Hook::Plan)) {
         let source = loaded.source.clone();
@@ -262,6 +498,8 @@ pub fn apply(raw: &[S<RawPlugin>], loaded: Loaded) -> Result<Loaded, Rejected> {
     for a in active.iter().filter(|a| a.hooks.contains(&Hook::Naming)) {
         loaded = run_naming(a, loaded)?;
     }
+    // The guide deviations are added by `load` on the final plan.
+    loaded.warnings = warnings;
     Ok(loaded)
 }
 
@@ -437,7 +675,7 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
         if raw.plugins.is_empty() {
             continue;
         }
-        let Ok(mut specs) = specs(&raw.plugins, &pipeline_dir(&loaded.source)) else {
+        let Ok(mut specs) = specs(&raw, &pipeline_dir(&loaded.source)) else {
             continue;
         };
         // A table that lists its hooks without `policy` needs no second load.
@@ -608,10 +846,73 @@ mod tests {
     }
 
     #[test]
+    fn path_or_source_exactly_one_with_file_line() {
+        let head = "[pipeline]\nname = \"t\"\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";
+        let cases = [
+            (
+                "[[plugin]]\npath = \"p.wasm\"\nsource = \"oci://h/ns/p:1\"\n",
+                8,
+                "both `path` and `source`",
+            ),
+            (
+                "[[plugin]]\nhooks = [\"plan\"]\n",
+                6,
+                "neither `path` nor `source`",
+            ),
+            (
+                "[[plugin]]\nsource = \"oci://h/ns/p\"\n",
+                7,
+                "neither a tag nor a digest",
+            ),
+            (
+                "[[plugin]]\npath = \"p.wasm\"\ninsecure = true\n",
+                8,
+                "oci:// source only",
+            ),
+            (
+                "[[plugin]]\nsource = \"oci://h/ns/p:1\"\ntrusted_keys = [\"RWQnope\"]\n",
+                8,
+                "trusted key",
+            ),
+            (
+                "[plugins]\ntrusted_keys = [\"missing.pub\"]\n[[plugin]]\nsource = \"oci://h/ns/p:1\"\n",
+                7,
+                "trusted key",
+            ),
+        ];
+        for (tail, line, what) in cases {
+            let text = format!("{head}{tail}");
+            let raw: RawPipeline = toml::from_str(&text).unwrap();
+            let diags = specs(&raw, Path::new("/nonexistent")).unwrap_err();
+            let file = SourceFile::new("t.toml", text.as_str());
+            let at = Located::new(&file, &diags[0]);
+            assert_eq!(
+                (at.line, diags[0].code),
+                (Some(line), Code::E025),
+                "{tail}: {diags:?}"
+            );
+            assert!(
+                diags[0].message.contains(what),
+                "{tail}: {}",
+                diags[0].message
+            );
+        }
+        let text = format!(
+            "{head}[[plugin]]\nsource = \"oci://127.0.0.1:5050/ns/p@sha256:{}\"\ninsecure = true\n",
+            "0".repeat(64)
+        );
+        let raw: RawPipeline = toml::from_str(&text).unwrap();
+        let s = &specs(&raw, Path::new("/x")).unwrap()[0];
+        let oci = s.oci.as_ref().unwrap();
+        assert!(oci.insecure && oci.reference.digest.is_some());
+        assert_eq!(s.lock_path, Path::new("/x/kuryr6.lock"));
+    }
+
+    #[test]
     fn plugin_tables_are_checked_with_spans() {
         let text = "[pipeline]\nname = \"t\"\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n\n[[plugin]]\npath = \"p.wasm\"\nsha256 = \"ab\"\nhooks = [\"plan\", \"bogus\"]\ndeadline_ms = 0\nfuel = -1\n[plugin.facts]\nsite = \"ams1\"\n";
         let raw: RawPipeline = toml::from_str(text).unwrap();
-        let diags = specs(&raw.plugins, Path::new("/x")).unwrap_err();
+        let diags = specs(&raw, Path::new("/x")).unwrap_err();
         let file = SourceFile::new("t.toml", text);
         let lines: Vec<usize> = diags
             .iter()
@@ -622,7 +923,7 @@ mod tests {
             .replace("deadline_ms = 0\nfuel = -1\n", "deadline_ms = 250\n")
             .replace(", \"bogus\"", "");
         let raw: RawPipeline = toml::from_str(&ok).unwrap();
-        let s = &specs(&raw.plugins, Path::new("/x")).unwrap()[0];
+        let s = &specs(&raw, Path::new("/x")).unwrap()[0];
         assert_eq!(s.path, Path::new("/x/p.wasm"));
         assert_eq!(s.limits.deadline, Duration::from_millis(250));
         assert_eq!(s.hooks, Some(vec![Hook::Plan]));

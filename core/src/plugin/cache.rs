@@ -206,7 +206,7 @@ fn euid() -> u32 {
 
 /// The directory is ours, a real directory, not group/other-writable.
 #[cfg(unix)]
-fn check_dir(dir: &Path) -> Result<(), Miss> {
+pub(super) fn check_dir(dir: &Path) -> Result<(), Miss> {
     let meta =
         std::fs::symlink_metadata(dir).map_err(|e| Miss::Io(format!("{}: {e}", dir.display())))?;
     if meta.file_type().is_symlink() {
@@ -216,7 +216,7 @@ fn check_dir(dir: &Path) -> Result<(), Miss> {
 }
 
 #[cfg(not(unix))]
-fn check_dir(dir: &Path) -> Result<(), Miss> {
+pub(super) fn check_dir(dir: &Path) -> Result<(), Miss> {
     Err(Miss::Untrusted(format!(
         "{}: ownership cannot be checked on this platform",
         dir.display()
@@ -247,7 +247,7 @@ fn check_owner_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32) -> Re
 /// Opens a regular file of ours without following a symlink; checks it on
 /// the open handle (fstat), so a swap after the check changes nothing.
 #[cfg(unix)]
-fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Miss> {
+pub(super) fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Miss> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -276,7 +276,7 @@ fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Miss>
 }
 
 #[cfg(not(unix))]
-fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Miss> {
+pub(super) fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Miss> {
     Err(Miss::Untrusted(format!("{}: not checked", path.display())))
 }
 
@@ -352,7 +352,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -98,6 +98,13 @@ pub enum PluginError {
         size: usize,
         limit: usize,
     },
+    /// An `oci://` plugin (or a signed path plugin) refused before it was
+    /// compiled: lock file, registry, store or signature (plugin/dist.rs).
+    #[error("plugin {plugin} {error}")]
+    Distribution {
+        plugin: String,
+        error: super::dist::DistError,
+    },
     /// The plugin ran fine and answered with an error of its own.
     #[error("plugin {plugin}, hook {hook}: {message}")]
     Refused {
@@ -157,6 +164,7 @@ impl PluginError {
             PluginError::Oversize { .. } => {
                 "kuryr6 bounds every value a plugin returns (sdk/README.md, \"Limits at the boundary\"); report this to the plugin's author".into()
             }
+            PluginError::Distribution { error, .. } => error.help(),
             PluginError::Refused { .. } => {
                 "check the plugin's facts in [plugin.facts] against what the plugin expects".into()
             }
@@ -171,6 +179,7 @@ impl PluginError {
                 | PluginError::HashMismatch { .. }
                 | PluginError::Load { .. }
                 | PluginError::AbiMismatch { .. }
+                | PluginError::Distribution { .. }
         )
     }
 
@@ -188,6 +197,7 @@ impl PluginError {
             PluginError::InvalidOutput { .. } => "InvalidOutput",
             PluginError::Oversize { .. } => "Oversize",
             PluginError::Refused { .. } => "Refused",
+            PluginError::Distribution { error, .. } => error.kind(),
         }
     }
 }

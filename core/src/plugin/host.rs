@@ -455,7 +455,7 @@ impl Host {
 
     /// `load` for bytes whose sha256 the caller already computed (hashing
     /// a plugin costs ~0.6 ms/MB; a pinned load must not pay it twice).
-    fn load_hashed(
+    pub fn load_hashed(
         &self,
         label: &str,
         bytes: &[u8],

@@ -15,6 +15,10 @@
 //! - `cache`: where compiled plugins are kept on disk.
 //! - `apply`: `[[plugin]]` tables of a pipeline → hooks run on its plan,
 //!   every result re-validated; policy across sites.
+//! - `reference`, `oci`, `store`, `lock`, `signature`, `dist`: plugins
+//!   from OCI registries (`source = "oci://…"`), the local store, the
+//!   `kuryr6.lock` file, minisign signatures, and the decision combining
+//!   them (dist.rs).
 //! - `fixture`: run one hook on a JSON fixture (`kuryr6 plugin test`, the
 //!   SDK's test harness).
 //! - `scaffold`: a new plugin crate (`kuryr6 plugin new`).
@@ -29,10 +33,16 @@ pub mod abi;
 pub mod apply;
 pub mod boundary;
 pub mod cache;
+pub mod dist;
 pub mod error;
 pub mod fixture;
 pub mod host;
 pub mod scaffold;
+pub mod lock;
+pub mod oci;
+pub mod reference;
+pub mod signature;
+pub mod store;
 
 pub use apply::{apply, policy_gate};
 pub use error::PluginError;
