@@ -22,6 +22,19 @@ pub struct RawPipeline {
     /// WebAssembly plugins run on this pipeline's plan (see `crate::plugin`).
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<S<RawPlugin>>,
+    /// The cloud this pipeline converges (a fleet names one per site).
+    pub cloud: Option<S<RawCloud>>,
+}
+
+/// `[cloud]`: a `clouds.yaml` entry, optionally narrowed to a region and an
+/// endpoint interface. `--os-cloud` / `OS_CLOUD` override `name` for a
+/// single pipeline (README, "A fleet of sites").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloud {
+    pub name: Option<S<String>>,
+    pub region: Option<S<String>>,
+    pub interface: Option<S<String>>,
 }
 
 /// One `[[plugin]]`: a WebAssembly component pinned by sha256. Limits are

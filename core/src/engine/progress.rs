@@ -20,12 +20,25 @@ pub fn waiting(line: &str) {
 
 pub struct Progress {
     enabled: bool,
+    /// `[site] ` in a fleet, so interleaved lines say whose they are.
+    prefix: String,
 }
 
 impl Progress {
     pub fn new(enabled: bool) -> Progress {
         SHOWN.store(enabled, Ordering::Relaxed);
-        Progress { enabled }
+        Progress {
+            enabled,
+            prefix: String::new(),
+        }
+    }
+
+    /// Progress of one site of a fleet: every line starts with `[site] `.
+    pub fn for_site(site: &str, enabled: bool) -> Progress {
+        Progress {
+            prefix: format!("[{site}] "),
+            ..Progress::new(enabled)
+        }
     }
 
     pub fn done(&self, target: &Target, action: Action, took: Duration, ok: bool) {
@@ -41,12 +54,16 @@ impl Progress {
             Action::NoOp => " ",
         };
         let status = if ok { "" } else { "  FAILED" };
-        eprintln!("  {sign} {target}  ({:.2} s){status}", took.as_secs_f64());
+        eprintln!(
+            "{}  {sign} {target}  ({:.2} s){status}",
+            self.prefix,
+            took.as_secs_f64()
+        );
     }
 
     pub fn note(&self, line: &str) {
         if self.enabled {
-            eprintln!("{line}");
+            eprintln!("{}{line}", self.prefix);
         }
     }
 }
