@@ -24,13 +24,27 @@ flaky_up() {
         bash scripts/cloud/up.sh --with-octavia
 }
 
+# A third, separate cloud for the fleet tests (tests/fleet_e2e.rs), which
+# stop and start it again mid-test: nothing else may use it.
+export KURYR6_FLEET_CLOUD_DIR=${KURYR6_FLEET_CLOUD_DIR:-$PWD/.cloud-fleet}
+fleet_up() {
+    KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR \
+        KURYR6_KEYSTONE_PORT=${KURYR6_FLEET_KEYSTONE_PORT:-5300} \
+        KURYR6_NEUTRON_PORT=${KURYR6_FLEET_NEUTRON_PORT:-9996} \
+        KURYR6_OCTAVIA_PORT=${KURYR6_FLEET_OCTAVIA_PORT:-10076} \
+        bash scripts/cloud/up.sh --with-octavia
+}
+
 started=0
 flaky_pid=
+fleet_pid=
 cleanup() {
     if [[ -n $flaky_pid ]]; then wait "$flaky_pid" 2>/dev/null || true; fi
+    if [[ -n $fleet_pid ]]; then wait "$fleet_pid" 2>/dev/null || true; fi
     if (( started )); then
         bash scripts/cloud/down.sh >/dev/null || true
         KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
+        KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
     fi
 }
 trap cleanup EXIT
@@ -56,6 +70,10 @@ if (( flaky_status )); then
     echo "test.sh: the second local cloud did not start (exit $flaky_status)" >&2
     exit 1
 fi
+
+# Started after the second one: up.sh runs are CPU-heavy on 2 cores.
+echo "== third local cloud (fleet tests) at $KURYR6_FLEET_CLOUD_DIR"
+fleet_up
 
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud)"
 log=$(mktemp)
