@@ -373,8 +373,9 @@ fn main() -> ExitCode {
             pipelines,
             offline: true,
             format,
+            fleet,
             ..
-        } => plan_offline(&pipelines, format),
+        } => plan_offline(&pipelines, format, fleet.shard),
         Command::Plan {
             pipelines,
             format,
@@ -705,10 +706,14 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else {
+fn plan_offline(paths: &[PathBuf], format: Format, shard: Option<kuryr6::fleet::Shard>) -> ExitCode {
+    let Some(mut loaded) = load_all(paths, format) else {
         return ExitCode::from(2);
     };
+    // With --shard: the sites this runner would take (all files still judged).
+    if let Some(shard) = shard {
+        loaded.retain(|l| shard.takes(&l.plan.pipeline));
+    }
     match format {
         Format::Json => {
             let docs: Vec<_> = loaded
