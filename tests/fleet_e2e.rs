@@ -194,6 +194,15 @@ fn tagged(fleet: &Fleet, cloud_dir: &Path, admin: &str, pipelines: &[&str]) -> V
     found
 }
 
+/// kuryr6's logins in a Keystone access log so far.
+fn logins(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\tPOST\t/v3/auth/tokens") && l.contains("kuryr6/"))
+        .count()
+}
+
 fn bystander(fleet: &Fleet, cloud_dir: &Path, entry: &str) -> String {
     let name = format!("bystander-{entry}");
     let nets = fleet.openstack(cloud_dir, entry, &["network", "list", "--name", &name]);
@@ -247,7 +256,11 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     // Progress lines carry the site's name.
     assert!(stderr(&first).lines().any(|l| l.starts_with("[fs-5]   + ")), "{}", stderr(&first));
 
+    let klog = second.join("logs/keystone-access.log");
+    let logins_before = logins(&klog);
     let second_run = fleet.kuryr6(&["run", "--format", "json"]);
+    // Three sites on two clouds.yaml entries of the second cloud: two logins.
+    assert_eq!(logins(&klog) - logins_before, 2, "sites of one entry share one token");
     assert_eq!(second_run.status.code(), Some(0), "{}\n{}", stdout(&second_run), stderr(&second_run));
     let s = summary(&second_run);
     for name in &names {
@@ -263,7 +276,6 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     // A seventh site overlapping fs-1: exit 2, and not one request to any cloud.
     fleet.site("fs-7", "east-b", 1);
     let log = second.join("logs/neutron-access.log");
-    let klog = second.join("logs/keystone-access.log");
     // The main cloud is shared with other tests: its sites reach Keystone
     // through a counting proxy here.
     let main_env = LocalCloud::at(&main);
