@@ -7,9 +7,9 @@
 //! The tests of this binary take turns (`TURN`): one of them stops the
 //! second cloud, and another counts that cloud's requests.
 
-mod support;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+mod support;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -47,14 +47,19 @@ struct Entry {
 /// that cloud's admin when `project` is None.
 fn entry(dir: &Path, name: &str, project: Option<&str>, auth_url: Option<&str>) -> Entry {
     let cloud = LocalCloud::at(dir);
-    let url = auth_url.map(str::to_string).unwrap_or_else(|| cloud.env["KURYR6_KEYSTONE_URL"].clone());
+    let url = auth_url
+        .map(str::to_string)
+        .unwrap_or_else(|| cloud.env["KURYR6_KEYSTONE_URL"].clone());
     match project {
         None => Entry {
             name: name.into(),
             auth_url: url,
             user: "admin".into(),
             project: "admin".into(),
-            password: std::fs::read_to_string(dir.join("admin-password")).unwrap().trim().into(),
+            password: std::fs::read_to_string(dir.join("admin-password"))
+                .unwrap()
+                .trim()
+                .into(),
         },
         Some(p) => {
             let out = Command::new("bash")
@@ -69,7 +74,10 @@ fn entry(dir: &Path, name: &str, project: Option<&str>, auth_url: Option<&str>) 
                 auth_url: url,
                 user: format!("{p}-member"),
                 project: p.into(),
-                password: std::fs::read_to_string(dir.join(format!("projects/{p}/password"))).unwrap().trim().into(),
+                password: std::fs::read_to_string(dir.join(format!("projects/{p}/password")))
+                    .unwrap()
+                    .trim()
+                    .into(),
             }
         }
     }
@@ -92,7 +100,10 @@ impl Fleet {
                 "  {}:\n    auth:\n      auth_url: {}\n      username: {}\n      project_name: {}\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n",
                 e.name, e.auth_url, e.user, e.project
             ));
-            secure.push_str(&format!("  {}:\n    auth:\n      password: {}\n", e.name, e.password));
+            secure.push_str(&format!(
+                "  {}:\n    auth:\n      password: {}\n",
+                e.name, e.password
+            ));
         }
         std::fs::write(dir.join("clouds.yaml"), clouds).unwrap();
         std::fs::write(dir.join("secure.yaml"), secure).unwrap();
@@ -104,9 +115,15 @@ impl Fleet {
     fn site(&self, name: &str, cloud: &str, id: u32) {
         let wasm = repo().join("target/plugins/policy-guard.wasm");
         let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
-            panic!("{}: {e}; build the plugins with scripts/build-plugins.sh", wasm.display())
+            panic!(
+                "{}: {e}; build the plugins with scripts/build-plugins.sh",
+                wasm.display()
+            )
         });
-        let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let text = format!(
             "[pipeline]\nname = \"{name}\"\n\n[cloud]\nname = \"{cloud}\"\n\n[plan]\nsite_prefix = \"fd42:a1b2:c3d4::/48\"\nsite_id = {id}\n\n\
 [plan.names]\npod_network = \"{name}-pods\"\nservice_network = \"{name}-services\"\npod_subnet = \"{name}-pod\"\nservice_subnet = \"{name}-svc\"\nrouter = \"{name}-router\"\nsecurity_group = \"{name}-sg\"\n\n\
@@ -166,21 +183,39 @@ impl Drop for Fleet {
 }
 
 fn summary(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not a JSON summary ({e}):\n{}\nstderr:\n{}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON summary ({e}):\n{}\nstderr:\n{}",
+            stdout(o),
+            stderr(o)
+        )
+    })
 }
 
 fn site<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["sites"].as_array().unwrap().iter().find(|r| r["site"] == name).unwrap_or_else(|| panic!("no site {name} in {s:#}"))
+    s["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["site"] == name)
+        .unwrap_or_else(|| panic!("no site {name} in {s:#}"))
 }
 
 /// Networks, subnets, routers and groups tagged by any of `pipelines`, as
 /// the cloud's admin sees them (every project).
 fn tagged(fleet: &Fleet, cloud_dir: &Path, admin: &str, pipelines: &[&str]) -> Vec<String> {
-    let tags: Vec<String> = pipelines.iter().map(|p| format!("kuryr6:pipeline={p}")).collect();
+    let tags: Vec<String> = pipelines
+        .iter()
+        .map(|p| format!("kuryr6:pipeline={p}"))
+        .collect();
     let tags = tags.join(",");
     let mut found = Vec::new();
-    for kind in [["network", "list"], ["subnet", "list"], ["router", "list"], ["security", "group"]] {
+    for kind in [
+        ["network", "list"],
+        ["subnet", "list"],
+        ["router", "list"],
+        ["security", "group"],
+    ] {
         let mut args: Vec<&str> = kind.to_vec();
         if kind[0] == "security" {
             // Neutron lists every project's groups to an admin.
@@ -232,46 +267,116 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
             entry(&second, "west-c", Some("fleet-six-c"), None),
         ],
     );
-    let placed = [("fs-1", "east-a", 1), ("fs-2", "east-a", 2), ("fs-3", "east-b", 3), ("fs-4", "west-admin", 4), ("fs-5", "west-c", 5), ("fs-6", "west-c", 6)];
+    let placed = [
+        ("fs-1", "east-a", 1),
+        ("fs-2", "east-a", 2),
+        ("fs-3", "east-b", 3),
+        ("fs-4", "west-admin", 4),
+        ("fs-5", "west-c", 5),
+        ("fs-6", "west-c", 6),
+    ];
     for (name, cloud, id) in placed {
         fleet.site(name, cloud, id);
     }
     let names: Vec<&str> = placed.iter().map(|p| p.0).collect();
-    let projects = [(&main, "east-a"), (&main, "east-b"), (&second, "west-admin"), (&second, "west-c")];
-    let bystanders: Vec<String> = projects.iter().map(|(d, e)| bystander(&fleet, d, e)).collect();
+    let projects = [
+        (&main, "east-a"),
+        (&main, "east-b"),
+        (&second, "west-admin"),
+        (&second, "west-c"),
+    ];
+    let bystanders: Vec<String> = projects
+        .iter()
+        .map(|(d, e)| bystander(&fleet, d, e))
+        .collect();
 
     // What an earlier, interrupted run of this test left.
     let clean = fleet.kuryr6(&["destroy", "--lock-wait", "60"]);
-    assert_eq!(clean.status.code(), Some(0), "{}\n{}", stdout(&clean), stderr(&clean));
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
 
     let first = fleet.kuryr6(&["run", "--parallel", "6", "--lock-wait", "60"]);
-    assert_eq!(first.status.code(), Some(0), "{}\n{}", stdout(&first), stderr(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&first),
+        stderr(&first)
+    );
     let table = stdout(&first);
     for name in &names {
-        assert!(table.lines().any(|l| l.starts_with(name) && l.ends_with("ok")), "{name}:\n{table}");
-        assert!(fleet.dir.join(format!("sites/out/{name}/kuryr.conf")).is_file(), "{name}: its kuryr.conf in its own dir");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(name) && l.ends_with("ok")),
+            "{name}:\n{table}"
+        );
+        assert!(
+            fleet
+                .dir
+                .join(format!("sites/out/{name}/kuryr.conf"))
+                .is_file(),
+            "{name}: its kuryr.conf in its own dir"
+        );
     }
     // The check below sees what the fleet made (so its empty answer means something).
-    assert_eq!(tagged(&fleet, &second, "west-admin", &names).len(), 3 * 6, "3 sites × (2 networks, 2 subnets, router, group)");
+    assert_eq!(
+        tagged(&fleet, &second, "west-admin", &names).len(),
+        3 * 6,
+        "3 sites × (2 networks, 2 subnets, router, group)"
+    );
     // Progress lines carry the site's name.
-    assert!(stderr(&first).lines().any(|l| l.starts_with("[fs-5]   + ")), "{}", stderr(&first));
+    assert!(
+        stderr(&first).lines().any(|l| l.starts_with("[fs-5]   + ")),
+        "{}",
+        stderr(&first)
+    );
 
     let klog = second.join("logs/keystone-access.log");
     let logins_before = logins(&klog);
     let second_run = fleet.kuryr6(&["run", "--format", "json"]);
     // Three sites on two clouds.yaml entries of the second cloud: two logins.
-    assert_eq!(logins(&klog) - logins_before, 2, "sites of one entry share one token");
-    assert_eq!(second_run.status.code(), Some(0), "{}\n{}", stdout(&second_run), stderr(&second_run));
+    assert_eq!(
+        logins(&klog) - logins_before,
+        2,
+        "sites of one entry share one token"
+    );
+    assert_eq!(
+        second_run.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&second_run),
+        stderr(&second_run)
+    );
     let s = summary(&second_run);
     for name in &names {
         let r = site(&s, name);
-        assert_eq!((r["created"].as_u64(), r["updated"].as_u64(), r["deleted"].as_u64()), (Some(0), Some(0), Some(0)), "{r:#}");
+        assert_eq!(
+            (
+                r["created"].as_u64(),
+                r["updated"].as_u64(),
+                r["deleted"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{r:#}"
+        );
         assert!(r["unchanged"].as_u64().unwrap() >= 7, "{r:#}");
     }
     assert_eq!(site(&s, "fs-1")["project"], site(&s, "fs-2")["project"]);
     assert_ne!(site(&s, "fs-1")["project"], site(&s, "fs-3")["project"]);
     let plan = fleet.kuryr6(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
 
     // A seventh site overlapping fs-1: exit 2, and not one request to any cloud.
     fleet.site("fs-7", "east-b", 1);
@@ -279,13 +384,29 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     // The main cloud is shared with other tests: its sites reach Keystone
     // through a counting proxy here.
     let main_env = LocalCloud::at(&main);
-    let ks_port: u16 = main_env.env["KURYR6_KEYSTONE_URL"].rsplit(':').next().unwrap().trim_end_matches("/v3").parse().unwrap();
+    let ks_port: u16 = main_env.env["KURYR6_KEYSTONE_URL"]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/v3")
+        .parse()
+        .unwrap();
     let proxy = fault_proxy::FaultProxy::start(ks_port, vec![]);
     let proxied = Fleet::new(
         "seven",
         &[
-            entry(&main, "east-a", Some("fleet-six-a"), Some(&format!("http://127.0.0.1:{}/v3", proxy.port))),
-            entry(&main, "east-b", Some("fleet-six-b"), Some(&format!("http://127.0.0.1:{}/v3", proxy.port))),
+            entry(
+                &main,
+                "east-a",
+                Some("fleet-six-a"),
+                Some(&format!("http://127.0.0.1:{}/v3", proxy.port)),
+            ),
+            entry(
+                &main,
+                "east-b",
+                Some("fleet-six-b"),
+                Some(&format!("http://127.0.0.1:{}/v3", proxy.port)),
+            ),
             entry(&second, "west-admin", None, None),
             entry(&second, "west-c", Some("fleet-six-c"), None),
         ],
@@ -295,7 +416,10 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     }
     proxied.site("fs-7", "east-b", 1);
     // (project.sh above talked to Keystone; from here on nothing may.)
-    let before = (std::fs::read_to_string(&log).unwrap().len(), std::fs::read_to_string(&klog).unwrap().len());
+    let before = (
+        std::fs::read_to_string(&log).unwrap().len(),
+        std::fs::read_to_string(&klog).unwrap().len(),
+    );
     for f in [&fleet, &proxied] {
         let o = f.kuryr6(&["run"]);
         assert_eq!(o.status.code(), Some(2), "{}\n{}", stdout(&o), stderr(&o));
@@ -305,15 +429,24 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
         assert_eq!(summary(&o)["ok"], false);
     }
     assert_eq!(proxy.seen(), vec![], "the main cloud's Keystone was called");
-    let after = (std::fs::read_to_string(&log).unwrap().len(), std::fs::read_to_string(&klog).unwrap().len());
+    let after = (
+        std::fs::read_to_string(&log).unwrap().len(),
+        std::fs::read_to_string(&klog).unwrap().len(),
+    );
     assert_eq!(before, after, "the second cloud received requests");
     std::fs::remove_file(fleet.dir.join("sites/fs-7.toml")).unwrap();
 
     let gone = fleet.kuryr6(&["destroy", "--format", "json"]);
     assert_eq!(gone.status.code(), Some(0), "{}", stderr(&gone));
     assert!(site(&summary(&gone), "fs-4")["deleted"].as_u64().unwrap() >= 7);
-    assert_eq!(tagged(&fleet, &main, "east-admin", &names), Vec::<String>::new());
-    assert_eq!(tagged(&fleet, &second, "west-admin", &names), Vec::<String>::new());
+    assert_eq!(
+        tagged(&fleet, &main, "east-admin", &names),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        tagged(&fleet, &second, "west-admin", &names),
+        Vec::<String>::new()
+    );
     for ((d, e), id) in projects.iter().zip(&bystanders) {
         bystander_alive(&fleet, d, e, id);
     }
@@ -323,7 +456,14 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
 fn second_cloud(action: &str) {
     let dir = fleet_dir();
     let env = LocalCloud::at(&dir).env;
-    let port = |k: &str| env[k].rsplit(':').next().unwrap().trim_end_matches("/v3").to_string();
+    let port = |k: &str| {
+        env[k]
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/v3")
+            .to_string()
+    };
     let script = repo().join(format!("scripts/cloud/{action}.sh"));
     let mut cmd = Command::new("bash");
     cmd.arg(script);
@@ -338,7 +478,12 @@ fn second_cloud(action: &str) {
         .env("KURYR6_OCTAVIA_PORT", port("KURYR6_OCTAVIA_URL"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{action}.sh: {}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{action}.sh: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -354,15 +499,29 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
             entry(&second, "west-admin", None, None),
         ],
     );
-    let placed = [("fx-1", "east", 1), ("fx-2", "east", 2), ("fx-3", "west", 3), ("fx-4", "west", 4)];
+    let placed = [
+        ("fx-1", "east", 1),
+        ("fx-2", "east", 2),
+        ("fx-3", "west", 3),
+        ("fx-4", "west", 4),
+    ];
     for (name, cloud, id) in placed {
         fleet.site(name, cloud, id);
     }
     let names: Vec<&str> = placed.iter().map(|p| p.0).collect();
-    let keep = [bystander(&fleet, &main, "east"), bystander(&fleet, &second, "west")];
+    let keep = [
+        bystander(&fleet, &main, "east"),
+        bystander(&fleet, &second, "west"),
+    ];
 
     let clean = fleet.kuryr6(&["destroy", "--lock-wait", "60"]);
-    assert_eq!(clean.status.code(), Some(0), "{}\n{}", stdout(&clean), stderr(&clean));
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
 
     let mut child = fleet
         .command(&["run", "--parallel", "4", "--lock-wait", "60"])
@@ -393,28 +552,62 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
     restarted.unwrap();
     assert_eq!(out.status.code(), Some(1), "{text}\n{}", lines.join("\n"));
     for ok in ["fx-1", "fx-2"] {
-        assert!(text.lines().any(|l| l.starts_with(ok) && l.ends_with("ok")), "{ok}:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(ok) && l.ends_with("ok")),
+            "{ok}:\n{text}"
+        );
     }
     for failed in ["fx-3", "fx-4"] {
-        let why = text.lines().find(|l| l.starts_with(&format!("failed {failed} "))).unwrap_or_else(|| panic!("{failed} not named:\n{text}"));
+        let why = text
+            .lines()
+            .find(|l| l.starts_with(&format!("failed {failed} ")))
+            .unwrap_or_else(|| panic!("{failed} not named:\n{text}"));
         // Why: the cloud's address and what went wrong.
         assert!(why.contains("127.0.0.1"), "{why}");
     }
 
     let rerun = fleet.kuryr6(&["run", "--format", "json", "--lock-wait", "120"]);
-    assert_eq!(rerun.status.code(), Some(0), "{}\n{}", stdout(&rerun), stderr(&rerun));
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&rerun),
+        stderr(&rerun)
+    );
     let s = summary(&rerun);
     for done in ["fx-1", "fx-2"] {
         assert_eq!(site(&s, done)["created"], 0, "{s:#}");
     }
-    assert!(site(&s, "fx-3")["created"].as_u64().unwrap() + site(&s, "fx-3")["unchanged"].as_u64().unwrap() >= 7);
+    assert!(
+        site(&s, "fx-3")["created"].as_u64().unwrap()
+            + site(&s, "fx-3")["unchanged"].as_u64().unwrap()
+            >= 7
+    );
     let plan = fleet.kuryr6(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
 
     let gone = fleet.kuryr6(&["destroy"]);
-    assert_eq!(gone.status.code(), Some(0), "{}\n{}", stdout(&gone), stderr(&gone));
-    assert_eq!(tagged(&fleet, &main, "east-admin", &names), Vec::<String>::new());
-    assert_eq!(tagged(&fleet, &second, "west-admin", &names), Vec::<String>::new());
+    assert_eq!(
+        gone.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&gone),
+        stderr(&gone)
+    );
+    assert_eq!(
+        tagged(&fleet, &main, "east-admin", &names),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        tagged(&fleet, &second, "west-admin", &names),
+        Vec::<String>::new()
+    );
     bystander_alive(&fleet, &main, "east", &keep[0]);
     bystander_alive(&fleet, &second, "west", &keep[1]);
 }

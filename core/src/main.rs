@@ -706,7 +706,11 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn plan_offline(paths: &[PathBuf], format: Format, shard: Option<kuryr6::fleet::Shard>) -> ExitCode {
+fn plan_offline(
+    paths: &[PathBuf],
+    format: Format,
+    shard: Option<kuryr6::fleet::Shard>,
+) -> ExitCode {
     let Some(mut loaded) = load_all(paths, format) else {
         return ExitCode::from(2);
     };
@@ -1065,7 +1069,9 @@ fn run_fleet(
     if !clashes.is_empty() {
         match format {
             Format::Json => println!("{}", error_document(&clashes)),
-            Format::Text => clashes.iter().for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
+            Format::Text => clashes
+                .iter()
+                .for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
         }
         return ExitCode::from(2);
     }
@@ -1082,7 +1088,10 @@ fn run_fleet(
         for s in &sites {
             eprint!("{}", diag::render(&s.loaded.source, &s.loaded.warnings));
         }
-        let shard = opts.shard.map(|s| format!(", shard {s}")).unwrap_or_default();
+        let shard = opts
+            .shard
+            .map(|s| format!(", shard {s}"))
+            .unwrap_or_default();
         eprintln!(
             "kuryr6 {}: {} of {total} site(s){shard}, {} at once; all {total} file(s) valid and the cross-site policy passed",
             job.name(),
@@ -1118,7 +1127,9 @@ fn run_fleet(
     if !unresolved.is_empty() {
         match format {
             Format::Json => println!("{}", error_document(&unresolved)),
-            Format::Text => unresolved.iter().for_each(|c| eprintln!("kuryr6: {}", c.message)),
+            Format::Text => unresolved
+                .iter()
+                .for_each(|c| eprintln!("kuryr6: {}", c.message)),
         }
         return ExitCode::from(2);
     }
