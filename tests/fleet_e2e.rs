@@ -7,6 +7,8 @@
 //! The tests of this binary take turns (`TURN`): one of them stops the
 //! second cloud, and another counts that cloud's requests.
 
+// Only its counting side is used here (no faults).
+#[allow(dead_code)]
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 mod support;
