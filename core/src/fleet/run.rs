@@ -17,7 +17,7 @@ use crate::commands::{CloudArgs, CommandError};
 use crate::emit;
 use crate::engine::diff::{Action, ChangeSet};
 use crate::engine::lease::{self, LeaseOptions};
-use crate::engine::progress::Progress;
+use crate::engine::progress::{self, Progress};
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
 use crate::load::Loaded;
 use futures::StreamExt;
@@ -146,7 +146,7 @@ async fn one_site<K: Connector>(
     }
     let progress = Progress::for_site(name, options.progress);
     let started = Instant::now();
-    let result = async {
+    let work = async {
         let c = connections.get(&site.key).await?;
         report.project = c.cloud.project_id().await?;
         match job {
@@ -171,8 +171,10 @@ async fn one_site<K: Connector>(
                 destroy(&site.loaded, &c, *options, *lease, &mut report, &progress).await
             }
         }
-    }
-    .await;
+    };
+    let result = progress::SITE_PREFIX
+        .scope(format!("[{name}] "), work)
+        .await;
     report.seconds = started.elapsed().as_secs_f64();
     if let Err(e) = result {
         report.status = Status::Failed;
