@@ -33,6 +33,17 @@ export KURYR6_REGISTRY_DIR=${KURYR6_REGISTRY_DIR:-$PWD/.registry}
 export KURYR6_REGISTRY_PORT=${KURYR6_REGISTRY_PORT:-5050}
 export KURYR6_REGISTRY=127.0.0.1:$KURYR6_REGISTRY_PORT
 
+# A third, separate cloud for the fleet tests (tests/fleet_e2e.rs), which
+# stop and start it again mid-test: nothing else may use it.
+export KURYR6_FLEET_CLOUD_DIR=${KURYR6_FLEET_CLOUD_DIR:-$PWD/.cloud-fleet}
+fleet_up() {
+    KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR \
+        KURYR6_KEYSTONE_PORT=${KURYR6_FLEET_KEYSTONE_PORT:-5300} \
+        KURYR6_NEUTRON_PORT=${KURYR6_FLEET_NEUTRON_PORT:-9996} \
+        KURYR6_OCTAVIA_PORT=${KURYR6_FLEET_OCTAVIA_PORT:-10076} \
+        bash scripts/cloud/up.sh --with-octavia
+}
+
 started=0
 flaky_pid=
 registry_pid=
@@ -42,6 +53,7 @@ cleanup() {
     if (( started )); then
         bash scripts/cloud/down.sh >/dev/null || true
         KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
+        KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
         bash scripts/registry/down.sh >/dev/null || true
     fi
 }
@@ -81,6 +93,10 @@ if (( registry_status )); then
     echo "test.sh: the OCI registry did not start (exit $registry_status)" >&2
     exit 1
 fi
+
+# Started after the second one: up.sh runs are CPU-heavy on 2 cores.
+echo "== third local cloud (fleet tests) at $KURYR6_FLEET_CLOUD_DIR"
+fleet_up
 
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud and registry)"
 log=$(mktemp)

@@ -23,6 +23,9 @@ pub struct CloudArgs {
     pub insecure: bool,
     /// `--os-cacert`: extra CA bundle.
     pub cacert: Option<PathBuf>,
+    /// The pipeline's `[cloud] region` / `interface`, over clouds.yaml's.
+    pub region: Option<String>,
+    pub interface: Option<String>,
 }
 
 /// Why a cloud command failed, with the exit code it maps to.
@@ -76,6 +79,12 @@ impl From<CloudError> for CommandError {
 
 pub async fn connect(args: &CloudArgs) -> Result<OpenStack, CloudError> {
     let mut config = Discovery::from_process().load(args.os_cloud.as_deref())?;
+    let key = crate::fleet::CloudKey {
+        name: args.os_cloud.clone(),
+        region: args.region.clone(),
+        interface: args.interface.clone(),
+    };
+    crate::fleet::run::apply_key(&mut config, &key)?;
     if args.insecure {
         config.verify_tls = false;
     }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod diag;
 pub mod emit;
 pub mod engine;
+pub mod fleet;
 pub mod graph;
 pub mod import;
 pub mod load;

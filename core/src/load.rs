@@ -19,6 +19,8 @@ pub struct Loaded {
     pub spans: Spans,
     /// Deviations from the guide (`validate::deviations`); never errors.
     pub warnings: Vec<crate::diag::Diagnostic>,
+    /// The pipeline's `[cloud]` table, if it names one.
+    pub cloud: Option<crate::fleet::CloudRef>,
 }
 
 /// A pipeline that did not; `diagnostics` is never empty.
@@ -67,16 +69,25 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             });
         }
     };
+    let cloud = crate::fleet::CloudRef::read(&raw);
     let lowered = match lower::lower(&raw) {
         Ok(l) => l,
-        Err(diagnostics) => {
+        Err(mut diagnostics) => {
+            diagnostics.extend(cloud.err().unwrap_or_default());
             return Err(Rejected {
                 source,
                 diagnostics,
             });
         }
     };
-    let diagnostics = validate::plan(&lowered.plan, &lowered.spans);
+    let mut diagnostics = validate::plan(&lowered.plan, &lowered.spans);
+    let cloud = match cloud {
+        Ok(c) => c,
+        Err(d) => {
+            diagnostics.extend(d);
+            None
+        }
+    };
     if diagnostics.is_empty() {
         // Plugins see only plans that are valid as written; their output is
         // validated again (`Loaded::revalidate`).
@@ -87,6 +98,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
                 plan: lowered.plan,
                 spans: lowered.spans,
                 warnings: Vec::new(),
+                cloud,
             },
         )
         .map(|mut l| {
@@ -114,6 +126,7 @@ impl Loaded {
                 warnings: validate::deviations(&plan, &self.spans),
                 plan,
                 spans: self.spans.clone(),
+                cloud: self.cloud.clone(),
             })
         } else {
             Err(Rejected {

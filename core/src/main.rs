@@ -11,6 +11,7 @@ use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
 use kuryr6::engine::lease::LeaseOptions;
 use kuryr6::engine::{DestroyOptions, RunOptions};
+use kuryr6::fleet::{CloudKey, Job};
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::report;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,33 @@ impl CloudOpts {
             os_cloud: self.os_cloud.clone(),
             insecure: self.insecure,
             cacert: self.os_cacert.clone(),
+            ..CloudArgs::default()
         }
+    }
+}
+
+/// Several pipelines at once (a fleet of sites); see README, "A fleet of sites".
+#[derive(Args, Clone)]
+struct FleetOpts {
+    /// Sites converging at once (several files).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    parallel: u32,
+    /// Stop starting sites once one failed (those not started are reported as skipped).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Take only this runner's share of the sites: K/N, 0 ≤ K < N (rendezvous hashing on the
+    /// pipeline name; every file is still loaded and judged by the cross-site policy).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<kuryr6::fleet::Shard>,
+    /// Requests in flight per API endpoint, shared by all sites on it.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_in_flight: u32,
+}
+
+impl FleetOpts {
+    /// One file and no shard: the single-pipeline command, as it always was.
+    fn single(&self, pipelines: &[PathBuf]) -> bool {
+        pipelines.len() == 1 && self.shard.is_none()
     }
 }
 
@@ -96,7 +123,7 @@ enum Command {
     /// Show what a pipeline does: against the cloud, the changes per resource; with --offline,
     /// every step with every computed field and the emitted files.
     Plan {
-        /// Pipeline files (pipeline.toml); one when not --offline.
+        /// Pipeline files (pipeline.toml); several make a fleet (one summary line per site).
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
@@ -117,6 +144,8 @@ enum Command {
         #[arg(long)]
         replace: bool,
         #[command(flatten)]
+        fleet: FleetOpts,
+        #[command(flatten)]
         cloud: CloudOpts,
     },
     /// Validate pipeline files and report every problem of every file (no cloud needed).
@@ -128,8 +157,11 @@ enum Command {
     },
     /// Converge the cloud to the pipeline, then emit kuryr.conf, kube-apiserver.flags and kubeadm.yaml.
     Run {
-        pipeline: PathBuf,
-        /// Directory for emitted files (default: the emit step's dir, relative to the pipeline).
+        /// Pipeline files; several make a fleet converged side by side.
+        #[arg(required = true, value_name = "PIPELINE")]
+        pipelines: Vec<PathBuf>,
+        /// Directory for emitted files (default: the emit step's dir, relative to the pipeline;
+        /// a fleet writes into DIR/<site>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Tag and manage same-named resources that kuryr6 does not own (otherwise they block the run).
@@ -143,11 +175,15 @@ enum Command {
         #[command(flatten)]
         lock: LockOpts,
         #[command(flatten)]
+        fleet: FleetOpts,
+        #[command(flatten)]
         cloud: CloudOpts,
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
     Destroy {
-        pipeline: PathBuf,
+        /// Pipeline files; several make a fleet.
+        #[arg(required = true, value_name = "PIPELINE")]
+        pipelines: Vec<PathBuf>,
         /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
         #[arg(long)]
         delete_kuryr_ports: bool,
@@ -155,6 +191,8 @@ enum Command {
         format: Format,
         #[command(flatten)]
         lock: LockOpts,
+        #[command(flatten)]
+        fleet: FleetOpts,
         #[command(flatten)]
         cloud: CloudOpts,
     },
@@ -221,6 +259,9 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
+    /// Work with fleet summaries (`--format json` of plan/run/destroy over several files).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -249,6 +290,20 @@ enum CompletionShell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Combine the JSON summaries of the shards of one fleet command into one summary.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit 3 when a site of a merged plan has pending changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -372,29 +427,24 @@ fn main() -> ExitCode {
             pipelines,
             offline: true,
             format,
+            fleet,
             ..
-        } => plan_offline(&pipelines, format),
+        } => plan_offline(&pipelines, format, fleet.shard),
         Command::Plan {
             pipelines,
             format,
             detailed_exitcode,
             adopt,
             replace,
+            fleet,
             cloud,
             ..
         } => {
-            let [pipeline] = pipelines.as_slice() else {
-                let message = "give one pipeline when planning against a cloud (several are fine with --offline)";
-                match format {
-                    Format::Json => println!(
-                        "{}",
-                        error_document(&[Located::operational("", "usage", message.into(), None)])
-                    ),
-                    Format::Text => eprintln!("kuryr6 plan: {message}"),
-                }
-                return ExitCode::from(2);
-            };
-            with_cloud(pipeline, &cloud, format, |loaded, os| async move {
+            if !fleet.single(&pipelines) {
+                let job = Job::Plan(RunOptions { adopt, replace });
+                return run_fleet(&pipelines, job, &fleet, &cloud, format, detailed_exitcode);
+            }
+            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
                 let outcome = commands::plan(
                     &loaded,
                     &os,
@@ -412,14 +462,32 @@ fn main() -> ExitCode {
             })
         }
         Command::Run {
-            pipeline,
+            pipelines,
+            out,
+            adopt,
+            replace,
+            format,
+            lock,
+            fleet,
+            cloud,
+        } if !fleet.single(&pipelines) => {
+            let job = Job::Run {
+                options: RunOptions { adopt, replace },
+                lease: lock.options(),
+                out,
+            };
+            run_fleet(&pipelines, job, &fleet, &cloud, format, false)
+        }
+        Command::Run {
+            pipelines,
             out,
             adopt,
             replace,
             format,
             lock,
             cloud,
-        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            ..
+        } => with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
             commands::run(
                 &loaded,
                 &os,
@@ -432,12 +500,27 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Destroy {
-            pipeline,
+            pipelines,
+            delete_kuryr_ports,
+            format,
+            lock,
+            fleet,
+            cloud,
+        } if !fleet.single(&pipelines) => {
+            let job = Job::Destroy {
+                options: DestroyOptions { delete_kuryr_ports },
+                lease: lock.options(),
+            };
+            run_fleet(&pipelines, job, &fleet, &cloud, format, false)
+        }
+        Command::Destroy {
+            pipelines,
             delete_kuryr_ports,
             format,
             lock,
             cloud,
-        } => with_cloud(&pipeline, &cloud, format, |loaded, os| async move {
+            ..
+        } => with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
             commands::destroy(
                 &loaded,
                 &os,
@@ -466,6 +549,11 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Plugin(cmd) => plugin_command(cmd),
+        Command::Report(ReportCommand::Merge {
+            files,
+            format,
+            detailed_exitcode,
+        }) => report_merge(&files, format, detailed_exitcode),
         Command::Graph {
             pipeline,
             format,
@@ -478,6 +566,7 @@ fn main() -> ExitCode {
                 os_cloud: Some(name),
                 insecure,
                 cacert: os_cacert,
+                ..CloudArgs::default()
             });
             graph(&pipeline, format, output.as_deref(), cloud)
         }
@@ -579,7 +668,14 @@ where
             return ExitCode::from(1);
         }
     };
-    let args = cloud.args();
+    // The file's `[cloud]` unless --os-cloud / OS_CLOUD name another.
+    let key = CloudKey::resolve(loaded.cloud.as_ref(), cloud.os_cloud.as_deref(), false);
+    let args = CloudArgs {
+        os_cloud: key.name.clone(),
+        region: key.region.clone(),
+        interface: key.interface.clone(),
+        ..cloud.args()
+    };
     let result = runtime.block_on(async move {
         let os = commands::connect(&args).await.map_err(CommandError::from)?;
         work(loaded, os).await
@@ -664,10 +760,18 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn plan_offline(paths: &[PathBuf], format: Format) -> ExitCode {
-    let Some(loaded) = load_all(paths, format) else {
+fn plan_offline(
+    paths: &[PathBuf],
+    format: Format,
+    shard: Option<kuryr6::fleet::Shard>,
+) -> ExitCode {
+    let Some(mut loaded) = load_all(paths, format) else {
         return ExitCode::from(2);
     };
+    // With --shard: the sites this runner would take (all files still judged).
+    if let Some(shard) = shard {
+        loaded.retain(|l| shard.takes(&l.plan.pipeline));
+    }
     match format {
         Format::Json => {
             let docs: Vec<_> = loaded
@@ -1050,6 +1154,161 @@ fn plugin_new(
         }
         Err(e) => {
             eprintln!("kuryr6 plugin new: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `plan|run|destroy` over several files (or one with --shard): every file
+/// loaded and the cross-site policy applied before any site touches a
+/// cloud, then the sites side by side, then one summary.
+fn run_fleet(
+    paths: &[PathBuf],
+    job: Job,
+    opts: &FleetOpts,
+    cloud: &CloudOpts,
+    format: Format,
+    detailed: bool,
+) -> ExitCode {
+    use kuryr6::fleet::{self, FleetOptions, Site, Summary};
+    let Some(loaded) = load_all(paths, format) else {
+        return ExitCode::from(2);
+    };
+    // Two files of one pipeline name would share its resources and lease.
+    let mut names: std::collections::BTreeMap<&str, &Loaded> = Default::default();
+    let mut clashes = Vec::new();
+    for l in &loaded {
+        if let Some(other) = names.insert(&l.plan.pipeline, l) {
+            clashes.push(Located::operational(
+                &l.source.display_path(),
+                "usage",
+                format!(
+                    "pipeline name \"{}\" is also the name of {}: each site needs its own pipeline name (it goes into the ownership tags)",
+                    l.plan.pipeline,
+                    other.source.display_path()
+                ),
+                None,
+            ));
+        }
+    }
+    if !clashes.is_empty() {
+        match format {
+            Format::Json => println!("{}", error_document(&clashes)),
+            Format::Text => clashes
+                .iter()
+                .for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
+        }
+        return ExitCode::from(2);
+    }
+    let total = loaded.len();
+    let sites: Vec<Site> = loaded
+        .into_iter()
+        .filter(|l| opts.shard.is_none_or(|s| s.takes(&l.plan.pipeline)))
+        .map(|l| Site {
+            key: CloudKey::resolve(l.cloud.as_ref(), cloud.os_cloud.as_deref(), true),
+            loaded: l,
+        })
+        .collect();
+    if format == Format::Text {
+        for s in &sites {
+            eprint!("{}", diag::render(&s.loaded.source, &s.loaded.warnings));
+        }
+        let shard = opts
+            .shard
+            .map(|s| format!(", shard {s}"))
+            .unwrap_or_default();
+        eprintln!(
+            "kuryr6 {}: {} of {total} site(s){shard}, {} at once; all {total} file(s) valid and the cross-site policy passed",
+            job.name(),
+            sites.len(),
+            opts.parallel
+        );
+    }
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kuryr6: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let connector = fleet::run::OpenStackConnector {
+        base: cloud.args(),
+        gates: kuryr6::cloud::gate::EndpointGates::new(opts.max_in_flight as usize),
+        discovery: kuryr6::cloud::Discovery::from_process(),
+    };
+    // A site whose cloud cannot be resolved (no such clouds.yaml entry, a
+    // bad interface) is found before any site makes a call.
+    let mut unresolved = Vec::new();
+    for s in &sites {
+        if let Err(e) = connector.config(&s.key) {
+            unresolved.push(Located::operational(
+                &s.loaded.source.display_path(),
+                "cloud.config",
+                format!("site {}: {e}", s.loaded.plan.pipeline),
+                None,
+            ));
+        }
+    }
+    if !unresolved.is_empty() {
+        match format {
+            Format::Json => println!("{}", error_document(&unresolved)),
+            Format::Text => unresolved
+                .iter()
+                .for_each(|c| eprintln!("kuryr6: {}", c.message)),
+        }
+        return ExitCode::from(2);
+    }
+    let options = FleetOptions {
+        parallel: opts.parallel as usize,
+        fail_fast: opts.fail_fast,
+        progress: format == Format::Text,
+    };
+    let started = std::time::Instant::now();
+    let reports = runtime.block_on(fleet::converge(&sites, &job, &connector, &options));
+    let shards = opts.shard.map(|s| vec![s.to_string()]).unwrap_or_default();
+    let summary = Summary::new(job.name(), shards, reports, started.elapsed().as_secs_f64());
+    print_summary(&summary, format);
+    ExitCode::from(summary.exit_code(detailed))
+}
+
+fn print_summary(summary: &kuryr6::fleet::Summary, format: Format) {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(summary).expect("a summary serializes")
+        ),
+        Format::Text => print!("{}", summary.table()),
+    }
+}
+
+/// `kuryr6 report merge`: exit 2 when a file is not a summary or the
+/// shards overlap; else the merged summary's exit code.
+fn report_merge(files: &[PathBuf], format: Format, detailed: bool) -> ExitCode {
+    let mut parts = Vec::new();
+    for f in files {
+        let label = f.display().to_string();
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read {label}: {e}"))
+            .and_then(|t| {
+                serde_json::from_str::<kuryr6::fleet::Summary>(&t).map_err(|e| {
+                    format!("{label} is not a fleet summary (`plan|run|destroy FILES… --format json`): {e}")
+                })
+            });
+        match parsed {
+            Ok(s) => parts.push((label, s)),
+            Err(e) => {
+                eprintln!("kuryr6 report merge: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match kuryr6::fleet::summary::merge(parts) {
+        Ok(summary) => {
+            print_summary(&summary, format);
+            ExitCode::from(summary.exit_code(detailed))
+        }
+        Err(e) => {
+            eprintln!("kuryr6 report merge: {e}");
             ExitCode::from(2)
         }
     }

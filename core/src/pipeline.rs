@@ -25,6 +25,19 @@ pub struct RawPipeline {
     /// Settings for all of this pipeline's plugins (`[plugins]`).
     #[serde(rename = "plugins")]
     pub plugin_settings: Option<S<RawPluginSettings>>,
+    /// The cloud this pipeline converges (a fleet names one per site).
+    pub cloud: Option<S<RawCloud>>,
+}
+
+/// `[cloud]`: a `clouds.yaml` entry, optionally narrowed to a region and an
+/// endpoint interface. `--os-cloud` / `OS_CLOUD` override `name` for a
+/// single pipeline (README, "A fleet of sites").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloud {
+    pub name: Option<S<String>>,
+    pub region: Option<S<String>>,
+    pub interface: Option<S<String>>,
 }
 
 /// `[plugins]`: what applies to every `[[plugin]]` of the pipeline.

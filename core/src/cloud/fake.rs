@@ -53,6 +53,9 @@ pub struct Fault {
 /// The in-memory cloud. Shared by `&self` across tasks like the real one.
 pub struct FakeCloud {
     state: Mutex<State>,
+    /// Slept before every call (`with_latency`): a cloud far away, for
+    /// benchmarks of concurrency. Zero by default.
+    latency: std::time::Duration,
 }
 
 struct State {
@@ -90,6 +93,20 @@ impl FakeCloud {
                 calls: HashMap::new(),
                 faults: Vec::new(),
             }),
+            latency: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Every call first waits `latency` (on the tokio timer), as a remote
+    /// API would; the state changes only after it.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
     }
 
@@ -1861,16 +1878,19 @@ fn value_matches(v: &Value, want: &str) -> bool {
 
 impl Cloud for FakeCloud {
     async fn project_id(&self) -> Result<String, CloudError> {
+        self.pause().await;
         self.call(Verb::ProjectId, None, |st| Ok(st.project_id.clone()))
     }
 
     async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+        self.pause().await;
         self.call(Verb::HasService, None, |st| {
             Ok(st.services.contains(&service))
         })
     }
 
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+        self.pause().await;
         self.call(Verb::List, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
                 return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
@@ -1885,6 +1905,7 @@ impl Cloud for FakeCloud {
     }
 
     async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+        self.pause().await;
         self.call(Verb::Get, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
                 return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
@@ -1903,6 +1924,7 @@ impl Cloud for FakeCloud {
     }
 
     async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+        self.pause().await;
         self.call(Verb::Create, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
                 return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
@@ -1912,10 +1934,12 @@ impl Cloud for FakeCloud {
     }
 
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+        self.pause().await;
         self.call(Verb::Update, Some(kind), |st| st.update(kind, id, body))
     }
 
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+        self.pause().await;
         self.call(Verb::Delete, Some(kind), |st| st.delete(kind, id))
     }
 
@@ -1925,6 +1949,7 @@ impl Cloud for FakeCloud {
         subnet_id: &str,
         add: bool,
     ) -> Result<(), CloudError> {
+        self.pause().await;
         self.call(Verb::RouterInterface, Some(&Kind::Router), |st| {
             st.router_interface(router_id, subnet_id, add)
         })

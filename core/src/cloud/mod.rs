@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod fake;
+pub mod gate;
 pub mod openstack;
 
 pub use config::{CloudConfig, Discovery, Secret};

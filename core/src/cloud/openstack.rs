@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     pub backoff_max: Duration,
     /// Longest `Retry-After` honoured; a longer one is cut to this.
     pub retry_after_max: Duration,
+    /// Per-endpoint limits shared with other clients (a fleet's sites on one
+    /// cloud); `None`: no limit beyond the engine's own.
+    pub gates: Option<Arc<super::gate::EndpointGates>>,
 }
 
 impl Default for ConnectOptions {
@@ -51,6 +54,7 @@ impl Default for ConnectOptions {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(20),
             retry_after_max: Duration::from_secs(60),
+            gates: None,
         }
     }
 }
@@ -283,9 +287,15 @@ impl OpenStack {
         idempotent: bool,
     ) -> Result<Reply, CloudError> {
         let max = self.options.max_attempts.max(1);
+        let gate = self.options.gates.as_ref().map(|g| g.gate(&host(url)));
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Held until the answer is read; released before any backoff.
+            let permit = match &gate {
+                Some(g) => g.enter().await,
+                None => None,
+            };
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -308,6 +318,7 @@ impl OpenStack {
                 }
                 Err(e) => Err((e, false)),
             };
+            drop(permit);
             let ms = started.elapsed().as_millis() as u64;
             let last = attempt >= max;
             match outcome {
@@ -329,6 +340,10 @@ impl OpenStack {
                         500 | 502 | 504 if idempotent => Some(self.backoff(attempt)),
                         _ => None,
                     };
+                    if let (429, Some(g), Some(wait)) = (status.as_u16(), &gate, wait) {
+                        // Every client of this endpoint slows down, not only this one.
+                        g.throttle(wait);
+                    }
                     match wait {
                         Some(wait) if !last => tokio::time::sleep(wait).await,
                         _ => {

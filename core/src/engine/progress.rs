@@ -10,22 +10,42 @@ use std::time::Duration;
 /// by long waits deep in the engine (load balancers) that have no handle.
 static SHOWN: AtomicBool = AtomicBool::new(false);
 
+tokio::task_local! {
+    /// `[site] ` while a fleet's site is being polled (`fleet::run`), so that
+    /// `waiting`, which has no `Progress` at hand, names the site too.
+    pub static SITE_PREFIX: String;
+}
+
 /// A line about a long wait, shown when progress is on.
 pub fn waiting(line: &str) {
     tracing::info!("{line}");
     if SHOWN.load(Ordering::Relaxed) {
-        eprintln!("    … {line}");
+        let prefix = SITE_PREFIX.try_with(String::clone).unwrap_or_default();
+        eprintln!("{prefix}    … {line}");
     }
 }
 
 pub struct Progress {
     enabled: bool,
+    /// `[site] ` in a fleet, so interleaved lines say whose they are.
+    prefix: String,
 }
 
 impl Progress {
     pub fn new(enabled: bool) -> Progress {
         SHOWN.store(enabled, Ordering::Relaxed);
-        Progress { enabled }
+        Progress {
+            enabled,
+            prefix: String::new(),
+        }
+    }
+
+    /// Progress of one site of a fleet: every line starts with `[site] `.
+    pub fn for_site(site: &str, enabled: bool) -> Progress {
+        Progress {
+            prefix: format!("[{site}] "),
+            ..Progress::new(enabled)
+        }
     }
 
     pub fn done(&self, target: &Target, action: Action, took: Duration, ok: bool) {
@@ -41,12 +61,43 @@ impl Progress {
             Action::NoOp => " ",
         };
         let status = if ok { "" } else { "  FAILED" };
-        eprintln!("  {sign} {target}  ({:.2} s){status}", took.as_secs_f64());
+        eprintln!(
+            "{}  {sign} {target}  ({:.2} s){status}",
+            self.prefix,
+            took.as_secs_f64()
+        );
     }
 
     pub fn note(&self, line: &str) {
         if self.enabled {
-            eprintln!("{line}");
+            eprintln!("{}{line}", self.prefix);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SITE_PREFIX;
+
+    /// Sites interleave in one task: each still sees its own prefix.
+    #[tokio::test]
+    async fn interleaved_sites_each_see_their_own_prefix() {
+        let site = |name: &'static str| {
+            SITE_PREFIX.scope(format!("[{name}] "), async move {
+                let mut seen = Vec::new();
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                    seen.push(SITE_PREFIX.with(String::clone));
+                }
+                seen
+            })
+        };
+        let (a, b) = futures::join!(site("a"), site("b"));
+        assert_eq!(a, ["[a] "; 3]);
+        assert_eq!(b, ["[b] "; 3]);
+        assert!(
+            SITE_PREFIX.try_with(String::clone).is_err(),
+            "no prefix outside a site"
+        );
     }
 }

@@ -54,16 +54,19 @@ impl ProjectView<'_> {
 
 impl Cloud for ProjectView<'_> {
     async fn project_id(&self) -> Result<String, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::ProjectId, None, |st, _| Ok(st.project_id.clone()))
     }
 
     async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::HasService, None, |st, _| {
             Ok(st.services.contains(&service))
         })
     }
 
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::List, Some(kind), |st, p| {
             st.served(kind)?;
             if let Kind::Member { pool_id } = kind {
@@ -75,6 +78,7 @@ impl Cloud for ProjectView<'_> {
     }
 
     async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::Get, Some(kind), |st, p| {
             st.served(kind)?;
             st.visible(kind, id, p)?;
@@ -90,6 +94,7 @@ impl Cloud for ProjectView<'_> {
     }
 
     async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::Create, Some(kind), |st, _| {
             st.served(kind)?;
             st.create(kind, body)
@@ -97,6 +102,7 @@ impl Cloud for ProjectView<'_> {
     }
 
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+        self.fake.pause().await;
         self.run(Verb::Update, Some(kind), |st, p| {
             st.visible(kind, id, p)?;
             st.update(kind, id, body)
@@ -104,6 +110,7 @@ impl Cloud for ProjectView<'_> {
     }
 
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+        self.fake.pause().await;
         self.run(Verb::Delete, Some(kind), |st, p| {
             if st.find(kind, id).is_none() {
                 return Ok(());
@@ -119,6 +126,7 @@ impl Cloud for ProjectView<'_> {
         subnet_id: &str,
         add: bool,
     ) -> Result<(), CloudError> {
+        self.fake.pause().await;
         self.run(Verb::RouterInterface, Some(&Kind::Router), |st, p| {
             st.visible(&Kind::Router, router_id, p)?;
             st.router_interface(router_id, subnet_id, add)

@@ -181,6 +181,7 @@ fn fast() -> ConnectOptions {
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(40),
         retry_after_max: Duration::from_secs(30),
+        gates: None,
     }
 }
 
@@ -351,6 +352,53 @@ async fn honours_retry_after_seconds_and_caps_it() {
     os.list(&Kind::Network, &vec![]).await.unwrap();
     let waited = t.elapsed();
     assert!(waited >= Duration::from_millis(950), "{waited:?}");
+}
+
+/// A fleet: two clients (two sites, two logins) on one endpoint share its
+/// gate, so the 429 one of them gets pauses the other too.
+#[tokio::test]
+async fn a_429_to_one_client_slows_every_client_of_the_endpoint() {
+    let server = Server::start(with_keystone(|req, n| {
+        if req.path.contains("networks") && n == 0 {
+            Canned::Reply {
+                status: 429,
+                headers: vec![("Retry-After", "1".into())],
+                body: "{}".into(),
+            }
+        } else if req.path.contains("subnets") {
+            reply(200, r#"{"subnets": []}"#)
+        } else {
+            reply(200, r#"{"networks": []}"#)
+        }
+    }))
+    .await;
+    let mut opts = fast();
+    opts.gates = Some(crate::cloud::gate::EndpointGates::new(4));
+    let a = OpenStack::connect(&server.config(), opts.clone())
+        .await
+        .unwrap();
+    let b = OpenStack::connect(&server.config(), opts.clone())
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let none: Query = vec![];
+    let (ra, rb) = tokio::join!(a.list(&Kind::Network, &none), async {
+        // Leaves after the 429 reached `a`.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.list(&Kind::Subnet, &none).await
+    });
+    ra.unwrap();
+    rb.unwrap();
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(950),
+        "b did not wait for a's Retry-After: {waited:?}"
+    );
+    // Without shared gates the other client is not slowed.
+    let c = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let t = Instant::now();
+    c.list(&Kind::Subnet, &vec![]).await.unwrap();
+    assert!(t.elapsed() < Duration::from_millis(500));
 }
 
 #[test]

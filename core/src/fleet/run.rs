@@ -1,0 +1,445 @@
+//! Converging the sites of a fleet side by side.
+//!
+//! All sites run in one task (`buffer_unordered`): the engine's futures need
+//! not be `Send`, and the work is waiting on clouds, not computing. Sites
+//! that resolve to the same `CloudKey` share one login: the first of them
+//! connects, the others wait for that connection and reuse it (one token,
+//! one HTTP client). One site failing ends that site only, unless
+//! `--fail-fast`: then sites not yet started are skipped.
+
+use super::CloudKey;
+use super::summary::{SiteReport, Status};
+use crate::cloud::config::{CloudConfig, Discovery, Interface};
+use crate::cloud::gate::EndpointGates;
+use crate::cloud::openstack::{ConnectOptions, OpenStack};
+use crate::cloud::{Cloud, CloudError};
+use crate::commands::{CloudArgs, CommandError};
+use crate::emit;
+use crate::engine::diff::{Action, ChangeSet};
+use crate::engine::lease::{self, LeaseOptions};
+use crate::engine::progress::{self, Progress};
+use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
+use crate::load::Loaded;
+use futures::StreamExt;
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One site: a loaded pipeline and the cloud it converges.
+pub struct Site {
+    pub loaded: Loaded,
+    pub key: CloudKey,
+}
+
+/// What to do to every site.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Plan(RunOptions),
+    Run {
+        options: RunOptions,
+        lease: LeaseOptions,
+        /// `--out DIR`: each site writes into `DIR/<site>`; otherwise into
+        /// its emit step's dir, relative to its own file.
+        out: Option<PathBuf>,
+    },
+    Destroy {
+        options: DestroyOptions,
+        lease: LeaseOptions,
+    },
+}
+
+impl Job {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Job::Plan(_) => "plan",
+            Job::Run { .. } => "run",
+            Job::Destroy { .. } => "destroy",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Sites in progress at once.
+    pub parallel: usize,
+    pub fail_fast: bool,
+    /// Per-site progress lines on stderr.
+    pub progress: bool,
+}
+
+/// A logged-in cloud and what the summary and kuryr.conf say about it.
+pub struct Connected<C> {
+    pub cloud: C,
+    /// Never a secret: the entry name (`cloud "east"`).
+    pub label: String,
+    /// kuryr.conf's `[neutron]` keystoneauth options (`commands::neutron_auth`).
+    pub neutron_auth: Vec<(String, String)>,
+}
+
+/// Makes the client of a cloud key. The real one reads clouds.yaml
+/// (`OpenStackConnector`); tests and benchmarks hand out fakes.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    type Cloud: Cloud;
+    async fn connect(&self, key: &CloudKey) -> Result<Connected<Self::Cloud>, CloudError>;
+}
+
+type Slot<C> = Rc<tokio::sync::OnceCell<Result<Rc<Connected<C>>, CloudError>>>;
+
+/// One connection per key, made by the first site that needs it.
+struct Connections<'a, K: Connector> {
+    connector: &'a K,
+    slots: RefCell<HashMap<CloudKey, Slot<K::Cloud>>>,
+}
+
+impl<K: Connector> Connections<'_, K> {
+    async fn get(&self, key: &CloudKey) -> Result<Rc<Connected<K::Cloud>>, CloudError> {
+        let slot = self
+            .slots
+            .borrow_mut()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        slot.get_or_init(|| async { self.connector.connect(key).await.map(Rc::new) })
+            .await
+            .clone()
+    }
+}
+
+/// Runs `job` on every site, at most `options.parallel` at once; one report
+/// per site, in no particular order (`Summary::new` sorts).
+pub async fn converge<K: Connector>(
+    sites: &[Site],
+    job: &Job,
+    connector: &K,
+    options: &FleetOptions,
+) -> Vec<SiteReport> {
+    let connections = Connections {
+        connector,
+        slots: RefCell::new(HashMap::new()),
+    };
+    let stop = Cell::new(false);
+    futures::stream::iter(sites)
+        .map(|site| one_site(site, job, &connections, options, &stop))
+        .buffer_unordered(options.parallel.max(1))
+        .collect()
+        .await
+}
+
+async fn one_site<K: Connector>(
+    site: &Site,
+    job: &Job,
+    connections: &Connections<'_, K>,
+    options: &FleetOptions,
+    stop: &Cell<bool>,
+) -> SiteReport {
+    let name = &site.loaded.plan.pipeline;
+    let mut report = SiteReport::new(name, &site.loaded.source.display_path(), &site.key.label());
+    if stop.get() {
+        report.status = Status::Skipped;
+        report.error = Some("not started: another site failed and --fail-fast was given".into());
+        return report;
+    }
+    let progress = Progress::for_site(name, options.progress);
+    let started = Instant::now();
+    let work = async {
+        let c = connections.get(&site.key).await?;
+        report.project = c.cloud.project_id().await?;
+        match job {
+            Job::Plan(o) => plan(&site.loaded, &c, *o, &mut report, &progress).await,
+            Job::Run {
+                options,
+                lease,
+                out,
+            } => {
+                run(
+                    &site.loaded,
+                    &c,
+                    *options,
+                    *lease,
+                    out.as_ref(),
+                    &mut report,
+                    &progress,
+                )
+                .await
+            }
+            Job::Destroy { options, lease } => {
+                destroy(&site.loaded, &c, *options, *lease, &mut report, &progress).await
+            }
+        }
+    };
+    let result = progress::SITE_PREFIX
+        .scope(format!("[{name}] "), work)
+        .await;
+    report.seconds = started.elapsed().as_secs_f64();
+    if let Err(e) = result {
+        report.status = Status::Failed;
+        report.error = Some(e.to_string());
+        progress.note(&format!("failed after {:.1} s: {e}", report.seconds));
+        if options.fail_fast {
+            stop.set(true);
+        }
+    } else {
+        progress.note(&format!(
+            "{} in {:.1} s",
+            report.status.as_str(),
+            report.seconds
+        ));
+    }
+    report
+}
+
+fn count(report: &mut SiteReport, set: &ChangeSet) {
+    report.created = set.count(Action::Create) + set.count(Action::Replace);
+    report.updated = set.count(Action::Update);
+    report.deleted = set.count(Action::Delete);
+    report.adopted = set.count(Action::Adopt);
+    report.unchanged = set.count(Action::NoOp);
+}
+
+/// The changes of a set that do something, for drift reports.
+fn pending_detail(set: &ChangeSet) -> serde_json::Value {
+    let changes: Vec<_> = set
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    json!({ "changes": changes, "refusals": set.refusals })
+}
+
+async fn plan<C: Cloud>(
+    loaded: &Loaded,
+    c: &Connected<C>,
+    options: RunOptions,
+    report: &mut SiteReport,
+    progress: &Progress,
+) -> Result<(), CommandError> {
+    let obs = engine::observe(&c.cloud, &loaded.plan).await?;
+    let set = engine::diff(&loaded.plan, &obs, options);
+    count(report, &set);
+    report.status = if !set.refusals.is_empty() {
+        Status::Refused
+    } else if set.pending() {
+        Status::Pending
+    } else {
+        Status::Ok
+    };
+    if set.pending() || !set.refusals.is_empty() {
+        report.detail = pending_detail(&set);
+    }
+    progress.note(&format!("against {}:", c.label));
+    for line in crate::commands::render_changes(&set, false).lines() {
+        progress.note(line);
+    }
+    Ok(())
+}
+
+/// `commands::run` for one site of a fleet: the same steps (read, diff,
+/// lease only when writing, read again under it, apply, emit), reporting
+/// counts instead of printing.
+async fn run<C: Cloud>(
+    loaded: &Loaded,
+    c: &Connected<C>,
+    options: RunOptions,
+    lease_options: LeaseOptions,
+    out: Option<&PathBuf>,
+    report: &mut SiteReport,
+    progress: &Progress,
+) -> Result<(), CommandError> {
+    let plan = &loaded.plan;
+    let cloud = &c.cloud;
+    let obs = engine::observe(cloud, plan).await?;
+    let set = engine::diff(plan, &obs, options);
+    if !set.refusals.is_empty() {
+        return Err(EngineError::Refused(set.refusals.clone()).into());
+    }
+    let (set, applied) = if set.pending() {
+        lease::with_lease(cloud, &plan.pipeline, lease_options, progress, async {
+            let obs = engine::observe(cloud, plan).await?;
+            let set = engine::diff(plan, &obs, options);
+            if !set.refusals.is_empty() {
+                return Err(EngineError::Refused(set.refusals.clone()));
+            }
+            let applied = engine::apply(cloud, plan, &obs, &set, progress).await?;
+            Ok((set, applied))
+        })
+        .await?
+    } else {
+        let applied = engine::apply(cloud, plan, &obs, &set, progress).await?;
+        (set, applied)
+    };
+    report.created = applied.created;
+    report.updated = applied.updated;
+    report.deleted = applied.deleted;
+    report.adopted = applied.adopted;
+    report.unchanged = set.count(Action::NoOp);
+    let ids = FleetIds {
+        ids: &applied.ids,
+        auth: &c.neutron_auth,
+    };
+    let site_out = out.map(|o| o.join(&plan.pipeline));
+    let mut files = Vec::new();
+    for e in plan.emits() {
+        let dir = emit::out_dir(e, &loaded.source.path, site_out.as_deref());
+        let outputs = emit::render(plan, e, &ids);
+        let written = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
+            path: dir.display().to_string(),
+            error,
+        })?;
+        files.extend(
+            written
+                .into_iter()
+                .map(|(p, o)| json!({ "path": p, "outcome": o })),
+        );
+    }
+    report.detail = json!({ "files": files });
+    report.status = Status::Ok;
+    Ok(())
+}
+
+async fn destroy<C: Cloud>(
+    loaded: &Loaded,
+    c: &Connected<C>,
+    options: DestroyOptions,
+    lease_options: LeaseOptions,
+    report: &mut SiteReport,
+    progress: &Progress,
+) -> Result<(), CommandError> {
+    let cloud = &c.cloud;
+    let done = lease::with_lease(
+        cloud,
+        &loaded.plan.pipeline,
+        lease_options,
+        progress,
+        async { engine::destroy(cloud, &loaded.plan, options, progress).await },
+    )
+    .await?;
+    report.deleted = done.deleted;
+    report.status = Status::Ok;
+    if !done.deleted_ports.is_empty() {
+        report.detail = json!({ "deleted_ports": done.deleted_ports });
+    }
+    Ok(())
+}
+
+struct FleetIds<'a> {
+    ids: &'a engine::apply::IdMap,
+    auth: &'a [(String, String)],
+}
+
+impl emit::Ids for FleetIds<'_> {
+    fn project(&self) -> String {
+        self.ids.project()
+    }
+    fn id(&self, kind: crate::plan::StepKind, name: &str) -> String {
+        self.ids.id(kind, name)
+    }
+    fn neutron_auth(&self) -> Vec<(String, String)> {
+        self.auth.to_vec()
+    }
+}
+
+/// The real clouds: entries of clouds.yaml (+ secure.yaml) found as the
+/// `openstack` CLI finds them, all clients sharing per-endpoint gates.
+pub struct OpenStackConnector {
+    /// `--insecure`, `--os-cacert`; `os_cloud` is already in each key.
+    pub base: CloudArgs,
+    pub gates: Arc<EndpointGates>,
+    pub discovery: Discovery,
+}
+
+impl OpenStackConnector {
+    /// The clouds.yaml entry of `key`, with its region and interface applied.
+    pub fn config(&self, key: &CloudKey) -> Result<CloudConfig, CloudError> {
+        let mut config = self.discovery.load(key.name.as_deref())?;
+        apply_key(&mut config, key)?;
+        if self.base.insecure {
+            config.verify_tls = false;
+        }
+        if let Some(ca) = &self.base.cacert {
+            config.cacert = Some(ca.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// `[cloud] region / interface` over what clouds.yaml says.
+pub fn apply_key(config: &mut CloudConfig, key: &CloudKey) -> Result<(), CloudError> {
+    if let Some(r) = &key.region {
+        config.region = Some(r.clone());
+    }
+    if let Some(i) = &key.interface {
+        config.interface = Interface::parse(i).ok_or_else(|| {
+            CloudError::Config(format!(
+                "interface \"{i}\" is not one of public, internal, admin"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+impl Connector for OpenStackConnector {
+    type Cloud = OpenStack;
+    async fn connect(&self, key: &CloudKey) -> Result<Connected<OpenStack>, CloudError> {
+        let config = self.config(key)?;
+        let options = ConnectOptions {
+            gates: Some(self.gates.clone()),
+            ..ConnectOptions::default()
+        };
+        let cloud = OpenStack::connect(&config, options).await?;
+        Ok(Connected {
+            label: config.label(),
+            neutron_auth: crate::commands::neutron_auth(&config),
+            cloud,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// In-process clouds for tests and benchmarks: clouds.yaml entry name →
+/// (fake cloud, project). Counts logins; entries in `down` refuse them.
+pub struct FakeConnector<'a> {
+    pub entries: HashMap<String, (&'a crate::cloud::FakeCloud, String)>,
+    pub logins: Cell<usize>,
+    pub down: RefCell<std::collections::HashSet<String>>,
+}
+
+impl<'a> FakeConnector<'a> {
+    pub fn new(
+        entries: impl IntoIterator<Item = (String, (&'a crate::cloud::FakeCloud, String))>,
+    ) -> Self {
+        FakeConnector {
+            entries: entries.into_iter().collect(),
+            logins: Cell::new(0),
+            down: RefCell::default(),
+        }
+    }
+}
+
+impl<'a> Connector for FakeConnector<'a> {
+    type Cloud = crate::cloud::fake::ProjectView<'a>;
+    async fn connect(&self, key: &CloudKey) -> Result<Connected<Self::Cloud>, CloudError> {
+        let name = key.name.clone().unwrap_or_default();
+        if self.down.borrow().contains(&name) {
+            return Err(CloudError::Unavailable(format!(
+                "POST http://{name}/v3/auth/tokens after 5 attempts: connection refused"
+            )));
+        }
+        let (fake, project) = self
+            .entries
+            .get(&name)
+            .ok_or_else(|| CloudError::Config(format!("no cloud named \"{name}\"")))?;
+        self.logins.set(self.logins.get() + 1);
+        Ok(Connected {
+            cloud: fake.as_project(project),
+            label: format!("cloud \"{name}\""),
+            neutron_auth: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! The fleet against in-process fakes: many sites on several clouds and
+//! projects, failures that stay local, --fail-fast, shared logins.
+
+use super::*;
+use crate::cloud::{FakeCloud, Kind};
+use crate::engine::observe::has_tag;
+use crate::fleet::Summary;
+use crate::source::SourceFile;
+use serde_json::json;
+use std::time::Duration;
+
+/// Site `i` of the fleet on clouds.yaml entry `cloud`: its own names (two
+/// sites may share a project) and its own prefix.
+fn site(i: usize, cloud: &str, dir: &std::path::Path) -> Site {
+    let text = format!(
+        "[pipeline]\nname = \"site-{i}\"\n[cloud]\nname = \"{cloud}\"\n[plan]\nsite_prefix = \"fd42:a1b2:c3d4::/48\"\nsite_id = {i}\n\
+[plan.names]\npod_network = \"s{i}-pods\"\nservice_network = \"s{i}-services\"\npod_subnet = \"s{i}-pod\"\nservice_subnet = \"s{i}-svc\"\nrouter = \"s{i}-router\"\nsecurity_group = \"s{i}-sg\"\n\
+[plan.emit]\ndir = \"out/site-{i}\"\n"
+    );
+    let path = dir.join(format!("site-{i}.toml"));
+    std::fs::write(&path, &text).unwrap();
+    let loaded = crate::load::load_source(SourceFile::new(&path, text.as_str()))
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics));
+    let key = CloudKey::resolve(loaded.cloud.as_ref(), None, true);
+    Site { loaded, key }
+}
+
+fn options(parallel: usize, fail_fast: bool) -> FleetOptions {
+    FleetOptions {
+        parallel,
+        fail_fast,
+        progress: false,
+    }
+}
+
+fn run_job() -> Job {
+    Job::Run {
+        options: RunOptions::default(),
+        lease: LeaseOptions {
+            wait: Duration::from_secs(5),
+        },
+        out: None,
+    }
+}
+
+fn destroy_job() -> Job {
+    Job::Destroy {
+        options: DestroyOptions::default(),
+        lease: LeaseOptions {
+            wait: Duration::from_secs(5),
+        },
+    }
+}
+
+fn tagged(fake: &FakeCloud) -> usize {
+    [
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+    ]
+    .iter()
+    .flat_map(|k| fake.snapshot(k))
+    .filter(|v| has_tag(v, "kuryr6"))
+    .count()
+}
+
+#[tokio::test]
+async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (east, west) = (FakeCloud::new(), FakeCloud::new());
+    let connector = FakeConnector::new([
+        ("east-a".to_string(), (&east, "proj-a".to_string())),
+        ("east-b".to_string(), (&east, "proj-b".to_string())),
+        ("west".to_string(), (&west, "proj-w".to_string())),
+    ]);
+    // A bystander in each project the fleet works in.
+    for (fake, p) in [(&east, "proj-a"), (&east, "proj-b"), (&west, "proj-w")] {
+        fake.as_project(p)
+            .create(&Kind::Network, json!({ "name": "bystander" }))
+            .await
+            .unwrap();
+    }
+    let clouds = ["east-a", "east-a", "east-b", "west", "west", "east-b"];
+    let sites: Vec<Site> = clouds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c, dir.path()))
+        .collect();
+
+    let first = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(4, false)).await,
+        0.0,
+    );
+    assert!(first.ok, "{}", first.table());
+    assert!(
+        first.sites.iter().all(|r| r.created >= 7),
+        "{}",
+        first.table()
+    );
+    assert_eq!(
+        connector.logins.get(),
+        3,
+        "one login per clouds.yaml entry, shared by its sites"
+    );
+    for i in 1..=6 {
+        let conf = dir.path().join(format!("out/site-{i}/kuryr.conf"));
+        assert!(
+            std::fs::read_to_string(&conf)
+                .unwrap()
+                .contains("pod_subnet"),
+            "{}",
+            conf.display()
+        );
+    }
+    let a = first.sites.iter().find(|r| r.site == "site-1").unwrap();
+    assert_eq!((a.cloud.as_str(), a.project.as_str()), ("east-a", "proj-a"));
+
+    let second = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(4, false)).await,
+        0.0,
+    );
+    assert!(second.ok);
+    for r in &second.sites {
+        assert_eq!(
+            (r.created, r.updated, r.deleted),
+            (0, 0, 0),
+            "{}",
+            second.table()
+        );
+        assert!(r.unchanged >= 7);
+    }
+    let plan = Summary::new(
+        "plan",
+        vec![],
+        converge(
+            &sites,
+            &Job::Plan(RunOptions::default()),
+            &connector,
+            &options(4, false),
+        )
+        .await,
+        0.0,
+    );
+    assert_eq!(plan.exit_code(true), 0, "{}", plan.table());
+
+    let gone = Summary::new(
+        "destroy",
+        vec![],
+        converge(&sites, &destroy_job(), &connector, &options(4, false)).await,
+        0.0,
+    );
+    assert!(gone.ok, "{}", gone.table());
+    assert_eq!((tagged(&east), tagged(&west)), (0, 0));
+    for fake in [&east, &west] {
+        let nets = fake.snapshot(&Kind::Network);
+        assert_eq!(
+            nets.iter().filter(|n| n["name"] == "bystander").count(),
+            if std::ptr::eq(fake, &east) { 2 } else { 1 }
+        );
+    }
+    let plan = Summary::new(
+        "plan",
+        vec![],
+        converge(
+            &sites,
+            &Job::Plan(RunOptions::default()),
+            &connector,
+            &options(4, false),
+        )
+        .await,
+        0.0,
+    );
+    assert_eq!(plan.exit_code(true), 3);
+    assert_eq!(
+        plan.pending.len(),
+        6,
+        "every site names its pending changes"
+    );
+    assert!(plan.sites.iter().all(|r| {
+        r.detail["changes"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    }));
+}
+
+#[tokio::test]
+async fn a_cloud_that_is_down_fails_its_sites_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (east, west) = (FakeCloud::new(), FakeCloud::new());
+    let connector = FakeConnector::new([
+        ("east".to_string(), (&east, "p".to_string())),
+        ("west".to_string(), (&west, "p".to_string())),
+    ]);
+    connector.down.borrow_mut().insert("west".into());
+    let sites: Vec<Site> = ["east", "west", "east", "west"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c, dir.path()))
+        .collect();
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(8, false)).await,
+        0.0,
+    );
+    assert_eq!(s.exit_code(false), 1);
+    assert_eq!(s.failed, ["site-2", "site-4"]);
+    assert!(s.table().contains("failed site-2"), "{}", s.table());
+    assert!(
+        s.sites
+            .iter()
+            .filter(|r| r.status == Status::Failed)
+            .all(|r| r.error.as_deref().unwrap().contains("connection refused"))
+    );
+    // Back up: the re-run finishes the rest and leaves the done ones alone.
+    connector.down.borrow_mut().clear();
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(8, false)).await,
+        0.0,
+    );
+    assert!(s.ok, "{}", s.table());
+    let by = |n: &str| s.sites.iter().find(|r| r.site == n).unwrap().created;
+    assert_eq!((by("site-1"), by("site-3")), (0, 0));
+    assert!(by("site-2") > 0 && by("site-4") > 0);
+}
+
+#[tokio::test]
+async fn fail_fast_skips_the_sites_not_yet_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let east = FakeCloud::new();
+    let connector = FakeConnector::new([("east".to_string(), (&east, "p".to_string()))]);
+    let sites: Vec<Site> = ["nowhere", "east", "east"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c, dir.path()))
+        .collect();
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, true)).await,
+        0.0,
+    );
+    assert_eq!(s.failed, ["site-1", "site-2", "site-3"]);
+    let skipped: Vec<_> = s
+        .sites
+        .iter()
+        .filter(|r| r.status == Status::Skipped)
+        .map(|r| r.site.as_str())
+        .collect();
+    assert_eq!(skipped, ["site-2", "site-3"]);
+    assert_eq!(east.total_calls(), 0, "no skipped site touched its cloud");
+    // Without --fail-fast the others go on.
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, false)).await,
+        0.0,
+    );
+    assert_eq!(s.failed, ["site-1"]);
+    assert!(
+        s.sites[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no cloud named \"nowhere\"")
+    );
+}
+
+#[tokio::test]
+async fn sites_run_side_by_side_up_to_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let fakes: Vec<FakeCloud> = (0..8)
+        .map(|_| FakeCloud::new().with_latency(Duration::from_millis(20)))
+        .collect();
+    let connector = FakeConnector::new(
+        fakes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (format!("c{i}"), (f, "p".to_string()))),
+    );
+    let sites: Vec<Site> = (0..8)
+        .map(|i| site(i + 1, &format!("c{i}"), dir.path()))
+        .collect();
+    let t = Instant::now();
+    let one = converge(
+        &sites[..1],
+        &Job::Plan(RunOptions::default()),
+        &connector,
+        &options(8, false),
+    )
+    .await;
+    let single = t.elapsed();
+    assert_eq!(one[0].status, Status::Pending);
+    let t = Instant::now();
+    let all = converge(
+        &sites,
+        &Job::Plan(RunOptions::default()),
+        &connector,
+        &options(8, false),
+    )
+    .await;
+    let eight = t.elapsed();
+    assert_eq!(all.len(), 8);
+    // Eight sites at once take far less than eight times one.
+    assert!(
+        eight < single * 3,
+        "one site {single:?}, eight sites {eight:?}"
+    );
+}

@@ -1,0 +1,351 @@
+//! What a fleet command did to each site: the table people read, the JSON
+//! document machines read, and `kuryr6 report merge` over shards' JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a site ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Done (run, destroy) or nothing pending (plan).
+    Ok,
+    /// `plan`: changes are pending.
+    Pending,
+    /// `plan`: `run` would refuse the plan as it stands.
+    Refused,
+    /// An error; `error` says which.
+    Failed,
+    /// Not started: `--fail-fast` and another site failed.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Pending => "pending",
+            Status::Refused => "refused",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One site's line of the summary. For `plan` the counts are what `run`
+/// would do; for `run` and `destroy` what was done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteReport {
+    pub site: String,
+    pub file: String,
+    pub cloud: String,
+    /// Project id of the token (empty when the login failed).
+    pub project: String,
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    #[serde(default)]
+    pub adopted: usize,
+    pub seconds: f64,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `plan`: the changes per resource (`engine::ChangeSet`), for drift
+    /// reports; `run`: the files written.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+}
+
+impl SiteReport {
+    pub fn new(site: &str, file: &str, cloud: &str) -> SiteReport {
+        SiteReport {
+            site: site.into(),
+            file: file.into(),
+            cloud: cloud.into(),
+            project: String::new(),
+            created: 0,
+            updated: 0,
+            deleted: 0,
+            unchanged: 0,
+            adopted: 0,
+            seconds: 0.0,
+            status: Status::Ok,
+            error: None,
+            detail: Value::Null,
+        }
+    }
+}
+
+/// The whole fleet's result: one JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// plan, run or destroy.
+    pub command: String,
+    /// The shards this summary covers (`["0/4"]`; a merge lists them all).
+    #[serde(default)]
+    pub shards: Vec<String>,
+    pub sites: Vec<SiteReport>,
+    pub seconds: f64,
+    /// Every site ok (or pending, for plan).
+    pub ok: bool,
+    pub failed: Vec<String>,
+    pub pending: Vec<String>,
+    pub refused: Vec<String>,
+}
+
+impl Summary {
+    pub fn new(
+        command: &str,
+        shards: Vec<String>,
+        mut sites: Vec<SiteReport>,
+        seconds: f64,
+    ) -> Summary {
+        sites.sort_by(|a, b| a.site.cmp(&b.site).then(a.file.cmp(&b.file)));
+        let named = |s: Status| -> Vec<String> {
+            sites
+                .iter()
+                .filter(|r| r.status == s)
+                .map(|r| r.site.clone())
+                .collect()
+        };
+        let mut failed = named(Status::Failed);
+        failed.extend(named(Status::Skipped));
+        let pending = named(Status::Pending);
+        let refused = named(Status::Refused);
+        Summary {
+            command: command.into(),
+            shards,
+            ok: failed.is_empty(),
+            failed,
+            pending,
+            refused,
+            sites,
+            seconds,
+        }
+    }
+
+    /// The exit code (README): 1 when a site failed or was skipped; `plan`:
+    /// 4 when a plan has refusals, 3 with `--detailed-exitcode` when a site
+    /// has pending changes; else 0.
+    pub fn exit_code(&self, detailed: bool) -> u8 {
+        if !self.failed.is_empty() {
+            1
+        } else if !self.refused.is_empty() {
+            4
+        } else if detailed && !self.pending.is_empty() {
+            3
+        } else {
+            0
+        }
+    }
+
+    /// The table: one line per site, then totals and the sites that need
+    /// attention, by name.
+    pub fn table(&self) -> String {
+        let head = [
+            "site",
+            "cloud",
+            "project",
+            "created",
+            "updated",
+            "deleted",
+            "unchanged",
+            "time",
+            "status",
+        ];
+        let rows: Vec<[String; 9]> = self
+            .sites
+            .iter()
+            .map(|r| {
+                [
+                    r.site.clone(),
+                    r.cloud.clone(),
+                    short_project(&r.project),
+                    r.created.to_string(),
+                    r.updated.to_string(),
+                    r.deleted.to_string(),
+                    r.unchanged.to_string(),
+                    format!("{:.1}s", r.seconds),
+                    r.status.as_str().to_string(),
+                ]
+            })
+            .collect();
+        let mut width = head.map(str::len);
+        for row in &rows {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+                // Counts and time read best right-aligned.
+                if (3..8).contains(&i) {
+                    s.push_str(&format!("{c:>w$}  "));
+                } else {
+                    s.push_str(&format!("{c:<w$}  "));
+                }
+            }
+            s.trim_end().to_string() + "\n"
+        };
+        let mut out = line(&head.map(String::from));
+        for row in &rows {
+            out.push_str(&line(row));
+        }
+        let sum = |f: fn(&SiteReport) -> usize| self.sites.iter().map(f).sum::<usize>();
+        out.push_str(&format!(
+            "{} site(s) in {:.1} s: {} created, {} updated, {} deleted, {} unchanged; {} ok, {} failed\n",
+            self.sites.len(),
+            self.seconds,
+            sum(|r| r.created),
+            sum(|r| r.updated),
+            sum(|r| r.deleted),
+            sum(|r| r.unchanged),
+            self.sites.iter().filter(|r| matches!(r.status, Status::Ok | Status::Pending)).count(),
+            self.failed.len(),
+        ));
+        for r in self.sites.iter().filter(|r| r.error.is_some()) {
+            let why = r
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .replace('\n', "\n    ");
+            out.push_str(&format!(
+                "{} {} ({}): {why}\n",
+                r.status.as_str(),
+                r.site,
+                r.file
+            ));
+        }
+        if !self.pending.is_empty() {
+            out.push_str(&format!("changes pending: {}\n", self.pending.join(", ")));
+        }
+        out
+    }
+}
+
+/// The project column: ids are long; the first 8 characters identify one.
+fn short_project(id: &str) -> String {
+    if id.is_empty() {
+        "-".into()
+    } else {
+        id.chars().take(8).collect()
+    }
+}
+
+/// `kuryr6 report merge`: the shards' summaries as one. All must come from
+/// the same command; a site in two shards is an error (shards overlap, so
+/// they were not cut from one `N`).
+pub fn merge(parts: Vec<(String, Summary)>) -> Result<Summary, String> {
+    let Some(command) = parts.first().map(|(_, s)| s.command.clone()) else {
+        return Err("no summaries to merge".into());
+    };
+    let mut seen: std::collections::BTreeMap<(String, String), String> = Default::default();
+    let mut sites = Vec::new();
+    let mut shards = Vec::new();
+    let mut seconds: f64 = 0.0;
+    for (file, s) in parts {
+        if s.command != command {
+            return Err(format!(
+                "{file} is a `{}` summary, the first one a `{command}` summary: merge summaries of one command",
+                s.command
+            ));
+        }
+        for r in s.sites {
+            if let Some(other) = seen.insert((r.site.clone(), r.file.clone()), file.clone()) {
+                return Err(format!(
+                    "site {} ({}) is in both {other} and {file}: the shards overlap (were they cut with the same N?)",
+                    r.site, r.file
+                ));
+            }
+            sites.push(r);
+        }
+        shards.extend(s.shards);
+        // Shards run side by side: the fleet took as long as the slowest.
+        seconds = seconds.max(s.seconds);
+    }
+    shards.sort();
+    Ok(Summary::new(&command, shards, sites, seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(name: &str, status: Status) -> SiteReport {
+        let mut r = SiteReport::new(name, &format!("{name}.toml"), "c");
+        r.status = status;
+        r.created = 3;
+        if status == Status::Failed {
+            r.error = Some("cloud \"c\": connection refused".into());
+        }
+        r
+    }
+
+    #[test]
+    fn exit_codes_and_names() {
+        let s = Summary::new(
+            "plan",
+            vec![],
+            vec![site("b", Status::Pending), site("a", Status::Ok)],
+            1.0,
+        );
+        assert_eq!((s.exit_code(false), s.exit_code(true)), (0, 3));
+        assert_eq!(s.pending, ["b"]);
+        assert_eq!(s.sites[0].site, "a", "sorted by site");
+        let s = Summary::new(
+            "run",
+            vec![],
+            vec![
+                site("a", Status::Failed),
+                site("b", Status::Skipped),
+                site("c", Status::Ok),
+            ],
+            1.0,
+        );
+        assert_eq!(s.exit_code(true), 1);
+        assert_eq!(s.failed, ["a", "b"]);
+        let t = s.table();
+        assert!(
+            t.contains("failed a (a.toml): cloud \"c\": connection refused"),
+            "{t}"
+        );
+        assert!(t.lines().next().unwrap().starts_with("site"), "{t}");
+    }
+
+    #[test]
+    fn merge_combines_and_refuses_overlap() {
+        let a = Summary::new("run", vec!["0/2".into()], vec![site("a", Status::Ok)], 2.0);
+        let b = Summary::new(
+            "run",
+            vec!["1/2".into()],
+            vec![site("b", Status::Failed)],
+            3.0,
+        );
+        let m = merge(vec![
+            ("a.json".into(), a.clone()),
+            ("b.json".into(), b.clone()),
+        ])
+        .unwrap();
+        assert_eq!(m.sites.len(), 2);
+        assert_eq!(m.shards, ["0/2", "1/2"]);
+        assert_eq!(m.failed, ["b"]);
+        assert_eq!(m.seconds, 3.0);
+        // Round trip through JSON, as shards hand them over.
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&text).unwrap(), m);
+        let e = merge(vec![
+            ("a.json".into(), a.clone()),
+            ("a2.json".into(), a.clone()),
+        ])
+        .unwrap_err();
+        assert!(e.contains("in both a.json and a2.json"), "{e}");
+        let p = Summary::new("plan", vec![], vec![], 0.0);
+        assert!(
+            merge(vec![("a.json".into(), a), ("p.json".into(), p)])
+                .unwrap_err()
+                .contains("`plan` summary")
+        );
+    }
+}
