@@ -1,9 +1,13 @@
-//! End-to-end: the `kuryr6` binary against the real Keystone + Neutron that
-//! `scripts/cloud/up.sh` runs on 127.0.0.1, cross-checked with the real
-//! `openstack` CLI and kuryr-kubernetes' own option definitions.
+//! End-to-end: the `kuryr6` binary against the real Keystone + Neutron +
+//! Octavia that `scripts/cloud/up.sh --with-octavia` runs on 127.0.0.1,
+//! cross-checked with the real `openstack` CLI and kuryr-kubernetes' own
+//! option definitions. The seed is the whole guide: the Neutron topology
+//! and the Kubernetes API load balancer.
 //!
 //! The seed pipeline uses the guide's names, so these tests take a lock and
-//! run one at a time; each starts by removing what an earlier one left.
+//! run one at a time; each starts by removing what an earlier one left. The
+//! lock also gives the local Octavia one load balancer at a time (see
+//! `support::octavia_turn`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -19,8 +23,9 @@ const TAG: &str = "kuryr6:pipeline=seed-ipv6";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+fn serial() -> (MutexGuard<'static, ()>, MutexGuard<'static, ()>) {
+    let order = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    (order, octavia_turn())
 }
 
 /// Destroys the seed pipeline and deletes hand-made leftovers of earlier tests.
@@ -133,6 +138,107 @@ fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) {
         .filter(|g| g["Name"] == "service_pod_access_v6")
         .count();
     assert_eq!(count, 1, "{context}: security groups {groups}");
+    // One load balancer `default/kubernetes` on the service subnet, tagged
+    // or not (the CLI's list filter; import_e2e and lb_e2e make same-named
+    // ones on their own subnets).
+    let svc = cloud.openstack(&["subnet", "list", "--name", "service_subnet"]);
+    let lbs = cloud.openstack(&[
+        "loadbalancer",
+        "list",
+        "--name",
+        "default/kubernetes",
+        "--vip-subnet-id",
+        svc[0]["ID"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        lbs.as_array().unwrap().len(),
+        1,
+        "{context}: load balancers {lbs}"
+    );
+}
+
+/// The guide's last step as Octavia shows it: the load balancer, its
+/// listener, pool and members.
+struct ApiLb {
+    lb: Value,
+    listener: Value,
+    pool: Value,
+    members: Vec<Value>,
+}
+
+/// Exactly the seed's API load balancer, ACTIVE, on the service subnet
+/// `svc_id`: VIP the service range's first address, HTTPS 443 to both API
+/// hosts on 6443.
+fn api_load_balancer(cloud: &LocalCloud, svc_id: &str) -> ApiLb {
+    let lbs = ids_tagged(cloud, &["loadbalancer", "list"]);
+    assert_eq!(lbs.len(), 1, "{lbs:?}");
+    let lb = cloud.openstack(&["loadbalancer", "show", lbs[0]["id"].as_str().unwrap()]);
+    assert_eq!(lb["name"], "default/kubernetes");
+    assert_eq!(lb["vip_address"], "fd10:0:0:2::1");
+    assert_eq!(lb["vip_subnet_id"], svc_id);
+    assert_eq!(lb["provisioning_status"], "ACTIVE");
+    let lb_id = lb["id"].as_str().unwrap();
+    let listeners = cloud.openstack(&["loadbalancer", "listener", "list", "--loadbalancer", lb_id]);
+    assert_eq!(listeners.as_array().unwrap().len(), 1, "{listeners}");
+    let listener = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "show",
+        listeners[0]["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(listener["protocol"], "HTTPS");
+    assert_eq!(listener["protocol_port"], 443);
+    let pools = cloud.openstack(&["loadbalancer", "pool", "list", "--loadbalancer", lb_id]);
+    assert_eq!(pools.as_array().unwrap().len(), 1, "{pools}");
+    let pool = cloud.openstack(&[
+        "loadbalancer",
+        "pool",
+        "show",
+        pools[0]["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(pool["name"], "default/kubernetes:HTTPS:443");
+    assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
+    assert_eq!(listener["default_pool_id"], pool["id"]);
+    let pool_id = pool["id"].as_str().unwrap();
+    let mut members: Vec<Value> = cloud
+        .openstack(&["loadbalancer", "member", "list", pool_id])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            cloud.openstack(&[
+                "loadbalancer",
+                "member",
+                "show",
+                pool_id,
+                m["id"].as_str().unwrap(),
+            ])
+        })
+        .collect();
+    members.sort_by_key(|m| m["name"].as_str().unwrap_or_default().to_string());
+    let seen: Vec<(&str, &str, u64)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["address"].as_str().unwrap(),
+                m["protocol_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("master-0", "fd10:0:0:3::10", 6443),
+            ("master-1", "fd10:0:0:3::11", 6443)
+        ]
+    );
+    ApiLb {
+        lb,
+        listener,
+        pool,
+        members,
+    }
 }
 
 #[test]
@@ -194,6 +300,17 @@ fn seed_run_makes_exactly_the_guides_resources() {
     );
     let sg = security_group(&cloud);
     assert_eq!(ingress_rules(&sg), guide_rules());
+    // The guide's end: the API load balancer, tagged with its children.
+    let api = api_load_balancer(&cloud, svc["id"].as_str().unwrap());
+    for v in [&api.lb, &api.listener, &api.pool]
+        .into_iter()
+        .chain(&api.members)
+    {
+        assert!(
+            v["tags"].as_array().unwrap().iter().any(|t| t == TAG),
+            "{v}"
+        );
+    }
 
     // kuryr.conf: real ids, and kuryr-kubernetes' own options parse it.
     let conf_path = s.dir.join("out/kuryr.conf");
@@ -225,6 +342,7 @@ fn seed_run_makes_exactly_the_guides_resources() {
     assert_eq!(n["pod_security_groups"], serde_json::json!([sg["id"]]));
     assert_eq!(n["ovs_bridge"], "br-int");
     assert_eq!(read["octavia_defaults"]["member_mode"], "L3");
+    assert_eq!(read["octavia_defaults"]["lb_algorithm"], "LEAST_CONNECTIONS");
     assert!(
         conf.contains("auth_type = password") && conf.contains("username = admin"),
         "{conf}"
@@ -233,12 +351,30 @@ fn seed_run_makes_exactly_the_guides_resources() {
         !conf.contains(&cloud.admin_password()),
         "kuryr.conf must not hold the password"
     );
-    let flags = std::fs::read_to_string(s.dir.join("out/kube-apiserver.flags")).unwrap();
-    assert_eq!(flags, "--service-cluster-ip-range=fd10:0:0:2::/113\n");
+    // Each API server binds its own host's address; kubeadm's endpoint is
+    // the load balancer's VIP.
+    for (file, host) in [
+        ("kube-apiserver.flags", "fd10:0:0:3::10"),
+        ("kube-apiserver.master-0.flags", "fd10:0:0:3::10"),
+        ("kube-apiserver.master-1.flags", "fd10:0:0:3::11"),
+    ] {
+        let flags = std::fs::read_to_string(s.dir.join("out").join(file)).unwrap();
+        assert_eq!(
+            flags,
+            format!("--service-cluster-ip-range=fd10:0:0:2::/113\n--bind-address={host}\n--advertise-address={host}\n"),
+            "{file}"
+        );
+    }
+    let kubeadm = std::fs::read_to_string(s.dir.join("out/kubeadm.yaml")).unwrap();
+    assert!(
+        kubeadm.contains("controlPlaneEndpoint: '[fd10:0:0:2::1]:443'"),
+        "{kubeadm}"
+    );
     clean(&cloud, &s);
 }
 
-/// revision_number of every resource the seed made, by id.
+/// revision_number of every Neutron resource the seed made, and updated_at
+/// of every Octavia one (Octavia has no revision numbers), by id.
 fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (list, show) in [
@@ -270,6 +406,14 @@ fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
             r["revision_number"].clone(),
         ));
     }
+    let svc = subnet_named(cloud, "service_subnet");
+    let api = api_load_balancer(cloud, svc["id"].as_str().unwrap());
+    for v in [&api.lb, &api.listener, &api.pool]
+        .into_iter()
+        .chain(&api.members)
+    {
+        out.push((v["id"].as_str().unwrap().to_string(), v["updated_at"].clone()));
+    }
     out
 }
 
@@ -281,7 +425,9 @@ fn a_second_run_changes_nothing() {
     clean(&cloud, &s);
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let before = revisions(&cloud);
-    assert!(before.len() >= 11, "{before:?}");
+    // 2 networks, 2 subnets, router, group, its rules; load balancer,
+    // listener, pool, 2 members.
+    assert!(before.len() >= 11 + 5, "{before:?}");
 
     let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
     assert_ok(&again);
@@ -333,6 +479,11 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         .unwrap()
         .to_string();
     cloud.openstack_ok(&["security", "group", "rule", "delete", &udp]);
+    // … and an API host taken out of the load balancer's pool.
+    let api = api_load_balancer(&cloud, svc_id);
+    let pool_id = api.pool["id"].as_str().unwrap();
+    let master_1 = api.members[1]["id"].as_str().unwrap();
+    cloud.openstack_ok(&["loadbalancer", "member", "delete", "--wait", pool_id, master_1]);
 
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(
@@ -349,7 +500,11 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         shown.contains("+ rule service_pod_access_v6: ingress IPv6 udp from fd10:0:0:2::/112"),
         "{shown}"
     );
-    assert!(shown.contains("1 to create, 1 to update"), "{shown}");
+    assert!(
+        shown.contains("+ member master-1 of default/kubernetes:HTTPS:443"),
+        "{shown}"
+    );
+    assert!(shown.contains("2 to create, 1 to update"), "{shown}");
 
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let repaired = cloud.openstack(&["subnet", "show", svc_id]);
@@ -358,6 +513,7 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         serde_json::json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    api_load_balancer(&cloud, svc_id);
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     clean(&cloud, &s);
@@ -407,6 +563,7 @@ fn hand_made_resources_block_until_adopted_and_destroy_leaves_no_tag() {
         &["subnet", "list"],
         &["router", "list"],
         &["security", "group", "list"],
+        &["loadbalancer", "list"],
     ] {
         assert!(ids_tagged(&cloud, what).is_empty(), "{what:?} still tagged");
     }
@@ -479,6 +636,8 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
         assert_ok(&again);
         assert_each_guide_resource_once(&cloud, &format!("killed after {delay_ms} ms"));
         assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+        let svc = subnet_named(&cloud, "service_subnet");
+        api_load_balancer(&cloud, svc["id"].as_str().unwrap());
         let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
         assert_eq!(
             plan.status.code(),
@@ -604,6 +763,8 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
         "lost-answer subnets got their tags"
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    let svc = subnet_named(&cloud, "service_subnet");
+    api_load_balancer(&cloud, svc["id"].as_str().unwrap());
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     drop(proxy);
