@@ -183,7 +183,16 @@ fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["network", "subnet", "network", "subnet", "router", "security_group", "loadbalancer", "emit"]
+        [
+            "network",
+            "subnet",
+            "network",
+            "subnet",
+            "router",
+            "security_group",
+            "loadbalancer",
+            "emit"
+        ]
     );
     // The guide's k8s_lb_reachable step: `default/kubernetes` on the
     // service subnet, VIP = the service range's first address, one member
@@ -207,8 +216,14 @@ fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
         .iter()
         .map(|f| f["file"].as_str().unwrap())
         .collect();
-    assert!(files.contains(&"kube-apiserver.master-0.flags"), "{files:?}");
-    assert!(files.contains(&"kube-apiserver.master-1.flags"), "{files:?}");
+    assert!(
+        files.contains(&"kube-apiserver.master-0.flags"),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"kube-apiserver.master-1.flags"),
+        "{files:?}"
+    );
     let svg = kuryr6(&["graph", SEED]);
     assert_eq!(svg.status.code(), Some(0));
     assert!(stdout(&svg).contains("API VIP fd10:0:0:2::1"));

@@ -290,7 +290,9 @@ fn dot_and_mermaid_carry_the_topology_and_the_address_plan() {
     );
     assert!(dot.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd\\l"));
     assert!(
-        dot.contains("\"loadbalancer:default/kubernetes\" -> \"subnet:service_subnet\" [label=\"VIP in\""),
+        dot.contains(
+            "\"loadbalancer:default/kubernetes\" -> \"subnet:service_subnet\" [label=\"VIP in\""
+        ),
         "{dot}"
     );
     let m = mermaid::render(&g);
