@@ -26,15 +26,17 @@ REPO=$(cd "$HERE/../.." && pwd)
 
 CLEANUP=0
 LB=0
-while [[ ${1:-} == -* ]]; do
+# Options first; anything else is the suffix (which may start with '-').
+while (( $# )); do
     case $1 in
         --cleanup) CLEANUP=1 ;;
         --with-lb) LB=1 ;;
         -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "guide_cli.sh: unknown option '$1' (--cleanup, --with-lb, --help)" >&2; exit 2 ;;
+        *) break ;;
     esac
     shift
 done
+(( $# <= 1 )) || { echo "guide_cli.sh: one suffix at most, got: $*" >&2; exit 2; }
 S=${1:-}
 [[ $S =~ ^[A-Za-z0-9_.-]*$ ]] || { echo "guide_cli.sh: bad suffix '$S'" >&2; exit 2; }
 
