@@ -199,20 +199,3 @@ static OCTAVIA: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn octavia_turn() -> std::sync::MutexGuard<'static, ()> {
     OCTAVIA.lock().unwrap_or_else(|p| p.into_inner())
 }
-
-/// The `api_hosts` block exactly as examples/seed-ipv6 writes it.
-pub const SEED_API_HOSTS: &str = r#"api_hosts = [
-  { name = "master-0", address = "fd10:0:0:3::10" },
-  { name = "master-1", address = "fd10:0:0:3::11" },
-]
-"#;
-
-/// The seed without its API hosts, hence without the API load balancer:
-/// for tests about Neutron alone. The seed itself is the whole guide.
-pub fn network_only(seed: &str) -> String {
-    assert!(
-        seed.contains(SEED_API_HOSTS),
-        "the seed no longer has the api_hosts block network_only removes"
-    );
-    seed.replacen(SEED_API_HOSTS, "", 1)
-}
