@@ -5,11 +5,11 @@
 # emitted kuryr.conf. The cloud stays up so you can look around; stop it
 # with `bash scripts/cloud/down.sh`.
 #
-#   bash scripts/demo.sh [PIPELINE]     (default examples/seed-ipv6-api/pipeline.toml:
-#                                        the seed plus the guide's API load balancer)
+#   bash scripts/demo.sh [PIPELINE]     (default examples/seed-ipv6/pipeline.toml:
+#                                        the whole guide, up to its API load balancer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PIPELINE=${1:-examples/seed-ipv6-api/pipeline.toml}
+PIPELINE=${1:-examples/seed-ipv6/pipeline.toml}
 NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$PIPELINE" | head -n 1)
 export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 
@@ -35,6 +35,7 @@ echo "== $OUT/kube-apiserver.flags"
 cat "$OUT/kube-apiserver.flags"
 echo "== kuryr6 graph $PIPELINE: topology and address plan, against the cloud"
 "$K6" graph "$PIPELINE" --os-cloud "$OS_CLOUD" -o "$OUT/graph.svg"
+echo "graph: $OUT/graph.svg"
 cat <<MSG
 
 The plan as a picture (open it in a browser): $OUT/graph.svg

@@ -1,9 +1,13 @@
-//! End-to-end: the `kuryr6` binary against the real Keystone + Neutron that
-//! `scripts/cloud/up.sh` runs on 127.0.0.1, cross-checked with the real
-//! `openstack` CLI and kuryr-kubernetes' own option definitions.
+//! End-to-end: the `kuryr6` binary against the real Keystone + Neutron +
+//! Octavia that `scripts/cloud/up.sh --with-octavia` runs on 127.0.0.1,
+//! cross-checked with the real `openstack` CLI and kuryr-kubernetes' own
+//! option definitions. The seed is the whole guide: the Neutron topology
+//! and the Kubernetes API load balancer.
 //!
 //! The seed pipeline uses the guide's names, so these tests take a lock and
-//! run one at a time; each starts by removing what an earlier one left.
+//! run one at a time; each starts by removing what an earlier one left. The
+//! lock also gives the local Octavia one load balancer at a time (see
+//! `support::octavia_turn`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -19,8 +23,9 @@ const TAG: &str = "kuryr6:pipeline=seed-ipv6";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+fn serial() -> (MutexGuard<'static, ()>, MutexGuard<'static, ()>) {
+    let order = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    (order, octavia_turn())
 }
 
 /// Destroys the seed pipeline and deletes hand-made leftovers of earlier tests.
@@ -109,8 +114,9 @@ fn conf_value(conf: &str, key: &str) -> String {
 }
 
 /// Exactly one resource of each guide name exists, tagged or not: no
-/// duplicate was left by an interrupted run.
-fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) {
+/// duplicate was left by an interrupted run. Returns the service subnet's id.
+fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) -> String {
+    let mut svc_id = String::new();
     for (name, kind) in [
         ("pods", "network"),
         ("services", "network"),
@@ -124,6 +130,9 @@ fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) {
             1,
             "{context}: {kind} {name}: {found}"
         );
+        if name == "service_subnet" {
+            svc_id = found[0]["ID"].as_str().unwrap().to_string();
+        }
     }
     let groups = cloud.openstack(&["security", "group", "list"]);
     let count = groups
@@ -133,6 +142,82 @@ fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) {
         .filter(|g| g["Name"] == "service_pod_access_v6")
         .count();
     assert_eq!(count, 1, "{context}: security groups {groups}");
+    svc_id
+}
+
+/// The guide's last step as Octavia shows it: the load balancer (its list
+/// row) and its status tree (listener → pool → members, each with its
+/// provisioning status). Two CLI calls: the CLI is the slow part here.
+struct ApiLb {
+    lb: Value,
+    listener: Value,
+    pool: Value,
+    members: Vec<Value>,
+}
+
+/// Exactly one load balancer `default/kubernetes` on the service subnet
+/// `svc_id`, tagged or not (import_e2e and lb_e2e make same-named ones on
+/// their own subnets), ACTIVE through its whole tree: VIP the service
+/// range's first address, one listener whose pool has both API hosts on
+/// 6443.
+fn api_load_balancer(cloud: &LocalCloud, svc_id: &str) -> ApiLb {
+    let lbs = cloud.openstack(&[
+        "loadbalancer",
+        "list",
+        "--name",
+        "default/kubernetes",
+        "--vip-subnet-id",
+        svc_id,
+    ]);
+    assert_eq!(lbs.as_array().unwrap().len(), 1, "load balancers {lbs}");
+    let lb = lbs[0].clone();
+    assert_eq!(lb["vip_address"], "fd10:0:0:2::1");
+    // `status show` prints JSON by itself and takes no `-f json`.
+    let out = cloud.openstack_raw(
+        &["loadbalancer", "status", "show", lb["id"].as_str().unwrap()],
+        false,
+    );
+    assert_ok(&out);
+    let tree: Value = serde_json::from_slice(&out.stdout).expect("status show prints JSON");
+    let tree = &tree["loadbalancer"];
+    assert_eq!(tree["provisioning_status"], "ACTIVE", "{tree}");
+    let listeners = tree["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 1, "{tree}");
+    let listener = listeners[0].clone();
+    assert_eq!(listener["name"], "default/kubernetes:HTTPS:443");
+    let pools = listener["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 1, "{tree}");
+    let pool = pools[0].clone();
+    assert_eq!(pool["name"], "default/kubernetes:HTTPS:443");
+    let mut members = pool["members"].as_array().unwrap().clone();
+    members.sort_by_key(|m| m["name"].as_str().unwrap_or_default().to_string());
+    let seen: Vec<(&str, &str, u64, &str)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["address"].as_str().unwrap(),
+                m["protocol_port"].as_u64().unwrap(),
+                m["provisioning_status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("master-0", "fd10:0:0:3::10", 6443, "ACTIVE"),
+            ("master-1", "fd10:0:0:3::11", 6443, "ACTIVE")
+        ]
+    );
+    for v in [&listener, &pool] {
+        assert_eq!(v["provisioning_status"], "ACTIVE", "{v}");
+    }
+    ApiLb {
+        lb,
+        listener,
+        pool,
+        members,
+    }
 }
 
 #[test]
@@ -194,6 +279,33 @@ fn seed_run_makes_exactly_the_guides_resources() {
     );
     let sg = security_group(&cloud);
     assert_eq!(ingress_rules(&sg), guide_rules());
+    // The guide's end: the API load balancer, tagged with its children.
+    let api = api_load_balancer(&cloud, svc["id"].as_str().unwrap());
+    let lb = cloud.openstack(&["loadbalancer", "show", api.lb["id"].as_str().unwrap()]);
+    assert_eq!(lb["vip_subnet_id"], svc["id"]);
+    let listener = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "show",
+        api.listener["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(listener["protocol"], "HTTPS");
+    assert_eq!(listener["protocol_port"], 443);
+    assert_eq!(listener["default_pool_id"], api.pool["id"]);
+    let pool = cloud.openstack(&[
+        "loadbalancer",
+        "pool",
+        "show",
+        api.pool["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(pool["protocol"], "HTTPS");
+    assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
+    for v in [&lb, &listener, &pool] {
+        assert!(
+            v["tags"].as_array().unwrap().iter().any(|t| t == TAG),
+            "{v}"
+        );
+    }
 
     // kuryr.conf: real ids, and kuryr-kubernetes' own options parse it.
     let conf_path = s.dir.join("out/kuryr.conf");
@@ -225,6 +337,10 @@ fn seed_run_makes_exactly_the_guides_resources() {
     assert_eq!(n["pod_security_groups"], serde_json::json!([sg["id"]]));
     assert_eq!(n["ovs_bridge"], "br-int");
     assert_eq!(read["octavia_defaults"]["member_mode"], "L3");
+    assert_eq!(
+        read["octavia_defaults"]["lb_algorithm"],
+        "LEAST_CONNECTIONS"
+    );
     assert!(
         conf.contains("auth_type = password") && conf.contains("username = admin"),
         "{conf}"
@@ -233,14 +349,37 @@ fn seed_run_makes_exactly_the_guides_resources() {
         !conf.contains(&cloud.admin_password()),
         "kuryr.conf must not hold the password"
     );
-    let flags = std::fs::read_to_string(s.dir.join("out/kube-apiserver.flags")).unwrap();
-    assert_eq!(flags, "--service-cluster-ip-range=fd10:0:0:2::/113\n");
+    // Each API server binds its own host's address; kubeadm's endpoint is
+    // the load balancer's VIP.
+    for (file, host) in [
+        ("kube-apiserver.flags", "fd10:0:0:3::10"),
+        ("kube-apiserver.master-0.flags", "fd10:0:0:3::10"),
+        ("kube-apiserver.master-1.flags", "fd10:0:0:3::11"),
+    ] {
+        let flags = std::fs::read_to_string(s.dir.join("out").join(file)).unwrap();
+        assert_eq!(
+            flags,
+            format!(
+                "--service-cluster-ip-range=fd10:0:0:2::/113\n--bind-address={host}\n--advertise-address={host}\n"
+            ),
+            "{file}"
+        );
+    }
+    let kubeadm = std::fs::read_to_string(s.dir.join("out/kubeadm.yaml")).unwrap();
+    assert!(
+        kubeadm.contains("controlPlaneEndpoint: '[fd10:0:0:2::1]:443'"),
+        "{kubeadm}"
+    );
     clean(&cloud, &s);
 }
 
-/// revision_number of every resource the seed made, by id.
+/// revision_number of every Neutron resource the seed made, and the load
+/// balancer's updated_at (Octavia has no revision numbers; a write to any
+/// child, a tag included, passes the load balancer through PENDING_UPDATE
+/// and so moves its updated_at), by id.
 fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
     let mut out = Vec::new();
+    let mut svc_id = String::new();
     for (list, show) in [
         (
             ["network", "list"].as_slice(),
@@ -253,10 +392,11 @@ fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
             let id = item["ID"].as_str().unwrap();
             let mut args = show.to_vec();
             args.push(id);
-            out.push((
-                id.to_string(),
-                cloud.openstack(&args)["revision_number"].clone(),
-            ));
+            let shown = cloud.openstack(&args);
+            if shown["name"] == "service_subnet" {
+                svc_id = id.to_string();
+            }
+            out.push((id.to_string(), shown["revision_number"].clone()));
         }
     }
     let sg = security_group(cloud);
@@ -270,6 +410,12 @@ fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
             r["revision_number"].clone(),
         ));
     }
+    let api = api_load_balancer(cloud, &svc_id);
+    let lb = cloud.openstack(&["loadbalancer", "show", api.lb["id"].as_str().unwrap()]);
+    out.push((
+        lb["id"].as_str().unwrap().to_string(),
+        lb["updated_at"].clone(),
+    ));
     out
 }
 
@@ -281,7 +427,8 @@ fn a_second_run_changes_nothing() {
     clean(&cloud, &s);
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let before = revisions(&cloud);
-    assert!(before.len() >= 11, "{before:?}");
+    // 2 networks, 2 subnets, router, group, its rules; the load balancer.
+    assert!(before.len() >= 12, "{before:?}");
 
     let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
     assert_ok(&again);
@@ -333,6 +480,18 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         .unwrap()
         .to_string();
     cloud.openstack_ok(&["security", "group", "rule", "delete", &udp]);
+    // … and an API host taken out of the load balancer's pool.
+    let api = api_load_balancer(&cloud, svc_id);
+    let pool_id = api.pool["id"].as_str().unwrap();
+    let master_1 = api.members[1]["id"].as_str().unwrap();
+    cloud.openstack_ok(&[
+        "loadbalancer",
+        "member",
+        "delete",
+        "--wait",
+        pool_id,
+        master_1,
+    ]);
 
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(
@@ -349,7 +508,11 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         shown.contains("+ rule service_pod_access_v6: ingress IPv6 udp from fd10:0:0:2::/112"),
         "{shown}"
     );
-    assert!(shown.contains("1 to create, 1 to update"), "{shown}");
+    assert!(
+        shown.contains("+ member master-1 of default/kubernetes:HTTPS:443"),
+        "{shown}"
+    );
+    assert!(shown.contains("2 to create, 1 to update"), "{shown}");
 
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let repaired = cloud.openstack(&["subnet", "show", svc_id]);
@@ -358,6 +521,7 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
         serde_json::json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    api_load_balancer(&cloud, svc_id);
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     clean(&cloud, &s);
@@ -407,6 +571,7 @@ fn hand_made_resources_block_until_adopted_and_destroy_leaves_no_tag() {
         &["subnet", "list"],
         &["router", "list"],
         &["security", "group", "list"],
+        &["loadbalancer", "list"],
     ] {
         assert!(ids_tagged(&cloud, what).is_empty(), "{what:?} still tagged");
     }
@@ -464,7 +629,10 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
     let _g = serial();
     let cloud = LocalCloud::get();
     let s = Scratch::with_pipeline("kill", SEED);
-    for delay_ms in [150, 400, 800, 1500] {
+    // The first three cut the Neutron part; a run takes some 7 s on the
+    // local cloud, the load balancer coming after ~3.5 s, so the last one
+    // most likely cuts the Octavia part.
+    for delay_ms in [150, 800, 1500, 4500] {
         clean(&cloud, &s);
         let mut child = cloud
             .kuryr6_command(&s.dir, &["run", &s.pipeline()])
@@ -477,8 +645,10 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
         let _ = child.wait();
         let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
         assert_ok(&again);
-        assert_each_guide_resource_once(&cloud, &format!("killed after {delay_ms} ms"));
+        let svc_id =
+            assert_each_guide_resource_once(&cloud, &format!("killed after {delay_ms} ms"));
         assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+        api_load_balancer(&cloud, &svc_id);
         let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
         assert_eq!(
             plan.status.code(),
@@ -597,13 +767,14 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
         "{seen:?}"
     );
 
-    assert_each_guide_resource_once(&cloud, "after the faults");
+    let svc_id = assert_each_guide_resource_once(&cloud, "after the faults");
     assert_eq!(
         names(&ids_tagged(&cloud, &["subnet", "list"])),
         ["pod_subnet", "service_subnet"],
         "lost-answer subnets got their tags"
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
+    api_load_balancer(&cloud, &svc_id);
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     drop(proxy);

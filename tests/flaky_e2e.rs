@@ -1,8 +1,9 @@
 //! End-to-end on a cloud that fails concurrent writes: a second local cloud
 //! whose Neutron runs 4 server threads on SQLite, so concurrent writes get
-//! 500 "database is locked". Three create→destroy cycles of the seed
-//! pipeline in a row must each finish in one command, with exactly one of
-//! each resource after a run and nothing left after a destroy.
+//! 500 "database is locked". Three create→destroy cycles of the seed (the
+//! whole guide, API load balancer included) in a row must each finish in
+//! one command, with exactly one of each resource after a run and nothing
+//! left after a destroy.
 //!
 //! Start that cloud first (other ports than the main one), then point the
 //! test at it:
@@ -151,6 +152,40 @@ fn assert_exactly_once(cloud: &LocalCloud, tag: &str, context: &str) {
             s["Name"]
         );
     }
+    // The API load balancer, ACTIVE, with both API hosts.
+    let lbs = tagged(cloud, &["loadbalancer", "list"], tag);
+    assert_eq!(lbs.len(), 1, "{context}: load balancers {lbs:?}");
+    assert_eq!(lbs[0]["provisioning_status"], "ACTIVE", "{context}");
+    let pools = list(
+        cloud,
+        &[
+            "loadbalancer",
+            "pool",
+            "list",
+            "--loadbalancer",
+            lbs[0]["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(pools.len(), 1, "{context}: pools {pools:?}");
+    let members = list(
+        cloud,
+        &[
+            "loadbalancer",
+            "member",
+            "list",
+            pools[0]["id"].as_str().unwrap(),
+        ],
+    );
+    let mut addresses: Vec<&str> = members
+        .iter()
+        .map(|m| m["address"].as_str().unwrap_or_default())
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        ["fd10:0:0:3::10", "fd10:0:0:3::11"],
+        "{context}: members"
+    );
 }
 
 fn assert_nothing_left(cloud: &LocalCloud, tag: &str, context: &str) {
@@ -159,6 +194,7 @@ fn assert_nothing_left(cloud: &LocalCloud, tag: &str, context: &str) {
         &["subnet", "list"],
         &["router", "list"],
         &["security", "group", "list"],
+        &["loadbalancer", "list"],
     ] {
         assert!(
             tagged(cloud, what, tag).is_empty(),

@@ -736,3 +736,211 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     clean_lbs(&cloud, Some(&d.service_subnet));
     clean(&cloud, suffix);
 }
+
+/// A dual-stack deployment made by hand with the CLI, as
+/// examples/dual-stack lays it out (an IPv4 subnet beside each IPv6 one,
+/// the router on all four, tcp/udp/sctp from both service ranges), plus a
+/// hand-written kuryr.conf naming the IPv6 subnets (Kuryr reads one subnet
+/// per role): import writes the dual-stack short form, plan shows adoption
+/// only, `run --adopt` tags the eight resources, a second run is a no-op.
+#[test]
+fn a_hand_made_dual_stack_deployment_imports_as_the_short_form_and_is_adopted() {
+    let _g = serial();
+    let cloud = LocalCloud::get();
+    let sfx = "-imp-ds";
+    let n = |base: &str| format!("{base}{sfx}");
+    let remove_leftovers = || {
+        // A run that failed half-way may have left them, owned or not.
+        for v in cloud
+            .openstack(&["router", "list", "--name", &n("k8s")])
+            .as_array()
+            .unwrap()
+        {
+            let id = v["ID"].as_str().unwrap();
+            for base in [
+                "pod_subnet",
+                "pod_subnet_v4",
+                "service_subnet",
+                "service_subnet_v4",
+            ] {
+                let _ = cloud.openstack_raw(&["router", "remove", "subnet", id, &n(base)], false);
+            }
+            cloud.openstack_ok(&["router", "delete", id]);
+        }
+        for base in ["pods", "services"] {
+            for v in cloud
+                .openstack(&["network", "list", "--name", &n(base)])
+                .as_array()
+                .unwrap()
+            {
+                cloud.openstack_ok(&["network", "delete", v["ID"].as_str().unwrap()]);
+            }
+        }
+        for v in cloud
+            .openstack(&["security", "group", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["Name"] == n("access").as_str())
+        {
+            cloud.openstack_ok(&["security", "group", "delete", v["ID"].as_str().unwrap()]);
+        }
+    };
+    remove_leftovers();
+
+    for net in ["pods", "services"] {
+        cloud.openstack(&["network", "create", &n(net)]);
+    }
+    let subnet = |name: &str, net: &str, cidr: &str, v: &str, gw: &str, pool: Option<&str>| {
+        let (name, net) = (n(name), n(net));
+        let mut args = vec![
+            "subnet",
+            "create",
+            &name,
+            "--network",
+            &net,
+            "--no-dhcp",
+            "--subnet-range",
+            cidr,
+            "--ip-version",
+            v,
+            "--gateway",
+            gw,
+        ];
+        if let Some(p) = pool {
+            args.extend(["--allocation-pool", p]);
+        }
+        cloud.openstack(&args)["id"].as_str().unwrap().to_string()
+    };
+    let pod_subnet = subnet(
+        "pod_subnet",
+        "pods",
+        "fd10:0:0:1::/64",
+        "6",
+        "fd10:0:0:1::1",
+        None,
+    );
+    subnet(
+        "pod_subnet_v4",
+        "pods",
+        "10.10.0.0/16",
+        "4",
+        "10.10.0.1",
+        None,
+    );
+    let service_subnet = subnet(
+        "service_subnet",
+        "services",
+        "fd10:0:0:2::/112",
+        "6",
+        "fd10:0:0:2::fffe",
+        Some("start=fd10:0:0:2::8000,end=fd10:0:0:2::fffd"),
+    );
+    subnet(
+        "service_subnet_v4",
+        "services",
+        "172.30.0.0/16",
+        "4",
+        "172.30.255.254",
+        Some("start=172.30.128.0,end=172.30.255.253"),
+    );
+    cloud.openstack(&["router", "create", &n("k8s")]);
+    for base in [
+        "pod_subnet",
+        "pod_subnet_v4",
+        "service_subnet",
+        "service_subnet_v4",
+    ] {
+        cloud.openstack_ok(&["router", "add", "subnet", &n("k8s"), &n(base)]);
+    }
+    let sg = cloud.openstack(&[
+        "security",
+        "group",
+        "create",
+        &n("access"),
+        "--description",
+        &n("access"),
+    ]);
+    let sg_id = sg["id"].as_str().unwrap().to_string();
+    for (ethertype, prefix) in [("IPv6", "fd10:0:0:2::/112"), ("IPv4", "172.30.0.0/16")] {
+        for proto in ["tcp", "udp", "sctp"] {
+            cloud.openstack(&[
+                "security",
+                "group",
+                "rule",
+                "create",
+                "--ingress",
+                "--ethertype",
+                ethertype,
+                "--protocol",
+                proto,
+                "--remote-ip",
+                prefix,
+                &sg_id,
+            ]);
+        }
+    }
+    let project = show(&cloud, &["subnet"], &pod_subnet)["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = Scratch::with_pipeline("imp-ds", "");
+    let conf = s.dir.join("kuryr.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[neutron_defaults]\nproject = {project}\npod_subnet = {pod_subnet}\nservice_subnet = {service_subnet}\npod_security_groups = {sg_id}\n"
+        ),
+    )
+    .unwrap();
+
+    let out = import(&cloud, &s, &conf.display().to_string(), "imp-ds");
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    assert!(
+        text.contains("pod_cidr = [\"fd10:0:0:1::/64\", \"10.10.0.0/16\"]")
+            && text.contains("service_cidr = [\"fd10:0:0:2::/112\", \"172.30.0.0/16\"]"),
+        "not the dual-stack short form:\n{text}"
+    );
+    assert!(
+        text.contains("pod_subnet_v4 = \"pod_subnet_v4-imp-ds\"")
+            && text.contains("service_subnet_v4 = \"service_subnet_v4-imp-ds\""),
+        "{text}"
+    );
+    assert!(!stderr(&out).contains("warning["), "{}", stderr(&out));
+    let check = cloud.kuryr6(&s.dir, &["check", "imported.toml"]);
+    assert_ok(&check);
+
+    // Adoption only: 2 networks, 4 subnets, the router, the group.
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    let actions: Vec<&str> = plan["changes"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        "not adoption only: {plan}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "adopt").count(),
+        8,
+        "{plan}"
+    );
+    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
+    assert_ok(&run);
+    assert!(
+        stdout(&run).contains("0 created, 0 updated, 8 adopted, 0 deleted"),
+        "{}",
+        stdout(&run)
+    );
+    let emitted = std::fs::read_to_string(s.dir.join("out/kuryr.conf")).unwrap();
+    assert_eq!(conf_value(&emitted, "pod_subnet"), pod_subnet);
+    assert_eq!(conf_value(&emitted, "service_subnet"), service_subnet);
+    let again = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--out", "out"]);
+    assert_ok(&again);
+    assert!(stderr(&again).contains("No changes"), "{}", stderr(&again));
+
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", "imported.toml"]));
+    remove_leftovers();
+}

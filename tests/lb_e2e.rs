@@ -35,17 +35,6 @@ router = "lb-router"
 security_group = "lb-access"
 "#;
 
-/// The local Octavia keeps its state in SQLite and runs its worker inside
-/// the API process: two load balancers provisioned at once make its worker
-/// hit "database is locked" and put one of them in ERROR. A production
-/// Octavia (MySQL) has no such limit; here the tests that provision take
-/// turns.
-static OCTAVIA: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn octavia_turn() -> std::sync::MutexGuard<'static, ()> {
-    OCTAVIA.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn find_lb(cloud: &LocalCloud) -> Option<Value> {
     let list = cloud.openstack(&["loadbalancer", "list", "--tags", "kuryr6:pipeline=seed-lb"]);
     let list = list.as_array().unwrap();

@@ -146,7 +146,7 @@ fn main() {
     let without = time(200, || plan_run("examples/seed-ipv6/pipeline.toml"));
     let share = with.saturating_sub(without).as_secs_f64() / with.as_secs_f64() * 100.0;
     println!(
-        "offline plan in-process: seed {without:.2?}, seed + naming (7 calls) {with:.2?} → plugins {share:.1} %"
+        "offline plan in-process: seed {without:.2?}, seed + naming (8 calls) {with:.2?} → plugins {share:.1} %"
     );
 
     // Share of a `kuryr6 plan --offline` process, disk cache warm.

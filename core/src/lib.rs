@@ -22,4 +22,6 @@ pub mod plugin;
 pub mod report;
 pub mod rule_canon;
 pub mod source;
+#[cfg(test)]
+mod test_seed;
 pub mod validate;

@@ -132,7 +132,12 @@ pub fn text(loaded: &Loaded, ids: &dyn Ids) -> String {
                 for m in &lb.members {
                     field(
                         "member",
-                        format!("{} {}:{}", m.name, m.address, lb.member_port),
+                        // [v6]:port, so the port is not read as the address's last group.
+                        format!(
+                            "{} {}",
+                            m.name,
+                            std::net::SocketAddr::new(m.address, lb.member_port)
+                        ),
                     );
                 }
             }

@@ -175,34 +175,56 @@ fn deviations_are_warnings_that_do_not_fail_check() {
 }
 
 #[test]
-fn the_api_example_is_the_seed_plus_the_guides_load_balancer() {
-    let api = "examples/seed-ipv6-api/pipeline.toml";
-    let out = kuryr6(&["plan", api, "--offline", "--format", "json"]);
+fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
+    let out = kuryr6(&["plan", SEED, "--offline", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = doc[0]["steps"].as_array().unwrap();
-    let lb = steps
-        .iter()
-        .find(|s| s["kind"] == "loadbalancer")
-        .expect("a loadbalancer step");
+    let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "network",
+            "subnet",
+            "network",
+            "subnet",
+            "router",
+            "security_group",
+            "loadbalancer",
+            "emit"
+        ]
+    );
+    // The guide's k8s_lb_reachable step: `default/kubernetes` on the
+    // service subnet, VIP = the service range's first address, one member
+    // per API host.
+    let lb = &steps[6];
     assert_eq!(lb["name"], "default/kubernetes");
+    assert_eq!(lb["subnet"], "service_subnet");
     assert_eq!(lb["vip"], "fd10:0:0:2::1");
-    assert_eq!(lb["members"].as_array().unwrap().len(), 2);
-    // Everything else is the seed's plan.
-    let seed = kuryr6(&["plan", SEED, "--offline", "--format", "json"]);
-    let seed: Value = serde_json::from_slice(&seed.stdout).unwrap();
-    let without_lb: Vec<&Value> = steps
-        .iter()
-        .filter(|s| s["kind"] != "loadbalancer" && s["kind"] != "emit")
-        .collect();
-    let seed_steps: Vec<&Value> = seed[0]["steps"]
+    let members: Vec<&str> = lb["members"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["kind"] != "emit")
+        .map(|m| m["address"].as_str().unwrap())
         .collect();
-    assert_eq!(without_lb, seed_steps);
-    let svg = kuryr6(&["graph", api]);
+    assert_eq!(members, ["fd10:0:0:3::10", "fd10:0:0:3::11"]);
+    // kuryr.conf names it, and each API host gets its flags.
+    assert_eq!(steps[7]["loadbalancer"], "default/kubernetes");
+    let files: Vec<&str> = doc[0]["outputs"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"kube-apiserver.master-0.flags"),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"kube-apiserver.master-1.flags"),
+        "{files:?}"
+    );
+    let svg = kuryr6(&["graph", SEED]);
     assert_eq!(svg.status.code(), Some(0));
     assert!(stdout(&svg).contains("API VIP fd10:0:0:2::1"));
 }

@@ -227,6 +227,9 @@ fn seed_plan_has_the_guides_values() {
         "\"service_subnet\"",
         "\"k8s-ipv6\"",
         "\"service_pod_access_v6\"",
+        "\"default/kubernetes\"",
+        "\"fd10:0:0:3::10\"",
+        "\"fd10:0:0:3::11\"",
     ] {
         assert!(text.contains(value), "plan lacks {value}");
     }
@@ -261,8 +264,24 @@ fn seed_plan_has_the_guides_values() {
             "subnet",
             "router",
             "security_group",
+            "loadbalancer",
             "emit"
         ]
+    );
+    // The guide's last step: the API load balancer, its VIP the range's
+    // first address (kubernetes.default), one member per API host.
+    let lb = steps.iter().find(|s| s["kind"] == "loadbalancer").unwrap();
+    assert_eq!(lb["name"], "default/kubernetes");
+    assert_eq!(lb["subnet"], "service_subnet");
+    assert_eq!(lb["vip"], svc["kubernetes_default_ip"]);
+    assert_eq!(lb["listener_port"], 443);
+    assert_eq!(lb["member_port"], 6443);
+    assert_eq!(
+        lb["members"],
+        serde_json::json!([
+            { "name": "master-0", "address": "fd10:0:0:3::10" },
+            { "name": "master-1", "address": "fd10:0:0:3::11" }
+        ])
     );
 }
 
@@ -290,13 +309,29 @@ fn offline_outputs_mark_ids_as_placeholders() {
         conf.contains("pod_security_groups = <offline:security_group:service_pod_access_v6>"),
         "{conf}"
     );
-    let flags = files
-        .iter()
-        .find(|f| f["file"] == "kube-apiserver.flags")
-        .unwrap()["content"]
-        .as_str()
-        .unwrap();
-    assert_eq!(flags, "--service-cluster-ip-range=fd10:0:0:2::/113\n");
+    let flags = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["file"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // The generic flags bind the first API host; each host gets its own.
+    assert_eq!(
+        flags("kube-apiserver.flags"),
+        "--service-cluster-ip-range=fd10:0:0:2::/113\n--bind-address=fd10:0:0:3::10\n--advertise-address=fd10:0:0:3::10\n"
+    );
+    assert_eq!(
+        flags("kube-apiserver.master-1.flags"),
+        "--service-cluster-ip-range=fd10:0:0:2::/113\n--bind-address=fd10:0:0:3::11\n--advertise-address=fd10:0:0:3::11\n"
+    );
+    let kubeadm = flags("kubeadm.yaml");
+    assert!(
+        kubeadm.contains("controlPlaneEndpoint: '[fd10:0:0:2::1]:443'"),
+        "{kubeadm}"
+    );
 }
 
 #[test]

@@ -112,6 +112,7 @@ fn seed_with_naming_plugin_gets_site_prefixed_names() {
             "ams1-service-subnet",
             "ams1-k8s-ipv6",
             "ams1-service-pod-access-v6",
+            "default/kubernetes",
             "configs"
         ]
     );
@@ -121,6 +122,7 @@ fn seed_with_naming_plugin_gets_site_prefixed_names() {
             Step::Subnet(s) => assert!(s.network.starts_with("ams1-")),
             Step::Router(r) => assert_eq!(r.interfaces, ["ams1-pod-subnet", "ams1-service-subnet"]),
             Step::SecurityGroup(sg) => assert_eq!(sg.description, sg.name),
+            Step::Loadbalancer(lb) => assert_eq!(lb.subnet, "ams1-service-subnet"),
             Step::Emit(e) => {
                 assert_eq!(e.pod_subnet, "ams1-pod-subnet");
                 assert_eq!(e.service_subnet, "ams1-service-subnet");

@@ -128,6 +128,15 @@ fn harness_runs_a_built_plugin_on_a_fixture() {
         ),
     )
     .unwrap();
+    // The seed's API load balancer follows: its VIP is the new range's first address.
+    let lb = run.output["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "loadbalancer")
+        .expect("the seed's API load balancer")
+        .clone();
+    assert_eq!(lb["vip"], "fd12:3456:789a:22::1");
     let plan: Plan = serde_json::from_value(run.output).unwrap();
     let cidrs: Vec<String> = plan.subnets().map(|s| s.cidr.to_string()).collect();
     assert_eq!(cidrs, ["fd12:3456:789a:21::/64", "fd12:3456:789a:22::/112"]);

@@ -187,3 +187,15 @@ pub fn assert_ok(o: &Output) {
         stderr(o)
     );
 }
+
+/// The local Octavia keeps its state in SQLite and runs its worker inside
+/// the API process: two load balancers provisioned at once make its worker
+/// hit "database is locked" and put one of them in ERROR. A production
+/// Octavia (MySQL) has no such limit; here the tests of one binary that
+/// provision take turns (each test binary has its own lock; cargo runs the
+/// binaries one after another).
+static OCTAVIA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn octavia_turn() -> std::sync::MutexGuard<'static, ()> {
+    OCTAVIA.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -250,6 +250,7 @@ async fn dvr_and_ha_routers_converge_and_destroy_cleanly() {
         .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         assert!(cloud.snapshot(&Kind::Router).is_empty(), "{mode:?}");
         assert!(cloud.snapshot(&Kind::SecurityGroup).is_empty(), "{mode:?}");
+        assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty(), "{mode:?}");
         let nets: Vec<Value> = cloud.snapshot(&Kind::Network);
         assert!(
             nets.iter()

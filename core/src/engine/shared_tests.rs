@@ -91,11 +91,18 @@ async fn dedupe_detaches_and_deletes_a_duplicate_subtree() {
     apply(&cloud, &plan, &obs, &set, &quiet()).await.unwrap();
     assert_eq!(cloud.snapshot(&Kind::Network).len(), 4);
 
+    assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 2);
+
     let removed = dedupe::dedupe(&cloud, &plan, &quiet()).await.unwrap();
-    assert_eq!(removed.len(), 2 + 2 + 1 + 1, "{removed:?}");
+    // 2 networks, 2 subnets, the router, the group and the load balancer.
+    assert_eq!(removed.len(), 2 + 2 + 1 + 1 + 1, "{removed:?}");
+    assert_eq!(removed.loadbalancers.len(), 1, "{removed:?}");
     assert_eq!(cloud.snapshot(&Kind::Network).len(), 2);
     assert_eq!(cloud.snapshot(&Kind::Subnet).len(), 2);
     assert_eq!(cloud.snapshot(&Kind::Router).len(), 1);
+    assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 1);
+    assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1);
+    assert_eq!(cloud.snapshot(&Kind::Pool).len(), 1);
     let set = pending(&cloud, &plan).await;
     assert!(set.refusals.is_empty() && !set.pending(), "{set:?}");
 }
@@ -195,6 +202,9 @@ async fn another_project_running_the_same_pipeline_is_invisible_to_an_admin() {
         left.iter()
             .all(|n| n["project_id"] != admin_project.as_str())
     );
+    let lbs = cloud.snapshot(&Kind::LoadBalancer);
+    assert_eq!(lbs.len(), 1, "{lbs:#?}");
+    assert_ne!(lbs[0]["project_id"], admin_project.as_str());
     let obs = observe(&member, &plan).await.unwrap();
     assert!(!diff(&plan, &obs, RunOptions::default()).pending());
 }

@@ -12,21 +12,9 @@ use crate::plan::Plan;
 use crate::source::SourceFile;
 use serde_json::{Value, json};
 
+/// The whole guide: Neutron topology plus the API load balancer (the fake
+/// has Octavia in its catalog).
 const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
-const SEED_WITH_HOSTS: &str = r#"
-[pipeline]
-name = "seed-lb"
-
-[kubernetes]
-api_hosts = [
-  { name = "master-0", address = "fd10:0:0:3::10" },
-  { name = "master-1", address = "fd10:0:0:3::11" },
-]
-
-[plan]
-pod_cidr = "fd10:0:0:1::/64"
-service_cidr = "fd10:0:0:2::/112"
-"#;
 
 fn load(text: &str) -> Loaded {
     load_source(SourceFile::new("test.toml", text))
@@ -57,7 +45,7 @@ fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
     items.iter().filter(|v| v["name"] == name).collect()
 }
 
-/// The guide's topology, exactly once each.
+/// The guide's topology, exactly once each, up to its API load balancer.
 fn assert_guide_topology(cloud: &FakeCloud) {
     let nets = cloud.snapshot(&Kind::Network);
     assert_eq!(named(&nets, "pods").len(), 1);
@@ -106,6 +94,23 @@ fn assert_guide_topology(cloud: &FakeCloud) {
             .iter()
             .all(|r| r["remote_ip_prefix"] == "fd10:0:0:2::/112" && r["ethertype"] == "IPv6")
     );
+    let lbs = cloud.snapshot(&Kind::LoadBalancer);
+    assert_eq!(lbs.len(), 1, "{lbs:#?}");
+    assert_eq!(lbs[0]["name"], "default/kubernetes");
+    assert_eq!(lbs[0]["vip_address"], "fd10:0:0:2::1");
+    assert_eq!(lbs[0]["vip_subnet_id"], svc["id"]);
+    assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1);
+    let pools = cloud.snapshot(&Kind::Pool);
+    assert_eq!(pools.len(), 1);
+    let mut members: Vec<String> = cloud
+        .snapshot(&Kind::Member {
+            pool_id: pools[0]["id"].as_str().unwrap().to_string(),
+        })
+        .iter()
+        .map(|m| m["address"].as_str().unwrap().to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["fd10:0:0:3::10", "fd10:0:0:3::11"]);
 }
 
 fn revisions(cloud: &FakeCloud) -> Vec<(String, Value)> {
@@ -135,9 +140,11 @@ async fn seed_converges_and_a_rerun_changes_nothing() {
     let first = converge(&cloud, &plan, RunOptions::default())
         .await
         .unwrap();
+    // 2 networks, 2 subnets, router, 2 interfaces, group, 3 rules; the load
+    // balancer, its listener, pool and 2 members.
     assert_eq!(
         first.count(Action::Create),
-        2 + 2 + 1 + 2 + 1 + 3,
+        2 + 2 + 1 + 2 + 1 + 3 + (3 + 2),
         "{first:#?}"
     );
     assert_guide_topology(&cloud);
@@ -172,6 +179,7 @@ async fn state_is_read_with_one_tag_filtered_list_per_type() {
         Kind::Subnet,
         Kind::Router,
         Kind::SecurityGroup,
+        Kind::LoadBalancer,
     ] {
         assert_eq!(cloud.calls(Verb::List, &kind), 2, "{kind}");
     }
@@ -191,9 +199,17 @@ async fn state_is_read_with_one_tag_filtered_list_per_type() {
     }
     assert_eq!(cloud.calls(Verb::List, &Kind::SecurityGroupRule), 1);
     assert_eq!(cloud.calls(Verb::List, &Kind::Port), 1);
-    // … and the owned load balancers (the catalog has Octavia).
+    // … and the owned load balancer with its tagged listeners and pools,
+    // then the members of each pool.
     assert_eq!(cloud.calls(Verb::List, &Kind::LoadBalancer), 1);
-    assert_eq!(cloud.calls_of(Verb::List), 7);
+    assert_eq!(cloud.calls(Verb::List, &Kind::Listener), 1);
+    assert_eq!(cloud.calls(Verb::List, &Kind::Pool), 1);
+    let pool_id = cloud.snapshot(&Kind::Pool)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cloud.calls(Verb::List, &Kind::Member { pool_id }), 1);
+    assert_eq!(cloud.calls_of(Verb::List), 10);
 }
 
 #[tokio::test]
@@ -314,14 +330,18 @@ fn http_500(path: &str) -> CloudError {
     ))
 }
 
-/// No Neutron resource of the seed without its ownership tags (no orphan
-/// the next run could not see by tag or marker).
+/// No resource of the seed without its ownership tags (no orphan the next
+/// run could not see by tag or marker). Octavia takes the tags in the create
+/// itself; members are reached through their pool.
 fn untagged(cloud: &FakeCloud) -> Vec<Value> {
     [
         Kind::Network,
         Kind::Subnet,
         Kind::Router,
         Kind::SecurityGroup,
+        Kind::LoadBalancer,
+        Kind::Listener,
+        Kind::Pool,
     ]
     .iter()
     .flat_map(|k| cloud.snapshot(k))
@@ -338,9 +358,11 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
     converge(&probe, &plan, RunOptions::default())
         .await
         .unwrap();
-    // 9 creates (2 networks, 2 subnets, router, group, 3 rules), then 6
-    // taggings (Neutron takes no tags on create), 2 interfaces.
-    assert_eq!(probe.calls_of(Verb::Create), 9);
+    // 9 Neutron creates (2 networks, 2 subnets, router, group, 3 rules), 6
+    // taggings (Neutron takes no tags on create), 2 interfaces; 5 Octavia
+    // creates (load balancer, pool, listener, 2 members), tagged in the
+    // create itself.
+    assert_eq!(probe.calls_of(Verb::Create), 9 + 5);
     assert_eq!(probe.calls_of(Verb::Update), 6);
     assert_eq!(probe.calls_of(Verb::RouterInterface), 2);
     let mut cases = 0;
@@ -394,7 +416,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
             }
         }
     }
-    assert_eq!(cases, (9 + 2) * 2 + 6 * 4);
+    assert_eq!(cases, (9 + 5 + 2) * 2 + 6 * 4);
 }
 
 #[tokio::test]
@@ -506,7 +528,7 @@ async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
 
 #[tokio::test]
 async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
-    let plan = load(SEED_WITH_HOSTS).plan;
+    let plan = load(SEED).plan;
     // Members are counted per pool: the fake's ids are deterministic, so a
     // clean run tells the pool's id before the faulty run makes it.
     let probe = FakeCloud::new();
@@ -582,7 +604,15 @@ async fn destroy_removes_only_what_the_pipeline_owns() {
     let nets = cloud.snapshot(&Kind::Network);
     assert_eq!(nets.len(), 1);
     assert_eq!(nets[0]["id"], other["id"]);
-    for kind in [Kind::Subnet, Kind::Router, Kind::SecurityGroup, Kind::Port] {
+    for kind in [
+        Kind::Subnet,
+        Kind::Router,
+        Kind::SecurityGroup,
+        Kind::Port,
+        Kind::LoadBalancer,
+        Kind::Listener,
+        Kind::Pool,
+    ] {
         assert!(cloud.snapshot(&kind).is_empty(), "{kind} left");
     }
 }
@@ -635,7 +665,7 @@ async fn immutable_changes_are_refused_unless_replace() {
     converge(&cloud, &load(SEED).plan, RunOptions::default())
         .await
         .unwrap();
-    let moved = load(&SEED.replace("fd10:0:0:2::/112", "fd10:0:0:3::/112")).plan;
+    let moved = load(&SEED.replace("fd10:0:0:2::/112", "fd10:0:0:4::/112")).plan;
     let err = converge(&cloud, &moved, RunOptions::default())
         .await
         .unwrap_err()
@@ -646,6 +676,7 @@ async fn immutable_changes_are_refused_unless_replace() {
             && err.contains("cidr"),
         "{err}"
     );
+    assert!(err.contains("load balancer `default/kubernetes`"), "{err}");
     assert_eq!(
         named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]["cidr"],
         "fd10:0:0:2::/112"
@@ -661,13 +692,34 @@ async fn immutable_changes_are_refused_unless_replace() {
     )
     .await
     .unwrap();
-    assert_eq!(set.count(Action::Replace), 1);
+    // The subnet, and the load balancer whose VIP lived in it (Octavia
+    // cannot move a VIP).
+    let replaced: Vec<&Target> = set
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Replace)
+        .map(|c| &c.target)
+        .collect();
+    assert_eq!(
+        replaced,
+        [
+            &Target::Subnet {
+                name: "service_subnet".into()
+            },
+            &Target::Loadbalancer {
+                name: "default/kubernetes".into()
+            }
+        ],
+        "{set:#?}"
+    );
     let subnets = cloud.snapshot(&Kind::Subnet);
     assert_eq!(named(&subnets, "service_subnet").len(), 1);
-    assert_eq!(
-        named(&subnets, "service_subnet")[0]["cidr"],
-        "fd10:0:0:3::/112"
-    );
+    let svc = named(&subnets, "service_subnet")[0];
+    assert_eq!(svc["cidr"], "fd10:0:0:4::/112");
+    let lbs = cloud.snapshot(&Kind::LoadBalancer);
+    assert_eq!(lbs.len(), 1, "{lbs:#?}");
+    assert_eq!(lbs[0]["vip_address"], "fd10:0:0:4::1");
+    assert_eq!(lbs[0]["vip_subnet_id"], svc["id"]);
     assert!(!pending(&cloud, &moved).await.pending());
 }
 
@@ -697,7 +749,7 @@ async fn a_step_removed_from_the_pipeline_is_deleted() {
 #[tokio::test]
 async fn api_load_balancer_members_follow_the_hosts() {
     let cloud = FakeCloud::new();
-    let plan = load(SEED_WITH_HOSTS).plan;
+    let plan = load(SEED).plan;
     converge(&cloud, &plan, RunOptions::default())
         .await
         .unwrap();
@@ -725,7 +777,7 @@ async fn api_load_balancer_members_follow_the_hosts() {
     assert!(members.iter().all(|m| m["protocol_port"] == 6443));
     assert!(!pending(&cloud, &plan).await.pending());
 
-    let one_host = load(&SEED_WITH_HOSTS.replace(
+    let one_host = load(&SEED.replace(
         "  { name = \"master-1\", address = \"fd10:0:0:3::11\" },\n",
         "",
     ))

@@ -16,6 +16,14 @@ fn seed() -> Plan {
         .plan
 }
 
+/// The seed without its API hosts, hence without the API load balancer.
+fn seed_without_lb() -> Plan {
+    let text = crate::test_seed::without_api_hosts(SEED);
+    load_source(SourceFile::new("seed.toml", &text))
+        .unwrap()
+        .plan
+}
+
 fn tree(svg: &str) -> usvg::Tree {
     usvg::Tree::from_str(svg, &usvg::Options::default()).expect("the SVG parses")
 }
@@ -96,13 +104,24 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
         text_of(&doc, "plan-service_subnet-gateway-label"),
         "gateway fd10:0:0:2::fffe"
     );
+    // The seed names API hosts: the marker is the load balancer's VIP, the
+    // range's first address.
     assert_eq!(
         text_of(&doc, "plan-service_subnet-vip-label"),
-        "kubernetes.default fd10:0:0:2::1"
+        "API VIP fd10:0:0:2::1"
     );
     let (gx, _, _, _) = bbox(&t, "plan-service_subnet-gateway");
     let want = bar_x + bar_w * (0xfffe as f32 + 0.5) / 65536.0;
     assert!((gx - want).abs() < 1.5, "gateway at {gx}, expected {want}");
+    let (vx, _, _, _) = bbox(&t, "plan-service_subnet-vip");
+    let want = bar_x + bar_w * 1.5 / 65536.0;
+    assert!((vx - want).abs() < 1.5, "VIP at {vx}, expected {want}");
+    let lb = by_id(&doc, "node-loadbalancer-default_kubernetes");
+    assert_eq!(lb.attribute("data-name"), Some("default/kubernetes"));
+    assert!(
+        svg.contains("VIP fd10:0:0:2::1 · HTTPS 443 → 2 member(s):6443"),
+        "{svg}"
+    );
 
     // Topology: every resource as a box, unchanged offline.
     for id in [
@@ -112,6 +131,7 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
         "node-subnet-service_subnet",
         "node-router-k8s-ipv6",
         "node-security_group-service_pod_access_v6",
+        "node-loadbalancer-default_kubernetes",
     ] {
         assert_eq!(
             by_id(&doc, id).attribute("data-drift"),
@@ -122,6 +142,18 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
     }
     assert!(!svg.contains("Pending changes"));
     assert!(!svg.contains("href"), "self-contained");
+}
+
+#[test]
+fn without_a_load_balancer_the_marker_is_the_kubernetes_service_ip() {
+    let svg = svg::render(&build(&seed_without_lb(), None, "plan (offline)".into()));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(
+        text_of(&doc, "plan-service_subnet-vip-label"),
+        "kubernetes.default fd10:0:0:2::1"
+    );
+    assert!(!svg.contains("node-loadbalancer"), "{svg}");
+    tree(&svg);
 }
 
 fn drift_set(plan: &Plan) -> ChangeSet {
@@ -257,6 +289,12 @@ fn dot_and_mermaid_carry_the_topology_and_the_address_plan() {
         "{dot}"
     );
     assert!(dot.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd\\l"));
+    assert!(
+        dot.contains(
+            "\"loadbalancer:default/kubernetes\" -> \"subnet:service_subnet\" [label=\"VIP in\""
+        ),
+        "{dot}"
+    );
     let m = mermaid::render(&g);
     assert!(m.contains("\nflowchart LR\n"), "{m}");
     assert!(

@@ -70,6 +70,11 @@ pub struct Snapshot {
     pub pod_subnet: Value,
     pub service_network: Value,
     pub service_subnet: Value,
+    /// Dual-stack: the other family's subnet on the pod network (kuryr.conf
+    /// names one subnet per role, the first family's).
+    pub pod_subnet_2: Option<Value>,
+    /// Dual-stack: the other family's subnet on the service network.
+    pub service_subnet_2: Option<Value>,
     /// The router with an interface on the pod or service subnet, if any.
     pub router: Option<Value>,
     /// That router's interface ports.
@@ -222,6 +227,9 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
     )
     .await?;
 
+    let pod_subnet_2 = other_family(cloud, &project, &pod_network, &pod_subnet).await?;
+    let service_subnet_2 = other_family(cloud, &project, &service_network, &service_subnet).await?;
+
     let mut security_groups = Vec::new();
     if hints.pod_security_groups.is_empty() {
         for name in GUIDE_SECURITY_GROUPS {
@@ -255,7 +263,12 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
     };
 
     // The router: the one with an interface on the pod or service subnet.
-    let subnet_ids = [str_of(&pod_subnet, "id"), str_of(&service_subnet, "id")];
+    let subnet_ids: Vec<&str> = [Some(&pod_subnet), pod_subnet_2.as_ref()]
+        .into_iter()
+        .chain([Some(&service_subnet), service_subnet_2.as_ref()])
+        .flatten()
+        .map(|s| str_of(s, "id"))
+        .collect();
     let q = in_project(
         &project,
         vec![
@@ -306,6 +319,8 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         pod_subnet,
         service_network,
         service_subnet,
+        pod_subnet_2,
+        service_subnet_2,
         router,
         router_ports,
         security_groups,
@@ -313,6 +328,39 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         loadbalancer,
         hints: hints.clone(),
     })
+}
+
+/// A dual-stack network's second subnet: the one of the other IP version
+/// than `first`. Two of that version are more than a pipeline describes.
+async fn other_family<C: Cloud>(
+    cloud: &C,
+    project: &str,
+    network: &Value,
+    first: &Value,
+) -> Result<Option<Value>, ImportError> {
+    let q = in_project(
+        project,
+        vec![("network_id".into(), str_of(network, "id").into())],
+    );
+    let mut others: Vec<Value> = cloud
+        .list(&Kind::Subnet, &q)
+        .await?
+        .into_iter()
+        .filter(|s| s["ip_version"] != first["ip_version"])
+        .collect();
+    match others.len() {
+        0 | 1 => Ok(others.pop()),
+        n => {
+            let ids: Vec<&str> = others.iter().map(|v| str_of(v, "id")).collect();
+            Err(ImportError::Unsupported(format!(
+                "network `{}` has {n} IPv{} subnets besides `{}` ({}); a pipeline has one subnet per family on a network",
+                str_of(network, "name"),
+                others[0]["ip_version"],
+                str_of(first, "name"),
+                ids.join(", ")
+            )))
+        }
+    }
 }
 
 fn on_subnets(port: &Value, subnet_ids: &[&str]) -> bool {

@@ -487,3 +487,94 @@ fn a_subnet_without_gateway_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// Dual-stack (examples/dual-stack): an IPv4 subnet beside each IPv6 one,
+/// the router on all four, rules from both service ranges. Made by the
+/// short form, then imported back: the same plan, in the short form.
+#[tokio::test]
+async fn a_dual_stack_deployment_imports_back_to_its_short_form() {
+    let text = include_str!("../../../examples/dual-stack/pipeline.toml");
+    let want = crate::load::load_source(crate::source::SourceFile::new("dual.toml", text))
+        .unwrap()
+        .plan;
+    let cloud = FakeCloud::new();
+    let obs = observe(&cloud, &want).await.unwrap();
+    let set = diff(&want, &obs, RunOptions::default());
+    apply(&cloud, &want, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    // As made by hand: kuryr6 also marks the group's description.
+    let sg = cloud.snapshot(&Kind::SecurityGroup)[0].clone();
+    cloud
+        .update(
+            &Kind::SecurityGroup,
+            str_of(&sg, "id"),
+            json!({ "description": "service_pod_access" }),
+        )
+        .await
+        .unwrap();
+
+    let snap = read(&cloud, &Hints::default()).await.unwrap();
+    assert_eq!(snap.pod_subnet["cidr"], "fd10:0:0:1::/64");
+    assert_eq!(snap.pod_subnet_2.as_ref().unwrap()["cidr"], "10.10.0.0/16");
+    assert_eq!(
+        snap.service_subnet_2.as_ref().unwrap()["cidr"],
+        "172.30.0.0/16"
+    );
+    let imported = write(&snap, "dual-stack").unwrap();
+    assert_eq!(imported.plan, want, "{}", imported.text);
+    assert!(imported.short_form, "{}", imported.text);
+    assert!(
+        imported
+            .text
+            .contains("pod_cidr = [\"fd10:0:0:1::/64\", \"10.10.0.0/16\"]"),
+        "{}",
+        imported.text
+    );
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    // Then adoption only: nothing to create, update or delete.
+    let obs = observe(&cloud, &imported.plan).await.unwrap();
+    let set = diff(&imported.plan, &obs, adopt());
+    assert!(
+        set.changes
+            .iter()
+            .all(|c| matches!(c.action, Action::NoOp | Action::Adopt)),
+        "{set:#?}"
+    );
+}
+
+/// A network with two subnets of one family is more than a pipeline says.
+#[tokio::test]
+async fn two_subnets_of_one_family_beside_the_pod_subnet_are_refused() {
+    let text = include_str!("../../../examples/dual-stack/pipeline.toml");
+    let plan = crate::load::load_source(crate::source::SourceFile::new("dual.toml", text))
+        .unwrap()
+        .plan;
+    let cloud = FakeCloud::new();
+    let obs = observe(&cloud, &plan).await.unwrap();
+    let set = diff(&plan, &obs, RunOptions::default());
+    apply(&cloud, &plan, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    let pods = cloud
+        .snapshot(&Kind::Network)
+        .into_iter()
+        .find(|n| n["name"] == "pods")
+        .unwrap();
+    cloud
+        .create(
+            &Kind::Subnet,
+            json!({ "name": "extra", "network_id": pods["id"], "ip_version": 4,
+                    "cidr": "10.20.0.0/16", "gateway_ip": "10.20.0.1", "enable_dhcp": false }),
+        )
+        .await
+        .unwrap();
+    let err = read(&cloud, &Hints::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("network `pods` has 2 IPv4 subnets besides `pod_subnet`"),
+        "{err}"
+    );
+}

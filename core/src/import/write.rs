@@ -183,7 +183,7 @@ fn is_default_egress(r: &Value) -> bool {
         && r["port_range_max"].is_null()
 }
 
-fn security_group_step(sg: &Value, all_rules: &[Value], service: &IpNet) -> Noted {
+fn security_group_step(sg: &Value, all_rules: &[Value], services: &[IpNet]) -> Noted {
     let id = str_of(sg, "id");
     let name = str_of(sg, "name").to_string();
     let mut notes = Vec::new();
@@ -192,7 +192,10 @@ fn security_group_step(sg: &Value, all_rules: &[Value], service: &IpNet) -> Note
         .iter()
         .filter(|r| str_of(r, "security_group_id") == id && !is_default_egress(r))
         .collect();
-    let guide = lower::service_access_rules(service);
+    let guide: Vec<Rule> = services
+        .iter()
+        .flat_map(lower::service_access_rules)
+        .collect();
     // The guide's rules first, in its order (so a guide deployment gives
     // the short form's plan whatever order they were made in), then the
     // others in the order they were made.
@@ -224,8 +227,11 @@ fn security_group_step(sg: &Value, all_rules: &[Value], service: &IpNet) -> Note
     for g in &guide {
         if !rules.contains(g) {
             notes.push(format!(
-                "deviation (W004): no {} rule from the service subnet {service}",
-                g.protocol.as_deref().unwrap_or("any")
+                "deviation (W004): no {} rule from the service subnet {}",
+                g.protocol.as_deref().unwrap_or("any"),
+                g.remote_ip_prefix
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
             ));
         }
     }
@@ -255,48 +261,63 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
         notes: Vec::new(),
     });
     out.push(subnet_step(&snap.pod_subnet, &pod_net, Role::Pod)?);
+    if let Some(v) = &snap.pod_subnet_2 {
+        out.push(subnet_step(v, &pod_net, Role::Pod)?);
+    }
     out.push(Noted {
         step: Step::Network(Network {
             name: svc_net.clone(),
         }),
         notes: Vec::new(),
     });
-    let service = subnet_step(&snap.service_subnet, &svc_net, Role::Service)?;
-    let Step::Subnet(svc) = &service.step else {
-        unreachable!("subnet_step makes subnets")
-    };
-    let (svc_name, svc_cidr) = (svc.name.clone(), svc.cidr);
-    out.push(service);
+    let mut svc_cidrs = Vec::new();
+    for v in [Some(&snap.service_subnet), snap.service_subnet_2.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let service = subnet_step(v, &svc_net, Role::Service)?;
+        let Step::Subnet(svc) = &service.step else {
+            unreachable!("subnet_step makes subnets")
+        };
+        svc_cidrs.push(svc.cidr);
+        out.push(service);
+    }
+    let svc_name = str_of(&snap.service_subnet, "name").to_string();
     let pod_name = str_of(&snap.pod_subnet, "name").to_string();
+    // Every subnet, in step order, by id.
+    let subnets: Vec<(&str, String)> = [
+        Some(&snap.pod_subnet),
+        snap.pod_subnet_2.as_ref(),
+        Some(&snap.service_subnet),
+        snap.service_subnet_2.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|v| (str_of(v, "id"), str_of(v, "name").to_string()))
+    .collect();
 
     if let Some(r) = &snap.router {
-        let attached: Vec<&str> = snap
+        let attached: Vec<String> = snap
             .router_ports
             .iter()
             .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
             .filter_map(|ip| ip["subnet_id"].as_str().map(str::to_string))
-            .map(|id| {
-                if id == str_of(&snap.pod_subnet, "id") {
-                    "pod"
-                } else if id == str_of(&snap.service_subnet, "id") {
-                    "service"
-                } else {
-                    "other"
-                }
-            })
             .collect();
         let mut interfaces = Vec::new();
         let mut notes = Vec::new();
-        for (role, name) in [("pod", &pod_name), ("service", &svc_name)] {
-            if attached.contains(&role) {
+        for (id, name) in &subnets {
+            if attached.iter().any(|a| a == id) {
                 interfaces.push(name.clone());
             } else {
                 notes.push(format!(
-                    "deviation: the router has no interface on the {role} subnet `{name}`"
+                    "deviation: the router has no interface on the subnet `{name}`"
                 ));
             }
         }
-        let others = attached.iter().filter(|a| **a == "other").count();
+        let others = attached
+            .iter()
+            .filter(|a| !subnets.iter().any(|(id, _)| id == a))
+            .count();
         if others > 0 {
             notes.push(format!(
                 "not managed: {others} more interface(s) on other subnets; kuryr6 leaves them attached"
@@ -316,7 +337,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
 
     let mut group_names = Vec::new();
     for sg in &snap.security_groups {
-        let n = security_group_step(sg, &snap.rules, &svc_cidr);
+        let n = security_group_step(sg, &snap.rules, &svc_cidrs);
         group_names.push(n.step.name().to_string());
         out.push(n);
     }
@@ -520,10 +541,16 @@ fn header(out: &mut String, plan: &Plan, snap: &Snapshot) {
 /// The short form naming what differs from its defaults; `None` when the
 /// plan has no short-form shape at all (no router, several groups …).
 fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
-    let subnets: Vec<&Subnet> = plan.subnets().collect();
-    let [pod, svc] = subnets.as_slice() else {
-        return None;
+    let of_role =
+        |role: Role| -> Vec<&Subnet> { plan.subnets().filter(|s| s.role == role).collect() };
+    let (pods, svcs) = (of_role(Role::Pod), of_role(Role::Service));
+    // One subnet per role, or two (dual-stack: one per family).
+    let (pod, svc) = match (pods.as_slice(), svcs.as_slice()) {
+        ([p], [s]) => (*p, *s),
+        ([p, _], [s, _]) => (*p, *s),
+        _ => return None,
     };
+    let dual = pods.len() == 2;
     let router = plan.steps.iter().find_map(|s| match s {
         Step::Router(r) => Some(r),
         _ => None,
@@ -550,8 +577,14 @@ fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
         out,
         "# The deployment follows the guide: the short form derives every step.\n[plan]"
     );
-    let _ = writeln!(out, "pod_cidr = {}", q(&pod.cidr.to_string()));
-    let _ = writeln!(out, "service_cidr = {}", q(&svc.cidr.to_string()));
+    let cidrs = |list: &[&Subnet]| -> String {
+        match list {
+            [one] => q(&one.cidr.to_string()),
+            many => string_list(&many.iter().map(|s| s.cidr.to_string()).collect::<Vec<_>>()),
+        }
+    };
+    let _ = writeln!(out, "pod_cidr = {}", cidrs(&pods));
+    let _ = writeln!(out, "service_cidr = {}", cidrs(&svcs));
     if let Some(lb) = lb
         && lb.algorithm != DEFAULT_LB_ALGORITHM
     {
@@ -567,8 +600,17 @@ fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
     name("service_network", &svc.network, "services");
     name("pod_subnet", &pod.name, "pod_subnet");
     name("service_subnet", &svc.name, "service_subnet");
+    if dual {
+        name("pod_subnet_v4", &pods[1].name, "pod_subnet_v4");
+        name("service_subnet_v4", &svcs[1].name, "service_subnet_v4");
+    }
     name("router", &router.name, "k8s-ipv6");
-    name("security_group", &sg.name, "service_pod_access_v6");
+    let default_group = if dual {
+        "service_pod_access"
+    } else {
+        "service_pod_access_v6"
+    };
+    name("security_group", &sg.name, default_group);
     if let Some(lb) = lb {
         name("loadbalancer", &lb.name, lower::DEFAULT_LB_NAME);
     }
