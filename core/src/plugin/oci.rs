@@ -46,6 +46,8 @@ const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const EMPTY_JSON: &[u8] = b"{}";
 /// Bound on a manifest or config read from a registry.
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// Bound on a token service's answer (real ones are a few KiB of JWT).
+pub const MAX_TOKEN_ANSWER: usize = 1024 * 1024;
 /// Bound on a plugin layer read from a registry.
 pub const MAX_LAYER: usize = super::store::MAX_BLOB as usize;
 
@@ -213,9 +215,19 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("kuryr6/", env!("CARGO_PKG_VERSION")))
-            // Redirects (to blob storage) keep TLS verification; reqwest
-            // drops Authorization on a redirect to another host.
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Redirects (to blob storage) keep TLS verification and the
+            // transport rule: no step down to plain HTTP off loopback
+            // unless `insecure`. reqwest drops Authorization on a
+            // redirect to another host.
+            .redirect(reqwest::redirect::Policy::custom(move |a| {
+                if a.previous().len() >= 5 {
+                    a.error("more than 5 redirects")
+                } else if transport_allowed(a.url(), insecure) {
+                    a.follow()
+                } else {
+                    a.error("a redirect to plain HTTP off loopback (the source is not insecure)")
+                }
+            }))
             .build()
             .map_err(|e| OciError::Http(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -303,11 +315,12 @@ impl Client {
                 self.registry
             )));
         }
+        let params = challenge_params(params);
         let param = |name: &str| {
-            params.split(',').find_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
-            })
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
         };
         let realm = param("realm").ok_or_else(|| {
             OciError::Http(format!(
@@ -346,9 +359,10 @@ impl Client {
         if !resp.status().is_success() {
             return Err(denied());
         }
-        let body: serde_json::Value = resp
-            .json()
-            .await
+        // Bounded like every other answer: a token service is the
+        // registry's word too, and could stream without end.
+        let body = self.body(resp, MAX_TOKEN_ANSWER, "token answer").await?;
+        let body: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| OciError::Http(format!("token service of {}: {e}", self.registry)))?;
         let token = body["token"]
             .as_str()
@@ -550,6 +564,62 @@ impl Client {
     }
 }
 
+/// HTTPS always; plain HTTP only to loopback or when the operator said
+/// `insecure` (the rule for the registry itself, applied to redirects).
+fn transport_allowed(url: &reqwest::Url, insecure: bool) -> bool {
+    url.scheme() == "https"
+        || insecure
+        || (url.scheme() == "http"
+            && url.host_str().is_some_and(|h| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                h.eq_ignore_ascii_case("localhost")
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }))
+}
+
+/// The `key=value` pairs of a WWW-Authenticate challenge (RFC 9110
+/// auth-params). Values may be quoted strings holding commas: a push
+/// challenge says `scope="repository:ns/p:pull,push"`, and splitting on
+/// every comma would ask the token service for `pull` only.
+fn challenge_params(params: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = params.trim_start();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        out.push((key, value));
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
 /// reqwest's errors print the URL; an upload location may hold a session
 /// token, so messages keep the error's kind and causes only.
 fn without_url(e: reqwest::Error) -> String {
@@ -711,6 +781,83 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_scopes_keep_their_commas() {
+        let p = challenge_params(
+            r#"realm="https://auth.example.com/token",service="registry.example.com",scope="repository:ns/p:pull,push""#,
+        );
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("realm"), Some("https://auth.example.com/token"));
+        assert_eq!(get("service"), Some("registry.example.com"));
+        assert_eq!(get("scope"), Some("repository:ns/p:pull,push"));
+        // Unquoted values, spaces after commas, an escaped quote.
+        let p = challenge_params(r#"realm=https://h/t, scope="a\"b", error=insufficient_scope"#);
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("realm"), Some("https://h/t"));
+        assert_eq!(get("scope"), Some("a\"b"));
+        assert_eq!(get("error"), Some("insufficient_scope"));
+    }
+
+    #[test]
+    fn redirects_do_not_step_down_to_plain_http() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(transport_allowed(&u("https://blobs.example.com/x"), false));
+        assert!(transport_allowed(&u("http://127.0.0.1:5000/x"), false));
+        assert!(transport_allowed(&u("http://[::1]:5000/x"), false));
+        assert!(transport_allowed(&u("http://localhost/x"), false));
+        assert!(!transport_allowed(&u("http://blobs.example.com/x"), false));
+        assert!(!transport_allowed(&u("http://10.0.0.1/x"), false));
+        assert!(!transport_allowed(&u("ftp://127.0.0.1/x"), false));
+        assert!(transport_allowed(&u("http://blobs.example.com/x"), true));
+    }
+
+    /// A registry that asks for a Bearer token, and a token service on the
+    /// same port that streams an answer far over the bound.
+    #[test]
+    fn an_endless_token_answer_is_cut_off() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((conn, _)) = listener.accept() else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut conn = conn;
+                if first.contains("/token") {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"token\":\"",
+                    );
+                    let chunk = vec![b'a'; 64 * 1024];
+                    for _ in 0..(8 * MAX_TOKEN_ANSWER / chunk.len()) {
+                        if conn.write_all(&chunk).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = conn.write_all(b"\"}");
+                    return;
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"t\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        let reference = Reference::parse(&format!("oci://127.0.0.1:{port}/ns/p:1")).unwrap();
+        let client = Client::new(&reference, false).unwrap();
+        let e = block_on(client.manifest("ns/p", "1")).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        drop(client);
+        let _ = server.join();
+    }
 
     #[test]
     fn rfc3339_matches_known_dates() {
