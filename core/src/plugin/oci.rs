@@ -821,7 +821,9 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             for _ in 0..2 {
-                let Ok((conn, _)) = listener.accept() else { return };
+                let Ok((conn, _)) = listener.accept() else {
+                    return;
+                };
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut first = String::new();
                 reader.read_line(&mut first).unwrap();
