@@ -222,11 +222,40 @@ pub fn lock(pipelines: &[PathBuf], update: bool) -> ExitCode {
             eprintln!("kuryr6 plugin lock: {} not written", lock_path.display());
             continue;
         }
-        // Entries of sources no pipeline given here names are kept: the
-        // directory may hold pipelines not listed on this command line.
-        for e in old.entries {
-            if new.get(&e.source).is_none() {
-                new.put(e);
+        // An entry no pipeline given here names is kept while another
+        // pipeline of the directory names it, and dropped (and said so)
+        // once none does, as `terraform init` drops unused providers. If a
+        // pipeline of the directory cannot be read, nothing is dropped.
+        match apply::sources_named_in(&dir) {
+            Ok(named) => {
+                for e in new.carry_over(old, |s| named.contains(s)) {
+                    println!(
+                        "dropped   {} (no pipeline in {} names it any more)",
+                        e.source,
+                        if dir.as_os_str().is_empty() {
+                            Path::new(".").display()
+                        } else {
+                            dir.display()
+                        }
+                    );
+                }
+            }
+            Err(unreadable) => {
+                let files: Vec<String> =
+                    unreadable.iter().map(|p| p.display().to_string()).collect();
+                let stale: Vec<String> = old
+                    .entries
+                    .iter()
+                    .filter(|e| new.get(&e.source).is_none())
+                    .map(|e| e.source.clone())
+                    .collect();
+                new.carry_over(old, |_| true);
+                for s in stale {
+                    println!(
+                        "kept      {s} (named by no pipeline given; {} cannot be read and may name it)",
+                        files.join(", ")
+                    );
+                }
             }
         }
         match new.write(&lock_path) {

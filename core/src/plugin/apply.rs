@@ -462,6 +462,52 @@ fn hook_list(hooks: &[Hook]) -> String {
     }
 }
 
+/// The `oci://` sources named by the pipeline files (`*.toml`) in `dir`,
+/// for `kuryr6 plugin lock` to tell a lock entry still in use from one no
+/// pipeline names any more. `Err` lists files that mention `[[plugin]]`
+/// but cannot be read as pipelines: their sources are unknown, so nothing
+/// may be dropped on their account.
+pub fn sources_named_in(dir: &Path) -> Result<std::collections::BTreeSet<String>, Vec<PathBuf>> {
+    let mut named = std::collections::BTreeSet::new();
+    let mut unreadable = Vec::new();
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(_) => return Err(vec![dir.to_path_buf()]),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            unreadable.push(file);
+            continue;
+        };
+        match toml::from_str::<RawPipeline>(&text) {
+            Ok(raw) => named.extend(
+                raw.plugins
+                    .iter()
+                    .filter_map(|p| p.get_ref().source.as_ref())
+                    .map(|s| s.get_ref().trim().to_string()),
+            ),
+            // Not a pipeline (Cargo.toml, a fleet's [cloud] file …).
+            Err(_) if !text.contains("[[plugin]]") => {}
+            Err(_) => unreadable.push(file),
+        }
+    }
+    if unreadable.is_empty() {
+        Ok(named)
+    } else {
+        Err(unreadable)
+    }
+}
+
 fn pipeline_dir(source: &SourceFile) -> PathBuf {
     source
         .path
@@ -928,5 +974,32 @@ mod tests {
         assert_eq!(s.limits.deadline, Duration::from_millis(250));
         assert_eq!(s.hooks, Some(vec![Hook::Plan]));
         assert_eq!(s.facts.get("site"), Some("ams1"));
+    }
+}
+
+#[cfg(test)]
+mod lock_scan_tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_read_from_every_pipeline_of_the_directory() {
+        let dir = std::env::temp_dir().join(format!("kuryr6-scan-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pipeline =
+            |src: &str| format!("[pipeline]\nname = \"p\"\n\n[[plugin]]\nsource = \" {src} \"\n");
+        std::fs::write(dir.join("a.toml"), pipeline("oci://h/ns/a:1")).unwrap();
+        std::fs::write(dir.join("b.toml"), pipeline("oci://h/ns/b:1")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), pipeline("oci://h/ns/c:1")).unwrap();
+        let named = sources_named_in(&dir).unwrap();
+        assert_eq!(
+            named.into_iter().collect::<Vec<_>>(),
+            ["oci://h/ns/a:1", "oci://h/ns/b:1"]
+        );
+        // A pipeline that does not parse: its sources are unknown.
+        std::fs::write(dir.join("c.toml"), "[[plugin]]\nsource = 1\n").unwrap();
+        assert_eq!(sources_named_in(&dir).unwrap_err(), [dir.join("c.toml")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
