@@ -196,6 +196,8 @@ fn credentials_for(registry: &str) -> Credentials {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Plain HTTP allowed off loopback (the source's `insecure`).
+    insecure: bool,
     registry: String,
     credentials: Credentials,
     /// The Authorization header that last worked (Basic or Bearer).
@@ -233,6 +235,7 @@ impl Client {
         Ok(Client {
             http,
             base: format!("{scheme}://{}", reference.registry),
+            insecure,
             registry: reference.registry.clone(),
             credentials: credentials_for(&reference.registry),
             authorization: std::sync::Mutex::new(None),
@@ -264,13 +267,6 @@ impl Client {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         scope: &str,
     ) -> Result<reqwest::Response, OciError> {
-        let attempt = |auth: Option<String>| {
-            let mut rb = build(&self.http);
-            if let Some(a) = auth {
-                rb = rb.header(reqwest::header::AUTHORIZATION, a);
-            }
-            rb.send()
-        };
         let net = |e: reqwest::Error| {
             OciError::Http(format!(
                 "registry {} cannot be reached: {}",
@@ -278,7 +274,32 @@ impl Client {
                 without_url(e)
             ))
         };
-        let resp = attempt(self.auth_header()).await.map_err(net)?;
+        // The URL may be the registry's word (an upload Location): it
+        // obeys the transport rule, and our Authorization goes only to the
+        // registry's own origin, never to a host it names.
+        let attempt = |auth: Option<String>| async {
+            let mut req = build(&self.http).build().map_err(net)?;
+            if !transport_allowed(req.url(), self.insecure) {
+                return Err(OciError::Http(format!(
+                    "registry {} sends kuryr6 to plain HTTP off loopback (the source is not insecure)",
+                    self.registry
+                )));
+            }
+            if let Some(a) = auth
+                && same_origin(req.url(), &self.base)
+            {
+                let mut v = reqwest::header::HeaderValue::from_str(&a).map_err(|_| {
+                    OciError::Http(format!(
+                        "registry {}: its token is not a valid header value",
+                        self.registry
+                    ))
+                })?;
+                v.set_sensitive(true);
+                req.headers_mut().insert(reqwest::header::AUTHORIZATION, v);
+            }
+            self.http.execute(req).await.map_err(net)
+        };
+        let resp = attempt(self.auth_header()).await?;
         if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -290,7 +311,7 @@ impl Client {
             .to_string();
         let auth = self.answer(&challenge, scope).await?;
         *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth.clone());
-        attempt(Some(auth)).await.map_err(net)
+        attempt(Some(auth)).await
     }
 
     /// The Authorization header for a challenge: our Basic credentials, or
@@ -578,6 +599,15 @@ fn transport_allowed(url: &reqwest::Url, insecure: bool) -> bool {
             }))
 }
 
+/// Same scheme, host and port as `base` (the registry's URL).
+fn same_origin(url: &reqwest::Url, base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|b| {
+        b.scheme() == url.scheme()
+            && b.host_str() == url.host_str()
+            && b.port_or_known_default() == url.port_or_known_default()
+    })
+}
+
 /// The `key=value` pairs of a WWW-Authenticate challenge (RFC 9110
 /// auth-params). Values may be quoted strings holding commas: a push
 /// challenge says `scope="repository:ns/p:pull,push"`, and splitting on
@@ -859,6 +889,83 @@ mod tests {
         assert!(e.to_string().contains("larger than"), "{e}");
         drop(client);
         let _ = server.join();
+    }
+
+    /// Serves `n` connections, one request each: `answer(request head)`
+    /// is the response; returns the request heads seen.
+    fn serve(
+        listener: std::net::TcpListener,
+        n: usize,
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        use std::io::{BufRead, BufReader, Write};
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    break;
+                };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let _ = conn.write_all(answer(&head).as_bytes());
+                seen.push(head);
+            }
+            seen
+        })
+    }
+
+    /// A registry whose upload Location names another host: the upload
+    /// goes there, our credentials do not.
+    #[test]
+    fn credentials_stay_with_the_registry_host() {
+        let reg = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let other_port = other.local_addr().unwrap().port();
+        let reference = Reference::parse(&format!(
+            "oci://127.0.0.1:{}/ns/p:1",
+            reg.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let registry = serve(reg, 3, move |head| {
+            let close = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            if !head.to_ascii_lowercase().contains("authorization: basic") {
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\n{close}"
+                )
+            } else if head.starts_with("HEAD") {
+                format!("HTTP/1.1 404 Not Found\r\n{close}")
+            } else {
+                format!(
+                    "HTTP/1.1 202 Accepted\r\nLocation: http://127.0.0.2:{other_port}/upload?s=1\r\n{close}"
+                )
+            }
+        });
+        let elsewhere = serve(other, 1, |_| {
+            "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        });
+        let mut client = Client::new(&reference, false).unwrap();
+        client.credentials = Credentials::Basic("dXNlcjpzZWNyZXQ=".into());
+        block_on(client.push_blob("ns/p", WASM_LAYER_TYPE, b"\0asm")).unwrap();
+        drop(client);
+        let seen = registry.join().unwrap();
+        assert!(
+            seen[1].contains("dXNlcjpzZWNyZXQ="),
+            "the registry gets them: {seen:?}"
+        );
+        let there = elsewhere.join().unwrap();
+        assert_eq!(there.len(), 1);
+        assert!(
+            there[0].starts_with("PUT /upload?s=1&digest=sha256:")
+                && !there[0].to_ascii_lowercase().contains("authorization"),
+            "{there:?}"
+        );
     }
 
     #[test]
