@@ -209,15 +209,9 @@ pub fn check_signature(
         },
         Some(sig) => match signature::verify(bytes, sig, &policy.keys) {
             Ok(v) => {
-                let origin = policy
-                    .keys
-                    .iter()
-                    .find(|k| k.id == v.key_id)
-                    .map(|k| k.origin.clone())
-                    .unwrap_or_default();
                 return Ok(Trusted::Signed {
                     key_id: v.key_id,
-                    origin,
+                    origin: v.origin,
                 });
             }
             Err(SigError::Untrusted { key_id }) => DistError::UntrustedSigner {
