@@ -60,7 +60,9 @@ pub struct Spec {
 pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut out = Vec::new();
-    if raw.plugins.is_empty() {
+    // `[plugins]` alone is still checked: a bad key there is an error
+    // now, not when the first `[[plugin]]` is added.
+    if raw.plugins.is_empty() && raw.plugin_settings.is_none() {
         return Ok(out);
     }
     // Keys of a list, each a base64 key or a key file relative to the
@@ -86,6 +88,7 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
         .map(|l| read_keys(l, "[plugins] trusted_keys", &mut diags))
         .unwrap_or_default();
     let shared_keys = match signature::shared_keys() {
+        _ if raw.plugins.is_empty() => Vec::new(),
         Ok(k) => k,
         Err(e) => {
             diags.push(
@@ -521,6 +524,13 @@ fn pipeline_dir(source: &SourceFile) -> PathBuf {
 /// (and no engine is started).
 pub fn apply(raw: &RawPipeline, loaded: Loaded) -> Result<Loaded, Rejected> {
     if raw.plugins.is_empty() {
+        // Only `[plugins]`: its keys are checked, nothing runs.
+        if raw.plugin_settings.is_some() {
+            specs(raw, &pipeline_dir(&loaded.source)).map_err(|diagnostics| Rejected {
+                source: loaded.source.clone(),
+                diagnostics,
+            })?;
+        }
         return Ok(loaded);
     }
     let reject = |source: &SourceFile, diagnostics: Vec<Diagnostic>| Rejected {
@@ -922,6 +932,12 @@ mod tests {
             ),
             (
                 "[plugins]\ntrusted_keys = [\"missing.pub\"]\n[[plugin]]\nsource = \"oci://h/ns/p:1\"\n",
+                7,
+                "trusted key",
+            ),
+            // `[plugins]` without any `[[plugin]]` yet.
+            (
+                "[plugins]\ntrusted_keys = [\"RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\", \"RWQnope\"]\n",
                 7,
                 "trusted key",
             ),
