@@ -306,7 +306,7 @@ y/rUw2y8/hOUYjZU71eHp/Wo1KZ40fGy2VJEDl34XMJM+TX48Ss/17u3IvIfbVR1FkZZSNCisQbuQY+b
             Err(SigError::Invalid { key_id: real.id })
         );
         assert_eq!(
-            verify(b"Test", SIG, &[real.clone()]),
+            verify(b"Test", SIG, std::slice::from_ref(&real)),
             Err(SigError::Invalid { key_id: real.id })
         );
     }
