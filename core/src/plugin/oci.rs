@@ -809,7 +809,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -893,7 +893,7 @@ mod tests {
 
     /// Serves `n` connections, one request each: `answer(request head)`
     /// is the response; returns the request heads seen.
-    fn serve(
+    pub(crate) fn serve(
         listener: std::net::TcpListener,
         n: usize,
         answer: impl Fn(&str) -> String + Send + 'static,
