@@ -226,34 +226,27 @@ pub fn lock(pipelines: &[PathBuf], update: bool) -> ExitCode {
         // pipeline of the directory names it, and dropped (and said so)
         // once none does, as `terraform init` drops unused providers. If a
         // pipeline of the directory cannot be read, nothing is dropped.
-        match apply::sources_named_in(&dir) {
-            Ok(named) => {
-                for e in new.carry_over(old, |s| named.contains(s)) {
+        let resolved: Vec<String> = new.entries.iter().map(|e| e.source.clone()).collect();
+        let (named, unreadable) = apply::sources_named_in(&dir);
+        let shown = if dir.as_os_str().is_empty() {
+            Path::new(".").display()
+        } else {
+            dir.display()
+        };
+        let unreadable: Vec<String> = unreadable.iter().map(|p| p.display().to_string()).collect();
+        for e in new.carry_over(old, |s| named.contains(s) || !unreadable.is_empty()) {
+            println!(
+                "dropped   {} (no pipeline in {shown} names it any more)",
+                e.source
+            );
+        }
+        if !unreadable.is_empty() {
+            for e in &new.entries {
+                if !named.contains(&e.source) && !resolved.contains(&e.source) {
                     println!(
-                        "dropped   {} (no pipeline in {} names it any more)",
+                        "kept      {} (no pipeline given names it; {} cannot be read and may)",
                         e.source,
-                        if dir.as_os_str().is_empty() {
-                            Path::new(".").display()
-                        } else {
-                            dir.display()
-                        }
-                    );
-                }
-            }
-            Err(unreadable) => {
-                let files: Vec<String> =
-                    unreadable.iter().map(|p| p.display().to_string()).collect();
-                let stale: Vec<String> = old
-                    .entries
-                    .iter()
-                    .filter(|e| new.get(&e.source).is_none())
-                    .map(|e| e.source.clone())
-                    .collect();
-                new.carry_over(old, |_| true);
-                for s in stale {
-                    println!(
-                        "kept      {s} (named by no pipeline given; {} cannot be read and may name it)",
-                        files.join(", ")
+                        unreadable.join(", ")
                     );
                 }
             }

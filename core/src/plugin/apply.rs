@@ -467,10 +467,10 @@ fn hook_list(hooks: &[Hook]) -> String {
 
 /// The `oci://` sources named by the pipeline files (`*.toml`) in `dir`,
 /// for `kuryr6 plugin lock` to tell a lock entry still in use from one no
-/// pipeline names any more. `Err` lists files that mention `[[plugin]]`
-/// but cannot be read as pipelines: their sources are unknown, so nothing
-/// may be dropped on their account.
-pub fn sources_named_in(dir: &Path) -> Result<std::collections::BTreeSet<String>, Vec<PathBuf>> {
+/// pipeline names any more; with the files that mention `[[plugin]]` but
+/// cannot be read as pipelines (their sources are unknown, so nothing may
+/// be dropped on their account).
+pub fn sources_named_in(dir: &Path) -> (std::collections::BTreeSet<String>, Vec<PathBuf>) {
     let mut named = std::collections::BTreeSet::new();
     let mut unreadable = Vec::new();
     let dir = if dir.as_os_str().is_empty() {
@@ -480,7 +480,7 @@ pub fn sources_named_in(dir: &Path) -> Result<std::collections::BTreeSet<String>
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(_) => return Err(vec![dir.to_path_buf()]),
+        Err(_) => return (named, vec![dir.to_path_buf()]),
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -504,11 +504,7 @@ pub fn sources_named_in(dir: &Path) -> Result<std::collections::BTreeSet<String>
             Err(_) => unreadable.push(file),
         }
     }
-    if unreadable.is_empty() {
-        Ok(named)
-    } else {
-        Err(unreadable)
-    }
+    (named, unreadable)
 }
 
 fn pipeline_dir(source: &SourceFile) -> PathBuf {
@@ -1008,14 +1004,16 @@ mod lock_scan_tests {
         std::fs::write(dir.join("b.toml"), pipeline("oci://h/ns/b:1")).unwrap();
         std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
         std::fs::write(dir.join("notes.txt"), pipeline("oci://h/ns/c:1")).unwrap();
-        let named = sources_named_in(&dir).unwrap();
+        let (named, unreadable) = sources_named_in(&dir);
         assert_eq!(
             named.into_iter().collect::<Vec<_>>(),
             ["oci://h/ns/a:1", "oci://h/ns/b:1"]
         );
+        assert!(unreadable.is_empty());
         // A pipeline that does not parse: its sources are unknown.
         std::fs::write(dir.join("c.toml"), "[[plugin]]\nsource = 1\n").unwrap();
-        assert_eq!(sources_named_in(&dir).unwrap_err(), [dir.join("c.toml")]);
+        let (named, unreadable) = sources_named_in(&dir);
+        assert_eq!((named.len(), unreadable), (2, vec![dir.join("c.toml")]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
