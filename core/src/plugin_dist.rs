@@ -222,11 +222,33 @@ pub fn lock(pipelines: &[PathBuf], update: bool) -> ExitCode {
             eprintln!("kuryr6 plugin lock: {} not written", lock_path.display());
             continue;
         }
-        // Entries of sources no pipeline given here names are kept: the
-        // directory may hold pipelines not listed on this command line.
-        for e in old.entries {
-            if new.get(&e.source).is_none() {
-                new.put(e);
+        // An entry no pipeline given here names is kept while another
+        // pipeline of the directory names it, and dropped (and said so)
+        // once none does, as `terraform init` drops unused providers. If a
+        // pipeline of the directory cannot be read, nothing is dropped.
+        let resolved: Vec<String> = new.entries.iter().map(|e| e.source.clone()).collect();
+        let (named, unreadable) = apply::sources_named_in(&dir);
+        let shown = if dir.as_os_str().is_empty() {
+            Path::new(".").display()
+        } else {
+            dir.display()
+        };
+        let unreadable: Vec<String> = unreadable.iter().map(|p| p.display().to_string()).collect();
+        for e in new.carry_over(old, |s| named.contains(s) || !unreadable.is_empty()) {
+            println!(
+                "dropped   {} (no pipeline in {shown} names it any more)",
+                e.source
+            );
+        }
+        if !unreadable.is_empty() {
+            for e in &new.entries {
+                if !named.contains(&e.source) && !resolved.contains(&e.source) {
+                    println!(
+                        "kept      {} (no pipeline given names it; {} cannot be read and may)",
+                        e.source,
+                        unreadable.join(", ")
+                    );
+                }
             }
         }
         match new.write(&lock_path) {

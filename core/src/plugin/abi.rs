@@ -109,7 +109,11 @@ fn parse(version: &str) -> Option<(u32, u32, u32)> {
     let mut parts = version.split('.');
     let mut number = || -> Option<u32> {
         let p = parts.next()?;
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        // SemVer: no leading zeros ("0.02.0" is not 0.2.0).
+        if p.is_empty()
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || (p.len() > 1 && p.starts_with('0'))
+        {
             return None;
         }
         p.parse().ok()
@@ -144,7 +148,19 @@ mod tests {
 
     #[test]
     fn unknown_versions_are_named_as_exported() {
-        for v in ["0.3.0", "1.0.0", "0.0.1", "2.1.0", "0.2.0-rc1", "0.2", "x"] {
+        for v in [
+            "0.3.0",
+            "1.0.0",
+            "0.0.1",
+            "2.1.0",
+            "0.2.0-rc1",
+            "0.2.0+build",
+            "0.2",
+            "x",
+            "0.02.0",
+            "00.2.0",
+            "0.2.00",
+        ] {
             assert_eq!(
                 detect([format!("kuryr6:plugin/meta@{v}").as_str()]),
                 Detected::Unsupported(v.into()),

@@ -60,7 +60,9 @@ pub struct Spec {
 pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut out = Vec::new();
-    if raw.plugins.is_empty() {
+    // `[plugins]` alone is still checked: a bad key there is an error
+    // now, not when the first `[[plugin]]` is added.
+    if raw.plugins.is_empty() && raw.plugin_settings.is_none() {
         return Ok(out);
     }
     // Keys of a list, each a base64 key or a key file relative to the
@@ -86,6 +88,7 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
         .map(|l| read_keys(l, "[plugins] trusted_keys", &mut diags))
         .unwrap_or_default();
     let shared_keys = match signature::shared_keys() {
+        _ if raw.plugins.is_empty() => Vec::new(),
         Ok(k) => k,
         Err(e) => {
             diags.push(
@@ -462,6 +465,48 @@ fn hook_list(hooks: &[Hook]) -> String {
     }
 }
 
+/// The `oci://` sources named by the pipeline files (`*.toml`) in `dir`,
+/// for `kuryr6 plugin lock` to tell a lock entry still in use from one no
+/// pipeline names any more; with the files that mention `[[plugin]]` but
+/// cannot be read as pipelines (their sources are unknown, so nothing may
+/// be dropped on their account).
+pub fn sources_named_in(dir: &Path) -> (std::collections::BTreeSet<String>, Vec<PathBuf>) {
+    let mut named = std::collections::BTreeSet::new();
+    let mut unreadable = Vec::new();
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(_) => return (named, vec![dir.to_path_buf()]),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            unreadable.push(file);
+            continue;
+        };
+        match toml::from_str::<RawPipeline>(&text) {
+            Ok(raw) => named.extend(
+                raw.plugins
+                    .iter()
+                    .filter_map(|p| p.get_ref().source.as_ref())
+                    .map(|s| s.get_ref().trim().to_string()),
+            ),
+            // Not a pipeline (Cargo.toml, a fleet's [cloud] file …).
+            Err(_) if !text.contains("[[plugin]]") => {}
+            Err(_) => unreadable.push(file),
+        }
+    }
+    (named, unreadable)
+}
+
 fn pipeline_dir(source: &SourceFile) -> PathBuf {
     source
         .path
@@ -475,6 +520,13 @@ fn pipeline_dir(source: &SourceFile) -> PathBuf {
 /// (and no engine is started).
 pub fn apply(raw: &RawPipeline, loaded: Loaded) -> Result<Loaded, Rejected> {
     if raw.plugins.is_empty() {
+        // Only `[plugins]`: its keys are checked, nothing runs.
+        if raw.plugin_settings.is_some() {
+            specs(raw, &pipeline_dir(&loaded.source)).map_err(|diagnostics| Rejected {
+                source: loaded.source.clone(),
+                diagnostics,
+            })?;
+        }
         return Ok(loaded);
     }
     let reject = |source: &SourceFile, diagnostics: Vec<Diagnostic>| Rejected {
@@ -879,6 +931,12 @@ mod tests {
                 7,
                 "trusted key",
             ),
+            // `[plugins]` without any `[[plugin]]` yet.
+            (
+                "[plugins]\ntrusted_keys = [\"RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\", \"RWQnope\"]\n",
+                7,
+                "trusted key",
+            ),
         ];
         for (tail, line, what) in cases {
             let text = format!("{head}{tail}");
@@ -928,5 +986,34 @@ mod tests {
         assert_eq!(s.limits.deadline, Duration::from_millis(250));
         assert_eq!(s.hooks, Some(vec![Hook::Plan]));
         assert_eq!(s.facts.get("site"), Some("ams1"));
+    }
+}
+
+#[cfg(test)]
+mod lock_scan_tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_read_from_every_pipeline_of_the_directory() {
+        let dir = std::env::temp_dir().join(format!("kuryr6-scan-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pipeline =
+            |src: &str| format!("[pipeline]\nname = \"p\"\n\n[[plugin]]\nsource = \" {src} \"\n");
+        std::fs::write(dir.join("a.toml"), pipeline("oci://h/ns/a:1")).unwrap();
+        std::fs::write(dir.join("b.toml"), pipeline("oci://h/ns/b:1")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), pipeline("oci://h/ns/c:1")).unwrap();
+        let (named, unreadable) = sources_named_in(&dir);
+        assert_eq!(
+            named.into_iter().collect::<Vec<_>>(),
+            ["oci://h/ns/a:1", "oci://h/ns/b:1"]
+        );
+        assert!(unreadable.is_empty());
+        // A pipeline that does not parse: its sources are unknown.
+        std::fs::write(dir.join("c.toml"), "[[plugin]]\nsource = 1\n").unwrap();
+        let (named, unreadable) = sources_named_in(&dir);
+        assert_eq!((named.len(), unreadable), (2, vec![dir.join("c.toml")]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -209,15 +209,9 @@ pub fn check_signature(
         },
         Some(sig) => match signature::verify(bytes, sig, &policy.keys) {
             Ok(v) => {
-                let origin = policy
-                    .keys
-                    .iter()
-                    .find(|k| k.id == v.key_id)
-                    .map(|k| k.origin.clone())
-                    .unwrap_or_default();
                 return Ok(Trusted::Signed {
                     key_id: v.key_id,
-                    origin,
+                    origin: v.origin,
                 });
             }
             Err(SigError::Untrusted { key_id }) => DistError::UntrustedSigner {
@@ -298,7 +292,19 @@ async fn fetch(
             what: format!("its layer is {}, the lock says {}", layer.digest, e.layer),
         });
     }
-    let bytes = client.blob(repo, &layer.digest, oci::MAX_LAYER).await?;
+    // The manifest says how big the layer is: a registry sending more is
+    // cut off there, not at MAX_LAYER.
+    if layer.size > oci::MAX_LAYER as u64 {
+        return Err(OciError::NotAPlugin(format!(
+            "its layer is {} bytes, more than the {} a plugin may have",
+            layer.size,
+            oci::MAX_LAYER
+        ))
+        .into());
+    }
+    let bytes = client
+        .blob(repo, &layer.digest, layer.size as usize)
+        .await?;
     let signature = oci::pull_signature(client, repo, &manifest_digest).await?;
     Ok(Remote {
         manifest,
@@ -629,6 +635,48 @@ mod tests {
             keys: Vec::new(),
             allow_unsigned: true,
         }
+    }
+
+    /// A registry whose manifest says 16 bytes and whose blob endpoint
+    /// streams on: the download stops at the manifest's size.
+    #[test]
+    fn a_layer_is_read_no_further_than_its_manifest_says() {
+        let (dir, store, _, _, _) = setup("stream");
+        let layer = Descriptor {
+            media_type: oci::WASM_LAYER_TYPE.into(),
+            digest: sha256_digest(b"0123456789abcdef"),
+            size: 16,
+            annotations: None,
+        };
+        let config = Descriptor {
+            media_type: oci::WASM_CONFIG_TYPE.into(),
+            digest: sha256_digest(b"{}"),
+            size: 2,
+            annotations: None,
+        };
+        let manifest = oci::plugin_manifest(config, layer, "2026-01-01T00:00:00Z");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = oci::tests::serve(listener, 2, move |head| {
+            if head.contains("/manifests/") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    oci::MANIFEST_TYPE,
+                    manifest.len(),
+                    String::from_utf8_lossy(&manifest)
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}",
+                    "x".repeat(4 * 1024 * 1024)
+                )
+            }
+        });
+        let reference = Reference::parse(&format!("oci://127.0.0.1:{port}/ns/p:1")).unwrap();
+        let e = pull(&reference, false, &store).unwrap_err();
+        assert!(e.to_string().contains("larger than 16 bytes"), "{e}");
+        let _ = server.join();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

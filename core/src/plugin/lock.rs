@@ -169,6 +169,24 @@ impl Lock {
         self.entries.sort_by(|a, b| a.source.cmp(&b.source));
     }
 
+    /// Carries the entries of `old` this lock does not have over, when
+    /// `in_use` says a pipeline still names their source; returns the
+    /// others, dropped (Terraform drops providers nothing requires).
+    pub fn carry_over(&mut self, old: Lock, in_use: impl Fn(&str) -> bool) -> Vec<Entry> {
+        let mut dropped = Vec::new();
+        for e in old.entries {
+            if self.get(&e.source).is_some() {
+                continue;
+            }
+            if in_use(&e.source) {
+                self.put(e);
+            } else {
+                dropped.push(e);
+            }
+        }
+        dropped
+    }
+
     /// The file's text; the same entries always give the same bytes.
     pub fn render(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -244,6 +262,35 @@ mod tests {
             "807060504030201"
         );
         assert_eq!(back.render(), text);
+    }
+
+    #[test]
+    fn entries_no_pipeline_names_are_dropped_and_returned() {
+        let mut old = Lock::default();
+        for s in ["oci://h/ns/a:1", "oci://h/ns/b:1", "oci://h/ns/gone:1"] {
+            old.put(entry(s, None));
+        }
+        let mut new = Lock::default();
+        let fresh = Entry {
+            size: 7,
+            ..entry("oci://h/ns/a:1", None)
+        };
+        new.put(fresh.clone());
+        let dropped = new.carry_over(old, |s| s != "oci://h/ns/gone:1");
+        assert_eq!(
+            dropped
+                .iter()
+                .map(|e| e.source.as_str())
+                .collect::<Vec<_>>(),
+            ["oci://h/ns/gone:1"]
+        );
+        assert_eq!(
+            new.get("oci://h/ns/a:1"),
+            Some(&fresh),
+            "the new entry wins"
+        );
+        assert!(new.get("oci://h/ns/b:1").is_some(), "still named: kept");
+        assert_eq!(new.entries.len(), 2);
     }
 
     #[test]

@@ -46,6 +46,8 @@ const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const EMPTY_JSON: &[u8] = b"{}";
 /// Bound on a manifest or config read from a registry.
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// Bound on a token service's answer (real ones are a few KiB of JWT).
+pub const MAX_TOKEN_ANSWER: usize = 1024 * 1024;
 /// Bound on a plugin layer read from a registry.
 pub const MAX_LAYER: usize = super::store::MAX_BLOB as usize;
 
@@ -194,6 +196,8 @@ fn credentials_for(registry: &str) -> Credentials {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Plain HTTP allowed off loopback (the source's `insecure`).
+    insecure: bool,
     registry: String,
     credentials: Credentials,
     /// The Authorization header that last worked (Basic or Bearer).
@@ -213,14 +217,25 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("kuryr6/", env!("CARGO_PKG_VERSION")))
-            // Redirects (to blob storage) keep TLS verification; reqwest
-            // drops Authorization on a redirect to another host.
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Redirects (to blob storage) keep TLS verification and the
+            // transport rule: no step down to plain HTTP off loopback
+            // unless `insecure`. reqwest drops Authorization on a
+            // redirect to another host.
+            .redirect(reqwest::redirect::Policy::custom(move |a| {
+                if a.previous().len() >= 5 {
+                    a.error("more than 5 redirects")
+                } else if transport_allowed(a.url(), insecure) {
+                    a.follow()
+                } else {
+                    a.error("a redirect to plain HTTP off loopback (the source is not insecure)")
+                }
+            }))
             .build()
             .map_err(|e| OciError::Http(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
             http,
             base: format!("{scheme}://{}", reference.registry),
+            insecure,
             registry: reference.registry.clone(),
             credentials: credentials_for(&reference.registry),
             authorization: std::sync::Mutex::new(None),
@@ -252,13 +267,6 @@ impl Client {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         scope: &str,
     ) -> Result<reqwest::Response, OciError> {
-        let attempt = |auth: Option<String>| {
-            let mut rb = build(&self.http);
-            if let Some(a) = auth {
-                rb = rb.header(reqwest::header::AUTHORIZATION, a);
-            }
-            rb.send()
-        };
         let net = |e: reqwest::Error| {
             OciError::Http(format!(
                 "registry {} cannot be reached: {}",
@@ -266,7 +274,32 @@ impl Client {
                 without_url(e)
             ))
         };
-        let resp = attempt(self.auth_header()).await.map_err(net)?;
+        // The URL may be the registry's word (an upload Location): it
+        // obeys the transport rule, and our Authorization goes only to the
+        // registry's own origin, never to a host it names.
+        let attempt = |auth: Option<String>| async {
+            let mut req = build(&self.http).build().map_err(net)?;
+            if !transport_allowed(req.url(), self.insecure) {
+                return Err(OciError::Http(format!(
+                    "registry {} sends kuryr6 to plain HTTP off loopback (the source is not insecure)",
+                    self.registry
+                )));
+            }
+            if let Some(a) = auth
+                && same_origin(req.url(), &self.base)
+            {
+                let mut v = reqwest::header::HeaderValue::from_str(&a).map_err(|_| {
+                    OciError::Http(format!(
+                        "registry {}: its token is not a valid header value",
+                        self.registry
+                    ))
+                })?;
+                v.set_sensitive(true);
+                req.headers_mut().insert(reqwest::header::AUTHORIZATION, v);
+            }
+            self.http.execute(req).await.map_err(net)
+        };
+        let resp = attempt(self.auth_header()).await?;
         if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -278,7 +311,7 @@ impl Client {
             .to_string();
         let auth = self.answer(&challenge, scope).await?;
         *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth.clone());
-        attempt(Some(auth)).await.map_err(net)
+        attempt(Some(auth)).await
     }
 
     /// The Authorization header for a challenge: our Basic credentials, or
@@ -303,11 +336,12 @@ impl Client {
                 self.registry
             )));
         }
+        let params = challenge_params(params);
         let param = |name: &str| {
-            params.split(',').find_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
-            })
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
         };
         let realm = param("realm").ok_or_else(|| {
             OciError::Http(format!(
@@ -346,9 +380,10 @@ impl Client {
         if !resp.status().is_success() {
             return Err(denied());
         }
-        let body: serde_json::Value = resp
-            .json()
-            .await
+        // Bounded like every other answer: a token service is the
+        // registry's word too, and could stream without end.
+        let body = self.body(resp, MAX_TOKEN_ANSWER, "token answer").await?;
+        let body: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| OciError::Http(format!("token service of {}: {e}", self.registry)))?;
         let token = body["token"]
             .as_str()
@@ -550,6 +585,71 @@ impl Client {
     }
 }
 
+/// HTTPS always; plain HTTP only to loopback or when the operator said
+/// `insecure` (the rule for the registry itself, applied to redirects).
+fn transport_allowed(url: &reqwest::Url, insecure: bool) -> bool {
+    url.scheme() == "https"
+        || insecure
+        || (url.scheme() == "http"
+            && url.host_str().is_some_and(|h| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                h.eq_ignore_ascii_case("localhost")
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }))
+}
+
+/// Same scheme, host and port as `base` (the registry's URL).
+fn same_origin(url: &reqwest::Url, base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|b| {
+        b.scheme() == url.scheme()
+            && b.host_str() == url.host_str()
+            && b.port_or_known_default() == url.port_or_known_default()
+    })
+}
+
+/// The `key=value` pairs of a WWW-Authenticate challenge (RFC 9110
+/// auth-params). Values may be quoted strings holding commas: a push
+/// challenge says `scope="repository:ns/p:pull,push"`, and splitting on
+/// every comma would ask the token service for `pull` only.
+fn challenge_params(params: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = params.trim_start();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        out.push((key, value));
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
 /// reqwest's errors print the URL; an upload location may hold a session
 /// token, so messages keep the error's kind and causes only.
 fn without_url(e: reqwest::Error) -> String {
@@ -709,8 +809,164 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_scopes_keep_their_commas() {
+        let p = challenge_params(
+            r#"realm="https://auth.example.com/token",service="registry.example.com",scope="repository:ns/p:pull,push""#,
+        );
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("realm"), Some("https://auth.example.com/token"));
+        assert_eq!(get("service"), Some("registry.example.com"));
+        assert_eq!(get("scope"), Some("repository:ns/p:pull,push"));
+        // Unquoted values, spaces after commas, an escaped quote.
+        let p = challenge_params(r#"realm=https://h/t, scope="a\"b", error=insufficient_scope"#);
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("realm"), Some("https://h/t"));
+        assert_eq!(get("scope"), Some("a\"b"));
+        assert_eq!(get("error"), Some("insufficient_scope"));
+    }
+
+    #[test]
+    fn redirects_do_not_step_down_to_plain_http() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(transport_allowed(&u("https://blobs.example.com/x"), false));
+        assert!(transport_allowed(&u("http://127.0.0.1:5000/x"), false));
+        assert!(transport_allowed(&u("http://[::1]:5000/x"), false));
+        assert!(transport_allowed(&u("http://localhost/x"), false));
+        assert!(!transport_allowed(&u("http://blobs.example.com/x"), false));
+        assert!(!transport_allowed(&u("http://10.0.0.1/x"), false));
+        assert!(!transport_allowed(&u("ftp://127.0.0.1/x"), false));
+        assert!(transport_allowed(&u("http://blobs.example.com/x"), true));
+    }
+
+    /// A registry that asks for a Bearer token, and a token service on the
+    /// same port that streams an answer far over the bound.
+    #[test]
+    fn an_endless_token_answer_is_cut_off() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((conn, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut conn = conn;
+                if first.contains("/token") {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"token\":\"",
+                    );
+                    let chunk = vec![b'a'; 64 * 1024];
+                    for _ in 0..(8 * MAX_TOKEN_ANSWER / chunk.len()) {
+                        if conn.write_all(&chunk).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = conn.write_all(b"\"}");
+                    return;
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"t\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        let reference = Reference::parse(&format!("oci://127.0.0.1:{port}/ns/p:1")).unwrap();
+        let client = Client::new(&reference, false).unwrap();
+        let e = block_on(client.manifest("ns/p", "1")).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        drop(client);
+        let _ = server.join();
+    }
+
+    /// Serves `n` connections, one request each: `answer(request head)`
+    /// is the response; returns the request heads seen.
+    pub(crate) fn serve(
+        listener: std::net::TcpListener,
+        n: usize,
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        use std::io::{BufRead, BufReader, Write};
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    break;
+                };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let _ = conn.write_all(answer(&head).as_bytes());
+                seen.push(head);
+            }
+            seen
+        })
+    }
+
+    /// A registry whose upload Location names another host: the upload
+    /// goes there, our credentials do not.
+    #[test]
+    fn credentials_stay_with_the_registry_host() {
+        let reg = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let other_port = other.local_addr().unwrap().port();
+        let reference = Reference::parse(&format!(
+            "oci://127.0.0.1:{}/ns/p:1",
+            reg.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let registry = serve(reg, 3, move |head| {
+            let close = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            if !head.to_ascii_lowercase().contains("authorization: basic") {
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\n{close}"
+                )
+            } else if head.starts_with("HEAD") {
+                format!("HTTP/1.1 404 Not Found\r\n{close}")
+            } else {
+                format!(
+                    "HTTP/1.1 202 Accepted\r\nLocation: http://127.0.0.2:{other_port}/upload?s=1\r\n{close}"
+                )
+            }
+        });
+        let elsewhere = serve(other, 1, |_| {
+            "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        });
+        let mut client = Client::new(&reference, false).unwrap();
+        client.credentials = Credentials::Basic("dXNlcjpzZWNyZXQ=".into());
+        block_on(client.push_blob("ns/p", WASM_LAYER_TYPE, b"\0asm")).unwrap();
+        drop(client);
+        let seen = registry.join().unwrap();
+        assert!(
+            seen[1].contains("dXNlcjpzZWNyZXQ="),
+            "the registry gets them: {seen:?}"
+        );
+        let there = elsewhere.join().unwrap();
+        assert_eq!(there.len(), 1);
+        assert!(
+            there[0].starts_with("PUT /upload?s=1&digest=sha256:")
+                && !there[0].to_ascii_lowercase().contains("authorization"),
+            "{there:?}"
+        );
+    }
 
     #[test]
     fn rfc3339_matches_known_dates() {

@@ -33,6 +33,13 @@ impl Reference {
                 "`{s}` has no repository after the registry (write oci://HOST/NAMESPACE/NAME:TAG)"
             )
         })?;
+        // `user:password@host` is not a reference kuryr6 takes, and the
+        // text after `oci://` up to `@` may be a password: never echoed.
+        if let Some((_, host)) = registry.rsplit_once('@') {
+            return Err(format!(
+                "`oci://<credentials>@{host}/…` carries credentials, which kuryr6 does not take in a reference (and does not print); set KURYR6_REGISTRY_USERNAME and KURYR6_REGISTRY_PASSWORD, or log in so ~/.docker/config.json has them"
+            ));
+        }
         check_registry(registry).map_err(|e| format!("`{s}`: {e}"))?;
         let (path, digest) = match path.split_once('@') {
             Some((p, d)) => {
@@ -250,9 +257,12 @@ mod tests {
             ("oci://h:99999/ns/p:1", "not a port"),
             ("oci://h_x/ns/p:1", "not a registry host"),
             ("oci://[::1/ns/p:1", "closing ]"),
+            ("oci://u:s3cr3t@h:5000/ns/p:1", "carries credentials"),
+            ("oci://s3cr3t@h/ns/p@sha256:abc", "carries credentials"),
         ] {
             let e = Reference::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
+            assert!(!e.contains("s3cr3t"), "a password is never echoed: {e}");
         }
     }
 }

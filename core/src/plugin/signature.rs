@@ -92,6 +92,8 @@ pub struct Verified {
     pub key_id: KeyId,
     /// The signed comment (minisign: timestamp and file name by default).
     pub trusted_comment: String,
+    /// Where the key that verified it was listed.
+    pub origin: String,
 }
 
 /// Reads one key: a base64 minisign public key (`RWQ…`), or a path
@@ -204,20 +206,33 @@ pub fn verify(bytes: &[u8], signature: &str, keys: &[TrustedKey]) -> Result<Veri
     }
     let sig = Signature::decode(signature).map_err(|e| SigError::Malformed(e.to_string()))?;
     let key_id = signer_of(signature).ok_or_else(|| SigError::Malformed("no key id".into()))?;
-    let Some(trusted) = keys.iter().find(|k| k.id == key_id) else {
+    // A key id is 8 bytes anyone can put in a key of their own: two
+    // trusted keys may share one, so each is tried, not just the first.
+    let mut candidates = keys.iter().filter(|k| k.id == key_id).peekable();
+    if candidates.peek().is_none() {
         return Err(SigError::Untrusted { key_id });
-    };
-    // `false`: legacy (non-prehashed) signatures are refused.
-    match trusted.key.verify(bytes, &sig, false) {
-        Ok(()) => Ok(Verified {
-            key_id,
-            trusted_comment: sig.trusted_comment().to_string(),
-        }),
-        Err(minisign_verify::Error::UnexpectedAlgorithm) => Err(SigError::Malformed(
-            "a legacy (non-prehashed) signature; sign again with minisign 0.8 or later".into(),
-        )),
-        Err(_) => Err(SigError::Invalid { key_id }),
     }
+    let mut refusal = SigError::Invalid { key_id };
+    for trusted in candidates {
+        // `false`: legacy (non-prehashed) signatures are refused.
+        match trusted.key.verify(bytes, &sig, false) {
+            Ok(()) => {
+                return Ok(Verified {
+                    key_id,
+                    trusted_comment: sig.trusted_comment().to_string(),
+                    origin: trusted.origin.clone(),
+                });
+            }
+            Err(minisign_verify::Error::UnexpectedAlgorithm) => {
+                refusal = SigError::Malformed(
+                    "a legacy (non-prehashed) signature; sign again with minisign 0.8 or later"
+                        .into(),
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    Err(refusal)
 }
 
 /// The trusted keys that apply to one plugin.
@@ -256,6 +271,44 @@ mod tests {
         assert_eq!(KeyId::parse("0A07060504030201"), Some(small));
         assert_eq!(KeyId::parse("AB070605040302011"), None);
         assert_eq!(KeyId::parse("XY"), None);
+    }
+
+    /// minisign-verify's own test vector: key, and a prehashed signature of
+    /// b"test".
+    const PK: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    const SIG: &str = "untrusted comment: signature from minisign secret key
+RUQf6LRCGA9i559r3g7V1qNyJDApGip8MfqcadIgT9CuhV3EMhHoN1mGTkUidF/z7SrlQgXdy8ofjb7bNJJylDOocrCo8KLzZwo=
+trusted comment: timestamp:1556193335\tfile:test
+y/rUw2y8/hOUYjZU71eHp/Wo1KZ40fGy2VJEDl34XMJM+TX48Ss/17u3IvIfbVR1FkZZSNCisQbuQY+bHwhEBg==";
+
+    #[test]
+    fn an_impostor_key_with_the_same_id_neither_blocks_nor_takes_credit() {
+        let real = parse_key(PK, Path::new("."), "real").unwrap();
+        // Same key id, other public key: anyone can make one.
+        let mut bin = base64::engine::general_purpose::STANDARD
+            .decode(PK)
+            .unwrap();
+        bin[20] ^= 0xff;
+        let forged = base64::engine::general_purpose::STANDARD.encode(&bin);
+        let impostor = parse_key(&forged, Path::new("."), "impostor").unwrap();
+        assert_eq!(impostor.id, real.id);
+        let v = verify(b"test", SIG, &[impostor.clone(), real.clone()]).unwrap();
+        assert_eq!((v.key_id, v.origin.as_str()), (real.id, "real"));
+        assert_eq!(v.trusted_comment, "timestamp:1556193335\tfile:test");
+        assert_eq!(
+            verify(b"test", SIG, &[impostor]),
+            Err(SigError::Invalid { key_id: real.id })
+        );
+        // The trusted comment is signed too: altering it is refused.
+        let altered = SIG.replace("file:test", "file:other");
+        assert_eq!(
+            verify(b"test", &altered, std::slice::from_ref(&real)),
+            Err(SigError::Invalid { key_id: real.id })
+        );
+        assert_eq!(
+            verify(b"Test", SIG, std::slice::from_ref(&real)),
+            Err(SigError::Invalid { key_id: real.id })
+        );
     }
 
     #[test]
