@@ -14,10 +14,10 @@
 //! file, only names of keys, files and clouds.
 
 use super::CloudError;
-use yaml_serde::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use yaml_serde::{Mapping, Value};
 
 /// A password, application-credential secret or token. Never printed: both
 /// `Debug` and `Display` show `***`; [`Secret::expose`] is the one way out.

@@ -37,10 +37,10 @@ pub mod dist;
 pub mod error;
 pub mod fixture;
 pub mod host;
-pub mod scaffold;
 pub mod lock;
 pub mod oci;
 pub mod reference;
+pub mod scaffold;
 pub mod signature;
 pub mod store;
 
