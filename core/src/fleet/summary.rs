@@ -49,11 +49,12 @@ pub struct SiteReport {
     pub adopted: usize,
     pub seconds: f64,
     pub status: Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always in the JSON (`null` when none), so every site has one shape.
+    #[serde(default)]
     pub error: Option<String>,
     /// `plan`: the changes per resource (`engine::ChangeSet`), for drift
     /// reports; `run`: the files written.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[serde(default)]
     pub detail: Value,
 }
 
@@ -87,7 +88,8 @@ pub struct Summary {
     pub shards: Vec<String>,
     pub sites: Vec<SiteReport>,
     pub seconds: f64,
-    /// Every site ok (or pending, for plan).
+    /// Every site ok (or pending, for plan): none failed, skipped or
+    /// refused, and (a merge) no shard missing.
     pub ok: bool,
     pub failed: Vec<String>,
     pub pending: Vec<String>,
@@ -120,7 +122,7 @@ impl Summary {
         Summary {
             command: command.into(),
             shards,
-            ok: failed.is_empty(),
+            ok: failed.is_empty() && refused.is_empty(),
             failed,
             pending,
             refused,
@@ -225,6 +227,12 @@ impl Summary {
         }
         if !self.pending.is_empty() {
             out.push_str(&format!("changes pending: {}\n", self.pending.join(", ")));
+        }
+        if !self.refused.is_empty() {
+            out.push_str(&format!(
+                "refused (run would refuse these plans; see each site's changes): {}\n",
+                self.refused.join(", ")
+            ));
         }
         if !self.missing_shards.is_empty() {
             out.push_str(&format!(
@@ -338,6 +346,20 @@ mod tests {
         );
         assert_eq!((s.exit_code(false), s.exit_code(true)), (0, 3));
         assert_eq!(s.pending, ["b"]);
+        assert!(s.ok, "pending is ok for plan");
+        // Every site has the same keys, set or not.
+        let doc = serde_json::to_value(&s).unwrap();
+        assert!(doc["sites"][0]["error"].is_null() && doc["sites"][0].get("error").is_some());
+        assert!(doc["sites"][0].get("detail").is_some());
+        let r = Summary::new(
+            "plan",
+            vec![],
+            vec![site("r", Status::Refused), site("a", Status::Ok)],
+            1.0,
+        );
+        assert_eq!(r.exit_code(true), 4);
+        assert!(!r.ok, "a refused plan is not ok");
+        assert!(r.table().contains("refused (run would refuse"), "{}", r.table());
         assert_eq!(s.sites[0].site, "a", "sorted by site");
         let s = Summary::new(
             "run",
