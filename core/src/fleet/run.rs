@@ -179,6 +179,18 @@ async fn one_site<K: Connector>(
     if let Err(e) = result {
         report.status = Status::Failed;
         report.error = Some(e.to_string());
+        // A run that failed half-way changed some resources: say which
+        // counts, rather than zeros, and that a re-run finishes the rest.
+        let done = progress.succeeded();
+        if matches!(job, Job::Run { .. }) && done != Default::default() {
+            report.created = done.created;
+            report.updated = done.updated;
+            report.deleted = done.deleted;
+            report.adopted = done.adopted;
+            report.error = Some(format!(
+                "{e} (the site is half-applied: the counts are the changes made before the failure; run again to finish)"
+            ));
+        }
         progress.note(&format!("failed after {:.1} s: {e}", report.seconds));
         if options.fail_fast {
             stop.set(true);

@@ -359,7 +359,11 @@ mod tests {
         );
         assert_eq!(r.exit_code(true), 4);
         assert!(!r.ok, "a refused plan is not ok");
-        assert!(r.table().contains("refused (run would refuse"), "{}", r.table());
+        assert!(
+            r.table().contains("refused (run would refuse"),
+            "{}",
+            r.table()
+        );
         assert_eq!(s.sites[0].site, "a", "sorted by site");
         let s = Summary::new(
             "run",

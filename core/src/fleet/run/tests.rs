@@ -314,3 +314,50 @@ async fn sites_run_side_by_side_up_to_parallel() {
         "one site {single:?}, eight sites {eight:?}"
     );
 }
+
+/// A site whose run fails half-way says what it changed before the failure,
+/// not zeros, and that a re-run finishes it.
+#[tokio::test]
+async fn a_site_failing_half_way_reports_what_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let east = FakeCloud::new();
+    let connector = FakeConnector::new([("east".to_string(), (&east, "p".to_string()))]);
+    let sites = vec![site(1, "east", dir.path())];
+    // The router keeps failing (each create is tried CREATE_ATTEMPTS times).
+    for _ in 0..crate::engine::create::CREATE_ATTEMPTS {
+        east.add_fault(crate::cloud::fake::Fault {
+            verb: Some(crate::cloud::fake::Verb::Create),
+            kind: Some(Kind::Router),
+            nth: 1,
+            error: CloudError::Unavailable("POST /v2.0/routers answered 500".into()),
+            after_effect: false,
+        });
+    }
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, false)).await,
+        0.0,
+    );
+    let r = &s.sites[0];
+    assert_eq!(r.status, Status::Failed, "{}", s.table());
+    let networks = east
+        .snapshot(&Kind::Network)
+        .iter()
+        .filter(|v| has_tag(v, "kuryr6"))
+        .count();
+    assert!(networks > 0, "the networks came before the router");
+    assert!(r.created >= networks, "{}", s.table());
+    assert!(
+        r.error.as_deref().unwrap().contains("half-applied"),
+        "{:?}",
+        r.error
+    );
+    let again = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, false)).await,
+        0.0,
+    );
+    assert!(again.ok, "{}", again.table());
+}
