@@ -236,7 +236,14 @@ fn a_single_pipeline_uses_its_cloud_unless_the_command_line_names_one() {
     assert!(
         run(&["plan", "--os-cloud", "staging"], None).contains("cloud \"staging\" was asked for")
     );
-    assert!(run(&["run"], Some("from-env")).contains("cloud \"from-env\" was asked for"));
+    let env = run(&["run"], Some("from-env"));
+    assert!(env.contains("cloud \"from-env\" was asked for"), "{env}");
+    // The override is said, not silent (an OS_CLOUD left in a shell).
+    assert!(
+        env.contains("names cloud \"region-0\" in [cloud]; using \"from-env\""),
+        "{env}"
+    );
+    assert!(!run(&["plan"], None).contains("note:"));
 }
 
 /// Sites in one directory that keep the default emit dir (`out`) would

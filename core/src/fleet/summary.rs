@@ -276,7 +276,7 @@ pub fn merge(parts: Vec<(String, Summary)>) -> Result<Summary, String> {
             ));
         }
         for label in &s.shards {
-            let shard: super::Shard = label.parse().map_err(|e| format!("{file}: shard {e}"))?;
+            let shard: super::Shard = label.parse().map_err(|e| format!("{file}: {e}"))?;
             match &count {
                 Some((n, first)) if *n != shard.count => {
                     return Err(format!(
