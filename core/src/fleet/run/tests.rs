@@ -361,3 +361,51 @@ async fn a_site_failing_half_way_reports_what_it_changed() {
     );
     assert!(again.ok, "{}", again.table());
 }
+
+/// A connector whose cloud "boom" panics (a bug) while connecting.
+struct Panicky<'a>(FakeConnector<'a>);
+
+impl<'a> Connector for Panicky<'a> {
+    type Cloud = crate::cloud::fake::ProjectView<'a>;
+    async fn connect(&self, key: &CloudKey) -> Result<Connected<Self::Cloud>, CloudError> {
+        if key.name.as_deref() == Some("boom") {
+            tokio::task::yield_now().await;
+            panic!("a bug in one site");
+        }
+        self.0.connect(key).await
+    }
+}
+
+/// A panic in one site fails that site only: the others, in flight or not
+/// started, still converge, and the summary names the broken one.
+#[tokio::test]
+async fn a_panic_in_one_site_fails_that_site_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let east = FakeCloud::new();
+    let connector = Panicky(FakeConnector::new([(
+        "east".to_string(),
+        (&east, "p".to_string()),
+    )]));
+    let sites: Vec<Site> = ["east", "boom", "east", "east"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c, dir.path()))
+        .collect();
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(2, false)).await,
+        0.0,
+    );
+    assert_eq!(s.failed, ["site-2"], "{}", s.table());
+    assert!(
+        s.sites[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("internal error (a bug in kuryr6; please report it): a bug in one site"),
+        "{}",
+        s.table()
+    );
+    assert_eq!(s.sites.iter().filter(|r| r.status == Status::Ok).count(), 3);
+}
