@@ -1205,17 +1205,16 @@ fn run_fleet(
     // Two sites writing one emit directory would overwrite each other's
     // kuryr.conf; judged over every file, as the policy is.
     if let Job::Run { out, .. } = &job {
-        for message in fleet::emit_dir_clashes(&loaded, out.as_deref()) {
-            clashes.push(Located::operational("", "usage", message, None));
+        for (file, message) in fleet::emit_dir_clashes(&loaded, out.as_deref()) {
+            clashes.push(Located::operational(&file, "usage", message, None));
         }
     }
     if !clashes.is_empty() {
         match format {
             Format::Json => println!("{}", error_document(&clashes)),
-            Format::Text => clashes.iter().for_each(|c| match c.file.as_str() {
-                "" => eprintln!("kuryr6: {}", c.message),
-                file => eprintln!("kuryr6: {file}: {}", c.message),
-            }),
+            Format::Text => clashes
+                .iter()
+                .for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
         }
         return ExitCode::from(2);
     }

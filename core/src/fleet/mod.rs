@@ -136,19 +136,23 @@ impl CloudKey {
 
 /// Sites of a `run` whose emitted files would land in one directory: the
 /// last writer would win, and every other site's kuryr.conf would name
-/// someone else's networks. Found before any call; one message per clash.
+/// someone else's networks. Found before any call; one (file, message) per
+/// clash, the file being the later site's.
 /// With `out` (`--out DIR`) each site writes into `DIR/<site>`, so only a
 /// site name that leaves `DIR/<site>` (`.`, `..`) can clash.
-pub fn emit_dir_clashes(loaded: &[crate::load::Loaded], out: Option<&Path>) -> Vec<String> {
+pub fn emit_dir_clashes(
+    loaded: &[crate::load::Loaded],
+    out: Option<&Path>,
+) -> Vec<(String, String)> {
     let mut messages = Vec::new();
     let mut owners: BTreeMap<PathBuf, (&str, String)> = BTreeMap::new();
     for l in loaded {
         let site = l.plan.pipeline.as_str();
         if out.is_some() && (site == "." || site == "..") {
-            messages.push(format!(
+            messages.push((l.source.display_path(), format!(
                 "site \"{site}\" ({}): --out DIR writes each site into DIR/<site name>, and \"{site}\" is not a directory of its own; rename the pipeline",
                 l.source.display_path()
-            ));
+            )));
             continue;
         }
         let site_out = out.map(|o| o.join(site));
@@ -159,11 +163,11 @@ pub fn emit_dir_clashes(loaded: &[crate::load::Loaded], out: Option<&Path>) -> V
                 site_out.as_deref(),
             ));
             match owners.get(&dir) {
-                Some((other, other_file)) if *other != site => messages.push(format!(
+                Some((other, other_file)) if *other != site => messages.push((l.source.display_path(), format!(
                     "sites \"{other}\" ({other_file}) and \"{site}\" ({}) both emit into {}: each site needs its own emit directory; set `[plan.emit] dir` per site (e.g. \"out/{site}\") or give --out DIR (each site writes into DIR/<site>)",
                     l.source.display_path(),
                     dir.display()
-                )),
+                ))),
                 Some(_) => {}
                 None => {
                     owners.insert(dir, (site, l.source.display_path()));
@@ -281,10 +285,11 @@ mod tests {
         let clashes = emit_dir_clashes(&all, None);
         assert_eq!(clashes.len(), 2, "{clashes:?}");
         assert!(
-            clashes[0].contains("sites \"a\"") && clashes[0].contains("\"b\""),
+            clashes[0].1.contains("sites \"a\"") && clashes[0].1.contains("\"b\""),
             "{clashes:?}"
         );
-        assert!(clashes[1].contains("\"c\""), "{clashes:?}");
+        assert!(clashes[0].0.ends_with("b.toml"), "{clashes:?}");
+        assert!(clashes[1].1.contains("\"c\""), "{clashes:?}");
         // --out DIR: DIR/<site> each.
         let out = dir.path().join("emitted");
         assert!(emit_dir_clashes(&all, Some(&out)).is_empty());
