@@ -670,6 +670,17 @@ where
     };
     // The file's `[cloud]` unless --os-cloud / OS_CLOUD name another.
     let key = CloudKey::resolve(loaded.cloud.as_ref(), cloud.os_cloud.as_deref(), false);
+    if let Some(named) = &loaded.cloud
+        && key.name.as_deref() != Some(named.name.as_str())
+    {
+        // An OS_CLOUD left in the shell must not point a site elsewhere
+        // unseen (stderr: stdout may be JSON).
+        eprintln!(
+            "kuryr6: note: {file} names cloud \"{}\" in [cloud]; using \"{}\" from --os-cloud / OS_CLOUD (a single pipeline: the command line wins)",
+            named.name,
+            key.name.as_deref().unwrap_or_default()
+        );
+    }
     let args = CloudArgs {
         os_cloud: key.name.clone(),
         region: key.region.clone(),
@@ -1189,6 +1200,13 @@ fn run_fleet(
                 ),
                 None,
             ));
+        }
+    }
+    // Two sites writing one emit directory would overwrite each other's
+    // kuryr.conf; judged over every file, as the policy is.
+    if let Job::Run { out, .. } = &job {
+        for (file, message) in fleet::emit_dir_clashes(&loaded, out.as_deref()) {
+            clashes.push(Located::operational(&file, "usage", message, None));
         }
     }
     if !clashes.is_empty() {

@@ -198,7 +198,7 @@ fn report_merge_combines_shards() {
     assert_eq!(m["shards"], serde_json::json!(["0/2", "1/2"]));
     let o = kuryr6(dir.path(), &["report", "merge"], &[a.clone(), a.clone()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("the shards overlap"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is in both"));
     std::fs::write(dir.path().join("junk.json"), "{}").unwrap();
     let o = kuryr6(
         dir.path(),
@@ -236,5 +236,36 @@ fn a_single_pipeline_uses_its_cloud_unless_the_command_line_names_one() {
     assert!(
         run(&["plan", "--os-cloud", "staging"], None).contains("cloud \"staging\" was asked for")
     );
-    assert!(run(&["run"], Some("from-env")).contains("cloud \"from-env\" was asked for"));
+    let env = run(&["run"], Some("from-env"));
+    assert!(env.contains("cloud \"from-env\" was asked for"), "{env}");
+    // The override is said, not silent (an OS_CLOUD left in a shell).
+    assert!(
+        env.contains("names cloud \"region-0\" in [cloud]; using \"from-env\""),
+        "{env}"
+    );
+    assert!(!run(&["plan"], None).contains("note:"));
+}
+
+/// Sites in one directory that keep the default emit dir (`out`) would
+/// overwrite each other's kuryr.conf: `run` refuses before any call (the
+/// clouds are not even looked up), and `--out DIR` (DIR/<site>) is fine.
+#[test]
+fn two_sites_emitting_into_one_directory_are_refused_before_any_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = generate(dir.path(), 3);
+    let o = kuryr6(dir.path(), &["run"], &files);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("sites \"site-0000\"") && err.contains("both emit into"),
+        "{err}"
+    );
+    assert!(!err.contains("\"region-"), "refused before clouds: {err}");
+    // With --out, each site has its own directory: the fleet goes on to
+    // look up its clouds (none here).
+    let o = kuryr6(dir.path(), &["run", "--out", "emitted"], &files);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("both emit into"), "{err}");
+    assert!(err.contains("\"region-"), "{err}");
 }

@@ -3,7 +3,7 @@
 //! and when stdout carries JSON for machines.
 
 use super::diff::{Action, Target};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Whether the current command shows progress; set by `Progress::new`, read
@@ -29,6 +29,19 @@ pub struct Progress {
     enabled: bool,
     /// `[site] ` in a fleet, so interleaved lines say whose they are.
     prefix: String,
+    /// Changes that succeeded so far: created, updated, deleted, adopted.
+    /// `apply` returns its counts only when every change succeeded; a
+    /// fleet's summary still has to say what a failed site changed.
+    done: [AtomicUsize; 4],
+}
+
+/// What `Progress` saw succeed (`Progress::succeeded`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Succeeded {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub adopted: usize,
 }
 
 impl Progress {
@@ -37,6 +50,18 @@ impl Progress {
         Progress {
             enabled,
             prefix: String::new(),
+            done: Default::default(),
+        }
+    }
+
+    /// The changes reported done and successful so far.
+    pub fn succeeded(&self) -> Succeeded {
+        let n = |i: usize| self.done[i].load(Ordering::Relaxed);
+        Succeeded {
+            created: n(0),
+            updated: n(1),
+            deleted: n(2),
+            adopted: n(3),
         }
     }
 
@@ -50,6 +75,17 @@ impl Progress {
 
     pub fn done(&self, target: &Target, action: Action, took: Duration, ok: bool) {
         tracing::info!(%target, ?action, ms = took.as_millis() as u64, ok, "change applied");
+        // As `apply` counts: a replacement's new resource is a creation.
+        let slot = match action {
+            Action::Create | Action::Replace => Some(0),
+            Action::Update => Some(1),
+            Action::Delete => Some(2),
+            Action::Adopt => Some(3),
+            Action::NoOp => None,
+        };
+        if let (true, Some(i)) = (ok, slot) {
+            self.done[i].fetch_add(1, Ordering::Relaxed);
+        }
         if !self.enabled {
             return;
         }

@@ -18,6 +18,8 @@ pub use summary::{SiteReport, Status, Summary};
 use crate::cloud::config::Interface;
 use crate::diag::{Code, Diagnostic};
 use crate::pipeline::RawPipeline;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// A pipeline's `[cloud]` table: which `clouds.yaml` entry it converges,
 /// optionally narrowed to a region and an endpoint interface.
@@ -132,6 +134,75 @@ impl CloudKey {
     }
 }
 
+/// Sites of a `run` whose emitted files would land in one directory: the
+/// last writer would win, and every other site's kuryr.conf would name
+/// someone else's networks. Found before any call; one (file, message) per
+/// clash, the file being the later site's.
+/// With `out` (`--out DIR`) each site writes into `DIR/<site>`, so only a
+/// site name that leaves `DIR/<site>` (`.`, `..`) can clash.
+pub fn emit_dir_clashes(
+    loaded: &[crate::load::Loaded],
+    out: Option<&Path>,
+) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    let mut owners: BTreeMap<PathBuf, (&str, String)> = BTreeMap::new();
+    for l in loaded {
+        let site = l.plan.pipeline.as_str();
+        if out.is_some() && (site == "." || site == "..") {
+            messages.push((l.source.display_path(), format!(
+                "site \"{site}\" ({}): --out DIR writes each site into DIR/<site name>, and \"{site}\" is not a directory of its own; rename the pipeline",
+                l.source.display_path()
+            )));
+            continue;
+        }
+        let site_out = out.map(|o| o.join(site));
+        for e in l.plan.emits() {
+            let dir = lexical(&crate::emit::out_dir(
+                e,
+                &l.source.path,
+                site_out.as_deref(),
+            ));
+            match owners.get(&dir) {
+                Some((other, other_file)) if *other != site => messages.push((l.source.display_path(), format!(
+                    "sites \"{other}\" ({other_file}) and \"{site}\" ({}) both emit into {}: each site needs its own emit directory; set `[plan.emit] dir` per site (e.g. \"out/{site}\") or give --out DIR (each site writes into DIR/<site>)",
+                    l.source.display_path(),
+                    dir.display()
+                ))),
+                Some(_) => {}
+                None => {
+                    owners.insert(dir, (site, l.source.display_path()));
+                }
+            }
+        }
+    }
+    messages
+}
+
+/// `dir` absolute and without `.` / `..`, so that `sites/out` and
+/// `./sites/../sites/out` compare equal (no file system access: the
+/// directories need not exist yet).
+fn lexical(dir: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(dir)
+    };
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +263,38 @@ mod tests {
             Some("cli")
         );
         assert_eq!(CloudKey::resolve(None, None, true).name, None);
+    }
+
+    #[test]
+    fn two_sites_emitting_into_one_directory_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = |file: &str, name: &str, emit: &str| {
+            let path = dir.path().join(file);
+            let text = BASE.replace("name = \"s\"", &format!("name = \"{name}\"")) + emit;
+            crate::load::load_source(SourceFile::new(&path, text.as_str())).unwrap()
+        };
+        std::fs::create_dir_all(dir.path().join("east")).unwrap();
+        // Both default to `out` next to their file: one directory.
+        let a = site("a.toml", "a", "");
+        let b = site("b.toml", "b", "");
+        // The same directory spelled another way.
+        let c = site("east/c.toml", "c", "[plan.emit]\ndir = \"../out\"\n");
+        // Its own directory.
+        let d = site("d.toml", "d", "[plan.emit]\ndir = \"out/d\"\n");
+        let all = [a, b, c, d];
+        let clashes = emit_dir_clashes(&all, None);
+        assert_eq!(clashes.len(), 2, "{clashes:?}");
+        assert!(
+            clashes[0].1.contains("sites \"a\"") && clashes[0].1.contains("\"b\""),
+            "{clashes:?}"
+        );
+        assert!(clashes[0].0.ends_with("b.toml"), "{clashes:?}");
+        assert!(clashes[1].1.contains("\"c\""), "{clashes:?}");
+        // --out DIR: DIR/<site> each.
+        let out = dir.path().join("emitted");
+        assert!(emit_dir_clashes(&all, Some(&out)).is_empty());
+        // Sites in separate directories with the default `out`: no clash.
+        let e = site("east/e.toml", "e", "");
+        assert!(emit_dir_clashes(&[all[3].clone(), e], None).is_empty());
     }
 }

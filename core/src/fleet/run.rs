@@ -20,10 +20,11 @@ use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::{self, Progress};
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
 use crate::load::Loaded;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -172,13 +173,38 @@ async fn one_site<K: Connector>(
             }
         }
     };
-    let result = progress::SITE_PREFIX
-        .scope(format!("[{name}] "), work)
-        .await;
+    // All sites share one task: a panic (a bug) in one site must fail that
+    // site, not abort the others half-applied with no summary.
+    let result = match AssertUnwindSafe(progress::SITE_PREFIX.scope(format!("[{name}] "), work))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => Err(format!(
+            "internal error (a bug in kuryr6; please report it): {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into())
+        )),
+    };
     report.seconds = started.elapsed().as_secs_f64();
     if let Err(e) = result {
         report.status = Status::Failed;
-        report.error = Some(e.to_string());
+        report.error = Some(e.clone());
+        // A run that failed half-way changed some resources: say which
+        // counts, rather than zeros, and that a re-run finishes the rest.
+        let done = progress.succeeded();
+        if matches!(job, Job::Run { .. }) && done != Default::default() {
+            report.created = done.created;
+            report.updated = done.updated;
+            report.deleted = done.deleted;
+            report.adopted = done.adopted;
+            report.error = Some(format!(
+                "{e} (the site is half-applied: the counts are the changes made before the failure; run again to finish)"
+            ));
+        }
         progress.note(&format!("failed after {:.1} s: {e}", report.seconds));
         if options.fail_fast {
             stop.set(true);

@@ -49,11 +49,12 @@ pub struct SiteReport {
     pub adopted: usize,
     pub seconds: f64,
     pub status: Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always in the JSON (`null` when none), so every site has one shape.
+    #[serde(default)]
     pub error: Option<String>,
     /// `plan`: the changes per resource (`engine::ChangeSet`), for drift
     /// reports; `run`: the files written.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[serde(default)]
     pub detail: Value,
 }
 
@@ -87,11 +88,16 @@ pub struct Summary {
     pub shards: Vec<String>,
     pub sites: Vec<SiteReport>,
     pub seconds: f64,
-    /// Every site ok (or pending, for plan).
+    /// Every site ok (or pending, for plan): none failed, skipped or
+    /// refused, and (a merge) no shard missing.
     pub ok: bool,
     pub failed: Vec<String>,
     pub pending: Vec<String>,
     pub refused: Vec<String>,
+    /// `report merge`: the shards of the fleet's N whose summary was not
+    /// given; their sites are unknown, so the merge is not ok.
+    #[serde(default)]
+    pub missing_shards: Vec<String>,
 }
 
 impl Summary {
@@ -116,10 +122,11 @@ impl Summary {
         Summary {
             command: command.into(),
             shards,
-            ok: failed.is_empty(),
+            ok: failed.is_empty() && refused.is_empty(),
             failed,
             pending,
             refused,
+            missing_shards: Vec::new(),
             sites,
             seconds,
         }
@@ -129,7 +136,7 @@ impl Summary {
     /// 4 when a plan has refusals, 3 with `--detailed-exitcode` when a site
     /// has pending changes; else 0.
     pub fn exit_code(&self, detailed: bool) -> u8 {
-        if !self.failed.is_empty() {
+        if !self.failed.is_empty() || !self.missing_shards.is_empty() {
             1
         } else if !self.refused.is_empty() {
             4
@@ -221,6 +228,18 @@ impl Summary {
         if !self.pending.is_empty() {
             out.push_str(&format!("changes pending: {}\n", self.pending.join(", ")));
         }
+        if !self.refused.is_empty() {
+            out.push_str(&format!(
+                "refused (run would refuse these plans; see each site's changes): {}\n",
+                self.refused.join(", ")
+            ));
+        }
+        if !self.missing_shards.is_empty() {
+            out.push_str(&format!(
+                "shards missing (no summary given, their sites unknown): {}\n",
+                self.missing_shards.join(", ")
+            ));
+        }
         out
     }
 }
@@ -235,15 +254,19 @@ fn short_project(id: &str) -> String {
 }
 
 /// `kuryr6 report merge`: the shards' summaries as one. All must come from
-/// the same command; a site in two shards is an error (shards overlap, so
-/// they were not cut from one `N`).
+/// the same command and, when sharded, from one N. A site in two summaries
+/// is an error (shards overlap, so they were not cut from one N), whatever
+/// the file paths each runner saw: a pipeline name is one site. Shards of
+/// that N with no summary are listed in `missing_shards` (exit 1): their
+/// sites are unknown, which must not read as success.
 pub fn merge(parts: Vec<(String, Summary)>) -> Result<Summary, String> {
     let Some(command) = parts.first().map(|(_, s)| s.command.clone()) else {
         return Err("no summaries to merge".into());
     };
-    let mut seen: std::collections::BTreeMap<(String, String), String> = Default::default();
+    let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    let mut cut: std::collections::BTreeMap<String, String> = Default::default();
+    let mut count: Option<(u32, String)> = None;
     let mut sites = Vec::new();
-    let mut shards = Vec::new();
     let mut seconds: f64 = 0.0;
     for (file, s) in parts {
         if s.command != command {
@@ -252,21 +275,51 @@ pub fn merge(parts: Vec<(String, Summary)>) -> Result<Summary, String> {
                 s.command
             ));
         }
-        for r in s.sites {
-            if let Some(other) = seen.insert((r.site.clone(), r.file.clone()), file.clone()) {
+        for label in &s.shards {
+            let shard: super::Shard = label.parse().map_err(|e| format!("{file}: {e}"))?;
+            match &count {
+                Some((n, first)) if *n != shard.count => {
+                    return Err(format!(
+                        "{file} is shard {shard}, {first} a shard of {n}: merge the shards of one N"
+                    ));
+                }
+                Some(_) => {}
+                None => count = Some((shard.count, file.clone())),
+            }
+            if let Some(other) = cut.insert(shard.to_string(), file.clone()) {
                 return Err(format!(
-                    "site {} ({}) is in both {other} and {file}: the shards overlap (were they cut with the same N?)",
+                    "shard {shard} is in both {other} and {file}: give each shard's summary once"
+                ));
+            }
+        }
+        for r in s.sites {
+            if let Some((other, other_site_file)) =
+                seen.insert(r.site.clone(), (file.clone(), r.file.clone()))
+            {
+                return Err(format!(
+                    "site {} is in both {other} ({other_site_file}) and {file} ({}): the shards overlap (were they cut with the same N?)",
                     r.site, r.file
                 ));
             }
             sites.push(r);
         }
-        shards.extend(s.shards);
         // Shards run side by side: the fleet took as long as the slowest.
         seconds = seconds.max(s.seconds);
     }
-    shards.sort();
-    Ok(Summary::new(&command, shards, sites, seconds))
+    let mut shards: Vec<super::Shard> = cut.keys().filter_map(|k| k.parse().ok()).collect();
+    shards.sort_by_key(|s| s.index);
+    let missing = match count {
+        Some((n, _)) => (0..n)
+            .filter(|k| !shards.iter().any(|s| s.index == *k))
+            .map(|k| format!("{k}/{n}"))
+            .collect(),
+        None => Vec::new(),
+    };
+    let shards = shards.iter().map(ToString::to_string).collect();
+    let mut merged = Summary::new(&command, shards, sites, seconds);
+    merged.ok = merged.ok && missing.is_empty();
+    merged.missing_shards = missing;
+    Ok(merged)
 }
 
 #[cfg(test)]
@@ -293,6 +346,24 @@ mod tests {
         );
         assert_eq!((s.exit_code(false), s.exit_code(true)), (0, 3));
         assert_eq!(s.pending, ["b"]);
+        assert!(s.ok, "pending is ok for plan");
+        // Every site has the same keys, set or not.
+        let doc = serde_json::to_value(&s).unwrap();
+        assert!(doc["sites"][0]["error"].is_null() && doc["sites"][0].get("error").is_some());
+        assert!(doc["sites"][0].get("detail").is_some());
+        let r = Summary::new(
+            "plan",
+            vec![],
+            vec![site("r", Status::Refused), site("a", Status::Ok)],
+            1.0,
+        );
+        assert_eq!(r.exit_code(true), 4);
+        assert!(!r.ok, "a refused plan is not ok");
+        assert!(
+            r.table().contains("refused (run would refuse"),
+            "{}",
+            r.table()
+        );
         assert_eq!(s.sites[0].site, "a", "sorted by site");
         let s = Summary::new(
             "run",
@@ -347,5 +418,59 @@ mod tests {
                 .unwrap_err()
                 .contains("`plan` summary")
         );
+    }
+
+    #[test]
+    fn merge_refuses_a_site_in_two_shards_whatever_its_path() {
+        // Two runners checked the repository out in different places.
+        let mut r = site("a", Status::Ok);
+        r.file = "/runner-1/sites/a.toml".into();
+        let one = Summary::new("run", vec!["0/2".into()], vec![r.clone()], 1.0);
+        r.file = "/runner-2/sites/a.toml".into();
+        let two = Summary::new("run", vec!["1/2".into()], vec![r], 1.0);
+        let e = merge(vec![("1.json".into(), one), ("2.json".into(), two)]).unwrap_err();
+        assert!(e.contains("site a is in both 1.json"), "{e}");
+    }
+
+    #[test]
+    fn merge_refuses_shards_of_different_n_and_names_missing_shards() {
+        let part = |shard: &str, name: &str| {
+            Summary::new(
+                "plan",
+                vec![shard.into()],
+                vec![site(name, Status::Ok)],
+                1.0,
+            )
+        };
+        let e = merge(vec![
+            ("a.json".into(), part("0/2", "a")),
+            ("b.json".into(), part("1/3", "b")),
+        ])
+        .unwrap_err();
+        assert!(e.contains("merge the shards of one N"), "{e}");
+        // Shard 1/3 crashed before writing its summary: not a success.
+        let m = merge(vec![
+            ("c.json".into(), part("2/3", "c")),
+            ("a.json".into(), part("0/3", "a")),
+        ])
+        .unwrap();
+        assert_eq!(m.missing_shards, ["1/3"]);
+        assert_eq!(m.shards, ["0/3", "2/3"]);
+        assert!(!m.ok);
+        assert_eq!(m.exit_code(false), 1);
+        assert!(m.table().contains("shards missing"), "{}", m.table());
+        // An empty shard given twice is still a duplicate.
+        let empty = Summary::new("plan", vec!["0/1".into()], vec![], 0.0);
+        assert!(
+            merge(vec![
+                ("x.json".into(), empty.clone()),
+                ("y.json".into(), empty)
+            ])
+            .unwrap_err()
+            .contains("shard 0/1 is in both x.json and y.json")
+        );
+        // Unsharded summaries (whole fleets) merge with nothing missing.
+        let whole = Summary::new("plan", vec![], vec![site("z", Status::Ok)], 0.0);
+        assert!(merge(vec![("w.json".into(), whole)]).unwrap().ok);
     }
 }

@@ -314,3 +314,98 @@ async fn sites_run_side_by_side_up_to_parallel() {
         "one site {single:?}, eight sites {eight:?}"
     );
 }
+
+/// A site whose run fails half-way says what it changed before the failure,
+/// not zeros, and that a re-run finishes it.
+#[tokio::test]
+async fn a_site_failing_half_way_reports_what_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let east = FakeCloud::new();
+    let connector = FakeConnector::new([("east".to_string(), (&east, "p".to_string()))]);
+    let sites = vec![site(1, "east", dir.path())];
+    // The router keeps failing (each create is tried CREATE_ATTEMPTS times).
+    for _ in 0..crate::engine::create::CREATE_ATTEMPTS {
+        east.add_fault(crate::cloud::fake::Fault {
+            verb: Some(crate::cloud::fake::Verb::Create),
+            kind: Some(Kind::Router),
+            nth: 1,
+            error: CloudError::Unavailable("POST /v2.0/routers answered 500".into()),
+            after_effect: false,
+        });
+    }
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, false)).await,
+        0.0,
+    );
+    let r = &s.sites[0];
+    assert_eq!(r.status, Status::Failed, "{}", s.table());
+    let networks = east
+        .snapshot(&Kind::Network)
+        .iter()
+        .filter(|v| has_tag(v, "kuryr6"))
+        .count();
+    assert!(networks > 0, "the networks came before the router");
+    assert!(r.created >= networks, "{}", s.table());
+    assert!(
+        r.error.as_deref().unwrap().contains("half-applied"),
+        "{:?}",
+        r.error
+    );
+    let again = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(1, false)).await,
+        0.0,
+    );
+    assert!(again.ok, "{}", again.table());
+}
+
+/// A connector whose cloud "boom" panics (a bug) while connecting.
+struct Panicky<'a>(FakeConnector<'a>);
+
+impl<'a> Connector for Panicky<'a> {
+    type Cloud = crate::cloud::fake::ProjectView<'a>;
+    async fn connect(&self, key: &CloudKey) -> Result<Connected<Self::Cloud>, CloudError> {
+        if key.name.as_deref() == Some("boom") {
+            tokio::task::yield_now().await;
+            panic!("a bug in one site");
+        }
+        self.0.connect(key).await
+    }
+}
+
+/// A panic in one site fails that site only: the others, in flight or not
+/// started, still converge, and the summary names the broken one.
+#[tokio::test]
+async fn a_panic_in_one_site_fails_that_site_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let east = FakeCloud::new();
+    let connector = Panicky(FakeConnector::new([(
+        "east".to_string(),
+        (&east, "p".to_string()),
+    )]));
+    let sites: Vec<Site> = ["east", "boom", "east", "east"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c, dir.path()))
+        .collect();
+    let s = Summary::new(
+        "run",
+        vec![],
+        converge(&sites, &run_job(), &connector, &options(2, false)).await,
+        0.0,
+    );
+    assert_eq!(s.failed, ["site-2"], "{}", s.table());
+    assert!(
+        s.sites[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("internal error (a bug in kuryr6; please report it): a bug in one site"),
+        "{}",
+        s.table()
+    );
+    assert_eq!(s.sites.iter().filter(|r| r.status == Status::Ok).count(), 3);
+}
