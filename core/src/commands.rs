@@ -5,7 +5,7 @@ use crate::cloud::CloudError;
 use crate::cloud::config::{Auth, CloudConfig, Discovery, Domain, ProjectScope, User};
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
 use crate::emit::{self, WriteOutcome};
-use crate::engine::diff::{Action, ChangeSet};
+use crate::engine::change::{Action, ChangeSet};
 use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::Progress;
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
@@ -79,12 +79,12 @@ impl From<CloudError> for CommandError {
 
 pub async fn connect(args: &CloudArgs) -> Result<OpenStack, CloudError> {
     let mut config = Discovery::from_process().load(args.os_cloud.as_deref())?;
-    let key = crate::fleet::CloudKey {
+    let key = crate::cloud_choice::CloudKey {
         name: args.os_cloud.clone(),
         region: args.region.clone(),
         interface: args.interface.clone(),
     };
-    crate::fleet::run::apply_key(&mut config, &key)?;
+    key.apply_to(&mut config)?;
     if args.insecure {
         config.verify_tls = false;
     }
@@ -97,7 +97,7 @@ pub async fn connect(args: &CloudArgs) -> Result<OpenStack, CloudError> {
 /// Ids from the run, plus the non-secret Keystone options of the cloud
 /// kuryr6 used, for kuryr.conf's `[neutron]` section.
 struct RunIds<'a> {
-    ids: &'a engine::apply::IdMap,
+    ids: &'a engine::ids::IdMap,
     config: &'a CloudConfig,
 }
 
@@ -455,7 +455,7 @@ pub async fn unlock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::diff::{Change, Target};
+    use crate::engine::change::{Change, Target};
 
     #[test]
     fn a_refused_plan_never_says_no_changes() {

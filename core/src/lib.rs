@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod cloud;
+pub mod cloud_choice;
 pub mod commands;
 pub mod diag;
 pub mod emit;
@@ -15,6 +16,7 @@ pub mod fleet;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod loaded;
 pub mod lower;
 pub mod pipeline;
 pub mod plan;

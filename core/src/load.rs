@@ -4,31 +4,13 @@
 //! yields no plan, so nothing can act on a half-valid pipeline.
 
 use crate::diag::{Code, Diagnostic};
-use crate::lower::{self, Spans};
+use crate::lower;
 use crate::pipeline::RawPipeline;
-use crate::plan::Plan;
 use crate::source::SourceFile;
 use crate::validate;
 use std::path::Path;
 
-/// A pipeline that passed every rule.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub source: SourceFile,
-    pub plan: Plan,
-    pub spans: Spans,
-    /// Deviations from the guide (`validate::deviations`); never errors.
-    pub warnings: Vec<crate::diag::Diagnostic>,
-    /// The pipeline's `[cloud]` table, if it names one.
-    pub cloud: Option<crate::fleet::CloudRef>,
-}
-
-/// A pipeline that did not; `diagnostics` is never empty.
-#[derive(Debug, Clone)]
-pub struct Rejected {
-    pub source: SourceFile,
-    pub diagnostics: Vec<Diagnostic>,
-}
+pub use crate::loaded::{Loaded, Rejected};
 
 /// Loads one pipeline, plugins and policy hooks included.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
@@ -69,7 +51,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             });
         }
     };
-    let cloud = crate::fleet::CloudRef::read(&raw);
+    let cloud = crate::cloud_choice::CloudRef::read(&raw);
     let lowered = match lower::lower(&raw) {
         Ok(l) => l,
         Err(mut diagnostics) => {
@@ -112,27 +94,5 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
             source,
             diagnostics,
         })
-    }
-}
-
-impl Loaded {
-    /// Re-checks a plan that something other than the file produced (a
-    /// plugin): the same rules, with errors pointing at the original file.
-    pub fn revalidate(&self, plan: Plan) -> Result<Loaded, Rejected> {
-        let diagnostics = validate::plan(&plan, &self.spans);
-        if diagnostics.is_empty() {
-            Ok(Loaded {
-                source: self.source.clone(),
-                warnings: validate::deviations(&plan, &self.spans),
-                plan,
-                spans: self.spans.clone(),
-                cloud: self.cloud.clone(),
-            })
-        } else {
-            Err(Rejected {
-                source: self.source.clone(),
-                diagnostics,
-            })
-        }
     }
 }

@@ -223,6 +223,55 @@ pub struct Emit {
 }
 
 impl Plan {
+    /// Renames steps and every reference to them. `renames` maps old to new
+    /// names; all renames apply at once (a swap of two names works).
+    pub fn rename_steps(&mut self, renames: &std::collections::HashMap<String, String>) {
+        let map = |name: &mut String| {
+            if let Some(new) = renames.get(name.as_str()) {
+                *name = new.clone();
+            }
+        };
+        for step in &mut self.steps {
+            match step {
+                Step::Network(n) => map(&mut n.name),
+                Step::Subnet(s) => {
+                    map(&mut s.name);
+                    map(&mut s.network);
+                }
+                Step::Router(r) => {
+                    map(&mut r.name);
+                    r.interfaces.iter_mut().for_each(map);
+                }
+                Step::SecurityGroup(sg) => {
+                    // The short form describes a group by its name; keep them equal.
+                    if sg.description == sg.name {
+                        map(&mut sg.description);
+                    }
+                    map(&mut sg.name);
+                }
+                Step::Loadbalancer(lb) => {
+                    if let Some(new) = renames.get(&lb.name) {
+                        // The pool is named after its load balancer.
+                        if let Some(rest) = lb.pool_name.strip_prefix(&format!("{}:", lb.name)) {
+                            lb.pool_name = format!("{new}:{rest}");
+                        }
+                    }
+                    map(&mut lb.name);
+                    map(&mut lb.subnet);
+                }
+                Step::Emit(e) => {
+                    map(&mut e.name);
+                    map(&mut e.pod_subnet);
+                    map(&mut e.service_subnet);
+                    e.security_groups.iter_mut().for_each(map);
+                    if let Some(lb) = &mut e.loadbalancer {
+                        map(lb);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn step(&self, name: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.name() == name)
     }

@@ -5,94 +5,23 @@
 //! call on) and continues; within a run, ambiguous creates are read back
 //! (`create`).
 
+use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
-use super::diff::{Action, Change, ChangeSet, Target, same_rule_value, sg_description};
+use super::diff::{same_rule_value, sg_description};
+use super::ids::IdMap;
 use super::observe::{Observed, creation_marker, str_of};
 use super::progress::Progress;
 use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
-use crate::emit::Ids;
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+
 use std::time::Instant;
 
 /// How many API calls one wave keeps in flight.
 pub const CONCURRENCY: usize = 8;
-
-/// Cloud ids by (kind, name), seeded from what was observed and grown by
-/// what a run creates; also what emitted files read their ids from.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct IdMap {
-    pub project: String,
-    ids: HashMap<String, String>,
-}
-
-impl IdMap {
-    fn key(kind: StepKind, name: &str) -> String {
-        format!("{kind}/{name}")
-    }
-
-    pub fn insert(&mut self, kind: StepKind, name: &str, id: &str) {
-        self.ids.insert(Self::key(kind, name), id.to_string());
-    }
-
-    pub fn get(&self, kind: StepKind, name: &str) -> Option<&str> {
-        self.ids.get(&Self::key(kind, name)).map(String::as_str)
-    }
-
-    /// Ids of things that are not steps (listeners, pools), by their target.
-    pub fn insert_target(&mut self, target: &Target, id: &str) {
-        self.ids.insert(format!("{target}"), id.to_string());
-    }
-
-    pub fn get_target(&self, target: &Target) -> Option<&str> {
-        self.ids.get(&format!("{target}")).map(String::as_str)
-    }
-
-    /// Ids of everything observed that the plan refers to by name.
-    pub fn from_observed(obs: &Observed) -> IdMap {
-        let mut m = IdMap {
-            project: obs.project_id.clone(),
-            ..Default::default()
-        };
-        for (kind, step) in [
-            (Kind::Network, StepKind::Network),
-            (Kind::Subnet, StepKind::Subnet),
-            (Kind::Router, StepKind::Router),
-            (Kind::SecurityGroup, StepKind::SecurityGroup),
-        ] {
-            for v in obs.owned(&kind) {
-                m.insert(step, str_of(v, "name"), str_of(v, "id"));
-            }
-        }
-        for lb in &obs.loadbalancers {
-            m.insert(StepKind::Loadbalancer, str_of(lb, "name"), str_of(lb, "id"));
-        }
-        for p in &obs.pools {
-            let lb = super::lb::parent_name(obs, p);
-            m.insert_target(
-                &Target::Pool {
-                    loadbalancer: lb,
-                    name: str_of(p, "name").into(),
-                },
-                str_of(p, "id"),
-            );
-        }
-        m
-    }
-}
-
-impl Ids for IdMap {
-    fn project(&self) -> String {
-        self.project.clone()
-    }
-    fn id(&self, kind: StepKind, name: &str) -> String {
-        self.get(kind, name).unwrap_or("<missing>").to_string()
-    }
-}
 
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -9,7 +9,7 @@
 //! first, and load balancers go with their listeners, pools and members.
 
 use super::apply::apply;
-use super::diff::{Action, Change, ChangeSet, Target};
+use super::change::{Action, Change, ChangeSet, Target};
 use super::observe::{Observed, observe, str_of};
 use super::progress::Progress;
 use super::{EngineError, RunOptions};
@@ -131,13 +131,13 @@ pub async fn dedupe<C: Cloud>(
             listeners: obs
                 .listeners
                 .iter()
-                .filter(|l| super::diff_lb::belongs(l, lb_id))
+                .filter(|l| super::value::belongs(l, lb_id))
                 .cloned()
                 .collect(),
             pools: obs
                 .pools
                 .iter()
-                .filter(|p| super::diff_lb::belongs(p, lb_id))
+                .filter(|p| super::value::belongs(p, lb_id))
                 .cloned()
                 .collect(),
             members: obs.members.clone(),

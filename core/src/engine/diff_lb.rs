@@ -4,8 +4,9 @@
 //! refusal unless `--replace`.
 
 use super::RunOptions;
-use super::diff::{Action, Change, ChangeSet, FieldChange, Target, describe_immutable};
-use super::observe::{Observed, str_of};
+use super::change::{Action, Change, ChangeSet, FieldChange, Target, describe_immutable};
+use super::observe::Observed;
+use super::value::{belongs, str_of};
 use crate::plan::{Loadbalancer, Plan, Step};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -112,14 +113,6 @@ fn delete_pool(obs: &Observed, set: &mut ChangeSet, lb_name: &str, p: &Value) {
     );
 }
 
-/// Whether a listener or pool hangs off the load balancer `lb_id`.
-pub(crate) fn belongs(v: &Value, lb_id: &str) -> bool {
-    v["loadbalancers"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|l| l["id"] == lb_id))
-        || v["loadbalancer_id"] == lb_id
-}
-
 fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadbalancer) {
     let same_named: Vec<&Value> = obs
         .loadbalancers
@@ -127,7 +120,7 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
         .filter(|v| v["name"] == lb.name.as_str())
         .collect();
     if same_named.len() > 1 {
-        set.refusals.push(super::diff::duplicates_refusal(
+        set.refusals.push(super::change::duplicates_refusal(
             &crate::cloud::Kind::LoadBalancer,
             &lb.name,
             &same_named,

@@ -2,15 +2,15 @@
 //! change at a time per load balancer: every call waits for the LB to leave
 //! PENDING_*, and a 409 meaning "busy" is waited out, within bounds.
 
-use super::apply::IdMap;
+use super::change::{Action, Change, Target};
 use super::create;
-use super::diff::{Action, Change, Target};
 use super::diff_lb::listener_name;
+use super::ids::IdMap;
 use super::observe::{Observed, str_of};
 use super::{EngineError, ownership_tags};
 use crate::cloud::{Cloud, CloudError, Kind};
 use crate::plan::{Loadbalancer, Plan, Step, StepKind};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// Longest wait for a load balancer to become ACTIVE (amphorae can take
@@ -18,20 +18,6 @@ use std::time::{Duration, Instant};
 pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(250);
 const BUSY_RETRIES: usize = 40;
-
-/// Name of the load balancer a listener or pool belongs to.
-pub fn parent_name(obs: &Observed, child: &Value) -> String {
-    let lb_id = child["loadbalancers"]
-        .as_array()
-        .and_then(|a| a.first())
-        .map(|l| str_of(l, "id"))
-        .unwrap_or_else(|| str_of(child, "loadbalancer_id"));
-    obs.loadbalancers
-        .iter()
-        .find(|l| str_of(l, "id") == lb_id)
-        .map(|l| str_of(l, "name").to_string())
-        .unwrap_or_default()
-}
 
 /// Polls until provisioning_status is ACTIVE; ERROR and the timeout are
 /// errors naming the load balancer.

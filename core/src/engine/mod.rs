@@ -11,22 +11,26 @@
 //! creates/updates in dependency waves, each wave concurrent).
 
 pub mod apply;
+pub mod change;
 pub mod create;
 pub mod dedupe;
 pub mod destroy;
 pub mod diff;
 pub mod diff_lb;
+pub mod ids;
 pub mod lb;
 pub mod lease;
 pub mod observe;
 pub mod progress;
 pub mod router_ports;
+pub mod value;
 
 use serde::Serialize;
 
 pub use apply::{Applied, apply};
+pub use change::{Action, Change, ChangeSet, FieldChange, Target};
 pub use destroy::{DestroyOptions, Destroyed, destroy};
-pub use diff::{Action, Change, ChangeSet, FieldChange, Target, diff};
+pub use diff::diff;
 pub use observe::{Observed, observe};
 
 /// Tag every kuryr6 resource carries.

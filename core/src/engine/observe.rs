@@ -2,6 +2,7 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
+pub use super::value::str_of;
 use super::{OWNER_TAG, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::{Plan, Step};
@@ -77,10 +78,6 @@ impl Observed {
             .filter(|v| v["name"] == name)
             .collect()
     }
-}
-
-pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_default()
 }
 
 /// The text kuryr6 puts in the `description` of every Neutron resource it
@@ -296,11 +293,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         let q = in_project(&obs.project_id, Query::new());
         let (listeners, pools) =
             futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
-        let of_adoptable = |v: &Value| {
-            adoptable_lbs
-                .iter()
-                .any(|id| super::diff_lb::belongs(v, id))
-        };
+        let of_adoptable = |v: &Value| adoptable_lbs.iter().any(|id| super::value::belongs(v, id));
         obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
         obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
         for p in &obs.adoptable_pools {
@@ -336,4 +329,18 @@ pub fn owner_of(v: &Value) -> Option<String> {
         .filter_map(|t| t.as_str())
         .find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string))
         .or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
+}
+
+/// Name of the load balancer a listener or pool belongs to.
+pub fn parent_name(obs: &Observed, child: &Value) -> String {
+    let lb_id = child["loadbalancers"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map(|l| str_of(l, "id"))
+        .unwrap_or_else(|| str_of(child, "loadbalancer_id"));
+    obs.loadbalancers
+        .iter()
+        .find(|l| str_of(l, "id") == lb_id)
+        .map(|l| str_of(l, "name").to_string())
+        .unwrap_or_default()
 }

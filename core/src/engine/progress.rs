@@ -2,7 +2,7 @@
 //! a person sees what happens and how long it takes; silent for `--quiet`
 //! and when stdout carries JSON for machines.
 
-use super::diff::{Action, Target};
+use super::change::{Action, Target};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! and DVR interfaces are all interfaces. Its other ports (gateway, DVR's
 //! centralised SNAT, L3-HA's network ports) are not in the interface diff.
 
-use super::observe::str_of;
+use super::value::str_of;
 use serde_json::Value;
 
 /// neutron-lib `ROUTER_INTERFACE_OWNERS`.

@@ -3,7 +3,7 @@
 //! proof against the real cloud is in `tests/shared_cloud_e2e.rs` and
 //! `tests/lb_e2e.rs`.
 
-use super::diff::{Action, Target};
+use super::change::{Action, Target};
 use super::progress::Progress;
 use super::*;
 use crate::cloud::fake::FakeCloud;

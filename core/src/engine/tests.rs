@@ -2,7 +2,7 @@
 //! converge / re-run / drift / ownership / fault rules. The proof against a
 //! real Neutron and Octavia is in `tests/cloud_e2e.rs`.
 
-use super::diff::{Action, Target};
+use super::change::{Action, Target};
 use super::progress::Progress;
 use super::*;
 use crate::cloud::fake::{FakeCloud, Fault, Verb};

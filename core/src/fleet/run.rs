@@ -9,13 +9,13 @@
 
 use super::CloudKey;
 use super::summary::{SiteReport, Status};
-use crate::cloud::config::{CloudConfig, Discovery, Interface};
+use crate::cloud::config::{CloudConfig, Discovery};
 use crate::cloud::gate::EndpointGates;
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
 use crate::cloud::{Cloud, CloudError};
 use crate::commands::{CloudArgs, CommandError};
 use crate::emit;
-use crate::engine::diff::{Action, ChangeSet};
+use crate::engine::change::{Action, ChangeSet};
 use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::{self, Progress};
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
@@ -353,7 +353,7 @@ async fn destroy<C: Cloud>(
 }
 
 struct FleetIds<'a> {
-    ids: &'a engine::apply::IdMap,
+    ids: &'a engine::ids::IdMap,
     auth: &'a [(String, String)],
 }
 
@@ -382,7 +382,7 @@ impl OpenStackConnector {
     /// The clouds.yaml entry of `key`, with its region and interface applied.
     pub fn config(&self, key: &CloudKey) -> Result<CloudConfig, CloudError> {
         let mut config = self.discovery.load(key.name.as_deref())?;
-        apply_key(&mut config, key)?;
+        key.apply_to(&mut config)?;
         if self.base.insecure {
             config.verify_tls = false;
         }
@@ -391,21 +391,6 @@ impl OpenStackConnector {
         }
         Ok(config)
     }
-}
-
-/// `[cloud] region / interface` over what clouds.yaml says.
-pub fn apply_key(config: &mut CloudConfig, key: &CloudKey) -> Result<(), CloudError> {
-    if let Some(r) = &key.region {
-        config.region = Some(r.clone());
-    }
-    if let Some(i) = &key.interface {
-        config.interface = Interface::parse(i).ok_or_else(|| {
-            CloudError::Config(format!(
-                "interface \"{i}\" is not one of public, internal, admin"
-            ))
-        })?;
-    }
-    Ok(())
 }
 
 impl Connector for OpenStackConnector {

@@ -8,7 +8,7 @@ pub mod mermaid;
 pub mod svg;
 
 use crate::addr;
-use crate::engine::diff::{Action, ChangeSet, Target};
+use crate::engine::change::{Action, ChangeSet, Target};
 use crate::plan::{Plan, Role, Step};
 use ipnet::IpNet;
 use std::net::IpAddr;

@@ -3,7 +3,7 @@
 //! geometry and colours, and with roxmltree for ids, texts and attributes.
 
 use super::*;
-use crate::engine::diff::{Change, FieldChange};
+use crate::engine::change::{Change, FieldChange};
 use crate::load::load_source;
 use crate::plan::Rule;
 use crate::source::SourceFile;

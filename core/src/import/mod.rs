@@ -13,8 +13,8 @@ pub mod write;
 mod tests;
 
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
-use crate::engine::diff_lb::belongs;
 use crate::engine::observe::{in_project, str_of};
+use crate::engine::value::belongs;
 use crate::lower::DEFAULT_LB_NAME;
 use serde_json::Value;
 

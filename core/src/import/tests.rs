@@ -6,7 +6,7 @@ use super::write::{Imported, write};
 use super::*;
 use crate::cloud::fake::{FakeCloud, Verb};
 use crate::diag::Code;
-use crate::engine::diff::Action;
+use crate::engine::change::Action;
 use crate::engine::progress::Progress;
 use crate::engine::{RunOptions, apply, diff, observe};
 use crate::plan::{Role, Step};

@@ -219,7 +219,7 @@ fn security_group_step(sg: &Value, all_rules: &[Value], services: &[IpNet]) -> N
         if !guide.contains(&rule) {
             notes.push(format!(
                 "deviation: rule `{}` is not one of the guide's",
-                crate::engine::diff::describe_rule(&rule)
+                crate::engine::change::describe_rule(&rule)
             ));
         }
         rules.push(rule);

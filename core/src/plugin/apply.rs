@@ -19,9 +19,9 @@ use super::{
     signature::{self, TrustedKey},
 };
 use crate::diag::{Code, Diagnostic, Located};
-use crate::load::{Loaded, Rejected};
+use crate::loaded::{Loaded, Rejected};
 use crate::pipeline::{RawPipeline, S};
-use crate::plan::{Plan, Step};
+use crate::plan::Plan;
 use crate::source::{SourceFile, Span};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -645,7 +645,7 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
         return Ok(loaded);
     }
     let mut plan = loaded.plan.clone();
-    rename_steps(&mut plan, &renames);
+    plan.rename_steps(&renames);
     // Holds by construction; checked so the naming hook's allow-list is
     // enforced in one place, like the plan hook's.
     if let Err(reason) = boundary::check_changes(Hook::Naming, &loaded.plan, &plan) {
@@ -660,55 +660,6 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
             diagnostics: vec![diagnostic(a.spec, &e)],
         }
     })
-}
-
-/// Renames steps and every reference to them. `renames` maps old to new
-/// names; all renames apply at once (a swap of two names works).
-pub fn rename_steps(plan: &mut Plan, renames: &HashMap<String, String>) {
-    let map = |name: &mut String| {
-        if let Some(new) = renames.get(name.as_str()) {
-            *name = new.clone();
-        }
-    };
-    for step in &mut plan.steps {
-        match step {
-            Step::Network(n) => map(&mut n.name),
-            Step::Subnet(s) => {
-                map(&mut s.name);
-                map(&mut s.network);
-            }
-            Step::Router(r) => {
-                map(&mut r.name);
-                r.interfaces.iter_mut().for_each(map);
-            }
-            Step::SecurityGroup(sg) => {
-                // The short form describes a group by its name; keep them equal.
-                if sg.description == sg.name {
-                    map(&mut sg.description);
-                }
-                map(&mut sg.name);
-            }
-            Step::Loadbalancer(lb) => {
-                if let Some(new) = renames.get(&lb.name) {
-                    // The pool is named after its load balancer.
-                    if let Some(rest) = lb.pool_name.strip_prefix(&format!("{}:", lb.name)) {
-                        lb.pool_name = format!("{new}:{rest}");
-                    }
-                }
-                map(&mut lb.name);
-                map(&mut lb.subnet);
-            }
-            Step::Emit(e) => {
-                map(&mut e.name);
-                map(&mut e.pod_subnet);
-                map(&mut e.service_subnet);
-                e.security_groups.iter_mut().for_each(map);
-                if let Some(lb) = &mut e.loadbalancer {
-                    map(lb);
-                }
-            }
-        }
-    }
 }
 
 /// Runs the policy hooks across every pipeline that loaded: each policy
@@ -836,6 +787,7 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Step;
     use crate::plan::StepKind;
 
     fn seed() -> Loaded {
@@ -856,7 +808,7 @@ mod tests {
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-        rename_steps(&mut plan, &renames);
+        plan.rename_steps(&renames);
         let spans = l.spans.renamed(&renames);
         assert_eq!(
             spans.get("service_subnet", "cidr"),

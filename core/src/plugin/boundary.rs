@@ -225,7 +225,7 @@ pub fn check_changes(hook: Hook, before: &Plan, after: &Plan) -> Result<(), Stri
         }
     }
     let mut expected = before.clone();
-    super::apply::rename_steps(&mut expected, &renames);
+    expected.rename_steps(&renames);
     for (i, (e, a)) in expected.steps.iter().zip(&after.steps).enumerate() {
         let allowed = may_change(hook, e.kind());
         diff(
@@ -371,7 +371,7 @@ mod tests {
         let renames: HashMap<String, String> =
             [("pod_subnet".to_string(), "ams1-pods".to_string())].into();
         let mut after = before.clone();
-        super::super::apply::rename_steps(&mut after, &renames);
+        after.rename_steps(&renames);
         assert_eq!(check_changes(Hook::Plan, &before, &after), Ok(()));
     }
 
