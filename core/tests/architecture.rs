@@ -1,0 +1,194 @@
+//! The module graph of the `kuryr6` library has no cycles (ARCHITECTURE.md).
+//!
+//! A module depends on another when its non-test code names it through
+//! `crate::…` or `super::…`. A parent and its own children are one room and
+//! are not counted; any other loop is a knot that makes modules impossible
+//! to understand, test or move alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `engine/diff.rs` → `engine::diff`, `engine/mod.rs` → `engine`.
+fn module_name(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The code before the file's `#[cfg(test)] mod tests`.
+fn without_tests(text: &str) -> &str {
+    let mut at = text.len();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("#[cfg(test)]") {
+        let start = from + i;
+        if text[start + 12..].trim_start().starts_with("mod ") {
+            at = start;
+            break;
+        }
+        from = start + 12;
+    }
+    &text[..at]
+}
+
+/// Paths that follow `prefix` in `code`, e.g. `engine::diff::Action` after
+/// `crate::`, with `{a, b::c}` groups expanded to their first segments.
+fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find(prefix) {
+        let after = &rest[i + prefix.len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let first = item.trim().split("::").next().unwrap_or("");
+                if !first.is_empty() {
+                    found.push(vec![first]);
+                }
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(after.len());
+            found.push(after[..end].split("::").filter(|s| !s.is_empty()).collect());
+        }
+        rest = &rest[i + prefix.len()..];
+    }
+    found
+}
+
+fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    sources(root, &mut files);
+    let modules: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (module_name(root, f), std::fs::read_to_string(f).unwrap()))
+        .filter(|(m, _)| {
+            m != "lib" && m != "main" && !m.rsplit("::").next().unwrap().contains("test")
+        })
+        .collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, text) in &modules {
+        let code = without_tests(text);
+        let parent = name.rsplit_once("::").map(|(p, _)| p).unwrap_or("");
+        let mut deps = BTreeSet::new();
+        let mut resolve = |base: &str, segments: &[&str]| {
+            for k in (1..=segments.len()).rev() {
+                let candidate = if base.is_empty() {
+                    segments[..k].join("::")
+                } else {
+                    format!("{base}::{}", segments[..k].join("::"))
+                };
+                if modules.contains_key(&candidate) && candidate != *name {
+                    deps.insert(candidate);
+                    return;
+                }
+            }
+        };
+        for p in paths_after(code, "crate::") {
+            resolve("", &p);
+        }
+        for p in paths_after(code, "super::") {
+            resolve(parent, &p);
+        }
+        edges.insert(name.clone(), deps);
+    }
+    edges
+}
+
+fn related(a: &str, b: &str) -> bool {
+    b.starts_with(&format!("{a}::")) || a.starts_with(&format!("{b}::"))
+}
+
+/// A path from `to` back to `from`, if any (depth-first).
+fn path_back(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    from: &str,
+    to: &str,
+    seen: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if to == from {
+        return Some(vec![from.to_string()]);
+    }
+    if !seen.insert(to.to_string()) {
+        return None;
+    }
+    for next in edges.get(to).into_iter().flatten() {
+        if related(to, next) {
+            continue;
+        }
+        if let Some(mut p) = path_back(edges, from, next, seen) {
+            p.insert(0, to.to_string());
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn the_library_has_no_import_cycles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = graph(&root);
+    assert!(
+        edges.len() > 40,
+        "the module scan found too little: {edges:?}"
+    );
+    assert!(
+        edges["engine::diff"].contains("engine::change"),
+        "the scan must see `use super::change::…`: {:?}",
+        edges["engine::diff"]
+    );
+    let mut cycles = Vec::new();
+    for (module, deps) in &edges {
+        for dep in deps {
+            if related(module, dep) {
+                continue;
+            }
+            if let Some(back) = path_back(&edges, module, dep, &mut BTreeSet::new()) {
+                cycles.push(format!("{module} -> {}", back.join(" -> ")));
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_scan_finds_a_cycle_when_there_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir(src.join("engine")).unwrap();
+    std::fs::write(src.join("lib.rs"), "pub mod engine;\npub mod load;\n").unwrap();
+    std::fs::write(src.join("engine/mod.rs"), "pub mod a;\npub mod b;\n").unwrap();
+    std::fs::write(src.join("engine/a.rs"), "use super::b::Thing;\n").unwrap();
+    std::fs::write(
+        src.join("engine/b.rs"),
+        "use super::{a, c};\n#[cfg(test)]\nmod tests { use crate::load::X; }\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("load.rs"), "use crate::engine::a::Y;\n").unwrap();
+    let edges = graph(src);
+    assert!(edges["engine::a"].contains("engine::b"));
+    assert!(edges["engine::b"].contains("engine::a"));
+    assert!(
+        !edges["engine::b"].contains("load"),
+        "test code is not counted"
+    );
+    assert!(path_back(&edges, "engine::a", "engine::b", &mut BTreeSet::new()).is_some());
+    assert!(path_back(&edges, "load", "engine::a", &mut BTreeSet::new()).is_none());
+}
