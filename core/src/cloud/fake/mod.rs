@@ -22,7 +22,12 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-// One file per resource family; `impl State` is split across them.
+// Here: the handle, call counts, faults and the `Cloud` verbs. `impl State`
+// is split by resource family: `store` (ids, templates filled, the verbs'
+// dispatch, list filters), `schema` (attributes per kind), `addresses`
+// (IPAM arithmetic), `neutron` (networks, subnets, ports), `security_groups`
+// (+ `neutron_rules`), `routers`, `octavia` (load balancers and children),
+// `projects` (member-token views).
 mod addresses;
 mod neutron;
 mod neutron_rules;

@@ -328,4 +328,92 @@ impl State {
         }
         Ok(())
     }
+
+    /// A subnet update (`next`, body merged in): the gateway and pools checked again.
+    pub(super) fn subnet_updated(kind: &Kind, next: &mut Value) -> Result<(), CloudError> {
+        let net = parse_net(&next["cidr"])
+            .ok_or_else(|| rejected("PUT", kind, "stored cidr is invalid"))?;
+        let gateway = match &next["gateway_ip"] {
+            Value::Null => None,
+            v => Some(
+                parse_ip(v)
+                    .ok_or_else(|| rejected("PUT", kind, "Invalid input for gateway_ip."))?,
+            ),
+        };
+        next["gateway_ip"] = json!(gateway.map(|g| g.to_string()));
+        next["allocation_pools"] =
+            Self::check_pools("PUT", kind, &net, gateway, &next["allocation_pools"])?;
+        Ok(())
+    }
+
+    /// A port update that sends `fixed_ips`: the addresses allocated again.
+    pub(super) fn port_updated(
+        &mut self,
+        kind: &Kind,
+        id: &str,
+        next: &mut Value,
+        fixed_ips: &Value,
+    ) -> Result<(), CloudError> {
+        let network_id = next["network_id"].as_str().unwrap_or_default().to_owned();
+        // Addresses the port keeps are not "in use" by someone else.
+        let saved = self.remove(kind, id);
+        let fixed = self.fixed_ips(kind, &network_id, Some(fixed_ips));
+        if let Some(saved) = saved {
+            self.push(kind, saved);
+        }
+        next["fixed_ips"] = fixed?;
+        Ok(())
+    }
+
+    /// Before `delete` removes network `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_network(&mut self, id: &str) -> Result<(), CloudError> {
+        let ports = self.port_ids(|p| p["network_id"] == id);
+        if !ports.is_empty() {
+            return Err(conflict(format!(
+                "Unable to complete operation on network {id}. There are one or more ports still in use on the network, id for these ports is: {}. (NetworkInUse)",
+                ports.join(",")
+            )));
+        }
+        // Neutron deletes the network's subnets with it.
+        let subnets: Vec<String> = self
+            .all(&Kind::Subnet)
+            .iter()
+            .filter(|s| s["network_id"] == id)
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect();
+        for s in subnets {
+            self.remove(&Kind::Subnet, &s);
+        }
+        Ok(())
+    }
+
+    /// Before `delete` removes subnet `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_subnet(&mut self, id: &str, obj: &Value) -> Result<(), CloudError> {
+        if !self.used_ips(id).is_empty() {
+            return Err(conflict(format!(
+                "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet. (SubnetInUse)"
+            )));
+        }
+        if let Some(n) = obj["network_id"].as_str().map(str::to_owned)
+            && let Some(net) = self.find_mut(&Kind::Network, &n)
+            && let Some(list) = net["subnets"].as_array_mut()
+        {
+            list.retain(|s| s != id);
+        }
+        Ok(())
+    }
+
+    /// Before `delete` removes port `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_port(&self, id: &str, obj: &Value) -> Result<(), CloudError> {
+        let owner = obj["device_owner"].as_str().unwrap_or_default();
+        let of_router = obj["device_id"]
+            .as_str()
+            .is_some_and(|r| self.find(&Kind::Router, r).is_some());
+        if (of_router && super::routers::is_router_port_owner(owner)) || owner == "Octavia" {
+            return Err(conflict(format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {owner}. (ServicePortInUse)"
+            )));
+        }
+        Ok(())
+    }
 }

@@ -298,4 +298,74 @@ impl State {
             }
         }
     }
+
+    /// Before `delete` removes load balancer `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_lb(
+        &mut self,
+        kind: &Kind,
+        id: &str,
+        obj: &Value,
+    ) -> Result<(), CloudError> {
+        self.lb_must_be_active(id)?;
+        let has_children = obj["listeners"].as_array().is_some_and(|l| !l.is_empty())
+            || obj["pools"].as_array().is_some_and(|p| !p.is_empty());
+        if has_children {
+            return Err(rejected(
+                "DELETE",
+                kind,
+                format!("Validation failure: Cannot delete Load Balancer {id} - it has children"),
+            ));
+        }
+        if let Some(port) = obj["vip_port_id"].as_str() {
+            self.remove(&Kind::Port, port);
+        }
+        Ok(())
+    }
+
+    /// Before `delete` removes listener, pool or member `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_lb_child(
+        &mut self,
+        kind: &Kind,
+        id: &str,
+        obj: &Value,
+    ) -> Result<(), CloudError> {
+        let lb = self.lb_of(kind, &obj).unwrap_or_default();
+        self.lb_must_be_active(&lb)?;
+        let key = match kind {
+            Kind::Listener => "listeners",
+            Kind::Pool => "pools",
+            _ => "",
+        };
+        if matches!(kind, Kind::Pool) {
+            let members = Kind::Member {
+                pool_id: id.to_owned(),
+            };
+            self.store.remove(&members);
+            for l in self.store.entry(Kind::Listener).or_default() {
+                if l["default_pool_id"] == id {
+                    l["default_pool_id"] = Value::Null;
+                }
+            }
+        }
+        if matches!(kind, Kind::Listener)
+            && let Some(pool) = obj["default_pool_id"].as_str().map(str::to_owned)
+            && let Some(p) = self.find_mut(&Kind::Pool, &pool)
+            && let Some(ls) = p["listeners"].as_array_mut()
+        {
+            ls.retain(|l| l["id"] != id);
+        }
+        if let Kind::Member { pool_id } = kind
+            && let Some(p) = self.find_mut(&Kind::Pool, pool_id)
+            && let Some(ms) = p["members"].as_array_mut()
+        {
+            ms.retain(|m| m["id"] != id);
+        }
+        if let Some(lbv) = self.find_mut(&Kind::LoadBalancer, &lb) {
+            if let Some(list) = lbv.get_mut(key).and_then(Value::as_array_mut) {
+                list.retain(|x| x["id"] != id);
+            }
+            lbv["provisioning_status"] = json!("PENDING_UPDATE");
+        }
+        Ok(())
+    }
 }

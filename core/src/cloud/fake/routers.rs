@@ -218,9 +218,8 @@ impl State {
             self.remove(&Kind::Port, &id);
         }
     }
-}
 
-impl State {
+    /// `PUT /routers/{id}/add_router_interface` and `…/remove_router_interface`.
     pub(super) fn router_interface(
         &mut self,
         router_id: &str,
@@ -353,5 +352,20 @@ impl State {
         );
         self.push(&Kind::Port, Value::Object(port));
         self.interface_added(router_id, subnet_id)
+    }
+
+    /// Before `delete` removes router `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_router(&mut self, id: &str) -> Result<(), CloudError> {
+        let ports = self.port_ids(|p| {
+            p["device_id"] == id && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+        });
+        if !ports.is_empty() {
+            return Err(conflict(format!(
+                "Router {id} has ports still attached: {} (RouterInUse)",
+                ports.join(", ")
+            )));
+        }
+        self.router_deleted(id);
+        Ok(())
     }
 }

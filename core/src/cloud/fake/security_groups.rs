@@ -1,9 +1,9 @@
 //! Security groups and their rules: a new group's default egress rules,
 //! a rule stored as Neutron stores it (`neutron_rules`), duplicates refused.
 
-use super::{State, conflict, neutron_rules, rejected};
+use super::{State, conflict, neutron_rules, not_found, rejected};
 use crate::cloud::{CloudError, Kind};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 impl State {
     pub(super) fn new_rule(
@@ -60,5 +60,52 @@ impl State {
             )));
         }
         Ok(obj)
+    }
+
+    /// A new group, stored with the default rules Neutron gives it.
+    pub(super) fn new_security_group(
+        &mut self,
+        kind: &Kind,
+        mut obj: Map<String, Value>,
+    ) -> Result<Value, CloudError> {
+        obj.insert("security_group_rules".into(), json!([]));
+        let id = obj["id"].as_str().unwrap_or_default().to_owned();
+        self.push(kind, Value::Object(obj));
+        // Neutron's default templates: egress to anywhere, both families.
+        for ethertype in ["IPv4", "IPv6"] {
+            let rule = json!({
+                "security_group_id": id,
+                "direction": "egress",
+                "ethertype": ethertype,
+            });
+            let built = self.build(&Kind::SecurityGroupRule, rule)?;
+            let built = self.new_rule(built)?;
+            self.push(&Kind::SecurityGroupRule, Value::Object(built));
+        }
+        let out = self.render(kind, &id);
+        out.ok_or_else(|| not_found(kind, &id))
+    }
+
+    /// Before `delete` removes security group `id`: refused while in use, else what goes with it.
+    pub(super) fn deleting_security_group(&mut self, id: &str) -> Result<(), CloudError> {
+        if self.all(&Kind::Port).iter().any(|p| {
+            p["security_groups"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s == id))
+        }) {
+            return Err(conflict(format!(
+                "Security Group {id} in use. (SecurityGroupInUse)"
+            )));
+        }
+        let rules: Vec<String> = self
+            .all(&Kind::SecurityGroupRule)
+            .iter()
+            .filter(|r| r["security_group_id"] == id)
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect();
+        for r in rules {
+            self.remove(&Kind::SecurityGroupRule, &r);
+        }
+        Ok(())
     }
 }

@@ -2,9 +2,8 @@
 //! resource from its template, and the verbs (create, read, update, delete)
 //! dispatching to the family files for what is particular to a kind.
 
-use super::addresses::{parse_ip, parse_net};
 use super::schema::{check_tags, creatable, template, updatable};
-use super::{State, conflict, is_octavia, not_found, rejected, routers};
+use super::{State, is_octavia, not_found, rejected};
 use crate::cloud::{CloudError, Kind, Query};
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
@@ -134,24 +133,7 @@ impl State {
             Kind::Network => {}
             Kind::Router => self.new_router(&mut obj)?,
             Kind::Subnet => self.new_subnet(kind, &mut obj)?,
-            Kind::SecurityGroup => {
-                obj.insert("security_group_rules".into(), json!([]));
-                let id = obj["id"].as_str().unwrap_or_default().to_owned();
-                self.push(kind, Value::Object(obj));
-                // Neutron's default templates: egress to anywhere, both families.
-                for ethertype in ["IPv4", "IPv6"] {
-                    let rule = json!({
-                        "security_group_id": id,
-                        "direction": "egress",
-                        "ethertype": ethertype,
-                    });
-                    let built = self.build(&Kind::SecurityGroupRule, rule)?;
-                    let built = self.new_rule(built)?;
-                    self.push(&Kind::SecurityGroupRule, Value::Object(built));
-                }
-                let out = self.render(kind, &id);
-                return out.ok_or_else(|| not_found(kind, &id));
-            }
+            Kind::SecurityGroup => return self.new_security_group(kind, obj),
             Kind::SecurityGroupRule => obj = self.new_rule(obj)?,
             Kind::Port => self.new_port(kind, &mut obj)?,
             Kind::LoadBalancer => self.new_lb(kind, &mut obj)?,
@@ -263,29 +245,9 @@ impl State {
             next[k] = v.clone();
         }
         match kind {
-            Kind::Subnet => {
-                let net = parse_net(&next["cidr"])
-                    .ok_or_else(|| rejected("PUT", kind, "stored cidr is invalid"))?;
-                let gateway =
-                    match &next["gateway_ip"] {
-                        Value::Null => None,
-                        v => Some(parse_ip(v).ok_or_else(|| {
-                            rejected("PUT", kind, "Invalid input for gateway_ip.")
-                        })?),
-                    };
-                next["gateway_ip"] = json!(gateway.map(|g| g.to_string()));
-                next["allocation_pools"] =
-                    Self::check_pools("PUT", kind, &net, gateway, &next["allocation_pools"])?;
-            }
+            Kind::Subnet => Self::subnet_updated(kind, &mut next)?,
             Kind::Port if body.contains_key("fixed_ips") => {
-                let network_id = next["network_id"].as_str().unwrap_or_default().to_owned();
-                // Addresses the port keeps are not "in use" by someone else.
-                let saved = self.remove(kind, id);
-                let fixed = self.fixed_ips(kind, &network_id, Some(&body["fixed_ips"]));
-                if let Some(saved) = saved {
-                    self.push(kind, saved);
-                }
-                next["fixed_ips"] = fixed?;
+                self.port_updated(kind, id, &mut next, &body["fixed_ips"])?
             }
             _ => {}
         }
@@ -322,139 +284,14 @@ impl State {
             return Ok(());
         };
         match kind {
-            Kind::Network => {
-                let ports = self.port_ids(|p| p["network_id"] == id);
-                if !ports.is_empty() {
-                    return Err(conflict(format!(
-                        "Unable to complete operation on network {id}. There are one or more ports still in use on the network, id for these ports is: {}. (NetworkInUse)",
-                        ports.join(",")
-                    )));
-                }
-                // Neutron deletes the network's subnets with it.
-                let subnets: Vec<String> = self
-                    .all(&Kind::Subnet)
-                    .iter()
-                    .filter(|s| s["network_id"] == id)
-                    .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                    .collect();
-                for s in subnets {
-                    self.remove(&Kind::Subnet, &s);
-                }
-            }
-            Kind::Subnet => {
-                if !self.used_ips(id).is_empty() {
-                    return Err(conflict(format!(
-                        "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet. (SubnetInUse)"
-                    )));
-                }
-                if let Some(n) = obj["network_id"].as_str().map(str::to_owned)
-                    && let Some(net) = self.find_mut(&Kind::Network, &n)
-                    && let Some(list) = net["subnets"].as_array_mut()
-                {
-                    list.retain(|s| s != id);
-                }
-            }
-            Kind::Router => {
-                let ports = self.port_ids(|p| {
-                    p["device_id"] == id
-                        && routers::INTERFACE_OWNERS
-                            .iter()
-                            .any(|o| p["device_owner"] == *o)
-                });
-                if !ports.is_empty() {
-                    return Err(conflict(format!(
-                        "Router {id} has ports still attached: {} (RouterInUse)",
-                        ports.join(", ")
-                    )));
-                }
-                self.router_deleted(id);
-            }
-            Kind::SecurityGroup => {
-                if self.all(&Kind::Port).iter().any(|p| {
-                    p["security_groups"]
-                        .as_array()
-                        .is_some_and(|s| s.iter().any(|s| s == id))
-                }) {
-                    return Err(conflict(format!(
-                        "Security Group {id} in use. (SecurityGroupInUse)"
-                    )));
-                }
-                let rules: Vec<String> = self
-                    .all(&Kind::SecurityGroupRule)
-                    .iter()
-                    .filter(|r| r["security_group_id"] == id)
-                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                    .collect();
-                for r in rules {
-                    self.remove(&Kind::SecurityGroupRule, &r);
-                }
-            }
-            Kind::Port => {
-                let owner = obj["device_owner"].as_str().unwrap_or_default();
-                let of_router = obj["device_id"]
-                    .as_str()
-                    .is_some_and(|r| self.find(&Kind::Router, r).is_some());
-                if (of_router && routers::is_router_port_owner(owner)) || owner == "Octavia" {
-                    return Err(conflict(format!(
-                        "Port {id} cannot be deleted directly via the port API: has device owner {owner}. (ServicePortInUse)"
-                    )));
-                }
-            }
-            Kind::LoadBalancer => {
-                self.lb_must_be_active(id)?;
-                let has_children = obj["listeners"].as_array().is_some_and(|l| !l.is_empty())
-                    || obj["pools"].as_array().is_some_and(|p| !p.is_empty());
-                if has_children {
-                    return Err(rejected(
-                        "DELETE",
-                        kind,
-                        format!(
-                            "Validation failure: Cannot delete Load Balancer {id} - it has children"
-                        ),
-                    ));
-                }
-                if let Some(port) = obj["vip_port_id"].as_str() {
-                    self.remove(&Kind::Port, port);
-                }
-            }
+            Kind::Network => self.deleting_network(id)?,
+            Kind::Subnet => self.deleting_subnet(id, &obj)?,
+            Kind::Router => self.deleting_router(id)?,
+            Kind::SecurityGroup => self.deleting_security_group(id)?,
+            Kind::Port => self.deleting_port(id, &obj)?,
+            Kind::LoadBalancer => self.deleting_lb(kind, id, &obj)?,
             Kind::Listener | Kind::Pool | Kind::Member { .. } => {
-                let lb = self.lb_of(kind, &obj).unwrap_or_default();
-                self.lb_must_be_active(&lb)?;
-                let key = match kind {
-                    Kind::Listener => "listeners",
-                    Kind::Pool => "pools",
-                    _ => "",
-                };
-                if matches!(kind, Kind::Pool) {
-                    let members = Kind::Member {
-                        pool_id: id.to_owned(),
-                    };
-                    self.store.remove(&members);
-                    for l in self.store.entry(Kind::Listener).or_default() {
-                        if l["default_pool_id"] == id {
-                            l["default_pool_id"] = Value::Null;
-                        }
-                    }
-                }
-                if matches!(kind, Kind::Listener)
-                    && let Some(pool) = obj["default_pool_id"].as_str().map(str::to_owned)
-                    && let Some(p) = self.find_mut(&Kind::Pool, &pool)
-                    && let Some(ls) = p["listeners"].as_array_mut()
-                {
-                    ls.retain(|l| l["id"] != id);
-                }
-                if let Kind::Member { pool_id } = kind
-                    && let Some(p) = self.find_mut(&Kind::Pool, pool_id)
-                    && let Some(ms) = p["members"].as_array_mut()
-                {
-                    ms.retain(|m| m["id"] != id);
-                }
-                if let Some(lbv) = self.find_mut(&Kind::LoadBalancer, &lb) {
-                    if let Some(list) = lbv.get_mut(key).and_then(Value::as_array_mut) {
-                        list.retain(|x| x["id"] != id);
-                    }
-                    lbv["provisioning_status"] = json!("PENDING_UPDATE");
-                }
+                self.deleting_lb_child(kind, id, &obj)?
             }
             Kind::SecurityGroupRule => {}
         }
