@@ -365,7 +365,8 @@ impl State {
         Ok(())
     }
 
-    /// Before `delete` removes network `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes network `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_network(&mut self, id: &str) -> Result<(), CloudError> {
         let ports = self.port_ids(|p| p["network_id"] == id);
         if !ports.is_empty() {
@@ -387,7 +388,8 @@ impl State {
         Ok(())
     }
 
-    /// Before `delete` removes subnet `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes subnet `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_subnet(&mut self, id: &str, obj: &Value) -> Result<(), CloudError> {
         if !self.used_ips(id).is_empty() {
             return Err(conflict(format!(
@@ -403,7 +405,8 @@ impl State {
         Ok(())
     }
 
-    /// Before `delete` removes port `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes port `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_port(&self, id: &str, obj: &Value) -> Result<(), CloudError> {
         let owner = obj["device_owner"].as_str().unwrap_or_default();
         let of_router = obj["device_id"]

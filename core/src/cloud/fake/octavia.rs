@@ -299,7 +299,8 @@ impl State {
         }
     }
 
-    /// Before `delete` removes load balancer `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes load balancer `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_lb(
         &mut self,
         kind: &Kind,
@@ -322,14 +323,15 @@ impl State {
         Ok(())
     }
 
-    /// Before `delete` removes listener, pool or member `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes listener, pool or member `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_lb_child(
         &mut self,
         kind: &Kind,
         id: &str,
         obj: &Value,
     ) -> Result<(), CloudError> {
-        let lb = self.lb_of(kind, &obj).unwrap_or_default();
+        let lb = self.lb_of(kind, obj).unwrap_or_default();
         self.lb_must_be_active(&lb)?;
         let key = match kind {
             Kind::Listener => "listeners",

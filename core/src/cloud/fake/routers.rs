@@ -354,7 +354,8 @@ impl State {
         self.interface_added(router_id, subnet_id)
     }
 
-    /// Before `delete` removes router `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes router `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_router(&mut self, id: &str) -> Result<(), CloudError> {
         let ports = self.port_ids(|p| {
             p["device_id"] == id && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)

@@ -86,7 +86,8 @@ impl State {
         out.ok_or_else(|| not_found(kind, &id))
     }
 
-    /// Before `delete` removes security group `id`: refused while in use, else what goes with it.
+    /// Before `delete` removes security group `id`: refused while in use, else
+    /// what goes with it is removed too.
     pub(super) fn deleting_security_group(&mut self, id: &str) -> Result<(), CloudError> {
         if self.all(&Kind::Port).iter().any(|p| {
             p["security_groups"]
