@@ -2,16 +2,19 @@
 //!
 //! The engine sees OpenStack as JSON resources in collections (`Kind`) and a
 //! handful of verbs (`Cloud`). The real client (`openstack`) speaks HTTP to
-//! Keystone, Neutron and Octavia; `fake` keeps resources in memory for fast
-//! unit tests. Bodies are the APIs' own JSON objects (the inner object, not
+//! Keystone, Neutron and Octavia; `fake` (feature `fake`, or `cfg(test)`) keeps
+//! resources in memory for fast unit tests. Bodies are the APIs' own JSON objects (the inner object, not
 //! the `{"network": …}` envelope), so nothing is lost in translation.
 
 pub mod config;
+// Test support, not product: see the `fake` feature in Cargo.toml.
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod gate;
 pub mod openstack;
 
 pub use config::{CloudConfig, Discovery, Secret};
+#[cfg(any(test, feature = "fake"))]
 pub use fake::FakeCloud;
 pub use openstack::{ConnectOptions, OpenStack};
 

@@ -12,7 +12,7 @@
 //! A gateway adds a `network:router_gateway` port on the external network.
 //! Ports other than interfaces go with the router when it is deleted.
 
-use super::{State, not_found, rejected};
+use super::{State, conflict, not_found, rejected};
 use crate::cloud::{CloudError, Kind};
 use serde_json::{Value, json};
 
@@ -217,5 +217,156 @@ impl State {
         for id in self.port_ids(|p| p["device_id"] == router_id) {
             self.remove(&Kind::Port, &id);
         }
+    }
+
+    /// `PUT /routers/{id}/add_router_interface` and `…/remove_router_interface`.
+    pub(super) fn router_interface(
+        &mut self,
+        router_id: &str,
+        subnet_id: &str,
+        add: bool,
+    ) -> Result<(), CloudError> {
+        let router = &Kind::Router;
+        if self.find(router, router_id).is_none() {
+            return if add {
+                Err(not_found(router, router_id))
+            } else {
+                Ok(())
+            };
+        }
+        let is_iface = |p: &Value| {
+            p["device_id"] == router_id && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+        };
+        let on_subnet = |p: &Value| {
+            p["fixed_ips"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["subnet_id"] == subnet_id))
+        };
+        if !add {
+            // By subnet: drop that subnet's address; the port goes when empty.
+            let Some(port) = self
+                .all(&Kind::Port)
+                .iter()
+                .find(|p| is_iface(p) && on_subnet(p))
+                .cloned()
+            else {
+                return Ok(());
+            };
+            let port_id = port["id"].as_str().unwrap_or_default().to_owned();
+            let remaining: Vec<Value> = port["fixed_ips"]
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter(|f| f["subnet_id"] != subnet_id)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.interface_removed(router_id, subnet_id);
+            if remaining.is_empty() {
+                self.remove(&Kind::Port, &port_id);
+            } else if let Some(p) = self.find_mut(&Kind::Port, &port_id) {
+                p["fixed_ips"] = json!(remaining);
+                let rev = p["revision_number"].as_u64().unwrap_or(0);
+                p["revision_number"] = json!(rev + 1);
+            }
+            return Ok(());
+        }
+        let subnet = self
+            .find(&Kind::Subnet, subnet_id)
+            .cloned()
+            .ok_or_else(|| not_found(&Kind::Subnet, subnet_id))?;
+        let bad = |m: String| CloudError::Rejected {
+            method: "PUT".into(),
+            path: format!("/v2.0/routers/{router_id}/add_router_interface"),
+            status: 400,
+            message: m,
+        };
+        if self
+            .all(&Kind::Port)
+            .iter()
+            .any(|p| is_iface(p) && on_subnet(p))
+        {
+            return Err(bad(format!(
+                "Bad router request: Router already has a port on subnet {subnet_id}. (BadRequest)"
+            )));
+        }
+        let Some(gateway) = subnet["gateway_ip"].as_str().map(str::to_owned) else {
+            return Err(bad(
+                "Bad router request: Subnet for router interface must have a gateway IP.".into(),
+            ));
+        };
+        if self
+            .used_ips(subnet_id)
+            .contains(&gateway.parse().map_err(|_| bad("bad gateway".into()))?)
+        {
+            return Err(conflict(format!(
+                "IP address {gateway} already allocated in subnet {subnet_id} (IpAddressAlreadyAllocated)"
+            )));
+        }
+        let network_id = subnet["network_id"].as_str().unwrap_or_default().to_owned();
+        let fixed = json!({"subnet_id": subnet_id, "ip_address": gateway});
+        // Neutron puts IPv6 subnets of one network on one router port.
+        if subnet["ip_version"] == 6
+            && let Some(port) = self
+                .all(&Kind::Port)
+                .iter()
+                .find(|p| {
+                    is_iface(p)
+                        && p["network_id"] == network_id.as_str()
+                        && p["fixed_ips"].as_array().is_some_and(|f| {
+                            f.iter()
+                                .all(|f| f["ip_address"].as_str().is_some_and(|a| a.contains(':')))
+                        })
+                })
+                .cloned()
+        {
+            let port_id = port["id"].as_str().unwrap_or_default().to_owned();
+            if let Some(p) = self.find_mut(&Kind::Port, &port_id) {
+                if let Some(f) = p["fixed_ips"].as_array_mut() {
+                    f.push(fixed);
+                }
+                let rev = p["revision_number"].as_u64().unwrap_or(0);
+                p["revision_number"] = json!(rev + 1);
+            }
+            return self.interface_added(router_id, subnet_id);
+        }
+        let mut port = self.build(
+            &Kind::Port,
+            json!({
+                "network_id": network_id,
+                "device_owner": interface_owner_of(&self.find(router, router_id).cloned().unwrap_or_default()),
+                "device_id": router_id,
+            }),
+        )?;
+        port.insert("fixed_ips".into(), json!([fixed]));
+        port.insert("status".into(), json!("ACTIVE"));
+        let n = self.next_id;
+        port.insert(
+            "mac_address".into(),
+            json!(format!(
+                "fa:16:3e:ff:{:02x}:{:02x}",
+                (n >> 8) & 0xff,
+                n & 0xff
+            )),
+        );
+        self.push(&Kind::Port, Value::Object(port));
+        self.interface_added(router_id, subnet_id)
+    }
+
+    /// Before `delete` removes router `id`: refused while in use, else
+    /// what goes with it is removed too.
+    pub(super) fn deleting_router(&mut self, id: &str) -> Result<(), CloudError> {
+        let ports = self.port_ids(|p| {
+            p["device_id"] == id && INTERFACE_OWNERS.iter().any(|o| p["device_owner"] == *o)
+        });
+        if !ports.is_empty() {
+            return Err(conflict(format!(
+                "Router {id} has ports still attached: {} (RouterInUse)",
+                ports.join(", ")
+            )));
+        }
+        self.router_deleted(id);
+        Ok(())
     }
 }

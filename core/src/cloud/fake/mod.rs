@@ -1,0 +1,364 @@
+//! An in-memory cloud for engine tests, faithful where the engine can trip.
+//!
+//! It behaves like Neutron 29 and Octavia on the points that matter to an
+//! idempotent converger: uuid-like ids, `revision_number` bumped per update,
+//! tag filters (`tags` = all of, `tags-any`, `not-tags`, `not-tags-any`),
+//! repeatable `name=` (any of) and equality filters on any field (unknown
+//! filter fields are refused, like Neutron's filter validation), unknown
+//! attributes refused on create, read-only ones on update, addresses stored
+//! in canonical compressed form, `tags` refused in a Neutron POST body
+//! (ports excepted) with Neutron's 400, default egress rules on new security
+//! groups, 409 for a duplicate rule, subnet gateway/pool checks, router
+//! interfaces as ports, deletes refused while something uses the resource,
+//! Octavia member addresses kept as sent (Octavia does not canonicalise),
+//! and Octavia objects that start `PENDING_*` and settle on the next `get`
+//! (while pending, their load balancer refuses changes with 409).
+//!
+//! Tests can count calls per verb and kind and inject faults: fail the Nth
+//! matching call before it acts, or after it acted (a lost answer).
+
+use super::{Cloud, CloudError, Kind, Query, Service};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+// Here: the handle, call counts, faults and the `Cloud` verbs. `impl State`
+// is split by resource family: `store` (ids, templates filled, the verbs'
+// dispatch, list filters), `schema` (attributes per kind), `addresses`
+// (IPAM arithmetic), `neutron` (networks, subnets, ports), `security_groups`
+// (+ `neutron_rules`), `routers`, `octavia` (load balancers and children),
+// `projects` (member-token views).
+mod addresses;
+mod neutron;
+mod neutron_rules;
+mod octavia;
+mod projects;
+mod routers;
+mod schema;
+mod security_groups;
+mod store;
+
+pub use projects::ProjectView;
+pub use routers::RouterMode;
+// The unit tests below reach it through `use super::*`.
+#[cfg(test)]
+use serde_json::json;
+
+/// The trait's verbs, for call counts and fault matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    ProjectId,
+    HasService,
+    List,
+    Get,
+    Create,
+    Update,
+    Delete,
+    /// Counted under `Kind::Router`.
+    RouterInterface,
+}
+
+/// A planned failure. `nth` counts calls matching `verb`/`kind` from when
+/// the fault was added (1 = the next matching call).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub verb: Option<Verb>,
+    pub kind: Option<Kind>,
+    pub nth: usize,
+    pub error: CloudError,
+    /// Act first, then fail: the cloud changed but the caller saw an error.
+    pub after_effect: bool,
+}
+
+/// The in-memory cloud. Shared by `&self` across tasks like the real one.
+pub struct FakeCloud {
+    state: Mutex<State>,
+    /// Slept before every call (`with_latency`): a cloud far away, for
+    /// benchmarks of concurrency. Zero by default.
+    latency: std::time::Duration,
+}
+
+struct State {
+    project_id: String,
+    /// How routers created from now on are built.
+    router_mode: RouterMode,
+    /// Ids of address groups rules may name (`add_address_group`).
+    address_groups: HashSet<String>,
+    services: HashSet<Service>,
+    next_id: u64,
+    /// Per collection, in creation order (lists come back in that order).
+    store: HashMap<Kind, Vec<Value>>,
+    calls: HashMap<(Verb, Option<Kind>), usize>,
+    faults: Vec<(Fault, usize)>,
+}
+
+impl Default for FakeCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCloud {
+    /// A cloud with Neutron and Octavia and project id
+    /// `0c0ffee0c0ffee0c0ffee0c0ffee0001`.
+    pub fn new() -> Self {
+        FakeCloud {
+            state: Mutex::new(State {
+                project_id: "0c0ffee0c0ffee0c0ffee0c0ffee0001".into(),
+                router_mode: RouterMode::Legacy,
+                address_groups: HashSet::new(),
+                services: [Service::Network, Service::LoadBalancer].into(),
+                next_id: 0,
+                store: HashMap::new(),
+                calls: HashMap::new(),
+                faults: Vec::new(),
+            }),
+            latency: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Every call first waits `latency` (on the tokio timer), as a remote
+    /// API would; the state changes only after it.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    /// Removes a service from the catalog (e.g. a cloud without Octavia).
+    pub fn without_service(self, service: Service) -> Self {
+        self.lock().services.remove(&service);
+        self
+    }
+
+    /// Routers created from now on are DVR or L3-HA routers (their
+    /// interfaces carry that mode's device owner; see `routers`).
+    pub fn with_router_mode(self, mode: RouterMode) -> Self {
+        self.lock().router_mode = mode;
+        self
+    }
+
+    /// A Neutron address group rules can name as `remote_address_group_id`.
+    pub fn add_address_group(&self) -> String {
+        let mut st = self.lock();
+        let id = st.new_id();
+        st.address_groups.insert(id.clone());
+        id
+    }
+
+    /// The same cloud through a member token of project `project_id`: what
+    /// it creates belongs to that project and its lists show only that
+    /// project's resources. `FakeCloud` itself answers like an admin token:
+    /// lists show every project's resources unless filtered by
+    /// `project_id` / `tenant_id`.
+    pub fn as_project(&self, project_id: &str) -> ProjectView<'_> {
+        ProjectView {
+            fake: self,
+            project_id: project_id.to_string(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not hide the state from the others.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails the `n`th call from now (any verb, any kind) with `error`.
+    pub fn fail_nth(&self, n: usize, error: CloudError) {
+        self.add_fault(Fault {
+            verb: None,
+            kind: None,
+            nth: n,
+            error,
+            after_effect: false,
+        });
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.lock().faults.push((fault, 0));
+    }
+
+    /// Calls of `verb` on `kind` so far (`Member` counts per pool).
+    pub fn calls(&self, verb: Verb, kind: &Kind) -> usize {
+        self.lock()
+            .calls
+            .get(&(verb, Some(kind.clone())))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls of `verb` on any kind.
+    pub fn calls_of(&self, verb: Verb) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|((v, _), _)| *v == verb)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.lock().calls.values().sum()
+    }
+
+    pub fn reset_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// Everything of `kind`, as stored, without counting a call.
+    pub fn snapshot(&self, kind: &Kind) -> Vec<Value> {
+        self.lock().store.get(kind).cloned().unwrap_or_default()
+    }
+
+    /// Runs `op` as one counted call, applying any fault that fires.
+    fn call<T>(
+        &self,
+        verb: Verb,
+        kind: Option<&Kind>,
+        op: impl FnOnce(&mut State) -> Result<T, CloudError>,
+    ) -> Result<T, CloudError> {
+        let mut st = self.lock();
+        *st.calls.entry((verb, kind.cloned())).or_default() += 1;
+        let mut fired = None;
+        let mut i = 0;
+        while i < st.faults.len() {
+            let (fault, seen) = &mut st.faults[i];
+            let matches = fault.verb.is_none_or(|v| v == verb)
+                && fault.kind.as_ref().is_none_or(|k| Some(k) == kind);
+            if matches {
+                *seen += 1;
+                if *seen >= fault.nth && fired.is_none() {
+                    fired = Some(st.faults.remove(i).0);
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        match fired {
+            Some(f) if !f.after_effect => Err(f.error),
+            Some(f) => {
+                op(&mut st)?;
+                Err(f.error)
+            }
+            None => op(&mut st),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- errors ---
+
+fn rejected(method: &str, kind: &Kind, message: impl Into<String>) -> CloudError {
+    CloudError::Rejected {
+        method: method.into(),
+        path: kind.path(),
+        status: 400,
+        message: message.into(),
+    }
+}
+
+fn conflict(message: impl Into<String>) -> CloudError {
+    CloudError::Conflict {
+        message: message.into(),
+    }
+}
+
+fn not_found(kind: &Kind, id: &str) -> CloudError {
+    CloudError::NotFound {
+        what: format!("{kind} {id}"),
+    }
+}
+
+fn is_octavia(kind: &Kind) -> bool {
+    kind.service() == Service::LoadBalancer
+}
+
+impl Cloud for FakeCloud {
+    async fn project_id(&self) -> Result<String, CloudError> {
+        self.pause().await;
+        self.call(Verb::ProjectId, None, |st| Ok(st.project_id.clone()))
+    }
+
+    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+        self.pause().await;
+        self.call(Verb::HasService, None, |st| {
+            Ok(st.services.contains(&service))
+        })
+    }
+
+    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+        self.pause().await;
+        self.call(Verb::List, Some(kind), |st| {
+            if !st.services.contains(&kind.service()) {
+                return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
+            }
+            if let Kind::Member { pool_id } = kind
+                && st.find(&Kind::Pool, pool_id).is_none()
+            {
+                return Err(not_found(&Kind::Pool, pool_id));
+            }
+            st.list(kind, query)
+        })
+    }
+
+    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+        self.pause().await;
+        self.call(Verb::Get, Some(kind), |st| {
+            if !st.services.contains(&kind.service()) {
+                return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
+            }
+            let obj = st
+                .find(kind, id)
+                .cloned()
+                .ok_or_else(|| not_found(kind, id))?;
+            if is_octavia(kind)
+                && let Some(lb) = st.lb_of(kind, &obj)
+            {
+                st.settle(&lb);
+            }
+            st.render(kind, id).ok_or_else(|| not_found(kind, id))
+        })
+    }
+
+    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+        self.pause().await;
+        self.call(Verb::Create, Some(kind), |st| {
+            if !st.services.contains(&kind.service()) {
+                return Err(CloudError::NoEndpoint(kind.service().catalog_type().into()));
+            }
+            st.create(kind, body)
+        })
+    }
+
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+        self.pause().await;
+        self.call(Verb::Update, Some(kind), |st| st.update(kind, id, body))
+    }
+
+    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+        self.pause().await;
+        self.call(Verb::Delete, Some(kind), |st| st.delete(kind, id))
+    }
+
+    async fn router_interface(
+        &self,
+        router_id: &str,
+        subnet_id: &str,
+        add: bool,
+    ) -> Result<(), CloudError> {
+        self.pause().await;
+        self.call(Verb::RouterInterface, Some(&Kind::Router), |st| {
+            st.router_interface(router_id, subnet_id, add)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod tests_neutron;
