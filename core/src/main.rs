@@ -470,35 +470,28 @@ fn main() -> ExitCode {
             lock,
             fleet,
             cloud,
-        } if !fleet.single(&pipelines) => {
-            let job = Job::Run {
-                options: RunOptions { adopt, replace },
-                lease: lock.options(),
-                out,
-            };
-            run_fleet(&pipelines, job, &fleet, &cloud, format, false)
+        } => {
+            if !fleet.single(&pipelines) {
+                let job = Job::Run {
+                    options: RunOptions { adopt, replace },
+                    lease: lock.options(),
+                    out,
+                };
+                return run_fleet(&pipelines, job, &fleet, &cloud, format, false);
+            }
+            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
+                commands::run(
+                    &loaded,
+                    &os,
+                    RunOptions { adopt, replace },
+                    lock.options(),
+                    out.as_deref(),
+                    format == Format::Json,
+                )
+                .await?;
+                Ok(0)
+            })
         }
-        Command::Run {
-            pipelines,
-            out,
-            adopt,
-            replace,
-            format,
-            lock,
-            cloud,
-            ..
-        } => with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
-            commands::run(
-                &loaded,
-                &os,
-                RunOptions { adopt, replace },
-                lock.options(),
-                out.as_deref(),
-                format == Format::Json,
-            )
-            .await?;
-            Ok(0)
-        }),
         Command::Destroy {
             pipelines,
             delete_kuryr_ports,
@@ -506,31 +499,26 @@ fn main() -> ExitCode {
             lock,
             fleet,
             cloud,
-        } if !fleet.single(&pipelines) => {
-            let job = Job::Destroy {
-                options: DestroyOptions { delete_kuryr_ports },
-                lease: lock.options(),
-            };
-            run_fleet(&pipelines, job, &fleet, &cloud, format, false)
+        } => {
+            if !fleet.single(&pipelines) {
+                let job = Job::Destroy {
+                    options: DestroyOptions { delete_kuryr_ports },
+                    lease: lock.options(),
+                };
+                return run_fleet(&pipelines, job, &fleet, &cloud, format, false);
+            }
+            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
+                commands::destroy(
+                    &loaded,
+                    &os,
+                    DestroyOptions { delete_kuryr_ports },
+                    lock.options(),
+                    format == Format::Json,
+                )
+                .await?;
+                Ok(0)
+            })
         }
-        Command::Destroy {
-            pipelines,
-            delete_kuryr_ports,
-            format,
-            lock,
-            cloud,
-            ..
-        } => with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
-            commands::destroy(
-                &loaded,
-                &os,
-                DestroyOptions { delete_kuryr_ports },
-                lock.options(),
-                format == Format::Json,
-            )
-            .await?;
-            Ok(0)
-        }),
         Command::Dedupe {
             pipeline,
             format,
