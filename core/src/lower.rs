@@ -198,6 +198,7 @@ pub fn lower(raw: &RawPipeline) -> Result<Lowered, Vec<Diagnostic>> {
         pipeline,
         kubernetes,
         steps,
+        extra: Strict,
     };
     if l.diags.is_empty() {
         Ok(Lowered {
@@ -237,6 +238,7 @@ fn lower_kubernetes(l: &mut Lowerer, raw: &RawPipeline) -> Kubernetes {
         version: DEFAULT_KUBERNETES_VERSION.to_string(),
         multi_cidr_service_allocator: false,
         api_hosts: Vec::new(),
+        extra: Strict,
     };
     let Some(rk) = &raw.kubernetes else { return k };
     let rk = rk.get_ref();
@@ -259,6 +261,7 @@ fn lower_kubernetes(l: &mut Lowerer, raw: &RawPipeline) -> Kubernetes {
             k.api_hosts.push(ApiHost {
                 name: h.name.get_ref().clone(),
                 address,
+                extra: Strict,
             });
         }
     }
@@ -449,6 +452,7 @@ fn expand_short_form(
     );
     steps.push(Step::Network(Network {
         name: pod_net.clone(),
+        extra: Strict,
     }));
     let mut pod_subnets = Vec::new();
     for cidr in &pods {
@@ -484,6 +488,7 @@ fn expand_short_form(
     );
     steps.push(Step::Network(Network {
         name: svc_net.clone(),
+        extra: Strict,
     }));
     let mut service_subnets = Vec::new();
     for cidr in &services {
@@ -524,6 +529,7 @@ fn expand_short_form(
             .chain(service_subnets.iter().map(|(n, _)| n))
             .cloned()
             .collect(),
+        extra: Strict,
     }));
 
     let sg_default = if dual {
@@ -544,6 +550,7 @@ fn expand_short_form(
             .iter()
             .flat_map(|(_, cidr)| service_access_rules(cidr))
             .collect(),
+        extra: Strict,
     }));
 
     let mut lb_name = None;
@@ -606,6 +613,7 @@ fn expand_short_form(
             .map(|t| t.get_ref().clone())
             .unwrap_or_else(|| default_resource_tags(pipeline)),
         loadbalancer: lb_name,
+        extra: Strict,
     }));
     steps
 }
@@ -628,6 +636,7 @@ pub fn service_access_rules(service: &IpNet) -> Vec<Rule> {
             remote_ip_prefix: Some(*service),
             port_range_min: None,
             port_range_max: None,
+            extra: Strict,
         })
         .collect()
 }
@@ -644,6 +653,7 @@ pub fn laid_out_subnet(name: &str, network: &str, role: Role, cidr: IpNet) -> Su
         enable_dhcp: false,
         gateway_ip,
         allocation_pools,
+        extra: Strict,
     }
 }
 
@@ -659,12 +669,22 @@ fn default_layout(role: Role, cidr: &IpNet) -> (IpAddr, Vec<Pool>) {
                     vec![Pool {
                         start: s.pool_start,
                         end: s.pool_end,
+                        extra: Strict,
                     }],
                 )
             })
             .unwrap_or(fallback),
         Role::Pod | Role::Other => addr::pod_layout(cidr)
-            .map(|(gw, start, end)| (gw, vec![Pool { start, end }]))
+            .map(|(gw, start, end)| {
+                (
+                    gw,
+                    vec![Pool {
+                        start,
+                        end,
+                        extra: Strict,
+                    }],
+                )
+            })
             .unwrap_or(fallback),
     }
 }
@@ -690,6 +710,7 @@ fn api_loadbalancer(
         member_port,
         pool_name: format!("{name}:HTTPS:{listener_port}"),
         members: k.api_hosts.clone(),
+        extra: Strict,
     }
 }
 
@@ -739,7 +760,10 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
             continue;
         }
         let step = match kind {
-            StepKind::Network => Some(Step::Network(Network { name })),
+            StepKind::Network => Some(Step::Network(Network {
+                name,
+                extra: Strict,
+            })),
             StepKind::Subnet => lower_subnet(l, r, span).map(Step::Subnet),
             StepKind::Router => Some(Step::Router(Router {
                 name,
@@ -749,6 +773,7 @@ fn lower_steps(l: &mut Lowerer, raw: &[S<RawStep>], pipeline: &str, k: &Kubernet
                     .flat_map(|v| v.get_ref())
                     .map(|s| s.get_ref().clone())
                     .collect(),
+                extra: Strict,
             })),
             StepKind::SecurityGroup => lower_security_group(l, r).map(Step::SecurityGroup),
             StepKind::Loadbalancer => {
@@ -828,7 +853,11 @@ fn lower_subnet(l: &mut Lowerer, r: &RawStep, span: Span) -> Option<Subnet> {
             .set(name, &format!("allocation_pools[{i}]"), p.span());
         let p = p.get_ref();
         if let (Some(start), Some(end)) = (l.address(&p.start), l.address(&p.end)) {
-            pools.push(Pool { start, end });
+            pools.push(Pool {
+                start,
+                end,
+                extra: Strict,
+            });
         }
     }
     for mode in [&r.ipv6_address_mode, &r.ipv6_ra_mode]
@@ -860,6 +889,7 @@ fn lower_subnet(l: &mut Lowerer, r: &RawStep, span: Span) -> Option<Subnet> {
         } else {
             default_pools
         },
+        extra: Strict,
     })
 }
 
@@ -904,6 +934,7 @@ fn lower_security_group(l: &mut Lowerer, r: &RawStep) -> Option<SecurityGroup> {
             remote_ip_prefix: remote,
             port_range_min,
             port_range_max,
+            extra: Strict,
         });
     }
     Some(SecurityGroup {
@@ -914,6 +945,7 @@ fn lower_security_group(l: &mut Lowerer, r: &RawStep) -> Option<SecurityGroup> {
             .unwrap_or_else(|| name.clone()),
         name,
         rules,
+        extra: Strict,
     })
 }
 
@@ -1026,5 +1058,6 @@ fn lower_emit(l: &mut Lowerer, r: &RawStep, earlier: &[Step], pipeline: &str, sp
                 .find(|s| s.kind() == StepKind::Loadbalancer)
                 .map(|s| s.name().to_string())
         }),
+        extra: Strict,
     }
 }

@@ -45,7 +45,8 @@ pub fn document(loaded: &Loaded, ids: &dyn Ids) -> PlanDocument {
     PlanDocument {
         file: loaded.source.display_path(),
         plan: value,
-        service_cluster_ip_range: crate::validate::service_ranges(plan)
+        service_cluster_ip_range: plan
+            .service_ranges()
             .iter()
             .map(|r| r.to_string())
             .collect(),

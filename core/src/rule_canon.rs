@@ -212,6 +212,7 @@ pub fn same(v: &Value, r: &Rule) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Strict;
     use serde_json::json;
 
     fn rule(ethertype: &str, protocol: Option<&str>, prefix: Option<&str>) -> Rule {
@@ -222,6 +223,7 @@ mod tests {
             remote_ip_prefix: prefix.map(|p| p.parse().unwrap()),
             port_range_min: None,
             port_range_max: None,
+            extra: Strict,
         }
     }
 

@@ -10,7 +10,6 @@ use crate::lower::Spans;
 use crate::plan::*;
 use crate::rule_canon;
 use crate::source::Span;
-use ipnet::IpNet;
 use std::collections::{BTreeSet, HashMap};
 
 /// Kubernetes ≤ 1.33 (and later ones without the MultiCIDRServiceAllocator)
@@ -985,14 +984,6 @@ fn check_emit(c: &mut Checker, e: &Emit) {
             "use the integration bridge, normally \"br-int\"",
         );
     }
-}
-
-/// The Kubernetes service ranges of a plan, in step order (one per family).
-pub fn service_ranges(plan: &Plan) -> Vec<IpNet> {
-    plan.subnets()
-        .filter(|s| s.role == Role::Service)
-        .filter_map(|s| addr::service_layout(&s.cidr).map(|l| l.kubernetes_range))
-        .collect()
 }
 
 /// The guide's IPv6 service subnet length.

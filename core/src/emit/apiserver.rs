@@ -2,10 +2,13 @@
 //! manifest or a systemd unit.
 
 use crate::plan::{ApiHost, Plan};
-use crate::validate::service_ranges;
 
 pub fn apiserver_flags(plan: &Plan, host: Option<&ApiHost>) -> String {
-    let ranges: Vec<String> = service_ranges(plan).iter().map(|r| r.to_string()).collect();
+    let ranges: Vec<String> = plan
+        .service_ranges()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     let mut lines = vec![format!("--service-cluster-ip-range={}", ranges.join(","))];
     if let Some(h) = host {
         // The guide: the API server must bind on the host's IPv6 address.

@@ -3,7 +3,6 @@
 //! range(s) in kubeadm's comma form and the API server's bind address.
 
 use crate::plan::{Plan, Step};
-use crate::validate::service_ranges;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -58,7 +57,11 @@ const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
 const API_PORT: u16 = 6443;
 
 pub fn kubeadm_yaml(plan: &Plan) -> String {
-    let ranges: Vec<String> = service_ranges(plan).iter().map(|r| r.to_string()).collect();
+    let ranges: Vec<String> = plan
+        .service_ranges()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     let first_host = plan.kubernetes.api_hosts.first();
     let lb = plan.steps.iter().find_map(|s| match s {
         Step::Loadbalancer(lb) => Some(lb),

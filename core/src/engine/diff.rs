@@ -8,7 +8,7 @@ use super::change::{
 use super::observe::{Observed, has_tag, owner_of, str_of};
 use super::{RunOptions, pipeline_tag};
 use crate::cloud::Kind;
-use crate::plan::{Plan, Pool, Rule, Step, Subnet};
+use crate::plan::{Plan, Pool, Rule, Step, Strict, Subnet};
 use crate::rule_canon;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -187,6 +187,7 @@ fn observed_pools(v: &Value) -> Vec<Pool> {
                     Some(Pool {
                         start: parse_ip(&p["start"])?,
                         end: parse_ip(&p["end"])?,
+                        extra: Strict,
                     })
                 })
                 .collect()
@@ -386,6 +387,7 @@ pub fn observed_rule(v: &Value) -> Rule {
             .map(|p| p.trunc()),
         port_range_min: port("port_range_min"),
         port_range_max: port("port_range_max"),
+        extra: Strict,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::engine::change::{Change, FieldChange};
 use crate::load::load_source;
-use crate::plan::Rule;
+use crate::plan::{Rule, Strict};
 use crate::source::SourceFile;
 
 const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
@@ -186,6 +186,7 @@ fn drift_set(plan: &Plan) -> ChangeSet {
                         remote_ip_prefix: Some(svc.cidr),
                         port_range_min: None,
                         port_range_max: None,
+                        extra: Strict,
                     },
                 },
                 action: Action::Create,

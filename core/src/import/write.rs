@@ -50,6 +50,7 @@ pub fn write(snap: &Snapshot, name: &str) -> Result<Imported, ImportError> {
         pipeline: name.to_string(),
         kubernetes,
         steps: steps.iter().map(|n| n.step.clone()).collect(),
+        extra: Strict,
     };
     let short = short_form(&plan, snap);
     let (text, short_form) = match short.filter(|t| loads_to(t, &plan)) {
@@ -112,6 +113,7 @@ fn subnet_step(v: &Value, network: &str, role: Role) -> Result<Noted, ImportErro
             Some(Pool {
                 start: ip(p, "start")?,
                 end: ip(p, "end")?,
+                extra: Strict,
             })
         })
         .collect();
@@ -127,6 +129,7 @@ fn subnet_step(v: &Value, network: &str, role: Role) -> Result<Noted, ImportErro
         enable_dhcp: v["enable_dhcp"].as_bool().unwrap_or(false),
         gateway_ip,
         allocation_pools,
+        extra: Strict,
     };
     let mut notes = Vec::new();
     let guide = lower::laid_out_subnet(&name, network, role, cidr);
@@ -240,6 +243,7 @@ fn security_group_step(sg: &Value, all_rules: &[Value], services: &[IpNet]) -> N
             name,
             description: str_of(sg, "description").to_string(),
             rules,
+            extra: Strict,
         }),
         notes,
     }
@@ -257,6 +261,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
     out.push(Noted {
         step: Step::Network(Network {
             name: pod_net.clone(),
+            extra: Strict,
         }),
         notes: Vec::new(),
     });
@@ -267,6 +272,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
     out.push(Noted {
         step: Step::Network(Network {
             name: svc_net.clone(),
+            extra: Strict,
         }),
         notes: Vec::new(),
     });
@@ -330,6 +336,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
             step: Step::Router(Router {
                 name: str_of(r, "name").to_string(),
                 interfaces,
+                extra: Strict,
             }),
             notes,
         });
@@ -364,6 +371,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
                 .clone()
                 .unwrap_or_else(|| lower::default_resource_tags(pipeline)),
             loadbalancer: lb_name,
+            extra: Strict,
         }),
         notes: Vec::new(),
     });
@@ -439,6 +447,7 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
         hosts.push(ApiHost {
             name: host,
             address,
+            extra: Strict,
         });
     }
     let step = Loadbalancer {
@@ -450,6 +459,7 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
         member_port,
         pool_name: str_of(pool, "name").to_string(),
         members: hosts,
+        extra: Strict,
     };
     if str_of(listener, "name") != listener_name(&step) {
         notes.push(format!(
@@ -497,6 +507,7 @@ fn kubernetes(_snap: &Snapshot, steps: &[Noted]) -> Kubernetes {
         },
         multi_cidr_service_allocator: wide,
         api_hosts,
+        extra: Strict,
     }
 }
 

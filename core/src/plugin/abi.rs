@@ -17,7 +17,7 @@ pub const SUPPORTED_MINORS: &[u32] = &[1, 2];
 
 /// The newest version: the one sdk/wit/plugin.wit declares and the SDK
 /// builds, and the version of the imports the host provides.
-pub const NEWEST: &str = "0.2.0";
+pub const NEWEST: &str = kuryr6_plan::abi::WIT_VERSION;
 
 /// The interface whose export tells the version.
 const META_PREFIX: &str = "kuryr6:plugin/meta@";

@@ -50,9 +50,8 @@ pub use host::{CacheDir, Called, Host, LoadedPlugin, Origin, Plugin, sha256_hex}
 
 use std::time::Duration;
 
-/// What a plugin's `describe().abi-version` must say (kuryr6-plugin-sdk's
-/// `ABI_VERSION`): 1 for every 0.x contract (see `abi` and sdk/README.md).
-pub const ABI_VERSION: u32 = 1;
+/// The contract's constants and value types, shared with the SDK.
+pub use kuryr6_plan::abi::{ABI_VERSION, Facts, Hook, ResourceKind, Severity, Violation};
 /// The newest WIT package version, the one the SDK builds; older
 /// compatible ones are in `abi::SUPPORTED_MINORS`.
 pub const WIT_VERSION: &str = abi::NEWEST;
@@ -64,94 +63,6 @@ pub const DEFAULT_MEMORY_MIB: u64 = 64;
 /// Bounds accepted in pipeline files.
 pub const MAX_DEADLINE_MS: u64 = 60_000;
 pub const MAX_MEMORY_MIB: u64 = 4096;
-
-/// The hooks of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Hook {
-    Plan,
-    Naming,
-    Policy,
-}
-
-impl Hook {
-    pub const ALL: [Hook; 3] = [Hook::Plan, Hook::Naming, Hook::Policy];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Hook::Plan => "plan",
-            Hook::Naming => "naming",
-            Hook::Policy => "policy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Hook> {
-        Hook::ALL.into_iter().find(|h| h.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Hook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A step's kind as the naming hook sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    Network,
-    Subnet,
-    Router,
-    SecurityGroup,
-    Loadbalancer,
-    Emit,
-}
-
-impl From<crate::plan::StepKind> for ResourceKind {
-    fn from(k: crate::plan::StepKind) -> Self {
-        use crate::plan::StepKind;
-        match k {
-            StepKind::Network => ResourceKind::Network,
-            StepKind::Subnet => ResourceKind::Subnet,
-            StepKind::Router => ResourceKind::Router,
-            StepKind::SecurityGroup => ResourceKind::SecurityGroup,
-            StepKind::Loadbalancer => ResourceKind::Loadbalancer,
-            StepKind::Emit => ResourceKind::Emit,
-        }
-    }
-}
-
-/// `Error` stops the command; `Warning` is reported only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One policy finding, as the plugin returned it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Violation {
-    pub severity: Severity,
-    pub code: String,
-    pub message: String,
-    /// `SiteInput::name` of the site concerned; "" = all.
-    pub site: String,
-    /// Step within that site; "" = the site as a whole.
-    pub step: String,
-}
-
-/// A site's `[plugin.facts]`, sorted by key (the order the plugin sees).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts(pub Vec<(String, String)>);
-
-impl Facts {
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// One site handed to a policy hook.
 #[derive(Debug, Clone, PartialEq)]

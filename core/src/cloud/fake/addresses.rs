@@ -1,6 +1,8 @@
-//! Address arithmetic the fake needs to behave like Neutron's IPAM:
-//! canonical text, pools as (start, end) ranges, Neutron's default pools.
+//! What the fake needs to behave like Neutron's IPAM: canonical text, pools
+//! as (start, end) ranges read from JSON, Neutron's default pools. The
+//! arithmetic itself is the plan's (`crate::addr`).
 
+use crate::addr;
 use ipnet::IpNet;
 use serde_json::Value;
 use std::net::IpAddr;
@@ -18,20 +20,13 @@ pub(super) fn parse_net(v: &Value) -> Option<IpNet> {
     v.as_str()?.trim().parse().ok()
 }
 
+/// `ip + n`, or `None` past the family's last address.
 pub(super) fn ip_add(ip: IpAddr, n: u128) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V4(a) => u32::from(a)
-            .checked_add(u32::try_from(n).ok()?)
-            .map(|x| IpAddr::V4(x.into())),
-        IpAddr::V6(a) => u128::from(a).checked_add(n).map(|x| IpAddr::V6(x.into())),
-    }
+    addr::checked_offset(ip, i128::try_from(n).ok()?)
 }
 
-pub(super) fn ip_sub1(ip: IpAddr) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V4(a) => u32::from(a).checked_sub(1).map(|x| IpAddr::V4(x.into())),
-        IpAddr::V6(a) => u128::from(a).checked_sub(1).map(|x| IpAddr::V6(x.into())),
-    }
+fn ip_sub1(ip: IpAddr) -> Option<IpAddr> {
+    addr::checked_offset(ip, -1)
 }
 
 /// A pool as (start, end), inclusive.
