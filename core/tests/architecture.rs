@@ -1,4 +1,6 @@
-//! The module graph of the `kuryr6` library has no cycles (ARCHITECTURE.md).
+//! The module graph of every crate of the workspace has no cycles, and the
+//! crates guests compile stay free of the host's heavy dependencies
+//! (ARCHITECTURE.md).
 //!
 //! A module depends on another when its non-test code names it through
 //! `crate::…` or `super::…`. A parent and its own children are one room and
@@ -141,6 +143,27 @@ fn path_back(
     None
 }
 
+/// Every loop in the module graph of the crate whose sources are `root`.
+fn cycles(root: &Path) -> Vec<String> {
+    let edges = graph(root);
+    let mut cycles = Vec::new();
+    for (module, deps) in &edges {
+        for dep in deps {
+            if related(module, dep) {
+                continue;
+            }
+            if let Some(back) = path_back(&edges, module, dep, &mut BTreeSet::new()) {
+                cycles.push(format!("{module} -> {}", back.join(" -> ")));
+            }
+        }
+    }
+    cycles
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 #[test]
 fn the_library_has_no_import_cycles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -154,18 +177,86 @@ fn the_library_has_no_import_cycles() {
         "the scan must see `use super::change::…`: {:?}",
         edges["engine::diff"]
     );
-    let mut cycles = Vec::new();
-    for (module, deps) in &edges {
-        for dep in deps {
-            if related(module, dep) {
-                continue;
-            }
-            if let Some(back) = path_back(&edges, module, dep, &mut BTreeSet::new()) {
-                cycles.push(format!("{module} -> {}", back.join(" -> ")));
-            }
+    let cycles = cycles(&root);
+    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn no_other_crate_of_the_workspace_has_import_cycles() {
+    let mut roots = vec![workspace().join("plan/src"), workspace().join("sdk/src")];
+    for entry in std::fs::read_dir(workspace().join("plugins")).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if src.is_dir() {
+            roots.push(src);
         }
     }
-    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+    let plan = graph(&roots[0]);
+    assert!(
+        plan["types"].contains("addr") && plan["abi"].contains("types"),
+        "the scan must see the plan crate's own imports: {plan:?}"
+    );
+    for root in roots {
+        let cycles = cycles(&root);
+        assert!(
+            cycles.is_empty(),
+            "{}: import cycles:\n{}",
+            root.display(),
+            cycles.join("\n")
+        );
+    }
+}
+
+/// The normal dependencies of a package as `cargo tree` lists them.
+fn dependency_names(args: &[&str]) -> BTreeSet<String> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace())
+        .args(["tree", "--locked", "-e", "normal", "--prefix", "none"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The plan crate is pure, and guests compile only it and the SDK's guest
+/// side: never the runtime, HTTP, async or TOML of the host.
+#[test]
+fn guests_compile_none_of_the_hosts_heavy_dependencies() {
+    const HOST_ONLY: [&str; 6] = ["wasmtime", "reqwest", "tokio", "toml", "hyper", "kuryr6"];
+    let plan = dependency_names(&["-p", "kuryr6-plan"]);
+    assert!(
+        plan.contains("ipnet") && plan.contains("serde_json"),
+        "{plan:?}"
+    );
+    let mut checked = 0;
+    for entry in std::fs::read_dir(workspace().join("plugins")).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let manifest = manifest.to_string_lossy().into_owned();
+        let deps = dependency_names(&["--manifest-path", &manifest, "--target", "wasm32-wasip2"]);
+        assert!(
+            deps.contains("kuryr6-plan") && deps.contains("wit-bindgen"),
+            "{manifest}: {deps:?}"
+        );
+        for heavy in HOST_ONLY {
+            assert!(!deps.contains(heavy), "{manifest} compiles {heavy}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} plugins found");
+    for heavy in HOST_ONLY {
+        assert!(!plan.contains(heavy), "kuryr6-plan depends on {heavy}");
+    }
 }
 
 #[test]

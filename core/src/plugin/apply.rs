@@ -622,7 +622,7 @@ fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
             .call_naming(
                 &a.spec.label,
                 &a.spec.limits,
-                step.kind().into(),
+                step.kind(),
                 step.name(),
                 &context,
             )

@@ -171,7 +171,7 @@ pub fn run(
                 .name
                 .ok_or_else(|| fixture_err("a naming fixture needs `name`"))?;
             let out =
-                plugin.call_naming(&label, limits, kind.into(), &name, &facts(input.facts))?;
+                plugin.call_naming(&label, limits, kind, &name, &facts(input.facts))?;
             (
                 serde_json::json!({ "name": out.value }),
                 out.elapsed,
