@@ -170,8 +170,7 @@ pub fn run(
             let name = input
                 .name
                 .ok_or_else(|| fixture_err("a naming fixture needs `name`"))?;
-            let out =
-                plugin.call_naming(&label, limits, kind, &name, &facts(input.facts))?;
+            let out = plugin.call_naming(&label, limits, kind, &name, &facts(input.facts))?;
             (
                 serde_json::json!({ "name": out.value }),
                 out.elapsed,

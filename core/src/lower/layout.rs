@@ -1,0 +1,105 @@
+//! What the guide derives from a subnet's role and the pipeline's name:
+//! gateways and pools, the service access rules, the API load balancer and
+//! Kuryr's resource tags. Shared by the short form, the `[[step]]` form and
+//! the modules that rebuild a plan (validate, import).
+
+use crate::addr;
+use crate::plan::*;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// Tags Kuryr puts on the ports and load balancers it creates for this
+/// cluster, so a teardown can find them. Distinct from kuryr6's own tags.
+pub fn default_resource_tags(pipeline: &str) -> Vec<String> {
+    vec![format!("kuryr:{pipeline}")]
+}
+
+/// The guide's rule, and Kuryr devstack's udp and sctp twins: pods accept
+/// traffic coming from the service subnet.
+pub fn service_access_rules(service: &IpNet) -> Vec<Rule> {
+    ["tcp", "udp", "sctp"]
+        .into_iter()
+        .map(|protocol| Rule {
+            direction: "ingress".into(),
+            ethertype: addr::family_name(addr::net_version(service)).into(),
+            protocol: Some(protocol.into()),
+            remote_ip_prefix: Some(*service),
+            port_range_min: None,
+            port_range_max: None,
+            extra: Strict,
+        })
+        .collect()
+}
+
+/// A subnet with gateway and pool computed from its role.
+pub fn laid_out_subnet(name: &str, network: &str, role: Role, cidr: IpNet) -> Subnet {
+    let (gateway_ip, allocation_pools) = default_layout(role, &cidr);
+    Subnet {
+        name: name.into(),
+        network: network.into(),
+        role,
+        cidr,
+        ip_version: addr::net_version(&cidr),
+        enable_dhcp: false,
+        gateway_ip,
+        allocation_pools,
+        extra: Strict,
+    }
+}
+
+/// Gateway and pools by role. A prefix too small to lay out gets its network
+/// address and no pool; validation then reports exactly that.
+pub(super) fn default_layout(role: Role, cidr: &IpNet) -> (IpAddr, Vec<Pool>) {
+    let fallback = (cidr.network(), Vec::new());
+    match role {
+        Role::Service => addr::service_layout(cidr)
+            .map(|s| {
+                (
+                    s.gateway,
+                    vec![Pool {
+                        start: s.pool_start,
+                        end: s.pool_end,
+                        extra: Strict,
+                    }],
+                )
+            })
+            .unwrap_or(fallback),
+        Role::Pod | Role::Other => addr::pod_layout(cidr)
+            .map(|(gw, start, end)| {
+                (
+                    gw,
+                    vec![Pool {
+                        start,
+                        end,
+                        extra: Strict,
+                    }],
+                )
+            })
+            .unwrap_or(fallback),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn api_loadbalancer(
+    name: &str,
+    subnet: &str,
+    cidr: &IpNet,
+    algorithm: String,
+    listener_port: u16,
+    member_port: u16,
+    vip: Option<IpAddr>,
+    k: &Kubernetes,
+) -> Loadbalancer {
+    let vip = vip.unwrap_or_else(|| addr::offset(cidr.network(), 1));
+    Loadbalancer {
+        name: name.into(),
+        subnet: subnet.into(),
+        vip,
+        algorithm,
+        listener_port,
+        member_port,
+        pool_name: format!("{name}:HTTPS:{listener_port}"),
+        members: k.api_hosts.clone(),
+        extra: Strict,
+    }
+}
