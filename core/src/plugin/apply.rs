@@ -574,6 +574,7 @@ mod tests {
     use super::*;
     use crate::plan::Step;
     use crate::plan::StepKind;
+    use std::time::Duration;
 
     fn seed() -> Loaded {
         let text = "[pipeline]\nname = \"t\"\n[kubernetes]\napi_hosts = [{ name = \"m\", address = \"fd10:0:0:3::1\" }]\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";
