@@ -81,6 +81,8 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Rejected> {
                 spans: lowered.spans,
                 warnings: Vec::new(),
                 cloud,
+                // Set by `plugin::apply` from the `[[plugin]]` tables.
+                plugins: Vec::new(),
             },
         )
         .map(|mut l| {

@@ -19,6 +19,10 @@ pub struct Loaded {
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// The pipeline's `[cloud]` table, if it names one.
     pub cloud: Option<crate::cloud_choice::CloudRef>,
+    /// Its `[[plugin]]` tables, checked (`plugin::spec`): the policy gate
+    /// runs across files after loading and reads them here, not from the
+    /// text again.
+    pub plugins: Vec<crate::plugin::spec::Spec>,
 }
 
 /// A pipeline that did not; `diagnostics` is never empty.
@@ -40,6 +44,7 @@ impl Loaded {
                 plan,
                 spans: self.spans.clone(),
                 cloud: self.cloud.clone(),
+                plugins: self.plugins.clone(),
             })
         } else {
             Err(Rejected {

@@ -579,6 +579,60 @@ fn policy_runs_across_all_sites_before_any_api_call() {
     );
 }
 
+/// A policy warning is a warning in its type: printed as `warning[E030]`
+/// at the `[[plugin]]` table, and the sites still load and pass `check`.
+#[test]
+fn policy_warnings_print_as_warnings_and_reject_nothing() {
+    let dir = temp_dir("skew");
+    let plugins = format!("path = \"{}/", plugin_dir().display());
+    let sites: Vec<PathBuf> = [("site-1", "1.33"), ("site-2", "1.34")]
+        .iter()
+        .map(|(site, version)| {
+            let text = std::fs::read_to_string(repo(&format!("examples/sites/{site}.toml")))
+                .unwrap()
+                .replace("path = \"../../target/plugins/", &plugins)
+                .replace("version = \"1.33\"", &format!("version = \"{version}\""));
+            let path = dir.join(format!("{site}.toml"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    for r in load::load_many(&sites) {
+        let l = r.unwrap_or_else(|r| panic!("{}", kuryr6::diag::render(&r.source, &r.diagnostics)));
+        // The checked `[[plugin]]` tables stay with the loaded pipeline.
+        let labels: Vec<&str> = l.plugins.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(labels[1].ends_with("/policy-guard.wasm"), "{labels:?}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
+        .arg("check")
+        .args(&sites)
+        .env("KURYR6_PLUGIN_CACHE", dir.join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("error["), "{err}");
+    let skew: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("[version-skew]"))
+        .collect();
+    let table = std::fs::read_to_string(&sites[1])
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("policy-guard.wasm"))
+        .unwrap();
+    assert_eq!(
+        skew,
+        [format!(
+            "{}:{table}:1: warning[E030]: policy `policy-guard` [version-skew]: Kubernetes 1.34 here, 1.33 at {}",
+            sites[1].display(),
+            sites[0].display()
+        )],
+        "{err}"
+    );
+}
+
 #[test]
 fn compiled_plugins_are_cached_on_disk_and_in_memory() {
     let dir = temp_dir("cache-test");

@@ -1,5 +1,5 @@
-//! Plugins in a pipeline: the `[[plugin]]` tables, and running their hooks
-//! on the site's plan.
+//! Plugins in a pipeline: running the hooks of its `[[plugin]]` tables
+//! (read by `spec`) on the site's plan.
 //!
 //! Order, per pipeline file (`apply`, called by `load` once the hand-written
 //! plan passed validation): every `plan` hook in file order, then every
@@ -10,231 +10,19 @@
 //! lists it. Errors are diagnostics at the `[[plugin]]` table (file:line),
 //! so all the usual reporting applies.
 
+pub use super::spec::{Spec, specs};
 use super::{
-    Facts, Hook, Limits, MAX_DEADLINE_MS, MAX_MEMORY_MIB, PluginError, Severity, SiteInput,
-    boundary,
-    dist::{self, OciSource, Policy},
+    Hook, PluginError, Severity, SiteInput, boundary, dist,
     host::{Host, LoadedPlugin, Plugin},
-    reference::Reference,
-    signature::{self, TrustedKey},
 };
 use crate::diag::{Code, Diagnostic, Located};
 use crate::loaded::{Loaded, Rejected};
-use crate::pipeline::{RawPipeline, S};
+use crate::pipeline::RawPipeline;
 use crate::plan::Plan;
-use crate::source::{SourceFile, Span};
+use crate::source::SourceFile;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// One `[[plugin]]` table, checked and resolved.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// `path` or `source` as written: how messages name the plugin.
-    pub label: String,
-    /// `path` resolved against the pipeline file's directory (unused for
-    /// an `oci://` source).
-    pub path: PathBuf,
-    /// `source = "oci://…"`: loaded through the lock file and the store.
-    pub oci: Option<OciSource>,
-    /// Trusted keys and `allow_unsigned` for this plugin.
-    pub policy: Policy,
-    /// A path plugin must be signed: its table lists `trusted_keys`.
-    pub signature_required: bool,
-    pub allow_unsigned_span: Option<Span>,
-    /// `kuryr6.lock` beside the pipeline.
-    pub lock_path: PathBuf,
-    pub sha256: Option<String>,
-    /// `hooks` if given; else every hook the plugin declares.
-    pub hooks: Option<Vec<Hook>>,
-    pub limits: Limits,
-    pub facts: Facts,
-    pub span: Span,
-    pub path_span: Span,
-    pub sha256_span: Option<Span>,
-}
-
-/// Reads the `[[plugin]]` tables (and `[plugins]`); `Err` lists every
-/// problem.
-pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Diagnostic>> {
-    let mut diags = Vec::new();
-    let mut out = Vec::new();
-    // `[plugins]` alone is still checked: a bad key there is an error
-    // now, not when the first `[[plugin]]` is added.
-    if raw.plugins.is_empty() && raw.plugin_settings.is_none() {
-        return Ok(out);
-    }
-    // Keys of a list, each a base64 key or a key file relative to the
-    // pipeline; a bad one is reported at its string.
-    let read_keys = |list: &S<Vec<S<String>>>, origin: &str, diags: &mut Vec<Diagnostic>| {
-        let mut keys: Vec<TrustedKey> = Vec::new();
-        for k in list.get_ref() {
-            match signature::parse_key(k.get_ref(), pipeline_dir, origin) {
-                Ok(key) => keys.push(key),
-                Err(e) => diags.push(
-                    Diagnostic::new(Code::E025, format!("trusted key: {e}"))
-                        .help("a trusted key is a minisign public key (the RW… line of the vendor's .pub file) or the path of that file")
-                        .at(Some(k.span())),
-                ),
-            }
-        }
-        keys
-    };
-    let pipeline_keys = raw
-        .plugin_settings
-        .as_ref()
-        .and_then(|p| p.get_ref().trusted_keys.as_ref())
-        .map(|l| read_keys(l, "[plugins] trusted_keys", &mut diags))
-        .unwrap_or_default();
-    let shared_keys = match signature::shared_keys() {
-        _ if raw.plugins.is_empty() => Vec::new(),
-        Ok(k) => k,
-        Err(e) => {
-            diags.push(
-                Diagnostic::new(Code::E025, format!("shared trusted keys: {e}"))
-                    .help("fix or remove that line of the shared trusted_keys file")
-                    .at(Some(raw.plugins[0].span())),
-            );
-            Vec::new()
-        }
-    };
-    let lock_path = dist::lock_path(pipeline_dir);
-    for table in &raw.plugins {
-        let r = table.get_ref();
-        let mut bounded = |v: &Option<S<i64>>, key: &str, min: u64, max: u64| -> Option<u64> {
-            let v = v.as_ref()?;
-            match u64::try_from(*v.get_ref()) {
-                Ok(n) if (min..=max).contains(&n) => Some(n),
-                _ => {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::E025,
-                            format!("plugin {key} {} is out of range", v.get_ref()),
-                        )
-                        .help(format!("{key} is a number from {min} to {max}"))
-                        .at(Some(v.span())),
-                    );
-                    None
-                }
-            }
-        };
-        let deadline_ms = bounded(&r.deadline_ms, "deadline_ms", 1, MAX_DEADLINE_MS);
-        let memory_mib = bounded(&r.memory_mib, "memory_mib", 1, MAX_MEMORY_MIB);
-        let fuel = bounded(&r.fuel, "fuel", 1, i64::MAX as u64);
-        let mut hooks = None;
-        if let Some(list) = &r.hooks {
-            let mut parsed = Vec::new();
-            for h in list.get_ref() {
-                match Hook::parse(h.get_ref()) {
-                    Some(hook) if !parsed.contains(&hook) => parsed.push(hook),
-                    Some(_) => {}
-                    None => diags.push(
-                        Diagnostic::new(
-                            Code::E025,
-                            format!("unknown plugin hook `{}`", h.get_ref()),
-                        )
-                        .help("hooks are \"plan\", \"naming\" and \"policy\"")
-                        .at(Some(h.span())),
-                    ),
-                }
-            }
-            hooks = Some(parsed);
-        }
-        let facts: BTreeMap<String, String> = r
-            .facts
-            .iter()
-            .flat_map(|f| f.get_ref())
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect();
-        let (label, label_span, oci) = match (&r.path, &r.source) {
-            (Some(p), None) => (p.get_ref().clone(), p.span(), None),
-            (None, Some(src)) => match Reference::parse(src.get_ref().trim()) {
-                Ok(reference) => (
-                    src.get_ref().clone(),
-                    src.span(),
-                    Some(OciSource {
-                        reference,
-                        text: src.get_ref().trim().to_string(),
-                        insecure: r.insecure.as_ref().is_some_and(|i| *i.get_ref()),
-                    }),
-                ),
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::new(Code::E025, format!("plugin source: {e}"))
-                            .help("write source = \"oci://HOST[:PORT]/NAMESPACE/NAME:TAG\" or \"oci://…@sha256:<64 hex>\"")
-                            .at(Some(src.span())),
-                    );
-                    continue;
-                }
-            },
-            (p, src) => {
-                let both = p.is_some();
-                diags.push(
-                    Diagnostic::new(
-                        Code::E025,
-                        if both {
-                            "a [[plugin]] has both `path` and `source`".to_string()
-                        } else {
-                            "a [[plugin]] has neither `path` nor `source`".to_string()
-                        },
-                    )
-                    .help("give exactly one: path = \"plugins/x.wasm\" (a local file, pinned by sha256) or source = \"oci://HOST/NS/NAME:TAG\" (locked in kuryr6.lock)")
-                    .at(Some(src.as_ref().map(|s| s.span()).unwrap_or_else(|| table.span()))),
-                );
-                continue;
-            }
-        };
-        if oci.is_none()
-            && let Some(i) = &r.insecure
-        {
-            diags.push(
-                Diagnostic::new(Code::E025, "`insecure` applies to an oci:// source only")
-                    .help("remove insecure = … from this path plugin")
-                    .at(Some(i.span())),
-            );
-        }
-        let own_keys = r
-            .trusted_keys
-            .as_ref()
-            .map(|l| read_keys(l, "[[plugin]] trusted_keys", &mut diags));
-        let signature_required = own_keys.is_some();
-        let keys =
-            own_keys.unwrap_or_else(|| pipeline_keys.iter().chain(&shared_keys).cloned().collect());
-        let defaults = Limits::default();
-        out.push(Spec {
-            path: pipeline_dir.join(&label),
-            oci,
-            policy: Policy {
-                keys,
-                allow_unsigned: r.allow_unsigned.as_ref().is_some_and(|a| *a.get_ref()),
-            },
-            signature_required,
-            allow_unsigned_span: r.allow_unsigned.as_ref().map(|a| a.span()),
-            lock_path: lock_path.clone(),
-            label,
-            sha256: r.sha256.as_ref().map(|s| s.get_ref().trim().to_string()),
-            hooks,
-            limits: Limits {
-                deadline: deadline_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(defaults.deadline),
-                memory_mib: memory_mib.unwrap_or(defaults.memory_mib),
-                fuel,
-            },
-            facts: Facts(facts.into_iter().collect()),
-            span: table.span(),
-            path_span: label_span,
-            sha256_span: r.sha256.as_ref().map(|s| s.span()),
-        });
-    }
-    if diags.is_empty() {
-        Ok(out)
-    } else {
-        diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
-        Err(diags)
-    }
-}
 
 /// A loaded plugin of one pipeline, with the hooks it will run there.
 pub struct Active<'a> {
@@ -552,6 +340,8 @@ pub fn apply(raw: &RawPipeline, loaded: Loaded) -> Result<Loaded, Rejected> {
     }
     // The guide deviations are added by `load` on the final plan.
     loaded.warnings = warnings;
+    // Kept for the policy gate, which runs once every file has loaded.
+    loaded.plugins = specs;
     Ok(loaded)
 }
 
@@ -672,17 +462,13 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
     let mut failures: Vec<(usize, Diagnostic)> = Vec::new();
     for (i, r) in results.iter().enumerate() {
         let Ok(loaded) = r else { continue };
-        let Ok(raw) = toml::from_str::<RawPipeline>(&loaded.source.text) else {
-            continue;
-        };
-        if raw.plugins.is_empty() {
-            continue;
-        }
-        let Ok(mut specs) = specs(&raw, &pipeline_dir(&loaded.source)) else {
-            continue;
-        };
         // A table that lists its hooks without `policy` needs no second load.
-        specs.retain(|s| s.hooks.as_ref().is_none_or(|h| h.contains(&Hook::Policy)));
+        let specs: Vec<Spec> = loaded
+            .plugins
+            .iter()
+            .filter(|s| s.hooks.as_ref().is_none_or(|h| h.contains(&Hook::Policy)))
+            .cloned()
+            .collect();
         if specs.is_empty() {
             continue;
         }
@@ -743,18 +529,21 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
                         .filter(|s| !s.is_empty())
                         .and_then(|s| loaded.spans.get(s, "name"))
                         .unwrap_or_else(|| spec.span.clone());
-                    let d = Diagnostic::new(
-                        Code::E030,
-                        format!("policy `{}` [{}]: {}", plugin.info.name, v.code, v.message),
-                    )
+                    let message =
+                        format!("policy `{}` [{}]: {}", plugin.info.name, v.code, v.message);
+                    let d = match v.severity {
+                        Severity::Error => Diagnostic::new(Code::E030, message),
+                        Severity::Warning => Diagnostic::warning(Code::E030, message),
+                    }
                     .help(format!(
                         "reported by the policy hook of plugin {}; fix the plan or the plugin's facts",
                         spec.label
                     ))
                     .at(Some(span));
-                    match v.severity {
-                        Severity::Error => failures.push((i, d)),
-                        Severity::Warning => warnings.push((i, d)),
+                    if d.is_error() {
+                        failures.push((i, d));
+                    } else {
+                        warnings.push((i, d));
                     }
                 }
             }
@@ -763,11 +552,7 @@ pub fn policy_gate(results: &mut [Result<Loaded, Rejected>]) {
 
     for (i, d) in warnings {
         if let Ok(loaded) = &results[i] {
-            let line =
-                Located::new(&loaded.source, &d)
-                    .headline()
-                    .replacen(": error[", ": warning[", 1);
-            eprintln!("{line}");
+            eprintln!("{}", Located::new(&loaded.source, &d).headline());
         }
     }
     let mut by_file: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
@@ -789,6 +574,7 @@ mod tests {
     use super::*;
     use crate::plan::Step;
     use crate::plan::StepKind;
+    use std::time::Duration;
 
     fn seed() -> Loaded {
         let text = "[pipeline]\nname = \"t\"\n[kubernetes]\napi_hosts = [{ name = \"m\", address = \"fd10:0:0:3::1\" }]\n[plan]\npod_cidr = \"fd10:0:0:1::/64\"\nservice_cidr = \"fd10:0:0:2::/112\"\n";

@@ -13,8 +13,10 @@
 //! - `boundary`: size limits on everything a plugin returns, and what
 //!   each hook may change in a plan (an allow-list).
 //! - `cache`: where compiled plugins are kept on disk.
-//! - `apply`: `[[plugin]]` tables of a pipeline → hooks run on its plan,
-//!   every result re-validated; policy across sites.
+//! - `spec`: the `[[plugin]]` tables of a pipeline, checked and resolved
+//!   (kept in `Loaded`, so nothing reads them twice).
+//! - `apply`: those specs → hooks run on its plan, every result
+//!   re-validated; policy across sites.
 //! - `reference`, `oci`, `store`, `lock`, `signature`, `dist`: plugins
 //!   from OCI registries (`source = "oci://…"`), the local store, the
 //!   `kuryr6.lock` file, minisign signatures, and the decision combining
@@ -42,6 +44,7 @@ pub mod oci;
 pub mod reference;
 pub mod scaffold;
 pub mod signature;
+pub mod spec;
 pub mod store;
 
 pub use apply::{apply, policy_gate};
