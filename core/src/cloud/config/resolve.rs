@@ -21,6 +21,7 @@ impl Ctx {
     }
 }
 
+/// The truth values openstacksdk accepts (`verify`, `insecure`, `OS_INSECURE`).
 pub(super) fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),

@@ -8,7 +8,8 @@
 //! reads back whether the write landed (`engine::create`).
 //!
 //! Logging: one `debug` event per HTTP exchange with method, host, path,
-//! status and time; never a body, a query or a header.
+//! status and time. Bodies are never logged; the token goes in a header
+//! marked sensitive.
 
 use super::OpenStack;
 use crate::cloud::CloudError;
