@@ -7,8 +7,10 @@
 //! Octavia's behaviour is proved end to end by `tests/lb_e2e.rs`.
 
 use super::*;
-use crate::cloud::Cloud;
+use crate::cloud::config::{Auth, Secret};
 use crate::cloud::fake::FakeCloud;
+use crate::cloud::{Cloud, Kind};
+use serde_json::{Value, json};
 use std::path::PathBuf;
 
 fn state_dir() -> PathBuf {

@@ -1,9 +1,14 @@
 //! The client against a tiny HTTP server on 127.0.0.1 that plays Keystone
 //! and Neutron with canned answers.
 
+use super::http::retry_after;
 use super::*;
-use crate::cloud::config::Interface;
+use crate::cloud::config::{Auth, Domain, Interface, ProjectScope, Secret, User};
+use crate::cloud::{Cloud, Kind, Query, Service};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::{Value, json};
 use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
