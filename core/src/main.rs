@@ -1080,11 +1080,12 @@ fn plugin_command(cmd: PluginCommand) -> ExitCode {
                 fuel,
             };
             let base = input.parent().map(PathBuf::from).unwrap_or_default();
-            let host = match host() {
-                Ok(h) => h,
-                Err(code) => return code,
-            };
-            match fixture::run(host, &wasm, hook, &text, &base, &limits) {
+            // The fixture runs in the process's host: fail here, as every
+            // other command does, when it cannot start.
+            if let Err(code) = host() {
+                return code;
+            }
+            match fixture::run(&wasm, hook, &text, &base, &limits) {
                 Ok(run) => {
                     println!(
                         "{}",

@@ -39,14 +39,6 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
-fn host_hook(hook: Hook) -> kuryr6::plugin::Hook {
-    match hook {
-        Hook::Plan => kuryr6::plugin::Hook::Plan,
-        Hook::Naming => kuryr6::plugin::Hook::Naming,
-        Hook::Policy => kuryr6::plugin::Hook::Policy,
-    }
-}
-
 /// Runs `hook` of the plugin at `wasm` on `fixture` (JSON text) with the
 /// default limits; `pipeline` paths in the fixture are relative to the
 /// current directory.
@@ -68,16 +60,7 @@ pub fn run_fixture_file(
 }
 
 /// The general form: explicit base directory and limits.
-pub fn run_fixture_with(
-    wasm: &Path,
-    hook: Hook,
-    fixture: &str,
-    base: &Path,
-    limits: &Limits,
-) -> Result<FixtureRun, FixtureError> {
-    let host = kuryr6::plugin::Host::global().map_err(FixtureError::Fixture)?;
-    kuryr6::plugin::fixture::run(host, wasm, host_hook(hook), fixture, base, limits)
-}
+pub use kuryr6::plugin::fixture::run as run_fixture_with;
 
 /// Builds the plugin crate at `manifest_dir` (package `package`) for
 /// wasm32-wasip2 in release mode and returns its `.wasm`: what a plugin's

@@ -103,10 +103,10 @@ fn plan_of(
     }
 }
 
-/// Loads `wasm` (no pin: the caller named the file) and runs `hook` on the
-/// fixture text; `base` resolves `pipeline` paths.
+/// Loads `wasm` (no pin: the caller named the file) into the process's
+/// host and runs `hook` on the fixture text; `base` resolves `pipeline`
+/// paths. The SDK's `testing::run_fixture_with` is this function.
 pub fn run(
-    host: &Host,
     wasm: &Path,
     hook: Hook,
     fixture: &str,
@@ -116,6 +116,7 @@ pub fn run(
     let input: Input = serde_json::from_str(fixture)
         .map_err(|e| fixture_err(format!("not a valid fixture: {e}")))?;
     let label = wasm.display().to_string();
+    let host = Host::global().map_err(fixture_err)?;
     let loaded = host.load_file(&label, wasm, None, limits)?;
     let plugin = loaded.plugin;
     if !plugin.info.hooks.contains(&hook) {
