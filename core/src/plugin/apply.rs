@@ -389,8 +389,7 @@ fn run_plan(a: &Active, loaded: Loaded) -> Result<Loaded, PluginError> {
 
 /// The plan as hooks receive it.
 pub fn plan_json(plan: &Plan) -> String {
-    // Plain data with string keys: serialization cannot fail.
-    serde_json::to_string(plan).unwrap_or_default()
+    plan.to_json()
 }
 
 fn run_naming(a: &Active, loaded: Loaded) -> Result<Loaded, Rejected> {
