@@ -5,13 +5,14 @@
 //! call on) and continues; within a run, ambiguous creates are read back
 //! (`create`).
 
+use super::EngineError;
 use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
-use super::diff::{same_rule_value, sg_description};
+use super::diff::same_rule_value;
 use super::ids::IdMap;
-use super::observe::{Observed, creation_marker, str_of};
+use super::observe::{Observed, str_of};
+use super::ownership::Ownership;
 use super::progress::Progress;
-use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
@@ -95,6 +96,8 @@ pub async fn apply<C: Cloud>(
     if !changes.refusals.is_empty() {
         return Err(EngineError::Refused(changes.refusals.clone()));
     }
+    let own = Ownership::new(&plan.pipeline);
+    let own = &own;
     let mut applied = Applied {
         ids: IdMap::from_observed(obs),
         ..Default::default()
@@ -126,10 +129,10 @@ pub async fn apply<C: Cloud>(
                 let t = Instant::now();
                 let results = match task {
                     Task::One(op, c) => {
-                        vec![(op, c, execute(cloud, plan, obs, ids, op, c).await)]
+                        vec![(op, c, execute(cloud, plan, own, obs, ids, op, c).await)]
                     }
                     Task::Bulk(kind, changes) => {
-                        execute_bulk(cloud, plan, obs, ids, &kind, &changes)
+                        execute_bulk(cloud, plan, own, obs, ids, &kind, &changes)
                             .await
                             .into_iter()
                             .zip(changes)
@@ -266,26 +269,17 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
     out
 }
 
-/// Adds kuryr6's creation marker to a Neutron create body (unless it has
-/// its own description that carries it). Tags follow the create: Neutron
-/// refuses them in a POST (see `create`).
-fn owned_body(mut body: Value, pipeline: &str) -> Value {
-    if body.get("description").is_none() {
-        body["description"] = json!(creation_marker(pipeline));
-    }
-    body
-}
-
 /// Creates a Neutron resource with its ownership: the creation marker in
 /// the create call itself (so an interrupted or ambiguous create is
-/// recognised), the tags right after it (`create::create`).
+/// recognised), the tags right after it (Neutron refuses them in a POST;
+/// `create::create`).
 async fn create_owned<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     body: Value,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<Value, CloudError> {
-    create::create(cloud, kind, owned_body(body, pipeline), None, pipeline).await
+    create::create(cloud, kind, own.mark_create(body), None, own).await
 }
 
 fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineError> {
@@ -308,11 +302,11 @@ fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineErro
 }
 
 /// The create body of a bulk-creatable change.
-fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError> {
+fn bulk_body(plan: &Plan, own: &Ownership, ids: &IdMap, c: &Change) -> Result<Value, EngineError> {
     match &c.target {
-        Target::Network { name } => Ok(owned_body(json!({ "name": name }), &plan.pipeline)),
+        Target::Network { name } => Ok(own.mark_create(json!({ "name": name }))),
         Target::Subnet { name } => match plan.step(name) {
-            Some(Step::Subnet(s)) => Ok(owned_body(subnet_body(s, ids)?, &plan.pipeline)),
+            Some(Step::Subnet(s)) => Ok(own.mark_create(subnet_body(s, ids)?)),
             _ => Err(EngineError::Refused(vec![format!(
                 "no subnet step `{name}`"
             )])),
@@ -320,7 +314,7 @@ fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError>
         Target::Rule { group, rule } => Ok(rule_body(
             rule,
             need(ids, StepKind::SecurityGroup, group)?,
-            &plan.pipeline,
+            own,
         )),
         other => Err(EngineError::Refused(vec![format!(
             "{other} cannot be created in bulk"
@@ -334,13 +328,16 @@ fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError>
 async fn execute_bulk<C: Cloud>(
     cloud: &C,
     plan: &Plan,
+    own: &Ownership,
     obs: &Observed,
     ids: &IdMap,
     kind: &Kind,
     changes: &[&Change],
 ) -> Vec<Result<Option<String>, EngineError>> {
-    let bodies: Result<Vec<Value>, EngineError> =
-        changes.iter().map(|c| bulk_body(plan, ids, c)).collect();
+    let bodies: Result<Vec<Value>, EngineError> = changes
+        .iter()
+        .map(|c| bulk_body(plan, own, ids, c))
+        .collect();
     let bodies = match bodies {
         Ok(b) => b,
         Err(e) => return one_error_for_all(e, changes.len()),
@@ -352,7 +349,7 @@ async fn execute_bulk<C: Cloud>(
             _ => None,
         })
         .collect();
-    match create::create_many(cloud, kind, &bodies, &rules, &plan.pipeline).await {
+    match create::create_many(cloud, kind, &bodies, &rules, own).await {
         Ok(made) => made
             .into_iter()
             .map(|m| {
@@ -363,7 +360,7 @@ async fn execute_bulk<C: Cloud>(
         Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
             let mut out = Vec::new();
             for c in changes {
-                out.push(execute(cloud, plan, obs, ids, Op::Upsert, c).await);
+                out.push(execute(cloud, plan, own, obs, ids, Op::Upsert, c).await);
             }
             out
         }
@@ -384,12 +381,13 @@ fn one_error_for_all(e: EngineError, n: usize) -> Vec<Result<Option<String>, Eng
         .collect()
 }
 
-pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
+/// The create body of a rule, marked as this pipeline's (rules take no tags).
+pub fn rule_body(rule: &Rule, sg_id: &str, own: &Ownership) -> Value {
     let mut body = json!({
         "security_group_id": sg_id,
         "direction": rule.direction,
         "ethertype": rule.ethertype,
-        "description": pipeline_tag(pipeline),
+        "description": own.rule_marker(),
     });
     if let Some(p) = &rule.protocol {
         body["protocol"] = json!(p);
@@ -409,32 +407,30 @@ pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
 async fn execute<C: Cloud>(
     cloud: &C,
     plan: &Plan,
+    own: &Ownership,
     obs: &Observed,
     ids: &IdMap,
     op: Op,
     c: &Change,
 ) -> Result<Option<String>, EngineError> {
-    let pipeline = &plan.pipeline;
     if op == Op::Delete {
         return delete(cloud, obs, ids, c).await.map(|_| None);
     }
     match &c.target {
         Target::Network { name } => {
             if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Network, c, pipeline).await?;
+                adopt(cloud, &Kind::Network, c, own).await?;
                 return Ok(c.id.clone());
             }
-            let made =
-                create_owned(cloud, &Kind::Network, json!({ "name": name }), pipeline).await?;
+            let made = create_owned(cloud, &Kind::Network, json!({ "name": name }), own).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::Router { name } => {
             if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Router, c, pipeline).await?;
+                adopt(cloud, &Kind::Router, c, own).await?;
                 return Ok(c.id.clone());
             }
-            let made =
-                create_owned(cloud, &Kind::Router, json!({ "name": name }), pipeline).await?;
+            let made = create_owned(cloud, &Kind::Router, json!({ "name": name }), own).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::SecurityGroup { name } => {
@@ -446,22 +442,22 @@ async fn execute<C: Cloud>(
                     let made = create_owned(
                         cloud,
                         &Kind::SecurityGroup,
-                        json!({ "name": name, "description": sg_description(&sg.description, pipeline) }),
-                        pipeline,
+                        json!({ "name": name, "description": own.sg_description(&sg.description) }),
+                        own,
                     )
                     .await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
                 _ => {
                     if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::SecurityGroup, c, pipeline).await?;
+                        adopt(cloud, &Kind::SecurityGroup, c, own).await?;
                     }
                     if !c.fields.is_empty() {
                         cloud
                             .update(
                                 &Kind::SecurityGroup,
                                 c.id.as_deref().unwrap_or_default(),
-                                json!({ "description": sg_description(&sg.description, pipeline) }),
+                                json!({ "description": own.sg_description(&sg.description) }),
                             )
                             .await?;
                     }
@@ -481,13 +477,13 @@ async fn execute<C: Cloud>(
             match c.action {
                 Action::Create | Action::Replace => {
                     let body = subnet_body(s, ids)?;
-                    let made = create_owned(cloud, &Kind::Subnet, body, pipeline).await?;
+                    let made = create_owned(cloud, &Kind::Subnet, body, own).await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
                 _ => {
                     let id = c.id.clone().unwrap_or_default();
                     if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::Subnet, c, pipeline).await?;
+                        adopt(cloud, &Kind::Subnet, c, own).await?;
                     }
                     let mut body = json!({});
                     for f in &c.fields {
@@ -514,9 +510,8 @@ async fn execute<C: Cloud>(
         }
         Target::Rule { group, rule } => {
             let sg_id = need(ids, StepKind::SecurityGroup, group)?;
-            let body = rule_body(rule, sg_id, pipeline);
-            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), pipeline).await
-            {
+            let body = rule_body(rule, sg_id, own);
+            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), own).await {
                 Ok(_) => Ok(None),
                 // 409 "already exists": verify it really does, then go on.
                 Err(CloudError::Conflict { message }) => {
@@ -534,7 +529,7 @@ async fn execute<C: Cloud>(
         Target::Loadbalancer { .. }
         | Target::Listener { .. }
         | Target::Pool { .. }
-        | Target::Member { .. } => super::lb::upsert(cloud, plan, ids, c).await,
+        | Target::Member { .. } => super::lb::upsert(cloud, plan, own, ids, c).await,
     }
 }
 
@@ -542,14 +537,10 @@ async fn adopt<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     c: &Change,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<(), CloudError> {
     cloud
-        .add_tags(
-            kind,
-            c.id.as_deref().unwrap_or_default(),
-            &ownership_tags(pipeline),
-        )
+        .add_tags(kind, c.id.as_deref().unwrap_or_default(), &own.tags())
         .await
 }
 

@@ -2,8 +2,8 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
+use super::ownership::{Ownership, owner_of};
 pub use super::value::str_of;
-use super::{OWNER_TAG, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::{Plan, Step};
 use futures::future::try_join_all;
@@ -80,23 +80,6 @@ impl Observed {
     }
 }
 
-/// The text kuryr6 puts in the `description` of every Neutron resource it
-/// creates, in the create call itself (atomic, unlike tags).
-pub fn creation_marker(pipeline: &str) -> String {
-    format!("made by kuryr6 ({})", pipeline_tag(pipeline))
-}
-
-/// Untagged, but created by this pipeline (its marker is in the description).
-pub fn is_interrupted_create(v: &Value, pipeline: &str) -> bool {
-    !has_tag(v, OWNER_TAG) && str_of(v, "description").contains(&creation_marker(pipeline))
-}
-
-pub fn has_tag(v: &Value, tag: &str) -> bool {
-    v["tags"]
-        .as_array()
-        .is_some_and(|t| t.iter().any(|x| x == tag))
-}
-
 fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
     plan.steps
         .iter()
@@ -124,10 +107,10 @@ pub fn in_project(project_id: &str, mut query: Query) -> Query {
 
 /// Reads everything the diff needs, in the token's project only.
 pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
-    let tag = pipeline_tag(&plan.pipeline);
+    let own = Ownership::new(&plan.pipeline);
     // The token's project comes with the login: no API call.
     let project_id = cloud.project_id().await?;
-    let by_tag: Query = in_project(&project_id, vec![("tags".into(), tag.clone())]);
+    let by_tag: Query = in_project(&project_id, vec![("tags".into(), own.tag().to_string())]);
     let wants_lb = plan
         .steps
         .iter()
@@ -180,8 +163,8 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         // marker. It is ours; the diff tags it.
         let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
             .into_iter()
-            .filter(|v| !has_tag(v, &tag))
-            .partition(|v| *kind != Kind::LoadBalancer && is_interrupted_create(v, &plan.pipeline));
+            .filter(|v| !own.is_tagged(v))
+            .partition(|v| *kind != Kind::LoadBalancer && own.is_interrupted_create(v));
         obs.owned
             .entry(kind.singular().into())
             .or_default()
@@ -319,16 +302,6 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     obs.listeners = listeners;
     obs.pools = pools;
     Ok(obs)
-}
-
-/// Which kuryr6 pipeline owns a resource, if any (for messages).
-pub fn owner_of(v: &Value) -> Option<String> {
-    v["tags"]
-        .as_array()?
-        .iter()
-        .filter_map(|t| t.as_str())
-        .find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string))
-        .or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
 }
 
 /// Name of the load balancer a listener or pool belongs to.
