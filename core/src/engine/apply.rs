@@ -10,6 +10,7 @@ use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
 use super::diff::same_rule_value;
 use super::ids::IdMap;
+use super::kind::Op;
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use super::progress::Progress;
@@ -34,36 +35,12 @@ pub struct Applied {
     pub ids: IdMap,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Delete,
-    Upsert,
-}
-
-/// Dependency waves. Deletes: interfaces and rules, then subnets, routers
+/// Dependency waves (the table in `kind`). Deletes: load-balancer
+/// children, load balancers, interfaces and rules, then subnets, routers
 /// and groups, then networks. Creates: networks, groups, routers; then
-/// subnets and rules; then interfaces; then load balancers.
+/// subnets and rules; then interfaces; then load balancers and theirs.
 fn wave(change: &Change, op: Op) -> u8 {
-    match (op, &change.target) {
-        (Op::Delete, Target::Member { .. } | Target::Listener { .. }) => 0,
-        (Op::Delete, Target::Pool { .. }) => 1,
-        (Op::Delete, Target::Loadbalancer { .. }) => 2,
-        (Op::Delete, Target::Interface { .. } | Target::Rule { .. }) => 3,
-        (
-            Op::Delete,
-            Target::Subnet { .. } | Target::Router { .. } | Target::SecurityGroup { .. },
-        ) => 4,
-        (Op::Delete, Target::Network { .. }) => 5,
-        (
-            Op::Upsert,
-            Target::Network { .. } | Target::SecurityGroup { .. } | Target::Router { .. },
-        ) => 6,
-        (Op::Upsert, Target::Subnet { .. } | Target::Rule { .. }) => 7,
-        (Op::Upsert, Target::Interface { .. }) => 8,
-        (Op::Upsert, Target::Loadbalancer { .. }) => 9,
-        (Op::Upsert, Target::Pool { .. }) => 10,
-        (Op::Upsert, Target::Listener { .. } | Target::Member { .. }) => 11,
-    }
+    change.target.kind().wave(op)
 }
 
 fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
@@ -104,7 +81,7 @@ pub async fn apply<C: Cloud>(
     };
     for c in &changes.changes {
         if c.action == Action::Adopt
-            && let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id)
+            && let (Some(kind), Some(id)) = (c.target.kind().step(), &c.id)
         {
             applied.ids.insert(kind, target_name(&c.target), id);
         }
@@ -122,7 +99,7 @@ pub async fn apply<C: Cloud>(
         // go one by one; Neutron's run side by side.
         let octavia = all[start..end]
             .iter()
-            .any(|(_, _, c)| is_octavia(&c.target));
+            .any(|(_, _, c)| c.target.kind().is_octavia());
         let concurrency = if octavia { 1 } else { CONCURRENCY };
         let results: Vec<Outcome> = stream::iter(tasks(&all[start..end]))
             .map(|task| async move {
@@ -159,7 +136,7 @@ pub async fn apply<C: Cloud>(
             match r {
                 Ok(id) => {
                     if let Some(id) = id {
-                        match step_kind(&c.target) {
+                        match c.target.kind().step() {
                             Some(kind) => applied.ids.insert(kind, target_name(&c.target), &id),
                             None => applied.ids.insert_target(&c.target, &id),
                         }
@@ -182,27 +159,6 @@ pub async fn apply<C: Cloud>(
         start = end;
     }
     Ok(applied)
-}
-
-fn is_octavia(t: &Target) -> bool {
-    matches!(
-        t,
-        Target::Loadbalancer { .. }
-            | Target::Listener { .. }
-            | Target::Pool { .. }
-            | Target::Member { .. }
-    )
-}
-
-fn step_kind(t: &Target) -> Option<StepKind> {
-    match t {
-        Target::Network { .. } => Some(StepKind::Network),
-        Target::Subnet { .. } => Some(StepKind::Subnet),
-        Target::Router { .. } => Some(StepKind::Router),
-        Target::SecurityGroup { .. } => Some(StepKind::SecurityGroup),
-        Target::Loadbalancer { .. } => Some(StepKind::Loadbalancer),
-        _ => None,
-    }
 }
 
 fn target_name(t: &Target) -> &str {
@@ -244,14 +200,8 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
     let mut out = Vec::new();
     let mut groups: Vec<(Kind, Vec<&'a Change>)> = Vec::new();
     for (_, op, c) in wave {
-        let bulk_kind = match (&c.target, op, c.action) {
-            (_, Op::Delete, _) => None,
-            (_, _, a) if !matches!(a, Action::Create | Action::Replace) => None,
-            (Target::Network { .. }, ..) => Some(Kind::Network),
-            (Target::Subnet { .. }, ..) => Some(Kind::Subnet),
-            (Target::Rule { .. }, ..) => Some(Kind::SecurityGroupRule),
-            _ => None,
-        };
+        let creates = *op == Op::Upsert && matches!(c.action, Action::Create | Action::Replace);
+        let bulk_kind = creates.then(|| c.target.kind().bulk_collection()).flatten();
         match bulk_kind {
             Some(kind) => match groups.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, v)) => v.push(c),
@@ -568,14 +518,11 @@ async fn delete<C: Cloud>(
                 Err(e) => Err(e.into()),
             }
         }
-        Target::Network { .. } => Ok(cloud.delete(&Kind::Network, id).await?),
-        Target::Subnet { .. } => Ok(cloud.delete(&Kind::Subnet, id).await?),
-        Target::Router { .. } => Ok(cloud.delete(&Kind::Router, id).await?),
-        Target::SecurityGroup { .. } => Ok(cloud.delete(&Kind::SecurityGroup, id).await?),
-        Target::Rule { .. } => Ok(cloud.delete(&Kind::SecurityGroupRule, id).await?),
-        Target::Loadbalancer { .. }
-        | Target::Listener { .. }
-        | Target::Pool { .. }
-        | Target::Member { .. } => super::lb::delete(cloud, obs, c).await,
+        t if t.kind().is_octavia() => super::lb::delete(cloud, obs, c).await,
+        // Networks, subnets, routers, groups and rules: one call by id.
+        t => match t.kind().collection() {
+            Some(kind) => Ok(cloud.delete(&kind, id).await?),
+            None => Ok(()),
+        },
     }
 }

@@ -6,6 +6,7 @@ use super::RunOptions;
 use super::change::{
     Action, Change, ChangeSet, FieldChange, Target, describe_immutable, duplicates_refusal,
 };
+use super::kind::ResourceKind;
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use crate::cloud::Kind;
@@ -433,21 +434,14 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
 
 /// Owned resources whose step left the pipeline are deleted.
 fn diff_orphans(d: &mut Differ, plan: &Plan) {
-    let in_plan = |kind: &Kind, name: &str| {
-        plan.steps.iter().any(|s| {
-            s.name() == name
-                && matches!(
-                    (s, kind),
-                    (Step::Network(_), Kind::Network)
-                        | (Step::Subnet(_), Kind::Subnet)
-                        | (Step::Router(_), Kind::Router)
-                        | (Step::SecurityGroup(_), Kind::SecurityGroup)
-                )
-        })
+    let in_plan = |kind: ResourceKind, name: &str| {
+        plan.steps
+            .iter()
+            .any(|s| s.name() == name && ResourceKind::of_step(s.kind()) == Some(kind))
     };
     // An orphaned router's interfaces go before it.
     for r in d.obs.owned(&Kind::Router) {
-        if in_plan(&Kind::Router, str_of(r, "name")) {
+        if in_plan(ResourceKind::Router, str_of(r, "name")) {
             continue;
         }
         for sid in attached_subnets(d.obs, str_of(r, "id")) {
@@ -469,19 +463,18 @@ fn diff_orphans(d: &mut Differ, plan: &Plan) {
             });
         }
     }
-    type TargetOf = fn(String) -> Target;
-    let kinds: [(Kind, TargetOf); 4] = [
-        (Kind::Router, |name| Target::Router { name }),
-        (Kind::Subnet, |name| Target::Subnet { name }),
-        (Kind::SecurityGroup, |name| Target::SecurityGroup { name }),
-        (Kind::Network, |name| Target::Network { name }),
-    ];
-    for (kind, target) in kinds {
-        for v in d.obs.owned(&kind) {
+    for kind in ResourceKind::OWNED_NEUTRON_DELETE_ORDER {
+        let Some(collection) = kind.collection() else {
+            continue;
+        };
+        for v in d.obs.owned(&collection) {
             let name = str_of(v, "name");
-            if !in_plan(&kind, name) {
+            if in_plan(kind, name) {
+                continue;
+            }
+            if let Some(target) = Target::of_step(kind, name) {
                 d.set.changes.push(Change {
-                    target: target(name.to_string()),
+                    target,
                     action: Action::Delete,
                     id: Some(str_of(v, "id").into()),
                     fields: Vec::new(),

@@ -16,6 +16,7 @@ pub mod destroy;
 pub mod diff;
 pub mod diff_lb;
 pub mod ids;
+pub mod kind;
 pub mod lb;
 pub mod lease;
 pub mod observe;

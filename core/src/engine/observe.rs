@@ -2,6 +2,7 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
+use super::kind::ResourceKind;
 use super::ownership::{Ownership, owner_of};
 pub use super::value::str_of;
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
@@ -10,13 +11,14 @@ use futures::future::try_join_all;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The Neutron kinds kuryr6 manages, in apply order.
-pub const NEUTRON_KINDS: [Kind; 4] = [
-    Kind::Network,
-    Kind::SecurityGroup,
-    Kind::Router,
-    Kind::Subnet,
-];
+/// The collections of the Neutron kinds a pipeline owns by tag, in apply
+/// order (`ResourceKind::OWNED_NEUTRON`).
+fn neutron_kinds() -> Vec<Kind> {
+    ResourceKind::OWNED_NEUTRON
+        .iter()
+        .filter_map(|k| k.collection())
+        .collect()
+}
 
 /// What the cloud holds that matters to one pipeline.
 #[derive(Debug, Clone, Default)]
@@ -80,19 +82,12 @@ impl Observed {
     }
 }
 
+/// Names of the steps that make resources of the collection `kind`.
 fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
+    let wanted = ResourceKind::of_collection(kind);
     plan.steps
         .iter()
-        .filter(|s| {
-            matches!(
-                (s, kind),
-                (Step::Network(_), Kind::Network)
-                    | (Step::Subnet(_), Kind::Subnet)
-                    | (Step::Router(_), Kind::Router)
-                    | (Step::SecurityGroup(_), Kind::SecurityGroup)
-                    | (Step::Loadbalancer(_), Kind::LoadBalancer)
-            )
-        })
+        .filter(|s| wanted.is_some() && ResourceKind::of_step(s.kind()) == wanted)
         .map(|s| s.name().to_string())
         .collect()
 }
@@ -117,7 +112,8 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .any(|s| matches!(s, Step::Loadbalancer(_)));
 
     // Round 1: what the pipeline owns, one tag-filtered list per type.
-    let owned_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| cloud.list(k, &by_tag)));
+    let neutron = neutron_kinds();
+    let owned_lists = try_join_all(neutron.iter().map(|k| cloud.list(k, &by_tag)));
     let owned_lbs = async {
         // A pipeline that dropped its loadbalancer step must still see the
         // ones it owns to delete them; a cloud without Octavia has none.
@@ -131,7 +127,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         project_id,
         ..Default::default()
     };
-    for (kind, owned) in NEUTRON_KINDS.iter().zip(owned_lists) {
+    for (kind, owned) in neutron.iter().zip(owned_lists) {
         obs.owned.insert(kind.singular().into(), owned);
     }
 
@@ -139,7 +135,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     // looked up (a conflict, an adoption, or a create cut before its
     // tagging); a converged pipeline makes no call here.
     let mut lookups: Vec<(Kind, Query)> = Vec::new();
-    for kind in NEUTRON_KINDS
+    for kind in neutron
         .iter()
         .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
     {
