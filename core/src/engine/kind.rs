@@ -1,8 +1,9 @@
 //! The kinds of resource a pipeline manages, and what the engine knows of
-//! each, in one table (`ResourceKind::row`): the step that declares it, the
-//! cloud collection that holds it, its dependency waves, whether Octavia
-//! serves it, whether its creates go in bulk. Observe, diff and apply read
-//! it instead of each keeping its own (step, kind) match.
+//! each, in one table (`TABLE`, read through `ResourceKind::row`): the step
+//! that declares it, the cloud collection that holds it, its dependency
+//! waves, whether Octavia serves it, whether its creates go in bulk.
+//! Observe, diff and apply read it instead of each keeping its own
+//! (step, kind) match.
 //!
 //! A leaf of the engine: it depends only on the cloud's collections and
 //! the plan's step kinds. `change::Target::kind` maps a change onto it.
@@ -35,8 +36,9 @@ pub enum Op {
 }
 
 /// One row of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Row {
+    pub kind: ResourceKind,
     /// The step that makes it on its own (`None`: part of another step).
     pub step: Option<StepKind>,
     /// The step it belongs to (its own for a step's resource; the router,
@@ -55,134 +57,77 @@ pub struct Row {
     pub bulk_create: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    kind: ResourceKind,
+    step: Option<StepKind>,
+    declared_by: StepKind,
+    collection: Option<Kind>,
+    delete_wave: u8,
+    upsert_wave: u8,
+    octavia: bool,
+    bulk_create: bool,
+) -> Row {
+    Row {
+        kind,
+        step,
+        declared_by,
+        collection,
+        delete_wave,
+        upsert_wave,
+        octavia,
+        bulk_create,
+    }
+}
+
+use ResourceKind as R;
+use StepKind as S;
+
+/// The table, in the order of `ResourceKind`'s variants (`row` indexes it;
+/// a test holds the two together).
+#[rustfmt::skip]
+static TABLE: [Row; 10] = [
+    //  kind              step                    declared by       collection                     delete upsert octavia bulk
+    row(R::Network,       Some(S::Network),       S::Network,       Some(Kind::Network),           5,     6,     false,  true),
+    row(R::Subnet,        Some(S::Subnet),        S::Subnet,        Some(Kind::Subnet),            4,     7,     false,  true),
+    row(R::Router,        Some(S::Router),        S::Router,        Some(Kind::Router),            4,     6,     false,  false),
+    row(R::Interface,     None,                   S::Router,        None,                          3,     8,     false,  false),
+    row(R::SecurityGroup, Some(S::SecurityGroup), S::SecurityGroup, Some(Kind::SecurityGroup),     4,     6,     false,  false),
+    row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     7,     false,  true),
+    row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      2,     9,     true,   false),
+    row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          0,     11,    true,   false),
+    row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              1,     10,    true,   false),
+    row(R::Member,        None,                   S::Loadbalancer,  None,                          0,     11,    true,   false),
+];
+
 impl ResourceKind {
     /// The Neutron kinds a pipeline owns by tag (listed by tag on every
     /// run), in apply order: parents first.
-    pub const OWNED_NEUTRON: [ResourceKind; 4] = [
-        ResourceKind::Network,
-        ResourceKind::SecurityGroup,
-        ResourceKind::Router,
-        ResourceKind::Subnet,
-    ];
+    pub const OWNED_NEUTRON: [ResourceKind; 4] =
+        [R::Network, R::SecurityGroup, R::Router, R::Subnet];
 
     /// The same kinds, dependents first: the order orphans are deleted in.
-    pub const OWNED_NEUTRON_DELETE_ORDER: [ResourceKind; 4] = [
-        ResourceKind::Router,
-        ResourceKind::Subnet,
-        ResourceKind::SecurityGroup,
-        ResourceKind::Network,
-    ];
+    pub const OWNED_NEUTRON_DELETE_ORDER: [ResourceKind; 4] =
+        [R::Router, R::Subnet, R::SecurityGroup, R::Network];
 
-    /// The table.
-    pub fn row(self) -> Row {
-        use ResourceKind as R;
-        use StepKind as S;
-        // (step, declared by, collection, delete wave, upsert wave, octavia, bulk)
-        let (step, declared_by, collection, delete_wave, upsert_wave, octavia, bulk_create) =
-            match self {
-                R::Network => (
-                    Some(S::Network),
-                    S::Network,
-                    Some(Kind::Network),
-                    5,
-                    6,
-                    false,
-                    true,
-                ),
-                R::Subnet => (
-                    Some(S::Subnet),
-                    S::Subnet,
-                    Some(Kind::Subnet),
-                    4,
-                    7,
-                    false,
-                    true,
-                ),
-                R::Router => (
-                    Some(S::Router),
-                    S::Router,
-                    Some(Kind::Router),
-                    4,
-                    6,
-                    false,
-                    false,
-                ),
-                R::Interface => (None, S::Router, None, 3, 8, false, false),
-                R::SecurityGroup => (
-                    Some(S::SecurityGroup),
-                    S::SecurityGroup,
-                    Some(Kind::SecurityGroup),
-                    4,
-                    6,
-                    false,
-                    false,
-                ),
-                R::Rule => (
-                    None,
-                    S::SecurityGroup,
-                    Some(Kind::SecurityGroupRule),
-                    3,
-                    7,
-                    false,
-                    true,
-                ),
-                R::LoadBalancer => (
-                    Some(S::Loadbalancer),
-                    S::Loadbalancer,
-                    Some(Kind::LoadBalancer),
-                    2,
-                    9,
-                    true,
-                    false,
-                ),
-                R::Listener => (
-                    None,
-                    S::Loadbalancer,
-                    Some(Kind::Listener),
-                    0,
-                    11,
-                    true,
-                    false,
-                ),
-                R::Pool => (None, S::Loadbalancer, Some(Kind::Pool), 1, 10, true, false),
-                R::Member => (None, S::Loadbalancer, None, 0, 11, true, false),
-            };
-        Row {
-            step,
-            declared_by,
-            collection,
-            delete_wave,
-            upsert_wave,
-            octavia,
-            bulk_create,
-        }
+    /// Its row of the table.
+    pub fn row(self) -> &'static Row {
+        &TABLE[self as usize]
     }
 
     /// The kind a step makes (`None` for an emit step, which makes files).
     pub fn of_step(step: StepKind) -> Option<ResourceKind> {
-        match step {
-            StepKind::Network => Some(ResourceKind::Network),
-            StepKind::Subnet => Some(ResourceKind::Subnet),
-            StepKind::Router => Some(ResourceKind::Router),
-            StepKind::SecurityGroup => Some(ResourceKind::SecurityGroup),
-            StepKind::Loadbalancer => Some(ResourceKind::LoadBalancer),
-            StepKind::Emit => None,
-        }
+        TABLE.iter().find(|r| r.step == Some(step)).map(|r| r.kind)
     }
 
-    /// The kind a cloud collection holds.
+    /// The kind a cloud collection holds (a member's, whatever its pool).
     pub fn of_collection(kind: &Kind) -> Option<ResourceKind> {
         match kind {
-            Kind::Network => Some(ResourceKind::Network),
-            Kind::Subnet => Some(ResourceKind::Subnet),
-            Kind::Router => Some(ResourceKind::Router),
-            Kind::SecurityGroup => Some(ResourceKind::SecurityGroup),
-            Kind::SecurityGroupRule => Some(ResourceKind::Rule),
-            Kind::LoadBalancer => Some(ResourceKind::LoadBalancer),
-            Kind::Listener => Some(ResourceKind::Listener),
-            Kind::Pool => Some(ResourceKind::Pool),
-            Kind::Member { .. } => Some(ResourceKind::Member),
-            Kind::Port => None,
+            Kind::Member { .. } => Some(R::Member),
+            _ => TABLE
+                .iter()
+                .find(|r| r.collection.as_ref() == Some(kind))
+                .map(|r| r.kind),
         }
     }
 
@@ -191,7 +136,7 @@ impl ResourceKind {
     }
 
     pub fn collection(self) -> Option<Kind> {
-        self.row().collection
+        self.row().collection.clone()
     }
 
     pub fn wave(self, op: Op) -> u8 {
@@ -209,7 +154,7 @@ impl ResourceKind {
     /// The collection its creates go to in one bulk call, if they do.
     pub fn bulk_collection(self) -> Option<Kind> {
         let row = self.row();
-        row.bulk_create.then_some(row.collection).flatten()
+        row.bulk_create.then(|| row.collection.clone()).flatten()
     }
 }
 
@@ -231,6 +176,14 @@ mod tests {
     ];
 
     #[test]
+    fn the_table_is_in_the_order_of_the_variants() {
+        assert_eq!(TABLE.len(), ALL.len());
+        for k in ALL {
+            assert_eq!(k.row().kind, k);
+        }
+    }
+
+    #[test]
     fn steps_and_collections_map_both_ways() {
         for k in ALL {
             if let Some(step) = k.step() {
@@ -243,6 +196,10 @@ mod tests {
         }
         assert_eq!(ResourceKind::of_step(StepKind::Emit), None);
         assert_eq!(ResourceKind::of_collection(&Kind::Port), None);
+        let member = Kind::Member {
+            pool_id: "p".into(),
+        };
+        assert_eq!(ResourceKind::of_collection(&member), Some(R::Member));
     }
 
     #[test]
