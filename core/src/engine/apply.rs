@@ -73,8 +73,8 @@ pub async fn apply<C: Cloud>(
     if !changes.refusals.is_empty() {
         return Err(EngineError::Refused(changes.refusals.clone()));
     }
-    let own = Ownership::new(&plan.pipeline);
-    let own = &own;
+    // Made once: every write of the run marks what it makes with it.
+    let own = &Ownership::new(&plan.pipeline);
     let mut applied = Applied {
         ids: IdMap::from_observed(obs),
         ..Default::default()
