@@ -5,13 +5,15 @@
 //! call on) and continues; within a run, ambiguous creates are read back
 //! (`create`).
 
+use super::EngineError;
 use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
-use super::diff::{same_rule_value, sg_description};
+use super::diff::same_rule_value;
 use super::ids::IdMap;
-use super::observe::{Observed, creation_marker, str_of};
+use super::kind::Op;
+use super::observe::{Observed, str_of};
+use super::ownership::Ownership;
 use super::progress::Progress;
-use super::{EngineError, ownership_tags, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
@@ -33,36 +35,12 @@ pub struct Applied {
     pub ids: IdMap,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Delete,
-    Upsert,
-}
-
-/// Dependency waves. Deletes: interfaces and rules, then subnets, routers
+/// Dependency waves (the table in `kind`). Deletes: load-balancer
+/// children, load balancers, interfaces and rules, then subnets, routers
 /// and groups, then networks. Creates: networks, groups, routers; then
-/// subnets and rules; then interfaces; then load balancers.
+/// subnets and rules; then interfaces; then load balancers and theirs.
 fn wave(change: &Change, op: Op) -> u8 {
-    match (op, &change.target) {
-        (Op::Delete, Target::Member { .. } | Target::Listener { .. }) => 0,
-        (Op::Delete, Target::Pool { .. }) => 1,
-        (Op::Delete, Target::Loadbalancer { .. }) => 2,
-        (Op::Delete, Target::Interface { .. } | Target::Rule { .. }) => 3,
-        (
-            Op::Delete,
-            Target::Subnet { .. } | Target::Router { .. } | Target::SecurityGroup { .. },
-        ) => 4,
-        (Op::Delete, Target::Network { .. }) => 5,
-        (
-            Op::Upsert,
-            Target::Network { .. } | Target::SecurityGroup { .. } | Target::Router { .. },
-        ) => 6,
-        (Op::Upsert, Target::Subnet { .. } | Target::Rule { .. }) => 7,
-        (Op::Upsert, Target::Interface { .. }) => 8,
-        (Op::Upsert, Target::Loadbalancer { .. }) => 9,
-        (Op::Upsert, Target::Pool { .. }) => 10,
-        (Op::Upsert, Target::Listener { .. } | Target::Member { .. }) => 11,
-    }
+    change.target.kind().wave(op)
 }
 
 fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
@@ -95,13 +73,15 @@ pub async fn apply<C: Cloud>(
     if !changes.refusals.is_empty() {
         return Err(EngineError::Refused(changes.refusals.clone()));
     }
+    // Made once: every write of the run marks what it makes with it.
+    let own = &Ownership::new(&plan.pipeline);
     let mut applied = Applied {
         ids: IdMap::from_observed(obs),
         ..Default::default()
     };
     for c in &changes.changes {
         if c.action == Action::Adopt
-            && let (Some(kind), Some(id)) = (step_kind(&c.target), &c.id)
+            && let (Some(kind), Some(id)) = (c.target.kind().step(), &c.id)
         {
             applied.ids.insert(kind, target_name(&c.target), id);
         }
@@ -119,17 +99,17 @@ pub async fn apply<C: Cloud>(
         // go one by one; Neutron's run side by side.
         let octavia = all[start..end]
             .iter()
-            .any(|(_, _, c)| is_octavia(&c.target));
+            .any(|(_, _, c)| c.target.kind().is_octavia());
         let concurrency = if octavia { 1 } else { CONCURRENCY };
         let results: Vec<Outcome> = stream::iter(tasks(&all[start..end]))
             .map(|task| async move {
                 let t = Instant::now();
                 let results = match task {
                     Task::One(op, c) => {
-                        vec![(op, c, execute(cloud, plan, obs, ids, op, c).await)]
+                        vec![(op, c, execute(cloud, plan, own, obs, ids, op, c).await)]
                     }
                     Task::Bulk(kind, changes) => {
-                        execute_bulk(cloud, plan, obs, ids, &kind, &changes)
+                        execute_bulk(cloud, plan, own, obs, ids, &kind, &changes)
                             .await
                             .into_iter()
                             .zip(changes)
@@ -156,7 +136,7 @@ pub async fn apply<C: Cloud>(
             match r {
                 Ok(id) => {
                     if let Some(id) = id {
-                        match step_kind(&c.target) {
+                        match c.target.kind().step() {
                             Some(kind) => applied.ids.insert(kind, target_name(&c.target), &id),
                             None => applied.ids.insert_target(&c.target, &id),
                         }
@@ -179,27 +159,6 @@ pub async fn apply<C: Cloud>(
         start = end;
     }
     Ok(applied)
-}
-
-fn is_octavia(t: &Target) -> bool {
-    matches!(
-        t,
-        Target::Loadbalancer { .. }
-            | Target::Listener { .. }
-            | Target::Pool { .. }
-            | Target::Member { .. }
-    )
-}
-
-fn step_kind(t: &Target) -> Option<StepKind> {
-    match t {
-        Target::Network { .. } => Some(StepKind::Network),
-        Target::Subnet { .. } => Some(StepKind::Subnet),
-        Target::Router { .. } => Some(StepKind::Router),
-        Target::SecurityGroup { .. } => Some(StepKind::SecurityGroup),
-        Target::Loadbalancer { .. } => Some(StepKind::Loadbalancer),
-        _ => None,
-    }
 }
 
 fn target_name(t: &Target) -> &str {
@@ -241,14 +200,8 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
     let mut out = Vec::new();
     let mut groups: Vec<(Kind, Vec<&'a Change>)> = Vec::new();
     for (_, op, c) in wave {
-        let bulk_kind = match (&c.target, op, c.action) {
-            (_, Op::Delete, _) => None,
-            (_, _, a) if !matches!(a, Action::Create | Action::Replace) => None,
-            (Target::Network { .. }, ..) => Some(Kind::Network),
-            (Target::Subnet { .. }, ..) => Some(Kind::Subnet),
-            (Target::Rule { .. }, ..) => Some(Kind::SecurityGroupRule),
-            _ => None,
-        };
+        let creates = *op == Op::Upsert && matches!(c.action, Action::Create | Action::Replace);
+        let bulk_kind = creates.then(|| c.target.kind().bulk_collection()).flatten();
         match bulk_kind {
             Some(kind) => match groups.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, v)) => v.push(c),
@@ -266,26 +219,17 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
     out
 }
 
-/// Adds kuryr6's creation marker to a Neutron create body (unless it has
-/// its own description that carries it). Tags follow the create: Neutron
-/// refuses them in a POST (see `create`).
-fn owned_body(mut body: Value, pipeline: &str) -> Value {
-    if body.get("description").is_none() {
-        body["description"] = json!(creation_marker(pipeline));
-    }
-    body
-}
-
 /// Creates a Neutron resource with its ownership: the creation marker in
 /// the create call itself (so an interrupted or ambiguous create is
-/// recognised), the tags right after it (`create::create`).
+/// recognised), the tags right after it (Neutron refuses them in a POST;
+/// `create::create`).
 async fn create_owned<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     body: Value,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<Value, CloudError> {
-    create::create(cloud, kind, owned_body(body, pipeline), None, pipeline).await
+    create::create(cloud, kind, own.mark_create(body), None, own).await
 }
 
 fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineError> {
@@ -308,11 +252,11 @@ fn subnet_body(s: &crate::plan::Subnet, ids: &IdMap) -> Result<Value, EngineErro
 }
 
 /// The create body of a bulk-creatable change.
-fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError> {
+fn bulk_body(plan: &Plan, own: &Ownership, ids: &IdMap, c: &Change) -> Result<Value, EngineError> {
     match &c.target {
-        Target::Network { name } => Ok(owned_body(json!({ "name": name }), &plan.pipeline)),
+        Target::Network { name } => Ok(own.mark_create(json!({ "name": name }))),
         Target::Subnet { name } => match plan.step(name) {
-            Some(Step::Subnet(s)) => Ok(owned_body(subnet_body(s, ids)?, &plan.pipeline)),
+            Some(Step::Subnet(s)) => Ok(own.mark_create(subnet_body(s, ids)?)),
             _ => Err(EngineError::Refused(vec![format!(
                 "no subnet step `{name}`"
             )])),
@@ -320,7 +264,7 @@ fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError>
         Target::Rule { group, rule } => Ok(rule_body(
             rule,
             need(ids, StepKind::SecurityGroup, group)?,
-            &plan.pipeline,
+            own,
         )),
         other => Err(EngineError::Refused(vec![format!(
             "{other} cannot be created in bulk"
@@ -334,13 +278,16 @@ fn bulk_body(plan: &Plan, ids: &IdMap, c: &Change) -> Result<Value, EngineError>
 async fn execute_bulk<C: Cloud>(
     cloud: &C,
     plan: &Plan,
+    own: &Ownership,
     obs: &Observed,
     ids: &IdMap,
     kind: &Kind,
     changes: &[&Change],
 ) -> Vec<Result<Option<String>, EngineError>> {
-    let bodies: Result<Vec<Value>, EngineError> =
-        changes.iter().map(|c| bulk_body(plan, ids, c)).collect();
+    let bodies: Result<Vec<Value>, EngineError> = changes
+        .iter()
+        .map(|c| bulk_body(plan, own, ids, c))
+        .collect();
     let bodies = match bodies {
         Ok(b) => b,
         Err(e) => return one_error_for_all(e, changes.len()),
@@ -352,7 +299,7 @@ async fn execute_bulk<C: Cloud>(
             _ => None,
         })
         .collect();
-    match create::create_many(cloud, kind, &bodies, &rules, &plan.pipeline).await {
+    match create::create_many(cloud, kind, &bodies, &rules, own).await {
         Ok(made) => made
             .into_iter()
             .map(|m| {
@@ -363,7 +310,7 @@ async fn execute_bulk<C: Cloud>(
         Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
             let mut out = Vec::new();
             for c in changes {
-                out.push(execute(cloud, plan, obs, ids, Op::Upsert, c).await);
+                out.push(execute(cloud, plan, own, obs, ids, Op::Upsert, c).await);
             }
             out
         }
@@ -384,12 +331,13 @@ fn one_error_for_all(e: EngineError, n: usize) -> Vec<Result<Option<String>, Eng
         .collect()
 }
 
-pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
+/// The create body of a rule, marked as this pipeline's (rules take no tags).
+pub fn rule_body(rule: &Rule, sg_id: &str, own: &Ownership) -> Value {
     let mut body = json!({
         "security_group_id": sg_id,
         "direction": rule.direction,
         "ethertype": rule.ethertype,
-        "description": pipeline_tag(pipeline),
+        "description": own.rule_marker(),
     });
     if let Some(p) = &rule.protocol {
         body["protocol"] = json!(p);
@@ -409,32 +357,30 @@ pub fn rule_body(rule: &Rule, sg_id: &str, pipeline: &str) -> Value {
 async fn execute<C: Cloud>(
     cloud: &C,
     plan: &Plan,
+    own: &Ownership,
     obs: &Observed,
     ids: &IdMap,
     op: Op,
     c: &Change,
 ) -> Result<Option<String>, EngineError> {
-    let pipeline = &plan.pipeline;
     if op == Op::Delete {
         return delete(cloud, obs, ids, c).await.map(|_| None);
     }
     match &c.target {
         Target::Network { name } => {
             if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Network, c, pipeline).await?;
+                adopt(cloud, &Kind::Network, c, own).await?;
                 return Ok(c.id.clone());
             }
-            let made =
-                create_owned(cloud, &Kind::Network, json!({ "name": name }), pipeline).await?;
+            let made = create_owned(cloud, &Kind::Network, json!({ "name": name }), own).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::Router { name } => {
             if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Router, c, pipeline).await?;
+                adopt(cloud, &Kind::Router, c, own).await?;
                 return Ok(c.id.clone());
             }
-            let made =
-                create_owned(cloud, &Kind::Router, json!({ "name": name }), pipeline).await?;
+            let made = create_owned(cloud, &Kind::Router, json!({ "name": name }), own).await?;
             Ok(Some(str_of(&made, "id").into()))
         }
         Target::SecurityGroup { name } => {
@@ -446,22 +392,22 @@ async fn execute<C: Cloud>(
                     let made = create_owned(
                         cloud,
                         &Kind::SecurityGroup,
-                        json!({ "name": name, "description": sg_description(&sg.description, pipeline) }),
-                        pipeline,
+                        json!({ "name": name, "description": own.sg_description(&sg.description) }),
+                        own,
                     )
                     .await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
                 _ => {
                     if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::SecurityGroup, c, pipeline).await?;
+                        adopt(cloud, &Kind::SecurityGroup, c, own).await?;
                     }
                     if !c.fields.is_empty() {
                         cloud
                             .update(
                                 &Kind::SecurityGroup,
                                 c.id.as_deref().unwrap_or_default(),
-                                json!({ "description": sg_description(&sg.description, pipeline) }),
+                                json!({ "description": own.sg_description(&sg.description) }),
                             )
                             .await?;
                     }
@@ -481,13 +427,13 @@ async fn execute<C: Cloud>(
             match c.action {
                 Action::Create | Action::Replace => {
                     let body = subnet_body(s, ids)?;
-                    let made = create_owned(cloud, &Kind::Subnet, body, pipeline).await?;
+                    let made = create_owned(cloud, &Kind::Subnet, body, own).await?;
                     Ok(Some(str_of(&made, "id").into()))
                 }
                 _ => {
                     let id = c.id.clone().unwrap_or_default();
                     if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::Subnet, c, pipeline).await?;
+                        adopt(cloud, &Kind::Subnet, c, own).await?;
                     }
                     let mut body = json!({});
                     for f in &c.fields {
@@ -514,9 +460,8 @@ async fn execute<C: Cloud>(
         }
         Target::Rule { group, rule } => {
             let sg_id = need(ids, StepKind::SecurityGroup, group)?;
-            let body = rule_body(rule, sg_id, pipeline);
-            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), pipeline).await
-            {
+            let body = rule_body(rule, sg_id, own);
+            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), own).await {
                 Ok(_) => Ok(None),
                 // 409 "already exists": verify it really does, then go on.
                 Err(CloudError::Conflict { message }) => {
@@ -534,7 +479,7 @@ async fn execute<C: Cloud>(
         Target::Loadbalancer { .. }
         | Target::Listener { .. }
         | Target::Pool { .. }
-        | Target::Member { .. } => super::lb::upsert(cloud, plan, ids, c).await,
+        | Target::Member { .. } => super::lb::upsert(cloud, plan, own, ids, c).await,
     }
 }
 
@@ -542,14 +487,10 @@ async fn adopt<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     c: &Change,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<(), CloudError> {
     cloud
-        .add_tags(
-            kind,
-            c.id.as_deref().unwrap_or_default(),
-            &ownership_tags(pipeline),
-        )
+        .add_tags(kind, c.id.as_deref().unwrap_or_default(), &own.tags())
         .await
 }
 
@@ -577,14 +518,11 @@ async fn delete<C: Cloud>(
                 Err(e) => Err(e.into()),
             }
         }
-        Target::Network { .. } => Ok(cloud.delete(&Kind::Network, id).await?),
-        Target::Subnet { .. } => Ok(cloud.delete(&Kind::Subnet, id).await?),
-        Target::Router { .. } => Ok(cloud.delete(&Kind::Router, id).await?),
-        Target::SecurityGroup { .. } => Ok(cloud.delete(&Kind::SecurityGroup, id).await?),
-        Target::Rule { .. } => Ok(cloud.delete(&Kind::SecurityGroupRule, id).await?),
-        Target::Loadbalancer { .. }
-        | Target::Listener { .. }
-        | Target::Pool { .. }
-        | Target::Member { .. } => super::lb::delete(cloud, obs, c).await,
+        t if t.kind().is_octavia() => super::lb::delete(cloud, obs, c).await,
+        // Networks, subnets, routers, groups and rules: one call by id.
+        t => match t.kind().collection() {
+            Some(kind) => Ok(cloud.delete(&kind, id).await?),
+            None => Ok(()),
+        },
     }
 }

@@ -3,9 +3,10 @@
 //! `diff_lb`) and every consumer (`apply`, `lb`, `progress`, `report`,
 //! `graph`) depend on it and not on each other.
 
+use super::kind::ResourceKind;
 use super::value::str_of;
 use crate::cloud::Kind;
-use crate::plan::Rule;
+use crate::plan::{Rule, StepKind};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,6 +50,55 @@ pub enum Target {
         pool: String,
         name: String,
     },
+}
+
+impl Target {
+    /// What kind of resource it is (see `kind` for what that tells).
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            Target::Network { .. } => ResourceKind::Network,
+            Target::Subnet { .. } => ResourceKind::Subnet,
+            Target::Router { .. } => ResourceKind::Router,
+            Target::Interface { .. } => ResourceKind::Interface,
+            Target::SecurityGroup { .. } => ResourceKind::SecurityGroup,
+            Target::Rule { .. } => ResourceKind::Rule,
+            Target::Loadbalancer { .. } => ResourceKind::LoadBalancer,
+            Target::Listener { .. } => ResourceKind::Listener,
+            Target::Pool { .. } => ResourceKind::Pool,
+            Target::Member { .. } => ResourceKind::Member,
+        }
+    }
+
+    /// The step it belongs to, by kind and name: its own step, or the
+    /// router, group or load balancer that declares it.
+    pub fn step(&self) -> (StepKind, &str) {
+        let name = match self {
+            Target::Network { name }
+            | Target::Subnet { name }
+            | Target::Router { name }
+            | Target::SecurityGroup { name }
+            | Target::Loadbalancer { name } => name,
+            Target::Interface { router, .. } => router,
+            Target::Rule { group, .. } => group,
+            Target::Listener { loadbalancer, .. }
+            | Target::Pool { loadbalancer, .. }
+            | Target::Member { loadbalancer, .. } => loadbalancer,
+        };
+        (self.kind().row().declared_by, name)
+    }
+
+    /// The target of the resource a step of `kind` named `name` makes.
+    pub fn of_step(kind: ResourceKind, name: &str) -> Option<Target> {
+        let name = name.to_string();
+        match kind {
+            ResourceKind::Network => Some(Target::Network { name }),
+            ResourceKind::Subnet => Some(Target::Subnet { name }),
+            ResourceKind::Router => Some(Target::Router { name }),
+            ResourceKind::SecurityGroup => Some(Target::SecurityGroup { name }),
+            ResourceKind::LoadBalancer => Some(Target::Loadbalancer { name }),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Target {

@@ -19,8 +19,8 @@
 //! gone.
 
 use super::diff::same_rule_value;
-use super::observe::{has_tag, str_of};
-use super::{ownership_tags, pipeline_tag};
+use super::observe::str_of;
+use super::ownership::Ownership;
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::Rule;
 use serde_json::{Value, json};
@@ -128,21 +128,21 @@ pub async fn create<C: Cloud>(
     kind: &Kind,
     body: Value,
     rule: Option<&Rule>,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<Value, CloudError> {
     let what = label(kind, &body);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let error = match cloud.create(kind, body.clone()).await {
-            Ok(made) => return tag_new(cloud, kind, made, pipeline).await,
+            Ok(made) => return tag_new(cloud, kind, made, own).await,
             Err(e) if is_ambiguous(&e) => e,
             Err(e) => return Err(e),
         };
         match find_made(cloud, kind, &body, rule).await {
             Ok(Some(made)) => {
                 tracing::debug!(%kind, attempt, "ambiguous create had landed; taking it");
-                return tag_new(cloud, kind, made, pipeline).await;
+                return tag_new(cloud, kind, made, own).await;
             }
             Ok(None) if attempt >= CREATE_ATTEMPTS => {
                 return Err(gave_up(&what, attempt, &error));
@@ -163,7 +163,7 @@ pub async fn create_many<C: Cloud>(
     kind: &Kind,
     bodies: &[Value],
     rules: &[Option<&Rule>],
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<Vec<Result<Value, CloudError>>, CloudError> {
     let mut made: Vec<Option<Value>> = vec![None; bodies.len()];
     let mut attempt = 0;
@@ -202,7 +202,7 @@ pub async fn create_many<C: Cloud>(
     }
     let tagging = made.into_iter().map(|m| async move {
         match m {
-            Some(v) => tag_new(cloud, kind, v, pipeline).await,
+            Some(v) => tag_new(cloud, kind, v, own).await,
             None => Err(CloudError::Unavailable(format!(
                 "a {kind} of a bulk create was neither made nor found"
             ))),
@@ -218,14 +218,14 @@ async fn tag_new<C: Cloud>(
     cloud: &C,
     kind: &Kind,
     mut made: Value,
-    pipeline: &str,
+    own: &Ownership,
 ) -> Result<Value, CloudError> {
     let neutron_tagged = kind.service() == Service::Network && kind.taggable();
-    if !neutron_tagged || has_tag(&made, &pipeline_tag(pipeline)) {
+    if !neutron_tagged || own.is_tagged(&made) {
         return Ok(made);
     }
     let id = str_of(&made, "id").to_string();
-    let tags = ownership_tags(pipeline);
+    let tags = own.tags();
     // A fresh resource has no tags: one call sets them all. One found
     // after an ambiguous create might have gained some: keep those.
     let fresh = made["tags"].as_array().is_none_or(Vec::is_empty);

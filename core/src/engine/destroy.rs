@@ -7,7 +7,8 @@
 use super::apply::Applied;
 use super::apply::apply;
 use super::diff::diff;
-use super::observe::{has_tag, observe, str_of};
+use super::observe::{observe, str_of};
+use super::ownership::has_tag;
 use super::progress::Progress;
 use super::router_ports;
 use super::{EngineError, RunOptions};

@@ -2,11 +2,13 @@
 //! Pure: no I/O. Addresses and prefixes are compared as values, never as
 //! text (Neutron answers in canonical compressed form).
 
+use super::RunOptions;
 use super::change::{
     Action, Change, ChangeSet, FieldChange, Target, describe_immutable, duplicates_refusal,
 };
-use super::observe::{Observed, has_tag, owner_of, str_of};
-use super::{RunOptions, pipeline_tag};
+use super::kind::ResourceKind;
+use super::observe::{Observed, str_of};
+use super::ownership::Ownership;
 use crate::cloud::Kind;
 use crate::plan::{Plan, Pool, Rule, Step, Strict, Subnet};
 use crate::rule_canon;
@@ -15,19 +17,10 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-/// A security group's description in the cloud: the pipeline's text and
-/// kuryr6's creation marker (see `observe::creation_marker`).
-pub fn sg_description(description: &str, pipeline: &str) -> String {
-    format!(
-        "{description} [{}]",
-        super::observe::creation_marker(pipeline)
-    )
-}
-
 pub(super) struct Differ<'a> {
     obs: &'a Observed,
     options: RunOptions,
-    tag: String,
+    own: Ownership,
     set: ChangeSet,
 }
 
@@ -60,7 +53,7 @@ impl Differ<'_> {
         }
         if let Some(v) = owned.first() {
             // Ours but untagged: a create that was cut before its tagging.
-            let action = if has_tag(v, &pipeline_tag(&self.tag)) {
+            let action = if self.own.is_tagged(v) {
                 Action::NoOp
             } else {
                 Action::Adopt
@@ -77,7 +70,7 @@ impl Differ<'_> {
             [] => (None, Action::Create),
             [one] => {
                 let id = str_of(one, "id");
-                if let Some(owner) = owner_of(one).filter(|o| *o != self.tag) {
+                if let Some(owner) = self.own.other_owner(one) {
                     self.set.refusals.push(format!("{kind} `{name}` ({id}) belongs to kuryr6 pipeline `{owner}`; rename this step or destroy that pipeline first"));
                     (None, Action::NoOp)
                 } else if self.options.adopt {
@@ -103,7 +96,7 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
     let mut d = Differ {
         obs,
         options,
-        tag: plan.pipeline.clone(),
+        own: Ownership::new(&plan.pipeline),
         set: ChangeSet {
             pipeline: plan.pipeline.clone(),
             ..Default::default()
@@ -138,7 +131,7 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
             Step::SecurityGroup(sg) => {
                 let (found, action) = d.locate(&Kind::SecurityGroup, &sg.name);
                 let mut fields = Vec::new();
-                let wanted = sg_description(&sg.description, &plan.pipeline);
+                let wanted = d.own.sg_description(&sg.description);
                 // An adopted group keeps its own description when it is the
                 // pipeline's text: only tags mark adoption.
                 if let Some(v) = &found
@@ -408,7 +401,6 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
         .chain(&d.obs.adoptable_rules)
         .filter(|r| !sg_id.is_empty() && str_of(r, "security_group_id") == sg_id)
         .collect();
-    let marker = pipeline_tag(&d.tag);
     for rule in wanted {
         let hit = observed.iter().find(|o| same_rule_value(o, rule));
         d.set.changes.push(Change {
@@ -428,7 +420,7 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
     // Only rules kuryr6 made (marked by description) are ever deleted; the
     // default egress rules and hand-made ones stay.
     for o in observed {
-        if str_of(o, "description") == marker && !wanted.iter().any(|w| same_rule_value(o, w)) {
+        if d.own.made_rule(o) && !wanted.iter().any(|w| same_rule_value(o, w)) {
             d.set.changes.push(Change {
                 target: Target::Rule {
                     group: group.into(),
@@ -444,21 +436,14 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
 
 /// Owned resources whose step left the pipeline are deleted.
 fn diff_orphans(d: &mut Differ, plan: &Plan) {
-    let in_plan = |kind: &Kind, name: &str| {
-        plan.steps.iter().any(|s| {
-            s.name() == name
-                && matches!(
-                    (s, kind),
-                    (Step::Network(_), Kind::Network)
-                        | (Step::Subnet(_), Kind::Subnet)
-                        | (Step::Router(_), Kind::Router)
-                        | (Step::SecurityGroup(_), Kind::SecurityGroup)
-                )
-        })
+    let in_plan = |kind: ResourceKind, name: &str| {
+        plan.steps
+            .iter()
+            .any(|s| s.name() == name && ResourceKind::of_step(s.kind()) == Some(kind))
     };
     // An orphaned router's interfaces go before it.
     for r in d.obs.owned(&Kind::Router) {
-        if in_plan(&Kind::Router, str_of(r, "name")) {
+        if in_plan(ResourceKind::Router, str_of(r, "name")) {
             continue;
         }
         for sid in attached_subnets(d.obs, str_of(r, "id")) {
@@ -480,19 +465,18 @@ fn diff_orphans(d: &mut Differ, plan: &Plan) {
             });
         }
     }
-    type TargetOf = fn(String) -> Target;
-    let kinds: [(Kind, TargetOf); 4] = [
-        (Kind::Router, |name| Target::Router { name }),
-        (Kind::Subnet, |name| Target::Subnet { name }),
-        (Kind::SecurityGroup, |name| Target::SecurityGroup { name }),
-        (Kind::Network, |name| Target::Network { name }),
-    ];
-    for (kind, target) in kinds {
-        for v in d.obs.owned(&kind) {
+    for kind in ResourceKind::OWNED_NEUTRON_DELETE_ORDER {
+        let Some(collection) = kind.collection() else {
+            continue;
+        };
+        for v in d.obs.owned(&collection) {
             let name = str_of(v, "name");
-            if !in_plan(&kind, name) {
+            if in_plan(kind, name) {
+                continue;
+            }
+            if let Some(target) = Target::of_step(kind, name) {
                 d.set.changes.push(Change {
-                    target: target(name.to_string()),
+                    target,
                     action: Action::Delete,
                     id: Some(str_of(v, "id").into()),
                     fields: Vec::new(),

@@ -148,7 +148,7 @@ fn diff_one(obs: &Observed, set: &mut ChangeSet, options: RunOptions, lb: &Loadb
     // with its children (observe read them as adoptable).
     let adopting = found.is_none()
         && options.adopt
-        && matches!(foreign.as_slice(), [f] if super::observe::owner_of(f).is_none());
+        && matches!(foreign.as_slice(), [f] if super::ownership::owner_of(f).is_none());
     if adopting {
         found = foreign.first().copied();
     }

@@ -3,8 +3,8 @@
 //! read their ids from.
 
 use super::change::Target;
+use super::kind::ResourceKind;
 use super::observe::{Observed, parent_name, str_of};
-use crate::cloud::Kind;
 use crate::emit::Ids;
 use crate::plan::StepKind;
 use serde::Serialize;
@@ -46,13 +46,11 @@ impl IdMap {
             project: obs.project_id.clone(),
             ..Default::default()
         };
-        for (kind, step) in [
-            (Kind::Network, StepKind::Network),
-            (Kind::Subnet, StepKind::Subnet),
-            (Kind::Router, StepKind::Router),
-            (Kind::SecurityGroup, StepKind::SecurityGroup),
-        ] {
-            for v in obs.owned(&kind) {
+        for kind in ResourceKind::OWNED_NEUTRON {
+            let (Some(step), Some(collection)) = (kind.step(), kind.collection()) else {
+                continue;
+            };
+            for v in obs.owned(&collection) {
                 m.insert(step, str_of(v, "name"), str_of(v, "id"));
             }
         }

@@ -2,12 +2,13 @@
 //! change at a time per load balancer: every call waits for the LB to leave
 //! PENDING_*, and a 409 meaning "busy" is waited out, within bounds.
 
+use super::EngineError;
 use super::change::{Action, Change, Target};
 use super::create;
 use super::diff_lb::listener_name;
 use super::ids::IdMap;
 use super::observe::{Observed, str_of};
-use super::{EngineError, ownership_tags};
+use super::ownership::{LOADBALANCER_DESCRIPTION, Ownership};
 use crate::cloud::{Cloud, CloudError, Kind};
 use crate::plan::{Loadbalancer, Plan, Step, StepKind};
 use serde_json::json;
@@ -154,13 +155,13 @@ async fn adopt<C: Cloud>(
 pub async fn upsert<C: Cloud>(
     cloud: &C,
     plan: &Plan,
+    own: &Ownership,
     ids: &IdMap,
     c: &Change,
 ) -> Result<Option<String>, EngineError> {
-    let pipeline = &plan.pipeline;
     // Octavia takes tags in the create body; they also mark the create for
     // the read-back after an ambiguous answer (`create`).
-    let tags = ownership_tags(pipeline);
+    let tags = own.tags();
     if c.action == Action::Adopt {
         adopt(cloud, ids, c, &tags).await?;
         // An adopted pool or listener that also differs is then updated.
@@ -177,8 +178,8 @@ pub async fn upsert<C: Cloud>(
                 &format!("subnet `{}`", lb.subnet),
                 ids.get(StepKind::Subnet, &lb.subnet),
             )?;
-            let body = json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": "Kubernetes API (kuryr6)" });
-            let made = create::create(cloud, &Kind::LoadBalancer, body, None, pipeline).await?;
+            let body = json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": LOADBALANCER_DESCRIPTION });
+            let made = create::create(cloud, &Kind::LoadBalancer, body, None, own).await?;
             let id = str_of(&made, "id").to_string();
             wait_active(cloud, &id, name).await?;
             Ok(Some(id))
@@ -195,7 +196,7 @@ pub async fn upsert<C: Cloud>(
             }
             let body = json!({ "name": name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "loadbalancer_id": lb_id, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                create::create(cloud, &Kind::Pool, body.clone(), None, pipeline)
+                create::create(cloud, &Kind::Pool, body.clone(), None, own)
             })
             .await?;
             Ok(Some(str_of(&made, "id").to_string()))
@@ -226,7 +227,7 @@ pub async fn upsert<C: Cloud>(
             debug_assert_eq!(*name, listener_name(lb));
             let body = json!({ "name": name, "protocol": "HTTPS", "protocol_port": lb.listener_port, "loadbalancer_id": lb_id, "default_pool_id": pool_id, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                create::create(cloud, &Kind::Listener, body.clone(), None, pipeline)
+                create::create(cloud, &Kind::Listener, body.clone(), None, own)
             })
             .await?;
             Ok(Some(str_of(&made, "id").to_string()))
@@ -257,7 +258,7 @@ pub async fn upsert<C: Cloud>(
                 .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
             let body = json!({ "name": name, "address": host.address.to_string(), "protocol_port": lb.member_port, "tags": tags });
             let made = when_active(cloud, &lb_id, loadbalancer, || {
-                create::create(cloud, &kind, body.clone(), None, pipeline)
+                create::create(cloud, &kind, body.clone(), None, own)
             })
             .await?;
             wait_active(cloud, &lb_id, loadbalancer).await?;

@@ -1,10 +1,8 @@
 //! Converging a cloud to a plan: read what this pipeline owns, diff it
 //! against the plan, apply the difference, and destroy what it owns.
 //!
-//! Ownership is carried by tags on the resources themselves (no state
-//! file): every resource kuryr6 makes carries `kuryr6` and
-//! `kuryr6:pipeline=<name>`. Security-group rules cannot carry tags; the
-//! ones kuryr6 made carry the description `kuryr6:pipeline=<name>`.
+//! Ownership is carried by marks on the resources themselves (no state
+//! file); `ownership` makes and recognises them.
 //!
 //! Order of work: `observe` (one list call per resource type, concurrently)
 //! → `diff` (pure) → `apply` (deletes in reverse dependency order, then
@@ -18,9 +16,11 @@ pub mod destroy;
 pub mod diff;
 pub mod diff_lb;
 pub mod ids;
+pub mod kind;
 pub mod lb;
 pub mod lease;
 pub mod observe;
+pub mod ownership;
 pub mod progress;
 pub mod router_ports;
 pub mod value;
@@ -32,19 +32,7 @@ pub use change::{Action, Change, ChangeSet, FieldChange, Target};
 pub use destroy::{DestroyOptions, Destroyed, destroy};
 pub use diff::diff;
 pub use observe::{Observed, observe};
-
-/// Tag every kuryr6 resource carries.
-pub const OWNER_TAG: &str = "kuryr6";
-
-/// Tag naming the pipeline that owns a resource.
-pub fn pipeline_tag(pipeline: &str) -> String {
-    format!("kuryr6:pipeline={pipeline}")
-}
-
-/// Tags of a resource this pipeline owns.
-pub fn ownership_tags(pipeline: &str) -> Vec<String> {
-    vec![OWNER_TAG.to_string(), pipeline_tag(pipeline)]
-}
+pub use ownership::Ownership;
 
 /// What a run was asked to allow beyond the safe default.
 #[derive(Debug, Clone, Copy, Default, Serialize)]

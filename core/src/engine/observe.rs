@@ -2,21 +2,23 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
+use super::kind::ResourceKind;
+use super::ownership::{Ownership, owner_of};
 pub use super::value::str_of;
-use super::{OWNER_TAG, pipeline_tag};
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::{Plan, Step};
 use futures::future::try_join_all;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The Neutron kinds kuryr6 manages, in apply order.
-pub const NEUTRON_KINDS: [Kind; 4] = [
-    Kind::Network,
-    Kind::SecurityGroup,
-    Kind::Router,
-    Kind::Subnet,
-];
+/// The collections of the Neutron kinds a pipeline owns by tag, in apply
+/// order (`ResourceKind::OWNED_NEUTRON`).
+fn neutron_kinds() -> Vec<Kind> {
+    ResourceKind::OWNED_NEUTRON
+        .iter()
+        .filter_map(|k| k.collection())
+        .collect()
+}
 
 /// What the cloud holds that matters to one pipeline.
 #[derive(Debug, Clone, Default)]
@@ -80,36 +82,12 @@ impl Observed {
     }
 }
 
-/// The text kuryr6 puts in the `description` of every Neutron resource it
-/// creates, in the create call itself (atomic, unlike tags).
-pub fn creation_marker(pipeline: &str) -> String {
-    format!("made by kuryr6 ({})", pipeline_tag(pipeline))
-}
-
-/// Untagged, but created by this pipeline (its marker is in the description).
-pub fn is_interrupted_create(v: &Value, pipeline: &str) -> bool {
-    !has_tag(v, OWNER_TAG) && str_of(v, "description").contains(&creation_marker(pipeline))
-}
-
-pub fn has_tag(v: &Value, tag: &str) -> bool {
-    v["tags"]
-        .as_array()
-        .is_some_and(|t| t.iter().any(|x| x == tag))
-}
-
+/// Names of the steps that make resources of the collection `kind`.
 fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
+    let wanted = ResourceKind::of_collection(kind);
     plan.steps
         .iter()
-        .filter(|s| {
-            matches!(
-                (s, kind),
-                (Step::Network(_), Kind::Network)
-                    | (Step::Subnet(_), Kind::Subnet)
-                    | (Step::Router(_), Kind::Router)
-                    | (Step::SecurityGroup(_), Kind::SecurityGroup)
-                    | (Step::Loadbalancer(_), Kind::LoadBalancer)
-            )
-        })
+        .filter(|s| wanted.is_some() && ResourceKind::of_step(s.kind()) == wanted)
         .map(|s| s.name().to_string())
         .collect()
 }
@@ -124,17 +102,18 @@ pub fn in_project(project_id: &str, mut query: Query) -> Query {
 
 /// Reads everything the diff needs, in the token's project only.
 pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
-    let tag = pipeline_tag(&plan.pipeline);
+    let own = Ownership::new(&plan.pipeline);
     // The token's project comes with the login: no API call.
     let project_id = cloud.project_id().await?;
-    let by_tag: Query = in_project(&project_id, vec![("tags".into(), tag.clone())]);
+    let by_tag: Query = in_project(&project_id, vec![("tags".into(), own.tag().to_string())]);
     let wants_lb = plan
         .steps
         .iter()
         .any(|s| matches!(s, Step::Loadbalancer(_)));
 
     // Round 1: what the pipeline owns, one tag-filtered list per type.
-    let owned_lists = try_join_all(NEUTRON_KINDS.iter().map(|k| cloud.list(k, &by_tag)));
+    let neutron = neutron_kinds();
+    let owned_lists = try_join_all(neutron.iter().map(|k| cloud.list(k, &by_tag)));
     let owned_lbs = async {
         // A pipeline that dropped its loadbalancer step must still see the
         // ones it owns to delete them; a cloud without Octavia has none.
@@ -148,7 +127,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         project_id,
         ..Default::default()
     };
-    for (kind, owned) in NEUTRON_KINDS.iter().zip(owned_lists) {
+    for (kind, owned) in neutron.iter().zip(owned_lists) {
         obs.owned.insert(kind.singular().into(), owned);
     }
 
@@ -156,7 +135,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     // looked up (a conflict, an adoption, or a create cut before its
     // tagging); a converged pipeline makes no call here.
     let mut lookups: Vec<(Kind, Query)> = Vec::new();
-    for kind in NEUTRON_KINDS
+    for kind in neutron
         .iter()
         .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
     {
@@ -180,8 +159,8 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         // marker. It is ours; the diff tags it.
         let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
             .into_iter()
-            .filter(|v| !has_tag(v, &tag))
-            .partition(|v| *kind != Kind::LoadBalancer && is_interrupted_create(v, &plan.pipeline));
+            .filter(|v| !own.is_tagged(v))
+            .partition(|v| *kind != Kind::LoadBalancer && own.is_interrupted_create(v));
         obs.owned
             .entry(kind.singular().into())
             .or_default()
@@ -319,16 +298,6 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     obs.listeners = listeners;
     obs.pools = pools;
     Ok(obs)
-}
-
-/// Which kuryr6 pipeline owns a resource, if any (for messages).
-pub fn owner_of(v: &Value) -> Option<String> {
-    v["tags"]
-        .as_array()?
-        .iter()
-        .filter_map(|t| t.as_str())
-        .find_map(|t| t.strip_prefix("kuryr6:pipeline=").map(str::to_string))
-        .or_else(|| has_tag(v, OWNER_TAG).then(|| "another kuryr6 pipeline".to_string()))
 }
 
 /// Name of the load balancer a listener or pool belongs to.

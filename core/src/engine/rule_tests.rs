@@ -120,7 +120,7 @@ async fn remote_group_rules_are_never_pipeline_rules() {
             &Kind::SecurityGroupRule,
             json!({"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv6",
                    "protocol": "tcp", "remote_group_id": sg_id,
-                   "description": pipeline_tag(&plan.pipeline)}),
+                   "description": Ownership::new(&plan.pipeline).rule_marker()}),
         )
         .await
         .unwrap();

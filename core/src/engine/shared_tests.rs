@@ -53,7 +53,11 @@ async fn owned_duplicates_are_refused_then_deduped_to_the_oldest() {
         .unwrap();
     let copy_id = copy["id"].as_str().unwrap();
     cloud
-        .add_tags(&Kind::Network, copy_id, &ownership_tags(&plan.pipeline))
+        .add_tags(
+            &Kind::Network,
+            copy_id,
+            &Ownership::new(&plan.pipeline).tags(),
+        )
         .await
         .unwrap();
 

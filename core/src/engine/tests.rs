@@ -345,7 +345,7 @@ fn untagged(cloud: &FakeCloud) -> Vec<Value> {
     ]
     .iter()
     .flat_map(|k| cloud.snapshot(k))
-    .filter(|v| !super::observe::has_tag(v, "kuryr6:pipeline=seed-ipv6"))
+    .filter(|v| !super::ownership::has_tag(v, "kuryr6:pipeline=seed-ipv6"))
     .collect()
 }
 
@@ -398,7 +398,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
                             assert_eq!(left.len(), usize::from(!after_effect), "{case}: {left:#?}");
                             assert!(
                                 left.iter()
-                                    .all(|v| super::observe::is_interrupted_create(v, "seed-ipv6")),
+                                    .all(|v| Ownership::new("seed-ipv6").is_interrupted_create(v)),
                                 "{case}: {left:#?}"
                             );
                         } else {
@@ -814,7 +814,7 @@ async fn a_create_cut_before_tagging_is_recognised_not_refused() {
     let cut = cloud
         .create(
             &Kind::Network,
-            json!({ "name": "pods", "description": super::observe::creation_marker("seed-ipv6") }),
+            json!({ "name": "pods", "description": Ownership::new("seed-ipv6").creation_marker() }),
         )
         .await
         .unwrap();
@@ -833,7 +833,7 @@ async fn a_create_cut_before_tagging_is_recognised_not_refused() {
     other
         .create(
             &Kind::Network,
-            json!({ "name": "pods", "description": super::observe::creation_marker("elsewhere") }),
+            json!({ "name": "pods", "description": Ownership::new("elsewhere").creation_marker() }),
         )
         .await
         .unwrap();

@@ -196,18 +196,8 @@ fn key(kind: &str, name: &str) -> String {
 /// The node a change is about, and whether it is the node's own change
 /// (a rule or member change only marks its parent as updated).
 fn node_of(t: &Target) -> (String, bool) {
-    match t {
-        Target::Network { name } => (key("network", name), true),
-        Target::Subnet { name } => (key("subnet", name), true),
-        Target::Router { name } => (key("router", name), true),
-        Target::Interface { router, .. } => (key("router", router), false),
-        Target::SecurityGroup { name } => (key("security_group", name), true),
-        Target::Rule { group, .. } => (key("security_group", group), false),
-        Target::Loadbalancer { name } => (key("loadbalancer", name), true),
-        Target::Listener { loadbalancer, .. }
-        | Target::Pool { loadbalancer, .. }
-        | Target::Member { loadbalancer, .. } => (key("loadbalancer", loadbalancer), false),
-    }
+    let (step, name) = t.step();
+    (key(step.as_str(), name), t.kind().step().is_some())
 }
 
 /// The graph of `plan`; with `changes` (a cloud diff), nodes carry drift.

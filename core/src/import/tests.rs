@@ -251,7 +251,7 @@ async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
     ] {
         for v in cloud.snapshot(&kind) {
             assert!(
-                crate::engine::observe::has_tag(&v, "kuryr6:pipeline=imported"),
+                crate::engine::ownership::has_tag(&v, "kuryr6:pipeline=imported"),
                 "{v}"
             );
         }
@@ -403,7 +403,7 @@ async fn a_hand_made_load_balancer_imports_with_its_members() {
         .chain(&members)
     {
         assert!(
-            crate::engine::observe::has_tag(v, "kuryr6:pipeline=imported"),
+            crate::engine::ownership::has_tag(v, "kuryr6:pipeline=imported"),
             "{v}"
         );
     }

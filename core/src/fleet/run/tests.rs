@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::cloud::{FakeCloud, Kind};
-use crate::engine::observe::has_tag;
+use crate::engine::ownership::has_tag;
 use crate::fleet::Summary;
 use crate::source::SourceFile;
 use serde_json::json;
