@@ -3,7 +3,7 @@
 //! `diff_lb`) and every consumer (`apply`, `lb`, `progress`, `report`,
 //! `graph`) depend on it and not on each other.
 
-use super::kind::ResourceKind;
+use super::kind::TargetKind;
 use super::value::str_of;
 use crate::cloud::Kind;
 use crate::plan::{Rule, StepKind};
@@ -54,18 +54,18 @@ pub enum Target {
 
 impl Target {
     /// What kind of resource it is (see `kind` for what that tells).
-    pub fn kind(&self) -> ResourceKind {
+    pub fn kind(&self) -> TargetKind {
         match self {
-            Target::Network { .. } => ResourceKind::Network,
-            Target::Subnet { .. } => ResourceKind::Subnet,
-            Target::Router { .. } => ResourceKind::Router,
-            Target::Interface { .. } => ResourceKind::Interface,
-            Target::SecurityGroup { .. } => ResourceKind::SecurityGroup,
-            Target::Rule { .. } => ResourceKind::Rule,
-            Target::Loadbalancer { .. } => ResourceKind::LoadBalancer,
-            Target::Listener { .. } => ResourceKind::Listener,
-            Target::Pool { .. } => ResourceKind::Pool,
-            Target::Member { .. } => ResourceKind::Member,
+            Target::Network { .. } => TargetKind::Network,
+            Target::Subnet { .. } => TargetKind::Subnet,
+            Target::Router { .. } => TargetKind::Router,
+            Target::Interface { .. } => TargetKind::Interface,
+            Target::SecurityGroup { .. } => TargetKind::SecurityGroup,
+            Target::Rule { .. } => TargetKind::Rule,
+            Target::Loadbalancer { .. } => TargetKind::LoadBalancer,
+            Target::Listener { .. } => TargetKind::Listener,
+            Target::Pool { .. } => TargetKind::Pool,
+            Target::Member { .. } => TargetKind::Member,
         }
     }
 
@@ -88,14 +88,14 @@ impl Target {
     }
 
     /// The target of the resource a step of `kind` named `name` makes.
-    pub fn of_step(kind: ResourceKind, name: &str) -> Option<Target> {
+    pub fn of_step(kind: TargetKind, name: &str) -> Option<Target> {
         let name = name.to_string();
         match kind {
-            ResourceKind::Network => Some(Target::Network { name }),
-            ResourceKind::Subnet => Some(Target::Subnet { name }),
-            ResourceKind::Router => Some(Target::Router { name }),
-            ResourceKind::SecurityGroup => Some(Target::SecurityGroup { name }),
-            ResourceKind::LoadBalancer => Some(Target::Loadbalancer { name }),
+            TargetKind::Network => Some(Target::Network { name }),
+            TargetKind::Subnet => Some(Target::Subnet { name }),
+            TargetKind::Router => Some(Target::Router { name }),
+            TargetKind::SecurityGroup => Some(Target::SecurityGroup { name }),
+            TargetKind::LoadBalancer => Some(Target::Loadbalancer { name }),
             _ => None,
         }
     }

@@ -6,7 +6,7 @@ use super::RunOptions;
 use super::change::{
     Action, Change, ChangeSet, FieldChange, Target, describe_immutable, duplicates_refusal,
 };
-use super::kind::ResourceKind;
+use super::kind::TargetKind;
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use crate::cloud::Kind;
@@ -436,14 +436,14 @@ fn diff_rules(d: &mut Differ, group: &str, found: Option<&Value>, wanted: &[Rule
 
 /// Owned resources whose step left the pipeline are deleted.
 fn diff_orphans(d: &mut Differ, plan: &Plan) {
-    let in_plan = |kind: ResourceKind, name: &str| {
+    let in_plan = |kind: TargetKind, name: &str| {
         plan.steps
             .iter()
-            .any(|s| s.name() == name && ResourceKind::of_step(s.kind()) == Some(kind))
+            .any(|s| s.name() == name && TargetKind::of_step(s.kind()) == Some(kind))
     };
     // An orphaned router's interfaces go before it.
     for r in d.obs.owned(&Kind::Router) {
-        if in_plan(ResourceKind::Router, str_of(r, "name")) {
+        if in_plan(TargetKind::Router, str_of(r, "name")) {
             continue;
         }
         for sid in attached_subnets(d.obs, str_of(r, "id")) {
@@ -465,7 +465,7 @@ fn diff_orphans(d: &mut Differ, plan: &Plan) {
             });
         }
     }
-    for kind in ResourceKind::OWNED_NEUTRON_DELETE_ORDER {
+    for kind in TargetKind::OWNED_NEUTRON_DELETE_ORDER {
         let Some(collection) = kind.collection() else {
             continue;
         };

@@ -3,7 +3,7 @@
 //! read their ids from.
 
 use super::change::Target;
-use super::kind::ResourceKind;
+use super::kind::TargetKind;
 use super::observe::{Observed, parent_name, str_of};
 use crate::emit::Ids;
 use crate::plan::StepKind;
@@ -46,7 +46,7 @@ impl IdMap {
             project: obs.project_id.clone(),
             ..Default::default()
         };
-        for kind in ResourceKind::OWNED_NEUTRON {
+        for kind in TargetKind::OWNED_NEUTRON {
             let (Some(step), Some(collection)) = (kind.step(), kind.collection()) else {
                 continue;
             };

@@ -1,5 +1,5 @@
 //! The kinds of resource a pipeline manages, and what the engine knows of
-//! each, in one table (`TABLE`, read through `ResourceKind::row`): the step
+//! each, in one table (`TABLE`, read through `TargetKind::row`): the step
 //! that declares it, the cloud collection that holds it, its dependency
 //! waves, whether Octavia serves it, whether its creates go in bulk.
 //! Observe, diff and apply read it instead of each keeping its own
@@ -13,7 +13,7 @@ use crate::plan::StepKind;
 
 /// A kind of resource kuryr6 manages: one per `change::Target` variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
+pub enum TargetKind {
     Network,
     Subnet,
     Router,
@@ -38,7 +38,7 @@ pub enum Op {
 /// One row of the table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Row {
-    pub kind: ResourceKind,
+    pub kind: TargetKind,
     /// The step that makes it on its own (`None`: part of another step).
     pub step: Option<StepKind>,
     /// The step it belongs to (its own for a step's resource; the router,
@@ -59,7 +59,7 @@ pub struct Row {
 
 #[allow(clippy::too_many_arguments)]
 const fn row(
-    kind: ResourceKind,
+    kind: TargetKind,
     step: Option<StepKind>,
     declared_by: StepKind,
     collection: Option<Kind>,
@@ -80,10 +80,10 @@ const fn row(
     }
 }
 
-use ResourceKind as R;
 use StepKind as S;
+use TargetKind as R;
 
-/// The table, in the order of `ResourceKind`'s variants (`row` indexes it;
+/// The table, in the order of `TargetKind`'s variants (`row` indexes it;
 /// a test holds the two together).
 #[rustfmt::skip]
 static TABLE: [Row; 10] = [
@@ -100,14 +100,13 @@ static TABLE: [Row; 10] = [
     row(R::Member,        None,                   S::Loadbalancer,  None,                          0,     11,    true,   false),
 ];
 
-impl ResourceKind {
+impl TargetKind {
     /// The Neutron kinds a pipeline owns by tag (listed by tag on every
     /// run), in apply order: parents first.
-    pub const OWNED_NEUTRON: [ResourceKind; 4] =
-        [R::Network, R::SecurityGroup, R::Router, R::Subnet];
+    pub const OWNED_NEUTRON: [TargetKind; 4] = [R::Network, R::SecurityGroup, R::Router, R::Subnet];
 
     /// The same kinds, dependents first: the order orphans are deleted in.
-    pub const OWNED_NEUTRON_DELETE_ORDER: [ResourceKind; 4] =
+    pub const OWNED_NEUTRON_DELETE_ORDER: [TargetKind; 4] =
         [R::Router, R::Subnet, R::SecurityGroup, R::Network];
 
     /// Its row of the table.
@@ -116,12 +115,12 @@ impl ResourceKind {
     }
 
     /// The kind a step makes (`None` for an emit step, which makes files).
-    pub fn of_step(step: StepKind) -> Option<ResourceKind> {
+    pub fn of_step(step: StepKind) -> Option<TargetKind> {
         TABLE.iter().find(|r| r.step == Some(step)).map(|r| r.kind)
     }
 
     /// The kind a cloud collection holds (a member's, whatever its pool).
-    pub fn of_collection(kind: &Kind) -> Option<ResourceKind> {
+    pub fn of_collection(kind: &Kind) -> Option<TargetKind> {
         match kind {
             Kind::Member { .. } => Some(R::Member),
             _ => TABLE
@@ -162,17 +161,17 @@ impl ResourceKind {
 mod tests {
     use super::*;
 
-    const ALL: [ResourceKind; 10] = [
-        ResourceKind::Network,
-        ResourceKind::Subnet,
-        ResourceKind::Router,
-        ResourceKind::Interface,
-        ResourceKind::SecurityGroup,
-        ResourceKind::Rule,
-        ResourceKind::LoadBalancer,
-        ResourceKind::Listener,
-        ResourceKind::Pool,
-        ResourceKind::Member,
+    const ALL: [TargetKind; 10] = [
+        TargetKind::Network,
+        TargetKind::Subnet,
+        TargetKind::Router,
+        TargetKind::Interface,
+        TargetKind::SecurityGroup,
+        TargetKind::Rule,
+        TargetKind::LoadBalancer,
+        TargetKind::Listener,
+        TargetKind::Pool,
+        TargetKind::Member,
     ];
 
     #[test]
@@ -187,19 +186,19 @@ mod tests {
     fn steps_and_collections_map_both_ways() {
         for k in ALL {
             if let Some(step) = k.step() {
-                assert_eq!(ResourceKind::of_step(step), Some(k));
+                assert_eq!(TargetKind::of_step(step), Some(k));
                 assert_eq!(k.row().declared_by, step);
             }
             if let Some(c) = k.collection() {
-                assert_eq!(ResourceKind::of_collection(&c), Some(k));
+                assert_eq!(TargetKind::of_collection(&c), Some(k));
             }
         }
-        assert_eq!(ResourceKind::of_step(StepKind::Emit), None);
-        assert_eq!(ResourceKind::of_collection(&Kind::Port), None);
+        assert_eq!(TargetKind::of_step(StepKind::Emit), None);
+        assert_eq!(TargetKind::of_collection(&Kind::Port), None);
         let member = Kind::Member {
             pool_id: "p".into(),
         };
-        assert_eq!(ResourceKind::of_collection(&member), Some(R::Member));
+        assert_eq!(TargetKind::of_collection(&member), Some(R::Member));
     }
 
     #[test]
@@ -207,7 +206,7 @@ mod tests {
         let last_delete = ALL.iter().map(|k| k.wave(Op::Delete)).max();
         let first_upsert = ALL.iter().map(|k| k.wave(Op::Upsert)).min();
         assert!(last_delete < first_upsert);
-        use ResourceKind as R;
+        use TargetKind as R;
         // (parent, child): the parent is made before and deleted after.
         for (parent, child) in [
             (R::Network, R::Subnet),
@@ -232,13 +231,13 @@ mod tests {
 
     #[test]
     fn the_owned_neutron_kinds_are_the_same_in_both_orders() {
-        let set = |ks: [ResourceKind; 4]| ks.into_iter().collect::<std::collections::HashSet<_>>();
+        let set = |ks: [TargetKind; 4]| ks.into_iter().collect::<std::collections::HashSet<_>>();
         assert_eq!(
-            set(ResourceKind::OWNED_NEUTRON),
-            set(ResourceKind::OWNED_NEUTRON_DELETE_ORDER)
+            set(TargetKind::OWNED_NEUTRON),
+            set(TargetKind::OWNED_NEUTRON_DELETE_ORDER)
         );
-        assert_eq!(set(ResourceKind::OWNED_NEUTRON).len(), 4);
-        for k in ResourceKind::OWNED_NEUTRON {
+        assert_eq!(set(TargetKind::OWNED_NEUTRON).len(), 4);
+        for k in TargetKind::OWNED_NEUTRON {
             assert!(k.step().is_some() && !k.is_octavia());
         }
     }

@@ -2,7 +2,7 @@
 //! shares a name with something in the plan (a conflict, or an adoption).
 //! One list call per resource type for each question, all concurrent.
 
-use super::kind::ResourceKind;
+use super::kind::TargetKind;
 use super::ownership::{Ownership, owner_of};
 pub use super::value::str_of;
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
@@ -12,9 +12,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The collections of the Neutron kinds a pipeline owns by tag, in apply
-/// order (`ResourceKind::OWNED_NEUTRON`).
+/// order (`TargetKind::OWNED_NEUTRON`).
 fn neutron_kinds() -> Vec<Kind> {
-    ResourceKind::OWNED_NEUTRON
+    TargetKind::OWNED_NEUTRON
         .iter()
         .filter_map(|k| k.collection())
         .collect()
@@ -84,10 +84,10 @@ impl Observed {
 
 /// Names of the steps that make resources of the collection `kind`.
 fn names_of(plan: &Plan, kind: &Kind) -> Vec<String> {
-    let wanted = ResourceKind::of_collection(kind);
+    let wanted = TargetKind::of_collection(kind);
     plan.steps
         .iter()
-        .filter(|s| wanted.is_some() && ResourceKind::of_step(s.kind()) == wanted)
+        .filter(|s| wanted.is_some() && TargetKind::of_step(s.kind()) == wanted)
         .map(|s| s.name().to_string())
         .collect()
 }
