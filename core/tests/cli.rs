@@ -6,6 +6,9 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[path = "support/seed.rs"]
+mod seed;
+use seed::{SEED, SEED_KINDS};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,8 +37,6 @@ fn stdout(o: &Output) -> String {
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
-
-const SEED: &str = "examples/seed-ipv6/pipeline.toml";
 
 #[test]
 fn completions_name_the_commands_for_each_shell() {
@@ -181,19 +182,7 @@ fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = doc[0]["steps"].as_array().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "network",
-            "subnet",
-            "network",
-            "subnet",
-            "router",
-            "security_group",
-            "loadbalancer",
-            "emit"
-        ]
-    );
+    assert_eq!(kinds, SEED_KINDS);
     // The guide's k8s_lb_reachable step: `default/kubernetes` on the
     // service subnet, VIP = the service range's first address, one member
     // per API host.
