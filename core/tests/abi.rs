@@ -18,7 +18,7 @@ const FROZEN_NAMING_SHA256: &str =
 
 #[path = "support/plugins.rs"]
 mod plugin_support;
-use plugin_support::{assert_success, host, plugin_table, repo, sha, wasm};
+use plugin_support::{SEED_NAMES_AMS1, assert_success, host, plugin_table, repo, sha, wasm};
 
 fn frozen_naming() -> PathBuf {
     repo("tests/fixtures/abi-0.1.0/naming.wasm")
@@ -81,19 +81,7 @@ fn an_old_abi_plugin_runs_beside_a_new_one_in_one_pipeline() {
     let l = kuryr6::load::load(&path)
         .unwrap_or_else(|r| panic!("{}", kuryr6::diag::render(&r.source, &r.diagnostics)));
     let names: Vec<&str> = l.plan.steps.iter().map(|s| s.name()).collect();
-    assert_eq!(
-        names,
-        [
-            "ams1-pods",
-            "ams1-pod-subnet",
-            "ams1-services",
-            "ams1-service-subnet",
-            "ams1-k8s-ipv6",
-            "ams1-service-pod-access-v6",
-            "default/kubernetes",
-            "configs"
-        ]
-    );
+    assert_eq!(names, SEED_NAMES_AMS1);
     let subnets: Vec<_> = l.plan.subnets().collect();
     assert_eq!(subnets[0].cidr.to_string(), "fd12:3456:789a:11::/64");
     assert_eq!(subnets[1].cidr.to_string(), "fd12:3456:789a:12::/112");

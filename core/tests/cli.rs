@@ -4,31 +4,10 @@
 //! `check`. Runs the real binary; no cloud involved.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-#[path = "support/seed.rs"]
-mod seed;
-use seed::{SEED, SEED_KINDS};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn kuryr6_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kuryr6"));
-    c.args(args).current_dir(repo());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("kuryr6 runs")
-}
-
-fn kuryr6(args: &[&str]) -> Output {
-    kuryr6_env(args, &[])
-}
+use std::process::Output;
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{SEED, SEED_KINDS, kuryr6, kuryr6_env};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

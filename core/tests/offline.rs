@@ -4,25 +4,10 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-#[path = "support/seed.rs"]
-mod seed;
-use seed::{SEED, SEED_KINDS};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn kuryr6(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kuryr6"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("kuryr6 runs")
-}
+use std::process::Output;
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{SEED, SEED_KINDS, kuryr6, repo};
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

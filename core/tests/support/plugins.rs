@@ -81,6 +81,20 @@ pod_cidr = "fd10:0:0:1::/64"
 service_cidr = "fd10:0:0:2::/112"
 "#;
 
+/// The seed's step names as the `naming` plugin renames them for site
+/// `ams1`: resources get the site prefix, the API load balancer and the
+/// outputs keep theirs.
+pub const SEED_NAMES_AMS1: [&str; 8] = [
+    "ams1-pods",
+    "ams1-pod-subnet",
+    "ams1-services",
+    "ams1-service-subnet",
+    "ams1-k8s-ipv6",
+    "ams1-service-pod-access-v6",
+    "default/kubernetes",
+    "configs",
+];
+
 /// A `[[plugin]]` table for the plugin at `path`, pinned to its bytes.
 pub fn plugin_table(path: &Path, extra: &str, facts: &str) -> String {
     format!(
