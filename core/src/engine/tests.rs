@@ -356,13 +356,9 @@ fn untagged(cloud: &FakeCloud) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
-    let plan = load(SEED).plan;
     // Count the writes of a clean run, then cut a fresh run at each one,
     // both before the write lands and after it landed with the answer lost.
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (probe, plan) = seed_converged().await;
     // 9 Neutron creates (2 networks, 2 subnets, router, group, 3 rules), 6
     // taggings (Neutron takes no tags on create), 2 interfaces; 5 Octavia
     // creates (load balancer, pool, listener, 2 members), tagged in the
@@ -426,11 +422,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
 
 #[tokio::test]
 async fn an_ambiguous_answer_on_any_create_is_recovered_in_the_same_run() {
-    let plan = load(SEED).plan;
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (probe, plan) = seed_converged().await;
     for verb in [Verb::Create, Verb::RouterInterface] {
         for nth in 1..=probe.calls_of(verb) {
             for after_effect in [false, true] {
@@ -533,13 +525,9 @@ async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
 
 #[tokio::test]
 async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
-    let plan = load(SEED).plan;
     // Members are counted per pool: the fake's ids are deterministic, so a
     // clean run tells the pool's id before the faulty run makes it.
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (probe, plan) = seed_converged().await;
     let probe_pool = id(&probe.snapshot(&Kind::Pool)[0]);
     for kind in [
         Kind::LoadBalancer,
