@@ -145,6 +145,14 @@ impl Fleet {
         v
     }
 
+    /// Writes each (name, cloud, id) site; returns their names in order.
+    fn sites<'a>(&self, placed: &[(&'a str, &str, u32)]) -> Vec<&'a str> {
+        for (name, cloud, id) in placed {
+            self.site(name, cloud, *id);
+        }
+        placed.iter().map(|p| p.0).collect()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuryr6"));
         cmd.args(args).args(self.files()).current_dir(&self.dir);
@@ -182,6 +190,12 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The command exited 0; else fails showing both its streams.
+#[track_caller]
+fn assert_exit_0(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(o), stderr(o));
 }
 
 fn summary(o: &Output) -> Value {
@@ -277,10 +291,7 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
         ("fs-5", "west-c", 5),
         ("fs-6", "west-c", 6),
     ];
-    for (name, cloud, id) in placed {
-        fleet.site(name, cloud, id);
-    }
-    let names: Vec<&str> = placed.iter().map(|p| p.0).collect();
+    let names = fleet.sites(&placed);
     let projects = [
         (&main, "east-a"),
         (&main, "east-b"),
@@ -294,22 +305,10 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
 
     // What an earlier, interrupted run of this test left.
     let clean = fleet.kuryr6(&["destroy", "--lock-wait", "60"]);
-    assert_eq!(
-        clean.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&clean),
-        stderr(&clean)
-    );
+    assert_exit_0(&clean);
 
     let first = fleet.kuryr6(&["run", "--parallel", "6", "--lock-wait", "60"]);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&first),
-        stderr(&first)
-    );
+    assert_exit_0(&first);
     let table = stdout(&first);
     for name in &names {
         assert!(
@@ -348,13 +347,7 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
         2,
         "sites of one entry share one token"
     );
-    assert_eq!(
-        second_run.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&second_run),
-        stderr(&second_run)
-    );
+    assert_exit_0(&second_run);
     let s = summary(&second_run);
     for name in &names {
         let r = site(&s, name);
@@ -372,13 +365,7 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     assert_eq!(site(&s, "fs-1")["project"], site(&s, "fs-2")["project"]);
     assert_ne!(site(&s, "fs-1")["project"], site(&s, "fs-3")["project"]);
     let plan = fleet.kuryr6(&["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_exit_0(&plan);
 
     // A seventh site overlapping fs-1: exit 2, and not one request to any cloud.
     fleet.site("fs-7", "east-b", 1);
@@ -507,23 +494,14 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
         ("fx-3", "west", 3),
         ("fx-4", "west", 4),
     ];
-    for (name, cloud, id) in placed {
-        fleet.site(name, cloud, id);
-    }
-    let names: Vec<&str> = placed.iter().map(|p| p.0).collect();
+    let names = fleet.sites(&placed);
     let keep = [
         bystander(&fleet, &main, "east"),
         bystander(&fleet, &second, "west"),
     ];
 
     let clean = fleet.kuryr6(&["destroy", "--lock-wait", "60"]);
-    assert_eq!(
-        clean.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&clean),
-        stderr(&clean)
-    );
+    assert_exit_0(&clean);
 
     let mut child = fleet
         .command(&["run", "--parallel", "4", "--lock-wait", "60"])
@@ -569,13 +547,7 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
     }
 
     let rerun = fleet.kuryr6(&["run", "--format", "json", "--lock-wait", "120"]);
-    assert_eq!(
-        rerun.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&rerun),
-        stderr(&rerun)
-    );
+    assert_exit_0(&rerun);
     let s = summary(&rerun);
     for done in ["fx-1", "fx-2"] {
         assert_eq!(site(&s, done)["created"], 0, "{s:#}");
@@ -586,22 +558,10 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
             >= 7
     );
     let plan = fleet.kuryr6(&["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_exit_0(&plan);
 
     let gone = fleet.kuryr6(&["destroy"]);
-    assert_eq!(
-        gone.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&gone),
-        stderr(&gone)
-    );
+    assert_exit_0(&gone);
     assert_eq!(
         tagged(&fleet, &main, "east-admin", &names),
         Vec::<String>::new()

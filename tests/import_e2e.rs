@@ -178,6 +178,43 @@ fn plan_json(cloud: &LocalCloud, s: &Scratch, extra: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)))
 }
 
+/// The plan's actions, in order.
+fn actions(plan: &Value) -> Vec<&str> {
+    plan["changes"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect()
+}
+
+/// The plan adopts or leaves alone, nothing else, and adopts `n`.
+#[track_caller]
+fn assert_adoption_only(plan: &Value, n: usize) {
+    let actions = actions(plan);
+    assert!(
+        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        "not adoption only: {plan}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "adopt").count(),
+        n,
+        "{plan}"
+    );
+}
+
+/// `run --adopt` succeeds, adopting `n` and changing nothing else.
+#[track_caller]
+fn run_adopting(cloud: &LocalCloud, s: &Scratch, n: usize) {
+    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
+    assert_ok(&run);
+    assert!(
+        stdout(&run).contains(&format!("0 created, 0 updated, {n} adopted, 0 deleted")),
+        "{}",
+        stdout(&run)
+    );
+}
+
 #[test]
 fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     let _g = serial();
@@ -231,32 +268,13 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     // plan: adoption only.
     let plan = plan_json(&cloud, &s, &["--adopt"]);
     assert_eq!(plan["refused"], false, "{plan}");
-    let changes = plan["changes"]["changes"].as_array().unwrap();
-    let actions: Vec<&str> = changes
-        .iter()
-        .map(|c| c["action"].as_str().unwrap())
-        .collect();
-    assert!(
-        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
-        "not adoption only: {plan}"
-    );
-    assert_eq!(
-        actions.iter().filter(|a| **a == "adopt").count(),
-        6,
-        "{plan}"
-    );
+    assert_adoption_only(&plan, 6);
 
     // run --adopt: tags only. Every field but the tags (and the revision
     // and time a tag write moves) stays; each revision moves by one per
     // tag write, and the rule's not at all.
     let sg_before = show(&cloud, &["security", "group"], &d.sg);
-    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
-    assert_ok(&run);
-    assert!(
-        stdout(&run).contains("0 created, 0 updated, 6 adopted, 0 deleted"),
-        "{}",
-        stdout(&run)
-    );
+    run_adopting(&cloud, &s, 6);
     for ((kind, id), old) in d.resources.iter().zip(&before) {
         let new = show(&cloud, kind, id);
         assert_eq!(
@@ -521,14 +539,10 @@ fn a_deployment_off_the_guide_imports_field_for_field_with_a_warning_each() {
     );
 
     let plan = plan_json(&cloud, &s, &["--adopt"]);
-    let actions: Vec<&str> = plan["changes"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["action"].as_str().unwrap())
-        .collect();
     assert!(
-        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
+        actions(&plan)
+            .iter()
+            .all(|a| *a == "adopt" || *a == "no_op"),
         "{plan}"
     );
     let rules = plan["changes"]["changes"]
@@ -688,13 +702,7 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     }
     assert_eq!(adopted.iter().filter(|t| **t == "member").count(), 2);
 
-    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
-    assert_ok(&run);
-    assert!(
-        stdout(&run).contains("0 created, 0 updated, 11 adopted, 0 deleted"),
-        "{}",
-        stdout(&run)
-    );
+    run_adopting(&cloud, &s, 11);
     let tagged = |kind: &[&str], id: &str| {
         show(&cloud, kind, id)["tags"]
             .as_array()
@@ -912,28 +920,8 @@ fn a_hand_made_dual_stack_deployment_imports_as_the_short_form_and_is_adopted() 
 
     // Adoption only: 2 networks, 4 subnets, the router, the group.
     let plan = plan_json(&cloud, &s, &["--adopt"]);
-    let actions: Vec<&str> = plan["changes"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["action"].as_str().unwrap())
-        .collect();
-    assert!(
-        actions.iter().all(|a| *a == "adopt" || *a == "no_op"),
-        "not adoption only: {plan}"
-    );
-    assert_eq!(
-        actions.iter().filter(|a| **a == "adopt").count(),
-        8,
-        "{plan}"
-    );
-    let run = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--adopt", "--out", "out"]);
-    assert_ok(&run);
-    assert!(
-        stdout(&run).contains("0 created, 0 updated, 8 adopted, 0 deleted"),
-        "{}",
-        stdout(&run)
-    );
+    assert_adoption_only(&plan, 8);
+    run_adopting(&cloud, &s, 8);
     let emitted = std::fs::read_to_string(s.dir.join("out/kuryr.conf")).unwrap();
     assert_eq!(conf_value(&emitted, "pod_subnet"), pod_subnet);
     assert_eq!(conf_value(&emitted, "service_subnet"), service_subnet);

@@ -12,23 +12,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-fn wasm(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("KURYR6_PLUGIN_OUT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => repo("target/plugins"),
-    };
-    let p = dir.join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        p.display()
-    );
-    p
-}
+#[path = "../core/tests/support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{assert_success, repo, wasm};
 
 /// The shared registry: KURYR6_REGISTRY, else the address up.sh recorded.
 fn registry() -> String {
@@ -133,11 +119,7 @@ impl Scratch {
             .arg(self.path(&format!("{name}.sec")))
             .output()
             .expect("minisign (installed by scripts/registry/up.sh)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let pubkey = std::fs::read_to_string(self.path(&format!("{name}.pub"))).unwrap();
         pubkey
             .lines()
@@ -157,11 +139,7 @@ impl Scratch {
             .arg(&file)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         file
     }
 

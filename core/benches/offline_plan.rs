@@ -8,6 +8,9 @@ use kuryr6::load;
 use kuryr6::report;
 use kuryr6::source::SourceFile;
 use std::time::{Duration, Instant};
+#[path = "../tests/support/plugins.rs"]
+mod plugin_support;
+use plugin_support::assert_success;
 
 const SITES: usize = 1000;
 const TARGET: Duration = Duration::from_secs(2);
@@ -63,11 +66,7 @@ fn main() {
                     .args(&paths)
                     .output()
                     .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                assert_success(&out);
                 start.elapsed()
             })
             .collect(),

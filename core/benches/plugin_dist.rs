@@ -14,12 +14,12 @@ use kuryr6::plugin::reference::Reference;
 use kuryr6::plugin::signature;
 use kuryr6::plugin::store::Store;
 use kuryr6::plugin::{CacheDir, Host, Limits};
-#[path = "support/mod.rs"]
-mod support;
+#[path = "../tests/support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{assert_success, repo, wasm_bytes};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{repo, wasm};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -48,17 +48,13 @@ fn minisign(args: &[&str], dir: &Path) {
         .current_dir(dir)
         .output()
         .expect("minisign (scripts/registry/up.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 fn main() {
     let limits = Limits::default();
     let work = scratch("work");
-    let bytes = wasm("naming");
+    let bytes = wasm_bytes("naming");
     let file = work.join("naming.wasm");
     std::fs::write(&file, &bytes).unwrap();
     minisign(&["-G", "-W", "-p", "v.pub", "-s", "v.sec"], &work);

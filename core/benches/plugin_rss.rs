@@ -8,19 +8,10 @@
 //! (or, without a release build, `cargo test -p kuryr6 --bench plugin_rss`:
 //! memory figures do not depend on optimization). Linux only.
 
-use kuryr6::plugin::{CacheDir, Facts, Host, Limits, PluginError, ResourceKind, SiteInput};
-#[path = "support/mod.rs"]
-mod support;
-use support::{repo, wasm};
-
-fn facts(pairs: &[(&str, &str)]) -> Facts {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    v.sort();
-    Facts(v)
-}
+use kuryr6::plugin::{CacheDir, Host, Limits, PluginError, ResourceKind, SiteInput};
+#[path = "../tests/support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{facts, repo, wasm_bytes};
 
 /// A field of /proc/self/status, in KiB.
 fn status_kib(field: &str) -> u64 {
@@ -47,7 +38,7 @@ type Call<'a> = Box<dyn Fn() -> Result<String, PluginError> + 'a>;
 fn main() {
     let host = Host::new(CacheDir::Disabled).unwrap();
     let hostile = host
-        .load("hostile", &wasm("hostile"), &Limits::default())
+        .load("hostile", &wasm_bytes("hostile"), &Limits::default())
         .unwrap()
         .plugin;
     let seed = kuryr6::load::load(&repo("examples/seed-ipv6/pipeline.toml")).unwrap();

@@ -6,12 +6,12 @@
 //! Run: scripts/build-plugins.sh && cargo bench -p kuryr6 --bench plugins
 
 use kuryr6::emit::OfflineIds;
-use kuryr6::plugin::{CacheDir, Facts, Host, Limits, ResourceKind, SiteInput};
-#[path = "support/mod.rs"]
-mod support;
+use kuryr6::plugin::{CacheDir, Host, Limits, ResourceKind, SiteInput};
+#[path = "../tests/support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{facts, plugin_dir, repo, wasm_bytes};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{repo, wasm};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -30,15 +30,6 @@ fn time<T>(n: usize, mut f: impl FnMut() -> T) -> Duration {
     )
 }
 
-fn facts(pairs: &[(&str, &str)]) -> Facts {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    v.sort();
-    Facts(v)
-}
-
 fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("kuryr6-bench-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -47,7 +38,7 @@ fn scratch(tag: &str) -> PathBuf {
 
 fn main() {
     let limits = Limits::default();
-    let naming = wasm("naming");
+    let naming = wasm_bytes("naming");
     println!("plugin hook overhead (medians)\n");
 
     // Cold compile: a fresh host and an empty cache each time.
@@ -100,7 +91,7 @@ fn main() {
     let seed = kuryr6::load::load(&repo("examples/seed-ipv6/pipeline.toml")).unwrap();
     let json = kuryr6::plugin::apply::plan_json(&seed.plan);
     let sp = host
-        .load("site-prefix", &wasm("site-prefix"), &limits)
+        .load("site-prefix", &wasm_bytes("site-prefix"), &limits)
         .unwrap()
         .plugin;
     let sp_facts = facts(&[
@@ -118,7 +109,7 @@ fn main() {
     );
 
     let pg = host
-        .load("policy-guard", &wasm("policy-guard"), &limits)
+        .load("policy-guard", &wasm_bytes("policy-guard"), &limits)
         .unwrap()
         .plugin;
     let sites: Vec<SiteInput> = ["ams1", "fra1", "lon1"]
@@ -182,10 +173,7 @@ fn main() {
         );
     }
 
-    let py = std::env::var_os("KURYR6_PLUGIN_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo("target/plugins"))
-        .join("naming-py.wasm");
+    let py = plugin_dir().join("naming-py.wasm");
     if let Ok(bytes) = std::fs::read(&py) {
         let big = limits;
         let h = Host::new(CacheDir::At(scratch("py"))).unwrap();

@@ -8,80 +8,24 @@
 //! never rebuilt. The other plugins come from `scripts/build-plugins.sh`.
 
 use kuryr6::plan::Step;
-use kuryr6::plugin::{CacheDir, Host, Limits, PluginError, ResourceKind, sha256_hex};
-use std::path::{Path, PathBuf};
+use kuryr6::plugin::{Limits, PluginError, ResourceKind};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// What tests/fixtures/abi-0.1.0/README.md records for the frozen build.
 const FROZEN_NAMING_SHA256: &str =
     "7181a424be3c3e9f09b5191115336b757b5cbe94d935847f805d64a6b3d8dfd2";
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
+#[path = "support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{SEED_NAMES_AMS1, assert_success, host, plugin_table, repo, sha, wasm};
 
 fn frozen_naming() -> PathBuf {
     repo("tests/fixtures/abi-0.1.0/naming.wasm")
 }
 
-fn wasm(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("KURYR6_PLUGIN_OUT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => repo("target/plugins"),
-    };
-    let p = dir.join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        p.display()
-    );
-    p
-}
-
-fn sha(path: &Path) -> String {
-    sha256_hex(&std::fs::read(path).unwrap())
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("kuryr6-abi-{}-{tag}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn host() -> &'static Host {
-    static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| Host::new(CacheDir::At(temp_dir("cache"))).unwrap())
-}
-
-const SEED: &str = r#"
-[pipeline]
-name = "seed-ipv6"
-
-[kubernetes]
-version = "1.33"
-api_hosts = [{ name = "master-0", address = "fd10:0:0:3::10" }]
-
-[plan]
-pod_cidr = "fd10:0:0:1::/64"
-service_cidr = "fd10:0:0:2::/112"
-"#;
-
-fn plugin_table(path: &Path, extra: &str, facts: &str) -> String {
-    format!(
-        "[[plugin]]\npath = {:?}\nsha256 = \"{}\"\n{extra}\n[plugin.facts]\n{facts}\n",
-        path.display().to_string(),
-        sha(path)
-    )
-}
-
 fn pipeline(tag: &str, plugins: &[String]) -> PathBuf {
-    let path = temp_dir(tag).join("pipeline.toml");
-    std::fs::write(&path, format!("{SEED}\n{}", plugins.join("\n"))).unwrap();
-    path
+    plugin_support::seed_with(tag, &plugins.join("\n"))
 }
 
 fn kuryr6(args: &[&str]) -> std::process::Output {
@@ -137,19 +81,7 @@ fn an_old_abi_plugin_runs_beside_a_new_one_in_one_pipeline() {
     let l = kuryr6::load::load(&path)
         .unwrap_or_else(|r| panic!("{}", kuryr6::diag::render(&r.source, &r.diagnostics)));
     let names: Vec<&str> = l.plan.steps.iter().map(|s| s.name()).collect();
-    assert_eq!(
-        names,
-        [
-            "ams1-pods",
-            "ams1-pod-subnet",
-            "ams1-services",
-            "ams1-service-subnet",
-            "ams1-k8s-ipv6",
-            "ams1-service-pod-access-v6",
-            "default/kubernetes",
-            "configs"
-        ]
-    );
+    assert_eq!(names, SEED_NAMES_AMS1);
     let subnets: Vec<_> = l.plan.subnets().collect();
     assert_eq!(subnets[0].cidr.to_string(), "fd12:3456:789a:11::/64");
     assert_eq!(subnets[1].cidr.to_string(), "fd12:3456:789a:12::/112");
@@ -173,11 +105,7 @@ fn an_old_abi_plugin_runs_beside_a_new_one_in_one_pipeline() {
         path.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(stdout.contains("\"ams1-pod-subnet\""), "{stdout}");
     assert!(stdout.contains("fd12:3456:789a:11::/64"), "{stdout}");
 }

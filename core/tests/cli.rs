@@ -4,28 +4,10 @@
 //! `check`. Runs the real binary; no cloud involved.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn kuryr6_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kuryr6"));
-    c.args(args).current_dir(repo());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("kuryr6 runs")
-}
-
-fn kuryr6(args: &[&str]) -> Output {
-    kuryr6_env(args, &[])
-}
+use std::process::Output;
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{SEED, SEED_KINDS, kuryr6, kuryr6_env};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -34,8 +16,6 @@ fn stdout(o: &Output) -> String {
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
-
-const SEED: &str = "examples/seed-ipv6/pipeline.toml";
 
 #[test]
 fn completions_name_the_commands_for_each_shell() {
@@ -181,19 +161,7 @@ fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = doc[0]["steps"].as_array().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "network",
-            "subnet",
-            "network",
-            "subnet",
-            "router",
-            "security_group",
-            "loadbalancer",
-            "emit"
-        ]
-    );
+    assert_eq!(kinds, SEED_KINDS);
     // The guide's k8s_lb_reachable step: `default/kubernetes` on the
     // service subnet, VIP = the service range's first address, one member
     // per API host.

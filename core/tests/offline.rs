@@ -4,22 +4,10 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn kuryr6(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kuryr6"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("kuryr6 runs")
-}
+use std::process::Output;
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{SEED, SEED_KINDS, kuryr6, repo};
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -196,8 +184,6 @@ fn check_reports_all_errors_of_all_files() {
     assert_eq!(errors.len(), 4, "{errors:?}");
 }
 
-const SEED: &str = "examples/seed-ipv6/pipeline.toml";
-
 fn plan_json(path: &str) -> Value {
     let out = kuryr6(&["plan", path, "--offline", "--format", "json"]);
     assert!(
@@ -255,19 +241,7 @@ fn seed_plan_has_the_guides_values() {
     );
     assert_eq!(doc["service_cluster_ip_range"][0], "fd10:0:0:2::/113");
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "network",
-            "subnet",
-            "network",
-            "subnet",
-            "router",
-            "security_group",
-            "loadbalancer",
-            "emit"
-        ]
-    );
+    assert_eq!(kinds, SEED_KINDS);
     // The guide's last step: the API load balancer, its VIP the range's
     // first address (kubernetes.default), one member per API host.
     let lb = steps.iter().find(|s| s["kind"] == "loadbalancer").unwrap();

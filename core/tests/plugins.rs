@@ -9,79 +9,28 @@ use kuryr6::diag::Code;
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::plan::Step;
 use kuryr6::plugin::{
-    CacheDir, Facts, Host, Limits, Origin, PluginError, ResourceKind, SiteInput, sha256_hex,
+    CacheDir, Host, Limits, Origin, PluginError, ResourceKind, SiteInput, sha256_hex,
 };
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-fn plugin_dir() -> PathBuf {
-    match std::env::var_os("KURYR6_PLUGIN_OUT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => repo("target/plugins"),
-    }
-}
-
-fn wasm(name: &str) -> PathBuf {
-    let p = plugin_dir().join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        p.display()
-    );
-    p
-}
+#[path = "support/plugins.rs"]
+mod plugin_support;
+use plugin_support::{
+    SEED_NAMES_AMS1, assert_success, facts, host, plugin_dir, repo, temp_dir, wasm,
+};
 
 fn sha(name: &str) -> String {
-    sha256_hex(&std::fs::read(wasm(name)).unwrap())
+    plugin_support::sha(&wasm(name))
 }
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("kuryr6-plugins-{}-{tag}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A host of its own for this test binary, with a private disk cache.
-fn host() -> &'static Host {
-    static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| Host::new(CacheDir::At(temp_dir("cache"))).unwrap())
-}
-
-const SEED: &str = r#"
-[pipeline]
-name = "seed-ipv6"
-
-[kubernetes]
-version = "1.33"
-api_hosts = [{ name = "master-0", address = "fd10:0:0:3::10" }]
-
-[plan]
-pod_cidr = "fd10:0:0:1::/64"
-service_cidr = "fd10:0:0:2::/112"
-"#;
 
 /// The seed pipeline plus `plugins` (TOML), written to a temp file.
 fn seed_with(plugins: &str) -> PathBuf {
-    let dir = temp_dir("pipeline");
-    let path = dir.join("pipeline.toml");
-    std::fs::write(&path, format!("{SEED}\n{plugins}")).unwrap();
-    path
+    plugin_support::seed_with("pipeline", plugins)
 }
 
 fn plugin_table(name: &str, extra: &str, facts: &str) -> String {
-    format!(
-        "[[plugin]]\npath = {:?}\nsha256 = \"{}\"\n{extra}\n[plugin.facts]\n{facts}\n",
-        wasm(name).display().to_string(),
-        sha(name)
-    )
+    plugin_support::plugin_table(&wasm(name), extra, facts)
 }
 
 fn rejected(path: &Path) -> Rejected {
@@ -103,19 +52,7 @@ fn names(l: &Loaded) -> Vec<&str> {
 #[test]
 fn seed_with_naming_plugin_gets_site_prefixed_names() {
     let l = loaded(&repo("examples/plugins/seed-naming/pipeline.toml"));
-    assert_eq!(
-        names(&l),
-        [
-            "ams1-pods",
-            "ams1-pod-subnet",
-            "ams1-services",
-            "ams1-service-subnet",
-            "ams1-k8s-ipv6",
-            "ams1-service-pod-access-v6",
-            "default/kubernetes",
-            "configs"
-        ]
-    );
+    assert_eq!(names(&l), SEED_NAMES_AMS1);
     // References follow the renames, so the plan is valid as a whole.
     for step in &l.plan.steps {
         match step {
@@ -278,15 +215,6 @@ fn deadline_from_the_pipeline_applies() {
         start.elapsed()
     );
     assert!(m.contains("[Deadline]") && m.contains("200 ms"), "{m}");
-}
-
-fn facts(pairs: &[(&str, &str)]) -> Facts {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    v.sort();
-    Facts(v)
 }
 
 fn seed_json() -> String {
@@ -518,11 +446,7 @@ fn same_input_gives_the_same_output_across_processes() {
             .env("KURYR6_PLUGIN_CACHE", dir.join("cache"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };

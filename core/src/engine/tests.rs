@@ -45,6 +45,21 @@ fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
     items.iter().filter(|v| v["name"] == name).collect()
 }
 
+/// A resource's id, as the next call takes it.
+fn id(item: &Value) -> String {
+    item["id"].as_str().unwrap().to_string()
+}
+
+/// A fake on which the seed has converged, and the seed's plan.
+async fn seed_converged() -> (FakeCloud, Plan) {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    (cloud, plan)
+}
+
 /// The guide's topology, exactly once each, up to its API load balancer.
 fn assert_guide_topology(cloud: &FakeCloud) {
     let nets = cloud.snapshot(&Kind::Network);
@@ -204,25 +219,15 @@ async fn state_is_read_with_one_tag_filtered_list_per_type() {
     assert_eq!(cloud.calls(Verb::List, &Kind::LoadBalancer), 1);
     assert_eq!(cloud.calls(Verb::List, &Kind::Listener), 1);
     assert_eq!(cloud.calls(Verb::List, &Kind::Pool), 1);
-    let pool_id = cloud.snapshot(&Kind::Pool)[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pool_id = id(&cloud.snapshot(&Kind::Pool)[0]);
     assert_eq!(cloud.calls(Verb::List, &Kind::Member { pool_id }), 1);
     assert_eq!(cloud.calls_of(Verb::List), 10);
 }
 
 #[tokio::test]
 async fn drift_is_shown_then_repaired() {
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
-    let svc = named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (cloud, plan) = seed_converged().await;
+    let svc = id(named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]);
     cloud.update(&Kind::Subnet, &svc, json!({ "allocation_pools": [{ "start": "fd10:0:0:2::9000", "end": "fd10:0:0:2::fffd" }] })).await.unwrap();
     let udp = cloud
         .snapshot(&Kind::SecurityGroupRule)
@@ -351,13 +356,9 @@ fn untagged(cloud: &FakeCloud) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
-    let plan = load(SEED).plan;
     // Count the writes of a clean run, then cut a fresh run at each one,
     // both before the write lands and after it landed with the answer lost.
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (probe, plan) = seed_converged().await;
     // 9 Neutron creates (2 networks, 2 subnets, router, group, 3 rules), 6
     // taggings (Neutron takes no tags on create), 2 interfaces; 5 Octavia
     // creates (load balancer, pool, listener, 2 members), tagged in the
@@ -421,11 +422,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
 
 #[tokio::test]
 async fn an_ambiguous_answer_on_any_create_is_recovered_in_the_same_run() {
-    let plan = load(SEED).plan;
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (probe, plan) = seed_converged().await;
     for verb in [Verb::Create, Verb::RouterInterface] {
         for nth in 1..=probe.calls_of(verb) {
             for after_effect in [false, true] {
@@ -528,17 +525,10 @@ async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
 
 #[tokio::test]
 async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
-    let plan = load(SEED).plan;
     // Members are counted per pool: the fake's ids are deterministic, so a
     // clean run tells the pool's id before the faulty run makes it.
-    let probe = FakeCloud::new();
-    converge(&probe, &plan, RunOptions::default())
-        .await
-        .unwrap();
-    let probe_pool = probe.snapshot(&Kind::Pool)[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (probe, plan) = seed_converged().await;
+    let probe_pool = id(&probe.snapshot(&Kind::Pool)[0]);
     for kind in [
         Kind::LoadBalancer,
         Kind::Pool,
@@ -562,10 +552,7 @@ async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
             assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 1, "{kind}");
             assert_eq!(cloud.snapshot(&Kind::Pool).len(), 1, "{kind}");
             assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1, "{kind}");
-            let pool_id = cloud.snapshot(&Kind::Pool)[0]["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let pool_id = id(&cloud.snapshot(&Kind::Pool)[0]);
             let members = cloud
                 .list(&Kind::Member { pool_id }, &Query::new())
                 .await
@@ -619,15 +606,8 @@ async fn destroy_removes_only_what_the_pipeline_owns() {
 
 #[tokio::test]
 async fn destroy_stops_at_ports_it_does_not_own_and_can_delete_kuryrs() {
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
-    let pods = named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (cloud, plan) = seed_converged().await;
+    let pods = id(named(&cloud.snapshot(&Kind::Network), "pods")[0]);
     let port = cloud.create(&Kind::Port, json!({ "name": "pod-a", "network_id": pods, "device_owner": "compute:kuryr", "tags": ["kuryr:seed-ipv6"] })).await.unwrap();
 
     cloud.reset_calls();
@@ -748,11 +728,7 @@ async fn a_step_removed_from_the_pipeline_is_deleted() {
 
 #[tokio::test]
 async fn api_load_balancer_members_follow_the_hosts() {
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (cloud, plan) = seed_converged().await;
     let lbs = cloud.snapshot(&Kind::LoadBalancer);
     assert_eq!(lbs.len(), 1);
     assert_eq!(lbs[0]["vip_address"], "fd10:0:0:2::1");
