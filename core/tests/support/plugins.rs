@@ -17,24 +17,10 @@ pub fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
 }
 
-/// Where the built plugins are: `$KURYR6_PLUGIN_OUT`, else target/plugins.
-pub fn plugin_dir() -> PathBuf {
-    match std::env::var_os("KURYR6_PLUGIN_OUT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => repo("target/plugins"),
-    }
-}
-
-/// A built plugin's path; fails saying how to build it when it is missing.
-pub fn wasm(name: &str) -> PathBuf {
-    let p = plugin_dir().join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        p.display()
-    );
-    p
-}
+/// Where the built plugins are, and a built plugin's path (failing with
+/// how to build it when it is missing): the SDK's own test helpers.
+#[allow(unused_imports)] // each binary uses part of this file
+pub use kuryr6_plugin_sdk::testing::{built as wasm, plugin_dir};
 
 /// A built plugin's bytes.
 pub fn wasm_bytes(name: &str) -> Vec<u8> {
