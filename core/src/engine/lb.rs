@@ -310,10 +310,9 @@ async fn delete_one<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(
             )))
         }
         Target::Listener { loadbalancer, .. } | Target::Pool { loadbalancer, .. } => {
-            let kind = if matches!(c.target, Target::Listener { .. }) {
-                Kind::Listener
-            } else {
-                Kind::Pool
+            // Both have a collection of their own in the kind table.
+            let Some(kind) = c.target.kind().collection() else {
+                return Ok(());
             };
             match lb_of(loadbalancer) {
                 Some(lb_id) => {
