@@ -18,10 +18,38 @@ written between two offset marks, and prints one line of key=value pairs:
   union_ms=               the time at least one server was serving one of
                           those requests (overlaps merged)
   bad_n=                  lines that do not parse (an older log format)
+  kind_<k>=               the counted requests by kind (`request_kind`):
+                          auth, list, poll, create, tag, update, delete
 
 Only the standard library; any python3 runs it.
 """
 import sys
+
+
+def request_kind(method, uri):
+    """What one request was for, from its method and URI: `auth` (a
+    Keystone token), `list` (a collection read), `poll` (one resource read:
+    waiting for a load balancer, or a read-back), `create`, `tag` (Neutron's
+    .../tags), `update` (any other PUT: updates, router interfaces, batch
+    members), `delete`."""
+    path = uri.split('?', 1)[0].rstrip('/')
+    last = path.rsplit('/', 1)[-1]
+    if '/auth/tokens' in path:
+        return 'auth'
+    if method == 'GET':
+        # an item's path ends with its id (uuids and Neutron's ids hold '-')
+        looks_like_id = len(last) >= 32 and all(c in '0123456789abcdef-' for c in last)
+        return 'poll' if looks_like_id else 'list'
+    if method == 'POST':
+        return 'create'
+    if method == 'DELETE':
+        return 'delete'
+    if '/tags' in path:
+        return 'tag'
+    return 'update'
+
+
+KINDS = ('auth', 'list', 'poll', 'create', 'tag', 'update', 'delete')
 
 
 def main(argv):
@@ -34,6 +62,7 @@ def main(argv):
         return 2
     out = []
     intervals = []
+    kinds = dict.fromkeys(KINDS, 0)
     total_us = total_n = 0
     bad = 0
     for spec in args:
@@ -68,6 +97,10 @@ def main(argv):
                 continue
             us += dur
             n += 1
+            try:
+                kinds[request_kind(fields[3], fields[4])] += 1
+            except IndexError:
+                bad += 1
             intervals.append((t0, t0 + dur / 1e6))
         total_us += us
         total_n += n
@@ -86,6 +119,7 @@ def main(argv):
         union += cur_end - cur_start
     out.append('busy_ms=%.1f requests=%d union_ms=%.1f bad_n=%d'
                % (total_us / 1e3, total_n, union * 1e3, bad))
+    out.extend('kind_%s=%d' % (k, kinds[k]) for k in KINDS)
     print(' '.join(out))
     return 0
 

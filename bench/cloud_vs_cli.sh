@@ -5,7 +5,7 @@
 # balancer), so the CLI side is scripts/cloud/guide_cli.sh --with-lb, the
 # guide's 9 Neutron commands plus 5 Octavia ones. Prints the
 # medians side by side and the ratios the issue sets targets for:
-#   CLI sequence / kuryr6 first run   (target ≥ 8×)
+#   CLI sequence / kuryr6 first run   (target ≥ 20×)
 #   kuryr6 no-change re-run / first   (target < 15 %)
 # how close each kuryr6 run comes to the physical limit: its wall time
 # beside the time the servers spent on its requests, summed from their
@@ -17,6 +17,14 @@
 # plan, 20 processes each), against the run times above (target ≤ 2 %).
 #
 #   bash bench/cloud_vs_cli.sh [RUNS]
+#   KURYR6_BASELINE_BIN=old/kuryr6 bash bench/cloud_vs_cli.sh [RUNS]
+#
+# With KURYR6_BASELINE_BIN, that binary (say, the last release) runs the
+# same first run, re-run and destroy in every round beside this build, and
+# the report gives this build's times over its. Every run's requests are
+# counted by kind (auth, list, poll, create, tag, update, delete) from the
+# access logs, for the first run, the re-run and the destroy; the destroy is
+# timed beside the guide's deletes with the CLI.
 #
 # Needs the local cloud (scripts/cloud/up.sh); builds kuryr6 in release
 # (KURYR6_BIN=<path> uses that binary instead). Nothing else should use the
@@ -67,38 +75,67 @@ busy_of() {   # busy_of "MARKS BEFORE" "MARKS AFTER": access_busy.py's key=value
     done
     "$KURYR6_VENV_BIN/python" bench/access_busy.py "${args[@]}"
 }
-k6_run() {   # k6_run NAME: one timed `kuryr6 run`; wall to $WORK/NAME, busy to $WORK/NAME.busy
-    local before after t w
+k6_timed() {   # k6_timed LABEL BIN COMMAND: one timed kuryr6 COMMAND of the seed; wall to $WORK/LABEL, busy to $WORK/LABEL.busy
+    local label=$1 bin=$2 cmd=$3 before after t w
     ((BUSY)) && settle
     before=$(marks)
-    t=$(now); "$K6" run "$WORK/pipeline.toml" >/dev/null 2>&1; w=$(elapsed "$t")
-    echo "$w" >>"$WORK/$1"
+    t=$(now); "$bin" "$cmd" "$WORK/pipeline.toml" >/dev/null 2>&1; w=$(elapsed "$t")
+    echo "$w" >>"$WORK/$label"
     if ((BUSY)); then
         settle
         after=$(marks)
-        echo "wall_s=$w $(busy_of "$before" "$after")" >>"$WORK/$1.busy"
+        echo "wall_s=$w $(busy_of "$before" "$after")" >>"$WORK/$label.busy"
     fi
 }
 field() {   # field KEY < busy lines: one value per line
     sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p"
 }
+cli_timed() {   # cli_timed LABEL [--cleanup]: the guide's CLI commands; wall to $WORK/LABEL
+    local label=$1 t; shift
+    t=$(now); bash scripts/cloud/guide_cli.sh "$@" --with-lb >/dev/null 2>&1; elapsed "$t" >>"$WORK/$label"
+}
+
+# Today's binary beside this one (KURYR6_BASELINE_BIN): the same runs,
+# alternating, so that both meet the same machine and cloud.
+BINS=(k6)
+BIN_k6=$K6
+if [[ -n ${KURYR6_BASELINE_BIN:-} ]]; then
+    [[ -x $KURYR6_BASELINE_BIN ]] || { echo "cloud_vs_cli.sh: KURYR6_BASELINE_BIN=$KURYR6_BASELINE_BIN is not an executable" >&2; exit 2; }
+    BINS+=(base)
+    BIN_base=$KURYR6_BASELINE_BIN
+fi
+bin_of() { local v="BIN_$1"; echo "${!v}"; }
 
 "$K6" destroy "$WORK/pipeline.toml" >/dev/null
 bash scripts/cloud/guide_cli.sh --cleanup --with-lb >/dev/null 2>&1 || true
-: >"$WORK/k6" ; : >"$WORK/rerun" ; : >"$WORK/cli"
+: >"$WORK/cli" ; : >"$WORK/cli-delete"
+for b in "${BINS[@]}"; do : >"$WORK/$b-first"; : >"$WORK/$b-rerun"; : >"$WORK/$b-destroy"; done
 for i in $(seq 1 "$RUNS"); do
-    k6_run k6
-    k6_run rerun
-    "$K6" destroy "$WORK/pipeline.toml" >/dev/null 2>&1
-    t=$(now); bash scripts/cloud/guide_cli.sh --with-lb >/dev/null 2>&1; elapsed "$t" >>"$WORK/cli"
-    bash scripts/cloud/guide_cli.sh --cleanup --with-lb >/dev/null 2>&1
-    echo "run $i: kuryr6 $(tail -1 "$WORK/k6") s, re-run $(tail -1 "$WORK/rerun") s, CLI $(tail -1 "$WORK/cli") s" >&2
+    for b in "${BINS[@]}"; do
+        k6_timed "$b-first" "$(bin_of "$b")" run
+        k6_timed "$b-rerun" "$(bin_of "$b")" run
+        k6_timed "$b-destroy" "$(bin_of "$b")" destroy
+    done
+    cli_timed cli
+    cli_timed cli-delete --cleanup
+    echo "run $i: kuryr6 $(tail -1 "$WORK/k6-first") s, re-run $(tail -1 "$WORK/k6-rerun") s, destroy $(tail -1 "$WORK/k6-destroy") s; CLI $(tail -1 "$WORK/cli") s, CLI deletes $(tail -1 "$WORK/cli-delete") s" >&2
 done
-k6=$(median <"$WORK/k6"); rerun=$(median <"$WORK/rerun"); cli=$(median <"$WORK/cli")
+k6=$(median <"$WORK/k6-first"); rerun=$(median <"$WORK/k6-rerun"); destroy=$(median <"$WORK/k6-destroy")
+cli=$(median <"$WORK/cli"); cli_delete=$(median <"$WORK/cli-delete")
 printf '\nseed pipeline on the local cloud, median of %d alternating runs\n' "$RUNS"
-printf '  %-40s %8.2f s\n' "guide's 14 openstack CLI commands" "$cli" "kuryr6 run (first)" "$k6" "kuryr6 run (no change)" "$rerun"
-printf '  %-40s %8.1f ×   (target ≥ 8)\n' "CLI / kuryr6" "$(echo "$cli / $k6" | bc -l)"
+printf '  %-40s %8.2f s\n' "guide's 14 openstack CLI commands" "$cli" "kuryr6 run (first)" "$k6" "kuryr6 run (no change)" "$rerun" \
+    "the guide's deletes, openstack CLI" "$cli_delete" "kuryr6 destroy" "$destroy"
+printf '  %-40s %8.1f ×   (target ≥ 20)\n' "CLI / kuryr6" "$(echo "$cli / $k6" | bc -l)"
+printf '  %-40s %8.1f ×\n' "CLI deletes / kuryr6 destroy" "$(echo "$cli_delete / $destroy" | bc -l)"
 printf '  %-40s %8.1f %%   (target < 15)\n' "re-run / first run" "$(echo "100 * $rerun / $k6" | bc -l)"
+if [[ " ${BINS[*]} " == *" base "* ]]; then
+    printf '\nthis build against KURYR6_BASELINE_BIN (%s), same runs, medians\n' "$KURYR6_BASELINE_BIN"
+    for what in first rerun destroy; do
+        new=$(median <"$WORK/k6-$what"); old=$(median <"$WORK/base-$what")
+        printf '  %-40s %8.2f s vs %8.2f s = %5.2f×\n' "kuryr6 $what" "$new" "$old" "$(echo "$new / $old" | bc -l)"
+    done
+    printf '  %-40s (target ≤ 0.5×)\n' "  destroy, this / baseline"
+fi
 
 # Physical limit: per run, wall / (summed server time for kuryr6's requests).
 if ((BUSY)); then
@@ -108,24 +145,42 @@ if ((BUSY)); then
     printf ' busy sums overlapping requests, union counts them once: wall/union is the stricter figure)\n'
     printf '  %-24s %7s %8s %8s %8s %8s %8s %8s %9s %10s\n' "" wall keystone neutron octavia busy union requests wall/busy wall/union
     foreign=0; bad=0
-    for run in k6 rerun; do
-        f=$WORK/$run.busy
-        label="kuryr6 run (first)"; [[ $run == rerun ]] && label="kuryr6 run (no change)"
-        # the ratio is taken per run, then the median
-        ratio() {   # ratio KEY: per run wall / KEY
-            awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-                             print (v[k] > 0) ? v["wall_s"] * 1000 / v[k] : 0 }' "$f" | median
-        }
-        printf '  %-24s %7.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.2f× %9.2f×\n' "$label" \
-            "$(field wall_s <"$f" | awk '{print $1 * 1000}' | median)" \
-            "$(field keystone_ms <"$f" | median)" "$(field neutron_ms <"$f" | median)" \
-            "$(field octavia_ms <"$f" | median)" "$(field busy_ms <"$f" | median)" \
-            "$(field union_ms <"$f" | median)" "$(field requests <"$f" | median)" \
-            "$(ratio busy_ms)" "$(ratio union_ms)"
-        # Keystone also serves Neutron's and Octavia's token checks: only the
-        # other clients of Neutron and Octavia are someone else's load
-        foreign=$(( foreign + $(field neutron_other <"$f" | paste -sd+ | bc) + $(field octavia_other <"$f" | paste -sd+ | bc) ))
-        bad=$(( bad + $(field bad_n <"$f" | paste -sd+ | bc) ))
+    label_of() {
+        local b=$1 what=$2 l
+        case $what in first) l="run (first)" ;; rerun) l="run (no change)" ;; destroy) l="destroy" ;; esac
+        [[ $b == base ]] && l="$l, base"
+        echo "$l"
+    }
+    for b in "${BINS[@]}"; do
+        for what in first rerun destroy; do
+            f=$WORK/$b-$what.busy
+            # the ratio is taken per run, then the median
+            ratio() {   # ratio KEY: per run wall / KEY
+                awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                                 print (v[k] > 0) ? v["wall_s"] * 1000 / v[k] : 0 }' "$f" | median
+            }
+            printf '  %-24s %7.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.2f× %9.2f×\n' "$(label_of "$b" "$what")" \
+                "$(field wall_s <"$f" | awk '{print $1 * 1000}' | median)" \
+                "$(field keystone_ms <"$f" | median)" "$(field neutron_ms <"$f" | median)" \
+                "$(field octavia_ms <"$f" | median)" "$(field busy_ms <"$f" | median)" \
+                "$(field union_ms <"$f" | median)" "$(field requests <"$f" | median)" \
+                "$(ratio busy_ms)" "$(ratio union_ms)"
+            # Keystone also serves Neutron's and Octavia's token checks: only the
+            # other clients of Neutron and Octavia are someone else's load
+            foreign=$(( foreign + $(field neutron_other <"$f" | paste -sd+ | bc) + $(field octavia_other <"$f" | paste -sd+ | bc) ))
+            bad=$(( bad + $(field bad_n <"$f" | paste -sd+ | bc) ))
+        done
+    done
+    printf '\nrequests by kind (medians; targets: first run ≤ 35, re-run ≤ 10)\n'
+    kinds=(auth list poll create tag update delete)
+    printf '  %-24s' ""; printf ' %7s' "${kinds[@]}" total; printf '\n'
+    for b in "${BINS[@]}"; do
+        for what in first rerun destroy; do
+            f=$WORK/$b-$what.busy
+            printf '  %-24s' "$(label_of "$b" "$what")"
+            for k in "${kinds[@]}"; do printf ' %7.0f' "$(field "kind_$k" <"$f" | median)"; done
+            printf ' %7.0f\n' "$(field requests <"$f" | median)"
+        done
     done
     if (( foreign > 0 )); then
         echo "  warning: $foreign requests from other clients reached Neutron/Octavia during kuryr6's runs: the cloud is shared, the ratio overstates kuryr6's own overhead"

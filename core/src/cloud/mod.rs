@@ -216,6 +216,23 @@ pub trait Cloud {
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    /// Deletes a load balancer with everything under it in one call
+    /// (Octavia: `DELETE /v2/lbaas/loadbalancers/{id}?cascade=true` takes
+    /// its listeners, pools, members, health monitors and L7 policies).
+    /// Octavia finishes the work after answering: the load balancer stays
+    /// `PENDING_DELETE` until it is gone. Already gone counts as deleted.
+    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError>;
+    /// Octavia's batch member update (`PUT /v2/lbaas/pools/{id}/members`):
+    /// `members` (create bodies) become the pool's members, matched with
+    /// the ones it has by address and port; without `additive_only` the
+    /// pool's other members are deleted. Answered before the work is done:
+    /// wait for the load balancer. Safe to repeat: it names an end state.
+    async fn set_members(
+        &self,
+        pool_id: &str,
+        members: Vec<Value>,
+        additive_only: bool,
+    ) -> Result<(), CloudError>;
     /// Sets the tags of a resource that has none yet (one just created):
     /// one call where the API replaces a tag set at once (Neutron:
     /// `PUT …/{id}/tags`). On a resource with tags it would drop them: use

@@ -11,6 +11,7 @@ use super::create;
 use super::diff::same_rule_value;
 use super::ids::IdMap;
 use super::kind::Op;
+use super::lb_tree::{self, Groups};
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use super::progress::Progress;
@@ -36,25 +37,27 @@ pub struct Applied {
 }
 
 /// Dependency waves (the table in `kind`). Deletes: load-balancer
-/// children, load balancers, interfaces and rules, then subnets, routers
-/// and groups, then networks. Creates: networks, groups, routers; then
-/// subnets and rules; then interfaces; then load balancers and theirs.
+/// children; load balancers, interfaces and rules; then subnets, routers
+/// and groups; then networks. Creates: networks, groups, routers; then
+/// subnets and rules; then interfaces and load balancers; then theirs.
 fn wave(change: &Change, op: Op) -> u8 {
     change.target.kind().wave(op)
 }
 
-fn ops(changes: &ChangeSet) -> Vec<(u8, Op, &Change)> {
+/// Every write of `changes` with its wave, but those a load balancer's
+/// single call does (`lb_tree`).
+fn ops<'a>(changes: &'a ChangeSet, groups: &Groups<'a>) -> Vec<(u8, Op, &'a Change)> {
     let mut v = Vec::new();
     for c in &changes.changes {
-        match c.action {
-            Action::NoOp => {}
-            Action::Delete => v.push((wave(c, Op::Delete), Op::Delete, c)),
-            Action::Replace => {
-                v.push((wave(c, Op::Delete), Op::Delete, c));
-                v.push((wave(c, Op::Upsert), Op::Upsert, c));
-            }
-            Action::Create | Action::Update | Action::Adopt => {
-                v.push((wave(c, Op::Upsert), Op::Upsert, c))
+        let ops: &[Op] = match c.action {
+            Action::NoOp => &[],
+            Action::Delete => &[Op::Delete],
+            Action::Replace => &[Op::Delete, Op::Upsert],
+            Action::Create | Action::Update | Action::Adopt => &[Op::Upsert],
+        };
+        for &op in ops {
+            if !groups.absorbed(op, c) {
+                v.push((wave(c, op), op, c));
             }
         }
     }
@@ -75,6 +78,10 @@ pub async fn apply<C: Cloud>(
     }
     // Made once: every write of the run marks what it makes with it.
     let own = &Ownership::new(&plan.pipeline);
+    let groups = &lb_tree::group(changes, obs, own);
+    for note in &groups.notes {
+        progress.note(note);
+    }
     let mut applied = Applied {
         ids: IdMap::from_observed(obs),
         ..Default::default()
@@ -86,7 +93,7 @@ pub async fn apply<C: Cloud>(
             applied.ids.insert(kind, target_name(&c.target), id);
         }
     }
-    let all = ops(changes);
+    let all = ops(changes, groups);
     let mut start = 0;
     while start < all.len() {
         let w = all[start].0;
@@ -96,43 +103,31 @@ pub async fn apply<C: Cloud>(
             .map_or(all.len(), |p| start + p);
         let ids = &applied.ids;
         // Octavia takes one change at a time per load balancer: its calls
-        // go one by one; Neutron's run side by side.
-        let octavia = all[start..end]
-            .iter()
-            .any(|(_, _, c)| c.target.kind().is_octavia());
-        let concurrency = if octavia { 1 } else { CONCURRENCY };
-        let results: Vec<Outcome> = stream::iter(tasks(&all[start..end]))
-            .map(|task| async move {
-                let t = Instant::now();
-                let results = match task {
-                    Task::One(op, c) => {
-                        vec![(op, c, execute(cloud, plan, own, obs, ids, op, c).await)]
-                    }
-                    Task::Bulk(kind, changes) => {
-                        execute_bulk(cloud, plan, own, obs, ids, &kind, &changes)
-                            .await
-                            .into_iter()
-                            .zip(changes)
-                            .map(|(r, c)| (Op::Upsert, c, r))
-                            .collect()
-                    }
-                };
-                for (op, c, r) in &results {
-                    let action = if *op == Op::Delete {
-                        Action::Delete
-                    } else {
-                        c.action
-                    };
-                    progress.done(&c.target, action, t.elapsed(), r.is_ok());
-                }
-                futures::stream::iter(results)
-            })
-            .buffer_unordered(concurrency)
-            .flatten()
-            .collect()
-            .await;
+        // go one by one; Neutron's run side by side, beside them.
+        let (octavia, neutron): (Vec<Task>, Vec<Task>) = tasks(&all[start..end], groups)
+            .into_iter()
+            .partition(Task::is_octavia);
+        let ctx = Context {
+            cloud,
+            plan,
+            own,
+            obs,
+            ids,
+            progress,
+        };
+        let (mut results, more): (Vec<Vec<Outcome>>, Vec<Vec<Outcome>>) = futures::join!(
+            stream::iter(octavia)
+                .map(|task| ctx.run(task))
+                .buffer_unordered(1)
+                .collect::<Vec<_>>(),
+            stream::iter(neutron)
+                .map(|task| ctx.run(task))
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>(),
+        );
+        results.extend(more);
         let mut first_error = None;
-        for (op, c, r) in results {
+        for (op, c, r) in results.into_iter().flatten() {
             match r {
                 Ok(id) => {
                     if let Some(id) = id {
@@ -161,6 +156,68 @@ pub async fn apply<C: Cloud>(
     Ok(applied)
 }
 
+/// What every task of a run reads.
+struct Context<'r, C> {
+    cloud: &'r C,
+    plan: &'r Plan,
+    own: &'r Ownership,
+    obs: &'r Observed,
+    ids: &'r IdMap,
+    progress: &'r Progress,
+}
+
+impl<C: Cloud> Context<'_, C> {
+    /// Runs one task of a wave; one outcome per change it did, each shown.
+    async fn run<'a>(&self, task: Task<'a>) -> Vec<Outcome<'a>> {
+        let Context {
+            cloud,
+            plan,
+            own,
+            obs,
+            ids,
+            progress,
+        } = *self;
+        let t = Instant::now();
+        let results = match task {
+            Task::One(op, c) => {
+                vec![(op, c, execute(cloud, plan, own, obs, ids, op, c).await)]
+            }
+            Task::Bulk(kind, changes) => execute_bulk(cloud, plan, own, obs, ids, &kind, &changes)
+                .await
+                .into_iter()
+                .zip(changes)
+                .map(|(r, c)| (Op::Upsert, c, r))
+                .collect(),
+            Task::Tree(c, children) => lb_tree::create(cloud, plan, own, ids, c, children)
+                .await
+                .into_iter()
+                .zip(std::iter::once(c).chain(children.iter().copied()))
+                .map(|(r, c)| (Op::Upsert, c, r))
+                .collect(),
+            Task::Cascade(c, children) => {
+                let done = lb_tree::delete_cascade(cloud, c).await.map(|()| None);
+                let all = std::iter::once(c).chain(children.iter().copied());
+                same_for_all(Op::Delete, all, done)
+            }
+            Task::Members(changes) => {
+                let done = lb_tree::add_members(cloud, plan, own, ids, &changes)
+                    .await
+                    .map(|()| None);
+                same_for_all(Op::Upsert, changes.into_iter(), done)
+            }
+        };
+        for (op, c, r) in &results {
+            let action = if *op == Op::Delete {
+                Action::Delete
+            } else {
+                c.action
+            };
+            progress.done(&c.target, action, t.elapsed(), r.is_ok());
+        }
+        results
+    }
+}
+
 fn target_name(t: &Target) -> &str {
     match t {
         Target::Network { name }
@@ -187,20 +244,77 @@ fn need<'a>(ids: &'a IdMap, kind: StepKind, name: &str) -> Result<&'a str, Engin
 /// One change of a wave with what applying it gave.
 type Outcome<'a> = (Op, &'a Change, Result<Option<String>, EngineError>);
 
-/// What one concurrent slot of a wave does: one change, or the creates of
-/// one kind that Neutron takes in a single bulk call.
+/// What one concurrent slot of a wave does: one change, the creates of one
+/// kind that Neutron takes in a single bulk call, or a load balancer's
+/// single call (`lb_tree`): its fully populated create, its cascade
+/// delete, or new members of one pool in one batch.
 enum Task<'a> {
     One(Op, &'a Change),
     Bulk(Kind, Vec<&'a Change>),
+    Tree(&'a Change, &'a [&'a Change]),
+    Cascade(&'a Change, &'a [&'a Change]),
+    Members(Vec<&'a Change>),
+}
+
+impl Task<'_> {
+    fn is_octavia(&self) -> bool {
+        match self {
+            Task::One(_, c) => c.target.kind().is_octavia(),
+            Task::Bulk(..) => false,
+            Task::Tree(..) | Task::Cascade(..) | Task::Members(..) => true,
+        }
+    }
+}
+
+/// The outcome of one call that did several changes, for each of them.
+fn same_for_all<'a>(
+    op: Op,
+    changes: impl Iterator<Item = &'a Change>,
+    done: Result<Option<String>, EngineError>,
+) -> Vec<Outcome<'a>> {
+    let changes: Vec<&Change> = changes.collect();
+    let results = match done {
+        Ok(id) => changes.iter().map(|_| Ok(id.clone())).collect(),
+        Err(e) => one_error_for_all(e, changes.len()),
+    };
+    changes
+        .into_iter()
+        .zip(results)
+        .map(|(c, r)| (op, c, r))
+        .collect()
 }
 
 /// Groups a wave's creates of networks, subnets and rules into bulk tasks
-/// (fewer calls: each costs the server the same whatever its size).
-fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
+/// (fewer calls: each costs the server the same whatever its size), new
+/// members of one pool into one batch, and hands a load balancer with
+/// children to its single call.
+fn tasks<'a>(wave: &[(u8, Op, &'a Change)], lb_groups: &'a Groups<'a>) -> Vec<Task<'a>> {
     let mut out = Vec::new();
     let mut groups: Vec<(Kind, Vec<&'a Change>)> = Vec::new();
+    let mut members: Vec<(&str, &str, Vec<&'a Change>)> = Vec::new();
     for (_, op, c) in wave {
+        if let Some(children) = lb_groups.children(*op, c) {
+            out.push(match op {
+                Op::Upsert => Task::Tree(c, children),
+                Op::Delete => Task::Cascade(c, children),
+            });
+            continue;
+        }
         let creates = *op == Op::Upsert && matches!(c.action, Action::Create | Action::Replace);
+        if creates
+            && let Target::Member {
+                loadbalancer, pool, ..
+            } = &c.target
+        {
+            match members
+                .iter_mut()
+                .find(|(l, p, _)| l == loadbalancer && p == pool)
+            {
+                Some((_, _, v)) => v.push(c),
+                None => members.push((loadbalancer, pool, vec![c])),
+            }
+            continue;
+        }
         let bulk_kind = creates.then(|| c.target.kind().bulk_collection()).flatten();
         match bulk_kind {
             Some(kind) => match groups.iter_mut().find(|(k, _)| *k == kind) {
@@ -214,6 +328,12 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)]) -> Vec<Task<'a>> {
         match changes.as_slice() {
             [one] => out.push(Task::One(Op::Upsert, one)),
             _ => out.push(Task::Bulk(kind, changes)),
+        }
+    }
+    for (_, _, changes) in members {
+        match changes.as_slice() {
+            [one] => out.push(Task::One(Op::Upsert, one)),
+            _ => out.push(Task::Members(changes)),
         }
     }
     out
@@ -320,7 +440,10 @@ async fn execute_bulk<C: Cloud>(
 
 /// The error for the first change of a failed bulk call, a pointer to it
 /// for the others (EngineError is not Clone: it may hold I/O errors).
-fn one_error_for_all(e: EngineError, n: usize) -> Vec<Result<Option<String>, EngineError>> {
+pub(super) fn one_error_for_all(
+    e: EngineError,
+    n: usize,
+) -> Vec<Result<Option<String>, EngineError>> {
     let text = e.to_string();
     std::iter::once(Err(e))
         .chain((1..n).map(|_| {

@@ -48,7 +48,11 @@ pub struct Row {
     /// member's collection is under its pool (`Kind::Member { pool_id }`).
     pub collection: Option<Kind>,
     /// Dependency waves: deletes run dependents first, upserts parents
-    /// first; every delete wave comes before every upsert wave.
+    /// first; every delete wave comes before every upsert wave. Kinds that
+    /// do not depend on each other share a wave, so that Octavia's work
+    /// (it provisions after answering) overlaps Neutron's: a load balancer
+    /// is made beside the router interfaces (it needs only its subnet) and
+    /// deleted beside them and the rules.
     pub delete_wave: u8,
     pub upsert_wave: u8,
     /// Octavia's: one change at a time per load balancer.
@@ -94,10 +98,10 @@ static TABLE: [Row; 10] = [
     row(R::Interface,     None,                   S::Router,        None,                          3,     8,     false,  false),
     row(R::SecurityGroup, Some(S::SecurityGroup), S::SecurityGroup, Some(Kind::SecurityGroup),     4,     6,     false,  false),
     row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     7,     false,  true),
-    row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      2,     9,     true,   false),
-    row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          0,     11,    true,   false),
-    row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              1,     10,    true,   false),
-    row(R::Member,        None,                   S::Loadbalancer,  None,                          0,     11,    true,   false),
+    row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      3,     8,     true,   false),
+    row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          1,     10,    true,   false),
+    row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              2,     9,     true,   false),
+    row(R::Member,        None,                   S::Loadbalancer,  None,                          1,     10,    true,   false),
 ];
 
 impl TargetKind {
@@ -217,6 +221,8 @@ mod tests {
             (R::LoadBalancer, R::Pool),
             (R::Pool, R::Listener),
             (R::Pool, R::Member),
+            // The load balancer's VIP port holds its subnet.
+            (R::Subnet, R::LoadBalancer),
         ] {
             assert!(
                 parent.wave(Op::Upsert) < child.wave(Op::Upsert),

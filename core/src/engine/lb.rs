@@ -1,6 +1,10 @@
-//! Octavia calls for the Kubernetes API load balancer. Octavia accepts one
-//! change at a time per load balancer: every call waits for the LB to leave
-//! PENDING_*, and a 409 meaning "busy" is waited out, within bounds.
+//! Octavia calls for the Kubernetes API load balancer, one object at a
+//! time. Octavia accepts one change at a time per load balancer: a write is
+//! sent at once, a 409 meaning "busy" waits for the load balancer to leave
+//! `PENDING_*` and sends it again (within bounds), and every write waits
+//! for `ACTIVE` before it returns, so the next one finds the load balancer
+//! free. The calls that change a whole tree at once (fully populated
+//! create, cascade delete, batch members) are in `lb_tree`.
 
 use super::EngineError;
 use super::change::{Action, Change, Target};
@@ -10,20 +14,65 @@ use super::ids::IdMap;
 use super::observe::{Observed, str_of};
 use super::ownership::{LOADBALANCER_DESCRIPTION, Ownership};
 use crate::cloud::{Cloud, CloudError, Kind};
-use crate::plan::{Loadbalancer, Plan, Step, StepKind};
+use crate::plan::{ApiHost, Loadbalancer, Plan, Step, StepKind};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// Longest wait for a load balancer to become ACTIVE (amphorae can take
 /// minutes on a real cloud).
 pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
-const POLL: Duration = Duration::from_millis(250);
+/// The first pause after a write: a provider that works in place (the
+/// OVN provider, a no-op amphora) is done within tens of milliseconds.
+const POLL_FIRST: Duration = Duration::from_millis(20);
+/// The longest pause between two polls: an amphora that boots for minutes
+/// costs two requests a second, not four; the local Octavia, which takes
+/// about 1.4 s for the seed's tree, is seen ACTIVE at most this late.
+const POLL_CEILING: Duration = Duration::from_millis(500);
 const BUSY_RETRIES: usize = 40;
+
+/// Pauses between polls: `POLL_FIRST`, doubling up to `POLL_CEILING`.
+pub(super) struct Poll {
+    next: Duration,
+}
+
+impl Poll {
+    pub(super) fn new() -> Poll {
+        Poll { next: POLL_FIRST }
+    }
+
+    /// The pause the next `sleep` takes.
+    pub(super) fn next(&self) -> Duration {
+        self.next
+    }
+
+    pub(super) async fn sleep(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(POLL_CEILING);
+    }
+}
+
+/// When the first look at the load balancer is worth its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Look {
+    /// Now: its state is not known.
+    Now,
+    /// After a first pause: this run just changed it, so it is pending.
+    AfterWrite,
+}
 
 /// Polls until provisioning_status is ACTIVE; ERROR and the timeout are
 /// errors naming the load balancer.
-pub async fn wait_active<C: Cloud>(cloud: &C, lb_id: &str, name: &str) -> Result<(), EngineError> {
+pub(super) async fn wait_active<C: Cloud>(
+    cloud: &C,
+    lb_id: &str,
+    name: &str,
+    look: Look,
+) -> Result<(), EngineError> {
     let start = Instant::now();
+    let mut poll = Poll::new();
+    if look == Look::AfterWrite {
+        poll.sleep().await;
+    }
     loop {
         let lb = cloud.get(&Kind::LoadBalancer, lb_id).await?;
         match str_of(&lb, "provisioning_status") {
@@ -42,21 +91,89 @@ pub async fn wait_active<C: Cloud>(cloud: &C, lb_id: &str, name: &str) -> Result
                     )));
                 }
                 let waited = start.elapsed();
+                let then = waited + poll.next();
                 // Every ~5 s, say what is being waited for.
-                if waited.as_millis() / 5000 != (waited + POLL).as_millis() / 5000 {
+                if waited.as_millis() / 5000 != then.as_millis() / 5000 {
                     super::progress::waiting(&format!(
                         "load balancer `{name}` is {status} after {} s",
-                        (waited + POLL).as_secs()
+                        then.as_secs()
                     ));
                 }
-                tokio::time::sleep(POLL).await;
+                poll.sleep().await;
             }
         }
     }
 }
 
-/// Runs an Octavia write once the LB is ACTIVE, waiting out "busy" 409s.
-async fn when_active<C, T, F, Fut>(
+/// Polls until load balancer `lb_id` is gone (its VIP port goes with it,
+/// asynchronously: the subnet delete that follows must not meet it).
+pub(super) async fn wait_gone<C: Cloud>(
+    cloud: &C,
+    lb_id: &str,
+    name: &str,
+) -> Result<(), EngineError> {
+    let start = Instant::now();
+    let mut poll = Poll::new();
+    while start.elapsed() < ACTIVE_TIMEOUT {
+        poll.sleep().await;
+        match cloud.get(&Kind::LoadBalancer, lb_id).await {
+            Err(CloudError::NotFound { .. }) => return Ok(()),
+            Ok(v) if str_of(&v, "provisioning_status") == "DELETED" => return Ok(()),
+            Ok(v) if str_of(&v, "provisioning_status") == "ERROR" => {
+                return Err(EngineError::Timeout(format!(
+                    "load balancer `{name}` ({lb_id}) went to provisioning status ERROR while being deleted; see the Octavia logs"
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(EngineError::Timeout(format!(
+        "load balancer `{name}` ({lb_id}) was not deleted within {} s",
+        ACTIVE_TIMEOUT.as_secs()
+    )))
+}
+
+/// Whether Octavia refused a write because the load balancer is busy.
+fn is_busy(e: &CloudError) -> bool {
+    matches!(e, CloudError::Conflict { message }
+        if message.contains("PENDING") || message.contains("immutable"))
+}
+
+/// Runs an Octavia write on load balancer `lb_id`: sent at once; a "busy"
+/// 409 waits for ACTIVE and sends it again. Returns once the load balancer
+/// is ACTIVE again (or gone, for its own delete: `wait` false).
+pub(super) async fn write<C, T, F, Fut>(
+    cloud: &C,
+    lb_id: &str,
+    name: &str,
+    wait: bool,
+    call: F,
+) -> Result<T, EngineError>
+where
+    C: Cloud,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    for _ in 0..BUSY_RETRIES {
+        match call().await {
+            Err(e) if is_busy(&e) => wait_active(cloud, lb_id, name, Look::Now).await?,
+            Err(e) => return Err(e.into()),
+            Ok(v) => {
+                if wait {
+                    wait_active(cloud, lb_id, name, Look::AfterWrite).await?;
+                }
+                return Ok(v);
+            }
+        }
+    }
+    Err(EngineError::Timeout(format!(
+        "load balancer `{name}` stayed busy through {BUSY_RETRIES} attempts"
+    )))
+}
+
+/// `write`, waiting for ACTIVE after it.
+pub(super) async fn when_active<C, T, F, Fut>(
     cloud: &C,
     lb_id: &str,
     name: &str,
@@ -67,23 +184,10 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, CloudError>>,
 {
-    for _ in 0..BUSY_RETRIES {
-        wait_active(cloud, lb_id, name).await?;
-        match call().await {
-            Err(CloudError::Conflict { message })
-                if message.contains("PENDING") || message.contains("immutable") =>
-            {
-                tokio::time::sleep(POLL).await;
-            }
-            other => return Ok(other?),
-        }
-    }
-    Err(EngineError::Timeout(format!(
-        "load balancer `{name}` stayed busy through {BUSY_RETRIES} attempts"
-    )))
+    write(cloud, lb_id, name, true, call).await
 }
 
-fn lb_step<'a>(plan: &'a Plan, name: &str) -> Option<&'a Loadbalancer> {
+pub(super) fn lb_step<'a>(plan: &'a Plan, name: &str) -> Option<&'a Loadbalancer> {
     match plan.step(name) {
         Some(Step::Loadbalancer(lb)) => Some(lb),
         _ => None,
@@ -106,7 +210,7 @@ fn lb_and_id<'a>(
     Ok((lb, id))
 }
 
-fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> {
+pub(super) fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> {
     id.map(str::to_string).ok_or_else(|| {
         EngineError::Refused(vec![format!(
             "{what} has no id: an earlier step did not create it"
@@ -152,6 +256,33 @@ async fn adopt<C: Cloud>(
     Ok(())
 }
 
+/// The create body of load balancer `lb` alone; `lb_tree` adds its
+/// children for a fully populated create.
+pub(super) fn lb_body(lb: &Loadbalancer, subnet_id: &str, own: &Ownership) -> serde_json::Value {
+    json!({
+        "name": lb.name,
+        "vip_subnet_id": subnet_id,
+        "vip_address": lb.vip.to_string(),
+        "tags": own.tags(),
+        "description": LOADBALANCER_DESCRIPTION,
+    })
+}
+
+/// The create body of `lb`'s pool (without its parent).
+pub(super) fn pool_body(lb: &Loadbalancer, own: &Ownership) -> serde_json::Value {
+    json!({ "name": lb.pool_name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "tags": own.tags() })
+}
+
+/// The create body of `lb`'s HTTPS listener (without its parent and pool).
+pub(super) fn listener_body(lb: &Loadbalancer, own: &Ownership) -> serde_json::Value {
+    json!({ "name": listener_name(lb), "protocol": "HTTPS", "protocol_port": lb.listener_port, "tags": own.tags() })
+}
+
+/// The create body of the member for API host `host`.
+pub(super) fn member_body(lb: &Loadbalancer, host: &ApiHost, own: &Ownership) -> serde_json::Value {
+    json!({ "name": host.name, "address": host.address.to_string(), "protocol_port": lb.member_port, "tags": own.tags() })
+}
+
 pub async fn upsert<C: Cloud>(
     cloud: &C,
     plan: &Plan,
@@ -178,13 +309,19 @@ pub async fn upsert<C: Cloud>(
                 &format!("subnet `{}`", lb.subnet),
                 ids.get(StepKind::Subnet, &lb.subnet),
             )?;
-            let body = json!({ "name": name, "vip_subnet_id": subnet_id, "vip_address": lb.vip.to_string(), "tags": tags, "description": LOADBALANCER_DESCRIPTION });
-            let made = create::create(cloud, &Kind::LoadBalancer, body, None, own).await?;
+            let made = create::create(
+                cloud,
+                &Kind::LoadBalancer,
+                lb_body(lb, &subnet_id, own),
+                None,
+                own,
+            )
+            .await?;
             let id = str_of(&made, "id").to_string();
-            wait_active(cloud, &id, name).await?;
+            wait_active(cloud, &id, name, Look::AfterWrite).await?;
             Ok(Some(id))
         }
-        Target::Pool { loadbalancer, name } => {
+        Target::Pool { loadbalancer, .. } => {
             let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
             if matches!(c.action, Action::Update | Action::Adopt) {
                 let id = c.id.clone().unwrap_or_default();
@@ -194,7 +331,8 @@ pub async fn upsert<C: Cloud>(
                 .await?;
                 return Ok(Some(id));
             }
-            let body = json!({ "name": name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "loadbalancer_id": lb_id, "tags": tags });
+            let mut body = pool_body(lb, own);
+            body["loadbalancer_id"] = json!(lb_id);
             let made = when_active(cloud, &lb_id, loadbalancer, || {
                 create::create(cloud, &Kind::Pool, body.clone(), None, own)
             })
@@ -225,7 +363,9 @@ pub async fn upsert<C: Cloud>(
                 .await?;
             }
             debug_assert_eq!(*name, listener_name(lb));
-            let body = json!({ "name": name, "protocol": "HTTPS", "protocol_port": lb.listener_port, "loadbalancer_id": lb_id, "default_pool_id": pool_id, "tags": tags });
+            let mut body = listener_body(lb, own);
+            body["loadbalancer_id"] = json!(lb_id);
+            body["default_pool_id"] = json!(pool_id);
             let made = when_active(cloud, &lb_id, loadbalancer, || {
                 create::create(cloud, &Kind::Listener, body.clone(), None, own)
             })
@@ -256,12 +396,11 @@ pub async fn upsert<C: Cloud>(
                 .iter()
                 .find(|h| h.name == *name)
                 .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
-            let body = json!({ "name": name, "address": host.address.to_string(), "protocol_port": lb.member_port, "tags": tags });
+            let body = member_body(lb, host, own);
             let made = when_active(cloud, &lb_id, loadbalancer, || {
                 create::create(cloud, &kind, body.clone(), None, own)
             })
             .await?;
-            wait_active(cloud, &lb_id, loadbalancer).await?;
             Ok(Some(str_of(&made, "id").to_string()))
         }
         _ => Ok(None),
@@ -287,27 +426,12 @@ async fn delete_one<C: Cloud>(cloud: &C, obs: &Observed, c: &Change) -> Result<(
     };
     match &c.target {
         Target::Loadbalancer { name } => {
-            if let Ok(lb) = cloud.get(&Kind::LoadBalancer, &id).await
-                && str_of(&lb, "provisioning_status").starts_with("PENDING")
-            {
-                wait_active(cloud, &id, name).await?;
-            }
-            cloud.delete(&Kind::LoadBalancer, &id).await?;
-            // The VIP port goes with the LB, asynchronously: wait until gone
-            // so the subnet delete that follows is not blocked by it.
-            let start = Instant::now();
-            while start.elapsed() < ACTIVE_TIMEOUT {
-                match cloud.get(&Kind::LoadBalancer, &id).await {
-                    Err(CloudError::NotFound { .. }) => return Ok(()),
-                    Ok(v) if str_of(&v, "provisioning_status") == "DELETED" => return Ok(()),
-                    Ok(_) => tokio::time::sleep(POLL).await,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(EngineError::Timeout(format!(
-                "load balancer `{name}` ({id}) was not deleted within {} s",
-                ACTIVE_TIMEOUT.as_secs()
-            )))
+            // Sent at once: a busy 409 waits for ACTIVE and sends it again.
+            write(cloud, &id, name, false, || {
+                cloud.delete(&Kind::LoadBalancer, &id)
+            })
+            .await?;
+            wait_gone(cloud, &id, name).await
         }
         Target::Listener { loadbalancer, .. } | Target::Pool { loadbalancer, .. } => {
             // Both have a collection of their own in the kind table.

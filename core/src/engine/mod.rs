@@ -18,6 +18,7 @@ pub mod diff_lb;
 pub mod ids;
 pub mod kind;
 pub mod lb;
+pub mod lb_tree;
 pub mod lease;
 pub mod observe;
 pub mod ownership;
@@ -60,6 +61,8 @@ pub enum EngineError {
     Blocked(Vec<String>),
 }
 
+#[cfg(test)]
+mod lb_tests;
 #[cfg(test)]
 mod shared_tests;
 #[cfg(test)]

@@ -14,18 +14,18 @@ use serde_json::{Value, json};
 
 /// The whole guide: Neutron topology plus the API load balancer (the fake
 /// has Octavia in its catalog).
-const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
+pub(super) const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
 
-fn load(text: &str) -> Loaded {
+pub(super) fn load(text: &str) -> Loaded {
     load_source(SourceFile::new("test.toml", text))
         .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
 }
 
-fn quiet() -> Progress {
+pub(super) fn quiet() -> Progress {
     Progress::new(false)
 }
 
-async fn converge(
+pub(super) async fn converge(
     cloud: &FakeCloud,
     plan: &Plan,
     options: RunOptions,
@@ -36,22 +36,22 @@ async fn converge(
     Ok(set)
 }
 
-async fn pending(cloud: &FakeCloud, plan: &Plan) -> ChangeSet {
+pub(super) async fn pending(cloud: &FakeCloud, plan: &Plan) -> ChangeSet {
     let obs = observe(cloud, plan).await.unwrap();
     diff(plan, &obs, RunOptions::default())
 }
 
-fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
+pub(super) fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
     items.iter().filter(|v| v["name"] == name).collect()
 }
 
 /// A resource's id, as the next call takes it.
-fn id(item: &Value) -> String {
+pub(super) fn id(item: &Value) -> String {
     item["id"].as_str().unwrap().to_string()
 }
 
 /// A fake on which the seed has converged, and the seed's plan.
-async fn seed_converged() -> (FakeCloud, Plan) {
+pub(super) async fn seed_converged() -> (FakeCloud, Plan) {
     let cloud = FakeCloud::new();
     let plan = load(SEED).plan;
     converge(&cloud, &plan, RunOptions::default())
@@ -61,7 +61,7 @@ async fn seed_converged() -> (FakeCloud, Plan) {
 }
 
 /// The guide's topology, exactly once each, up to its API load balancer.
-fn assert_guide_topology(cloud: &FakeCloud) {
+pub(super) fn assert_guide_topology(cloud: &FakeCloud) {
     let nets = cloud.snapshot(&Kind::Network);
     assert_eq!(named(&nets, "pods").len(), 1);
     assert_eq!(named(&nets, "services").len(), 1);
@@ -314,11 +314,11 @@ async fn a_foreign_same_named_resource_blocks_until_adopted() {
 
 /// What a process killed at a write sees: a final error, the write landed
 /// or not. (An ambiguous `Unavailable` is recovered inside the run.)
-fn killed() -> CloudError {
+pub(super) fn killed() -> CloudError {
     CloudError::Config("killed".into())
 }
 
-fn fault(verb: Verb, nth: usize, error: CloudError, after_effect: bool) -> Fault {
+pub(super) fn fault(verb: Verb, nth: usize, error: CloudError, after_effect: bool) -> Fault {
     Fault {
         verb: Some(verb),
         kind: None,
@@ -329,7 +329,7 @@ fn fault(verb: Verb, nth: usize, error: CloudError, after_effect: bool) -> Fault
 }
 
 /// A 500 as the client reports it on a create.
-fn http_500(path: &str) -> CloudError {
+pub(super) fn http_500(path: &str) -> CloudError {
     CloudError::Unavailable(format!(
         "POST {path} answered 500: database is locked (HTTPInternalServerError)"
     ))
@@ -338,7 +338,7 @@ fn http_500(path: &str) -> CloudError {
 /// No resource of the seed without its ownership tags (no orphan the next
 /// run could not see by tag or marker). Octavia takes the tags in the create
 /// itself; members are reached through their pool.
-fn untagged(cloud: &FakeCloud) -> Vec<Value> {
+pub(super) fn untagged(cloud: &FakeCloud) -> Vec<Value> {
     [
         Kind::Network,
         Kind::Subnet,
@@ -360,10 +360,10 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
     // both before the write lands and after it landed with the answer lost.
     let (probe, plan) = seed_converged().await;
     // 9 Neutron creates (2 networks, 2 subnets, router, group, 3 rules), 6
-    // taggings (Neutron takes no tags on create), 2 interfaces; 5 Octavia
-    // creates (load balancer, pool, listener, 2 members), tagged in the
-    // create itself.
-    assert_eq!(probe.calls_of(Verb::Create), 9 + 5);
+    // taggings (Neutron takes no tags on create), 2 interfaces; 1 Octavia
+    // create (the load balancer fully populated with its pool, listener and
+    // 2 members), tagged in the create itself.
+    assert_eq!(probe.calls_of(Verb::Create), 9 + 1);
     assert_eq!(probe.calls_of(Verb::Update), 6);
     assert_eq!(probe.calls_of(Verb::RouterInterface), 2);
     let mut cases = 0;
@@ -417,7 +417,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
             }
         }
     }
-    assert_eq!(cases, (9 + 5 + 2) * 2 + 6 * 4);
+    assert_eq!(cases, (9 + 1 + 2) * 2 + 6 * 4);
 }
 
 #[tokio::test]
@@ -524,52 +524,45 @@ async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
 }
 
 #[tokio::test]
-async fn octavia_creates_recover_from_ambiguous_answers_in_the_same_run() {
-    // Members are counted per pool: the fake's ids are deterministic, so a
-    // clean run tells the pool's id before the faulty run makes it.
+async fn the_fully_populated_create_recovers_from_ambiguous_answers_in_the_same_run() {
     let (probe, plan) = seed_converged().await;
-    let probe_pool = id(&probe.snapshot(&Kind::Pool)[0]);
-    for kind in [
-        Kind::LoadBalancer,
-        Kind::Pool,
-        Kind::Listener,
-        Kind::Member {
-            pool_id: probe_pool.clone(),
-        },
-    ] {
-        for after_effect in [false, true] {
-            let cloud = FakeCloud::new();
-            cloud.add_fault(Fault {
-                verb: Some(Verb::Create),
-                kind: Some(kind.clone()),
-                nth: 1,
-                error: http_500("/v2/lbaas/x"),
-                after_effect,
-            });
-            converge(&cloud, &plan, RunOptions::default())
-                .await
-                .unwrap_or_else(|e| panic!("{kind} after={after_effect}: {e}"));
-            assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 1, "{kind}");
-            assert_eq!(cloud.snapshot(&Kind::Pool).len(), 1, "{kind}");
-            assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1, "{kind}");
-            let pool_id = id(&cloud.snapshot(&Kind::Pool)[0]);
-            let members = cloud
-                .list(&Kind::Member { pool_id }, &Query::new())
-                .await
-                .unwrap();
-            assert_eq!(
-                members.len(),
-                2,
-                "{kind} after={after_effect}: {members:#?}"
-            );
-            assert!(!pending(&cloud, &plan).await.pending(), "{kind}");
-            let again = if after_effect { 0 } else { 1 };
-            assert_eq!(
-                cloud.calls(Verb::Create, &kind),
-                probe.calls(Verb::Create, &kind) + again,
-                "{kind} after={after_effect}: the fault fired and nothing was made twice"
-            );
+    // The whole tree in one call: nothing of it is created on its own.
+    assert_eq!(probe.calls(Verb::Create, &Kind::LoadBalancer), 1);
+    for kind in [Kind::Listener, Kind::Pool] {
+        assert_eq!(probe.calls(Verb::Create, &kind), 0, "{kind}");
+    }
+    for after_effect in [false, true] {
+        let case = format!("after={after_effect}");
+        let cloud = FakeCloud::new();
+        cloud.add_fault(Fault {
+            verb: Some(Verb::Create),
+            kind: Some(Kind::LoadBalancer),
+            nth: 1,
+            error: http_500("/v2/lbaas/loadbalancers"),
+            after_effect,
+        });
+        converge(&cloud, &plan, RunOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        // The fault fired: the create was sent once more only if it had
+        // not landed; the read-back found the tree it made otherwise.
+        let again = if after_effect { 0 } else { 1 };
+        assert_eq!(
+            cloud.calls(Verb::Create, &Kind::LoadBalancer),
+            1 + again,
+            "{case}"
+        );
+        assert_eq!(cloud.snapshot(&Kind::LoadBalancer).len(), 1, "{case}");
+        assert_eq!(cloud.snapshot(&Kind::Pool).len(), 1, "{case}");
+        assert_eq!(cloud.snapshot(&Kind::Listener).len(), 1, "{case}");
+        for kind in [Kind::Listener, Kind::Pool] {
+            assert_eq!(cloud.calls(Verb::Create, &kind), 0, "{case}: {kind}");
         }
+        let pool_id = id(&cloud.snapshot(&Kind::Pool)[0]);
+        let members = cloud.snapshot(&Kind::Member { pool_id });
+        assert_eq!(members.len(), 2, "{case}: {members:#?}");
+        assert!(untagged(&cloud).is_empty(), "{case}");
+        assert!(!pending(&cloud, &plan).await.pending(), "{case}");
     }
 }
 

@@ -27,11 +27,13 @@ use std::sync::{Mutex, MutexGuard};
 // dispatch, list filters), `schema` (attributes per kind), `addresses`
 // (IPAM arithmetic), `neutron` (networks, subnets, ports), `security_groups`
 // (+ `neutron_rules`), `routers`, `octavia` (load balancers and children),
+// `octavia_batch` (fully populated create, cascade delete, batch members),
 // `projects` (member-token views).
 mod addresses;
 mod neutron;
 mod neutron_rules;
 mod octavia;
+mod octavia_batch;
 mod projects;
 mod routers;
 mod schema;
@@ -56,6 +58,11 @@ pub enum Verb {
     Delete,
     /// Counted under `Kind::Router`.
     RouterInterface,
+    /// `delete_cascade`, counted under `Kind::LoadBalancer`.
+    DeleteCascade,
+    /// `set_members` (batch member update), counted under the pool's
+    /// `Kind::Member`.
+    SetMembers,
 }
 
 /// A planned failure. `nth` counts calls matching `verb`/`kind` from when
@@ -342,6 +349,28 @@ impl Cloud for FakeCloud {
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
         self.pause().await;
         self.call(Verb::Delete, Some(kind), |st| st.delete(kind, id))
+    }
+
+    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+        self.pause().await;
+        self.call(Verb::DeleteCascade, Some(&Kind::LoadBalancer), |st| {
+            st.delete_cascade(lb_id)
+        })
+    }
+
+    async fn set_members(
+        &self,
+        pool_id: &str,
+        members: Vec<Value>,
+        additive_only: bool,
+    ) -> Result<(), CloudError> {
+        self.pause().await;
+        let kind = Kind::Member {
+            pool_id: pool_id.to_string(),
+        };
+        self.call(Verb::SetMembers, Some(&kind), |st| {
+            st.set_members(pool_id, members, additive_only)
+        })
     }
 
     async fn router_interface(

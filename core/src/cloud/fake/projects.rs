@@ -120,6 +120,33 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
+    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+        self.fake.pause().await;
+        self.run(Verb::DeleteCascade, Some(&Kind::LoadBalancer), |st, p| {
+            if st.find(&Kind::LoadBalancer, lb_id).is_none() {
+                return Ok(());
+            }
+            st.visible(&Kind::LoadBalancer, lb_id, p)?;
+            st.delete_cascade(lb_id)
+        })
+    }
+
+    async fn set_members(
+        &self,
+        pool_id: &str,
+        members: Vec<Value>,
+        additive_only: bool,
+    ) -> Result<(), CloudError> {
+        self.fake.pause().await;
+        let kind = Kind::Member {
+            pool_id: pool_id.to_string(),
+        };
+        self.run(Verb::SetMembers, Some(&kind), |st, p| {
+            st.visible(&Kind::Pool, pool_id, p)?;
+            st.set_members(pool_id, members, additive_only)
+        })
+    }
+
     async fn router_interface(
         &self,
         router_id: &str,

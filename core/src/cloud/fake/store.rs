@@ -127,7 +127,16 @@ impl State {
 
     // --------------------------------------------------------- create ---
 
+    /// A POST: a load balancer may carry its tree (`octavia_batch`).
     pub(super) fn create(&mut self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+        match kind {
+            Kind::LoadBalancer => self.create_lb_graph(body),
+            _ => self.create_one(kind, body),
+        }
+    }
+
+    /// One resource from its create body.
+    pub(super) fn create_one(&mut self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
         let mut obj = self.build(kind, body)?;
         match kind {
             Kind::Network => {}

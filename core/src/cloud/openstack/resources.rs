@@ -263,6 +263,57 @@ impl Cloud for OpenStack {
         }
     }
 
+    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+        let kind = Kind::LoadBalancer;
+        match self
+            .service_call(
+                kind.service(),
+                Method::DELETE,
+                |base| {
+                    let mut url = Self::item_url(base, &kind, lb_id)?;
+                    url.query_pairs_mut().append_pair("cascade", "true");
+                    Ok(url)
+                },
+                None,
+                true,
+                || format!("{kind} {lb_id}"),
+            )
+            .await
+        {
+            Ok(_) | Err(CloudError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_members(
+        &self,
+        pool_id: &str,
+        members: Vec<Value>,
+        additive_only: bool,
+    ) -> Result<(), CloudError> {
+        let kind = Kind::Member {
+            pool_id: pool_id.to_string(),
+        };
+        let body = json!({ "members": members });
+        self.service_call(
+            kind.service(),
+            Method::PUT,
+            |base| {
+                let mut url = Self::list_url(base, &kind)?;
+                if additive_only {
+                    url.query_pairs_mut().append_pair("additive_only", "true");
+                }
+                Ok(url)
+            },
+            Some(&body),
+            // The same end state again: safe to repeat.
+            true,
+            || format!("pool {pool_id}"),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn router_interface(
         &self,
         router_id: &str,
