@@ -272,6 +272,12 @@ fn two_runs_at_once_leave_one_of_each() {
     );
     assert_ok(&ra);
     assert_ok(&rb);
+    // They contended: one of them waited on the other's lease.
+    let waited = [&ra, &rb]
+        .iter()
+        .filter(|o| stderr(o).contains("waiting for another run of pipeline race-e2e"))
+        .count();
+    assert_eq!(waited, 1, "one run waited:\n{}\n---\n{}", stderr(&ra), stderr(&rb));
     let all = tagged(&cloud, NAME);
     assert_eq!(all.len(), 6, "one of each: {all:?}");
     let mut names: Vec<&str> = all.iter().map(|t| t.1.as_str()).collect();
@@ -286,17 +292,26 @@ fn two_runs_at_once_leave_one_of_each() {
     );
     assert_ok(&cloud.kuryr6(&a.dir, &["run", &a.pipeline()]));
     assert_eq!(ids_a, conf_ids(&kuryr_conf(&a)), "and so does one more run");
-    let groups = cloud.openstack(&["security", "group", "list"]);
-    assert!(
-        groups
+    // One lease record, kept free between runs.
+    let records = || {
+        cloud
+            .openstack(&["security", "group", "list"])
             .as_array()
             .unwrap()
             .iter()
-            .all(|g| g["Name"] != "kuryr6-lease:race-e2e"),
-        "no lease record left: {groups}"
+            .filter(|g| g["Name"] == "kuryr6-lease:race-e2e")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let kept = records();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0]["Description"].as_str().unwrap().ends_with(" free"),
+        "{kept:?}"
     );
     assert_ok(&cloud.kuryr6(&a.dir, &["destroy", &a.pipeline()]));
     assert!(tagged(&cloud, NAME).is_empty());
+    assert!(records().is_empty(), "destroy leaves no lease record");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::cloud::config::{Auth, CloudConfig, Discovery, Domain, ProjectScope, U
 use crate::cloud::openstack::{ConnectOptions, OpenStack};
 use crate::emit::{self, WriteOutcome};
 use crate::engine::change::{Action, ChangeSet};
+use crate::engine::converge::{Converged, converge};
 use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::Progress;
 use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
@@ -50,6 +51,7 @@ impl CommandError {
                     CloudError::Auth(_) => "cloud.auth",
                     CloudError::NotFound { .. } => "cloud.not_found",
                     CloudError::Conflict { .. } => "cloud.conflict",
+                    CloudError::RevisionChanged { .. } => "cloud.revision_changed",
                     CloudError::Rejected { .. } => "cloud.rejected",
                     CloudError::Unavailable(_) => "cloud.unavailable",
                     CloudError::Config(_) => "cloud.config",
@@ -66,6 +68,7 @@ impl CommandError {
                 .map(|l| Located::operational(file, "blocked", l.clone(), None))
                 .collect(),
             CommandError::Engine(EngineError::Timeout(m)) => one("timeout", m.clone()),
+            CommandError::Engine(EngineError::LeaseLost(m)) => one("lease_lost", m.clone()),
             CommandError::Write { .. } => one("write", self.to_string()),
         }
     }
@@ -282,11 +285,6 @@ pub async fn run(
     let progress = Progress::new(!json_out);
     let started = Instant::now();
     let plan = &loaded.plan;
-    let obs = engine::observe(cloud, plan).await?;
-    let set = engine::diff(plan, &obs, options);
-    if !set.refusals.is_empty() {
-        return Err(EngineError::Refused(set.refusals.clone()).into());
-    }
     let show = |set: &ChangeSet| {
         progress.note(&format!(
             "pipeline {} against {}: read the cloud in {:.2} s",
@@ -298,41 +296,37 @@ pub async fn run(
             eprint!("{}", render_changes(set, false));
         }
     };
-    // A converged pipeline writes nothing, so it needs no lease. Otherwise
-    // the cloud is read again under the lease: another run may have changed
-    // it between the first read and the lease.
-    let (set, applied) = if set.pending() {
-        lease::with_lease(cloud, &plan.pipeline, lease_options, &progress, async {
-            let obs = engine::observe(cloud, plan).await?;
-            let set = engine::diff(plan, &obs, options);
-            if !set.refusals.is_empty() {
-                return Err(EngineError::Refused(set.refusals.clone()));
-            }
-            show(&set);
-            let applied = engine::apply(cloud, plan, &obs, &set, &progress).await?;
-            Ok((set, applied))
-        })
-        .await?
-    } else {
-        show(&set);
-        let applied = engine::apply(cloud, plan, &obs, &set, &progress).await?;
-        (set, applied)
+    let emit_all = |applied: &engine::Applied| -> Result<_, CommandError> {
+        let mut written = Vec::new();
+        for e in plan.emits() {
+            let dir = emit::out_dir(e, &loaded.source.path, out_dir);
+            let ids = RunIds {
+                ids: &applied.ids,
+                config: cloud.config(),
+            };
+            let outputs = emit::render(plan, e, &ids);
+            let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
+                path: dir.display().to_string(),
+                error,
+            })?;
+            written.extend(result);
+        }
+        Ok(written)
     };
-
-    let mut written = Vec::new();
-    for e in plan.emits() {
-        let dir = emit::out_dir(e, &loaded.source.path, out_dir);
-        let ids = RunIds {
-            ids: &applied.ids,
-            config: cloud.config(),
-        };
-        let outputs = emit::render(plan, e, &ids);
-        let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
-            path: dir.display().to_string(),
-            error,
-        })?;
-        written.extend(result);
-    }
+    let Converged {
+        set,
+        applied,
+        emitted: written,
+    } = converge(
+        cloud,
+        plan,
+        options,
+        lease_options,
+        &progress,
+        show,
+        emit_all,
+    )
+    .await?;
     let elapsed = started.elapsed();
     if json_out {
         let files: Vec<_> = written
@@ -378,9 +372,14 @@ pub async fn destroy(
     let progress = Progress::new(!json_out);
     let started = Instant::now();
     let pipeline = &loaded.plan.pipeline;
-    let done = lease::with_lease(cloud, pipeline, lease_options, &progress, async {
-        engine::destroy(cloud, &loaded.plan, options, &progress).await
-    })
+    let done = lease::with_lease(
+        cloud,
+        pipeline,
+        lease_options,
+        &progress,
+        true,
+        async |lease| engine::destroy_fenced(cloud, &loaded.plan, options, &progress, lease).await,
+    )
     .await?;
     if json_out {
         println!(
@@ -409,9 +408,14 @@ pub async fn dedupe(
 ) -> Result<(), CommandError> {
     let progress = Progress::new(!json_out);
     let plan = &loaded.plan;
-    let removed = lease::with_lease(cloud, &plan.pipeline, lease_options, &progress, async {
-        engine::dedupe::dedupe(cloud, plan, &progress).await
-    })
+    let removed = lease::with_lease(
+        cloud,
+        &plan.pipeline,
+        lease_options,
+        &progress,
+        false,
+        async |lease| engine::dedupe::dedupe_fenced(cloud, plan, &progress, lease).await,
+    )
     .await?;
     if json_out {
         println!(

@@ -117,9 +117,19 @@ pub fn plan(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
 /// (step names, API host and member names, pool names): 1 to
 /// `MAX_NAME_LEN` bytes of ASCII letters, digits and `NAME_PUNCTUATION`.
 /// `Err` says what is wrong, with the name shown escaped (`display_name`).
+/// Names that begin so are kuryr6's own: a pipeline's lease record is the
+/// security group `kuryr6-lease:<pipeline>` (`engine::lease`).
+pub const RESERVED_NAME_PREFIX: &str = "kuryr6-lease";
+
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name is empty".into());
+    }
+    if name.starts_with(RESERVED_NAME_PREFIX) {
+        return Err(format!(
+            "name `{}` begins with `{RESERVED_NAME_PREFIX}`, which kuryr6 keeps for its lease records",
+            display_name(name)
+        ));
     }
     if name.len() > MAX_NAME_LEN {
         return Err(format!(
@@ -146,7 +156,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// The help text of every name error.
 pub fn name_rule_help() -> String {
-    format!("a name has 1 to {MAX_NAME_LEN} characters from A-Z, a-z, 0-9 and `{NAME_PUNCTUATION}`")
+    format!(
+        "a name has 1 to {MAX_NAME_LEN} characters from A-Z, a-z, 0-9 and `{NAME_PUNCTUATION}`, and does not begin with `{RESERVED_NAME_PREFIX}`"
+    )
 }
 
 /// A name (or any untrusted text) made safe for a terminal: control

@@ -145,6 +145,10 @@ pub enum CloudError {
         status: u16,
         message: String,
     },
+    /// 412: a conditional write (`Cloud::update_if`) found the resource at
+    /// another revision: someone changed it since it was read.
+    #[error("{what} changed since it was read (412)")]
+    RevisionChanged { what: String },
     /// 5xx, 429 or a lost connection that outlived the retries.
     #[error("{0}")]
     Unavailable(String),
@@ -214,6 +218,19 @@ pub trait Cloud {
         Ok(made)
     }
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
+    /// `update`, applied only if the resource is still at `revision`
+    /// (Neutron's `revision_number`, sent as `If-Match:
+    /// revision_number=N`): a compare-and-swap. `RevisionChanged` when it
+    /// moved. Retried like any update, so a write that landed but whose
+    /// answer was lost answers `RevisionChanged` on its retry: the caller
+    /// reads back to tell whose write it was.
+    async fn update_if(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// Deletes a load balancer with everything under it in one call

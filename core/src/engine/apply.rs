@@ -5,7 +5,6 @@
 //! call on) and continues; within a run, ambiguous creates are read back
 //! (`create`).
 
-use super::EngineError;
 use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
 use super::diff::same_rule_value;
@@ -15,6 +14,7 @@ use super::lb_tree::{self, Groups};
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use super::progress::Progress;
+use super::{EngineError, Fence, Unfenced};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
@@ -73,6 +73,19 @@ pub async fn apply<C: Cloud>(
     changes: &ChangeSet,
     progress: &Progress,
 ) -> Result<Applied, EngineError> {
+    apply_fenced(cloud, plan, obs, changes, progress, &Unfenced).await
+}
+
+/// `apply`, asking `fence` before each wave of writes whether the run may
+/// still write (a run that lost its lease stops there).
+pub async fn apply_fenced<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &Observed,
+    changes: &ChangeSet,
+    progress: &Progress,
+    fence: &dyn Fence,
+) -> Result<Applied, EngineError> {
     if !changes.refusals.is_empty() {
         return Err(EngineError::Refused(changes.refusals.clone()));
     }
@@ -101,6 +114,7 @@ pub async fn apply<C: Cloud>(
             .iter()
             .position(|(x, _, _)| *x != w)
             .map_or(all.len(), |p| start + p);
+        fence.check()?;
         let ids = &applied.ids;
         // Octavia takes one change at a time per load balancer: its calls
         // go one by one; Neutron's run side by side, beside them.

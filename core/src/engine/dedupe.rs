@@ -8,11 +8,11 @@
 //! network); router interfaces that touch anything deleted are detached
 //! first, and load balancers go with their listeners, pools and members.
 
-use super::apply::apply;
+use super::apply::apply_fenced;
 use super::change::{Action, Change, ChangeSet, Target};
 use super::observe::{Observed, observe, str_of};
 use super::progress::Progress;
-use super::{EngineError, RunOptions};
+use super::{EngineError, Fence, RunOptions, Unfenced};
 use crate::cloud::{Cloud, Kind};
 use crate::plan::Plan;
 use serde::Serialize;
@@ -96,6 +96,16 @@ pub async fn dedupe<C: Cloud>(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<Extras, EngineError> {
+    dedupe_fenced(cloud, plan, progress, &Unfenced).await
+}
+
+/// `dedupe`, asking `fence` before each wave of deletes (`lease`).
+pub async fn dedupe_fenced<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    progress: &Progress,
+    fence: &dyn Fence,
+) -> Result<Extras, EngineError> {
     let obs = observe(cloud, plan).await?;
     let extra = extras(&obs);
     if extra.is_empty() {
@@ -149,7 +159,7 @@ pub async fn dedupe<C: Cloud>(
             ..Default::default()
         };
         super::diff_lb::diff_loadbalancers(&nothing, &one, &mut set, RunOptions::default());
-        apply(cloud, &nothing, &one, &set, progress).await?;
+        apply_fenced(cloud, &nothing, &one, &set, progress, fence).await?;
     }
 
     let mut set = ChangeSet {
@@ -181,7 +191,7 @@ pub async fn dedupe<C: Cloud>(
         set.changes
             .push(delete_change(Target::Network { name }, id));
     }
-    apply(cloud, &nothing, &obs, &set, progress).await?;
+    apply_fenced(cloud, &nothing, &obs, &set, progress, fence).await?;
     Ok(extra)
 }
 

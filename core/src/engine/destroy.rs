@@ -5,13 +5,13 @@
 //! asked to delete the ports carrying this pipeline's Kuryr resource tags.
 
 use super::apply::Applied;
-use super::apply::apply;
+use super::apply::apply_fenced;
 use super::diff::diff;
 use super::observe::{observe, str_of};
 use super::ownership::has_tag;
 use super::progress::Progress;
 use super::router_ports;
-use super::{EngineError, RunOptions};
+use super::{EngineError, Fence, RunOptions, Unfenced};
 use crate::cloud::{Cloud, Kind, Query};
 use crate::plan::Plan;
 use serde::Serialize;
@@ -42,6 +42,18 @@ pub async fn destroy<C: Cloud>(
     plan: &Plan,
     options: DestroyOptions,
     progress: &Progress,
+) -> Result<Destroyed, EngineError> {
+    destroy_fenced(cloud, plan, options, progress, &Unfenced).await
+}
+
+/// `destroy`, asking `fence` before each write whether the run may still
+/// write (`lease`).
+pub async fn destroy_fenced<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    options: DestroyOptions,
+    progress: &Progress,
+    fence: &dyn Fence,
 ) -> Result<Destroyed, EngineError> {
     // With no steps every owned resource is an orphan: the diff deletes all.
     let nothing = Plan {
@@ -136,6 +148,7 @@ pub async fn destroy<C: Cloud>(
     }
     let mut deleted_ports = Vec::new();
     for p in to_delete {
+        fence.check()?;
         cloud.delete(&Kind::Port, str_of(p, "id")).await?;
         progress.note(&format!(
             "  - port {} ({})",
@@ -144,7 +157,7 @@ pub async fn destroy<C: Cloud>(
         ));
         deleted_ports.push(str_of(p, "id").to_string());
     }
-    let applied: Applied = apply(cloud, &nothing, &obs, &changes, progress).await?;
+    let applied: Applied = apply_fenced(cloud, &nothing, &obs, &changes, progress, fence).await?;
     Ok(Destroyed {
         deleted: applied.deleted,
         deleted_ports,

@@ -2,43 +2,91 @@
 //!
 //! Neutron has no unique names and no locks, so two runs of one pipeline
 //! (two operators, a CI retry) could both create a resource. The lease is a
-//! record in the cloud itself, visible to every runner of the project: a
-//! security group named `kuryr6-lease:<pipeline>` whose description names
-//! the holder and an expiry. Security groups are the one cheap, dataplane-
-//! free object every project member may create.
+//! record in the cloud itself, visible to every runner of the project: one
+//! security group per pipeline, named `kuryr6-lease:<pipeline>` and tagged
+//! `kuryr6-lease=<pipeline>` (never with the pipeline's own tag: it is not
+//! one of the pipeline's groups). Its description says who holds it until
+//! when, or that it is free. Security groups are the one cheap,
+//! dataplane-free object every project member may create.
 //!
-//! Acquiring is "write, then read": a run creates its own record, then
-//! lists all records of the pipeline. If its own is the only live one, it
-//! holds the lease; otherwise it deletes its record and waits (jittered) or
-//! gives up, naming the holder. Invariant: two runs never both hold it.
-//! Each run's record is committed before its list, so of two overlapping
-//! runs the later lister always sees the earlier record. Both may yield at
-//! once; the jitter breaks that tie.
+//! The record lives across runs, and every change to it is a compare-and-
+//! swap: Neutron applies a `PUT` sent with `If-Match: revision_number=N`
+//! only while the record is at revision N (else 412). Taking, renewing and
+//! releasing are such writes, so two runs never both hold the lease, and
+//! waiting is reading: nothing is written until the record is free.
 //!
-//! A record is dead when its expiry passed (the holder renews it while it
-//! works) or when its holder ran on this host and that process is gone
-//! (killed runs do not block the next one for a whole expiry). Expiry is
-//! compared with this machine's clock: runners need clocks in sync (NTP)
-//! within a fraction of `TTL`.
+//! One read serves twice. `observe` reads the record before anything else;
+//! a take conditioned on that revision proves that no other kuryr6 writer
+//! held the lease between that read and the take, so what observe read
+//! still stands and the run applies it without reading the cloud again
+//! (`Taken::undisturbed`). Any other way to the lease (it was held, the
+//! record was just made, another run moved it) reads the cloud again.
+//!
+//! A held record names its holder by a random token of that process, and
+//! by its host, boot id, PID namespace, pid and process start time. Another
+//! run frees it before it expires only when boot id and PID namespace are
+//! its own and that process is gone (a killed run on this machine); two
+//! hosts of one name (pods with `hostNetwork`, `localhost` VMs) never free
+//! each other's record. Expiry is compared with this machine's clock:
+//! runners need clocks in sync (NTP) within a fraction of `TTL`.
+//!
+//! Fencing: the holder renews every `RENEW_EVERY`; `Lease::check`, which
+//! `apply` calls before each wave of writes and the run before emitting,
+//! fails once the last renewal is older than `TTL - MARGIN` or a renewal
+//! found the record in another run's hands. The run then stops before its
+//! next write; running again finishes the job.
+//!
+//! Records of kuryr6 releases before this lease (made and deleted per run,
+//! never tagged) are found by name and respected until they expire; the
+//! free record's text reads as expired to those releases.
 
-use super::EngineError;
 use super::observe::{in_project, str_of};
 use super::progress::Progress;
+use super::{EngineError, Fence};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
+use crate::validate::RESERVED_NAME_PREFIX;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a record lives without renewal.
+#[cfg(not(test))]
 pub const TTL: Duration = Duration::from_secs(90);
 /// How often the holder renews its record.
+#[cfg(not(test))]
 const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// A failed renewal is tried again this soon.
+#[cfg(not(test))]
+const RENEW_RETRY: Duration = Duration::from_secs(5);
+/// The holder stops writing this long before its record could expire: a
+/// write already sent still lands in time.
+#[cfg(not(test))]
+const MARGIN: Duration = Duration::from_secs(20);
+// Unit tests let a lease expire: seconds, not minutes.
+#[cfg(test)]
+pub const TTL: Duration = Duration::from_secs(3);
+#[cfg(test)]
+const RENEW_EVERY: Duration = Duration::from_millis(300);
+#[cfg(test)]
+const RENEW_RETRY: Duration = Duration::from_millis(100);
+#[cfg(test)]
+const MARGIN: Duration = Duration::from_secs(1);
+/// Pauses between two reads of a held record.
+const WAIT_FIRST: Duration = Duration::from_millis(250);
+const WAIT_MAX: Duration = Duration::from_secs(4);
 
-/// The name of the lease records of `pipeline`.
+/// The name of `pipeline`'s lease record (validation keeps the prefix
+/// from every step name).
 pub fn lease_name(pipeline: &str) -> String {
-    format!("kuryr6-lease:{pipeline}")
+    format!("{RESERVED_NAME_PREFIX}:{pipeline}")
 }
 
-/// Who holds (or held) a lease, parsed from a record's description.
+/// The tag that marks `pipeline`'s lease record.
+pub fn lease_tag(pipeline: &str) -> String {
+    format!("{RESERVED_NAME_PREFIX}={pipeline}")
+}
+
+/// Who holds (or held) a record, parsed from its description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub host: String,
@@ -46,21 +94,42 @@ pub struct Holder {
     /// The process' start time (clock ticks since boot, from /proc), so a
     /// recycled pid is not taken for the holder.
     pub start: u64,
+    pub user: String,
     /// Unix seconds after which the record is dead.
     pub expires: u64,
-    /// User-facing text: who and since when.
-    pub user: String,
+    /// The holding process' random token; absent in records of releases
+    /// before this lease.
+    pub token: Option<String>,
+    /// `/proc/sys/kernel/random/boot_id` of the holder's machine.
+    pub boot: Option<String>,
+    /// The inode of the holder's PID namespace.
+    pub pidns: Option<u64>,
 }
+
+/// The description of a free record. Releases before this lease parse it
+/// as a holder that expired at 0, so they too see the lease free.
+const FREE: &str = "kuryr6 lease: host=- pid=0 start=0 user=- expires=0 free";
 
 impl Holder {
     fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "kuryr6 lease: host={} pid={} start={} user={} expires={}",
             self.host, self.pid, self.start, self.user, self.expires
-        )
+        );
+        if let Some(t) = &self.token {
+            text.push_str(&format!(" token={t}"));
+        }
+        if let Some(b) = &self.boot {
+            text.push_str(&format!(" boot={b}"));
+        }
+        if let Some(n) = self.pidns {
+            text.push_str(&format!(" pidns={n}"));
+        }
+        text
     }
 
-    /// Parses a description written by `describe`.
+    /// Parses a description written by `describe` (or by a release before
+    /// this lease); `None` for anything else, and for a free record.
     pub fn parse(description: &str) -> Option<Holder> {
         let rest = description.strip_prefix("kuryr6 lease: ")?;
         let field = |k: &str| {
@@ -68,22 +137,35 @@ impl Holder {
                 .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
                 .map(str::to_string)
         };
-        Some(Holder {
+        let h = Holder {
             host: field("host")?,
             pid: field("pid")?.parse().ok()?,
             start: field("start")?.parse().ok()?,
             user: field("user")?,
             expires: field("expires")?.parse().ok()?,
-        })
+            token: field("token"),
+            boot: field("boot"),
+            pidns: field("pidns").and_then(|n| n.parse().ok()),
+        };
+        (h.expires != 0).then_some(h)
     }
 
-    /// Whether this record still excludes others at time `now`.
+    /// Whether this record still excludes `me` at time `now`.
     fn live(&self, now: u64, me: &Holder) -> bool {
         if self.expires <= now {
             return false;
         }
-        // A holder on this host whose process is gone (killed) is dead now.
-        self.host != me.host || process_alive(self.pid, self.start)
+        if self.token.is_some() && self.token == me.token {
+            return true;
+        }
+        // Freed early only on this very machine and PID namespace, when the
+        // holding process is gone: a pid means nothing anywhere else.
+        match (&self.boot, self.pidns, &me.boot, me.pidns) {
+            (Some(b), Some(n), Some(mb), Some(mn)) if b == mb && n == mn => {
+                process_alive(self.pid, self.start)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -102,6 +184,21 @@ fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into())
         .replace(' ', "_")
+        .chars()
+        .take(48)
+        .collect()
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty() && !b.contains(' '))
+}
+
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
 }
 
 /// Start time of a running process in clock ticks since boot (field 22 of
@@ -129,6 +226,14 @@ fn process_alive(pid: u32, start: u64) -> bool {
     }
 }
 
+/// A new random token: one per take, so that even two takes of one
+/// process (a fleet, a test) tell their records apart.
+fn new_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// This process as a holder, its record valid until `expires`, with a new
+/// token (`holding` sets the one of a take).
 fn this_process(expires: u64) -> Holder {
     let pid = std::process::id();
     Holder {
@@ -139,7 +244,11 @@ fn this_process(expires: u64) -> Holder {
         user: std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty() && !u.contains(' '))
+            .map(|u| u.chars().take(32).collect())
             .unwrap_or_else(|| "unknown".into()),
+        token: Some(new_token()),
+        boot: boot_id(),
+        pidns: pid_namespace(),
     }
 }
 
@@ -158,386 +267,498 @@ impl Default for LeaseOptions {
     }
 }
 
-/// A held lease: renew it while working, release it when done.
-pub struct Lease {
-    id: String,
-    holder: Holder,
+/// Whether `v` is one of `pipeline`'s lease records: tagged as one, or a
+/// record of a release before this lease (by name, with a holder's text).
+fn is_record(v: &Value, pipeline: &str) -> bool {
+    super::ownership::has_tag(v, &lease_tag(pipeline))
+        || (str_of(v, "name") == lease_name(pipeline)
+            && Holder::parse(str_of(v, "description")).is_some_and(|h| h.token.is_none()))
 }
 
-/// The records of `pipeline`'s lease in the token's project.
-async fn records<C: Cloud>(
-    cloud: &C,
-    project_id: &str,
-    pipeline: &str,
-) -> Result<Vec<Value>, CloudError> {
-    let q: Query = in_project(project_id, vec![("name".into(), lease_name(pipeline))]);
-    cloud.list(&Kind::SecurityGroup, &q).await
+/// The lease records among `groups` (what observe read).
+pub fn records_in(groups: &[Value], pipeline: &str) -> Vec<Value> {
+    groups
+        .iter()
+        .filter(|v| is_record(v, pipeline))
+        .cloned()
+        .collect()
+}
+
+/// `pipeline`'s lease records in the token's project.
+pub async fn read<C: Cloud>(cloud: &C, pipeline: &str) -> Result<Vec<Value>, CloudError> {
+    let project_id = cloud.project_id().await?;
+    let q: Query = in_project(&project_id, vec![("name".into(), lease_name(pipeline))]);
+    let named = cloud.list(&Kind::SecurityGroup, &q).await?;
+    Ok(records_in(&named, pipeline))
+}
+
+/// The record that is the lease: the oldest tagged one (a race of two
+/// first runs can make two; the later one is dropped by its maker).
+fn the_record(records: &[Value], pipeline: &str) -> Option<Value> {
+    records
+        .iter()
+        .filter(|v| super::ownership::has_tag(v, &lease_tag(pipeline)))
+        .min_by_key(|v| {
+            (
+                str_of(v, "created_at").to_string(),
+                str_of(v, "id").to_string(),
+            )
+        })
+        .cloned()
+}
+
+/// A live holder of `records` other than `me` (a record of an older
+/// release counts too), if any.
+fn live_other(records: &[Value], me: &Holder) -> Option<Value> {
+    let now = now_secs();
+    records
+        .iter()
+        .find(|v| {
+            Holder::parse(str_of(v, "description"))
+                .is_some_and(|h| h.token != me.token && h.live(now, me))
+        })
+        .cloned()
+}
+
+/// The holder this take writes: this process with `token`.
+fn holding(token: &str, expires: u64) -> Holder {
+    Holder {
+        token: Some(token.to_string()),
+        ..this_process(expires)
+    }
+}
+
+fn revision(v: &Value) -> u64 {
+    v["revision_number"].as_u64().unwrap_or(0)
+}
+
+fn held_by(v: &Value, me: &Holder) -> bool {
+    Holder::parse(str_of(v, "description"))
+        .is_some_and(|h| h.token.is_some() && h.token == me.token)
 }
 
 fn describe_other(v: &Value) -> String {
     match Holder::parse(str_of(v, "description")) {
         Some(h) => format!(
-            "{} (pid {} on {}, since {}, record {})",
+            "{} (pid {} on {}, until {}, record {})",
             h.user,
             h.pid,
             h.host,
-            str_of(v, "created_at"),
+            h.expires,
             str_of(v, "id")
         ),
         None => format!("record {} ({})", str_of(v, "id"), str_of(v, "description")),
     }
 }
 
-/// Creates this run's record. After an ambiguous answer (a 500 on a loaded
-/// cloud) it reads back by name and description, which is unique to this
-/// process and moment, and retries only if nothing was made. The record is
-/// never tagged: tags would make it look like one of the pipeline's groups.
-async fn create_record<C: Cloud>(
-    cloud: &C,
-    pipeline: &str,
-    me: &Holder,
-) -> Result<Value, CloudError> {
-    let body = json!({ "name": lease_name(pipeline), "description": me.describe() });
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match cloud.create(&Kind::SecurityGroup, body.clone()).await {
-            Ok(made) => return Ok(made),
-            Err(e)
-                if super::create::is_ambiguous(&e) && attempt < super::create::CREATE_ATTEMPTS =>
-            {
-                if let Some(made) =
-                    super::create::find_made(cloud, &Kind::SecurityGroup, &body, None).await?
-                {
-                    return Ok(made);
-                }
-                tokio::time::sleep(Duration::from_millis(
-                    200 + fastrand::u64(0..300) * u64::from(attempt),
-                ))
-                .await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// A held lease: renew it while working (`hold`), release it when done.
+pub struct Lease {
+    id: String,
+    pipeline: String,
+    /// This take's token, which the record names while it holds.
+    token: String,
+    /// The record's revision after this run's last write to it.
+    revision: Mutex<u64>,
+    /// When the record last said this run holds it until `TTL` later.
+    renewed: Mutex<Instant>,
+    /// Why the lease was lost, once a renewal found it taken.
+    lost: Mutex<Option<String>>,
 }
 
-/// Takes `pipeline`'s lease, waiting up to `options.wait` for another run.
-pub async fn acquire<C: Cloud>(
-    cloud: &C,
-    pipeline: &str,
-    options: LeaseOptions,
-    progress: &Progress,
-) -> Result<Lease, EngineError> {
-    let project_id = cloud.project_id().await?;
-    let started = std::time::Instant::now();
-    let mut announced = false;
-    loop {
-        let me = this_process(now_secs() + TTL.as_secs());
-        let mine = create_record(cloud, pipeline, &me).await.map_err(|e| {
-            CloudError::Unavailable(format!(
-                "cannot take the lease of pipeline `{pipeline}` (a security group `{}` in the project; is the security-group quota used up?): {e}",
-                lease_name(pipeline)
-            ))
-        })?;
-        let my_id = str_of(&mine, "id").to_string();
-        let all = match records(cloud, &project_id, pipeline).await {
-            Ok(all) => all,
-            Err(e) => {
-                let _ = cloud.delete(&Kind::SecurityGroup, &my_id).await;
-                return Err(e.into());
-            }
-        };
-        let now = now_secs();
-        let mut others = Vec::new();
-        for v in all.iter().filter(|v| str_of(v, "id") != my_id) {
-            let live = Holder::parse(str_of(v, "description")).is_none_or(|h| h.live(now, &me));
-            if live {
-                others.push(v);
-            } else {
-                // A dead record (expired, or its process is gone): clear it.
-                let _ = cloud.delete(&Kind::SecurityGroup, str_of(v, "id")).await;
-            }
-        }
-        if others.is_empty() {
-            return Ok(Lease {
-                id: my_id,
-                holder: me,
-            });
-        }
-        let _ = cloud.delete(&Kind::SecurityGroup, &my_id).await;
-        let holders: Vec<String> = others.iter().map(|v| describe_other(v)).collect();
-        if started.elapsed() >= options.wait {
-            return Err(EngineError::Refused(vec![format!(
-                "another run of pipeline `{pipeline}` holds its lease: {}. Wait for it (--lock-wait SECONDS), or if that run is gone for good, `kuryr6 unlock` this pipeline",
-                holders.join("; ")
-            )]));
-        }
-        if !announced {
-            progress.note(&format!(
-                "waiting for another run of pipeline {pipeline}: {}",
-                holders.join("; ")
-            ));
-            announced = true;
-        }
-        // Jitter breaks the tie of two runs that saw each other.
-        let pause = Duration::from_millis(500 + fastrand::u64(0..1500));
-        tokio::time::sleep(pause.min(options.wait.saturating_sub(started.elapsed()))).await;
-    }
+/// What `take` got.
+pub struct Taken {
+    pub lease: Lease,
+    /// The lease was taken from the revision read before the cloud was
+    /// read: no other writer came in between, so that read still stands.
+    pub undisturbed: bool,
 }
 
 impl Lease {
+    fn new(id: &str, pipeline: &str, token: &str, revision: u64, since: Instant) -> Lease {
+        Lease {
+            id: id.to_string(),
+            pipeline: pipeline.to_string(),
+            token: token.to_string(),
+            revision: Mutex::new(revision),
+            renewed: Mutex::new(since),
+            lost: Mutex::new(None),
+        }
+    }
+
     /// The record's id (for tests and messages).
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// Renews the record every `RENEW_EVERY`, forever: run it beside the
-    /// work and drop it when the work ends.
-    pub async fn keep_alive<C: Cloud>(&self, cloud: &C) {
+    fn lose(&self, why: String) {
+        self.lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+    }
+
+    /// One renewal: a conditional update of this run's own revision.
+    async fn renew<C: Cloud>(&self, cloud: &C) -> Result<(), CloudError> {
+        let at = Instant::now();
+        let rev = *self.revision.lock().unwrap_or_else(|p| p.into_inner());
+        let text = holding(&self.token, now_secs() + TTL.as_secs()).describe();
+        let body = json!({ "description": text });
+        match cloud
+            .update_if(&Kind::SecurityGroup, &self.id, body, rev)
+            .await
+        {
+            Ok(v) => {
+                self.renewed_at(at, revision(&v));
+                Ok(())
+            }
+            Err(e @ (CloudError::RevisionChanged { .. } | CloudError::Unavailable(_))) => {
+                // This very write may have landed with its answer lost: the
+                // record says whether it did, and whose it is now.
+                let v = cloud.get(&Kind::SecurityGroup, &self.id).await?;
+                if revision(&v) != rev && str_of(&v, "description") == text {
+                    self.renewed_at(at, revision(&v));
+                    Ok(())
+                } else if held_by(&v, &holding(&self.token, 0)) {
+                    *self.revision.lock().unwrap_or_else(|p| p.into_inner()) = revision(&v);
+                    Err(e)
+                } else {
+                    self.lose(format!("another run took it: {}", describe_other(&v)));
+                    Ok(())
+                }
+            }
+            Err(CloudError::NotFound { .. }) => {
+                self.lose("its record was deleted (`kuryr6 unlock`?)".into());
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn renewed_at(&self, at: Instant, rev: u64) {
+        *self.revision.lock().unwrap_or_else(|p| p.into_inner()) = rev;
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// Renews the record every `RENEW_EVERY` (sooner after a failure) until
+    /// it is lost; never returns while it holds.
+    async fn keep_alive<C: Cloud>(&self, cloud: &C) {
+        let mut pause = RENEW_EVERY;
         loop {
-            tokio::time::sleep(RENEW_EVERY).await;
-            let renewed = Holder {
-                expires: now_secs() + TTL.as_secs(),
-                ..self.holder.clone()
+            tokio::time::sleep(pause).await;
+            pause = match self.renew(cloud).await {
+                Ok(()) => RENEW_EVERY,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the pipeline lease; trying again");
+                    RENEW_RETRY
+                }
             };
-            if let Err(e) = cloud
-                .update(
-                    &Kind::SecurityGroup,
-                    &self.id,
-                    json!({ "description": renewed.describe() }),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not renew the pipeline lease");
+            if self.check().is_err() {
+                // Nothing to renew any more: the fence stops the work.
+                return futures::future::pending().await;
             }
         }
     }
 
-    /// Deletes the record. A failure only delays the next run until the
-    /// record expires (or at once on this host, its process being gone).
+    /// Runs `work` while renewing the lease beside it.
+    pub async fn hold<C: Cloud, T>(
+        &self,
+        cloud: &C,
+        work: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let keep = self.keep_alive(cloud);
+        futures::pin_mut!(keep);
+        futures::pin_mut!(work);
+        match futures::future::select(work, keep).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right(((), _)) => unreachable!("keep_alive never ends"),
+        }
+    }
+
+    /// Frees the record for the next run. A failure only delays that run
+    /// until the record expires (or at once on this machine, this process
+    /// being gone).
     pub async fn release<C: Cloud>(self, cloud: &C) {
+        if self
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            return;
+        }
+        let rev = *self.revision.lock().unwrap_or_else(|p| p.into_inner());
+        let free = json!({ "description": FREE });
+        if let Err(e) = cloud
+            .update_if(&Kind::SecurityGroup, &self.id, free, rev)
+            .await
+        {
+            tracing::warn!(error = %e, id = %self.id, "could not free the pipeline lease record; it expires by itself");
+        }
+    }
+
+    /// Deletes the record: the pipeline is gone (`destroy`), so is its lease.
+    pub async fn release_deleting<C: Cloud>(self, cloud: &C) {
         if let Err(e) = cloud.delete(&Kind::SecurityGroup, &self.id).await {
             tracing::warn!(error = %e, id = %self.id, "could not delete the pipeline lease record; it expires by itself");
         }
     }
 }
 
-/// Runs `work` while holding `pipeline`'s lease, renewing it meanwhile.
+impl Fence for Lease {
+    fn check(&self) -> Result<(), EngineError> {
+        let why = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let age = self
+            .renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed();
+        let why = why.or_else(|| {
+            (age > TTL.saturating_sub(MARGIN)).then(|| {
+                format!(
+                    "it was last renewed {} s ago and may have expired",
+                    age.as_secs()
+                )
+            })
+        });
+        match why {
+            None => Ok(()),
+            Some(why) => Err(EngineError::LeaseLost(format!(
+                "stopped before the next write: this run no longer holds the lease of pipeline `{}` ({why}); what it applied stays, and running again finishes the job",
+                self.pipeline
+            ))),
+        }
+    }
+}
+
+/// Makes the first record of `pipeline`, held by this run. `None` when
+/// another run made one at the same time (the oldest is the lease, and
+/// this run's is deleted again) or a release before this lease holds it.
+async fn create_record<C: Cloud>(
+    cloud: &C,
+    pipeline: &str,
+    token: &str,
+) -> Result<Option<Lease>, EngineError> {
+    let me = holding(token, now_secs() + TTL.as_secs());
+    if live_other(&read(cloud, pipeline).await?, &me).is_some() {
+        return Ok(None);
+    }
+    let since = Instant::now();
+    let body = json!({ "name": lease_name(pipeline), "description": me.describe() });
+    let mut attempt = 0;
+    let made = loop {
+        attempt += 1;
+        match cloud.create(&Kind::SecurityGroup, body.clone()).await {
+            Ok(made) => break made,
+            // A 500 on a loaded cloud: the description is this process'
+            // alone, so a read-back tells whether it landed.
+            Err(e)
+                if super::create::is_ambiguous(&e) && attempt < super::create::CREATE_ATTEMPTS =>
+            {
+                if let Some(made) =
+                    super::create::find_made(cloud, &Kind::SecurityGroup, &body, None).await?
+                {
+                    break made;
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    200 + fastrand::u64(0..300) * u64::from(attempt),
+                ))
+                .await;
+            }
+            Err(e) => {
+                return Err(CloudError::Unavailable(format!(
+                    "cannot take the lease of pipeline `{pipeline}` (a security group `{}` in the project; is the security-group quota used up?): {e}",
+                    lease_name(pipeline)
+                ))
+                .into());
+            }
+        }
+    };
+    let id = str_of(&made, "id").to_string();
+    if let Err(e) = cloud
+        .set_new_tags(&Kind::SecurityGroup, &id, &[lease_tag(pipeline)])
+        .await
+    {
+        let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
+        return Err(e.into());
+    }
+    let records = read(cloud, pipeline).await?;
+    match the_record(&records, pipeline) {
+        Some(r) if str_of(&r, "id") == id => {
+            Ok(Some(Lease::new(&id, pipeline, token, revision(&r), since)))
+        }
+        _ => {
+            let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
+            Ok(None)
+        }
+    }
+}
+
+/// Takes `pipeline`'s lease, waiting up to `options.wait` for another run.
+/// `seen`: the records `observe` read before the cloud, if it did.
+pub async fn take<C: Cloud>(
+    cloud: &C,
+    pipeline: &str,
+    seen: Option<Vec<Value>>,
+    options: LeaseOptions,
+    progress: &Progress,
+) -> Result<Taken, EngineError> {
+    let started = Instant::now();
+    let token = new_token();
+    let mut undisturbed = seen.is_some();
+    let mut records = match seen {
+        Some(r) => r,
+        None => read(cloud, pipeline).await?,
+    };
+    let mut pause = WAIT_FIRST;
+    let mut announced = false;
+    loop {
+        let me = holding(&token, 0);
+        let other = live_other(&records, &me);
+        if other.is_none() {
+            match the_record(&records, pipeline) {
+                None => {
+                    if let Some(lease) = create_record(cloud, pipeline, &token).await? {
+                        return Ok(Taken {
+                            lease,
+                            undisturbed: false,
+                        });
+                    }
+                }
+                Some(record) => {
+                    let since = Instant::now();
+                    let id = str_of(&record, "id").to_string();
+                    let body = json!({ "description": holding(&token, now_secs() + TTL.as_secs()).describe() });
+                    match cloud
+                        .update_if(&Kind::SecurityGroup, &id, body, revision(&record))
+                        .await
+                    {
+                        Ok(v) => {
+                            return Ok(Taken {
+                                lease: Lease::new(&id, pipeline, &token, revision(&v), since),
+                                undisturbed,
+                            });
+                        }
+                        // Another run moved it, or this take landed with its
+                        // answer lost: the record says which.
+                        Err(CloudError::RevisionChanged { .. })
+                        | Err(CloudError::Unavailable(_)) => {
+                            let v = cloud.get(&Kind::SecurityGroup, &id).await?;
+                            if held_by(&v, &me) {
+                                return Ok(Taken {
+                                    lease: Lease::new(&id, pipeline, &token, revision(&v), since),
+                                    undisturbed: false,
+                                });
+                            }
+                        }
+                        Err(CloudError::NotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            undisturbed = false;
+            records = read(cloud, pipeline).await?;
+            continue;
+        }
+        // Held by another run: read until it is free, or give up.
+        undisturbed = false;
+        let holder = other.map(|v| describe_other(&v)).unwrap_or_default();
+        if started.elapsed() >= options.wait {
+            return Err(EngineError::Refused(vec![format!(
+                "another run of pipeline `{pipeline}` holds its lease: {holder}. Wait for it (--lock-wait SECONDS), or if that run is gone for good, `kuryr6 unlock` this pipeline"
+            )]));
+        }
+        if !announced {
+            progress.note(&format!(
+                "waiting for another run of pipeline {pipeline}: {holder}"
+            ));
+            announced = true;
+        }
+        let jittered = pause / 2 + pause.mul_f64(fastrand::f64() / 2.0);
+        tokio::time::sleep(jittered.min(options.wait.saturating_sub(started.elapsed()))).await;
+        pause = (pause * 2).min(WAIT_MAX);
+        records = read(cloud, pipeline).await?;
+    }
+}
+
+/// For a run that writes nothing: waits, reading, while another run holds
+/// the lease (up to `options.wait`). True when it waited: what the run read
+/// before may be stale, so it reads the cloud again.
+pub async fn wait_free<C: Cloud>(
+    cloud: &C,
+    pipeline: &str,
+    seen: &[Value],
+    options: LeaseOptions,
+    progress: &Progress,
+) -> Result<bool, EngineError> {
+    let me = this_process(0);
+    if live_other(seen, &me).is_none() {
+        return Ok(false);
+    }
+    let started = Instant::now();
+    let mut pause = WAIT_FIRST;
+    let mut announced = false;
+    loop {
+        let records = read(cloud, pipeline).await?;
+        let Some(other) = live_other(&records, &me) else {
+            return Ok(true);
+        };
+        if started.elapsed() >= options.wait {
+            return Err(EngineError::Refused(vec![format!(
+                "another run of pipeline `{pipeline}` holds its lease and may be changing what kuryr.conf would name: {}. Wait for it (--lock-wait SECONDS), or if that run is gone for good, `kuryr6 unlock` this pipeline",
+                describe_other(&other)
+            )]));
+        }
+        if !announced {
+            progress.note(&format!(
+                "waiting for another run of pipeline {pipeline}: {}",
+                describe_other(&other)
+            ));
+            announced = true;
+        }
+        tokio::time::sleep(pause.min(options.wait.saturating_sub(started.elapsed()))).await;
+        pause = (pause * 2).min(WAIT_MAX);
+    }
+}
+
+/// Runs `work` while holding `pipeline`'s lease, renewing it meanwhile;
+/// `work` gets the lease as its fence. `delete_after`: the record goes
+/// when the work succeeded (destroy: the pipeline is gone).
 pub async fn with_lease<C, T, F>(
     cloud: &C,
     pipeline: &str,
     options: LeaseOptions,
     progress: &Progress,
+    delete_after: bool,
     work: F,
 ) -> Result<T, EngineError>
 where
     C: Cloud,
-    F: std::future::Future<Output = Result<T, EngineError>>,
+    F: AsyncFnOnce(&Lease) -> Result<T, EngineError>,
 {
-    let lease = acquire(cloud, pipeline, options, progress).await?;
-    let result = {
-        let keep = lease.keep_alive(cloud);
-        futures::pin_mut!(keep);
-        futures::pin_mut!(work);
-        match futures::future::select(work, keep).await {
-            futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right(_) => unreachable!("keep_alive never ends"),
-        }
-    };
-    lease.release(cloud).await;
+    let lease = take(cloud, pipeline, None, options, progress).await?.lease;
+    let result = lease.hold(cloud, work(&lease)).await;
+    if delete_after && result.is_ok() {
+        lease.release_deleting(cloud).await;
+    } else {
+        lease.release(cloud).await;
+    }
     result
 }
 
-/// Deletes every lease record of `pipeline` in the project, whoever holds
-/// them: for a holder that is gone for good on another host. Returns the
-/// holders that were removed.
+/// Deletes every held lease record of `pipeline` in the project, whoever
+/// holds it: for a holder that is gone for good on another host. Only
+/// records that are leases (tagged, or an older release's text) are
+/// touched. Returns the holders that were removed.
 pub async fn unlock<C: Cloud>(cloud: &C, pipeline: &str) -> Result<Vec<String>, EngineError> {
-    let project_id = cloud.project_id().await?;
     let mut removed = Vec::new();
-    for v in records(cloud, &project_id, pipeline).await? {
-        cloud.delete(&Kind::SecurityGroup, str_of(&v, "id")).await?;
-        removed.push(describe_other(&v));
+    for v in read(cloud, pipeline).await? {
+        if Holder::parse(str_of(&v, "description")).is_some() {
+            cloud.delete(&Kind::SecurityGroup, str_of(&v, "id")).await?;
+            removed.push(describe_other(&v));
+        }
     }
     Ok(removed)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn holder_round_trips_through_the_description() {
-        let h = this_process(12345);
-        assert_eq!(Holder::parse(&h.describe()), Some(h.clone()));
-        assert!(h.describe().len() < 255, "fits Neutron's description");
-        assert_eq!(Holder::parse("made by hand"), None);
-    }
-
-    #[test]
-    fn expired_or_vanished_holders_are_dead() {
-        let me = this_process(0);
-        let now = now_secs();
-        let alive = this_process(now + 60);
-        assert!(alive.live(now, &me), "this very process holds it");
-        let expired = this_process(now - 1);
-        assert!(!expired.live(now, &me));
-        let gone = Holder {
-            pid: u32::MAX - 1,
-            ..this_process(now + 60)
-        };
-        assert!(!gone.live(now, &me), "no such process on this host");
-        let elsewhere = Holder {
-            host: "another-host".into(),
-            ..gone.clone()
-        };
-        assert!(elsewhere.live(now, &me), "other hosts only expire");
-    }
-
-    #[test]
-    fn a_killed_but_unreaped_holder_is_dead() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let start = process_start(pid).expect("a running child has a start time");
-        assert!(process_alive(pid, start));
-        assert!(
-            !process_alive(pid, start + 1),
-            "a recycled pid is not the holder"
-        );
-        child.kill().unwrap();
-        // Not reaped yet: the kernel keeps a zombie entry in /proc.
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!process_alive(pid, start), "a zombie holds nothing");
-        child.wait().unwrap();
-        assert!(!process_alive(pid, start));
-    }
-
-    #[tokio::test]
-    async fn one_run_at_a_time_and_release_frees_it() {
-        let cloud = crate::cloud::FakeCloud::new();
-        let progress = Progress::new(false);
-        let first = acquire(&cloud, "p", LeaseOptions::default(), &progress)
-            .await
-            .unwrap();
-        let refused = acquire(
-            &cloud,
-            "p",
-            LeaseOptions {
-                wait: Duration::ZERO,
-            },
-            &progress,
-        )
-        .await;
-        let Err(EngineError::Refused(lines)) = refused else {
-            panic!("second acquire must be refused");
-        };
-        assert!(lines[0].contains("holds its lease"), "{lines:?}");
-        assert!(lines[0].contains(first.id()), "names the holder's record");
-        // Another pipeline is not affected.
-        let other = acquire(&cloud, "q", LeaseOptions::default(), &progress)
-            .await
-            .unwrap();
-        first.release(&cloud).await;
-        other.release(&cloud).await;
-        let again = acquire(&cloud, "p", LeaseOptions::default(), &progress)
-            .await
-            .unwrap();
-        again.release(&cloud).await;
-        assert!(
-            cloud
-                .snapshot(&Kind::SecurityGroup)
-                .iter()
-                .all(|v| !str_of(v, "name").starts_with("kuryr6-lease")),
-            "no lease record left"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_ambiguous_record_create_is_read_back_not_repeated() {
-        use crate::cloud::fake::{Fault, Verb};
-        for after_effect in [true, false] {
-            let cloud = crate::cloud::FakeCloud::new();
-            cloud.add_fault(Fault {
-                verb: Some(Verb::Create),
-                kind: Some(Kind::SecurityGroup),
-                nth: 1,
-                error: CloudError::Unavailable("POST answered 500: database is locked".into()),
-                after_effect,
-            });
-            let progress = Progress::new(false);
-            let lease = acquire(&cloud, "p", LeaseOptions::default(), &progress)
-                .await
-                .unwrap();
-            let records: Vec<Value> = cloud
-                .snapshot(&Kind::SecurityGroup)
-                .into_iter()
-                .filter(|v| str_of(v, "name") == lease_name("p"))
-                .collect();
-            assert_eq!(
-                records.len(),
-                1,
-                "after_effect {after_effect}: {records:#?}"
-            );
-            assert_eq!(str_of(&records[0], "id"), lease.id());
-            lease.release(&cloud).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_dead_record_does_not_block() {
-        let cloud = crate::cloud::FakeCloud::new();
-        let dead = Holder {
-            pid: u32::MAX - 1,
-            ..this_process(now_secs() + 60)
-        };
-        cloud
-            .create(
-                &Kind::SecurityGroup,
-                json!({ "name": lease_name("p"), "description": dead.describe() }),
-            )
-            .await
-            .unwrap();
-        let progress = Progress::new(false);
-        let lease = acquire(
-            &cloud,
-            "p",
-            LeaseOptions {
-                wait: Duration::ZERO,
-            },
-            &progress,
-        )
-        .await
-        .unwrap();
-        lease.release(&cloud).await;
-        assert!(
-            cloud
-                .snapshot(&Kind::SecurityGroup)
-                .iter()
-                .all(|v| !str_of(v, "name").starts_with("kuryr6-lease"))
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_acquires_never_overlap() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let cloud = crate::cloud::FakeCloud::new();
-        let inside = AtomicUsize::new(0);
-        let most = AtomicUsize::new(0);
-        let progress = Progress::new(false);
-        let one = || async {
-            with_lease(&cloud, "p", LeaseOptions::default(), &progress, async {
-                let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(n, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                inside.fetch_sub(1, Ordering::SeqCst);
-                Ok(())
-            })
-            .await
-        };
-        let results = futures::future::join_all((0..4).map(|_| one())).await;
-        assert!(results.iter().all(Result::is_ok));
-        assert_eq!(most.load(Ordering::SeqCst), 1, "one holder at a time");
-    }
-}
+mod tests;

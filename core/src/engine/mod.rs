@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod change;
+pub mod converge;
 pub mod create;
 pub mod dedupe;
 pub mod destroy;
@@ -28,9 +29,9 @@ pub mod value;
 
 use serde::Serialize;
 
-pub use apply::{Applied, apply};
+pub use apply::{Applied, apply, apply_fenced};
 pub use change::{Action, Change, ChangeSet, FieldChange, Target};
-pub use destroy::{DestroyOptions, Destroyed, destroy};
+pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_fenced};
 pub use diff::diff;
 pub use observe::{Observed, observe};
 pub use ownership::Ownership;
@@ -59,6 +60,26 @@ pub enum EngineError {
     /// Something in the way that kuryr6 does not own (destroy).
     #[error("{}", .0.join("\n"))]
     Blocked(Vec<String>),
+    /// The run no longer holds its pipeline's lease (a renewal failed for
+    /// too long, or another run took the expired record): it stopped
+    /// before its next write.
+    #[error("{0}")]
+    LeaseLost(String),
+}
+
+/// What a writer checks before each wave of writes and before emitting:
+/// that it may still write. `lease::Lease` is the one that can say no.
+pub trait Fence: Sync {
+    fn check(&self) -> Result<(), EngineError>;
+}
+
+/// No lease to hold (tests, and work that the caller fences itself).
+pub struct Unfenced;
+
+impl Fence for Unfenced {
+    fn check(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct Observed {
     /// Members per pool id.
     pub members: BTreeMap<String, Vec<Value>>,
     pub project_id: String,
+    /// The pipeline's lease records (`lease`), read before anything else.
+    pub lease: Vec<Value>,
 }
 
 impl Observed {
@@ -111,9 +113,30 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .iter()
         .any(|s| matches!(s, Step::Loadbalancer(_)));
 
+    // Round 0: the security groups, and in the same list the pipeline's
+    // lease record (`tags-any`), before anything else: a lease taken from
+    // the revision read here proves this whole read current (`lease`).
+    let lease_tag = super::lease::lease_tag(&plan.pipeline);
+    let groups_and_lease = in_project(
+        &project_id,
+        vec![("tags-any".into(), format!("{},{lease_tag}", own.tag()))],
+    );
+    let (groups, lease): (Vec<Value>, Vec<Value>) = cloud
+        .list(&Kind::SecurityGroup, &groups_and_lease)
+        .await?
+        .into_iter()
+        .partition(|v| own.is_tagged(v));
+    let lease = super::lease::records_in(&lease, &plan.pipeline);
+
     // Round 1: what the pipeline owns, one tag-filtered list per type.
     let neutron = neutron_kinds();
-    let owned_lists = try_join_all(neutron.iter().map(|k| cloud.list(k, &by_tag)));
+    let owned_lists = try_join_all(neutron.iter().map(|k| async {
+        if *k == Kind::SecurityGroup {
+            Ok(groups.clone())
+        } else {
+            cloud.list(k, &by_tag).await
+        }
+    }));
     let owned_lbs = async {
         // A pipeline that dropped its loadbalancer step must still see the
         // ones it owns to delete them; a cloud without Octavia has none.
@@ -125,6 +148,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     let (owned_lists, lbs) = futures::try_join!(owned_lists, owned_lbs)?;
     let mut obs = Observed {
         project_id,
+        lease,
         ..Default::default()
     };
     for (kind, owned) in neutron.iter().zip(owned_lists) {
@@ -227,12 +251,21 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
             cloud.list(&kind, &q).await
         }
     };
+    // Neutron lists a group with its rules: no call of their own, unless a
+    // group came without them (a `fields`-trimmed answer, or a group found
+    // by name after an interrupted create).
+    let embedded: Option<Vec<Value>> = obs
+        .owned(&Kind::SecurityGroup)
+        .iter()
+        .map(|sg| sg["security_group_rules"].as_array().cloned())
+        .collect::<Option<Vec<_>>>()
+        .map(|lists| lists.into_iter().flatten().collect());
     let (rules, ports, (listeners, pools), adoptable_rules, adoptable_router_ports) = futures::try_join!(
         async {
-            if sg_ids.is_empty() {
-                Ok(Vec::new())
-            } else {
-                cloud.list(&Kind::SecurityGroupRule, &sg_ids).await
+            match &embedded {
+                Some(rules) => Ok(rules.clone()),
+                None if sg_ids.is_empty() => Ok(Vec::new()),
+                None => cloud.list(&Kind::SecurityGroupRule, &sg_ids).await,
             }
         },
         async {

@@ -16,9 +16,10 @@ use crate::cloud::{Cloud, CloudError};
 use crate::commands::{CloudArgs, CommandError};
 use crate::emit;
 use crate::engine::change::{Action, ChangeSet};
+use crate::engine::converge::{self, Converged};
 use crate::engine::lease::{self, LeaseOptions};
 use crate::engine::progress::{self, Progress};
-use crate::engine::{self, DestroyOptions, EngineError, RunOptions};
+use crate::engine::{self, DestroyOptions, RunOptions};
 use crate::load::Loaded;
 use futures::{FutureExt, StreamExt};
 use serde_json::json;
@@ -264,9 +265,8 @@ async fn plan<C: Cloud>(
     Ok(())
 }
 
-/// `commands::run` for one site of a fleet: the same steps (read, diff,
-/// lease only when writing, read again under it, apply, emit), reporting
-/// counts instead of printing.
+/// `commands::run` for one site of a fleet: the same `converge`,
+/// reporting counts instead of printing.
 async fn run<C: Cloud>(
     loaded: &Loaded,
     c: &Connected<C>,
@@ -278,50 +278,47 @@ async fn run<C: Cloud>(
 ) -> Result<(), CommandError> {
     let plan = &loaded.plan;
     let cloud = &c.cloud;
-    let obs = engine::observe(cloud, plan).await?;
-    let set = engine::diff(plan, &obs, options);
-    if !set.refusals.is_empty() {
-        return Err(EngineError::Refused(set.refusals.clone()).into());
-    }
-    let (set, applied) = if set.pending() {
-        lease::with_lease(cloud, &plan.pipeline, lease_options, progress, async {
-            let obs = engine::observe(cloud, plan).await?;
-            let set = engine::diff(plan, &obs, options);
-            if !set.refusals.is_empty() {
-                return Err(EngineError::Refused(set.refusals.clone()));
-            }
-            let applied = engine::apply(cloud, plan, &obs, &set, progress).await?;
-            Ok((set, applied))
-        })
-        .await?
-    } else {
-        let applied = engine::apply(cloud, plan, &obs, &set, progress).await?;
-        (set, applied)
+    let site_out = out.map(|o| o.join(&plan.pipeline));
+    let emit_all = |applied: &engine::Applied| -> Result<_, CommandError> {
+        let ids = FleetIds {
+            ids: &applied.ids,
+            auth: &c.neutron_auth,
+        };
+        let mut files = Vec::new();
+        for e in plan.emits() {
+            let dir = emit::out_dir(e, &loaded.source.path, site_out.as_deref());
+            let outputs = emit::render(plan, e, &ids);
+            let written = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
+                path: dir.display().to_string(),
+                error,
+            })?;
+            files.extend(
+                written
+                    .into_iter()
+                    .map(|(p, o)| json!({ "path": p, "outcome": o })),
+            );
+        }
+        Ok(files)
     };
+    let Converged {
+        set,
+        applied,
+        emitted: files,
+    } = converge::converge(
+        cloud,
+        plan,
+        options,
+        lease_options,
+        progress,
+        |_| {},
+        emit_all,
+    )
+    .await?;
     report.created = applied.created;
     report.updated = applied.updated;
     report.deleted = applied.deleted;
     report.adopted = applied.adopted;
     report.unchanged = set.count(Action::NoOp);
-    let ids = FleetIds {
-        ids: &applied.ids,
-        auth: &c.neutron_auth,
-    };
-    let site_out = out.map(|o| o.join(&plan.pipeline));
-    let mut files = Vec::new();
-    for e in plan.emits() {
-        let dir = emit::out_dir(e, &loaded.source.path, site_out.as_deref());
-        let outputs = emit::render(plan, e, &ids);
-        let written = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {
-            path: dir.display().to_string(),
-            error,
-        })?;
-        files.extend(
-            written
-                .into_iter()
-                .map(|(p, o)| json!({ "path": p, "outcome": o })),
-        );
-    }
     report.detail = json!({ "files": files });
     report.status = Status::Ok;
     Ok(())
@@ -341,7 +338,8 @@ async fn destroy<C: Cloud>(
         &loaded.plan.pipeline,
         lease_options,
         progress,
-        async { engine::destroy(cloud, &loaded.plan, options, progress).await },
+        true,
+        async |lease| engine::destroy_fenced(cloud, &loaded.plan, options, progress, lease).await,
     )
     .await?;
     report.deleted = done.deleted;

@@ -346,6 +346,20 @@ impl Cloud for FakeCloud {
         self.call(Verb::Update, Some(kind), |st| st.update(kind, id, body))
     }
 
+    async fn update_if(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError> {
+        self.pause().await;
+        self.call(Verb::Update, Some(kind), |st| {
+            st.revision_is(kind, id, revision)?;
+            st.update(kind, id, body)
+        })
+    }
+
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
         self.pause().await;
         self.call(Verb::Delete, Some(kind), |st| st.delete(kind, id))

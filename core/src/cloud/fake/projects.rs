@@ -109,6 +109,21 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
+    async fn update_if(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError> {
+        self.fake.pause().await;
+        self.run(Verb::Update, Some(kind), |st, p| {
+            st.visible(kind, id, p)?;
+            st.revision_is(kind, id, revision)?;
+            st.update(kind, id, body)
+        })
+    }
+
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
         self.fake.pause().await;
         self.run(Verb::Delete, Some(kind), |st, p| {

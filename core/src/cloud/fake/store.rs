@@ -213,6 +213,23 @@ impl State {
 
     // ---------------------------------------------------------- update ---
 
+    /// Neutron's `If-Match: revision_number=N` check (its revision plugin
+    /// answers 412 when the resource moved on).
+    pub(super) fn revision_is(
+        &self,
+        kind: &Kind,
+        id: &str,
+        revision: u64,
+    ) -> Result<(), CloudError> {
+        let current = self.find(kind, id).ok_or_else(|| not_found(kind, id))?;
+        match current["revision_number"].as_u64() {
+            Some(n) if n == revision => Ok(()),
+            _ => Err(CloudError::RevisionChanged {
+                what: format!("{kind} {id}"),
+            }),
+        }
+    }
+
     pub(super) fn update(
         &mut self,
         kind: &Kind,

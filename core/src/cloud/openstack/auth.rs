@@ -76,7 +76,7 @@ impl OpenStack {
         })?;
         let started = Instant::now();
         let reply = self
-            .exchange(Method::POST, &url, None, Some(&body), true)
+            .exchange(Method::POST, &url, None, Some(&body), true, &[])
             .await?;
         let scrub = |text: String| text.replace(secret.expose(), "***");
         if !reply.status.is_success() {
@@ -154,6 +154,22 @@ impl OpenStack {
         idempotent: bool,
         what: impl Fn() -> String,
     ) -> Result<Value, CloudError> {
+        self.service_call_with(service, method, url, body, idempotent, &[], what)
+            .await
+    }
+
+    /// `service_call` with extra request headers (`If-Match`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn service_call_with(
+        &self,
+        service: Service,
+        method: Method,
+        url: impl Fn(&str) -> Result<Url, CloudError>,
+        body: Option<&Value>,
+        idempotent: bool,
+        headers: &[(&'static str, String)],
+        what: impl Fn() -> String,
+    ) -> Result<Value, CloudError> {
         let mut session = self.current();
         let mut relogged = false;
         loop {
@@ -163,7 +179,14 @@ impl OpenStack {
                 .ok_or_else(|| CloudError::NoEndpoint(service.catalog_type().into()))?;
             let url = url(base)?;
             let reply = self
-                .exchange(method.clone(), &url, Some(&session.token), body, idempotent)
+                .exchange(
+                    method.clone(),
+                    &url,
+                    Some(&session.token),
+                    body,
+                    idempotent,
+                    headers,
+                )
                 .await?;
             if reply.status == StatusCode::UNAUTHORIZED && !relogged {
                 tracing::debug!("token refused; logging in again");

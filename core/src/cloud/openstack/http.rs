@@ -44,6 +44,7 @@ impl OpenStack {
         token: Option<&HeaderValue>,
         body: Option<&Value>,
         idempotent: bool,
+        headers: &[(&'static str, String)],
     ) -> Result<Reply, CloudError> {
         let max = self.options.max_attempts.max(1);
         let gate = self.options.gates.as_ref().map(|g| g.gate(&host(url)));
@@ -61,6 +62,9 @@ impl OpenStack {
                 .header("Accept", "application/json");
             if let Some(token) = token {
                 req = req.header("X-Auth-Token", token.clone());
+            }
+            for (name, value) in headers {
+                req = req.header(*name, value.as_str());
             }
             if let Some(body) = body {
                 req = req.json(body);
@@ -235,6 +239,7 @@ pub(super) fn status_error(
         401 | 403 => CloudError::Auth(format!("{method} {path} ({status}): {message}")),
         404 => CloudError::NotFound { what: what() },
         409 => CloudError::Conflict { message },
+        412 => CloudError::RevisionChanged { what: what() },
         429 | 500..=599 => {
             let tries = if reply.attempts > 1 {
                 format!(" after {} attempts", reply.attempts)

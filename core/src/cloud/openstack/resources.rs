@@ -246,6 +246,28 @@ impl Cloud for OpenStack {
         unwrap_envelope(doc, kind, "PUT")
     }
 
+    async fn update_if(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError> {
+        let envelope = json!({ kind.singular(): body });
+        let doc = self
+            .service_call_with(
+                kind.service(),
+                Method::PUT,
+                |base| Self::item_url(base, kind, id),
+                Some(&envelope),
+                true,
+                &[("If-Match", format!("revision_number={revision}"))],
+                || format!("{kind} {id}"),
+            )
+            .await?;
+        unwrap_envelope(doc, kind, "PUT")
+    }
+
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
         match self
             .service_call(
