@@ -277,7 +277,13 @@ fn two_runs_at_once_leave_one_of_each() {
         .iter()
         .filter(|o| stderr(o).contains("waiting for another run of pipeline race-e2e"))
         .count();
-    assert_eq!(waited, 1, "one run waited:\n{}\n---\n{}", stderr(&ra), stderr(&rb));
+    assert_eq!(
+        waited,
+        1,
+        "one run waited:\n{}\n---\n{}",
+        stderr(&ra),
+        stderr(&rb)
+    );
     let all = tagged(&cloud, NAME);
     assert_eq!(all.len(), 6, "one of each: {all:?}");
     let mut names: Vec<&str> = all.iter().map(|t| t.1.as_str()).collect();

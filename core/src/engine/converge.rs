@@ -4,8 +4,9 @@
 //! emit while still holding it. The one place that orders these steps.
 //!
 //! Reads: a lease taken from the revision read before the cloud proves
-//! that read current, so the cloud is read once; only a run that had to
-//! wait, or lost a race for the record, reads it again under the lease. A
+//! that read current, so the cloud is read once (and so does a first run
+//! that found nothing and made the record); only a run that had to wait,
+//! or lost a race for the record, reads it again under the lease. A
 //! run with nothing to write takes no lease, but does not emit while
 //! another run holds it (that run may be deleting what kuryr.conf would
 //! name): it waits, then reads again.
@@ -70,8 +71,14 @@ where
     let seen = Some(obs.lease.clone());
     let taken = lease::take(cloud, &plan.pipeline, seen, lease_options, progress).await?;
     let lease = taken.lease;
+    // A record made now proves nothing of the time before; but a pipeline
+    // of which the first read found nothing, not even a record, can only
+    // have been touched since by a run that made a record too (this take
+    // would have found it) or by one that also removed everything again.
+    let current =
+        taken.undisturbed || (taken.made_now && obs.lease.is_empty() && obs.owns_nothing());
     let work = async {
-        let (obs, set) = if taken.undisturbed {
+        let (obs, set) = if current {
             (obs, set)
         } else {
             // Another run may have written since the first read.

@@ -371,6 +371,9 @@ pub struct Taken {
     /// The lease was taken from the revision read before the cloud was
     /// read: no other writer came in between, so that read still stands.
     pub undisturbed: bool,
+    /// The record did not exist and this take made it (the pipeline's
+    /// first run, or the first after a destroy).
+    pub made_now: bool,
 }
 
 impl Lease {
@@ -539,9 +542,6 @@ async fn create_record<C: Cloud>(
     token: &str,
 ) -> Result<Option<Lease>, EngineError> {
     let me = holding(token, now_secs() + TTL.as_secs());
-    if live_other(&read(cloud, pipeline).await?, &me).is_some() {
-        return Ok(None);
-    }
     let since = Instant::now();
     let body = json!({ "name": lease_name(pipeline), "description": me.describe() });
     let mut attempt = 0;
@@ -581,9 +581,12 @@ async fn create_record<C: Cloud>(
         let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
         return Err(e.into());
     }
+    // One read after the create settles a race of first runs (the oldest
+    // record is the lease) and a release before this lease at work (its
+    // live record, found by name, excludes).
     let records = read(cloud, pipeline).await?;
     match the_record(&records, pipeline) {
-        Some(r) if str_of(&r, "id") == id => {
+        Some(r) if str_of(&r, "id") == id && live_other(&records, &me).is_none() => {
             Ok(Some(Lease::new(&id, pipeline, token, revision(&r), since)))
         }
         _ => {
@@ -621,6 +624,7 @@ pub async fn take<C: Cloud>(
                         return Ok(Taken {
                             lease,
                             undisturbed: false,
+                            made_now: true,
                         });
                     }
                 }
@@ -636,6 +640,7 @@ pub async fn take<C: Cloud>(
                             return Ok(Taken {
                                 lease: Lease::new(&id, pipeline, &token, revision(&v), since),
                                 undisturbed,
+                                made_now: false,
                             });
                         }
                         // Another run moved it, or this take landed with its
@@ -647,6 +652,7 @@ pub async fn take<C: Cloud>(
                                 return Ok(Taken {
                                     lease: Lease::new(&id, pipeline, &token, revision(&v), since),
                                     undisturbed: false,
+                                    made_now: false,
                                 });
                             }
                         }

@@ -75,6 +75,12 @@ impl Observed {
         self.owned(kind).iter().find(|v| v["name"] == name)
     }
 
+    /// Whether the pipeline owns nothing in the cloud (its first run, or
+    /// the first after a destroy).
+    pub fn owns_nothing(&self) -> bool {
+        self.owned.values().all(Vec::is_empty) && self.loadbalancers.is_empty()
+    }
+
     /// Every owned resource of `kind` named `name`.
     pub fn owned_named(&self, kind: &Kind, name: &str) -> Vec<&Value> {
         self.owned(kind)
