@@ -15,7 +15,6 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 use support::*;
 
 const SEED: &str = include_str!("../examples/seed-ipv6/pipeline.toml");
@@ -626,34 +625,53 @@ fn wrong_password_is_a_clear_error_without_the_password() {
 
 #[test]
 fn a_killed_run_converges_on_the_next_run_without_duplicates() {
+    use std::io::BufRead;
     let _g = serial();
     let cloud = LocalCloud::get();
     let s = Scratch::with_pipeline("kill", SEED);
-    // The first three cut the Neutron part; a run takes some 7 s on the
-    // local cloud, the load balancer coming after ~3.5 s, so the last one
-    // most likely cuts the Octavia part.
-    for delay_ms in [150, 800, 1500, 4500] {
+    // Killed after its k-th finished change (a progress line `  + …`): the
+    // first cuts the Neutron part early, the last the Octavia part (the
+    // load balancer's five lines come last, together).
+    for k in [1, 4, 8, 11] {
         clean(&cloud, &s);
         let mut child = cloud
             .kuryr6_command(&s.dir, &["run", &s.pipeline()])
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut done = 0;
+        for line in lines.map_while(Result::ok) {
+            if line.trim_start().starts_with("+ ") {
+                done += 1;
+                if done == k {
+                    break;
+                }
+            }
+        }
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        // The fault happened: the run had begun writing, and the kill, not
+        // the run's own end, stopped it.
+        assert_eq!(
+            done, k,
+            "the run made {done} changes, fewer than {k}, before it ended"
+        );
+        assert!(
+            status.code().is_none(),
+            "killed after {k} changes: the run had already ended ({status})"
+        );
         let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
         assert_ok(&again);
-        let svc_id =
-            assert_each_guide_resource_once(&cloud, &format!("killed after {delay_ms} ms"));
+        let svc_id = assert_each_guide_resource_once(&cloud, &format!("killed after {k} changes"));
         assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
         api_load_balancer(&cloud, &svc_id);
         let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
         assert_eq!(
             plan.status.code(),
             Some(0),
-            "killed after {delay_ms} ms: {}",
+            "killed after {k} changes: {}",
             stdout(&plan)
         );
     }
@@ -779,4 +797,32 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     drop(proxy);
     clean(&cloud, &s);
+}
+
+/// TLS verification off is never silent: one warning on stderr naming the
+/// endpoints that are not verified; with verification on, none.
+#[test]
+fn a_cloud_reached_without_tls_verification_is_named_on_stderr() {
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("insecure", SEED);
+    let insecure = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--insecure"]);
+    assert_ok(&insecure);
+    let err = stderr(&insecure);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("TLS certificates are not verified"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    for url in ["KURYR6_KEYSTONE_URL", "KURYR6_NEUTRON_URL"] {
+        let host = cloud.env[url].trim_end_matches('/');
+        let host = host.trim_end_matches("/v3");
+        assert!(warnings[0].contains(host), "{url}: {err}");
+    }
+    let verified = cloud.kuryr6(&s.dir, &["plan", &s.pipeline()]);
+    assert_ok(&verified);
+    assert!(
+        !stderr(&verified).contains("not verified"),
+        "{}",
+        stderr(&verified)
+    );
 }

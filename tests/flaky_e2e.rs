@@ -50,6 +50,15 @@ fn flaky_cloud() -> (LocalCloud, PathBuf) {
     (LocalCloud::at(&dir), dir)
 }
 
+/// The 500s the Neutron server answered so far, from its access log
+/// (`scripts/cloud/up.sh`: tab-separated, the status third).
+fn access_log_500s(dir: &std::path::Path) -> usize {
+    let log = std::fs::read_to_string(dir.join("logs/neutron-access.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.split('\t').nth(2) == Some("500"))
+        .count()
+}
+
 /// The Neutron server's 500s so far, from its log: each is logged once,
 /// with its request id, as "<action> failed: …" by the API resource layer
 /// or "<METHOD> failed.: …" by the pecan hook (client errors are INFO
@@ -256,10 +265,17 @@ fn three_create_destroy_cycles_on_a_cloud_that_answers_500() {
     let mut client_500s = 0;
     for cycle in 1..=CYCLES {
         let ctx = format!("cycle {cycle}");
+        let answered = access_log_500s(&dir);
         client_500s += one_command(&cloud, &s, "run", &ctx);
         assert_exactly_once(&cloud, &tag, &format!("{ctx} after run"));
         client_500s += one_command(&cloud, &s, "destroy", &ctx);
         assert_nothing_left(&cloud, &tag, &format!("{ctx} after destroy"));
+        // The fault happened: the cycle met at least one 500.
+        let met = access_log_500s(&dir) - answered;
+        assert!(
+            met >= 1,
+            "{ctx}: Neutron answered no 500 in this cycle: the test proved nothing"
+        );
     }
     let server = server_500s(&dir) - before;
     eprintln!(

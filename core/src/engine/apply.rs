@@ -14,7 +14,7 @@ use super::lb_tree::{self, Groups};
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use super::progress::Progress;
-use super::{EngineError, Fence, Unfenced};
+use super::{EngineError, Fence, Unfenced, one_error_for_all};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use crate::plan::{Plan, Rule, Step, StepKind};
 use futures::stream::{self, StreamExt};
@@ -450,22 +450,6 @@ async fn execute_bulk<C: Cloud>(
         }
         Err(e) => one_error_for_all(e.into(), changes.len()),
     }
-}
-
-/// The error for the first change of a failed bulk call, a pointer to it
-/// for the others (EngineError is not Clone: it may hold I/O errors).
-pub(super) fn one_error_for_all(
-    e: EngineError,
-    n: usize,
-) -> Vec<Result<Option<String>, EngineError>> {
-    let text = e.to_string();
-    std::iter::once(Err(e))
-        .chain((1..n).map(|_| {
-            Err(EngineError::Refused(vec![format!(
-                "not created: the bulk call failed ({text})"
-            )]))
-        }))
-        .collect()
 }
 
 /// The create body of a rule, marked as this pipeline's (rules take no tags).

@@ -191,7 +191,7 @@ pub async fn create<C: Cloud>(
 ) -> Vec<Result<Option<String>, EngineError>> {
     match create_tree(cloud, plan, own, ids, c, children).await {
         Ok(results) => results,
-        Err(e) => super::apply::one_error_for_all(e, 1 + children.len()),
+        Err(e) => super::one_error_for_all(e, 1 + children.len()),
     }
 }
 

@@ -41,10 +41,10 @@
 //! free record's text reads as expired to those releases.
 
 use super::observe::{in_project, str_of};
+use super::ownership::Ownership;
 use super::progress::Progress;
 use super::{EngineError, Fence};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
-use crate::validate::RESERVED_NAME_PREFIX;
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -75,15 +75,14 @@ const MARGIN: Duration = Duration::from_secs(1);
 const WAIT_FIRST: Duration = Duration::from_millis(250);
 const WAIT_MAX: Duration = Duration::from_secs(4);
 
-/// The name of `pipeline`'s lease record (validation keeps the prefix
-/// from every step name).
+/// The name of `pipeline`'s lease record (`Ownership::lease_name`).
 pub fn lease_name(pipeline: &str) -> String {
-    format!("{RESERVED_NAME_PREFIX}:{pipeline}")
+    Ownership::new(pipeline).lease_name()
 }
 
-/// The tag that marks `pipeline`'s lease record.
+/// The tag that marks `pipeline`'s lease record (`Ownership::lease_tag`).
 pub fn lease_tag(pipeline: &str) -> String {
-    format!("{RESERVED_NAME_PREFIX}={pipeline}")
+    Ownership::new(pipeline).lease_tag()
 }
 
 /// Who holds (or held) a record, parsed from its description.
@@ -307,12 +306,20 @@ fn the_record(records: &[Value], pipeline: &str) -> Option<Value> {
         .cloned()
 }
 
-/// A live holder of `records` other than `me` (a record of an older
-/// release counts too), if any.
-fn live_other(records: &[Value], me: &Holder) -> Option<Value> {
+/// A live holder of the lease other than `me`, if any: of the record that
+/// is the lease, or of a record of an older release. A newer tagged record
+/// is a loser of a race of first runs, which its maker deletes: it holds
+/// nothing (or two first runs would each yield to the other for ever).
+fn live_other(records: &[Value], pipeline: &str, me: &Holder) -> Option<Value> {
     let now = now_secs();
+    let lease = the_record(records, pipeline);
+    let tag = lease_tag(pipeline);
     records
         .iter()
+        .filter(|v| {
+            !super::ownership::has_tag(v, &tag)
+                || lease.as_ref().is_some_and(|l| l["id"] == v["id"])
+        })
         .find(|v| {
             Holder::parse(str_of(v, "description"))
                 .is_some_and(|h| h.token != me.token && h.live(now, me))
@@ -586,7 +593,7 @@ async fn create_record<C: Cloud>(
     // live record, found by name, excludes).
     let records = read(cloud, pipeline).await?;
     match the_record(&records, pipeline) {
-        Some(r) if str_of(&r, "id") == id && live_other(&records, &me).is_none() => {
+        Some(r) if str_of(&r, "id") == id && live_other(&records, pipeline, &me).is_none() => {
             Ok(Some(Lease::new(&id, pipeline, token, revision(&r), since)))
         }
         _ => {
@@ -616,7 +623,7 @@ pub async fn take<C: Cloud>(
     let mut announced = false;
     loop {
         let me = holding(&token, 0);
-        let other = live_other(&records, &me);
+        let other = live_other(&records, pipeline, &me);
         if other.is_none() {
             match the_record(&records, pipeline) {
                 None => {
@@ -697,7 +704,7 @@ pub async fn wait_free<C: Cloud>(
     progress: &Progress,
 ) -> Result<bool, EngineError> {
     let me = this_process(0);
-    if live_other(seen, &me).is_none() {
+    if live_other(seen, pipeline, &me).is_none() {
         return Ok(false);
     }
     let started = Instant::now();
@@ -705,7 +712,7 @@ pub async fn wait_free<C: Cloud>(
     let mut announced = false;
     loop {
         let records = read(cloud, pipeline).await?;
-        let Some(other) = live_other(&records, &me) else {
+        let Some(other) = live_other(&records, pipeline, &me) else {
             return Ok(true);
         };
         if started.elapsed() >= options.wait {

@@ -67,6 +67,22 @@ pub enum EngineError {
     LeaseLost(String),
 }
 
+/// The error for the first change of a failed bulk call, a pointer to it
+/// for the others (EngineError is not Clone: it may hold I/O errors).
+pub(crate) fn one_error_for_all(
+    e: EngineError,
+    n: usize,
+) -> Vec<Result<Option<String>, EngineError>> {
+    let text = e.to_string();
+    std::iter::once(Err(e))
+        .chain((1..n).map(|_| {
+            Err(EngineError::Refused(vec![format!(
+                "not created: the bulk call failed ({text})"
+            )]))
+        }))
+        .collect()
+}
+
 /// What a writer checks before each wave of writes and before emitting:
 /// that it may still write. `lease::Lease` is the one that can say no.
 pub trait Fence: Sync {

@@ -122,17 +122,22 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     // Round 0: the security groups, and in the same list the pipeline's
     // lease record (`tags-any`), before anything else: a lease taken from
     // the revision read here proves this whole read current (`lease`).
-    let lease_tag = super::lease::lease_tag(&plan.pipeline);
     let groups_and_lease = in_project(
         &project_id,
-        vec![("tags-any".into(), format!("{},{lease_tag}", own.tag()))],
+        vec![(
+            "tags-any".into(),
+            format!("{},{}", own.tag(), own.lease_tag()),
+        )],
     );
-    let (groups, lease): (Vec<Value>, Vec<Value>) = cloud
+    let (groups, rest): (Vec<Value>, Vec<Value>) = cloud
         .list(&Kind::SecurityGroup, &groups_and_lease)
         .await?
         .into_iter()
         .partition(|v| own.is_tagged(v));
-    let lease = super::lease::records_in(&lease, &plan.pipeline);
+    let lease: Vec<Value> = rest
+        .into_iter()
+        .filter(|v| own.is_lease_record(v))
+        .collect();
 
     // Round 1: what the pipeline owns, one tag-filtered list per type.
     let neutron = neutron_kinds();

@@ -12,11 +12,15 @@
 //!   `made by kuryr6 (kuryr6:pipeline=<name>)` in its description from the
 //!   create call on, so a create cut before its tagging is still found;
 //! - a security-group rule takes no tags: one kuryr6 made has the
-//!   description `kuryr6:pipeline=<name>`.
+//!   description `kuryr6:pipeline=<name>`;
+//! - the pipeline's lease record (`lease`) is the security group
+//!   `kuryr6-lease:<name>`, tagged `kuryr6-lease=<name>` and never with
+//!   the pipeline's tag.
 //!
-//! A leaf module (it depends on nothing else in the engine).
+//! A leaf module (it depends on nothing else in the engine but `value`).
 
 use super::value::str_of;
+use crate::validate::RESERVED_NAME_PREFIX;
 use serde_json::{Value, json};
 
 /// Tag every kuryr6 resource carries, whichever pipeline owns it.
@@ -55,6 +59,22 @@ impl Ownership {
     /// that lists what it owns).
     pub fn tag(&self) -> &str {
         &self.tag
+    }
+
+    /// The name of the pipeline's lease record (validation keeps the
+    /// prefix from every step name).
+    pub fn lease_name(&self) -> String {
+        format!("{RESERVED_NAME_PREFIX}:{}", self.pipeline)
+    }
+
+    /// The tag that marks the pipeline's lease record.
+    pub fn lease_tag(&self) -> String {
+        format!("{RESERVED_NAME_PREFIX}={}", self.pipeline)
+    }
+
+    /// Whether `v` is the pipeline's lease record as `lease` makes it.
+    pub fn is_lease_record(&self, v: &Value) -> bool {
+        has_tag(v, &self.lease_tag())
     }
 
     /// Every tag a resource of this pipeline carries.

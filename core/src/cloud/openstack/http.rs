@@ -3,9 +3,10 @@
 //! 500/502/504 and lost connections with bounded exponential backoff and
 //! jitter. Requests that are not idempotent (creates, adding a router
 //! interface) are repeated only when the server cannot have acted on them
-//! (refused connection, 429, 503), so a retry never makes a second
-//! resource; their other faults come back as `Unavailable` and the engine
-//! reads back whether the write landed (`engine::create`).
+//! (refused connection, 429), so a retry never makes a second resource;
+//! their other faults, a 503 among them (a proxy's 503 may hide a server
+//! that acted), come back as `Unavailable` and the engine reads back
+//! whether the write landed (`engine::create`).
 //!
 //! Logging: one `debug` event per HTTP exchange with method, host, path,
 //! status and time. Bodies are never logged; the token goes in a header
@@ -96,6 +97,11 @@ impl OpenStack {
                         "openstack request"
                     );
                     let wait = match status.as_u16() {
+                        // A 503 may come from a proxy in front of a server
+                        // that did act (the gateway gave up waiting): a
+                        // write that is not idempotent is read back by the
+                        // engine instead (`engine::create`).
+                        503 if !idempotent => None,
                         429 | 503 => Some(
                             retry_after(&headers, self.options.retry_after_max)
                                 .unwrap_or_else(|| self.backoff(attempt)),

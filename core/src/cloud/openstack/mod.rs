@@ -107,7 +107,23 @@ impl OpenStack {
             relogin: tokio::sync::Mutex::new(()),
         };
         client.relogin(0).await?;
+        if !config.verify_tls {
+            eprintln!("{}", client.unverified_warning());
+        }
         Ok(client)
+    }
+
+    /// The one warning a connection without TLS verification prints (as the
+    /// `openstack` CLI's InsecureRequestWarning does), naming where it goes.
+    fn unverified_warning(&self) -> String {
+        let mut endpoints: Vec<String> = self.current().endpoints.values().cloned().collect();
+        endpoints.sort();
+        endpoints.insert(0, self.config.auth_url.clone());
+        format!(
+            "warning: TLS certificates are not verified for {} (--insecure, or insecure / verify: false in clouds.yaml): {}; anyone on the path can read the token and change answers",
+            self.config.label(),
+            endpoints.join(", ")
+        )
     }
 
     /// Connects to the local test cloud that `scripts/cloud/up.sh` wrote to

@@ -31,6 +31,23 @@ async fn run(
     .await
 }
 
+/// Someone edits the seed's group by hand: one update to repair.
+async fn drift_the_group(cloud: &FakeCloud) {
+    let sg = cloud
+        .snapshot(&Kind::SecurityGroup)
+        .into_iter()
+        .find(|g| g["name"] == "service_pod_access_v6")
+        .unwrap();
+    cloud
+        .update(
+            &Kind::SecurityGroup,
+            sg["id"].as_str().unwrap(),
+            json!({ "description": "changed by hand" }),
+        )
+        .await
+        .unwrap();
+}
+
 fn lease_records(cloud: &FakeCloud, pipeline: &str) -> Vec<serde_json::Value> {
     cloud
         .snapshot(&Kind::SecurityGroup)
@@ -53,19 +70,7 @@ async fn a_writing_run_reads_the_cloud_once_under_a_lease_taken_from_what_it_rea
     assert!(record["description"].as_str().unwrap().ends_with(" free"));
 
     // A drifted pipeline, record in place: one read, one take, one release.
-    let sg = cloud
-        .snapshot(&Kind::SecurityGroup)
-        .into_iter()
-        .find(|g| g["name"] == "service_pod_access_v6")
-        .unwrap();
-    cloud
-        .update(
-            &Kind::SecurityGroup,
-            sg["id"].as_str().unwrap(),
-            json!({ "description": "changed by hand" }),
-        )
-        .await
-        .unwrap();
+    drift_the_group(&cloud).await;
     cloud.reset_calls();
     let drift = run(&cloud, &plan, Duration::ZERO).await.unwrap();
     assert_eq!(drift.applied.updated, 1);
@@ -168,19 +173,7 @@ async fn a_run_that_makes_the_record_over_existing_resources_reads_them_again() 
         .delete(&Kind::SecurityGroup, record["id"].as_str().unwrap())
         .await
         .unwrap();
-    let sg = cloud
-        .snapshot(&Kind::SecurityGroup)
-        .into_iter()
-        .find(|g| g["name"] == "service_pod_access_v6")
-        .unwrap();
-    cloud
-        .update(
-            &Kind::SecurityGroup,
-            sg["id"].as_str().unwrap(),
-            json!({ "description": "changed by hand" }),
-        )
-        .await
-        .unwrap();
+    drift_the_group(&cloud).await;
     cloud.reset_calls();
     let drift = run(&cloud, &plan, Duration::ZERO).await.unwrap();
     assert_eq!(drift.applied.updated, 1);

@@ -281,7 +281,9 @@ async fn two_holders_of_one_host_name_never_free_each_others_live_record() {
 #[tokio::test]
 async fn concurrent_takes_never_overlap() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let cloud = FakeCloud::new();
+    // Every call takes a moment, so that the four first takes interleave:
+    // all make a record, all read the others' (a race of first runs).
+    let cloud = FakeCloud::new().with_latency(Duration::from_millis(3));
     let inside = AtomicUsize::new(0);
     let most = AtomicUsize::new(0);
     let progress = quiet();
@@ -448,4 +450,38 @@ async fn an_ambiguous_record_create_is_read_back_not_repeated() {
         assert_eq!(str_of(&records[0], "id"), lease.id());
         lease.release(&cloud).await;
     }
+}
+
+#[test]
+fn a_newer_record_of_a_race_of_first_runs_holds_nothing() {
+    // Two first runs made a record each: the older is the lease; the newer
+    // one's maker deletes it. Neither may take the other's for a holder,
+    // or each yields to the other for ever.
+    let mine = holding("mine", now_secs() + 60);
+    let theirs = other_holder(now_secs() + 60);
+    let record = |id: &str, created: &str, h: &Holder| {
+        json!({ "id": id, "name": lease_name("p"), "created_at": created,
+                "description": h.describe(), "tags": [lease_tag("p")], "revision_number": 1 })
+    };
+    let older_mine = [
+        record("a", "2026-01-01T00:00:00Z", &mine),
+        record("b", "2026-01-01T00:00:01Z", &theirs),
+    ];
+    assert!(
+        live_other(&older_mine, "p", &mine).is_none(),
+        "the newer record is no holder"
+    );
+    let older_theirs = [
+        record("a", "2026-01-01T00:00:00Z", &theirs),
+        record("b", "2026-01-01T00:00:01Z", &mine),
+    ];
+    assert!(
+        live_other(&older_theirs, "p", &mine).is_some(),
+        "the lease is theirs"
+    );
+    // A record of an older release (untagged) excludes while it lives.
+    let legacy = json!({ "id": "c", "name": lease_name("p"), "created_at": "2026-01-01T00:00:02Z",
+        "description": format!("kuryr6 lease: host=h pid=7 start=1 user=u expires={}", now_secs() + 60) });
+    let with_legacy = [older_mine[0].clone(), legacy];
+    assert!(live_other(&with_legacy, "p", &mine).is_some());
 }
