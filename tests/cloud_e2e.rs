@@ -692,13 +692,7 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
     let cloud = LocalCloud::get();
     let s = Scratch::with_pipeline("faults", SEED);
     clean(&cloud, &s);
-    let neutron_port: u16 = cloud.env["KURYR6_NEUTRON_URL"]
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let neutron_port = fault_proxy::port_of(&cloud.env["KURYR6_NEUTRON_URL"]);
     let proxy = FaultProxy::start(
         neutron_port,
         vec![
@@ -736,18 +730,8 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
     );
     // The same cloud, with Neutron reached through the proxy.
     let clouds = std::fs::read_to_string(&cloud.env["OS_CLIENT_CONFIG_FILE"]).unwrap();
-    let proxied = clouds.replacen(
-        "    region_name:",
-        &format!(
-            "    network_endpoint_override: http://127.0.0.1:{}\n    region_name:",
-            proxy.port
-        ),
-        1,
-    );
-    assert_ne!(
-        proxied, clouds,
-        "clouds.yaml has a region_name line to anchor the override"
-    );
+    let proxied =
+        fault_proxy::with_endpoint_override(&clouds, "network_endpoint_override", proxy.port);
     std::fs::write(s.dir.join("clouds.yaml"), proxied).unwrap();
 
     let mut runs = Vec::new();

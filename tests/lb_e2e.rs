@@ -377,27 +377,11 @@ fn octavia_through_proxy(
     s: &Scratch,
     rules: Vec<fault_proxy::Rule>,
 ) -> fault_proxy::FaultProxy {
-    let port: u16 = cloud.env["KURYR6_OCTAVIA_URL"]
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let port = fault_proxy::port_of(&cloud.env["KURYR6_OCTAVIA_URL"]);
     let proxy = fault_proxy::FaultProxy::start(port, rules);
     let clouds = std::fs::read_to_string(&cloud.env["OS_CLIENT_CONFIG_FILE"]).unwrap();
-    let proxied = clouds.replacen(
-        "    region_name:",
-        &format!(
-            "    load_balancer_endpoint_override: http://127.0.0.1:{}\n    region_name:",
-            proxy.port
-        ),
-        1,
-    );
-    assert_ne!(
-        proxied, clouds,
-        "clouds.yaml has a region_name line to anchor the override"
-    );
+    let proxied =
+        fault_proxy::with_endpoint_override(&clouds, "load_balancer_endpoint_override", proxy.port);
     std::fs::write(s.dir.join("clouds.yaml"), proxied).unwrap();
     proxy
 }

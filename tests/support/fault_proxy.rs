@@ -79,6 +79,32 @@ impl FaultProxy {
     }
 }
 
+/// The port of a loopback service URL (`http://127.0.0.1:9696/`).
+pub fn port_of(url: &str) -> u16 {
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+/// `clouds_yaml` with `<key>: http://127.0.0.1:<port>` (an endpoint
+/// override, e.g. `network_endpoint_override`) added to its cloud, before
+/// its `region_name` line.
+pub fn with_endpoint_override(clouds_yaml: &str, key: &str, port: u16) -> String {
+    let proxied = clouds_yaml.replacen(
+        "    region_name:",
+        &format!("    {key}: http://127.0.0.1:{port}\n    region_name:"),
+        1,
+    );
+    assert_ne!(
+        proxied, clouds_yaml,
+        "clouds.yaml has a region_name line to anchor the override"
+    );
+    proxied
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
