@@ -4,9 +4,11 @@
 //! Ownership is carried by marks on the resources themselves (no state
 //! file); `ownership` makes and recognises them.
 //!
-//! Order of work: `observe` (one list call per resource type, concurrently)
-//! → `diff` (pure) → `apply` (deletes in reverse dependency order, then
-//! creates/updates in dependency waves, each wave concurrent).
+//! Order of work (`converge`): `observe` (the lease record first, then one
+//! list call per resource type, concurrently) → `diff` (pure) → the lease,
+//! only when something is to be written → `apply` (deletes in reverse
+//! dependency order, then creates/updates in dependency waves, each wave
+//! concurrent, the lease checked before each) → emit.
 
 pub mod apply;
 pub mod change;

@@ -1,6 +1,9 @@
 //! Reading the cloud: what this pipeline owns (by tag) and what merely
 //! shares a name with something in the plan (a conflict, or an adoption).
-//! One list call per resource type for each question, all concurrent.
+//! One list call per resource type for each question, concurrent, after
+//! one first list of the security groups that also brings the pipeline's
+//! lease record (`lease`: taking the lease from that revision proves the
+//! rest of the read current). Groups come with their rules.
 
 use super::kind::TargetKind;
 use super::ownership::{Ownership, owner_of};
