@@ -304,3 +304,31 @@ async fn a_write_refused_while_the_load_balancer_is_busy_waits_and_is_sent_again
     assert_eq!(members(&cloud).len(), 2);
     assert!(!pending(&cloud, &plan).await.pending());
 }
+
+#[tokio::test]
+async fn the_fakes_batch_member_update_without_additive_only_deletes_the_unlisted() {
+    let (cloud, _) = seed_converged().await;
+    let kind = Kind::Member {
+        pool_id: pool_id(&cloud),
+    };
+    let keep = members(&cloud)
+        .into_iter()
+        .find(|m| m["name"] == "master-0")
+        .unwrap();
+    settle(&cloud).await;
+    cloud
+        .set_members(
+            &pool_id(&cloud),
+            vec![json!({ "name": "master-0", "address": keep["address"], "protocol_port": 6443 })],
+            false,
+        )
+        .await
+        .unwrap();
+    let left = members(&cloud);
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(
+        left[0]["id"], keep["id"],
+        "matched by address and port: updated, not made anew"
+    );
+    assert_eq!(cloud.calls(Verb::SetMembers, &kind), 1);
+}

@@ -65,16 +65,6 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// The load balancer a child change belongs to, by name.
-fn parent(c: &Change) -> Option<&str> {
-    match &c.target {
-        Target::Listener { loadbalancer, .. }
-        | Target::Pool { loadbalancer, .. }
-        | Target::Member { loadbalancer, .. } => Some(loadbalancer),
-        _ => None,
-    }
-}
-
 /// Groups the load-balancer changes of `changes` into single calls.
 pub fn group<'a>(changes: &'a ChangeSet, obs: &Observed, own: &Ownership) -> Groups<'a> {
     let mut groups = Groups::default();
@@ -86,7 +76,12 @@ pub fn group<'a>(changes: &'a ChangeSet, obs: &Observed, own: &Ownership) -> Gro
             changes
                 .changes
                 .iter()
-                .filter(|x| x.action == action && parent(x) == Some(name.as_str()))
+                // A child: declared by this load balancer's step, not it.
+                .filter(|x| {
+                    x.action == action
+                        && x.target.kind() != TargetKind::LoadBalancer
+                        && x.target.step() == (StepKind::Loadbalancer, name.as_str())
+                })
                 .collect()
         };
         if matches!(c.action, Action::Create | Action::Replace) {
@@ -156,10 +151,7 @@ fn cascade_refusal(
         match obs.pools.iter().find(|p| str_of(p, "id") == pool_id) {
             None => return Some(format!("pool {pool_id} is not tagged as this pipeline's")),
             Some(p) if !deleted(p) => return Some(format!("pool {pool_id} stays")),
-            Some(p)
-                if !p["healthmonitor_id"].is_null()
-                    && !str_of(p, "healthmonitor_id").is_empty() =>
-            {
+            Some(p) if !str_of(p, "healthmonitor_id").is_empty() => {
                 return Some(format!(
                     "pool {pool_id} has a health monitor kuryr6 did not make"
                 ));
@@ -250,32 +242,28 @@ async fn create_tree<C: Cloud>(
     // was lost) from the cloud. A child found nowhere is made on its own.
     let mut ids = ids.clone();
     ids.insert(StepKind::Loadbalancer, name, &lb_id);
-    let mut results = vec![Ok(Some(lb_id.clone()))];
+    // Parents first (a member needs its pool's id); results in the order
+    // of `children`, after the load balancer's.
+    let mut results: Vec<Result<Option<String>, EngineError>> =
+        std::iter::once(Ok(Some(lb_id.clone())))
+            .chain(children.iter().map(|_| Ok(None)))
+            .collect();
     let mut ordered: Vec<(usize, &Change)> = children.iter().copied().enumerate().collect();
     ordered.sort_by_key(|(_, x)| x.target.kind().wave(Op::Upsert));
-    let mut by_index: Vec<Option<Result<Option<String>, EngineError>>> =
-        (0..children.len()).map(|_| None).collect();
     for (i, child) in ordered {
-        let found = match find_child(cloud, &made, &lb_id, &ids, own, child).await {
-            Ok(found) => found,
-            Err(e) => {
-                by_index[i] = Some(Err(e.into()));
-                continue;
-            }
-        };
-        let result = match found {
-            Some(id) => Ok(Some(id)),
-            None => {
+        let result = match find_child(cloud, &made, &lb_id, &ids, own, child).await {
+            Ok(Some(id)) => Ok(Some(id)),
+            Ok(None) => {
                 tracing::debug!(child = %child.target, "not in the fully populated create; made on its own");
                 lb::upsert(cloud, plan, own, &ids, child).await
             }
+            Err(e) => Err(e.into()),
         };
         if let Ok(Some(id)) = &result {
             ids.insert_target(&child.target, id);
         }
-        by_index[i] = Some(result);
+        results[i + 1] = result;
     }
-    results.extend(by_index.into_iter().map(|r| r.unwrap_or(Ok(None))));
     Ok(results)
 }
 

@@ -231,24 +231,43 @@ fn new_token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
-/// This process as a holder, its record valid until `expires`, with a new
-/// token (`holding` sets the one of a take).
-fn this_process(expires: u64) -> Holder {
-    let pid = std::process::id();
+/// This process: host, pid, start time, user, boot id and PID namespace,
+/// read once (they do not change while it runs); the token and expiry are
+/// the take's (`holding`).
+fn process_identity() -> &'static Holder {
+    static ME: std::sync::OnceLock<Holder> = std::sync::OnceLock::new();
+    ME.get_or_init(|| {
+        let pid = std::process::id();
+        Holder {
+            host: hostname(),
+            pid,
+            start: process_start(pid).unwrap_or(0),
+            expires: 0,
+            user: std::env::var("USER")
+                .ok()
+                .filter(|u| !u.is_empty() && !u.contains(' '))
+                .map(|u| u.chars().take(32).collect())
+                .unwrap_or_else(|| "unknown".into()),
+            token: None,
+            boot: boot_id(),
+            pidns: pid_namespace(),
+        }
+    })
+}
+
+/// The holder a take with `token` writes: this process, until `expires`.
+fn holding(token: &str, expires: u64) -> Holder {
     Holder {
-        host: hostname(),
-        pid,
-        start: process_start(pid).unwrap_or(0),
+        token: Some(token.to_string()),
         expires,
-        user: std::env::var("USER")
-            .ok()
-            .filter(|u| !u.is_empty() && !u.contains(' '))
-            .map(|u| u.chars().take(32).collect())
-            .unwrap_or_else(|| "unknown".into()),
-        token: Some(new_token()),
-        boot: boot_id(),
-        pidns: pid_namespace(),
+        ..process_identity().clone()
     }
+}
+
+/// This process as a holder with a token of its own (it holds nothing:
+/// any record with another token is someone else's).
+fn this_process(expires: u64) -> Holder {
+    holding(&new_token(), expires)
 }
 
 /// How long a run waits for another run's lease.
@@ -274,8 +293,8 @@ fn is_record(v: &Value, pipeline: &str) -> bool {
             && Holder::parse(str_of(v, "description")).is_some_and(|h| h.token.is_none()))
 }
 
-/// The lease records among `groups` (what observe read).
-pub fn records_in(groups: &[Value], pipeline: &str) -> Vec<Value> {
+/// The lease records among `groups`.
+fn records_in(groups: &[Value], pipeline: &str) -> Vec<Value> {
     groups
         .iter()
         .filter(|v| is_record(v, pipeline))
@@ -325,14 +344,6 @@ fn live_other(records: &[Value], pipeline: &str, me: &Holder) -> Option<Value> {
                 .is_some_and(|h| h.token != me.token && h.live(now, me))
         })
         .cloned()
-}
-
-/// The holder this take writes: this process with `token`.
-fn holding(token: &str, expires: u64) -> Holder {
-    Holder {
-        token: Some(token.to_string()),
-        ..this_process(expires)
-    }
 }
 
 fn revision(v: &Value) -> u64 {

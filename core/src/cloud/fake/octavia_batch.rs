@@ -256,13 +256,12 @@ impl State {
                 slot["provisioning_status"] = json!("PENDING_UPDATE");
             }
         }
+        // Each as a member delete does it, inside this one change.
         for id in deleted {
-            self.remove(&kind, &id);
-            if let Some(ms) = self
-                .find_mut(&Kind::Pool, pool_id)
-                .and_then(|p| p["members"].as_array_mut())
-            {
-                ms.retain(|m| m["id"] != id.as_str());
+            self.set_lb_status(&lb_id, "ACTIVE");
+            if let Err(e) = self.delete(&kind, &id) {
+                self.store = saved;
+                return Err(e);
             }
         }
         self.set_lb_status(&lb_id, "PENDING_UPDATE");
