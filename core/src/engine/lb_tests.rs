@@ -207,6 +207,7 @@ async fn a_cascade_delete_cut_or_answered_ambiguously_is_finished_by_the_next_de
         });
         let first = destroy(&cloud, &plan, DestroyOptions::default(), &quiet()).await;
         assert!(first.is_err(), "{case}: the fault must fire");
+        assert_eq!(cloud.unfired_faults(), 0, "{case}");
         assert_eq!(
             cloud.calls(Verb::DeleteCascade, &Kind::LoadBalancer),
             1,

@@ -463,6 +463,7 @@ async fn a_burst_of_500s_and_lost_answers_still_converges_in_one_run() {
     converge(&cloud, &plan, RunOptions::default())
         .await
         .unwrap();
+    assert_eq!(cloud.unfired_faults(), 0, "every fault fired");
     assert_guide_topology(&cloud);
     assert!(untagged(&cloud).is_empty());
     assert!(!pending(&cloud, &plan).await.pending());

@@ -190,6 +190,12 @@ impl FakeCloud {
         self.lock().faults.push((fault, 0));
     }
 
+    /// Faults added that have not fired yet (a test that injects one can
+    /// assert that it happened).
+    pub fn unfired_faults(&self) -> usize {
+        self.lock().faults.len()
+    }
+
     /// Calls of `verb` on `kind` so far (`Member` counts per pool).
     pub fn calls(&self, verb: Verb, kind: &Kind) -> usize {
         self.lock()
