@@ -231,6 +231,23 @@ pub trait Cloud {
         body: Value,
         revision: u64,
     ) -> Result<Value, CloudError>;
+    /// `update_if` for a lease renewal: sent at once, never queued behind
+    /// this client's other requests or the pause a 429 set, and tried once
+    /// with a short time limit, so that a busy or throttled run renews
+    /// before its record expires. The lease retries on its own clock.
+    async fn update_if_now(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError> {
+        self.update_if(kind, id, body, revision).await
+    }
+    /// `get` in the lane of `update_if_now` (a renewal's read-back).
+    async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+        self.get(kind, id).await
+    }
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// Deletes a load balancer with everything under it in one call

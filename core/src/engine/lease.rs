@@ -30,7 +30,9 @@
 //! each other's record. Expiry is compared with this machine's clock:
 //! runners need clocks in sync (NTP) within a fraction of `TTL`.
 //!
-//! Fencing: the holder renews every `RENEW_EVERY`; `Lease::check`, which
+//! Fencing: the holder renews every `RENEW_EVERY`, in the cloud client's
+//! urgent lane (`Cloud::update_if_now`): never queued behind the run's own
+//! requests or a 429's pause, so a busy run renews in time. `Lease::check`, which
 //! `apply` calls before each wave of writes and the run before emitting,
 //! fails once the last renewal is older than `TTL - MARGIN` or a renewal
 //! found the record in another run's hands. The run then stops before its
@@ -425,7 +427,7 @@ impl Lease {
         let text = holding(&self.token, now_secs() + TTL.as_secs()).describe();
         let body = json!({ "description": text });
         match cloud
-            .update_if(&Kind::SecurityGroup, &self.id, body, rev)
+            .update_if_now(&Kind::SecurityGroup, &self.id, body, rev)
             .await
         {
             Ok(v) => {
@@ -435,7 +437,7 @@ impl Lease {
             Err(e @ (CloudError::RevisionChanged { .. } | CloudError::Unavailable(_))) => {
                 // This very write may have landed with its answer lost: the
                 // record says whether it did, and whose it is now.
-                let v = cloud.get(&Kind::SecurityGroup, &self.id).await?;
+                let v = cloud.get_now(&Kind::SecurityGroup, &self.id).await?;
                 if revision(&v) != rev && str_of(&v, "description") == text {
                     self.renewed_at(at, revision(&v));
                     Ok(())

@@ -8,7 +8,7 @@
 //! header marked sensitive.
 
 use super::OpenStack;
-use super::http::{api_message, status_error};
+use super::http::{Lane, api_message, status_error};
 use crate::cloud::config::{Auth, CloudConfig, Domain, ProjectScope, Secret, User};
 use crate::cloud::{CloudError, Service};
 use reqwest::header::HeaderValue;
@@ -76,7 +76,15 @@ impl OpenStack {
         })?;
         let started = Instant::now();
         let reply = self
-            .exchange(Method::POST, &url, None, Some(&body), true, &[])
+            .exchange(
+                Method::POST,
+                &url,
+                None,
+                Some(&body),
+                true,
+                &[],
+                Lane::Queued,
+            )
             .await?;
         let scrub = |text: String| text.replace(secret.expose(), "***");
         if !reply.status.is_success() {
@@ -154,11 +162,20 @@ impl OpenStack {
         idempotent: bool,
         what: impl Fn() -> String,
     ) -> Result<Value, CloudError> {
-        self.service_call_with(service, method, url, body, idempotent, &[], what)
-            .await
+        self.service_call_with(
+            service,
+            method,
+            url,
+            body,
+            idempotent,
+            &[],
+            Lane::Queued,
+            what,
+        )
+        .await
     }
 
-    /// `service_call` with extra request headers (`If-Match`).
+    /// `service_call` with extra request headers (`If-Match`) and a lane.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn service_call_with(
         &self,
@@ -168,6 +185,7 @@ impl OpenStack {
         body: Option<&Value>,
         idempotent: bool,
         headers: &[(&'static str, String)],
+        lane: Lane,
         what: impl Fn() -> String,
     ) -> Result<Value, CloudError> {
         let mut session = self.current();
@@ -186,6 +204,7 @@ impl OpenStack {
                     body,
                     idempotent,
                     headers,
+                    lane,
                 )
                 .await?;
             if reply.status == StatusCode::UNAUTHORIZED && !relogged {

@@ -19,6 +19,22 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How a request takes its turn on its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// Behind the endpoint's gate and any pause a 429 set; retried.
+    Queued,
+    /// A lease renewal or its read-back: sent at once beside the queue and
+    /// any pause, tried once within `URGENT_TIMEOUT`. A busy or throttled
+    /// run must still renew before its record expires; the lease retries
+    /// on its own clock, so a failure here costs nothing but one try.
+    Urgent,
+}
+
+/// Limit for one `Lane::Urgent` request: well under the lease's renewal
+/// period, so a hung renewal is retried in time.
+const URGENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One HTTP answer, body read in full.
 pub(super) struct Reply {
     pub(super) status: StatusCode,
@@ -37,7 +53,8 @@ impl OpenStack {
     /// One request with retries: returns whatever final answer came, or
     /// `Unavailable` when the connection kept failing. `idempotent` decides
     /// whether a fault after the request may have left the server can be
-    /// retried.
+    /// retried; `lane` whether it waits its turn.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn exchange(
         &self,
         method: Method,
@@ -46,9 +63,15 @@ impl OpenStack {
         body: Option<&Value>,
         idempotent: bool,
         headers: &[(&'static str, String)],
+        lane: Lane,
     ) -> Result<Reply, CloudError> {
-        let max = self.options.max_attempts.max(1);
-        let gate = self.options.gates.as_ref().map(|g| g.gate(&host(url)));
+        let (max, gate) = match lane {
+            Lane::Queued => (
+                self.options.max_attempts.max(1),
+                self.options.gates.as_ref().map(|g| g.gate(&host(url))),
+            ),
+            Lane::Urgent => (1, None),
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -69,6 +92,9 @@ impl OpenStack {
             }
             if let Some(body) = body {
                 req = req.json(body);
+            }
+            if lane == Lane::Urgent {
+                req = req.timeout(URGENT_TIMEOUT.min(self.options.request_timeout));
             }
             let started = Instant::now();
             let outcome = match req.send().await {

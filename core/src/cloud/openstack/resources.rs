@@ -4,7 +4,7 @@
 //! `…/{id}/tags` and Octavia in the body.
 
 use super::OpenStack;
-use super::http::next_page;
+use super::http::{Lane, next_page};
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
@@ -30,6 +30,31 @@ impl OpenStack {
             )
             .await?;
         Ok(doc.get("tags").cloned().unwrap_or_else(|| tags.clone()))
+    }
+
+    /// `PUT` with `If-Match: revision_number=N` in `lane`.
+    async fn put_if(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+        lane: Lane,
+    ) -> Result<Value, CloudError> {
+        let envelope = json!({ kind.singular(): body });
+        let doc = self
+            .service_call_with(
+                kind.service(),
+                Method::PUT,
+                |base| Self::item_url(base, kind, id),
+                Some(&envelope),
+                true,
+                &[("If-Match", format!("revision_number={revision}"))],
+                lane,
+                || format!("{kind} {id}"),
+            )
+            .await?;
+        unwrap_envelope(doc, kind, "PUT")
     }
 
     fn list_url(base: &str, kind: &Kind) -> Result<Url, CloudError> {
@@ -253,19 +278,33 @@ impl Cloud for OpenStack {
         body: Value,
         revision: u64,
     ) -> Result<Value, CloudError> {
-        let envelope = json!({ kind.singular(): body });
+        self.put_if(kind, id, body, revision, Lane::Queued).await
+    }
+
+    async fn update_if_now(
+        &self,
+        kind: &Kind,
+        id: &str,
+        body: Value,
+        revision: u64,
+    ) -> Result<Value, CloudError> {
+        self.put_if(kind, id, body, revision, Lane::Urgent).await
+    }
+
+    async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
         let doc = self
             .service_call_with(
                 kind.service(),
-                Method::PUT,
+                Method::GET,
                 |base| Self::item_url(base, kind, id),
-                Some(&envelope),
+                None,
                 true,
-                &[("If-Match", format!("revision_number={revision}"))],
+                &[],
+                Lane::Urgent,
                 || format!("{kind} {id}"),
             )
             .await?;
-        unwrap_envelope(doc, kind, "PUT")
+        unwrap_envelope(doc, kind, "GET")
     }
 
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {

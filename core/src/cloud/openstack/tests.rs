@@ -29,6 +29,8 @@ enum Canned {
     },
     /// Close the connection without answering.
     Hangup,
+    /// Answer after a while.
+    Delay(Duration, Box<Canned>),
 }
 
 fn reply(status: u16, body: impl Into<String>) -> Canned {
@@ -114,7 +116,13 @@ impl Server {
                         log.push(req.clone());
                         n
                     };
-                    match handler(&req, n, port) {
+                    let mut canned = handler(&req, n, port);
+                    if let Canned::Delay(wait, then) = canned {
+                        tokio::time::sleep(wait).await;
+                        canned = *then;
+                    }
+                    match canned {
+                        Canned::Delay(..) => unreachable!("one delay per answer"),
                         Canned::Hangup => drop(sock),
                         Canned::Reply {
                             status,
@@ -773,4 +781,62 @@ async fn debug_log_has_requests_but_no_secrets() {
         assert!(!text.contains(secret), "{secret} leaked");
     }
     assert!(!format!("{:?}", os.config()).contains(PASSWORD));
+}
+
+/// A lease renewal leaves at once although the endpoint's gate is paused
+/// by a 429 and its only slot is taken by a slow request of the same run.
+#[tokio::test]
+async fn a_renewal_is_never_queued_behind_the_gate() {
+    let server = Server::start(with_keystone(|req, _| {
+        if req.path.contains("networks") {
+            Canned::Delay(
+                Duration::from_secs(2),
+                Box::new(reply(200, r#"{"networks": []}"#)),
+            )
+        } else {
+            reply(
+                200,
+                r#"{"security_group": {"id": "sg-1", "revision_number": 8}}"#,
+            )
+        }
+    }))
+    .await;
+    let mut opts = fast();
+    let gates = crate::cloud::gate::EndpointGates::new(1);
+    opts.gates = Some(gates.clone());
+    let os = OpenStack::connect(&server.config(), opts).await.unwrap();
+    let none: Query = vec![];
+    let (slow, renewed) = tokio::join!(os.list(&Kind::Network, &none), async {
+        // The slow list holds the only slot; then a 429 pauses the endpoint.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        gates
+            .gate(&format!("127.0.0.1:{}", server.port))
+            .throttle(Duration::from_secs(30));
+        let t = Instant::now();
+        let queued = tokio::time::timeout(
+            Duration::from_millis(300),
+            os.update_if(&Kind::SecurityGroup, "sg-1", json!({}), 7),
+        )
+        .await;
+        assert!(queued.is_err(), "a queued update waits for the gate");
+        let t2 = Instant::now();
+        let v = os
+            .update_if_now(&Kind::SecurityGroup, "sg-1", json!({}), 7)
+            .await
+            .unwrap();
+        (v, t2.elapsed(), t.elapsed())
+    });
+    slow.unwrap();
+    let (v, urgent, _) = renewed;
+    assert_eq!(v["revision_number"], 8);
+    assert!(
+        urgent < Duration::from_millis(500),
+        "renewal waited {urgent:?}"
+    );
+    let renewals = server
+        .seen()
+        .iter()
+        .filter(|r| r.path.contains("security-groups"))
+        .count();
+    assert_eq!(renewals, 1, "only the urgent renewal reached the server");
 }
