@@ -91,83 +91,92 @@ pub async fn apply_fenced<C: Cloud>(
     }
     // Made once: every write of the run marks what it makes with it.
     let own = &Ownership::new(&plan.pipeline);
-    let groups = &lb_tree::group(changes, obs, own);
-    for note in &groups.notes {
-        progress.note(note);
-    }
-    let mut applied = Applied {
-        ids: IdMap::from_observed(obs),
-        ..Default::default()
-    };
-    for c in &changes.changes {
-        if c.action == Action::Adopt
-            && let (Some(kind), Some(id)) = (c.target.kind().step(), &c.id)
-        {
-            applied.ids.insert(kind, target_name(&c.target), id);
+    let result = async {
+        let groups = &lb_tree::group(changes, obs, own);
+        for note in &groups.notes {
+            progress.note(note);
         }
-    }
-    let all = ops(changes, groups);
-    let mut start = 0;
-    while start < all.len() {
-        let w = all[start].0;
-        let end = all[start..]
-            .iter()
-            .position(|(x, _, _)| *x != w)
-            .map_or(all.len(), |p| start + p);
-        fence.check()?;
-        let ids = &applied.ids;
-        // Octavia takes one change at a time per load balancer: its calls
-        // go one by one; Neutron's run side by side, beside them.
-        let (octavia, neutron): (Vec<Task>, Vec<Task>) = tasks(&all[start..end], groups)
-            .into_iter()
-            .partition(Task::is_octavia);
-        let ctx = Context {
-            cloud,
-            plan,
-            own,
-            obs,
-            ids,
-            progress,
+        let mut applied = Applied {
+            ids: IdMap::from_observed(obs),
+            ..Default::default()
         };
-        let (mut results, more): (Vec<Vec<Outcome>>, Vec<Vec<Outcome>>) = futures::join!(
-            stream::iter(octavia)
-                .map(|task| ctx.run(task))
-                .buffer_unordered(1)
-                .collect::<Vec<_>>(),
-            stream::iter(neutron)
-                .map(|task| ctx.run(task))
-                .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>(),
-        );
-        results.extend(more);
-        let mut first_error = None;
-        for (op, c, r) in results.into_iter().flatten() {
-            match r {
-                Ok(id) => {
-                    if let Some(id) = id {
-                        match c.target.kind().step() {
-                            Some(kind) => applied.ids.insert(kind, target_name(&c.target), &id),
-                            None => applied.ids.insert_target(&c.target, &id),
-                        }
-                    }
-                    match (op, c.action) {
-                        (Op::Delete, _) => applied.deleted += 1,
-                        (_, Action::Create | Action::Replace) => applied.created += 1,
-                        (_, Action::Adopt) => applied.adopted += 1,
-                        _ => applied.updated += 1,
-                    }
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+        for c in &changes.changes {
+            if c.action == Action::Adopt
+                && let (Some(kind), Some(id)) = (c.target.kind().step(), &c.id)
+            {
+                applied.ids.insert(kind, target_name(&c.target), id);
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
+        let all = ops(changes, groups);
+        let mut start = 0;
+        while start < all.len() {
+            let w = all[start].0;
+            let end = all[start..]
+                .iter()
+                .position(|(x, _, _)| *x != w)
+                .map_or(all.len(), |p| start + p);
+            fence.check()?;
+            let ids = &applied.ids;
+            // Octavia takes one change at a time per load balancer: its calls
+            // go one by one; Neutron's run side by side, beside them.
+            let (octavia, neutron): (Vec<Task>, Vec<Task>) = tasks(&all[start..end], groups)
+                .into_iter()
+                .partition(Task::is_octavia);
+            let ctx = Context {
+                cloud,
+                plan,
+                own,
+                obs,
+                ids,
+                progress,
+            };
+            let (mut results, more): (Vec<Vec<Outcome>>, Vec<Vec<Outcome>>) = futures::join!(
+                stream::iter(octavia)
+                    .map(|task| ctx.run(task))
+                    .buffer_unordered(1)
+                    .collect::<Vec<_>>(),
+                stream::iter(neutron)
+                    .map(|task| ctx.run(task))
+                    .buffer_unordered(CONCURRENCY)
+                    .collect::<Vec<_>>(),
+            );
+            results.extend(more);
+            let mut first_error = None;
+            for (op, c, r) in results.into_iter().flatten() {
+                match r {
+                    Ok(id) => {
+                        if let Some(id) = id {
+                            match c.target.kind().step() {
+                                Some(kind) => applied.ids.insert(kind, target_name(&c.target), &id),
+                                None => applied.ids.insert_target(&c.target, &id),
+                            }
+                        }
+                        match (op, c.action) {
+                            (Op::Delete, _) => applied.deleted += 1,
+                            (_, Action::Create | Action::Replace) => applied.created += 1,
+                            (_, Action::Adopt) => applied.adopted += 1,
+                            _ => applied.updated += 1,
+                        }
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+            start = end;
         }
-        start = end;
+        Ok(applied)
     }
-    Ok(applied)
+    .await;
+    // A create sent again may have a first copy still landing: the next
+    // runs must look for it (`lease`).
+    if own.any_resent() {
+        fence.note_resent();
+    }
+    result
 }
 
 /// What every task of a run reads.
@@ -624,9 +633,22 @@ async fn delete<C: Cloud>(
     let id = c.id.as_deref().unwrap_or_default();
     match &c.target {
         Target::Interface { router, .. } => {
-            let router_id = ids
-                .get(StepKind::Router, router)
-                .map(str::to_string)
+            // The router that has this very interface: with duplicates of
+            // one name (a late copy of a create, not yet deduped) the name
+            // alone could pick the other one.
+            let attached = obs.router_ports.iter().find_map(|p| {
+                let on_subnet = p["fixed_ips"]
+                    .as_array()
+                    .is_some_and(|ips| ips.iter().any(|ip| ip["subnet_id"] == id));
+                let device = str_of(p, "device_id");
+                let named = obs
+                    .owned_named(&Kind::Router, router)
+                    .iter()
+                    .any(|r| str_of(r, "id") == device);
+                (on_subnet && named).then(|| device.to_string())
+            });
+            let router_id = attached
+                .or_else(|| ids.get(StepKind::Router, router).map(str::to_string))
                 .or_else(|| {
                     obs.find(&Kind::Router, router)
                         .map(|r| str_of(r, "id").to_string())

@@ -10,8 +10,13 @@
 //! Invariant: **no duplicate, no orphan.** After an ambiguous failure the
 //! engine reads back (by name + mark in the token's project, a rule by its
 //! group and value, an interface by the router's ports): found means take
-//! it; absent means create again after a bounded, jittered backoff. So one
-//! run never makes a resource twice. A Neutron resource is tagged right
+//! it; absent means create again after a bounded, jittered backoff. A
+//! first POST still in the server's hands can land after that read-back:
+//! a second copy, with the marker and no tags. Such a re-send is noted on
+//! the run's `Ownership`, and the lease asks the next runs to look for
+//! marked copies of every step (`lease::sweep_wanted`, `observe`), which
+//! `plan` reports as duplicates and `dedupe` and `destroy` remove.
+//! A Neutron resource is tagged right
 //! after its create (Neutron refuses tags in a POST); if tagging fails the
 //! create is undone (deleted), and if that fails too the error says so and
 //! names the id: the marker lets the next run find it and tag it. At every
@@ -147,7 +152,10 @@ pub async fn create<C: Cloud>(
             Ok(None) if attempt >= CREATE_ATTEMPTS => {
                 return Err(gave_up(&what, attempt, &error));
             }
-            Ok(None) => tokio::time::sleep(backoff(attempt)).await,
+            Ok(None) => {
+                own.note_resent();
+                tokio::time::sleep(backoff(attempt)).await
+            }
             Err(read) => return Err(read_back_failed(&what, &error, read)),
         }
     }
@@ -198,6 +206,7 @@ pub async fn create_many<C: Cloud>(
         if attempt >= CREATE_ATTEMPTS {
             return Err(gave_up(&what, attempt, &error));
         }
+        own.note_resent();
         tokio::time::sleep(backoff(attempt)).await;
     }
     let tagging = made.into_iter().map(|m| async move {

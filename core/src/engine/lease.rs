@@ -43,13 +43,14 @@
 //! free record's text reads as expired to those releases.
 
 use super::observe::{in_project, str_of};
-use super::ownership::Ownership;
+use super::ownership::{FREE, Ownership, record_field, sweep_until, unix_now};
 use super::progress::Progress;
 use super::{EngineError, Fence};
 use crate::cloud::{Cloud, CloudError, Kind, Query};
 use serde_json::{Value, json};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long a record lives without renewal.
 #[cfg(not(test))]
@@ -105,11 +106,16 @@ pub struct Holder {
     pub boot: Option<String>,
     /// The inode of the holder's PID namespace.
     pub pidns: Option<u64>,
+    /// Until when the runs after this one must sweep for late creates
+    /// (`ownership::sweep_wanted`); 0: no sweep.
+    pub sweep: u64,
 }
 
-/// The description of a free record. Releases before this lease parse it
-/// as a holder that expired at 0, so they too see the lease free.
-const FREE: &str = "kuryr6 lease: host=- pid=0 start=0 user=- expires=0 free";
+/// How long after a run that re-sent a create (`Fence::note_resent`) the
+/// next runs look for a late copy of every step: far beyond the longest a
+/// request can take (the client's 120 s limit), so the first POST has
+/// landed or died by then.
+const SWEEP_FOR: Duration = Duration::from_secs(600);
 
 impl Holder {
     fn describe(&self) -> String {
@@ -126,18 +132,16 @@ impl Holder {
         if let Some(n) = self.pidns {
             text.push_str(&format!(" pidns={n}"));
         }
+        if self.sweep != 0 {
+            text.push_str(&format!(" sweep={}", self.sweep));
+        }
         text
     }
 
     /// Parses a description written by `describe` (or by a release before
     /// this lease); `None` for anything else, and for a free record.
     pub fn parse(description: &str) -> Option<Holder> {
-        let rest = description.strip_prefix("kuryr6 lease: ")?;
-        let field = |k: &str| {
-            rest.split(' ')
-                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
-                .map(str::to_string)
-        };
+        let field = |k: &str| record_field(description, k);
         let h = Holder {
             host: field("host")?,
             pid: field("pid")?.parse().ok()?,
@@ -147,6 +151,7 @@ impl Holder {
             token: field("token"),
             boot: field("boot"),
             pidns: field("pidns").and_then(|n| n.parse().ok()),
+            sweep: sweep_until(description),
         };
         (h.expires != 0).then_some(h)
     }
@@ -171,10 +176,7 @@ impl Holder {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    unix_now()
 }
 
 fn hostname() -> String {
@@ -253,6 +255,7 @@ fn process_identity() -> &'static Holder {
             token: None,
             boot: boot_id(),
             pidns: pid_namespace(),
+            sweep: 0,
         }
     })
 }
@@ -262,8 +265,20 @@ fn holding(token: &str, expires: u64) -> Holder {
     Holder {
         token: Some(token.to_string()),
         expires,
+        sweep: 0,
         ..process_identity().clone()
     }
+}
+
+/// The sweep a run that takes a record found as `found` must carry on:
+/// the one the record asks for, or, when its holder expired without
+/// freeing it (a run died, maybe mid-create), one from now.
+fn carried_sweep(found: &str) -> u64 {
+    let mut until = sweep_until(found);
+    if Holder::parse(found).is_some_and(|h| h.expires <= now_secs()) {
+        until = until.max(now_secs() + SWEEP_FOR.as_secs());
+    }
+    until
 }
 
 /// This process as a holder with a token of its own (it holds nothing:
@@ -383,6 +398,13 @@ pub struct Lease {
     renewed: Mutex<Instant>,
     /// Why the lease was lost, once a renewal found it taken.
     lost: Mutex<Option<String>>,
+    /// A create of this run was sent again after an ambiguous failure
+    /// (`Fence::note_resent`): the release asks the next runs to sweep.
+    resent: AtomicBool,
+    /// Until when the record asks the next runs to sweep: carried on from
+    /// the record this run took, pushed on by a re-sent create; written by
+    /// every renewal and the release.
+    sweep_until: Mutex<u64>,
 }
 
 /// What `take` got.
@@ -397,7 +419,15 @@ pub struct Taken {
 }
 
 impl Lease {
-    fn new(id: &str, pipeline: &str, token: &str, revision: u64, since: Instant) -> Lease {
+    /// `sweep`: what its text asks for (`carried_sweep`).
+    fn new(
+        id: &str,
+        pipeline: &str,
+        token: &str,
+        revision: u64,
+        since: Instant,
+        sweep: u64,
+    ) -> Lease {
         Lease {
             id: id.to_string(),
             pipeline: pipeline.to_string(),
@@ -405,6 +435,8 @@ impl Lease {
             revision: Mutex::new(revision),
             renewed: Mutex::new(since),
             lost: Mutex::new(None),
+            resent: AtomicBool::new(false),
+            sweep_until: Mutex::new(sweep),
         }
     }
 
@@ -424,7 +456,11 @@ impl Lease {
     async fn renew<C: Cloud>(&self, cloud: &C) -> Result<(), CloudError> {
         let at = Instant::now();
         let rev = *self.revision.lock().unwrap_or_else(|p| p.into_inner());
-        let text = holding(&self.token, now_secs() + TTL.as_secs()).describe();
+        let text = Holder {
+            sweep: self.sweep(),
+            ..holding(&self.token, now_secs() + TTL.as_secs())
+        }
+        .describe();
         let body = json!({ "description": text });
         match cloud
             .update_if_now(&Kind::SecurityGroup, &self.id, body, rev)
@@ -455,6 +491,15 @@ impl Lease {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The sweep this run's writes to the record ask for.
+    fn sweep(&self) -> u64 {
+        let mut until = self.sweep_until.lock().unwrap_or_else(|p| p.into_inner());
+        if self.resent.load(Ordering::Relaxed) {
+            *until = (*until).max(now_secs() + SWEEP_FOR.as_secs());
+        }
+        *until
     }
 
     fn renewed_at(&self, at: Instant, rev: u64) {
@@ -510,7 +555,13 @@ impl Lease {
             return;
         }
         let rev = *self.revision.lock().unwrap_or_else(|p| p.into_inner());
-        let free = json!({ "description": FREE });
+        let until = self.sweep();
+        let text = if until > now_secs() {
+            format!("{FREE} sweep={until}")
+        } else {
+            FREE.to_string()
+        };
+        let free = json!({ "description": text });
         if let Err(e) = cloud
             .update_if(&Kind::SecurityGroup, &self.id, free, rev)
             .await
@@ -528,6 +579,10 @@ impl Lease {
 }
 
 impl Fence for Lease {
+    fn note_resent(&self) {
+        self.resent.store(true, Ordering::Relaxed);
+    }
+
     fn check(&self) -> Result<(), EngineError> {
         let why = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let age = self
@@ -606,9 +661,9 @@ async fn create_record<C: Cloud>(
     // live record, found by name, excludes).
     let records = read(cloud, pipeline).await?;
     match the_record(&records, pipeline) {
-        Some(r) if str_of(&r, "id") == id && live_other(&records, pipeline, &me).is_none() => {
-            Ok(Some(Lease::new(&id, pipeline, token, revision(&r), since)))
-        }
+        Some(r) if str_of(&r, "id") == id && live_other(&records, pipeline, &me).is_none() => Ok(
+            Some(Lease::new(&id, pipeline, token, revision(&r), since, 0)),
+        ),
         _ => {
             let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
             Ok(None)
@@ -651,14 +706,22 @@ pub async fn take<C: Cloud>(
                 Some(record) => {
                     let since = Instant::now();
                     let id = str_of(&record, "id").to_string();
-                    let body = json!({ "description": holding(&token, now_secs() + TTL.as_secs()).describe() });
+                    let sweep = carried_sweep(str_of(&record, "description"));
+                    let body = json!({ "description": Holder { sweep, ..holding(&token, now_secs() + TTL.as_secs()) }.describe() });
                     match cloud
                         .update_if(&Kind::SecurityGroup, &id, body, revision(&record))
                         .await
                     {
                         Ok(v) => {
                             return Ok(Taken {
-                                lease: Lease::new(&id, pipeline, &token, revision(&v), since),
+                                lease: Lease::new(
+                                    &id,
+                                    pipeline,
+                                    &token,
+                                    revision(&v),
+                                    since,
+                                    sweep,
+                                ),
                                 undisturbed,
                                 made_now: false,
                             });
@@ -670,7 +733,14 @@ pub async fn take<C: Cloud>(
                             let v = cloud.get(&Kind::SecurityGroup, &id).await?;
                             if held_by(&v, &me) {
                                 return Ok(Taken {
-                                    lease: Lease::new(&id, pipeline, &token, revision(&v), since),
+                                    lease: Lease::new(
+                                        &id,
+                                        pipeline,
+                                        &token,
+                                        revision(&v),
+                                        since,
+                                        sweep,
+                                    ),
                                     undisturbed: false,
                                     made_now: false,
                                 });

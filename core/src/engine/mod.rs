@@ -89,6 +89,9 @@ pub(crate) fn one_error_for_all(
 /// that it may still write. `lease::Lease` is the one that can say no.
 pub trait Fence: Sync {
     fn check(&self) -> Result<(), EngineError>;
+    /// The run sent a create again after an ambiguous failure whose
+    /// read-back found nothing (`create`): its first copy may land later.
+    fn note_resent(&self) {}
 }
 
 /// No lease to hold (tests, and work that the caller fences itself).
@@ -100,6 +103,8 @@ impl Fence for Unfenced {
     }
 }
 
+#[cfg(test)]
+mod late_tests;
 #[cfg(test)]
 mod lb_tests;
 #[cfg(test)]

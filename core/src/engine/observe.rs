@@ -171,8 +171,13 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
 
     // Round 2: only names the pipeline wants but does not own yet are
     // looked up (a conflict, an adoption, or a create cut before its
-    // tagging); a converged pipeline makes no call here.
-    let mut lookups: Vec<(Kind, Query)> = Vec::new();
+    // tagging); a converged pipeline makes no call here. Unless the lease
+    // asks for a sweep: a run may have re-sent a create whose first copy
+    // landed later, untagged, beside the one it tagged; then every step's
+    // name is looked up, and such copies join the owned (duplicates that
+    // the diff reports, `dedupe` and `destroy` remove).
+    let sweep = super::ownership::sweep_wanted(&obs.lease);
+    let mut lookups: Vec<(Kind, Query, Vec<String>)> = Vec::new();
     for kind in neutron
         .iter()
         .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
@@ -181,24 +186,39 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
             Kind::LoadBalancer => lbs.iter().flatten().map(|v| str_of(v, "name")).collect(),
             _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
         };
-        let missing: Query = names_of(plan, kind)
+        let swept = sweep && *kind != Kind::LoadBalancer;
+        let (owned_names, missing): (Vec<String>, Vec<String>) = names_of(plan, kind)
             .into_iter()
-            .filter(|n| !have.contains(&n.as_str()))
-            .map(|n| ("name".to_string(), n))
+            .partition(|n| have.contains(&n.as_str()));
+        let query: Query = missing
+            .iter()
+            .chain(owned_names.iter().filter(|_| swept))
+            .map(|n| ("name".to_string(), n.clone()))
             .collect();
-        if !missing.is_empty() {
-            lookups.push((kind.clone(), in_project(&obs.project_id, missing)));
+        if !query.is_empty() {
+            lookups.push((
+                kind.clone(),
+                in_project(&obs.project_id, query),
+                owned_names,
+            ));
         }
     }
-    let found = try_join_all(lookups.iter().map(|(k, q)| cloud.list(k, q))).await?;
-    for ((kind, _), same_named) in lookups.iter().zip(found) {
+    let found = try_join_all(lookups.iter().map(|(k, q, _)| cloud.list(k, q))).await?;
+    for ((kind, _, owned_names), same_named) in lookups.iter().zip(found) {
         // Neutron takes no tags at creation: a run cut between the create
         // and the tagging left a resource that carries only our creation
-        // marker. It is ours; the diff tags it.
+        // marker. It is ours; the diff tags it (or, beside a tagged one of
+        // its name, reports a duplicate). Octavia's carry tags from birth.
         let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
             .into_iter()
             .filter(|v| !own.is_tagged(v))
             .partition(|v| *kind != Kind::LoadBalancer && own.is_interrupted_create(v));
+        // A name found only by the sweep was owned already: someone
+        // else's resource of that name changes nothing.
+        let foreign = foreign
+            .into_iter()
+            .filter(|v| !owned_names.iter().any(|n| v["name"] == n.as_str()))
+            .collect();
         obs.owned
             .entry(kind.singular().into())
             .or_default()

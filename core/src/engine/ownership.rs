@@ -15,13 +15,17 @@
 //!   description `kuryr6:pipeline=<name>`;
 //! - the pipeline's lease record (`lease`) is the security group
 //!   `kuryr6-lease:<name>`, tagged `kuryr6-lease=<name>` and never with
-//!   the pipeline's tag.
+//!   the pipeline's tag. Free, its description is `FREE`. Free or held, it
+//!   may end in ` sweep=<unix seconds>` while the next runs must look for
+//!   late copies of a create (`sweep_wanted`).
 //!
 //! A leaf module (it depends on nothing else in the engine but `value`).
 
 use super::value::str_of;
 use crate::validate::RESERVED_NAME_PREFIX;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Tag every kuryr6 resource carries, whichever pipeline owns it.
 pub const OWNER_TAG: &str = "kuryr6";
@@ -35,11 +39,16 @@ pub const LOADBALANCER_DESCRIPTION: &str = "Kubernetes API (kuryr6)";
 
 /// The marks of one pipeline: what it writes on what it makes, and what
 /// it recognises as its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Ownership {
     pipeline: String,
     /// `kuryr6:pipeline=<name>`, made once.
     tag: String,
+    /// Set when a create of this run was sent again because the read-back
+    /// after an ambiguous failure found nothing: the first copy may still
+    /// land, later, with the creation marker and no tags (`create`). The
+    /// lease then asks the next runs to look for it (`lease`).
+    resent: Arc<AtomicBool>,
 }
 
 impl Ownership {
@@ -47,7 +56,18 @@ impl Ownership {
         Ownership {
             pipeline: pipeline.to_string(),
             tag: format!("{PIPELINE_TAG_PREFIX}{pipeline}"),
+            resent: Arc::default(),
         }
+    }
+
+    /// A create carrying these marks was sent again after an ambiguous
+    /// failure (see `resent`).
+    pub fn note_resent(&self) {
+        self.resent.store(true, Ordering::Relaxed);
+    }
+
+    pub fn any_resent(&self) -> bool {
+        self.resent.load(Ordering::Relaxed)
     }
 
     /// The pipeline's name.
@@ -133,6 +153,51 @@ impl Ownership {
 }
 
 /// Whether `v` carries `tag` (any tag: kuryr6's, or Kuryr's resource tags).
+/// The description of a free lease record. Releases before the
+/// compare-and-swap lease parse it as a holder that expired at 0, so they
+/// too see the lease free.
+pub const FREE: &str = "kuryr6 lease: host=- pid=0 start=0 user=- expires=0 free";
+
+/// The value of `key` in a lease record's text (`kuryr6 lease: k=v k=v`).
+pub fn record_field(description: &str, key: &str) -> Option<String> {
+    description
+        .strip_prefix("kuryr6 lease: ")?
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_string)
+}
+
+/// Whether a run must look for late copies of its creates (`observe`),
+/// from its pipeline's lease records: a record asks for a sweep until a
+/// time not yet past (` sweep=<unix seconds>`, written by a run that
+/// re-sent a create, and carried on by the runs after it), or its holder
+/// expired without freeing it (a run died, maybe while a POST of it was
+/// in flight). A plain free record, a live holder's, or none costs no
+/// extra read.
+pub fn sweep_wanted(records: &[Value]) -> bool {
+    let now = unix_now();
+    records.iter().any(|r| {
+        let text = str_of(r, "description");
+        let expires: Option<u64> = record_field(text, "expires").and_then(|e| e.parse().ok());
+        sweep_until(text) > now || expires.is_some_and(|e| e != 0 && e <= now)
+    })
+}
+
+/// The end of the sweep a lease record asks for (`sweep_wanted`), 0 for
+/// none.
+pub fn sweep_until(description: &str) -> u64 {
+    record_field(description, "sweep")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The clock lease records are written in: Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub fn has_tag(v: &Value, tag: &str) -> bool {
     v["tags"]
         .as_array()
@@ -167,6 +232,27 @@ mod tests {
             "pods [made by kuryr6 (kuryr6:pipeline=seed-ipv6)]"
         );
         assert_eq!(o.rule_marker(), "kuryr6:pipeline=seed-ipv6");
+    }
+
+    #[test]
+    fn a_sweep_is_wanted_after_a_re_sent_create_or_a_holder_that_died() {
+        let now = unix_now();
+        let record = |text: String| json!({ "description": text });
+        assert!(!sweep_wanted(&[]));
+        assert!(!sweep_wanted(&[record(FREE.into())]));
+        assert!(sweep_wanted(&[record(format!("{FREE} sweep={}", now + 60))]));
+        assert!(!sweep_wanted(&[record(format!("{FREE} sweep={}", now - 1))]));
+        let held = |expires: u64, sweep: &str| {
+            record(format!(
+                "kuryr6 lease: host=h pid=1 start=2 user=u expires={expires} token=t{sweep}"
+            ))
+        };
+        // A live holder that re-sent nothing: no extra read.
+        assert!(!sweep_wanted(&[held(now + 60, "")]));
+        assert!(sweep_wanted(&[held(now + 60, &format!(" sweep={}", now + 60))]));
+        // A holder that expired without freeing the record died writing.
+        assert!(sweep_wanted(&[held(now - 1, "")]));
+        assert_eq!(record_field(FREE, "expires").as_deref(), Some("0"));
     }
 
     #[test]
