@@ -102,6 +102,8 @@ impl Scratch {
             .env_remove("KURYR6_TRUSTED_KEYS")
             .env_remove("KURYR6_REGISTRY_USERNAME")
             .env_remove("KURYR6_REGISTRY_PASSWORD")
+            .env_remove("KURYR6_REGISTRY_HOST")
+            .env_remove("KURYR6_REGISTRY_TOKEN_HOSTS")
             .env_remove("DOCKER_CONFIG")
             .env_remove("OS_CLOUD")
             .envs(env.iter().copied())
@@ -680,8 +682,60 @@ fn signed_path_plugins_are_checked_when_keys_are_given() {
     ok(s.kuryr6(&["check", p.to_str().unwrap()]));
 }
 
+/// Credentials tied to one registry never reach another one: a second
+/// "registry" on the same host, another port, that challenges with Basic
+/// or with a Bearer realm of its own.
+#[test]
+fn credentials_of_one_registry_never_reach_another() {
+    let s = Scratch::new("impostor");
+    // The real local registry is the one the operator meant.
+    let registry = std::env::var("KURYR6_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5050".into());
+    let per_host = format!(
+        "KURYR6_REGISTRY_AUTH_{}",
+        registry.replace(['.', ':'], "_").to_uppercase()
+    );
+    let creds = [
+        (per_host.as_str(), "vendor-ci:pw-e2e-77aa"),
+        ("KURYR6_REGISTRY_USERNAME", "vendor-ci"),
+        ("KURYR6_REGISTRY_PASSWORD", "pw-e2e-77aa"),
+        ("KURYR6_REGISTRY_HOST", registry.as_str()),
+    ];
+    for basic in [true, false] {
+        let impostor = TokenServer::start_challenging(basic);
+        let source = s.repo(&impostor.addr(), "naming");
+        let pipeline = s.pipeline(&source, "", "");
+        let out = s.kuryr6_env(
+            &["plugin", "lock", pipeline.to_str().unwrap()],
+            "cache",
+            &creds,
+        );
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        let seen = impostor.requests.lock().unwrap().clone();
+        assert!(
+            seen.iter().any(|r| r.starts_with("GET /v2/")),
+            "the impostor was asked and challenged: {seen:?}"
+        );
+        for r in &seen {
+            let lower = r.to_ascii_lowercase();
+            assert!(
+                !lower.contains("authorization: basic"),
+                "credentials reached the other registry: {r}"
+            );
+            // base64("vendor-ci:pw-e2e-77aa")
+            assert!(!r.contains("dmVuZG9yLWNpOnB3LWUyZS03N2Fh"), "{r}");
+        }
+        if basic {
+            assert!(t.contains("asks for credentials"), "{t}");
+        }
+        assert!(!t.contains("pw-e2e-77aa"), "a secret was printed: {t}");
+    }
+}
+
 /// A token service for the registry's Bearer challenge: answers every
 /// request with a token and keeps each request's head for the test.
+/// `start_challenging` makes it a registry too, one that asks every `/v2/`
+/// request for credentials (Basic, or Bearer with itself as the realm).
 struct TokenServer {
     url: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -689,9 +743,26 @@ struct TokenServer {
 
 impl TokenServer {
     fn start() -> TokenServer {
+        Self::serve(None)
+    }
+
+    fn start_challenging(basic: bool) -> TokenServer {
+        Self::serve(Some(basic))
+    }
+
+    /// `host:port`.
+    fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/token")
+            .to_string()
+    }
+
+    fn serve(challenge: Option<bool>) -> TokenServer {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let url = format!("http://{addr}/token");
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
         // Ends with the test process; bounded by the test's own requests.
@@ -706,9 +777,22 @@ impl TokenServer {
                     }
                     head.push(byte[0]);
                 }
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&head).into_owned());
+                let head = String::from_utf8_lossy(&head).into_owned();
+                seen.lock().unwrap().push(head.clone());
+                if let Some(basic) = challenge
+                    && head.starts_with("GET /v2/")
+                {
+                    let ask = if basic {
+                        "Basic realm=\"impostor\"".to_string()
+                    } else {
+                        format!("Bearer realm=\"http://{addr}/token\",service=\"impostor\"")
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {ask}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
                 let body = r#"{"token":"tok-e2e-9f3a"}"#;
                 let _ = write!(
                     stream,
@@ -742,9 +826,12 @@ fn registry_credentials_are_traded_for_a_token_and_never_printed() {
     let s = Scratch::new("auth");
     s.keygen("vendor");
     let source = s.repo(&own.addr, "auth");
+    // Tied to this registry (its address with port): the token service
+    // shares its host.
     let creds = [
         ("KURYR6_REGISTRY_USERNAME", "vendor-ci"),
         ("KURYR6_REGISTRY_PASSWORD", "pw-e2e-5c1d"),
+        ("KURYR6_REGISTRY_HOST", own.addr.as_str()),
     ];
     let file = s.signed("naming", "vendor");
     let mut outputs = vec![ok(s.kuryr6_env(

@@ -240,8 +240,14 @@ mod tests {
         let record = |text: String| json!({ "description": text });
         assert!(!sweep_wanted(&[]));
         assert!(!sweep_wanted(&[record(FREE.into())]));
-        assert!(sweep_wanted(&[record(format!("{FREE} sweep={}", now + 60))]));
-        assert!(!sweep_wanted(&[record(format!("{FREE} sweep={}", now - 1))]));
+        assert!(sweep_wanted(&[record(format!(
+            "{FREE} sweep={}",
+            now + 60
+        ))]));
+        assert!(!sweep_wanted(&[record(format!(
+            "{FREE} sweep={}",
+            now - 1
+        ))]));
         let held = |expires: u64, sweep: &str| {
             record(format!(
                 "kuryr6 lease: host=h pid=1 start=2 user=u expires={expires} token=t{sweep}"
@@ -249,7 +255,10 @@ mod tests {
         };
         // A live holder that re-sent nothing: no extra read.
         assert!(!sweep_wanted(&[held(now + 60, "")]));
-        assert!(sweep_wanted(&[held(now + 60, &format!(" sweep={}", now + 60))]));
+        assert!(sweep_wanted(&[held(
+            now + 60,
+            &format!(" sweep={}", now + 60)
+        )]));
         // A holder that expired without freeing the record died writing.
         assert!(sweep_wanted(&[held(now - 1, "")]));
         assert_eq!(record_field(FREE, "expires").as_deref(), Some("0"));

@@ -25,10 +25,17 @@
 //! Transport: plain HTTP only for a loopback registry or with `insecure`
 //! (the operator's explicit choice for that source); otherwise HTTPS with
 //! certificates verified against the system's roots, never skipped.
-//! Credentials: `KURYR6_REGISTRY_USERNAME` + `KURYR6_REGISTRY_PASSWORD`,
-//! else the registry's `auth` in `$DOCKER_CONFIG/config.json` or
-//! `~/.docker/config.json`; sent as Basic or traded for a Bearer token as
-//! the registry asks (401 + WWW-Authenticate), never printed or logged.
+//! Credentials belong to one registry (`host[:port]`, exactly as the
+//! reference names it): `KURYR6_REGISTRY_AUTH_<registry>` = `user:password`
+//! (the registry upper-cased, every other character `_`), or
+//! `KURYR6_REGISTRY_USERNAME` + `KURYR6_REGISTRY_PASSWORD` for the one
+//! registry `KURYR6_REGISTRY_HOST` names, else the registry's `auth` in
+//! `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`. They are sent
+//! as Basic or traded for a Bearer token as that registry asks (401 +
+//! WWW-Authenticate), never to another registry, never over plain HTTP
+//! off loopback, to a token realm only on the registry's own host or one
+//! the operator named (`KURYR6_REGISTRY_TOKEN_HOSTS`), and never printed
+//! or logged.
 //! Every blob and manifest is hashed on arrival and refused unless it is
 //! the digest asked for.
 
@@ -162,16 +169,39 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-fn credentials_for(registry: &str) -> Credentials {
+/// The environment variable that holds `registry`'s credentials.
+pub fn auth_variable(registry: &str) -> String {
+    let key: String = registry
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("KURYR6_REGISTRY_AUTH_{key}")
+}
+
+/// `registry`'s credentials, from `env` (the process environment) and the
+/// docker config it names. Only those tied to this very registry.
+fn credentials_for(registry: &str, env: impl Fn(&str) -> Option<String>) -> Credentials {
     use base64::Engine as _;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(u), Some(p)) = (
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let basic = |user_password: String| {
+        Credentials::Basic(base64::engine::general_purpose::STANDARD.encode(user_password))
+    };
+    if let Some(up) = env(&auth_variable(registry)).filter(|v| v.contains(':')) {
+        return basic(up);
+    }
+    if let (Some(u), Some(p), Some(host)) = (
         env("KURYR6_REGISTRY_USERNAME"),
         env("KURYR6_REGISTRY_PASSWORD"),
-    ) {
-        return Credentials::Basic(
-            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")),
-        );
+        env("KURYR6_REGISTRY_HOST"),
+    ) && host.eq_ignore_ascii_case(registry)
+    {
+        return basic(format!("{u}:{p}"));
     }
     let config = env("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
@@ -237,7 +267,7 @@ impl Client {
             base: format!("{scheme}://{}", reference.registry),
             insecure,
             registry: reference.registry.clone(),
-            credentials: credentials_for(&reference.registry),
+            credentials: credentials_for(&reference.registry, |k| std::env::var(k).ok()),
             authorization: std::sync::Mutex::new(None),
         })
     }
@@ -248,6 +278,10 @@ impl Client {
             Some(inner) => inner.split(']').next().unwrap_or(inner),
             None => r.split(':').next().unwrap_or(r),
         }
+    }
+
+    fn is_loopback(&self) -> bool {
+        is_loopback_host(self.registry_host())
     }
 
     fn url(&self, repo: &str, tail: &str) -> String {
@@ -319,13 +353,21 @@ impl Client {
     async fn answer(&self, challenge: &str, scope: &str) -> Result<String, OciError> {
         let denied = || {
             OciError::Http(format!(
-                "registry {} asks for credentials: set KURYR6_REGISTRY_USERNAME and KURYR6_REGISTRY_PASSWORD, or log in so ~/.docker/config.json has them",
+                "registry {} asks for credentials: set {}=<user>:<password> (or KURYR6_REGISTRY_USERNAME, KURYR6_REGISTRY_PASSWORD and KURYR6_REGISTRY_HOST={}), or log in so ~/.docker/config.json has them",
+                self.registry,
+                auth_variable(&self.registry),
                 self.registry
             ))
         };
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         if scheme.eq_ignore_ascii_case("basic") {
             return match &self.credentials {
+                Credentials::Basic(_) if self.base.starts_with("http:") && !self.is_loopback() => {
+                    Err(OciError::Http(format!(
+                        "registry {} asks for credentials over plain HTTP (the source is insecure); kuryr6 sends them only over HTTPS or to a registry on this machine",
+                        self.registry
+                    )))
+                }
                 Credentials::Basic(b) => Ok(format!("Basic {b}")),
                 Credentials::None => Err(denied()),
             };
@@ -361,12 +403,11 @@ impl Client {
         })?;
         let mut rb = self.http.get(realm_url.clone()).query(&query);
         // The realm is the registry's word: our credentials go there only
-        // over HTTPS, or to the registry's own host (a loopback test
-        // registry), never in clear text to a host it picked.
-        let same_host =
-            realm_url.host_str().map(|h| h.trim_matches(['[', ']'])) == Some(self.registry_host());
+        // on the registry's own host or one the operator named, and only
+        // over HTTPS or on this machine.
+        let named = std::env::var("KURYR6_REGISTRY_TOKEN_HOSTS").unwrap_or_default();
         if let Credentials::Basic(b) = &self.credentials
-            && (realm_url.scheme() == "https" || same_host)
+            && realm_may_have_credentials(&realm_url, self.registry_host(), &named)
         {
             rb = rb.header(reqwest::header::AUTHORIZATION, format!("Basic {b}"));
         }
@@ -585,18 +626,39 @@ impl Client {
     }
 }
 
+/// Whether a token realm named by a registry on `registry_host` may get
+/// the registry's credentials: on that host or one in `named` (the
+/// operator's comma-separated `host` or `host:port` list), over HTTPS, or
+/// over plain HTTP on loopback only.
+fn realm_may_have_credentials(realm: &reqwest::Url, registry_host: &str, named: &str) -> bool {
+    let host = realm.host_str().unwrap_or("").trim_matches(['[', ']']);
+    let authority = match realm.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let trusted = host.eq_ignore_ascii_case(registry_host)
+        || named.split(',').map(str::trim).any(|n| {
+            !n.is_empty() && (n.eq_ignore_ascii_case(host) || n.eq_ignore_ascii_case(&authority))
+        });
+    let transport =
+        realm.scheme() == "https" || (realm.scheme() == "http" && is_loopback_host(host));
+    trusted && transport
+}
+
 /// HTTPS always; plain HTTP only to loopback or when the operator said
 /// `insecure` (the rule for the registry itself, applied to redirects).
 fn transport_allowed(url: &reqwest::Url, insecure: bool) -> bool {
     url.scheme() == "https"
         || insecure
-        || (url.scheme() == "http"
-            && url.host_str().is_some_and(|h| {
-                let h = h.trim_start_matches('[').trim_end_matches(']');
-                h.eq_ignore_ascii_case("localhost")
-                    || h.parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }))
+        || (url.scheme() == "http" && url.host_str().is_some_and(is_loopback_host))
+}
+
+/// `localhost` or a loopback address (brackets of an IPv6 one allowed).
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Same scheme, host and port as `base` (the registry's URL).
@@ -827,6 +889,72 @@ pub(crate) mod tests {
         assert_eq!(get("realm"), Some("https://h/t"));
         assert_eq!(get("scope"), Some("a\"b"));
         assert_eq!(get("error"), Some("insufficient_scope"));
+    }
+
+    #[test]
+    fn credentials_belong_to_one_registry() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let none = |c: Credentials| matches!(c, Credentials::None);
+        assert_eq!(
+            auth_variable("127.0.0.1:5050"),
+            "KURYR6_REGISTRY_AUTH_127_0_0_1_5050"
+        );
+        let per_host = env(&[
+            ("KURYR6_REGISTRY_AUTH_127_0_0_1_5050", "u:p"),
+            ("DOCKER_CONFIG", "/nonexistent"),
+            ("HOME", "/nonexistent"),
+        ]);
+        assert!(
+            matches!(credentials_for("127.0.0.1:5050", &per_host), Credentials::Basic(b) if b == "dTpw")
+        );
+        // Another port, another host: nothing.
+        assert!(none(credentials_for("127.0.0.1:5051", &per_host)));
+        assert!(none(credentials_for("other.example", &per_host)));
+        // The pair of variables belongs to the host it is tied to only.
+        let untied = env(&[
+            ("KURYR6_REGISTRY_USERNAME", "u"),
+            ("KURYR6_REGISTRY_PASSWORD", "p"),
+            ("HOME", "/nonexistent"),
+        ]);
+        assert!(none(credentials_for("registry.example", &untied)));
+        let tied = env(&[
+            ("KURYR6_REGISTRY_USERNAME", "u"),
+            ("KURYR6_REGISTRY_PASSWORD", "p"),
+            ("KURYR6_REGISTRY_HOST", "registry.example"),
+            ("HOME", "/nonexistent"),
+        ]);
+        assert!(!none(credentials_for("registry.example", &tied)));
+        assert!(none(credentials_for("registry.example:444", &tied)));
+        assert!(none(credentials_for("evil.example", &tied)));
+    }
+
+    #[test]
+    fn a_token_realm_gets_credentials_on_the_registry_host_or_a_named_one_only() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let ok = |realm: &str, named: &str| {
+            realm_may_have_credentials(&u(realm), "registry.example", named)
+        };
+        assert!(ok("https://registry.example/token", ""));
+        assert!(ok("https://registry.example:8443/token", ""));
+        assert!(!ok("https://auth.example/token", ""));
+        assert!(ok("https://auth.example/token", "auth.example"));
+        assert!(ok(
+            "https://auth.example:444/token",
+            "other, auth.example:444"
+        ));
+        assert!(!ok("https://auth.example:445/token", "auth.example:444"));
+        // Never in clear text off loopback, named or not.
+        assert!(!ok("http://registry.example/token", ""));
+        assert!(!ok("http://auth.example/token", "auth.example"));
+        let local = |realm: &str| realm_may_have_credentials(&u(realm), "127.0.0.1", "");
+        assert!(local("http://127.0.0.1:5999/token"));
+        assert!(!local("http://127.0.0.2:5999/token"));
     }
 
     #[test]

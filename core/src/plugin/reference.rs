@@ -37,7 +37,7 @@ impl Reference {
         // text after `oci://` up to `@` may be a password: never echoed.
         if let Some((_, host)) = registry.rsplit_once('@') {
             return Err(format!(
-                "`oci://<credentials>@{host}/…` carries credentials, which kuryr6 does not take in a reference (and does not print); set KURYR6_REGISTRY_USERNAME and KURYR6_REGISTRY_PASSWORD, or log in so ~/.docker/config.json has them"
+                "`oci://<credentials>@{host}/…` carries credentials, which kuryr6 does not take in a reference (and does not print); set KURYR6_REGISTRY_AUTH_<registry>=<user>:<password>, or log in so ~/.docker/config.json has them"
             ));
         }
         check_registry(registry).map_err(|e| format!("`{s}`: {e}"))?;
