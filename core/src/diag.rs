@@ -75,6 +75,9 @@ pub enum Code {
     E029,
     /// A policy plugin reported a violation.
     E030,
+    /// An API host's address cannot serve: not unicast, a family the
+    /// pipeline lacks, or an address the plan gives to something else.
+    E031,
     /// Warning: the service subnet's prefix length is not the guide's (/112
     /// for IPv6, /24 for IPv4).
     W001,

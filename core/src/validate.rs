@@ -11,6 +11,7 @@ use crate::plan::*;
 use crate::rule_canon;
 use crate::source::Span;
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 
 /// Kubernetes ≤ 1.33 (and later ones without the MultiCIDRServiceAllocator)
 /// refuse a service range with more than 20 host bits.
@@ -102,6 +103,7 @@ pub fn plan(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
     }
     check_overlaps(&mut c, plan);
     check_families(&mut c, plan);
+    check_api_host_addresses(&mut c, plan);
     for step in &plan.steps {
         match step {
             Step::SecurityGroup(sg) => check_rules(&mut c, sg),
@@ -228,6 +230,106 @@ fn check_header(c: &mut Checker, plan: &Plan) {
             }
         } else {
             seen.insert(&h.name, i);
+        }
+    }
+}
+
+/// Why `a` cannot be a kube-apiserver's address that Octavia reaches, if
+/// it cannot: not a unicast address of a host on a network.
+fn unusable_host_address(a: IpAddr) -> Option<&'static str> {
+    if a.is_unspecified() {
+        return Some("the unspecified address");
+    }
+    if a.is_loopback() {
+        return Some("a loopback address, which Octavia cannot reach");
+    }
+    if a.is_multicast() {
+        return Some("a multicast address");
+    }
+    match a {
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V4(v4) if v4.is_link_local() => {
+            Some("link-local, which Octavia cannot reach across a router")
+        }
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+            Some("link-local, which Octavia cannot reach across a router")
+        }
+        _ => None,
+    }
+}
+
+/// What in the plan already claims `a`, if anything: a Kubernetes service
+/// range, a pod subnet, an allocation pool Neutron hands out, a gateway,
+/// or the load balancer's VIP.
+fn claimed_in_plan(plan: &Plan, a: IpAddr) -> Option<String> {
+    if let Some(r) = plan.service_ranges().into_iter().find(|r| r.contains(&a)) {
+        return Some(format!(
+            "inside the Kubernetes service range {r}, whose addresses Kubernetes gives to Services"
+        ));
+    }
+    for s in plan.subnets() {
+        if s.gateway_ip == a {
+            return Some(format!("the gateway of subnet `{}`", s.name));
+        }
+        if s.role == Role::Pod && s.cidr.contains(&a) {
+            return Some(format!(
+                "inside pod subnet `{}` ({}), whose addresses Kuryr gives to pods",
+                s.name, s.cidr
+            ));
+        }
+        if s.allocation_pools
+            .iter()
+            .any(|p| p.start <= a && a <= p.end)
+        {
+            return Some(format!(
+                "inside an allocation pool of subnet `{}`, from which Neutron hands addresses to ports",
+                s.name
+            ));
+        }
+    }
+    plan.steps.iter().find_map(|st| match st {
+        Step::Loadbalancer(lb) if lb.vip == a => {
+            Some(format!("the VIP of load balancer `{}`", lb.name))
+        }
+        _ => None,
+    })
+}
+
+/// Each API host's address is one a kube-apiserver can bind and Octavia
+/// can reach, of a family the pipeline has, and not one the plan gives to
+/// something else.
+fn check_api_host_addresses(c: &mut Checker, plan: &Plan) {
+    let families: BTreeSet<u8> = plan.subnets().map(|s| s.ip_version).collect();
+    for (i, h) in plan.kubernetes.api_hosts.iter().enumerate() {
+        let field = format!("api_hosts[{i}].address");
+        let a = h.address;
+        let version = if a.is_ipv4() { 4 } else { 6 };
+        let problem = if let Some(why) = unusable_host_address(a) {
+            Some((
+                format!("API host `{}` has address {a}, {why}", h.name),
+                "give the address the kube-apiserver listens on, on the hosts' own network"
+                    .to_string(),
+            ))
+        } else if !families.is_empty() && !families.contains(&version) {
+            let have: Vec<String> = families.iter().map(|v| format!("IPv{v}")).collect();
+            Some((
+                format!(
+                    "API host `{}` has an IPv{version} address ({a}), but the pipeline's subnets are {} only",
+                    h.name,
+                    have.join(" and ")
+                ),
+                "give the host's address of the pipeline's family, or add a subnet of that family (dual-stack)".to_string(),
+            ))
+        } else {
+            claimed_in_plan(plan, a).map(|what| {
+                (
+                    format!("API host `{}` has address {a}, {what}", h.name),
+                    "give the host's own address, outside the pipeline's pod and service subnets' ranges".to_string(),
+                )
+            })
+        };
+        if let Some((message, help)) = problem {
+            c.report(Code::E031, "", &field, message, help);
         }
     }
 }

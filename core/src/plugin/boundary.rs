@@ -153,7 +153,10 @@ fn may_change(hook: Hook, kind: StepKind) -> &'static [&'static str] {
             "allocation_pools",
         ],
         (Hook::Plan, StepKind::SecurityGroup) => &["name", "rules[].remote_ip_prefix"],
-        (Hook::Plan, StepKind::Loadbalancer) => &["name", "vip", "pool_name", "members[].address"],
+        // Members are the API hosts: their addresses come from
+        // `[kubernetes] api_hosts` alone, which emit writes into the
+        // kube-apiserver flags and kubeadm.yaml (one source, no drift).
+        (Hook::Plan, StepKind::Loadbalancer) => &["name", "vip", "pool_name"],
         (Hook::Plan, StepKind::Network | StepKind::Router | StepKind::Emit) => &["name"],
         // The naming hook changes names only, and only through the host.
         (Hook::Naming, _) => &["name"],
@@ -408,6 +411,17 @@ mod tests {
             e.contains("enable_dhcp") && e.contains("may change only name, cidr"),
             "{e}"
         );
+        // A member is an API host: its address is [kubernetes]'s alone, so
+        // the load balancer and the emitted kube-apiserver flags agree.
+        let e = change(|p| {
+            for s in &mut p.steps {
+                if let Step::Loadbalancer(lb) = s {
+                    lb.members[0].address = "fd10:0:0:3::99".parse().unwrap();
+                }
+            }
+        })
+        .unwrap_err();
+        assert!(e.contains("members[0].address"), "{e}");
         // The naming hook's allow-list is names only.
         let before = seed();
         let mut after = before.clone();
