@@ -911,27 +911,27 @@ pub(crate) mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert!(
-            matches!(credentials_for("127.0.0.1:5050", &per_host), Credentials::Basic(b) if b == "dTpw")
+            matches!(credentials_for("127.0.0.1:5050", per_host), Credentials::Basic(b) if b == "dTpw")
         );
         // Another port, another host: nothing.
-        assert!(none(credentials_for("127.0.0.1:5051", &per_host)));
-        assert!(none(credentials_for("other.example", &per_host)));
+        assert!(none(credentials_for("127.0.0.1:5051", per_host)));
+        assert!(none(credentials_for("other.example", per_host)));
         // The pair of variables belongs to the host it is tied to only.
         let untied = env(&[
             ("KURYR6_REGISTRY_USERNAME", "u"),
             ("KURYR6_REGISTRY_PASSWORD", "p"),
             ("HOME", "/nonexistent"),
         ]);
-        assert!(none(credentials_for("registry.example", &untied)));
+        assert!(none(credentials_for("registry.example", untied)));
         let tied = env(&[
             ("KURYR6_REGISTRY_USERNAME", "u"),
             ("KURYR6_REGISTRY_PASSWORD", "p"),
             ("KURYR6_REGISTRY_HOST", "registry.example"),
             ("HOME", "/nonexistent"),
         ]);
-        assert!(!none(credentials_for("registry.example", &tied)));
-        assert!(none(credentials_for("registry.example:444", &tied)));
-        assert!(none(credentials_for("evil.example", &tied)));
+        assert!(!none(credentials_for("registry.example", tied)));
+        assert!(none(credentials_for("registry.example:444", tied)));
+        assert!(none(credentials_for("evil.example", tied)));
     }
 
     #[test]
