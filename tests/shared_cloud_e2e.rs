@@ -6,7 +6,8 @@
 //!   neither sees, adopts or deletes the other's resources.
 //! - Concurrency: two runs of one pipeline started at the same moment leave
 //!   one of each resource, and agree on the ids.
-//! - The lease: a run refuses while another holds it, naming the holder.
+//! - The lease: a run refuses while another holds it, naming the holder;
+//!   two runs and a destroy started together leave all or nothing.
 //! - Duplicates: never silently picked from; `kuryr6 dedupe` resolves them.
 //!
 //! Each test has its own pipeline name and resource names, so they run side
@@ -318,6 +319,95 @@ fn two_runs_at_once_leave_one_of_each() {
     assert_ok(&cloud.kuryr6(&a.dir, &["destroy", &a.pipeline()]));
     assert!(tagged(&cloud, NAME).is_empty());
     assert!(records().is_empty(), "destroy leaves no lease record");
+}
+
+/// Two runs and a destroy of one pipeline, started together: the cloud
+/// ends with the pipeline whole or with nothing of it, never a half; the
+/// kuryr.conf of every run that succeeded after the destroy names ids that
+/// exist; and they contended for the lease.
+#[test]
+fn two_runs_and_a_destroy_at_once_leave_all_or_nothing() {
+    const NAME: &str = "race3-e2e";
+    let cloud = LocalCloud::get();
+    let text = pipeline(NAME, 0x35);
+    let a = Scratch::with_pipeline("race3-a", &text);
+    let b = Scratch::with_pipeline("race3-b", &text);
+    let d = Scratch::with_pipeline("race3-d", &text);
+    // A pipeline there to destroy, so that the destroy has work.
+    assert_ok(&cloud.kuryr6(&d.dir, &["run", &d.pipeline()]));
+    assert_eq!(tagged(&cloud, NAME).len(), 6);
+
+    let started = std::time::Instant::now();
+    let outcomes: Vec<(String, std::process::Output, std::time::Duration)> =
+        std::thread::scope(|scope| {
+            let go = |who: &'static str, s: &Scratch, cmd: &'static str| {
+                let mut child = cloud
+                    .kuryr6_command(&s.dir, &[cmd, &s.pipeline()])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("kuryr6 starts");
+                scope.spawn(move || {
+                    let out = child.wait_with_output().unwrap();
+                    (who.to_string(), out, started.elapsed())
+                })
+            };
+            let handles = [
+                go("a", &a, "run"),
+                go("b", &b, "run"),
+                go("d", &d, "destroy"),
+            ];
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+    let report: String = outcomes
+        .iter()
+        .map(|(who, o, t)| format!("--- {who} at {t:?}: {}\n{}", o.status, stderr(o)))
+        .collect();
+    let waited = outcomes
+        .iter()
+        .filter(|(_, o, _)| stderr(o).contains("waiting for another run of pipeline race3-e2e"))
+        .count();
+    assert!(waited >= 1, "they contended for the lease:\n{report}");
+    let (_, destroy, destroyed_at) = outcomes.iter().find(|(w, _, _)| w == "d").unwrap();
+    assert_ok(destroy);
+
+    let left = tagged(&cloud, NAME);
+    let ids: Vec<&str> = left.iter().map(|t| t.3.as_str()).collect();
+    match left.len() {
+        0 => {
+            // The destroy came last: no run succeeded after it.
+            for (who, o, at) in &outcomes {
+                assert!(
+                    who == "d" || !o.status.success() || at < destroyed_at,
+                    "run {who} succeeded after the destroy yet nothing is left:\n{report}"
+                );
+            }
+        }
+        6 => {
+            let mut names: Vec<&str> = left.iter().map(|t| t.1.as_str()).collect();
+            names.dedup();
+            assert_eq!(names.len(), 6, "one of each: {left:?}");
+            for (who, o, at) in &outcomes {
+                if who == "d" || !o.status.success() || at < destroyed_at {
+                    continue;
+                }
+                let s = if who == "a" { &a } else { &b };
+                let [_, pod, service, groups] = conf_ids(&kuryr_conf(s));
+                for id in [pod.as_str(), service.as_str()]
+                    .into_iter()
+                    .chain(groups.split(','))
+                {
+                    assert!(
+                        ids.contains(&id.trim()),
+                        "run {who}'s kuryr.conf names {id}, which is gone:\n{report}"
+                    );
+                }
+            }
+        }
+        n => panic!("a half is left ({n} of 6): {left:?}\n{report}"),
+    }
+    assert_ok(&cloud.kuryr6(&a.dir, &["destroy", &a.pipeline()]));
+    assert!(tagged(&cloud, NAME).is_empty());
 }
 
 #[test]
