@@ -98,6 +98,13 @@ fi
 echo "== third local cloud (fleet tests) at $KURYR6_FLEET_CLOUD_DIR"
 fleet_up
 
+# The previous release, for the upgrade test (tests/upgrade_e2e.rs): built
+# from its tag with this checkout's target/, so only the workspace's own
+# crates compile.
+echo "== previous release (upgrade test)"
+KURYR6_PREVIOUS_BIN=$(bash scripts/previous-build.sh)
+export KURYR6_PREVIOUS_BIN
+
 echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud and registry)"
 log=$(mktemp)
 status=0

@@ -333,15 +333,14 @@ fn two_runs_and_a_destroy_at_once_leave_all_or_nothing() {
     let a = Scratch::with_pipeline("race3-a", &text);
     let b = Scratch::with_pipeline("race3-b", &text);
     let d = Scratch::with_pipeline("race3-d", &text);
-    // A pipeline there to destroy, so that the destroy has work.
-    assert_ok(&cloud.kuryr6(&d.dir, &["run", &d.pipeline()]));
-    assert_eq!(tagged(&cloud, NAME).len(), 6);
+    // Nothing there yet: both runs must write, so all three contend.
+    assert_ok(&cloud.kuryr6(&d.dir, &["destroy", &d.pipeline()]));
 
     let started = std::time::Instant::now();
     let outcomes: Vec<(String, std::process::Output, std::time::Duration)> =
         std::thread::scope(|scope| {
             let go = |who: &'static str, s: &Scratch, cmd: &'static str| {
-                let mut child = cloud
+                let child = cloud
                     .kuryr6_command(&s.dir, &[cmd, &s.pipeline()])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())

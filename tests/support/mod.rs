@@ -121,6 +121,14 @@ impl LocalCloud {
         cmd.output().expect("kuryr6 runs")
     }
 
+    /// Another build of kuryr6 (`program`) against the local cloud.
+    pub fn run_program(&self, program: &Path, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(dir);
+        self.apply_env(&mut cmd);
+        cmd.output().expect("the program runs")
+    }
+
     pub fn kuryr6_command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuryr6"));
         cmd.args(args).current_dir(dir);
