@@ -65,14 +65,18 @@ fn conf_ids(s: &Scratch) -> Vec<(String, String)> {
 
 fn tagged(cloud: &LocalCloud) -> usize {
     let tag = "kuryr6:pipeline=upgrade-e2e";
-    let neutron: usize = [&["network", "list"][..], &["subnet", "list"], &["router", "list"]]
-        .iter()
-        .map(|cmd| {
-            let mut args = cmd.to_vec();
-            args.extend(["--tags", tag]);
-            cloud.openstack(&args).as_array().unwrap().len()
-        })
-        .sum();
+    let neutron: usize = [
+        &["network", "list"][..],
+        &["subnet", "list"],
+        &["router", "list"],
+    ]
+    .iter()
+    .map(|cmd| {
+        let mut args = cmd.to_vec();
+        args.extend(["--tags", tag]);
+        cloud.openstack(&args).as_array().unwrap().len()
+    })
+    .sum();
     let groups = cloud
         .openstack(&["security", "group", "list", "--tags", tag])
         .as_array()
@@ -99,13 +103,22 @@ fn a_deployment_of_the_previous_release_is_taken_over_unchanged() {
     assert_ok(&version);
     let made = cloud.run_program(&previous, &old.dir, &["run", &old.pipeline()]);
     assert_ok(&made);
-    assert_eq!(tagged(&cloud), 7, "the previous release built the seed with its load balancer");
+    assert_eq!(
+        tagged(&cloud),
+        7,
+        "the previous release built the seed with its load balancer"
+    );
     let ids = conf_ids(&old);
     assert_eq!(ids.len(), 4, "{ids:?}");
 
     // This release sees the deployment as its own, and as complete.
     let plan = cloud.kuryr6(&new.dir, &["plan", "--detailed-exitcode", &new.pipeline()]);
-    assert_eq!(plan.status.code(), Some(0), "no change planned: {}", stdout(&plan));
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "no change planned: {}",
+        stdout(&plan)
+    );
     let run = cloud.kuryr6(&new.dir, &["run", &new.pipeline()]);
     assert_ok(&run);
     assert!(
