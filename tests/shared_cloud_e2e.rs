@@ -409,6 +409,26 @@ fn two_runs_and_a_destroy_at_once_leave_all_or_nothing() {
     assert!(tagged(&cloud, NAME).is_empty());
 }
 
+/// A step named like a pipeline's lease record is refused before any call:
+/// it would make every writing run of that pipeline wait for ever.
+#[test]
+fn a_step_named_like_the_lease_record_is_refused() {
+    const NAME: &str = "reserved-e2e";
+    let cloud = LocalCloud::get();
+    let text = pipeline(NAME, 0x36).replace(
+        "security_group = \"reserved-e2e-access\"",
+        "security_group = \"kuryr6-lease:reserved-e2e\"",
+    );
+    assert!(text.contains("kuryr6-lease:"), "{text}");
+    let s = Scratch::with_pipeline("reserved", &text);
+    let out = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E006"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kuryr6-lease"), "{}", stderr(&out));
+    let networks = cloud.openstack(&["network", "list", "--name", "reserved-e2e-pods"]);
+    assert!(networks.as_array().unwrap().is_empty(), "nothing was made");
+}
+
 #[test]
 fn a_held_lease_is_named_and_can_be_broken() {
     const NAME: &str = "lease-e2e";
