@@ -12,124 +12,10 @@ use super::lease::{LeaseOptions, with_lease};
 use super::progress::Progress;
 use super::tests::{SEED, load};
 use super::{DestroyOptions, EngineError, Ownership, RunOptions, destroy_fenced, diff, observe};
-use crate::cloud::fake::FakeCloud;
-use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
+use crate::cloud::fake::{FakeCloud, LATE_KINDS};
+use crate::cloud::{Cloud, CloudError, Kind};
 use crate::plan::Plan;
-use serde_json::Value;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// The kinds whose copies can hide: Neutron's, which take their tags only
-/// after the create (rules cannot be copied: Neutron refuses a duplicate
-/// rule, and Octavia's objects are tagged in the create itself).
-const HIDING: [Kind; 4] = [
-    Kind::Network,
-    Kind::Subnet,
-    Kind::Router,
-    Kind::SecurityGroup,
-];
-
-/// The fake seen through a network that delays one create: the `fail_at`th
-/// create of a hiding kind answers 504 and takes effect only on `land`.
-struct LateCloud<'a> {
-    cloud: &'a FakeCloud,
-    fail_at: usize,
-    creates: Mutex<usize>,
-    in_flight: Mutex<Vec<(Kind, Value)>>,
-}
-
-impl<'a> LateCloud<'a> {
-    fn new(cloud: &'a FakeCloud, fail_at: usize) -> Self {
-        LateCloud {
-            cloud,
-            fail_at,
-            creates: Mutex::new(0),
-            in_flight: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The delayed POST reaches the server's database now: the copy, or
-    /// the server's refusal (a second subnet of one CIDR on one network
-    /// overlaps the first, so Neutron never holds both).
-    async fn land(&self) -> Vec<Result<Value, CloudError>> {
-        let late = std::mem::take(&mut *self.in_flight.lock().unwrap());
-        let mut made = Vec::new();
-        for (kind, body) in late {
-            made.push(self.cloud.create(&kind, body).await);
-        }
-        made
-    }
-}
-
-impl Cloud for LateCloud<'_> {
-    async fn project_id(&self) -> Result<String, CloudError> {
-        self.cloud.project_id().await
-    }
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
-        self.cloud.has_service(service).await
-    }
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
-        self.cloud.list(kind, query).await
-    }
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
-        self.cloud.get(kind, id).await
-    }
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
-        let record = body["name"]
-            .as_str()
-            .is_some_and(|n| n.starts_with("kuryr6-lease"));
-        if HIDING.contains(kind) && !record {
-            let n = {
-                let mut creates = self.creates.lock().unwrap();
-                *creates += 1;
-                *creates
-            };
-            if n == self.fail_at {
-                self.in_flight.lock().unwrap().push((kind.clone(), body));
-                return Err(CloudError::Unavailable(
-                    "POST answered 504 Gateway Timeout".into(),
-                ));
-            }
-        }
-        self.cloud.create(kind, body).await
-    }
-    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
-        self.cloud.update(kind, id, body).await
-    }
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> Result<Value, CloudError> {
-        self.cloud.update_if(kind, id, body, revision).await
-    }
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
-        self.cloud.delete(kind, id).await
-    }
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
-        self.cloud.delete_cascade(lb_id).await
-    }
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> Result<(), CloudError> {
-        self.cloud
-            .set_members(pool_id, members, additive_only)
-            .await
-    }
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> Result<(), CloudError> {
-        self.cloud.router_interface(router_id, subnet_id, add).await
-    }
-}
 
 fn quiet() -> Progress {
     Progress::new(false)
@@ -155,9 +41,26 @@ async fn run<C: Cloud>(cloud: &C, plan: &Plan) -> Result<usize, EngineError> {
     .map(|c| c.emitted)
 }
 
+/// `kuryr6 destroy`: under the lease, which it deletes after.
+async fn destroy(cloud: &FakeCloud, plan: &Plan) {
+    let progress = quiet();
+    with_lease(
+        cloud,
+        &plan.pipeline,
+        lease_options(),
+        &progress,
+        true,
+        async |lease| {
+            destroy_fenced(cloud, plan, DestroyOptions::default(), &progress, lease).await
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// Everything in the fake that carries the pipeline's tag or marker.
 fn marked(cloud: &FakeCloud, own: &Ownership) -> Vec<String> {
-    HIDING
+    LATE_KINDS
         .iter()
         .chain([&Kind::LoadBalancer])
         .flat_map(|k| cloud.snapshot(k))
@@ -172,9 +75,9 @@ async fn a_create_that_lands_after_its_read_back_is_found_at_every_create_point(
     let own = Ownership::new(&plan.pipeline);
     // How many creates of hiding kinds the seed's first run makes.
     let cloud = FakeCloud::new();
-    let counting = LateCloud::new(&cloud, usize::MAX);
+    let counting = cloud.tap("count", None);
     run(&counting, &plan).await.unwrap();
-    let points = *counting.creates.lock().unwrap();
+    let points = counting.late_kind_creates();
     assert!(
         points >= 6,
         "the seed makes networks, subnets, a router and groups: {points}"
@@ -227,35 +130,13 @@ async fn a_create_that_lands_after_its_read_back_is_found_at_every_create_point(
         );
 
         // destroy leaves nothing of the pipeline, the late copy included.
-        with_lease(
-            &cloud,
-            &plan.pipeline,
-            lease_options(),
-            &progress,
-            true,
-            async |lease| {
-                destroy_fenced(&cloud, &plan, DestroyOptions::default(), &progress, lease).await
-            },
-        )
-        .await
-        .unwrap();
+        destroy(&cloud, &plan).await;
         let left = marked(&cloud, &own);
         assert!(left.is_empty(), "create {at}: destroy left {left:?}");
 
         // And a destroy right after the copy landed takes it too.
         let (cloud, _) = late_copy_at(&plan, at).await.unwrap();
-        with_lease(
-            &cloud,
-            &plan.pipeline,
-            lease_options(),
-            &progress,
-            true,
-            async |lease| {
-                destroy_fenced(&cloud, &plan, DestroyOptions::default(), &progress, lease).await
-            },
-        )
-        .await
-        .unwrap();
+        destroy(&cloud, &plan).await;
         let left = marked(&cloud, &own);
         assert!(
             left.is_empty(),
@@ -275,7 +156,8 @@ async fn a_create_that_lands_after_its_read_back_is_found_at_every_create_point(
 async fn late_copy_at(plan: &Plan, at: usize) -> Option<(FakeCloud, String)> {
     let own = Ownership::new(&plan.pipeline);
     let cloud = FakeCloud::new();
-    let late = LateCloud::new(&cloud, at);
+    let mut late = cloud.tap("late", None);
+    late.late_create = at;
     run(&late, plan)
         .await
         .unwrap_or_else(|e| panic!("create {at}: the run re-sends and finishes: {e}"));
@@ -312,7 +194,8 @@ async fn only_a_re_sent_create_makes_the_next_runs_sweep() {
     );
 
     let cloud = FakeCloud::new();
-    let late = LateCloud::new(&cloud, 2);
+    let mut late = cloud.tap("late", None);
+    late.late_create = 2;
     run(&late, &plan).await.unwrap();
     let obs = observe(&cloud, &plan).await.unwrap();
     assert!(

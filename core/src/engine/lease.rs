@@ -708,42 +708,23 @@ pub async fn take<C: Cloud>(
                     let id = str_of(&record, "id").to_string();
                     let sweep = carried_sweep(str_of(&record, "description"));
                     let body = json!({ "description": Holder { sweep, ..holding(&token, now_secs() + TTL.as_secs()) }.describe() });
+                    let taken = |v: &Value, undisturbed: bool| Taken {
+                        lease: Lease::new(&id, pipeline, &token, revision(v), since, sweep),
+                        undisturbed,
+                        made_now: false,
+                    };
                     match cloud
                         .update_if(&Kind::SecurityGroup, &id, body, revision(&record))
                         .await
                     {
-                        Ok(v) => {
-                            return Ok(Taken {
-                                lease: Lease::new(
-                                    &id,
-                                    pipeline,
-                                    &token,
-                                    revision(&v),
-                                    since,
-                                    sweep,
-                                ),
-                                undisturbed,
-                                made_now: false,
-                            });
-                        }
+                        Ok(v) => return Ok(taken(&v, undisturbed)),
                         // Another run moved it, or this take landed with its
                         // answer lost: the record says which.
                         Err(CloudError::RevisionChanged { .. })
                         | Err(CloudError::Unavailable(_)) => {
                             let v = cloud.get(&Kind::SecurityGroup, &id).await?;
                             if held_by(&v, &me) {
-                                return Ok(Taken {
-                                    lease: Lease::new(
-                                        &id,
-                                        pipeline,
-                                        &token,
-                                        revision(&v),
-                                        since,
-                                        sweep,
-                                    ),
-                                    undisturbed: false,
-                                    made_now: false,
-                                });
+                                return Ok(taken(&v, false));
                             }
                         }
                         Err(CloudError::NotFound { .. }) => {}

@@ -28,7 +28,8 @@ use std::sync::{Mutex, MutexGuard};
 // (IPAM arithmetic), `neutron` (networks, subnets, ports), `security_groups`
 // (+ `neutron_rules`), `routers`, `octavia` (load balancers and children),
 // `octavia_batch` (fully populated create, cascade delete, batch members),
-// `projects` (member-token views).
+// `projects` (member-token views), `tap` (one run's view for race and
+// late-create tests: a write log, slow writes, failing renewals, a held POST).
 mod addresses;
 mod neutron;
 mod neutron_rules;
@@ -39,9 +40,11 @@ mod routers;
 mod schema;
 mod security_groups;
 mod store;
+mod tap;
 
 pub use projects::ProjectView;
 pub use routers::RouterMode;
+pub use tap::{LATE_KINDS, Tap, Write, WriteLog};
 // The unit tests below reach it through `use super::*`.
 #[cfg(test)]
 use serde_json::json;
