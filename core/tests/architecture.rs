@@ -283,3 +283,45 @@ fn the_scan_finds_a_cycle_when_there_is_one() {
     assert!(path_back(&edges, "engine::a", "engine::b", &mut BTreeSet::new()).is_some());
     assert!(path_back(&edges, "load", "engine::a", &mut BTreeSet::new()).is_none());
 }
+
+/// Every source file of the library is named in ARCHITECTURE.md, the
+/// newcomer's map: a backticked path that ends the file's path
+/// (`engine/lease.rs`, `lease.rs`), its module's name (`lease`), or for a
+/// `mod.rs` its folder (`fake/`).
+#[test]
+fn every_library_file_is_named_in_the_architecture_map() {
+    let root = workspace();
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for quoted in map.split('`').skip(1).step_by(2) {
+        for word in quoted.split([' ', ',', '(', ')']) {
+            named.insert(word.to_string());
+        }
+    }
+    let src = root.join("core/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut missing = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        let suffixes = (0..parts.len()).map(|i| parts[i..].join("/"));
+        let stem = parts.last().unwrap().trim_end_matches(".rs");
+        let mut names: Vec<String> = suffixes.collect();
+        if stem == "mod" && parts.len() >= 2 {
+            let dir = parts[..parts.len() - 1].join("/");
+            names.push(format!("{dir}/"));
+            names.push(format!("{}/", parts[parts.len() - 2]));
+        } else {
+            names.push(stem.to_string());
+        }
+        if !names.iter().any(|n| named.contains(n)) {
+            missing.push(rel);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "files ARCHITECTURE.md does not name (add them to their room):\n{}",
+        missing.join("\n")
+    );
+}

@@ -164,9 +164,26 @@ fn may_change(hook: Hook, kind: StepKind) -> &'static [&'static str] {
     }
 }
 
-/// What a hook may change, for messages and the SDK docs.
-pub fn allowed_list(hook: Hook, kind: StepKind) -> String {
-    may_change(hook, kind).join(", ")
+/// The allow-lists as the Markdown table `sdk/README.md` shows between
+/// its `allow-list` markers (a test keeps the two equal).
+pub fn allow_table() -> String {
+    let mut out = String::from("| hook | step kind | fields it may change |\n|---|---|---|\n");
+    for hook in Hook::ALL {
+        for kind in StepKind::ALL {
+            let fields = may_change(hook, kind);
+            let list = if fields.is_empty() {
+                "nothing".to_string()
+            } else {
+                fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push_str(&format!("| `{hook}` | `{kind}` | {list} |\n"));
+        }
+    }
+    out
 }
 
 /// Checks that `after` differs from `before` only where `hook` may change
@@ -432,6 +449,27 @@ mod tests {
         }
         let e = check_changes(Hook::Naming, &before, &after).unwrap_err();
         assert!(e.contains("may change only name"), "{e}");
+    }
+
+    /// The SDK's table is this module's lists, not a copy kept by hand.
+    #[test]
+    fn the_sdk_readme_shows_these_allow_lists() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/README.md"))
+                .unwrap();
+        let start = "<!-- allow-list: generated from core/src/plugin/boundary.rs -->\n";
+        let end = "<!-- end allow-list -->";
+        let shown = readme
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(table, _)| table)
+            .expect("sdk/README.md has the allow-list markers");
+        assert_eq!(
+            shown,
+            allow_table(),
+            "sdk/README.md's allow-list differs from boundary.rs; put this between the markers:\n{}",
+            allow_table()
+        );
     }
 
     #[test]
