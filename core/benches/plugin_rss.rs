@@ -42,7 +42,7 @@ fn main() {
         .unwrap()
         .plugin;
     let seed = kuryr6::load::load(&repo("examples/seed-ipv6/pipeline.toml")).unwrap();
-    let plan = kuryr6::plugin::apply::plan_json(&seed.plan);
+    let plan = kuryr6::plugin::hooks::plan_json(&seed.plan);
 
     println!("host RSS during one plugin call (peak above the RSS before it)\n");
     println!(

@@ -89,7 +89,7 @@ fn main() {
     );
 
     let seed = kuryr6::load::load(&repo("examples/seed-ipv6/pipeline.toml")).unwrap();
-    let json = kuryr6::plugin::apply::plan_json(&seed.plan);
+    let json = kuryr6::plugin::hooks::plan_json(&seed.plan);
     let sp = host
         .load("site-prefix", &wasm_bytes("site-prefix"), &limits)
         .unwrap()

@@ -10,7 +10,7 @@ use kuryr6::plugin::lock::Lock;
 use kuryr6::plugin::reference::Reference;
 use kuryr6::plugin::signature;
 use kuryr6::plugin::store::{Store, sha256_digest};
-use kuryr6::plugin::{PluginError, apply};
+use kuryr6::plugin::{PluginError, hooks};
 use kuryr6::source::SourceFile;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ pub fn pull(source: &str, insecure: bool) -> ExitCode {
 }
 
 /// A pipeline's `[[plugin]]` tables, or the rendered reason it has none.
-fn pipeline_specs(path: &Path) -> Result<(SourceFile, Vec<apply::Spec>), ExitCode> {
+fn pipeline_specs(path: &Path) -> Result<(SourceFile, Vec<hooks::Spec>), ExitCode> {
     let source = SourceFile::read(path).map_err(|e| {
         eprintln!("kuryr6 plugin: cannot read {}: {e}", path.display());
         ExitCode::from(2)
@@ -143,7 +143,7 @@ fn pipeline_specs(path: &Path) -> Result<(SourceFile, Vec<apply::Spec>), ExitCod
         }
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    match apply::specs(&raw, &dir) {
+    match hooks::specs(&raw, &dir) {
         Ok(specs) => Ok((source, specs)),
         Err(diags) => {
             eprint!("{}", diag::render(&source, &diags));
@@ -152,8 +152,8 @@ fn pipeline_specs(path: &Path) -> Result<(SourceFile, Vec<apply::Spec>), ExitCod
     }
 }
 
-fn report(source: &SourceFile, spec: &apply::Spec, e: PluginError) {
-    let d = apply::diagnostic(spec, &e);
+fn report(source: &SourceFile, spec: &hooks::Spec, e: PluginError) {
+    let d = hooks::diagnostic(spec, &e);
     eprint!("{}", diag::render(source, &[d]));
 }
 
@@ -227,7 +227,7 @@ pub fn lock(pipelines: &[PathBuf], update: bool) -> ExitCode {
         // once none does, as `terraform init` drops unused providers. If a
         // pipeline of the directory cannot be read, nothing is dropped.
         let resolved: Vec<String> = new.entries.iter().map(|e| e.source.clone()).collect();
-        let (named, unreadable) = apply::sources_named_in(&dir);
+        let (named, unreadable) = hooks::sources_named_in(&dir);
         let shown = if dir.as_os_str().is_empty() {
             Path::new(".").display()
         } else {
@@ -316,7 +316,7 @@ fn verify_pipeline(path: &Path) -> ExitCode {
         .and_then(|s| dist::read_lock(&s.lock_path).ok().flatten());
     let mut code = ExitCode::SUCCESS;
     for spec in &specs {
-        match apply::verified_bytes(spec) {
+        match hooks::verified_bytes(spec) {
             Ok((bytes, trusted)) => {
                 println!("ok        {}", spec.label);
                 println!("  sha256    {}", sha256_digest(&bytes));

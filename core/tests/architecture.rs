@@ -303,7 +303,11 @@ fn every_library_file_is_named_in_the_architecture_map() {
     sources(&src, &mut files);
     let mut missing = Vec::new();
     for file in &files {
-        let rel = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let parts: Vec<&str> = rel.split('/').collect();
         let suffixes = (0..parts.len()).map(|i| parts[i..].join("/"));
         let stem = parts.last().unwrap().trim_end_matches(".rs");

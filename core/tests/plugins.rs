@@ -218,7 +218,7 @@ fn deadline_from_the_pipeline_applies() {
 }
 
 fn seed_json() -> String {
-    kuryr6::plugin::apply::plan_json(&loaded(&repo("examples/seed-ipv6/pipeline.toml")).plan)
+    kuryr6::plugin::hooks::plan_json(&loaded(&repo("examples/seed-ipv6/pipeline.toml")).plan)
 }
 
 /// Runs one attack through the plan hook; returns the outcome and the time.

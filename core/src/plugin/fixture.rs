@@ -143,7 +143,7 @@ pub fn run(
     let (output, call, fuel) = match hook {
         Hook::Plan => {
             let plan = plan_of(input.plan, input.pipeline, base)?;
-            let json = super::apply::plan_json(&plan);
+            let json = super::hooks::plan_json(&plan);
             let out = plugin.call_plan(&label, limits, &facts(input.facts), &json)?;
             let plan: Plan = serde_json::from_str(&out.value)
                 .map_err(|e| invalid(format!("not a plan: {e}")))?;
@@ -185,7 +185,7 @@ pub fn run(
                 .into_iter()
                 .map(|s| {
                     Ok(SiteInput {
-                        plan_json: super::apply::plan_json(&plan_of(s.plan, s.pipeline, base)?),
+                        plan_json: super::hooks::plan_json(&plan_of(s.plan, s.pipeline, base)?),
                         name: s.name,
                         facts: facts(s.facts),
                     })

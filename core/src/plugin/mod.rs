@@ -15,7 +15,7 @@
 //! - `cache`: where compiled plugins are kept on disk.
 //! - `spec`: the `[[plugin]]` tables of a pipeline, checked and resolved
 //!   (kept in `Loaded`, so nothing reads them twice).
-//! - `apply`: those specs → hooks run on its plan, every result
+//! - `hooks`: those specs → hooks run on its plan, every result
 //!   re-validated; policy across sites.
 //! - `reference`, `oci`, `store`, `lock`, `signature`, `dist`: plugins
 //!   from OCI registries (`source = "oci://…"`), the local store, the
@@ -32,12 +32,12 @@
 //! the plugin and hook and stops the command before any API call.
 
 pub mod abi;
-pub mod apply;
 pub mod boundary;
 pub mod cache;
 pub mod dist;
 pub mod error;
 pub mod fixture;
+pub mod hooks;
 pub mod host;
 pub mod lock;
 pub mod oci;
@@ -47,8 +47,8 @@ pub mod signature;
 pub mod spec;
 pub mod store;
 
-pub use apply::{apply, policy_gate};
 pub use error::PluginError;
+pub use hooks::{apply, policy_gate};
 pub use host::{CacheDir, Called, Host, LoadedPlugin, Origin, Plugin, sha256_hex};
 
 use std::time::Duration;
