@@ -111,22 +111,35 @@ pub fn in_project(project_id: &str, mut query: Query) -> Query {
     query
 }
 
-/// Reads everything the diff needs, in the token's project only.
+/// Reads everything the diff needs, in the token's project only: the
+/// rounds below, each one list call per collection, side by side.
 pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, CloudError> {
     let own = Ownership::new(&plan.pipeline);
     // The token's project comes with the login: no API call.
     let project_id = cloud.project_id().await?;
     let by_tag: Query = in_project(&project_id, vec![("tags".into(), own.tag().to_string())]);
-    let wants_lb = plan
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Loadbalancer(_)));
+    let (groups, lease) = groups_and_lease(cloud, &own, &project_id).await?;
+    let mut obs = Observed {
+        project_id,
+        lease,
+        ..Default::default()
+    };
+    let lbs = read_owned(cloud, plan, &mut obs, groups, &by_tag).await?;
+    look_up_names(cloud, plan, &own, &mut obs, lbs.as_deref()).await?;
+    read_children(cloud, &mut obs, lbs.unwrap_or_default(), &by_tag).await?;
+    Ok(obs)
+}
 
-    // Round 0: the security groups, and in the same list the pipeline's
-    // lease record (`tags-any`), before anything else: a lease taken from
-    // the revision read here proves this whole read current (`lease`).
+/// Round 0: the security groups, and in the same list the pipeline's
+/// lease record (`tags-any`), before anything else: a lease taken from the
+/// revision read here proves this whole read current (`lease`).
+async fn groups_and_lease<C: Cloud>(
+    cloud: &C,
+    own: &Ownership,
+    project_id: &str,
+) -> Result<(Vec<Value>, Vec<Value>), CloudError> {
     let groups_and_lease = in_project(
-        &project_id,
+        project_id,
         vec![(
             "tags-any".into(),
             format!("{},{}", own.tag(), own.lease_tag()),
@@ -141,14 +154,29 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .into_iter()
         .filter(|v| own.is_lease_record(v))
         .collect();
+    Ok((groups, lease))
+}
 
-    // Round 1: what the pipeline owns, one tag-filtered list per type.
+/// Round 1: what the pipeline owns, one tag-filtered list per type. The
+/// owned load balancers come back apart (`None`: the pipeline has none
+/// and the cloud no Octavia).
+async fn read_owned<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    obs: &mut Observed,
+    groups: Vec<Value>,
+    by_tag: &Query,
+) -> Result<Option<Vec<Value>>, CloudError> {
+    let wants_lb = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Loadbalancer(_)));
     let neutron = neutron_kinds();
     let owned_lists = try_join_all(neutron.iter().map(|k| async {
         if *k == Kind::SecurityGroup {
             Ok(groups.clone())
         } else {
-            cloud.list(k, &by_tag).await
+            cloud.list(k, by_tag).await
         }
     }));
     let owned_lbs = async {
@@ -157,33 +185,42 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         if !wants_lb && !cloud.has_service(Service::LoadBalancer).await? {
             return Ok::<_, CloudError>(None);
         }
-        Ok(Some(cloud.list(&Kind::LoadBalancer, &by_tag).await?))
+        Ok(Some(cloud.list(&Kind::LoadBalancer, by_tag).await?))
     };
     let (owned_lists, lbs) = futures::try_join!(owned_lists, owned_lbs)?;
-    let mut obs = Observed {
-        project_id,
-        lease,
-        ..Default::default()
-    };
     for (kind, owned) in neutron.iter().zip(owned_lists) {
         obs.owned.insert(kind.singular().into(), owned);
     }
+    Ok(lbs)
+}
 
-    // Round 2: only names the pipeline wants but does not own yet are
-    // looked up (a conflict, an adoption, or a create cut before its
-    // tagging); a converged pipeline makes no call here. Unless the lease
-    // asks for a sweep: a run may have re-sent a create whose first copy
-    // landed later, untagged, beside the one it tagged; then every step's
-    // name is looked up, and such copies join the owned (duplicates that
-    // the diff reports, `dedupe` and `destroy` remove).
+/// Round 2: only names the pipeline wants but does not own yet are
+/// looked up (a conflict, an adoption, or a create cut before its
+/// tagging); a converged pipeline makes no call here. Unless the lease
+/// asks for a sweep: a run may have re-sent a create whose first copy
+/// landed later, untagged, beside the one it tagged; then every step's
+/// name is looked up, and such copies join the owned (duplicates that the
+/// diff reports, `dedupe` and `destroy` remove).
+async fn look_up_names<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    own: &Ownership,
+    obs: &mut Observed,
+    lbs: Option<&[Value]>,
+) -> Result<(), CloudError> {
     let sweep = super::ownership::sweep_wanted(&obs.lease);
     let mut lookups: Vec<(Kind, Query, Vec<String>)> = Vec::new();
-    for kind in neutron
+    for kind in neutron_kinds()
         .iter()
         .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
     {
         let have: Vec<&str> = match kind {
-            Kind::LoadBalancer => lbs.iter().flatten().map(|v| str_of(v, "name")).collect(),
+            Kind::LoadBalancer => lbs
+                .iter()
+                .copied()
+                .flatten()
+                .map(|v| str_of(v, "name"))
+                .collect(),
             _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
         };
         let swept = sweep && *kind != Kind::LoadBalancer;
@@ -225,11 +262,32 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
             .extend(interrupted);
         obs.foreign.insert(kind.singular().into(), foreign);
     }
-    let lbs = lbs.unwrap_or_default();
+    Ok(())
+}
 
-    // Round 3: children of what we own, one call each. Scoped by their
-    // parents' ids, which are already the project's own; rules and ports
-    // that someone else put on them must be seen.
+/// The ids of the foreign resources of `kind` that an `--adopt` would
+/// take over (one of its name, owned by no kuryr6 pipeline), as `key=id`
+/// query pairs.
+fn adoptable_ids(obs: &Observed, kind: &Kind, key: &str) -> Query {
+    let foreign = obs.foreign(kind);
+    foreign
+        .iter()
+        .filter(|v| {
+            owner_of(v).is_none() && foreign.iter().filter(|w| w["name"] == v["name"]).count() == 1
+        })
+        .map(|v| (key.to_string(), str_of(v, "id").to_string()))
+        .collect()
+}
+
+/// Round 3: children of what we own, one call each. Scoped by their
+/// parents' ids, which are already the project's own; rules and ports
+/// that someone else put on them must be seen.
+async fn read_children<C: Cloud>(
+    cloud: &C,
+    obs: &mut Observed,
+    lbs: Vec<Value>,
+    by_tag: &Query,
+) -> Result<(), CloudError> {
     let sg_ids: Query = obs
         .owned(&Kind::SecurityGroup)
         .iter()
@@ -246,28 +304,13 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .map(|r| ("device_id".to_string(), str_of(r, "id").to_string()))
         .collect();
     let has_routers = !obs.owned(&Kind::Router).is_empty();
-    let adoptable_ids = |kind: &Kind, key: &str| -> Query {
-        obs.foreign(kind)
-            .iter()
-            .filter(|v| {
-                owner_of(v).is_none()
-                    && obs
-                        .foreign(kind)
-                        .iter()
-                        .filter(|w| w["name"] == v["name"])
-                        .count()
-                        == 1
-            })
-            .map(|v| (key.to_string(), str_of(v, "id").to_string()))
-            .collect()
-    };
-    let adoptable_sgs = adoptable_ids(&Kind::SecurityGroup, "security_group_id");
-    let mut adoptable_routers = adoptable_ids(&Kind::Router, "device_id");
+    let adoptable_sgs = adoptable_ids(obs, &Kind::SecurityGroup, "security_group_id");
+    // Every router mode's interfaces: DVR and L3-HA ones have owners of
+    // their own (a router built by hand with the guide's CLI on such a
+    // cloud must still be seen).
+    let mut adoptable_routers = adoptable_ids(obs, &Kind::Router, "device_id");
     if !adoptable_routers.is_empty() {
-        adoptable_routers.push((
-            "device_owner".to_string(),
-            "network:router_interface".to_string(),
-        ));
+        adoptable_routers.extend(super::router_ports::interface_owner_filter());
     }
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
     // Every unowned same-named load balancer: which one the step means
@@ -314,8 +357,8 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
                 return Ok((Vec::new(), Vec::new()));
             }
             futures::try_join!(
-                cloud.list(&Kind::Listener, &by_tag),
-                cloud.list(&Kind::Pool, &by_tag)
+                cloud.list(&Kind::Listener, by_tag),
+                cloud.list(&Kind::Pool, by_tag)
             )
         },
         list_unless_empty(Kind::SecurityGroupRule, adoptable_sgs),
@@ -334,22 +377,7 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         .filter(super::router_ports::is_interface)
         .collect();
     if !adoptable_lbs.is_empty() {
-        // Untagged children: listed in the project, kept if they hang off
-        // an adoptable load balancer.
-        let q = in_project(&obs.project_id, Query::new());
-        let (listeners, pools) =
-            futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
-        let of_adoptable = |v: &Value| adoptable_lbs.iter().any(|id| super::value::belongs(v, id));
-        obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
-        obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
-        for p in &obs.adoptable_pools {
-            let kind = Kind::Member {
-                pool_id: str_of(p, "id").to_string(),
-            };
-            let members = cloud.list(&kind, &Query::new()).await?;
-            obs.adoptable_members
-                .insert(str_of(p, "id").to_string(), members);
-        }
+        read_adoptable_lb_children(cloud, obs, &adoptable_lbs).await?;
     }
     let member_lists = try_join_all(pools.iter().map(|p| {
         let kind = Kind::Member {
@@ -364,7 +392,31 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     obs.loadbalancers = lbs;
     obs.listeners = listeners;
     obs.pools = pools;
-    Ok(obs)
+    Ok(())
+}
+
+/// The untagged children of the load balancers an `--adopt` may take
+/// over: listed in the project, kept if they hang off one of `lb_ids`.
+async fn read_adoptable_lb_children<C: Cloud>(
+    cloud: &C,
+    obs: &mut Observed,
+    lb_ids: &[String],
+) -> Result<(), CloudError> {
+    let q = in_project(&obs.project_id, Query::new());
+    let (listeners, pools) =
+        futures::try_join!(cloud.list(&Kind::Listener, &q), cloud.list(&Kind::Pool, &q))?;
+    let of_adoptable = |v: &Value| lb_ids.iter().any(|id| super::value::belongs(v, id));
+    obs.adoptable_listeners = listeners.into_iter().filter(|l| of_adoptable(l)).collect();
+    obs.adoptable_pools = pools.into_iter().filter(|p| of_adoptable(p)).collect();
+    for p in &obs.adoptable_pools {
+        let kind = Kind::Member {
+            pool_id: str_of(p, "id").to_string(),
+        };
+        let members = cloud.list(&kind, &Query::new()).await?;
+        obs.adoptable_members
+            .insert(str_of(p, "id").to_string(), members);
+    }
+    Ok(())
 }
 
 /// Name of the load balancer a listener or pool belongs to.

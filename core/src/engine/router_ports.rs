@@ -18,6 +18,15 @@ pub const INTERFACE_OWNERS: [&str; 3] = [
 /// with a gateway; Neutron removes it with that interface.
 pub const SNAT_OWNER: &str = "network:router_centralized_snat";
 
+/// The list filter for interface ports of every router mode (Neutron
+/// takes a repeated `device_owner` as any of them).
+pub fn interface_owner_filter() -> Vec<(String, String)> {
+    INTERFACE_OWNERS
+        .iter()
+        .map(|o| ("device_owner".to_string(), o.to_string()))
+        .collect()
+}
+
 /// A router port that attaches the router to a subnet.
 pub fn is_interface(port: &Value) -> bool {
     INTERFACE_OWNERS.contains(&str_of(port, "device_owner"))

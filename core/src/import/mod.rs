@@ -14,6 +14,7 @@ mod tests;
 
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::engine::observe::{in_project, str_of};
+use crate::engine::router_ports;
 use crate::engine::value::belongs;
 use crate::lower::DEFAULT_LB_NAME;
 use serde_json::Value;
@@ -269,14 +270,11 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         .flatten()
         .map(|s| str_of(s, "id"))
         .collect();
-    let q = in_project(
-        &project,
-        vec![
-            ("device_owner".into(), "network:router_interface".into()),
-            ("network_id".into(), str_of(&pod_network, "id").into()),
-            ("network_id".into(), str_of(&service_network, "id").into()),
-        ],
-    );
+    // Interfaces of every router mode (legacy, DVR, L3-HA).
+    let mut q = router_ports::interface_owner_filter();
+    q.push(("network_id".into(), str_of(&pod_network, "id").into()));
+    q.push(("network_id".into(), str_of(&service_network, "id").into()));
+    let q = in_project(&project, q);
     let interface_ports = cloud.list(&Kind::Port, &q).await?;
     let mut router_ids: Vec<&str> = interface_ports
         .iter()
@@ -289,13 +287,8 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         [] => (None, Vec::new()),
         [id] => {
             let r = by_id(cloud, &Kind::Router, id, &project, "router of the subnets").await?;
-            let q = vec![
-                ("device_id".to_string(), id.to_string()),
-                (
-                    "device_owner".to_string(),
-                    "network:router_interface".to_string(),
-                ),
-            ];
+            let mut q = router_ports::interface_owner_filter();
+            q.push(("device_id".to_string(), id.to_string()));
             (Some(r), cloud.list(&Kind::Port, &q).await?)
         }
         many => {

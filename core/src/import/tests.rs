@@ -4,7 +4,7 @@
 
 use super::write::{Imported, write};
 use super::*;
-use crate::cloud::fake::{FakeCloud, Verb};
+use crate::cloud::fake::{FakeCloud, RouterMode, Verb};
 use crate::diag::Code;
 use crate::engine::change::Action;
 use crate::engine::progress::Progress;
@@ -577,4 +577,65 @@ async fn two_subnets_of_one_family_beside_the_pod_subnet_are_refused() {
         err.contains("network `pods` has 2 IPv4 subnets besides `pod_subnet`"),
         "{err}"
     );
+}
+
+/// The guide built by hand on a cloud whose routers are DVR or L3-HA: the
+/// interfaces carry those modes' owners, and import still finds the
+/// router, so `run --adopt` takes it over with tags only.
+#[tokio::test]
+async fn a_dvr_or_ha_router_built_by_hand_is_imported_and_adopted() {
+    for (mode, owner) in [
+        (
+            RouterMode::Distributed,
+            "network:router_interface_distributed",
+        ),
+        (RouterMode::Ha, "network:ha_router_replicated_interface"),
+    ] {
+        let cloud = FakeCloud::new().with_router_mode(mode);
+        let made = build(
+            &cloud,
+            Shape {
+                all_protocols: true,
+                ..GUIDE
+            },
+        )
+        .await;
+        // The cloud made this mode's interfaces, not legacy ones.
+        let owners: Vec<String> = cloud
+            .snapshot(&Kind::Port)
+            .iter()
+            .filter(|p| p["device_id"] == made.router.as_str())
+            .map(|p| p["device_owner"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(owners.iter().any(|o| o == owner), "{mode:?}: {owners:?}");
+        assert!(
+            !owners.iter().any(|o| o == "network:router_interface"),
+            "{mode:?}: {owners:?}"
+        );
+        let imported = import(&cloud, &Hints::default()).await;
+        let router = imported.plan.steps.iter().find_map(|s| match s {
+            Step::Router(r) => Some(r),
+            _ => None,
+        });
+        let router =
+            router.unwrap_or_else(|| panic!("{mode:?}: no router imported:\n{}", imported.text));
+        assert_eq!(
+            router.interfaces.len(),
+            2,
+            "{mode:?}: {:?}",
+            router.interfaces
+        );
+        assert_adoption_only(&cloud, &imported).await;
+        let obs = observe(&cloud, &imported.plan).await.unwrap();
+        let set = diff(&imported.plan, &obs, adopt());
+        cloud.reset_calls();
+        apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
+            .await
+            .unwrap();
+        for verb in [Verb::Create, Verb::Delete, Verb::RouterInterface] {
+            assert_eq!(cloud.calls_of(verb), 0, "{mode:?}: adopt wrote {verb:?}");
+        }
+        let obs = observe(&cloud, &imported.plan).await.unwrap();
+        assert!(!diff(&imported.plan, &obs, RunOptions::default()).pending());
+    }
 }
