@@ -497,90 +497,16 @@ async fn execute<C: Cloud>(
         return delete(cloud, obs, ids, c).await.map(|_| None);
     }
     match &c.target {
-        Target::Network { name } => {
-            if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Network, c, own).await?;
-                return Ok(c.id.clone());
-            }
-            let made = create_owned(cloud, &Kind::Network, json!({ "name": name }), own).await?;
-            Ok(Some(str_of(&made, "id").into()))
-        }
-        Target::Router { name } => {
-            if c.action == Action::Adopt {
-                adopt(cloud, &Kind::Router, c, own).await?;
-                return Ok(c.id.clone());
-            }
-            let made = create_owned(cloud, &Kind::Router, json!({ "name": name }), own).await?;
-            Ok(Some(str_of(&made, "id").into()))
-        }
-        Target::SecurityGroup { name } => {
-            let Some(Step::SecurityGroup(sg)) = plan.step(name) else {
-                return Ok(None);
-            };
-            match c.action {
-                Action::Create => {
-                    let made = create_owned(
-                        cloud,
-                        &Kind::SecurityGroup,
-                        json!({ "name": name, "description": own.sg_description(&sg.description) }),
-                        own,
-                    )
-                    .await?;
-                    Ok(Some(str_of(&made, "id").into()))
-                }
-                _ => {
-                    if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::SecurityGroup, c, own).await?;
-                    }
-                    if !c.fields.is_empty() {
-                        cloud
-                            .update(
-                                &Kind::SecurityGroup,
-                                c.id.as_deref().unwrap_or_default(),
-                                json!({ "description": own.sg_description(&sg.description) }),
-                            )
-                            .await?;
-                    }
-                    Ok(c.id.clone())
-                }
-            }
-        }
-        Target::Subnet { name } => {
-            let Some(Step::Subnet(s)) = plan.step(name) else {
-                return Ok(None);
-            };
-            let pools: Vec<Value> = s
-                .allocation_pools
-                .iter()
-                .map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() }))
-                .collect();
-            match c.action {
-                Action::Create | Action::Replace => {
-                    let body = subnet_body(s, ids)?;
-                    let made = create_owned(cloud, &Kind::Subnet, body, own).await?;
-                    Ok(Some(str_of(&made, "id").into()))
-                }
-                _ => {
-                    let id = c.id.clone().unwrap_or_default();
-                    if c.action == Action::Adopt {
-                        adopt(cloud, &Kind::Subnet, c, own).await?;
-                    }
-                    let mut body = json!({});
-                    for f in &c.fields {
-                        match f.field.as_str() {
-                            "gateway_ip" => body["gateway_ip"] = json!(s.gateway_ip.to_string()),
-                            "allocation_pools" => body["allocation_pools"] = json!(pools),
-                            "enable_dhcp" => body["enable_dhcp"] = json!(s.enable_dhcp),
-                            _ => {}
-                        }
-                    }
-                    if body.as_object().is_some_and(|o| !o.is_empty()) {
-                        cloud.update(&Kind::Subnet, &id, body).await?;
-                    }
-                    Ok(Some(id))
-                }
-            }
-        }
+        Target::Network { name } => upsert_by_name(cloud, &Kind::Network, name, own, c).await,
+        Target::Router { name } => upsert_by_name(cloud, &Kind::Router, name, own, c).await,
+        Target::SecurityGroup { name } => match plan.step(name) {
+            Some(Step::SecurityGroup(sg)) => upsert_group(cloud, sg, own, c).await,
+            _ => Ok(None),
+        },
+        Target::Subnet { name } => match plan.step(name) {
+            Some(Step::Subnet(s)) => upsert_subnet(cloud, s, own, ids, c).await,
+            _ => Ok(None),
+        },
         Target::Interface { router, subnet } => {
             let router_id = need(ids, StepKind::Router, router)?;
             let subnet_id = need(ids, StepKind::Subnet, subnet)?;
@@ -588,28 +514,111 @@ async fn execute<C: Cloud>(
             create::add_interface(cloud, router_id, subnet_id).await?;
             Ok(None)
         }
-        Target::Rule { group, rule } => {
-            let sg_id = need(ids, StepKind::SecurityGroup, group)?;
-            let body = rule_body(rule, sg_id, own);
-            match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), own).await {
-                Ok(_) => Ok(None),
-                // 409 "already exists": verify it really does, then go on.
-                Err(CloudError::Conflict { message }) => {
-                    let q: Query = vec![("security_group_id".into(), sg_id.into())];
-                    let existing = cloud.list(&Kind::SecurityGroupRule, &q).await?;
-                    if existing.iter().any(|r| same_rule_value(r, rule)) {
-                        Ok(None)
-                    } else {
-                        Err(CloudError::Conflict { message }.into())
-                    }
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+        Target::Rule { group, rule } => add_rule(cloud, own, ids, group, rule).await,
         Target::Loadbalancer { .. }
         | Target::Listener { .. }
         | Target::Pool { .. }
         | Target::Member { .. } => super::lb::upsert(cloud, plan, own, ids, c).await,
+    }
+}
+
+/// A network or router: all it has is its name.
+async fn upsert_by_name<C: Cloud>(
+    cloud: &C,
+    kind: &Kind,
+    name: &str,
+    own: &Ownership,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
+    if c.action == Action::Adopt {
+        adopt(cloud, kind, c, own).await?;
+        return Ok(c.id.clone());
+    }
+    let made = create_owned(cloud, kind, json!({ "name": name }), own).await?;
+    Ok(Some(str_of(&made, "id").into()))
+}
+
+async fn upsert_group<C: Cloud>(
+    cloud: &C,
+    sg: &crate::plan::SecurityGroup,
+    own: &Ownership,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
+    let description = json!(own.sg_description(&sg.description));
+    if c.action == Action::Create {
+        let body = json!({ "name": sg.name, "description": description });
+        let made = create_owned(cloud, &Kind::SecurityGroup, body, own).await?;
+        return Ok(Some(str_of(&made, "id").into()));
+    }
+    if c.action == Action::Adopt {
+        adopt(cloud, &Kind::SecurityGroup, c, own).await?;
+    }
+    if !c.fields.is_empty() {
+        let id = c.id.as_deref().unwrap_or_default();
+        let body = json!({ "description": description });
+        cloud.update(&Kind::SecurityGroup, id, body).await?;
+    }
+    Ok(c.id.clone())
+}
+
+async fn upsert_subnet<C: Cloud>(
+    cloud: &C,
+    s: &crate::plan::Subnet,
+    own: &Ownership,
+    ids: &IdMap,
+    c: &Change,
+) -> Result<Option<String>, EngineError> {
+    if matches!(c.action, Action::Create | Action::Replace) {
+        let body = subnet_body(s, ids)?;
+        let made = create_owned(cloud, &Kind::Subnet, body, own).await?;
+        return Ok(Some(str_of(&made, "id").into()));
+    }
+    let id = c.id.clone().unwrap_or_default();
+    if c.action == Action::Adopt {
+        adopt(cloud, &Kind::Subnet, c, own).await?;
+    }
+    let pools: Vec<Value> = s
+        .allocation_pools
+        .iter()
+        .map(|p| json!({ "start": p.start.to_string(), "end": p.end.to_string() }))
+        .collect();
+    let mut body = json!({});
+    for f in &c.fields {
+        match f.field.as_str() {
+            "gateway_ip" => body["gateway_ip"] = json!(s.gateway_ip.to_string()),
+            "allocation_pools" => body["allocation_pools"] = json!(pools),
+            "enable_dhcp" => body["enable_dhcp"] = json!(s.enable_dhcp),
+            _ => {}
+        }
+    }
+    if body.as_object().is_some_and(|o| !o.is_empty()) {
+        cloud.update(&Kind::Subnet, &id, body).await?;
+    }
+    Ok(Some(id))
+}
+
+/// One rule; a 409 "already exists" is checked, then taken as done.
+async fn add_rule<C: Cloud>(
+    cloud: &C,
+    own: &Ownership,
+    ids: &IdMap,
+    group: &str,
+    rule: &Rule,
+) -> Result<Option<String>, EngineError> {
+    let sg_id = need(ids, StepKind::SecurityGroup, group)?;
+    let body = rule_body(rule, sg_id, own);
+    match create::create(cloud, &Kind::SecurityGroupRule, body, Some(rule), own).await {
+        Ok(_) => Ok(None),
+        Err(CloudError::Conflict { message }) => {
+            let q: Query = vec![("security_group_id".into(), sg_id.into())];
+            let existing = cloud.list(&Kind::SecurityGroupRule, &q).await?;
+            if existing.iter().any(|r| same_rule_value(r, rule)) {
+                Ok(None)
+            } else {
+                Err(CloudError::Conflict { message }.into())
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -340,71 +340,95 @@ pub async fn upsert<C: Cloud>(
             Ok(Some(str_of(&made, "id").to_string()))
         }
         Target::Listener { loadbalancer, name } => {
-            let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
-            let pool = Target::Pool {
-                loadbalancer: loadbalancer.clone(),
-                name: lb.pool_name.clone(),
-            };
-            let pool_id = need(&format!("pool `{}`", lb.pool_name), ids.get_target(&pool))?;
-            if matches!(c.action, Action::Update | Action::Adopt) {
-                let id = c.id.clone().unwrap_or_default();
-                when_active(cloud, &lb_id, loadbalancer, || {
-                    cloud.update(&Kind::Listener, &id, json!({ "default_pool_id": pool_id }))
-                })
-                .await?;
-                return Ok(Some(id));
-            }
-            if c.action == Action::Replace
-                && let Some(old) = &c.id
-            {
-                when_active(cloud, &lb_id, loadbalancer, || {
-                    cloud.delete(&Kind::Listener, old)
-                })
-                .await?;
-            }
-            debug_assert_eq!(*name, listener_name(lb));
-            let mut body = listener_body(lb, own);
-            body["loadbalancer_id"] = json!(lb_id);
-            body["default_pool_id"] = json!(pool_id);
-            let made = when_active(cloud, &lb_id, loadbalancer, || {
-                create::create(cloud, &Kind::Listener, body.clone(), None, own)
-            })
-            .await?;
-            Ok(Some(str_of(&made, "id").to_string()))
+            upsert_listener(cloud, plan, own, ids, c, loadbalancer, name).await
         }
         Target::Member {
             loadbalancer,
             pool,
             name,
-        } => {
-            let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
-            let pool_id = need(
-                &format!("pool `{pool}`"),
-                ids.get_target(&Target::Pool {
-                    loadbalancer: loadbalancer.clone(),
-                    name: pool.clone(),
-                }),
-            )?;
-            let kind = Kind::Member { pool_id };
-            if c.action == Action::Replace
-                && let Some(old) = &c.id
-            {
-                when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, old)).await?;
-            }
-            let host = lb
-                .members
-                .iter()
-                .find(|h| h.name == *name)
-                .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
-            let body = member_body(lb, host, own);
-            let made = when_active(cloud, &lb_id, loadbalancer, || {
-                create::create(cloud, &kind, body.clone(), None, own)
-            })
-            .await?;
-            Ok(Some(str_of(&made, "id").to_string()))
-        }
+        } => upsert_member(cloud, plan, own, ids, c, (loadbalancer, pool, name)).await,
         _ => Ok(None),
     }
+}
+
+/// The HTTPS listener: an update of its default pool, or a create (after
+/// deleting the one it replaces).
+async fn upsert_listener<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    own: &Ownership,
+    ids: &IdMap,
+    c: &Change,
+    loadbalancer: &str,
+    name: &str,
+) -> Result<Option<String>, EngineError> {
+    let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
+    let pool = Target::Pool {
+        loadbalancer: loadbalancer.to_string(),
+        name: lb.pool_name.clone(),
+    };
+    let pool_id = need(&format!("pool `{}`", lb.pool_name), ids.get_target(&pool))?;
+    if matches!(c.action, Action::Update | Action::Adopt) {
+        let id = c.id.clone().unwrap_or_default();
+        when_active(cloud, &lb_id, loadbalancer, || {
+            cloud.update(&Kind::Listener, &id, json!({ "default_pool_id": pool_id }))
+        })
+        .await?;
+        return Ok(Some(id));
+    }
+    if c.action == Action::Replace
+        && let Some(old) = &c.id
+    {
+        when_active(cloud, &lb_id, loadbalancer, || {
+            cloud.delete(&Kind::Listener, old)
+        })
+        .await?;
+    }
+    debug_assert_eq!(name, listener_name(lb));
+    let mut body = listener_body(lb, own);
+    body["loadbalancer_id"] = json!(lb_id);
+    body["default_pool_id"] = json!(pool_id);
+    let made = when_active(cloud, &lb_id, loadbalancer, || {
+        create::create(cloud, &Kind::Listener, body.clone(), None, own)
+    })
+    .await?;
+    Ok(Some(str_of(&made, "id").to_string()))
+}
+
+/// One API host's member: a create (after deleting the one it replaces).
+async fn upsert_member<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+    own: &Ownership,
+    ids: &IdMap,
+    c: &Change,
+    (loadbalancer, pool, name): (&String, &String, &String),
+) -> Result<Option<String>, EngineError> {
+    let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
+    let pool_id = need(
+        &format!("pool `{pool}`"),
+        ids.get_target(&Target::Pool {
+            loadbalancer: loadbalancer.clone(),
+            name: pool.clone(),
+        }),
+    )?;
+    let kind = Kind::Member { pool_id };
+    if c.action == Action::Replace
+        && let Some(old) = &c.id
+    {
+        when_active(cloud, &lb_id, loadbalancer, || cloud.delete(&kind, old)).await?;
+    }
+    let host = lb
+        .members
+        .iter()
+        .find(|h| h.name == *name)
+        .ok_or_else(|| EngineError::Refused(vec![format!("no API host `{name}`")]))?;
+    let body = member_body(lb, host, own);
+    let made = when_active(cloud, &lb_id, loadbalancer, || {
+        create::create(cloud, &kind, body.clone(), None, own)
+    })
+    .await?;
+    Ok(Some(str_of(&made, "id").to_string()))
 }
 
 /// Deletes one Octavia object (children before parents, by wave order).
