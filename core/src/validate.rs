@@ -335,6 +335,13 @@ fn check_api_host_addresses(c: &mut Checker, plan: &Plan) {
 }
 
 fn check_names_and_references(c: &mut Checker, plan: &Plan) {
+    let first_index = check_step_names(c, plan);
+    check_references(c, plan, &first_index);
+}
+
+/// Each step's name follows the name rule and is used once; returns where
+/// each name is first used.
+fn check_step_names<'p>(c: &mut Checker, plan: &'p Plan) -> HashMap<&'p str, usize> {
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let name = step.name();
@@ -370,6 +377,12 @@ fn check_names_and_references(c: &mut Checker, plan: &Plan) {
             first_index.insert(name, i);
         }
     }
+    first_index
+}
+
+/// Every reference names an existing step of the right kind, written
+/// before the step that refers to it.
+fn check_references(c: &mut Checker, plan: &Plan, first_index: &HashMap<&str, usize>) {
     let resolve =
         |c: &mut Checker, from: &Step, field: &str, target: &str, want: StepKind, index: usize| {
             let known: Vec<&str> = plan.steps[..index]
@@ -509,6 +522,17 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
             format!("subnet prefix {}", s.cidr),
         );
     }
+    check_pools(c, s);
+    if s.role == Role::Service {
+        check_service_range(c, plan, s);
+    }
+}
+
+/// A subnet's allocation pools: there is one, each inside the CIDR, not
+/// reversed, clear of the gateway and of each other.
+fn check_pools(c: &mut Checker, s: &Subnet) {
+    let n = &s.name;
+    let family = addr::net_version(&s.cidr);
     if s.allocation_pools.is_empty() {
         c.report(Code::E012, n, "allocation_pools", format!("subnet `{n}` ({}) has no allocation pool", s.cidr), "Neutron cannot create a subnet with an empty pool: give at least one start..end range, or a larger CIDR");
     }
@@ -580,9 +604,6 @@ fn check_subnet(c: &mut Checker, plan: &Plan, s: &Subnet) {
                 );
             }
         }
-    }
-    if s.role == Role::Service {
-        check_service_range(c, plan, s);
     }
 }
 
@@ -1007,6 +1028,12 @@ fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
         );
         return;
     }
+    check_vip(c, lb, subnet);
+}
+
+/// The VIP is the service range's, clear of Neutron's pool and the gateway.
+fn check_vip(c: &mut Checker, lb: &Loadbalancer, subnet: &Subnet) {
+    let n = &lb.name;
     let Some(layout) = addr::service_layout(&subnet.cidr) else {
         return;
     };
@@ -1110,130 +1137,149 @@ pub const GUIDE_SERVICE_PREFIX_LEN: u8 = 112;
 /// `kuryr6 import` writes a comment on each of these in the pipeline.
 pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let mut warn = |code: Code, step: &str, field: &str, message: String, help: String| {
+    for s in plan.subnets() {
+        subnet_deviations(s, spans, &mut out);
+    }
+    for e in plan.emits() {
+        access_rule_deviations(plan, e, spans, &mut out);
+    }
+    out
+}
+
+/// `warn(code, step, field, message, help)`: a warning at that field.
+fn warner<'a>(
+    spans: &'a Spans,
+    out: &'a mut Vec<Diagnostic>,
+) -> impl FnMut(Code, &str, &str, String, String) + 'a {
+    move |code, step, field, message, help| {
         out.push(
             Diagnostic::warning(code, message)
                 .help(help)
                 .at(spans.get(step, field)),
+        )
+    }
+}
+
+/// A subnet off the guide: a service subnet not a /112, DHCP on IPv6, a
+/// gateway or pools not where the guide's layout puts them.
+fn subnet_deviations(s: &Subnet, spans: &Spans, out: &mut Vec<Diagnostic>) {
+    let mut warn = warner(spans, out);
+    let n = &s.name;
+    let v6 = addr::net_version(&s.cidr) == 6;
+    if s.role == Role::Service && v6 && s.cidr.prefix_len() != GUIDE_SERVICE_PREFIX_LEN {
+        warn(
+            Code::W001,
+            n,
+            "cidr",
+            format!(
+                "service subnet `{n}` is a /{}, the guide's is a /{GUIDE_SERVICE_PREFIX_LEN}",
+                s.cidr.prefix_len()
+            ),
+            format!(
+                "fine if intended: the Kubernetes range is its first half; new clusters use a /{GUIDE_SERVICE_PREFIX_LEN}"
+            ),
         );
-    };
-    for s in plan.subnets() {
-        let n = &s.name;
-        let v6 = addr::net_version(&s.cidr) == 6;
-        if s.role == Role::Service && v6 && s.cidr.prefix_len() != GUIDE_SERVICE_PREFIX_LEN {
-            warn(
-                Code::W001,
-                n,
-                "cidr",
-                format!(
-                    "service subnet `{n}` is a /{}, the guide's is a /{GUIDE_SERVICE_PREFIX_LEN}",
-                    s.cidr.prefix_len()
-                ),
-                format!(
-                    "fine if intended: the Kubernetes range is its first half; new clusters use a /{GUIDE_SERVICE_PREFIX_LEN}"
-                ),
-            );
-        }
-        if s.enable_dhcp && v6 {
-            warn(
-                Code::W003,
-                n,
-                "enable_dhcp",
-                format!("IPv6 subnet `{n}` has DHCP on; the guide turns it off (--no-dhcp)"),
-                "Kuryr assigns pod and service addresses itself: set enable_dhcp = false when nothing else relies on DHCP".into(),
-            );
-        }
-        if s.role == Role::Other {
-            continue;
-        }
-        let guide = crate::lower::laid_out_subnet(n, &s.network, s.role, s.cidr);
-        if s.gateway_ip != guide.gateway_ip {
-            warn(
-                Code::W002,
-                n,
-                "gateway",
-                format!(
-                    "gateway of subnet `{n}` is {}, the guide's is {}",
-                    s.gateway_ip, guide.gateway_ip
-                ),
-                "fine if intended; kuryr6 keeps the gateway as written".into(),
-            );
-        }
-        if s.allocation_pools != guide.allocation_pools {
-            let show = |pools: &[Pool]| {
-                pools
-                    .iter()
-                    .map(|p| format!("{}-{}", p.start, p.end))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let starts = match (s.allocation_pools.first(), guide.allocation_pools.first()) {
-                (Some(a), Some(b)) if a.start != b.start => {
-                    format!(" (it starts at {}, the guide's at {})", a.start, b.start)
-                }
-                _ => String::new(),
-            };
-            warn(
-                Code::W002,
-                n,
-                "allocation_pools",
-                format!(
-                    "allocation pools of subnet `{n}` are {}, the guide's are {}{starts}",
-                    show(&s.allocation_pools),
-                    show(&guide.allocation_pools)
-                ),
-                "fine if intended; kuryr6 keeps the pools as written".into(),
-            );
-        }
     }
-    // The access rules Kuryr needs: pods accept tcp, udp and sctp from the
-    // service subnet (the guide adds tcp; Kuryr's devstack adds the others).
-    for e in plan.emits() {
-        let Some(svc) = plan.subnet(&e.service_subnet) else {
-            continue;
+    if s.enable_dhcp && v6 {
+        warn(
+            Code::W003,
+            n,
+            "enable_dhcp",
+            format!("IPv6 subnet `{n}` has DHCP on; the guide turns it off (--no-dhcp)"),
+            "Kuryr assigns pod and service addresses itself: set enable_dhcp = false when nothing else relies on DHCP".into(),
+        );
+    }
+    if s.role == Role::Other {
+        return;
+    }
+    let guide = crate::lower::laid_out_subnet(n, &s.network, s.role, s.cidr);
+    if s.gateway_ip != guide.gateway_ip {
+        warn(
+            Code::W002,
+            n,
+            "gateway",
+            format!(
+                "gateway of subnet `{n}` is {}, the guide's is {}",
+                s.gateway_ip, guide.gateway_ip
+            ),
+            "fine if intended; kuryr6 keeps the gateway as written".into(),
+        );
+    }
+    if s.allocation_pools != guide.allocation_pools {
+        let show = |pools: &[Pool]| {
+            pools
+                .iter()
+                .map(|p| format!("{}-{}", p.start, p.end))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let groups: Vec<&SecurityGroup> = e
-            .security_groups
-            .iter()
-            .filter_map(|g| match plan.step(g) {
-                Some(Step::SecurityGroup(sg)) => Some(sg),
-                _ => None,
-            })
-            .collect();
-        let Some(first) = groups.first() else {
-            continue;
-        };
-        for wanted in crate::lower::service_access_rules(&svc.cidr) {
-            let present = groups.iter().flat_map(|g| &g.rules).any(|r| {
-                r.direction == wanted.direction
-                    && r.ethertype == wanted.ethertype
-                    && (r.protocol.is_none() || r.protocol == wanted.protocol)
-                    && r.remote_ip_prefix.is_none_or(|p| p.contains(&svc.cidr))
-                    && r.port_range_min.is_none()
-                    && r.port_range_max.is_none()
-            });
-            if !present {
-                let proto = wanted.protocol.clone().unwrap_or_default();
-                warn(
-                    Code::W004,
-                    &first.name,
-                    // The rule list as written (`rule`), else where the short form derived it.
-                    if spans.get_exact(&first.name, "rule").is_some() {
-                        "rule"
-                    } else {
-                        "rules"
-                    },
-                    format!(
-                        "security group `{}` has no {proto} rule from the service subnet {}: pods will not accept {proto} service traffic",
-                        first.name, svc.cidr
-                    ),
-                    format!(
-                        "add [[step.rule]] direction = \"ingress\", protocol = \"{proto}\", remote_ip_prefix = \"{}\"",
-                        svc.cidr
-                    ),
-                );
+        let starts = match (s.allocation_pools.first(), guide.allocation_pools.first()) {
+            (Some(a), Some(b)) if a.start != b.start => {
+                format!(" (it starts at {}, the guide's at {})", a.start, b.start)
             }
+            _ => String::new(),
+        };
+        warn(
+            Code::W002,
+            n,
+            "allocation_pools",
+            format!(
+                "allocation pools of subnet `{n}` are {}, the guide's are {}{starts}",
+                show(&s.allocation_pools),
+                show(&guide.allocation_pools)
+            ),
+            "fine if intended; kuryr6 keeps the pools as written".into(),
+        );
+    }
+}
+
+/// The access rules Kuryr needs: pods accept tcp, udp and sctp from the
+/// service subnet (the guide adds tcp; Kuryr's devstack adds the others).
+fn access_rule_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Diagnostic>) {
+    let mut warn = warner(spans, out);
+    let Some(svc) = plan.subnet(&e.service_subnet) else {
+        return;
+    };
+    let groups: Vec<&SecurityGroup> = e
+        .security_groups
+        .iter()
+        .filter_map(|g| match plan.step(g) {
+            Some(Step::SecurityGroup(sg)) => Some(sg),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = groups.first() else {
+        return;
+    };
+    for wanted in crate::lower::service_access_rules(&svc.cidr) {
+        let present = groups.iter().flat_map(|g| &g.rules).any(|r| {
+            r.direction == wanted.direction
+                && r.ethertype == wanted.ethertype
+                && (r.protocol.is_none() || r.protocol == wanted.protocol)
+                && r.remote_ip_prefix.is_none_or(|p| p.contains(&svc.cidr))
+                && r.port_range_min.is_none()
+                && r.port_range_max.is_none()
+        });
+        if !present {
+            let proto = wanted.protocol.clone().unwrap_or_default();
+            warn(
+                Code::W004,
+                &first.name,
+                // The rule list as written (`rule`), else where the short form derived it.
+                if spans.get_exact(&first.name, "rule").is_some() {
+                    "rule"
+                } else {
+                    "rules"
+                },
+                format!(
+                    "security group `{}` has no {proto} rule from the service subnet {}: pods will not accept {proto} service traffic",
+                    first.name, svc.cidr
+                ),
+                format!(
+                    "add [[step.rule]] direction = \"ingress\", protocol = \"{proto}\", remote_ip_prefix = \"{}\"",
+                    svc.cidr
+                ),
+            );
         }
     }
-    out
 }
