@@ -80,22 +80,7 @@ impl OpenStack {
                 Some(g) => g.enter().await,
                 None => None,
             };
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header("Accept", "application/json");
-            if let Some(token) = token {
-                req = req.header("X-Auth-Token", token.clone());
-            }
-            for (name, value) in headers {
-                req = req.header(*name, value.as_str());
-            }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            if lane == Lane::Urgent {
-                req = req.timeout(URGENT_TIMEOUT.min(self.options.request_timeout));
-            }
+            let req = self.request(&method, url, token, body, headers, lane);
             let started = Instant::now();
             let outcome = match req.send().await {
                 Ok(resp) => {
@@ -179,6 +164,36 @@ impl OpenStack {
                 }
             }
         }
+    }
+
+    /// One request as it goes on the wire (the token in a header marked
+    /// sensitive by the session).
+    fn request(
+        &self,
+        method: &Method,
+        url: &Url,
+        token: Option<&HeaderValue>,
+        body: Option<&Value>,
+        headers: &[(&'static str, String)],
+        lane: Lane,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .header("Accept", "application/json");
+        if let Some(token) = token {
+            req = req.header("X-Auth-Token", token.clone());
+        }
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        if lane == Lane::Urgent {
+            req = req.timeout(URGENT_TIMEOUT.min(self.options.request_timeout));
+        }
+        req
     }
 
     /// Delay before retry number `attempt` (1-based): exponential, capped,
