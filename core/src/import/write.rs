@@ -303,43 +303,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
     .collect();
 
     if let Some(r) = &snap.router {
-        let attached: Vec<String> = snap
-            .router_ports
-            .iter()
-            .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
-            .filter_map(|ip| ip["subnet_id"].as_str().map(str::to_string))
-            .collect();
-        let mut interfaces = Vec::new();
-        let mut notes = Vec::new();
-        for (id, name) in &subnets {
-            if attached.iter().any(|a| a == id) {
-                interfaces.push(name.clone());
-            } else {
-                notes.push(format!(
-                    "deviation: the router has no interface on the subnet `{name}`"
-                ));
-            }
-        }
-        let others = attached
-            .iter()
-            .filter(|a| !subnets.iter().any(|(id, _)| id == a))
-            .count();
-        if others > 0 {
-            notes.push(format!(
-                "not managed: {others} more interface(s) on other subnets; kuryr6 leaves them attached"
-            ));
-        }
-        if !r["external_gateway_info"].is_null() {
-            notes.push("not managed: the router's external gateway".into());
-        }
-        out.push(Noted {
-            step: Step::Router(Router {
-                name: str_of(r, "name").to_string(),
-                interfaces,
-                extra: Strict,
-            }),
-            notes,
-        });
+        out.push(router_step(r, &snap.router_ports, &subnets));
     }
 
     let mut group_names = Vec::new();
@@ -376,6 +340,48 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
         notes: Vec::new(),
     });
     Ok(out)
+}
+
+/// The router, with an interface step for each of the pipeline's subnets
+/// it is attached to (`subnets`: id and name, in step order) and a note on
+/// each one it is not, and on what kuryr6 leaves alone.
+fn router_step(r: &Value, router_ports: &[Value], subnets: &[(&str, String)]) -> Noted {
+    let attached: Vec<String> = router_ports
+        .iter()
+        .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
+        .filter_map(|ip| ip["subnet_id"].as_str().map(str::to_string))
+        .collect();
+    let mut interfaces = Vec::new();
+    let mut notes = Vec::new();
+    for (id, name) in subnets {
+        if attached.iter().any(|a| a == id) {
+            interfaces.push(name.clone());
+        } else {
+            notes.push(format!(
+                "deviation: the router has no interface on the subnet `{name}`"
+            ));
+        }
+    }
+    let others = attached
+        .iter()
+        .filter(|a| !subnets.iter().any(|(id, _)| id == a))
+        .count();
+    if others > 0 {
+        notes.push(format!(
+            "not managed: {others} more interface(s) on other subnets; kuryr6 leaves them attached"
+        ));
+    }
+    if !r["external_gateway_info"].is_null() {
+        notes.push("not managed: the router's external gateway".into());
+    }
+    Noted {
+        step: Step::Router(Router {
+            name: str_of(r, "name").to_string(),
+            interfaces,
+            extra: Strict,
+        }),
+        notes,
+    }
 }
 
 fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError> {
