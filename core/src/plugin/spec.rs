@@ -1,6 +1,6 @@
 //! The `[[plugin]]` tables (and `[plugins]`) of one pipeline, checked and
 //! resolved into `Spec`s. Its own module, apart from running the hooks
-//! (`apply`), so that a loaded pipeline (`loaded::Loaded`) can keep its
+//! (`hooks`), so that a loaded pipeline (`loaded::Loaded`) can keep its
 //! specs without depending on the code that runs them.
 
 use super::{
@@ -10,7 +10,7 @@ use super::{
     signature::{self, TrustedKey},
 };
 use crate::diag::{Code, Diagnostic};
-use crate::pipeline::{RawPipeline, S};
+use crate::pipeline::{RawPipeline, RawPlugin, S};
 use crate::source::Span;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,27 +53,11 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
     if raw.plugins.is_empty() && raw.plugin_settings.is_none() {
         return Ok(out);
     }
-    // Keys of a list, each a base64 key or a key file relative to the
-    // pipeline; a bad one is reported at its string.
-    let read_keys = |list: &S<Vec<S<String>>>, origin: &str, diags: &mut Vec<Diagnostic>| {
-        let mut keys: Vec<TrustedKey> = Vec::new();
-        for k in list.get_ref() {
-            match signature::parse_key(k.get_ref(), pipeline_dir, origin) {
-                Ok(key) => keys.push(key),
-                Err(e) => diags.push(
-                    Diagnostic::new(Code::E025, format!("trusted key: {e}"))
-                        .help("a trusted key is a minisign public key (the RW… line of the vendor's .pub file) or the path of that file")
-                        .at(Some(k.span())),
-                ),
-            }
-        }
-        keys
-    };
     let pipeline_keys = raw
         .plugin_settings
         .as_ref()
         .and_then(|p| p.get_ref().trusted_keys.as_ref())
-        .map(|l| read_keys(l, "[plugins] trusted_keys", &mut diags))
+        .map(|l| read_keys(l, "[plugins] trusted_keys", pipeline_dir, &mut diags))
         .unwrap_or_default();
     let shared_keys = match signature::shared_keys() {
         _ if raw.plugins.is_empty() => Vec::new(),
@@ -90,88 +74,24 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
     let lock_path = dist::lock_path(pipeline_dir);
     for table in &raw.plugins {
         let r = table.get_ref();
-        let mut bounded = |v: &Option<S<i64>>, key: &str, min: u64, max: u64| -> Option<u64> {
-            let v = v.as_ref()?;
-            match u64::try_from(*v.get_ref()) {
-                Ok(n) if (min..=max).contains(&n) => Some(n),
-                _ => {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::E025,
-                            format!("plugin {key} {} is out of range", v.get_ref()),
-                        )
-                        .help(format!("{key} is a number from {min} to {max}"))
-                        .at(Some(v.span())),
-                    );
-                    None
-                }
-            }
-        };
-        let deadline_ms = bounded(&r.deadline_ms, "deadline_ms", 1, MAX_DEADLINE_MS);
-        let memory_mib = bounded(&r.memory_mib, "memory_mib", 1, MAX_MEMORY_MIB);
-        let fuel = bounded(&r.fuel, "fuel", 1, i64::MAX as u64);
-        let mut hooks = None;
-        if let Some(list) = &r.hooks {
-            let mut parsed = Vec::new();
-            for h in list.get_ref() {
-                match Hook::parse(h.get_ref()) {
-                    Some(hook) if !parsed.contains(&hook) => parsed.push(hook),
-                    Some(_) => {}
-                    None => diags.push(
-                        Diagnostic::new(
-                            Code::E025,
-                            format!("unknown plugin hook `{}`", h.get_ref()),
-                        )
-                        .help("hooks are \"plan\", \"naming\" and \"policy\"")
-                        .at(Some(h.span())),
-                    ),
-                }
-            }
-            hooks = Some(parsed);
-        }
+        let deadline_ms = bounded(
+            &r.deadline_ms,
+            "deadline_ms",
+            1,
+            MAX_DEADLINE_MS,
+            &mut diags,
+        );
+        let memory_mib = bounded(&r.memory_mib, "memory_mib", 1, MAX_MEMORY_MIB, &mut diags);
+        let fuel = bounded(&r.fuel, "fuel", 1, i64::MAX as u64, &mut diags);
+        let hooks = r.hooks.as_ref().map(|list| parse_hooks(list, &mut diags));
         let facts: BTreeMap<String, String> = r
             .facts
             .iter()
             .flat_map(|f| f.get_ref())
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect();
-        let (label, label_span, oci) = match (&r.path, &r.source) {
-            (Some(p), None) => (p.get_ref().clone(), p.span(), None),
-            (None, Some(src)) => match Reference::parse(src.get_ref().trim()) {
-                Ok(reference) => (
-                    src.get_ref().clone(),
-                    src.span(),
-                    Some(OciSource {
-                        reference,
-                        text: src.get_ref().trim().to_string(),
-                        insecure: r.insecure.as_ref().is_some_and(|i| *i.get_ref()),
-                    }),
-                ),
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::new(Code::E025, format!("plugin source: {e}"))
-                            .help("write source = \"oci://HOST[:PORT]/NAMESPACE/NAME:TAG\" or \"oci://…@sha256:<64 hex>\"")
-                            .at(Some(src.span())),
-                    );
-                    continue;
-                }
-            },
-            (p, src) => {
-                let both = p.is_some();
-                diags.push(
-                    Diagnostic::new(
-                        Code::E025,
-                        if both {
-                            "a [[plugin]] has both `path` and `source`".to_string()
-                        } else {
-                            "a [[plugin]] has neither `path` nor `source`".to_string()
-                        },
-                    )
-                    .help("give exactly one: path = \"plugins/x.wasm\" (a local file, pinned by sha256) or source = \"oci://HOST/NS/NAME:TAG\" (locked in kuryr6.lock)")
-                    .at(Some(src.as_ref().map(|s| s.span()).unwrap_or_else(|| table.span()))),
-                );
-                continue;
-            }
+        let Some((label, label_span, oci)) = origin(table, &mut diags) else {
+            continue;
         };
         if oci.is_none()
             && let Some(i) = &r.insecure
@@ -185,7 +105,7 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
         let own_keys = r
             .trusted_keys
             .as_ref()
-            .map(|l| read_keys(l, "[[plugin]] trusted_keys", &mut diags));
+            .map(|l| read_keys(l, "[[plugin]] trusted_keys", pipeline_dir, &mut diags));
         let signature_required = own_keys.is_some();
         let keys =
             own_keys.unwrap_or_else(|| pipeline_keys.iter().chain(&shared_keys).cloned().collect());
@@ -221,5 +141,114 @@ pub fn specs(raw: &RawPipeline, pipeline_dir: &Path) -> Result<Vec<Spec>, Vec<Di
     } else {
         diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
         Err(diags)
+    }
+}
+
+/// Keys of a list, each a base64 key or a key file relative to the
+/// pipeline; a bad one is reported at its string.
+fn read_keys(
+    list: &S<Vec<S<String>>>,
+    origin: &str,
+    pipeline_dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<TrustedKey> {
+    let mut keys: Vec<TrustedKey> = Vec::new();
+    for k in list.get_ref() {
+        match signature::parse_key(k.get_ref(), pipeline_dir, origin) {
+            Ok(key) => keys.push(key),
+            Err(e) => diags.push(
+                Diagnostic::new(Code::E025, format!("trusted key: {e}"))
+                    .help("a trusted key is a minisign public key (the RW… line of the vendor's .pub file) or the path of that file")
+                    .at(Some(k.span())),
+            ),
+        }
+    }
+    keys
+}
+
+/// A number `key` within `min..=max`, else reported at its value.
+fn bounded(
+    v: &Option<S<i64>>,
+    key: &str,
+    min: u64,
+    max: u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<u64> {
+    let v = v.as_ref()?;
+    match u64::try_from(*v.get_ref()) {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            diags.push(
+                Diagnostic::new(
+                    Code::E025,
+                    format!("plugin {key} {} is out of range", v.get_ref()),
+                )
+                .help(format!("{key} is a number from {min} to {max}"))
+                .at(Some(v.span())),
+            );
+            None
+        }
+    }
+}
+
+/// The hooks a table names, each once; unknown ones reported.
+fn parse_hooks(list: &S<Vec<S<String>>>, diags: &mut Vec<Diagnostic>) -> Vec<Hook> {
+    let mut parsed = Vec::new();
+    for h in list.get_ref() {
+        match Hook::parse(h.get_ref()) {
+            Some(hook) if !parsed.contains(&hook) => parsed.push(hook),
+            Some(_) => {}
+            None => diags.push(
+                Diagnostic::new(Code::E025, format!("unknown plugin hook `{}`", h.get_ref()))
+                    .help("hooks are \"plan\", \"naming\" and \"policy\"")
+                    .at(Some(h.span())),
+            ),
+        }
+    }
+    parsed
+}
+
+/// Where a table's plugin comes from: its label as written, the label's
+/// span, and the registry source if it is one. `None` when the table has
+/// neither or both of `path` and `source`, or a bad source (reported).
+fn origin(
+    table: &S<RawPlugin>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(String, Span, Option<OciSource>)> {
+    let r = table.get_ref();
+    match (&r.path, &r.source) {
+        (Some(p), None) => Some((p.get_ref().clone(), p.span(), None)),
+        (None, Some(src)) => match Reference::parse(src.get_ref().trim()) {
+            Ok(reference) => Some((
+                src.get_ref().clone(),
+                src.span(),
+                Some(OciSource {
+                    reference,
+                    text: src.get_ref().trim().to_string(),
+                    insecure: r.insecure.as_ref().is_some_and(|i| *i.get_ref()),
+                }),
+            )),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::new(Code::E025, format!("plugin source: {e}"))
+                        .help("write source = \"oci://HOST[:PORT]/NAMESPACE/NAME:TAG\" or \"oci://…@sha256:<64 hex>\"")
+                        .at(Some(src.span())),
+                );
+                None
+            }
+        },
+        (p, src) => {
+            let message = if p.is_some() {
+                "a [[plugin]] has both `path` and `source`"
+            } else {
+                "a [[plugin]] has neither `path` nor `source`"
+            };
+            diags.push(
+                Diagnostic::new(Code::E025, message)
+                    .help("give exactly one: path = \"plugins/x.wasm\" (a local file, pinned by sha256) or source = \"oci://HOST/NS/NAME:TAG\" (locked in kuryr6.lock)")
+                    .at(Some(src.as_ref().map(|s| s.span()).unwrap_or_else(|| table.span()))),
+            );
+            None
+        }
     }
 }
