@@ -547,29 +547,7 @@ impl Host {
             Ok((info, version))
         });
         let (info, version) = described?.value;
-        if let Err(e) = crate::validate::check_name(&info.name.0) {
-            return Err(PluginError::InvalidOutput {
-                plugin: label.to_string(),
-                hook: "describe",
-                reason: format!("its plugin {e}"),
-            });
-        }
-        if let Some(v) = &version
-            && let Err(e) = crate::validate::check_name(v)
-        {
-            return Err(PluginError::InvalidOutput {
-                plugin: label.to_string(),
-                hook: "version",
-                reason: format!("its version {e}"),
-            });
-        }
-        if info.abi_version != super::ABI_VERSION {
-            return Err(PluginError::AbiMismatch {
-                plugin: label.to_string(),
-                expected: format!("abi-version {}", super::ABI_VERSION),
-                found: format!("{contract} with abi-version {}", info.abi_version),
-            });
-        }
+        check_described(label, &contract.to_string(), &info, version.as_deref())?;
         plugin.info = PluginInfo {
             name: info.name.0,
             hooks: info
@@ -1295,6 +1273,40 @@ impl Hasher for DigestHasher {
         // Only `write` is used: the key is taken from the full digest.
         0
     }
+}
+
+/// What `describe` (and `version`) answered is usable: names by the name
+/// rule, and the ABI this host runs.
+fn check_described(
+    label: &str,
+    contract: &str,
+    info: &RawInfo,
+    version: Option<&str>,
+) -> Result<(), PluginError> {
+    if let Err(e) = crate::validate::check_name(&info.name.0) {
+        return Err(PluginError::InvalidOutput {
+            plugin: label.to_string(),
+            hook: "describe",
+            reason: format!("its plugin {e}"),
+        });
+    }
+    if let Some(v) = version
+        && let Err(e) = crate::validate::check_name(v)
+    {
+        return Err(PluginError::InvalidOutput {
+            plugin: label.to_string(),
+            hook: "version",
+            reason: format!("its version {e}"),
+        });
+    }
+    if info.abi_version != super::ABI_VERSION {
+        return Err(PluginError::AbiMismatch {
+            plugin: label.to_string(),
+            expected: format!("abi-version {}", super::ABI_VERSION),
+            found: format!("{contract} with abi-version {}", info.abi_version),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
