@@ -356,21 +356,7 @@ pub fn scaffold(opts: &Options) -> Result<Vec<PathBuf>, ScaffoldError> {
         })?),
         None => None,
     };
-    match std::fs::read_dir(&opts.dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(ScaffoldError::NotEmpty {
-                    dir: opts.dir.clone(),
-                });
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(_) => {
-            return Err(ScaffoldError::NotEmpty {
-                dir: opts.dir.clone(),
-            });
-        }
-    }
+    check_empty(&opts.dir)?;
 
     let version = env!("CARGO_PKG_VERSION");
     let (sdk_dep, sdk_note, sdk_where) = match &sdk {
@@ -460,8 +446,29 @@ pub fn scaffold(opts: &Options) -> Result<Vec<PathBuf>, ScaffoldError> {
         files.push(("Cargo.lock".into(), lock));
     }
 
-    for (rel, text) in &files {
-        let path = opts.dir.join(rel);
+    write_all(&opts.dir, &files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// The new crate's folder is new or empty: nothing of someone's is
+/// overwritten.
+fn check_empty(dir: &Path) -> Result<(), ScaffoldError> {
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if empty {
+        Ok(())
+    } else {
+        Err(ScaffoldError::NotEmpty {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+fn write_all(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), ScaffoldError> {
+    for (rel, text) in files {
+        let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| ScaffoldError::Io {
                 path: parent.to_path_buf(),
@@ -470,7 +477,7 @@ pub fn scaffold(opts: &Options) -> Result<Vec<PathBuf>, ScaffoldError> {
         }
         std::fs::write(&path, text).map_err(|source| ScaffoldError::Io { path, source })?;
     }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    Ok(())
 }
 
 #[cfg(test)]
