@@ -113,10 +113,51 @@ fn edge(o: &mut Out, from: (f64, f64), to: (f64, f64), drift: Drift, dashed: boo
     );
 }
 
-/// Renders the whole picture.
+/// Renders the whole picture: a header, the topology, the pending
+/// changes, the address plan, each below the one before.
 pub fn render(g: &Graph) -> String {
     let mut o = Out { s: String::new() };
-    let mut y = 28.0;
+    let y = header(&mut o, g, 28.0);
+    let y = topology(&mut o, g, y);
+    let y = pending_changes(&mut o, g, y);
+    let mut y = y;
+    y += 40.0;
+    o.text(
+        None,
+        20.0,
+        y,
+        15.0,
+        "start",
+        "bold",
+        "#1f2328",
+        "Address plan (to scale)",
+    );
+    for p in &g.plans {
+        y = address_plan(&mut o, p, y + 20.0);
+    }
+    let height = y + 30.0;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {W:.0} {height:.0}\">"
+    );
+    let _ = writeln!(
+        svg,
+        "<title>kuryr6 pipeline {}: topology and address plan</title>",
+        esc(&g.pipeline)
+    );
+    let _ = writeln!(
+        svg,
+        "<rect x=\"0\" y=\"0\" width=\"{W:.0}\" height=\"{height:.0}\" fill=\"#ffffff\"/>"
+    );
+    svg.push_str(&o.s);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The title, the subtitle and the legend of pending changes; returns the
+/// y below them.
+fn header(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
     o.text(
         None,
         20.0,
@@ -162,9 +203,12 @@ pub fn render(g: &Graph) -> String {
         }
         y += 26.0;
     }
+    y
+}
 
-    // Topology: networks with their subnets, the router below, then the
-    // groups, the load balancer and anything to delete.
+/// Networks with their subnets, the router below, then the groups, the
+/// load balancer and anything to delete; returns the y below.
+fn topology(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
     y += 16.0;
     o.text(None, 20.0, y, 15.0, "start", "bold", "#1f2328", "Topology");
     y += 12.0;
@@ -231,7 +275,11 @@ pub fn render(g: &Graph) -> String {
     // Lines under the boxes.
     o.s.push_str(&lines.s);
     o.s.push_str(&topo.s);
+    y
+}
 
+/// Each pending change with its fields; returns the y below.
+fn pending_changes(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
     let changed: Vec<(&Node, &String)> = g
         .nodes
         .iter()
@@ -268,39 +316,7 @@ pub fn render(g: &Graph) -> String {
             }
         }
     }
-
-    y += 40.0;
-    o.text(
-        None,
-        20.0,
-        y,
-        15.0,
-        "start",
-        "bold",
-        "#1f2328",
-        "Address plan (to scale)",
-    );
-    for p in &g.plans {
-        y = address_plan(&mut o, p, y + 20.0);
-    }
-    let height = y + 30.0;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {W:.0} {height:.0}\">"
-    );
-    let _ = writeln!(
-        svg,
-        "<title>kuryr6 pipeline {}: topology and address plan</title>",
-        esc(&g.pipeline)
-    );
-    let _ = writeln!(
-        svg,
-        "<rect x=\"0\" y=\"0\" width=\"{W:.0}\" height=\"{height:.0}\" fill=\"#ffffff\"/>"
-    );
-    svg.push_str(&o.s);
-    svg.push_str("</svg>\n");
-    svg
+    y
 }
 
 /// One subnet's bar; returns the y below it.
