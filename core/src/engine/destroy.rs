@@ -1,16 +1,18 @@
 //! Destroying what a pipeline owns, in reverse dependency order. Before the
-//! first delete, every port on an owned network that kuryr6 did not make
-//! and will not remove (Kuryr's pod ports, Octavia's VRRP ports, a hand-made
-//! router's interface) is a blocker: destroy names them and stops, unless
-//! asked to delete the ports carrying this pipeline's Kuryr resource tags.
+//! first delete, every port on an owned network is classified
+//! (`port_roles`): one that goes with what destroy deletes (an owned
+//! router's interfaces, an owned load balancer's VIP and VRRP ports, DHCP
+//! and OVN metadata) is no obstacle; any other (Kuryr's pod ports, a
+//! hand-made port or interface) is a blocker: destroy names them and
+//! stops, unless asked to delete the ports carrying this pipeline's Kuryr
+//! resource tags.
 
 use super::apply::Applied;
 use super::apply::apply_fenced;
 use super::diff::diff;
 use super::observe::{observe, str_of};
-use super::ownership::has_tag;
+use super::port_roles::{self, PortRole};
 use super::progress::Progress;
-use super::router_ports;
 use super::{EngineError, Fence, RunOptions, Unfenced};
 use crate::cloud::{Cloud, Kind, Query};
 use crate::plan::Plan;
@@ -100,33 +102,25 @@ pub async fn destroy_fenced<C: Cloud>(
         })
         .collect();
 
-    let tags = kuryr_tags(plan);
-    // VIP ports of owned load balancers go with them (Octavia names them
-    // octavia-lb-<id>, device_id lb-<id>).
-    let owned_lbs: BTreeSet<&str> = obs.loadbalancers.iter().map(|l| str_of(l, "id")).collect();
-    let of_owned_lb = |p: &Value| {
-        let by_name = str_of(p, "name")
-            .strip_prefix("octavia-lb-")
-            .is_some_and(|id| owned_lbs.contains(id));
-        let by_device = str_of(p, "device_id")
-            .strip_prefix("lb-")
-            .is_some_and(|id| owned_lbs.contains(id));
-        by_name || by_device || owned_lbs.contains(str_of(p, "device_id"))
+    // Ports that go with what destroy deletes (interfaces, the load
+    // balancers' own, DHCP and metadata) are no blockers.
+    let owned = port_roles::Owned {
+        routers: owned_routers.clone(),
+        networks: owned_networks.iter().copied().collect(),
+        loadbalancers: obs
+            .loadbalancers
+            .iter()
+            .map(|l| (str_of(l, "id"), str_of(l, "vip_address")))
+            .collect(),
+        kuryr_tags: kuryr_tags(plan),
     };
-    let removable = |p: &Value| {
-        let owner = str_of(p, "device_owner");
-        (router_ports::goes_with_interfaces(p) && owned_routers.contains(str_of(p, "device_id")))
-            || owner == "network:dhcp"
-            || of_owned_lb(p)
-    };
-    let kuryrs = |p: &Value| tags.iter().any(|t| has_tag(p, t));
     let mut blockers = Vec::new();
     let mut to_delete = Vec::new();
-    for p in ports.iter().filter(|p| !removable(p)) {
-        if options.delete_kuryr_ports && kuryrs(p) {
-            to_delete.push(p);
-        } else {
-            blockers.push(describe_port(p, kuryrs(p)));
+    for p in &ports {
+        match port_roles::classify(p, &owned) {
+            PortRole::RouterInterface | PortRole::LoadBalancer | PortRole::NetworkService => {}
+            PortRole::Kuryr if options.delete_kuryr_ports => to_delete.push(p),
+            role => blockers.push(describe_port(p, role == PortRole::Kuryr)),
         }
     }
     for p in foreign_interfaces {
@@ -138,10 +132,10 @@ pub async fn destroy_fenced<C: Cloud>(
             blockers.len()
         )];
         lines.extend(blockers.into_iter().map(|b| format!("  - {b}")));
-        if !tags.is_empty() {
+        if !owned.kuryr_tags.is_empty() {
             lines.push(format!(
                 "ports carrying this pipeline's Kuryr resource tags ({}) can be deleted with --delete-kuryr-ports; delete the others first",
-                tags.iter().cloned().collect::<Vec<_>>().join(", ")
+                owned.kuryr_tags.iter().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
         return Err(EngineError::Blocked(lines));

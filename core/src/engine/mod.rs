@@ -25,8 +25,8 @@ pub mod lb_tree;
 pub mod lease;
 pub mod observe;
 pub mod ownership;
+pub mod port_roles;
 pub mod progress;
-pub mod router_ports;
 pub mod value;
 
 use serde::Serialize;

@@ -32,7 +32,7 @@ pub struct Observed {
     pub foreign: BTreeMap<String, Vec<Value>>,
     /// Rules of the owned security groups.
     pub rules: Vec<Value>,
-    /// Interface ports of the owned routers (`router_ports::is_interface`).
+    /// Interface ports of the owned routers (`port_roles::is_interface`).
     pub router_ports: Vec<Value>,
     /// Rules and router-interface ports of the foreign security groups and
     /// routers an `--adopt` would take over (one same-named resource, owned
@@ -310,7 +310,7 @@ async fn read_children<C: Cloud>(
     // cloud must still be seen).
     let mut adoptable_routers = adoptable_ids(obs, &Kind::Router, "device_id");
     if !adoptable_routers.is_empty() {
-        adoptable_routers.extend(super::router_ports::interface_owner_filter());
+        adoptable_routers.extend(super::port_roles::interface_owner_filter());
     }
     let lb_ids: Vec<String> = lbs.iter().map(|lb| str_of(lb, "id").to_string()).collect();
     // Every unowned same-named load balancer: which one the step means
@@ -369,12 +369,12 @@ async fn read_children<C: Cloud>(
     // own owners; gateway, SNAT and HA-network ports are not interfaces.
     obs.router_ports = ports
         .into_iter()
-        .filter(super::router_ports::is_interface)
+        .filter(super::port_roles::is_interface)
         .collect();
     obs.adoptable_rules = adoptable_rules;
     obs.adoptable_router_ports = adoptable_router_ports
         .into_iter()
-        .filter(super::router_ports::is_interface)
+        .filter(super::port_roles::is_interface)
         .collect();
     if !adoptable_lbs.is_empty() {
         read_adoptable_lb_children(cloud, obs, &adoptable_lbs).await?;

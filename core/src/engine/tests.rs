@@ -599,6 +599,79 @@ async fn destroy_removes_only_what_the_pipeline_owns() {
     }
 }
 
+/// On ML2/OVN with metadata and Octavia's allowed-address-pairs driver,
+/// the backends' own ports (a metadata port per network, the load
+/// balancer's VIP and VRRP ports) are no blockers and go with what they
+/// belong to; a bystander's port on an owned network still blocks, and
+/// the same backends' ports of someone else's network and load balancer
+/// are left alone.
+#[tokio::test]
+async fn destroy_takes_the_backends_own_ports_and_stops_at_anyone_elses() {
+    let cloud = FakeCloud::new().with_ovn_metadata().with_vrrp_ports();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let owners = |cloud: &FakeCloud| -> Vec<String> {
+        let mut o: Vec<String> = cloud
+            .snapshot(&Kind::Port)
+            .iter()
+            .map(|p| p["device_owner"].as_str().unwrap_or_default().to_string())
+            .collect();
+        o.sort();
+        o
+    };
+    let made = owners(&cloud);
+    assert_eq!(
+        made.iter().filter(|o| *o == "network:distributed").count(),
+        2,
+        "{made:?}"
+    );
+    assert!(
+        made.iter().any(|o| o == "compute:nova"),
+        "a VRRP port: {made:?}"
+    );
+    assert!(
+        made.iter().any(|o| o == "Octavia"),
+        "the VIP port: {made:?}"
+    );
+    // Someone else's network, with its own metadata port.
+    let other = cloud
+        .create(&Kind::Network, json!({ "name": "bystander" }))
+        .await
+        .unwrap();
+    // A bystander's port on an owned network blocks.
+    let pods = id(named(&cloud.snapshot(&Kind::Network), "pods")[0]);
+    let stray = cloud
+        .create(
+            &Kind::Port,
+            json!({ "name": "stray", "network_id": pods, "device_owner": "compute:nova" }),
+        )
+        .await
+        .unwrap();
+    let err = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(stray["id"].as_str().unwrap()), "{err}");
+    assert!(err.contains("1 port(s)"), "only the stray blocks: {err}");
+    cloud
+        .delete(&Kind::Port, stray["id"].as_str().unwrap())
+        .await
+        .unwrap();
+
+    destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    let nets = cloud.snapshot(&Kind::Network);
+    assert_eq!(nets.len(), 1);
+    assert_eq!(nets[0]["id"], other["id"]);
+    // Only the bystander's metadata port is left.
+    let left = cloud.snapshot(&Kind::Port);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["network_id"], other["id"]);
+}
+
 #[tokio::test]
 async fn destroy_stops_at_ports_it_does_not_own_and_can_delete_kuryrs() {
     let (cloud, plan) = seed_converged().await;

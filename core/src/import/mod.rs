@@ -14,7 +14,7 @@ mod tests;
 
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::engine::observe::{in_project, str_of};
-use crate::engine::router_ports;
+use crate::engine::port_roles;
 use crate::engine::value::belongs;
 use crate::lower::DEFAULT_LB_NAME;
 use serde_json::Value;
@@ -271,7 +271,7 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         .map(|s| str_of(s, "id"))
         .collect();
     // Interfaces of every router mode (legacy, DVR, L3-HA).
-    let mut q = router_ports::interface_owner_filter();
+    let mut q = port_roles::interface_owner_filter();
     q.push(("network_id".into(), str_of(&pod_network, "id").into()));
     q.push(("network_id".into(), str_of(&service_network, "id").into()));
     let q = in_project(&project, q);
@@ -287,7 +287,7 @@ pub async fn read<C: Cloud>(cloud: &C, hints: &Hints) -> Result<Snapshot, Import
         [] => (None, Vec::new()),
         [id] => {
             let r = by_id(cloud, &Kind::Router, id, &project, "router of the subnets").await?;
-            let mut q = router_ports::interface_owner_filter();
+            let mut q = port_roles::interface_owner_filter();
             q.push(("device_id".to_string(), id.to_string()));
             (Some(r), cloud.list(&Kind::Port, &q).await?)
         }

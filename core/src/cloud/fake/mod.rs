@@ -92,6 +92,11 @@ struct State {
     project_id: String,
     /// How routers created from now on are built.
     router_mode: RouterMode,
+    /// ML2/OVN with metadata on: every new network gets its metadata port.
+    ovn_metadata: bool,
+    /// Octavia's allowed-address-pairs driver: every new load balancer
+    /// gets an amphora VRRP port beside its VIP port.
+    vrrp_ports: bool,
     /// Ids of address groups rules may name (`add_address_group`).
     address_groups: HashSet<String>,
     services: HashSet<Service>,
@@ -116,6 +121,8 @@ impl FakeCloud {
             state: Mutex::new(State {
                 project_id: "0c0ffee0c0ffee0c0ffee0c0ffee0001".into(),
                 router_mode: RouterMode::Legacy,
+                ovn_metadata: false,
+                vrrp_ports: false,
                 address_groups: HashSet::new(),
                 services: [Service::Network, Service::LoadBalancer].into(),
                 next_id: 0,
@@ -150,6 +157,24 @@ impl FakeCloud {
     /// interfaces carry that mode's device owner; see `routers`).
     pub fn with_router_mode(self, mode: RouterMode) -> Self {
         self.lock().router_mode = mode;
+        self
+    }
+
+    /// Networks created from now on get ML2/OVN's metadata port
+    /// (`network:distributed`, `device_id` `ovnmeta-<network id>`), as
+    /// Neutron's OVN driver makes with metadata on (`ovn_client.py`,
+    /// `create_metadata_port`).
+    pub fn with_ovn_metadata(self) -> Self {
+        self.lock().ovn_metadata = true;
+        self
+    }
+
+    /// Load balancers created from now on get an amphora VRRP port
+    /// (`octavia-lb-vrrp-<amphora id>`, attached by Nova, the VIP in its
+    /// allowed address pairs), as Octavia's allowed-address-pairs driver
+    /// makes; it goes with the load balancer.
+    pub fn with_vrrp_ports(self) -> Self {
+        self.lock().vrrp_ports = true;
         self
     }
 

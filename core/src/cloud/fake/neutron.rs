@@ -365,17 +365,37 @@ impl State {
         Ok(())
     }
 
+    /// ML2/OVN's metadata port of a new network (no address: the
+    /// pipeline's IPv6 subnets have DHCP off).
+    pub(super) fn new_metadata_port(&mut self, network_id: &str) -> Result<(), CloudError> {
+        let port = self.build(
+            &Kind::Port,
+            json!({
+                "network_id": network_id,
+                "name": "",
+                "device_owner": "network:distributed",
+                "device_id": format!("ovnmeta-{network_id}"),
+            }),
+        )?;
+        self.push(&Kind::Port, Value::Object(port));
+        Ok(())
+    }
+
     /// Before `delete` removes network `id`: refused while in use, else
     /// what goes with it is removed too.
     pub(super) fn deleting_network(&mut self, id: &str) -> Result<(), CloudError> {
-        let ports = self.port_ids(|p| p["network_id"] == id);
+        let ports = self.port_ids(|p| p["network_id"] == id && !is_auto_deleted(p));
         if !ports.is_empty() {
             return Err(conflict(format!(
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network, id for these ports is: {}. (NetworkInUse)",
                 ports.join(",")
             )));
         }
-        // Neutron deletes the network's subnets with it.
+        // Neutron deletes its own service ports and the network's subnets
+        // with it.
+        for port in self.port_ids(|p| p["network_id"] == id) {
+            self.remove(&Kind::Port, &port);
+        }
         let subnets: Vec<String> = self
             .all(&Kind::Subnet)
             .iter()
@@ -419,4 +439,13 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// neutron-lib `AUTO_DELETE_PORT_OWNERS`: Neutron deletes these ports with
+/// their network (`_ensure_network_not_in_use` ignores them).
+fn is_auto_deleted(port: &Value) -> bool {
+    matches!(
+        port["device_owner"].as_str(),
+        Some("network:dhcp" | "network:distributed" | "network:floatingip_agent_gateway")
+    )
 }

@@ -81,10 +81,59 @@ impl State {
         port.insert("mac_address".into(), json!("fa:16:3e:00:00:01"));
         let port_id = port["id"].clone();
         self.push(&Kind::Port, Value::Object(port));
+        if self.vrrp_ports {
+            self.new_vrrp_port(&network_id, &subnet_id, &vip)?;
+        }
         obj.insert("vip_address".into(), vip);
         obj.insert("vip_network_id".into(), json!(network_id));
         obj.insert("vip_port_id".into(), port_id);
         Ok(())
+    }
+
+    /// The amphora's VRRP port (allowed_address_pairs.py, `_plug_amphora_vip`):
+    /// an address of its own on the VIP subnet, the VIP as an allowed pair,
+    /// attached by Nova to the amphora's server.
+    fn new_vrrp_port(
+        &mut self,
+        network_id: &str,
+        subnet_id: &str,
+        vip: &Value,
+    ) -> Result<(), CloudError> {
+        let amphora = self.new_id();
+        let want = json!([{ "subnet_id": subnet_id }]);
+        let fixed = self.fixed_ips(&Kind::Port, network_id, Some(&want))?;
+        let mut port = self.build(
+            &Kind::Port,
+            json!({
+                "network_id": network_id,
+                "name": format!("octavia-lb-vrrp-{amphora}"),
+                "device_owner": "compute:nova",
+                "device_id": amphora,
+                "allowed_address_pairs": [{ "ip_address": vip }],
+            }),
+        )?;
+        port.insert("fixed_ips".into(), fixed);
+        self.push(&Kind::Port, Value::Object(port));
+        Ok(())
+    }
+
+    /// Octavia's `deallocate_vip`: the VIP port and the amphorae's VRRP
+    /// ports go with the load balancer.
+    pub(super) fn remove_lb_ports(&mut self, lb: &Value) {
+        if let Some(port) = lb["vip_port_id"].as_str() {
+            self.remove(&Kind::Port, port);
+        }
+        let vip = lb["vip_address"].clone();
+        for port in self.port_ids(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("octavia-lb-vrrp-"))
+                && p["allowed_address_pairs"]
+                    .as_array()
+                    .is_some_and(|pairs| pairs.iter().any(|a| a["ip_address"] == vip))
+        }) {
+            self.remove(&Kind::Port, &port);
+        }
     }
 
     pub(super) fn new_listener(
@@ -317,9 +366,7 @@ impl State {
                 format!("Validation failure: Cannot delete Load Balancer {id} - it has children"),
             ));
         }
-        if let Some(port) = obj["vip_port_id"].as_str() {
-            self.remove(&Kind::Port, port);
-        }
+        self.remove_lb_ports(obj);
         Ok(())
     }
 

@@ -182,9 +182,7 @@ impl State {
         for l in lb["listeners"].as_array().into_iter().flatten() {
             self.remove(&Kind::Listener, l["id"].as_str().unwrap_or_default());
         }
-        if let Some(port) = lb["vip_port_id"].as_str() {
-            self.remove(&Kind::Port, port);
-        }
+        self.remove_lb_ports(&lb);
         self.remove(&Kind::LoadBalancer, lb_id);
         Ok(())
     }

@@ -156,6 +156,9 @@ impl State {
         }
         let id = obj["id"].as_str().unwrap_or_default().to_owned();
         self.push(kind, Value::Object(obj));
+        if *kind == Kind::Network && self.ovn_metadata {
+            self.new_metadata_port(&id)?;
+        }
         self.render(kind, &id).ok_or_else(|| not_found(kind, &id))
     }
 
