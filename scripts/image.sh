@@ -86,7 +86,7 @@ cp "$repo/deploy/image/passwd" "$repo/deploy/image/group" "$context/"
 chmod 0755 "$context/kuryr6"
 chmod 0644 "$context/ca-certificates.crt" "$context/passwd" "$context/group"
 
-"${podman[@]}" build --quiet --file "$repo/Containerfile" --tag "$name" \
+"${podman[@]}" build --quiet --layers=false --file "$repo/Containerfile" --tag "$name" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
     --timestamp "$epoch" "$context" >/dev/null
 

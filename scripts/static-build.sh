@@ -36,6 +36,16 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
     bash "$repo/scripts/lib/apt-install.sh" musl-tools >&2
 fi
 
+# Run from a test (tests/image_e2e.rs), the environment holds what cargo sets
+# for the crate under test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …), which
+# build scripts watch (ring's does): they would rerun and rebuild half the
+# tree, twice, on every switch between the test and a shell.
+for var in $(compgen -e); do
+    case $var in
+        CARGO_PKG_*|CARGO_MANIFEST_*|CARGO_CRATE_NAME|CARGO_BIN_NAME|CARGO_PRIMARY_PACKAGE|CARGO_TARGET_TMPDIR|CARGO_RUSTC_CURRENT_DIR)
+            unset "$var" ;;
+    esac
+done
 # cc-rs looks for x86_64-linux-musl-gcc, which Debian does not ship.
 export CC_x86_64_unknown_linux_musl=musl-gcc
 export CARGO_TARGET_DIR=$target_dir
