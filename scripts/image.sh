@@ -14,12 +14,11 @@
 #
 # Prints on stdout, one `key: value` a line:
 #   image: NAME   id: sha256:… (the config digest, the same after a push and
-#   pull)   digest: sha256:… (the local manifest)   size: N bytes (… MB)
+#   pull)   digest: sha256:… (the local manifest)   size: N bytes (… MB, uncompressed)
 #   and with --push   pushed: HOST/REPO:TAG@sha256:…
 #
 # Environment:
 #   CARGO_TARGET_DIR    as cargo; the binary comes from scripts/static-build.sh
-#   KURYR6_PODMAN_ROOT  podman's storage root (podman --root), default podman's
 #
 # Installs podman with apt-get when missing (Debian's, 4.3). The image has
 # no RUN step, so the build needs no container runtime that works here.
@@ -37,7 +36,7 @@ while (( $# )); do
     case $1 in
         --tag) (( $# >= 2 )) || die "--tag needs a name"; name=$2; shift ;;
         --push) (( $# >= 2 )) || die "--push needs oci://HOST[:PORT]/REPO[:TAG]"; push=$2; shift ;;
-        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift
@@ -60,8 +59,6 @@ if (( ${#missing[@]} )); then
     echo "image.sh: installing ${missing[*]}" >&2
     bash "$repo/scripts/lib/apt-install.sh" "${missing[@]}" >&2
 fi
-podman=(podman)
-[[ -n ${KURYR6_PODMAN_ROOT:-} ]] && podman+=(--root "$KURYR6_PODMAN_ROOT")
 
 bin=$(bash "$repo/scripts/static-build.sh")
 version=$("$bin" --version | awk '{ print $2 }')
@@ -86,13 +83,13 @@ cp "$repo/deploy/image/passwd" "$repo/deploy/image/group" "$context/"
 chmod 0755 "$context/kuryr6"
 chmod 0644 "$context/ca-certificates.crt" "$context/passwd" "$context/group"
 
-"${podman[@]}" build --quiet --layers=false --file "$repo/Containerfile" --tag "$name" \
+podman build --quiet --layers=false --file "$repo/Containerfile" --tag "$name" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
     --timestamp "$epoch" "$context" >/dev/null
 
-id=$("${podman[@]}" image inspect --format '{{.Id}}' "$name")
-digest=$("${podman[@]}" image inspect --format '{{.Digest}}' "$name")
-size=$("${podman[@]}" image inspect --format '{{.Size}}' "$name")
+id=$(podman image inspect --format '{{.Id}}' "$name")
+digest=$(podman image inspect --format '{{.Digest}}' "$name")
+size=$(podman image inspect --format '{{.Size}}' "$name")
 echo "image: $name"
 echo "id: sha256:${id#sha256:}"
 echo "digest: $digest"
@@ -100,7 +97,7 @@ awk -v s="$size" 'BEGIN { printf "size: %d bytes (%.1f MB)\n", s, s / 1e6 }'
 
 if [[ -n $dest ]]; then
     digestfile=$context/pushed-digest
-    "${podman[@]}" push --quiet --tls-verify=$([[ $insecure == true ]] && echo false || echo true) \
+    podman push --quiet --tls-verify=$([[ $insecure == true ]] && echo false || echo true) \
         --digestfile "$digestfile" "$name" "docker://$dest" >&2
     echo "pushed: $dest@$(<"$digestfile")"
 fi
