@@ -579,8 +579,9 @@ fn the_image_runs_the_jobs_arguments_for_one_shard_against_the_local_cloud() {
         std::fs::create_dir_all(&dir).unwrap();
         chown(&dir, uid, gid);
     }
-    // Whatever fails below, the site's resources go.
-    struct Cleanup(PathBuf);
+    // Whatever fails below, the site's resources go, and so does the copy
+    // of the cloud's credentials.
+    struct Cleanup(PathBuf, PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let cloud = LocalCloud::get();
@@ -588,9 +589,10 @@ fn the_image_runs_the_jobs_arguments_for_one_shard_against_the_local_cloud() {
                 self.0.parent().unwrap(),
                 &["destroy", self.0.to_str().unwrap()],
             );
+            let _ = std::fs::remove_dir_all(&self.1);
         }
     }
-    let _cleanup = Cleanup(sites.join(format!("{SITE}.toml")));
+    let _cleanup = Cleanup(sites.join(format!("{SITE}.toml")), clouds.clone());
     let password = cloud.admin_password();
     let check = |o: &Output, what: &str, code: i32| {
         assert_eq!(
