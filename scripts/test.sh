@@ -6,9 +6,9 @@
 # Starts the real local cloud (Keystone, Neutron, Octavia from PyPI on
 # 127.0.0.1; installed into a cached venv on first use) and a real OCI
 # registry (Debian's docker-registry, scripts/registry/), builds the shipped
-# and hostile WebAssembly plugins, runs every Rust test including the
-# end-to-end ones against that cloud and registry, and stops them by
-# recorded PID.
+# and hostile WebAssembly plugins and the container image (scripts/image.sh),
+# runs every Rust test including the end-to-end ones against that cloud and
+# registry, and stops them by recorded PID.
 # A cloud that fails to start fails the suite; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,14 @@ export KURYR6_REGISTRY_DIR=${KURYR6_REGISTRY_DIR:-$PWD/.registry}
 export KURYR6_REGISTRY_PORT=${KURYR6_REGISTRY_PORT:-5050}
 export KURYR6_REGISTRY=127.0.0.1:$KURYR6_REGISTRY_PORT
 
+# The container image (tests/image_e2e.rs): its static musl binary is a
+# release build that shares nothing with the debug test build, the longest
+# step this suite has besides it. It builds in the background from the start
+# (scripts/image.sh: podman and musl-tools installed when missing, the binary,
+# the image), filling the cores the clouds' start leaves idle; the tests wait
+# for it before they run, so no timing-sensitive test shares the CPU with it.
+# setsid: its own process group, which cleanup stops if the suite ends early.
+
 # A third, separate cloud for the fleet tests (tests/fleet_e2e.rs), which
 # stop and start it again mid-test: nothing else may use it.
 export KURYR6_FLEET_CLOUD_DIR=${KURYR6_FLEET_CLOUD_DIR:-$PWD/.cloud-fleet}
@@ -47,7 +55,10 @@ fleet_up() {
 started=0
 flaky_pid=
 registry_pid=
+image_pid=
 cleanup() {
+    # A build nobody will use: stopped (its own process group), not waited for.
+    if [[ -n $image_pid ]]; then kill -TERM -- "-$image_pid" 2>/dev/null || true; fi
     if [[ -n $flaky_pid ]]; then wait "$flaky_pid" 2>/dev/null || true; fi
     if [[ -n $registry_pid ]]; then wait "$registry_pid" 2>/dev/null || true; fi
     if (( started )); then
@@ -58,6 +69,10 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+
+image_log=$(mktemp)
+setsid bash scripts/image.sh >"$image_log" 2>&1 &
+image_pid=$!
 
 echo "== local cloud"
 started=1
@@ -105,10 +120,24 @@ echo "== previous release (upgrade test)"
 KURYR6_PREVIOUS_BIN=$(bash scripts/previous-build.sh)
 export KURYR6_PREVIOUS_BIN
 
-echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud and registry)"
+features=kuryr6/cloud-tests,kuryr6/registry-tests,kuryr6/image-tests
+echo "== cargo test: build (the image's static binary may still be building beside it)"
+cargo test --workspace --locked --no-run --features "$features"
+
+echo "== container image (scripts/image.sh)"
+image_status=0
+wait "$image_pid" || image_status=$?
+image_pid=
+cat "$image_log"; rm -f "$image_log"
+if (( image_status )); then
+    echo "test.sh: the container image did not build (exit $image_status)" >&2
+    exit 1
+fi
+
+echo "== cargo test (unit, offline CLI, plugins, end-to-end against the local cloud and registry, the image)"
 log=$(mktemp)
 status=0
-cargo test --workspace --locked --no-fail-fast --features kuryr6/cloud-tests,kuryr6/registry-tests 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast --features "$features" 2>&1 | tee "$log" || status=$?
 # cargo ends on the doc-tests' own (empty) line; close on the whole count.
 awk '/^test result:/ { p += $4; f += $6; i += $8 }
      END { printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

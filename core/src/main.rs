@@ -92,12 +92,17 @@ struct FleetOpts {
     /// Requests in flight per API endpoint, shared by all sites on it.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_in_flight: u32,
+    /// Also write the fleet's JSON summary to FILE, whatever --format says (for a container with
+    /// no shell to redirect stdout). Removed when the command starts and written whole at its end,
+    /// so a runner that stops early leaves none and `report merge` names its shard missing.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
 }
 
 impl FleetOpts {
-    /// One file and no shard: the single-pipeline command, as it always was.
+    /// One file, no shard and no summary file: the single-pipeline command, as it always was.
     fn single(&self, pipelines: &[PathBuf]) -> bool {
-        pipelines.len() == 1 && self.shard.is_none()
+        pipelines.len() == 1 && self.shard.is_none() && self.summary.is_none()
     }
 }
 
@@ -123,13 +128,14 @@ enum Command {
     /// Show what a pipeline does: against the cloud, the changes per resource; with --offline,
     /// every step with every computed field and the emitted files.
     Plan {
-        /// Pipeline files (pipeline.toml); several make a fleet (one summary line per site).
+        /// Pipeline files (pipeline.toml); several make a fleet (one summary line per site). A
+        /// directory stands for its *.toml files.
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
         /// Cloud-only flags (--adopt, --replace, --detailed-exitcode, --os-cloud, --os-cacert,
         /// --insecure) are usage errors with it.
-        #[arg(long, conflicts_with_all = ["detailed_exitcode", "adopt", "replace", "insecure"])]
+        #[arg(long, conflicts_with_all = ["detailed_exitcode", "adopt", "replace", "insecure", "summary"])]
         offline: bool,
         /// Output format; json is documented in README.md.
         #[arg(long, value_enum, default_value = "text")]
@@ -150,6 +156,7 @@ enum Command {
     },
     /// Validate pipeline files and report every problem of every file (no cloud needed).
     Check {
+        /// Pipeline files; a directory stands for its *.toml files.
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
@@ -157,7 +164,8 @@ enum Command {
     },
     /// Converge the cloud to the pipeline, then emit kuryr.conf, kube-apiserver.flags and kubeadm.yaml.
     Run {
-        /// Pipeline files; several make a fleet converged side by side.
+        /// Pipeline files; several make a fleet converged side by side. A directory stands for
+        /// its *.toml files.
         #[arg(required = true, value_name = "PIPELINE")]
         pipelines: Vec<PathBuf>,
         /// Directory for emitted files (default: the emit step's dir, relative to the pipeline;
@@ -181,7 +189,7 @@ enum Command {
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
     Destroy {
-        /// Pipeline files; several make a fleet.
+        /// Pipeline files; several make a fleet. A directory stands for its *.toml files.
         #[arg(required = true, value_name = "PIPELINE")]
         pipelines: Vec<PathBuf>,
         /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
@@ -296,6 +304,7 @@ enum CompletionShell {
 enum ReportCommand {
     /// Combine the JSON summaries of the shards of one fleet command into one summary.
     Merge {
+        /// Summary files; a directory stands for its *.json files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
@@ -401,10 +410,14 @@ fn main() -> ExitCode {
     if let Some(code) = offline_conflicts(&matches) {
         return code;
     }
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if let Err(e) = expand_directories(&mut cli.command) {
+        eprintln!("kuryr6: {e}");
+        return ExitCode::from(2);
+    }
     init_tracing(cli.verbose);
     match cli.command {
         Command::Completions { shell } => {
@@ -604,6 +617,66 @@ fn offline_conflicts(matches: &ArgMatches) -> Option<ExitCode> {
     );
     let _ = err.print();
     Some(ExitCode::from(2))
+}
+
+/// A directory argument stands for its files with the extension `ext`, in name order (not
+/// recursive): a container has no shell to expand `/sites/*.toml`. Names starting with `.` are
+/// skipped, as a Kubernetes ConfigMap volume keeps its `..data` links there.
+fn expand_directories(command: &mut Command) -> Result<(), String> {
+    let (paths, ext) = match command {
+        Command::Plan { pipelines, .. }
+        | Command::Check { pipelines, .. }
+        | Command::Run { pipelines, .. }
+        | Command::Destroy { pipelines, .. } => (pipelines, "toml"),
+        Command::Report(ReportCommand::Merge { files, .. }) => (files, "json"),
+        _ => return Ok(()),
+    };
+    let mut expanded = Vec::with_capacity(paths.len());
+    for path in paths.drain(..) {
+        if !path.is_dir() {
+            expanded.push(path);
+            continue;
+        }
+        let entries =
+            std::fs::read_dir(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let name = entry.file_name();
+            let file = entry.path();
+            if !name.to_string_lossy().starts_with('.')
+                && file.extension().is_some_and(|x| x == ext)
+                && file.is_file()
+            {
+                found.push(file);
+            }
+        }
+        if found.is_empty() {
+            return Err(format!("{} holds no *.{ext} file", path.display()));
+        }
+        found.sort();
+        expanded.extend(found);
+    }
+    *paths = expanded;
+    Ok(())
+}
+
+/// `--summary FILE`: replaced whole (a temporary file beside it, then a rename), so a merge
+/// never reads half of one; its directory is made if missing (a fresh volume).
+fn write_summary(path: &Path, summary: &kuryr6::fleet::Summary) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(summary).expect("a summary serializes") + "\n";
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// `kuryr6 man`: generated at run time from the same clap definition the
@@ -1171,6 +1244,20 @@ fn run_fleet(
     detailed: bool,
 ) -> ExitCode {
     use kuryr6::fleet::{self, FleetOptions, Site, Summary};
+    // A summary left by an earlier run must not stand for this one.
+    if let Some(file) = &opts.summary {
+        match std::fs::remove_file(file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!(
+                    "kuryr6: cannot remove the old summary {}: {e}",
+                    file.display()
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
     let Some(loaded) = load_all(paths, format) else {
         return ExitCode::from(2);
     };
@@ -1275,6 +1362,12 @@ fn run_fleet(
     let shards = opts.shard.map(|s| vec![s.to_string()]).unwrap_or_default();
     let summary = Summary::new(job.name(), shards, reports, started.elapsed().as_secs_f64());
     print_summary(&summary, format);
+    if let Some(file) = &opts.summary
+        && let Err(e) = write_summary(file, &summary)
+    {
+        eprintln!("kuryr6: cannot write the summary {}: {e}", file.display());
+        return ExitCode::from(1);
+    }
     ExitCode::from(summary.exit_code(detailed))
 }
 

@@ -36,18 +36,9 @@ command -v minisign >/dev/null || missing+=(minisign)
 command -v curl >/dev/null || missing+=(curl)
 if (( ${#missing[@]} )); then
     echo "registry/up.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
     # The package's own init script must not start a second registry on
-    # :5000 (Keystone's port): policy-rc.d 101 forbids starting services.
-    added_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        added_policy=1
-    fi
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    if (( added_policy )); then rm -f /usr/sbin/policy-rc.d; fi
+    # :5000 (Keystone's port): apt-install.sh forbids starting services.
+    bash "$REPO/scripts/lib/apt-install.sh" "${missing[@]}"
 fi
 
 mkdir -p "$STATE/storage"
