@@ -4,12 +4,11 @@
 //! 4 the plan has refusals (`plan`).
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
-use kuryr6::engine::lease::LeaseOptions;
 use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::fleet::{CloudKey, Job};
 use kuryr6::load::{self, Loaded, Rejected};
@@ -17,378 +16,17 @@ use kuryr6::report;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod args;
 mod plugin_dist;
+
+use args::{
+    Cli, CloudOpts, Command, CompletionShell, FleetOpts, Format, GraphFormat, PluginCommand,
+    ReportCommand,
+};
 
 /// `plan`'s exit code when `run` would refuse the plan (a change that
 /// needs --replace or --adopt, a resource of another pipeline, duplicates).
 const EXIT_REFUSED: u8 = 4;
-
-#[derive(Parser)]
-#[command(
-    name = "kuryr6",
-    version,
-    about = "Kuryr IPv6 / dual-stack networking for Kubernetes on OpenStack, as one command",
-    long_about = "Turns Kuryr's IPv6 guide into one command: reads pipeline.toml, computes and \
-validates the IPv6 address plan before any API call, converges Neutron and Octavia resources \
-idempotently, and emits kuryr.conf, kube-apiserver flags and a kubeadm config.\n\n\
-The cloud comes from clouds.yaml (+ secure.yaml) as with the openstack CLI: --os-cloud or \
-OS_CLOUD, else the OS_* variables.\n\n\
-Exit codes: 0 success, 1 operational failure (cloud, refusal, I/O), 2 invalid pipeline or \
-usage, 3 changes pending (plan --detailed-exitcode), 4 the plan has refusals: `run` would \
-refuse it as it stands (plan)."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-/// How to reach the cloud.
-#[derive(Args, Clone)]
-struct CloudOpts {
-    /// Cloud name in clouds.yaml (default: OS_CLOUD, then the OS_* variables).
-    #[arg(long, env = "OS_CLOUD")]
-    os_cloud: Option<String>,
-    /// Extra CA bundle (PEM) to trust for TLS.
-    #[arg(long, env = "OS_CACERT")]
-    os_cacert: Option<PathBuf>,
-    /// Do not verify TLS certificates (never the default).
-    #[arg(long)]
-    insecure: bool,
-}
-
-impl CloudOpts {
-    fn args(&self) -> CloudArgs {
-        CloudArgs {
-            os_cloud: self.os_cloud.clone(),
-            insecure: self.insecure,
-            cacert: self.os_cacert.clone(),
-            ..CloudArgs::default()
-        }
-    }
-}
-
-/// Several pipelines at once (a fleet of sites); see README, "A fleet of sites".
-#[derive(Args, Clone)]
-struct FleetOpts {
-    /// Sites converging at once (several files).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    parallel: u32,
-    /// Stop starting sites once one failed (those not started are reported as skipped).
-    #[arg(long)]
-    fail_fast: bool,
-    /// Take only this runner's share of the sites: K/N, 0 ≤ K < N (rendezvous hashing on the
-    /// pipeline name; every file is still loaded and judged by the cross-site policy).
-    #[arg(long, value_name = "K/N")]
-    shard: Option<kuryr6::fleet::Shard>,
-    /// Requests in flight per API endpoint, shared by all sites on it.
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    max_in_flight: u32,
-    /// Also write the fleet's JSON summary to FILE, whatever --format says (for a container with
-    /// no shell to redirect stdout). Removed when the command starts and written whole at its end,
-    /// so a runner that stops early leaves none and `report merge` names its shard missing.
-    #[arg(long, value_name = "FILE")]
-    summary: Option<PathBuf>,
-}
-
-impl FleetOpts {
-    /// One file, no shard and no summary file: the single-pipeline command, as it always was.
-    fn single(&self, pipelines: &[PathBuf]) -> bool {
-        pipelines.len() == 1 && self.shard.is_none() && self.summary.is_none()
-    }
-}
-
-/// How a writing command waits for another run of the same pipeline.
-#[derive(Args, Clone)]
-struct LockOpts {
-    /// Seconds to wait for another run of this pipeline to finish; 0 refuses at once, naming the
-    /// holder.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    lock_wait: u64,
-}
-
-impl LockOpts {
-    fn options(&self) -> LeaseOptions {
-        LeaseOptions {
-            wait: std::time::Duration::from_secs(self.lock_wait),
-        }
-    }
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show what a pipeline does: against the cloud, the changes per resource; with --offline,
-    /// every step with every computed field and the emitted files.
-    Plan {
-        /// Pipeline files (pipeline.toml); several make a fleet (one summary line per site). A
-        /// directory stands for its *.toml files.
-        #[arg(required = true)]
-        pipelines: Vec<PathBuf>,
-        /// Compute the plan without contacting a cloud; ids in emitted files are placeholders.
-        /// Cloud-only flags (--adopt, --replace, --detailed-exitcode, --os-cloud, --os-cacert,
-        /// --insecure) are usage errors with it.
-        #[arg(long, conflicts_with_all = ["detailed_exitcode", "adopt", "replace", "insecure", "summary"])]
-        offline: bool,
-        /// Output format; json is documented in README.md.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Exit 3 when changes are pending, 0 when none (cloud plan only).
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Plan adoption of same-named resources kuryr6 does not own.
-        #[arg(long)]
-        adopt: bool,
-        /// Plan delete-and-re-create where immutable fields changed.
-        #[arg(long)]
-        replace: bool,
-        #[command(flatten)]
-        fleet: FleetOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Validate pipeline files and report every problem of every file (no cloud needed).
-    Check {
-        /// Pipeline files; a directory stands for its *.toml files.
-        #[arg(required = true)]
-        pipelines: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-    },
-    /// Converge the cloud to the pipeline, then emit kuryr.conf, kube-apiserver.flags and kubeadm.yaml.
-    Run {
-        /// Pipeline files; several make a fleet converged side by side. A directory stands for
-        /// its *.toml files.
-        #[arg(required = true, value_name = "PIPELINE")]
-        pipelines: Vec<PathBuf>,
-        /// Directory for emitted files (default: the emit step's dir, relative to the pipeline;
-        /// a fleet writes into DIR/<site>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Tag and manage same-named resources that kuryr6 does not own (otherwise they block the run).
-        #[arg(long)]
-        adopt: bool,
-        /// Delete and re-create resources whose immutable fields (cidr, ip_version, VIP) changed.
-        #[arg(long)]
-        replace: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[command(flatten)]
-        lock: LockOpts,
-        #[command(flatten)]
-        fleet: FleetOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Delete what this pipeline created, in reverse order; never touches what it does not own.
-    Destroy {
-        /// Pipeline files; several make a fleet. A directory stands for its *.toml files.
-        #[arg(required = true, value_name = "PIPELINE")]
-        pipelines: Vec<PathBuf>,
-        /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
-        #[arg(long)]
-        delete_kuryr_ports: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[command(flatten)]
-        lock: LockOpts,
-        #[command(flatten)]
-        fleet: FleetOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Keep the oldest of each set of same-named resources the pipeline owns and delete the
-    /// others (what overlapping runs of older versions, or adopted copies, can leave).
-    Dedupe {
-        pipeline: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[command(flatten)]
-        lock: LockOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Remove the pipeline's lease whoever holds it: for a run gone for good on another machine
-    /// (on the same machine, a dead run's lease is cleared by the next run by itself).
-    Unlock {
-        pipeline: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Read an existing Kuryr deployment (read-only) and write the pipeline that reproduces it:
-    /// the short form when it follows the guide, explicit steps with a comment on each
-    /// deviation otherwise. Then `kuryr6 run --adopt` takes it over by writing tags only.
-    Import {
-        /// kuryr.conf of the cluster: its pod_subnet, service_subnet, pod_security_groups and
-        /// project lead the walk (default: find the guide's names).
-        #[arg(long, value_name = "PATH")]
-        kuryr_conf: Option<PathBuf>,
-        /// Pipeline name (goes into the ownership tags).
-        #[arg(long, default_value = "kuryr")]
-        name: String,
-        /// Write the pipeline here (default: stdout).
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Overwrite an existing output file.
-        #[arg(long)]
-        force: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[command(flatten)]
-        cloud: CloudOpts,
-    },
-    /// Draw the plan: topology (networks, subnets, router, security groups, load balancer) and
-    /// each subnet's address plan to scale. Offline unless --os-cloud is given; against a cloud,
-    /// pending creates, updates and deletes are marked.
-    Graph {
-        pipeline: PathBuf,
-        #[arg(long, value_enum, default_value = "svg")]
-        format: GraphFormat,
-        /// Write here (default: stdout).
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Cloud to compare with (clouds.yaml name). Only this flag contacts a cloud: an exported
-        /// OS_CLOUD alone keeps the graph offline.
-        #[arg(long)]
-        os_cloud: Option<String>,
-        /// Extra CA bundle (PEM) to trust for TLS.
-        #[arg(long, env = "OS_CACERT")]
-        os_cacert: Option<PathBuf>,
-        /// Do not verify TLS certificates.
-        #[arg(long)]
-        insecure: bool,
-    },
-    /// Work with fleet summaries (`--format json` of plan/run/destroy over several files).
-    #[command(subcommand)]
-    Report(ReportCommand),
-    /// Develop WebAssembly plugins: run a hook on a fixture, show a plugin's identity.
-    #[command(subcommand)]
-    Plugin(PluginCommand),
-    /// Print a shell completion script: `kuryr6 completions bash > /etc/bash_completion.d/kuryr6`.
-    Completions {
-        #[arg(value_enum)]
-        shell: CompletionShell,
-    },
-    /// Print the man page (roff) on stdout, or with --dir write one page per command there.
-    Man {
-        /// Write kuryr6.1 and kuryr6-<command>.1 into this directory instead.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GraphFormat {
-    Svg,
-    Dot,
-    Mermaid,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CompletionShell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-#[derive(Subcommand)]
-enum ReportCommand {
-    /// Combine the JSON summaries of the shards of one fleet command into one summary.
-    Merge {
-        /// Summary files; a directory stands for its *.json files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Exit 3 when a site of a merged plan has pending changes.
-        #[arg(long)]
-        detailed_exitcode: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Run one hook of a built plugin on a JSON fixture; print its output, time and fuel.
-    Test {
-        /// The plugin (.wasm component).
-        wasm: PathBuf,
-        #[arg(long, value_parser = ["plan", "naming", "policy"])]
-        hook: String,
-        /// Fixture JSON (shapes: see `kuryr6::plugin::fixture`).
-        #[arg(long)]
-        input: PathBuf,
-        /// Fuel budget (instructions); default unlimited, consumption is always shown.
-        #[arg(long)]
-        fuel: Option<u64>,
-        #[arg(long, default_value_t = 1000)]
-        deadline_ms: u64,
-        #[arg(long, default_value_t = 64)]
-        memory_mib: u64,
-    },
-    /// Print a plugin's sha256 (to pin it), name, hooks, version, contract and load time.
-    Info { wasm: PathBuf },
-    /// Scaffold a Rust plugin crate: builds for wasm32-wasip2, tests itself with `cargo test`.
-    New {
-        /// Crate and plugin name, e.g. acme-naming.
-        name: String,
-        /// Where to create it (default ./NAME); must not exist or be empty.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Hooks to implement, each with an example and fixtures.
-        #[arg(long, value_delimiter = ',', default_value = "naming", value_parser = ["plan", "naming", "policy"])]
-        hooks: Vec<String>,
-        /// kuryr6-plugin-sdk as a path dependency (a kuryr6 checkout's sdk/);
-        /// default: the checkout this kuryr6 was built from, if present.
-        #[arg(long)]
-        sdk: Option<PathBuf>,
-    },
-    /// Publish a plugin to an OCI registry (CNCF wasm layout), with its minisign signature.
-    Push {
-        /// The plugin (.wasm component).
-        wasm: PathBuf,
-        /// oci://HOST[:PORT]/NAMESPACE/NAME:TAG
-        target: String,
-        /// minisign signature of the .wasm (default: <wasm>.minisig when it exists).
-        #[arg(long, value_name = "FILE")]
-        signature: Option<PathBuf>,
-        /// Allow plain HTTP to a registry that is not on loopback.
-        #[arg(long)]
-        insecure: bool,
-    },
-    /// Fetch a plugin (oci://…:TAG or oci://…@sha256:…) into the local store; print its digests
-    /// and signer.
-    Pull {
-        source: String,
-        /// Allow plain HTTP to a registry that is not on loopback.
-        #[arg(long)]
-        insecure: bool,
-    },
-    /// Resolve every oci:// plugin of the pipelines and record it in kuryr6.lock beside them.
-    Lock {
-        #[arg(required = true)]
-        pipelines: Vec<PathBuf>,
-        /// Accept sources that now resolve to other content than the lock records.
-        #[arg(long)]
-        update: bool,
-    },
-    /// Check plugins against their lock entry, pin and signature; say what was found.
-    Verify {
-        /// A pipeline file (every [[plugin]]) or a .wasm (with <wasm>.minisig).
-        target: PathBuf,
-        /// Extra trusted key (RW… or a .pub file) for a .wasm.
-        #[arg(long, value_name = "KEY")]
-        key: Vec<String>,
-    },
-}
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
@@ -419,21 +57,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_tracing(cli.verbose);
-    match cli.command {
-        Command::Completions { shell } => {
-            let shell = match shell {
-                CompletionShell::Bash => clap_complete::Shell::Bash,
-                CompletionShell::Zsh => clap_complete::Shell::Zsh,
-                CompletionShell::Fish => clap_complete::Shell::Fish,
-            };
-            // Into a buffer: clap_complete panics on a write error (a closed pipe).
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "kuryr6", &mut script);
-            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(_) => ExitCode::from(1),
-            }
-        }
+    dispatch(cli.command)
+}
+
+/// Hands one command to the code that runs it.
+fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man(dir.as_deref()),
         Command::Check { pipelines, format } => check(&pipelines, format),
         Command::Plan {
@@ -453,26 +83,8 @@ fn main() -> ExitCode {
             cloud,
             ..
         } => {
-            if !fleet.single(&pipelines) {
-                let job = Job::Plan(RunOptions { adopt, replace });
-                return run_fleet(&pipelines, job, &fleet, &cloud, format, detailed_exitcode);
-            }
-            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
-                let outcome = commands::plan(
-                    &loaded,
-                    &os,
-                    RunOptions { adopt, replace },
-                    format == Format::Json,
-                )
-                .await?;
-                Ok(if outcome.refused {
-                    EXIT_REFUSED
-                } else if detailed_exitcode && outcome.pending {
-                    3
-                } else {
-                    0
-                })
-            })
+            let job = Job::Plan(RunOptions { adopt, replace });
+            cloud_command(&pipelines, job, detailed_exitcode, format, &fleet, &cloud)
         }
         Command::Run {
             pipelines,
@@ -484,26 +96,12 @@ fn main() -> ExitCode {
             fleet,
             cloud,
         } => {
-            if !fleet.single(&pipelines) {
-                let job = Job::Run {
-                    options: RunOptions { adopt, replace },
-                    lease: lock.options(),
-                    out,
-                };
-                return run_fleet(&pipelines, job, &fleet, &cloud, format, false);
-            }
-            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
-                commands::run(
-                    &loaded,
-                    &os,
-                    RunOptions { adopt, replace },
-                    lock.options(),
-                    out.as_deref(),
-                    format == Format::Json,
-                )
-                .await?;
-                Ok(0)
-            })
+            let job = Job::Run {
+                options: RunOptions { adopt, replace },
+                lease: lock.options(),
+                out,
+            };
+            cloud_command(&pipelines, job, false, format, &fleet, &cloud)
         }
         Command::Destroy {
             pipelines,
@@ -513,24 +111,11 @@ fn main() -> ExitCode {
             fleet,
             cloud,
         } => {
-            if !fleet.single(&pipelines) {
-                let job = Job::Destroy {
-                    options: DestroyOptions { delete_kuryr_ports },
-                    lease: lock.options(),
-                };
-                return run_fleet(&pipelines, job, &fleet, &cloud, format, false);
-            }
-            with_cloud(&pipelines[0], &cloud, format, |loaded, os| async move {
-                commands::destroy(
-                    &loaded,
-                    &os,
-                    DestroyOptions { delete_kuryr_ports },
-                    lock.options(),
-                    format == Format::Json,
-                )
-                .await?;
-                Ok(0)
-            })
+            let job = Job::Destroy {
+                options: DestroyOptions { delete_kuryr_ports },
+                lease: lock.options(),
+            };
+            cloud_command(&pipelines, job, false, format, &fleet, &cloud)
         }
         Command::Dedupe {
             pipeline,
@@ -587,6 +172,60 @@ fn main() -> ExitCode {
             &cloud,
         ),
     }
+}
+
+/// The shell completion script for `shell` on stdout.
+fn completions(shell: CompletionShell) -> ExitCode {
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    // Into a buffer: clap_complete panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "kuryr6", &mut script);
+    match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+/// `plan`, `run` or `destroy` against the cloud: one pipeline, or a fleet.
+fn cloud_command(
+    pipelines: &[PathBuf],
+    job: Job,
+    detailed_exitcode: bool,
+    format: Format,
+    fleet: &FleetOpts,
+    cloud: &CloudOpts,
+) -> ExitCode {
+    if !fleet.single(pipelines) {
+        return run_fleet(pipelines, job, fleet, cloud, format, detailed_exitcode);
+    }
+    let json = format == Format::Json;
+    with_cloud(&pipelines[0], cloud, format, |loaded, os| async move {
+        match job {
+            Job::Plan(options) => {
+                let outcome = commands::plan(&loaded, &os, options, json).await?;
+                return Ok(if outcome.refused {
+                    EXIT_REFUSED
+                } else if detailed_exitcode && outcome.pending {
+                    3
+                } else {
+                    0
+                });
+            }
+            Job::Run {
+                options,
+                lease,
+                out,
+            } => commands::run(&loaded, &os, options, lease, out.as_deref(), json).await?,
+            Job::Destroy { options, lease } => {
+                commands::destroy(&loaded, &os, options, lease, json).await?
+            }
+        }
+        Ok(0)
+    })
 }
 
 /// `plan --offline` with a cloud flag given on the command line is a usage
@@ -1030,7 +669,19 @@ fn import(
     {
         return fail("write", format!("cannot write {}: {e}", out.display()), 1);
     }
-    let source = kuryr6::source::SourceFile::new(label.as_str(), imported.text.as_str());
+    report_import(&imported, &label, output, format);
+    ExitCode::SUCCESS
+}
+
+/// What `import` wrote: the pipeline (when not to a file), its deviations
+/// from the guide, and the next commands.
+fn report_import(
+    imported: &kuryr6::import::write::Imported,
+    label: &str,
+    output: Option<&Path>,
+    format: Format,
+) {
+    let source = kuryr6::source::SourceFile::new(label, imported.text.as_str());
     match format {
         Format::Json => {
             let warnings: Vec<Located> = imported
@@ -1070,7 +721,6 @@ fn import(
             );
         }
     }
-    ExitCode::SUCCESS
 }
 
 fn plugin_command(cmd: PluginCommand) -> ExitCode {
@@ -1232,6 +882,46 @@ fn plugin_new(
     }
 }
 
+/// Files of a fleet that cannot run together.
+fn fleet_clashes(loaded: &[Loaded], job: &Job) -> Vec<Located> {
+    // Two files of one pipeline name would share its resources and lease.
+    let mut names: std::collections::BTreeMap<&str, &Loaded> = Default::default();
+    let mut clashes = Vec::new();
+    for l in loaded {
+        if let Some(other) = names.insert(&l.plan.pipeline, l) {
+            clashes.push(Located::operational(
+                &l.source.display_path(),
+                "usage",
+                format!(
+                    "pipeline name \"{}\" is also the name of {}: each site needs its own pipeline name (it goes into the ownership tags)",
+                    l.plan.pipeline,
+                    other.source.display_path()
+                ),
+                None,
+            ));
+        }
+    }
+    // Two sites writing one emit directory would overwrite each other's
+    // kuryr.conf; judged over every file, as the policy is.
+    if let Job::Run { out, .. } = job {
+        for (file, message) in kuryr6::fleet::emit_dir_clashes(loaded, out.as_deref()) {
+            clashes.push(Located::operational(&file, "usage", message, None));
+        }
+    }
+    clashes
+}
+
+/// Usage errors found before any call: printed, exit 2.
+fn usage_errors(errors: &[Located], format: Format) -> ExitCode {
+    match format {
+        Format::Json => println!("{}", error_document(errors)),
+        Format::Text => errors
+            .iter()
+            .for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
+    }
+    ExitCode::from(2)
+}
+
 /// `plan|run|destroy` over several files (or one with --shard): every file
 /// loaded and the cross-site policy applied before any site touches a
 /// cloud, then the sites side by side, then one summary.
@@ -1261,38 +951,9 @@ fn run_fleet(
     let Some(loaded) = load_all(paths, format) else {
         return ExitCode::from(2);
     };
-    // Two files of one pipeline name would share its resources and lease.
-    let mut names: std::collections::BTreeMap<&str, &Loaded> = Default::default();
-    let mut clashes = Vec::new();
-    for l in &loaded {
-        if let Some(other) = names.insert(&l.plan.pipeline, l) {
-            clashes.push(Located::operational(
-                &l.source.display_path(),
-                "usage",
-                format!(
-                    "pipeline name \"{}\" is also the name of {}: each site needs its own pipeline name (it goes into the ownership tags)",
-                    l.plan.pipeline,
-                    other.source.display_path()
-                ),
-                None,
-            ));
-        }
-    }
-    // Two sites writing one emit directory would overwrite each other's
-    // kuryr.conf; judged over every file, as the policy is.
-    if let Job::Run { out, .. } = &job {
-        for (file, message) in fleet::emit_dir_clashes(&loaded, out.as_deref()) {
-            clashes.push(Located::operational(&file, "usage", message, None));
-        }
-    }
+    let clashes = fleet_clashes(&loaded, &job);
     if !clashes.is_empty() {
-        match format {
-            Format::Json => println!("{}", error_document(&clashes)),
-            Format::Text => clashes
-                .iter()
-                .for_each(|c| eprintln!("kuryr6: {}: {}", c.file, c.message)),
-        }
-        return ExitCode::from(2);
+        return usage_errors(&clashes, format);
     }
     let total = loaded.len();
     let sites: Vec<Site> = loaded
@@ -1332,25 +993,20 @@ fn run_fleet(
     };
     // A site whose cloud cannot be resolved (no such clouds.yaml entry, a
     // bad interface) is found before any site makes a call.
-    let mut unresolved = Vec::new();
-    for s in &sites {
-        if let Err(e) = connector.config(&s.key) {
-            unresolved.push(Located::operational(
+    let unresolved: Vec<Located> = sites
+        .iter()
+        .filter_map(|s| {
+            let e = connector.config(&s.key).err()?;
+            Some(Located::operational(
                 &s.loaded.source.display_path(),
                 "cloud.config",
                 format!("site {}: {e}", s.loaded.plan.pipeline),
                 None,
-            ));
-        }
-    }
+            ))
+        })
+        .collect();
     if !unresolved.is_empty() {
-        match format {
-            Format::Json => println!("{}", error_document(&unresolved)),
-            Format::Text => unresolved
-                .iter()
-                .for_each(|c| eprintln!("kuryr6: {}", c.message)),
-        }
-        return ExitCode::from(2);
+        return usage_errors(&unresolved, format);
     }
     let options = FleetOptions {
         parallel: opts.parallel as usize,

@@ -329,3 +329,111 @@ fn every_library_file_is_named_in_the_architecture_map() {
         missing.join("\n")
     );
 }
+
+/// The functions of `text` (outside its `#[cfg(test)] mod`) with more
+/// than `max` lines: (name, first line, lines).
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let code = without_tests(text);
+    let lines: Vec<&str> = code.lines().collect();
+    let mut long = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let trimmed = lines[i].trim_start();
+        let signature = trimmed
+            .split("fn ")
+            .nth(1)
+            .filter(|_| {
+                let head = trimmed.split("fn ").next().unwrap_or("");
+                head.split_whitespace().all(|w| {
+                    [
+                        "pub",
+                        "pub(crate)",
+                        "pub(super)",
+                        "async",
+                        "const",
+                        "unsafe",
+                    ]
+                    .contains(&w)
+                })
+            })
+            .and_then(|rest| rest.split(['(', '<']).next())
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            });
+        let Some(name) = signature else {
+            i += 1;
+            continue;
+        };
+        // From the signature to the brace that closes its body.
+        let (mut depth, mut opened, mut j) = (0i32, false, i);
+        while j < lines.len() {
+            for ch in lines[j].chars() {
+                match ch {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if (opened && depth <= 0) || (!opened && lines[j].trim_end().ends_with(';')) {
+                break;
+            }
+            j += 1;
+        }
+        let n = j - i + 1;
+        if opened && n > max {
+            long.push((name.to_string(), i + 1, n));
+        }
+        i = j + 1;
+    }
+    long
+}
+
+/// No product function is longer than 120 lines: a longer one is split by
+/// the steps it already has. Test support (the fake cloud, the live probe,
+/// test files) is not product.
+#[test]
+fn no_product_function_is_over_120_lines() {
+    let src = workspace().join("core/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    for krate in ["plan/src", "sdk/src"] {
+        sources(&workspace().join(krate), &mut files);
+    }
+    let mut long = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(workspace())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let support = rel.contains("/cloud/fake/")
+            || rel.ends_with("/openstack/live.rs")
+            || rel.ends_with("tests.rs")
+            || rel.ends_with("test_seed.rs");
+        if support {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for (name, line, n) in long_functions(&text, 120) {
+            long.push(format!("{rel}:{line} {name}: {n} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over 120 lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_length_scan_finds_a_long_function() {
+    let body = "    let x = 1;\n".repeat(130);
+    let text = format!("pub async fn long_one(a: u8) -> u8 {{\n{body}    a\n}}\nfn short() {{}}\n");
+    let found = long_functions(&text, 120);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "long_one");
+    assert_eq!(found[0].2, 133);
+}
