@@ -271,11 +271,12 @@ fn holding(token: &str, expires: u64) -> Holder {
 }
 
 /// The sweep a run that takes a record found as `found` must carry on:
-/// the one the record asks for, or, when its holder expired without
-/// freeing it (a run died, maybe mid-create), one from now.
+/// the one the record asks for, or, when it still names a holder (a run
+/// that never freed it: it died, maybe mid-create, whether its record
+/// expired or its process is gone from this machine), one from now.
 fn carried_sweep(found: &str) -> u64 {
     let mut until = sweep_until(found);
-    if Holder::parse(found).is_some_and(|h| h.expires <= now_secs()) {
+    if Holder::parse(found).is_some() {
         until = until.max(now_secs() + SWEEP_FOR.as_secs());
     }
     until

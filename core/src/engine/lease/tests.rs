@@ -485,3 +485,50 @@ fn a_newer_record_of_a_race_of_first_runs_holds_nothing() {
     let with_legacy = [older_mine[0].clone(), legacy];
     assert!(live_other(&with_legacy, "p", &mine).is_some());
 }
+
+/// A record taken over from a holder that never freed it (it died,
+/// maybe with a create in flight) asks the runs after it to sweep: in the
+/// taker's text and after its release; a record freed plainly does not.
+#[tokio::test]
+async fn a_record_taken_from_a_dead_holder_asks_for_a_sweep_that_outlives_the_taker() {
+    let cloud = FakeCloud::new();
+    record_held_by(&cloud, "p", &other_holder(now_secs() - 1)).await;
+    let lease = take(&cloud, "p", None, no_wait(), &quiet())
+        .await
+        .unwrap()
+        .lease;
+    let [held] = records(&cloud, "p").try_into().unwrap();
+    assert!(
+        sweep_until(str_of(&held, "description")) > now_secs(),
+        "{held}"
+    );
+    lease.release(&cloud).await;
+    let [freed] = records(&cloud, "p").try_into().unwrap();
+    let text = str_of(&freed, "description");
+    assert!(
+        text.starts_with(FREE) && sweep_until(text) > now_secs(),
+        "{text}"
+    );
+    assert!(crate::engine::ownership::sweep_wanted(&[freed.clone()]));
+
+    // Taken from that free record and freed again: the sweep runs its time.
+    let lease = take(&cloud, "p", None, no_wait(), &quiet())
+        .await
+        .unwrap()
+        .lease;
+    lease.release(&cloud).await;
+    let [again] = records(&cloud, "p").try_into().unwrap();
+    assert_eq!(
+        sweep_until(str_of(&again, "description")),
+        sweep_until(text)
+    );
+
+    // A plainly freed record of another pipeline asks for nothing.
+    let lease = take(&cloud, "q", None, no_wait(), &quiet())
+        .await
+        .unwrap()
+        .lease;
+    lease.release(&cloud).await;
+    let [plain] = records(&cloud, "q").try_into().unwrap();
+    assert_eq!(str_of(&plain, "description"), FREE);
+}
