@@ -565,6 +565,12 @@ mod tests {
         assert!(!toml.contains("{{"), "unfilled template: {toml}");
         let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
         assert!(!readme.contains("{{"), "unfilled template");
+        // A vendor who follows it in order signs before pushing.
+        let (sign, push) = (
+            readme.find("minisign -S "),
+            readme.find("kuryr6 plugin push "),
+        );
+        assert!(sign.is_some() && sign < push, "sign before push:\n{readme}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

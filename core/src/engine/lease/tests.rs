@@ -509,7 +509,9 @@ async fn a_record_taken_from_a_dead_holder_asks_for_a_sweep_that_outlives_the_ta
         text.starts_with(FREE) && sweep_until(text) > now_secs(),
         "{text}"
     );
-    assert!(crate::engine::ownership::sweep_wanted(std::slice::from_ref(&freed)));
+    assert!(crate::engine::ownership::sweep_wanted(
+        std::slice::from_ref(&freed)
+    ));
 
     // Taken from that free record and freed again: the sweep runs its time.
     let lease = take(&cloud, "p", None, no_wait(), &quiet())
