@@ -32,16 +32,21 @@ impl OpenStack {
         Ok(doc.get("tags").cloned().unwrap_or_else(|| tags.clone()))
     }
 
-    /// `PUT` with `If-Match: revision_number=N` in `lane`.
-    async fn put_if(
+    /// `PUT` of `body` in its envelope, in `lane`; with `revision`, only
+    /// while the resource is at it (`If-Match: revision_number=N`).
+    async fn put(
         &self,
         kind: &Kind,
         id: &str,
         body: Value,
-        revision: u64,
+        revision: Option<u64>,
         lane: Lane,
     ) -> Result<Value, CloudError> {
         let envelope = json!({ kind.singular(): body });
+        let if_match: Vec<(&'static str, String)> = revision
+            .map(|r| ("If-Match", format!("revision_number={r}")))
+            .into_iter()
+            .collect();
         let doc = self
             .service_call_with(
                 kind.service(),
@@ -49,7 +54,7 @@ impl OpenStack {
                 |base| Self::item_url(base, kind, id),
                 Some(&envelope),
                 true,
-                &[("If-Match", format!("revision_number={revision}"))],
+                &if_match,
                 lane,
                 || format!("{kind} {id}"),
             )
@@ -257,18 +262,7 @@ impl Cloud for OpenStack {
                 return self.get(kind, id).await;
             }
         }
-        let envelope = json!({ kind.singular(): body });
-        let doc = self
-            .service_call(
-                kind.service(),
-                Method::PUT,
-                |base| Self::item_url(base, kind, id),
-                Some(&envelope),
-                true,
-                || format!("{kind} {id}"),
-            )
-            .await?;
-        unwrap_envelope(doc, kind, "PUT")
+        self.put(kind, id, body, None, Lane::Queued).await
     }
 
     async fn update_if(
@@ -278,7 +272,7 @@ impl Cloud for OpenStack {
         body: Value,
         revision: u64,
     ) -> Result<Value, CloudError> {
-        self.put_if(kind, id, body, revision, Lane::Queued).await
+        self.put(kind, id, body, Some(revision), Lane::Queued).await
     }
 
     async fn update_if_now(
@@ -288,7 +282,7 @@ impl Cloud for OpenStack {
         body: Value,
         revision: u64,
     ) -> Result<Value, CloudError> {
-        self.put_if(kind, id, body, revision, Lane::Urgent).await
+        self.put(kind, id, body, Some(revision), Lane::Urgent).await
     }
 
     async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
