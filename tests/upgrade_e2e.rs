@@ -1,5 +1,5 @@
 //! End-to-end: an upgrade is invisible. A deployment made by the previous
-//! release (the newest `release/*` tag, built by
+//! release (the source snapshot in `tests/upgrade/`, built by
 //! `scripts/previous-build.sh`, path in `KURYR6_PREVIOUS_BIN`) is
 //! recognised by this one as it is: `plan` shows no change, `run` writes
 //! nothing and names the same ids in kuryr.conf, and `destroy` removes
