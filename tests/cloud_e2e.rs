@@ -810,3 +810,128 @@ fn a_cloud_reached_without_tls_verification_is_named_on_stderr() {
         stderr(&verified)
     );
 }
+
+/// Kuryr's member mode and Octavia provider, on the real cloud (its own
+/// names, so it runs beside the seed's tests): a provider Octavia lacks is
+/// refused before anything is made, naming the ones it has; `L2` builds
+/// Kuryr's `octavia_pod_access` group, kuryr.conf lists both groups and the
+/// provider (read back with kuryr's own options), and a re-run writes nothing.
+#[test]
+fn l2_member_mode_and_the_octavia_provider_are_built_and_checked() {
+    const L2_TAG: &str = "kuryr6:pipeline=l2-e2e";
+    let cloud = LocalCloud::get();
+    let pipeline = |provider: &str| {
+        format!(
+            r#"[pipeline]
+name = "l2-e2e"
+[plan]
+pod_cidr = "fd10:0:0:1::/64"
+service_cidr = "fd10:0:0:2::/112"
+[plan.names]
+pod_network = "pods-l2e2e"
+service_network = "services-l2e2e"
+pod_subnet = "pod_subnet-l2e2e"
+service_subnet = "service_subnet-l2e2e"
+router = "k8s-ipv6-l2e2e"
+security_group = "service_pod_access_v6-l2e2e"
+octavia_pod_access = "octavia_pod_access-l2e2e"
+[plan.emit]
+member_mode = "L2"
+octavia_provider = "{provider}"
+"#
+        )
+    };
+    let s = Scratch::with_pipeline("l2-e2e", &pipeline("ovn"));
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    let tagged = |what: &[&str]| -> Vec<Value> {
+        let mut args = what.to_vec();
+        args.extend(["--tags", L2_TAG]);
+        cloud.openstack(&args).as_array().unwrap().clone()
+    };
+
+    // The local Octavia enables amphora only: ovn is refused, nothing made.
+    let providers = cloud.openstack(&["loadbalancer", "provider", "list"]);
+    let names: Vec<&str> = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"ovn"), "{providers}");
+    for command in ["plan", "run"] {
+        let out = cloud.kuryr6(&s.dir, &[command, &s.pipeline()]);
+        assert!(
+            !out.status.success(),
+            "{command} accepted ovn: {}",
+            stdout(&out)
+        );
+        // plan shows the refusal in the plan (stdout), run on stderr.
+        let err = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            err.contains("octavia_provider `ovn` is not enabled on this cloud")
+                && names.iter().all(|n| err.contains(n)),
+            "{command}: {err}"
+        );
+    }
+    assert!(tagged(&["network", "list"]).is_empty());
+    assert!(tagged(&["security", "group", "list"]).is_empty());
+    assert!(!s.dir.join("out/kuryr.conf").exists());
+
+    // amphora: built.
+    s.write(&pipeline("amphora"));
+    let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
+    assert_ok(&run);
+    let group = cloud.openstack(&["security", "group", "show", "octavia_pod_access-l2e2e"]);
+    let mut rules: Vec<(String, String, String)> = group["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["direction"] == "ingress")
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap_or("-").to_string(),
+                r["ethertype"].as_str().unwrap().to_string(),
+                r["remote_ip_prefix"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            ("tcp".into(), "IPv6".into(), "fd10:0:0:1::/64".into()),
+            ("udp".into(), "IPv6".into(), "fd10:0:0:1::/64".into()),
+        ]
+    );
+    let access = cloud.openstack(&["security", "group", "show", "service_pod_access_v6-l2e2e"]);
+    let conf_path = s.dir.join("out/kuryr.conf");
+    let check = std::process::Command::new(cloud.venv_bin("python"))
+        .arg(repo().join("scripts/cloud/check_kuryr_conf.py"))
+        .arg(&conf_path)
+        .arg("--expect-id-like")
+        .output()
+        .unwrap();
+    assert_ok(&check);
+    let read: Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(
+        read["neutron_defaults"]["pod_security_groups"],
+        serde_json::json!([access["id"], group["id"]])
+    );
+    assert_eq!(read["octavia_defaults"]["member_mode"], "L2");
+    assert_eq!(
+        read["kubernetes"]["endpoints_driver_octavia_provider"],
+        "amphora"
+    );
+
+    // A re-run writes nothing; destroy leaves nothing of it.
+    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    assert!(tagged(&["security", "group", "list"]).is_empty());
+    assert!(tagged(&["network", "list"]).is_empty());
+}

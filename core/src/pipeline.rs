@@ -131,6 +131,8 @@ pub struct RawNames {
     pub router: Option<S<String>>,
     pub security_group: Option<S<String>>,
     pub loadbalancer: Option<S<String>>,
+    /// The group `member_mode = "L2"` derives (Kuryr's `octavia_pod_access`).
+    pub octavia_pod_access: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,47 +142,75 @@ pub struct RawShortEmit {
     pub ovs_bridge: Option<S<String>>,
     pub member_mode: Option<S<String>>,
     pub resource_tags: Option<S<Vec<String>>>,
+    pub octavia_provider: Option<S<String>>,
 }
 
-/// One `[[step]]`: every field any kind may take; `lower` rejects the fields
-/// that do not belong to the step's kind, naming the field.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStep {
-    pub kind: S<String>,
-    pub name: S<String>,
-    // subnet
-    pub network: Option<S<String>>,
-    pub role: Option<S<String>>,
-    pub cidr: Option<S<String>>,
-    pub ip_version: Option<S<i64>>,
-    pub enable_dhcp: Option<S<bool>>,
-    pub gateway: Option<S<String>>,
-    pub allocation_pools: Option<S<Vec<S<RawPool>>>>,
-    pub ipv6_address_mode: Option<S<String>>,
-    pub ipv6_ra_mode: Option<S<String>>,
-    // router
-    pub interfaces: Option<S<Vec<S<String>>>>,
-    // security_group
-    pub description: Option<S<String>>,
-    #[serde(rename = "rule")]
-    pub rules: Option<S<Vec<S<RawRule>>>>,
-    // loadbalancer
-    pub subnet: Option<S<String>>,
-    pub vip: Option<S<String>>,
-    pub algorithm: Option<S<String>>,
-    pub listener_port: Option<S<i64>>,
-    pub member_port: Option<S<i64>>,
-    pub pool_name: Option<S<String>>,
-    // emit
-    pub dir: Option<S<String>>,
-    pub pod_subnet: Option<S<String>>,
-    pub service_subnet: Option<S<String>>,
-    pub security_groups: Option<S<Vec<S<String>>>>,
-    pub ovs_bridge: Option<S<String>>,
-    pub member_mode: Option<S<String>>,
-    pub resource_tags: Option<S<Vec<String>>>,
-    pub loadbalancer: Option<S<String>>,
+/// Declares `RawStep` once: each optional field with its TOML key and the
+/// step kinds that take it. The struct, `fields_allowed` and
+/// `present_fields` are all derived from this one list, so a new key is one
+/// line here (plus what reads it in `lower/steps.rs`).
+macro_rules! step_fields {
+    ($($(#[$doc:meta])* $field:ident $(as $key:literal)?: $ty:ty => [$($kind:ident),+];)*) => {
+        /// One `[[step]]`: every field any kind may take; `lower` rejects the
+        /// fields that do not belong to the step's kind, naming the field.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawStep {
+            pub kind: S<String>,
+            pub name: S<String>,
+            $($(#[$doc])* $(#[serde(rename = $key)])? pub $field: Option<S<$ty>>,)*
+        }
+
+        /// Every optional step key, with the kinds that accept it (`kind` and
+        /// `name` are always accepted).
+        const STEP_KEYS: &[(&str, &[crate::plan::StepKind])] = &[
+            $((step_fields!(@key $field $($key)?), &[$(crate::plan::StepKind::$kind),+]),)*
+        ];
+
+        impl RawStep {
+            /// The optional fields this step sets, with their spans, in file order.
+            pub fn present_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+                let mut v = Vec::new();
+                $(if let Some(x) = &self.$field {
+                    v.push((step_fields!(@key $field $($key)?), x.span()));
+                })*
+                v.sort_by_key(|(_, s)| s.start);
+                v
+            }
+        }
+    };
+    (@key $field:ident $key:literal) => { $key };
+    (@key $field:ident) => { stringify!($field) };
+}
+
+step_fields! {
+    network: String => [Subnet];
+    role: String => [Subnet];
+    cidr: String => [Subnet];
+    ip_version: i64 => [Subnet];
+    enable_dhcp: bool => [Subnet];
+    gateway: String => [Subnet];
+    allocation_pools: Vec<S<RawPool>> => [Subnet];
+    ipv6_address_mode: String => [Subnet];
+    ipv6_ra_mode: String => [Subnet];
+    interfaces: Vec<S<String>> => [Router];
+    description: String => [SecurityGroup];
+    rules as "rule": Vec<S<RawRule>> => [SecurityGroup];
+    subnet: String => [Loadbalancer];
+    vip: String => [Loadbalancer];
+    algorithm: String => [Loadbalancer];
+    listener_port: i64 => [Loadbalancer];
+    member_port: i64 => [Loadbalancer];
+    pool_name: String => [Loadbalancer];
+    dir: String => [Emit];
+    pod_subnet: String => [Emit];
+    service_subnet: String => [Emit];
+    security_groups: Vec<S<String>> => [Emit];
+    ovs_bridge: String => [Emit];
+    member_mode: String => [Emit];
+    resource_tags: Vec<String> => [Emit];
+    loadbalancer: String => [Emit];
+    octavia_provider: String => [Emit];
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,68 +232,11 @@ pub struct RawRule {
 }
 
 /// Which step kinds accept which optional fields (`kind` and `name` are
-/// always accepted).
-pub fn fields_allowed(kind: crate::plan::StepKind) -> &'static [&'static str] {
-    use crate::plan::StepKind::*;
-    match kind {
-        Network => &[],
-        Subnet => &[
-            "network",
-            "role",
-            "cidr",
-            "ip_version",
-            "enable_dhcp",
-            "gateway",
-            "allocation_pools",
-            "ipv6_address_mode",
-            "ipv6_ra_mode",
-        ],
-        Router => &["interfaces"],
-        SecurityGroup => &["description", "rule"],
-        Loadbalancer => &[
-            "subnet",
-            "vip",
-            "algorithm",
-            "listener_port",
-            "member_port",
-            "pool_name",
-        ],
-        Emit => &[
-            "dir",
-            "pod_subnet",
-            "service_subnet",
-            "security_groups",
-            "ovs_bridge",
-            "member_mode",
-            "resource_tags",
-            "loadbalancer",
-        ],
-    }
-}
-
-impl RawStep {
-    /// The optional fields this step sets, with their spans, in file order.
-    pub fn present_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
-        macro_rules! collect {
-            ($($field:ident => $key:literal),* $(,)?) => {{
-                let mut v = Vec::new();
-                $(if let Some(x) = &self.$field { v.push(($key, x.span())); })*
-                v.sort_by_key(|(_, s)| s.start);
-                v
-            }};
-        }
-        collect!(
-            network => "network", role => "role", cidr => "cidr", ip_version => "ip_version",
-            enable_dhcp => "enable_dhcp", gateway => "gateway",
-            allocation_pools => "allocation_pools", ipv6_address_mode => "ipv6_address_mode",
-            ipv6_ra_mode => "ipv6_ra_mode", interfaces => "interfaces",
-            description => "description", rules => "rule", subnet => "subnet", vip => "vip",
-            algorithm => "algorithm", listener_port => "listener_port",
-            member_port => "member_port", pool_name => "pool_name", dir => "dir",
-            pod_subnet => "pod_subnet", service_subnet => "service_subnet",
-            security_groups => "security_groups", ovs_bridge => "ovs_bridge",
-            member_mode => "member_mode", resource_tags => "resource_tags",
-            loadbalancer => "loadbalancer",
-        )
-    }
+/// always accepted), in declaration order.
+pub fn fields_allowed(kind: crate::plan::StepKind) -> Vec<&'static str> {
+    STEP_KEYS
+        .iter()
+        .filter(|(_, kinds)| kinds.contains(&kind))
+        .map(|(key, _)| *key)
+        .collect()
 }

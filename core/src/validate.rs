@@ -1125,6 +1125,21 @@ fn check_emit(c: &mut Checker, e: &Emit) {
             "use the integration bridge, normally \"br-int\"",
         );
     }
+    // Whether the cloud has it is checked against Octavia before any write.
+    if let Some(p) = &e.octavia_provider
+        && (p.is_empty()
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'))
+    {
+        c.report(
+            Code::E025,
+            &e.name,
+            "octavia_provider",
+            format!("octavia_provider `{p}` is not an Octavia provider name"),
+            "name a provider the cloud enables, e.g. \"amphora\" or \"ovn\" (`openstack loadbalancer provider list`); leave it out for the cloud's default",
+        );
+    }
 }
 
 /// The guide's IPv6 service subnet length.

@@ -437,3 +437,46 @@ fn the_length_scan_finds_a_long_function() {
     assert_eq!(found[0].0, "long_one");
     assert_eq!(found[0].2, 133);
 }
+
+/// The step keys a README table row names: backticked words that are a
+/// step key of some kind (values like `pod` and rule keys are not).
+fn keys_in_row(row: &str, every_key: &BTreeSet<&str>) -> BTreeSet<String> {
+    row.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|code| {
+            let word: String = code
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            every_key.contains(word.as_str()).then_some(word)
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_step_table_names_exactly_the_keys_each_kind_takes() {
+    use kuryr6::pipeline::fields_allowed;
+    use kuryr6::plan::StepKind;
+    let kinds = [
+        StepKind::Network,
+        StepKind::Subnet,
+        StepKind::Router,
+        StepKind::SecurityGroup,
+        StepKind::Loadbalancer,
+        StepKind::Emit,
+    ];
+    let every_key: BTreeSet<&str> = kinds.iter().flat_map(|k| fields_allowed(*k)).collect();
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    for kind in kinds {
+        let prefix = format!("| `{kind}` |");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("README's explicit-form table has no row {prefix}"));
+        let in_readme = keys_in_row(&row[prefix.len()..], &every_key);
+        let in_code: BTreeSet<String> =
+            fields_allowed(kind).iter().map(|k| k.to_string()).collect();
+        assert_eq!(in_readme, in_code, "README row for `{kind}` vs pipeline.rs");
+    }
+}

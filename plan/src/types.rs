@@ -251,6 +251,12 @@ pub struct Emit<X = Strict> {
     pub resource_tags: Vec<String>,
     /// Load balancer whose algorithm goes to `[octavia_defaults]`, if any.
     pub loadbalancer: Option<String>,
+    /// The Octavia provider Kuryr asks for its Services' load balancers
+    /// (`[kubernetes] endpoints_driver_octavia_provider`); `None`: the
+    /// cloud's default, and nothing written. Absent from the JSON when
+    /// `None`, so plans without it read and hash as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub octavia_provider: Option<String>,
     #[serde(flatten)]
     pub extra: X,
 }

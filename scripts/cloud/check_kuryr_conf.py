@@ -15,7 +15,8 @@ would read:
     {"neutron_defaults": {"project", "pod_subnet", "service_subnet",
                           "pod_security_groups", "ovs_bridge",
                           "resource_tags"},
-     "octavia_defaults": {"member_mode", "lb_algorithm"}}
+     "octavia_defaults": {"member_mode", "lb_algorithm"},
+     "kubernetes": {"endpoints_driver_octavia_provider"}}
 
 Exit status 1, with one line per problem on stderr, when:
   * the file cannot be read or parsed;
@@ -43,6 +44,7 @@ REPORT = {
                          'pod_security_groups', 'ovs_bridge',
                          'resource_tags'],
     'octavia_defaults': ['member_mode', 'lb_algorithm'],
+    'kubernetes': ['endpoints_driver_octavia_provider'],
 }
 
 

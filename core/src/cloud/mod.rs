@@ -248,6 +248,9 @@ pub trait Cloud {
     async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
         self.get(kind, id).await
     }
+    /// The names of the load-balancer providers Octavia enables (`GET
+    /// /v2/lbaas/providers`), asked only by a pipeline that names one.
+    async fn lb_providers(&self) -> Result<Vec<String>, CloudError>;
     /// A resource already gone counts as deleted.
     async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
     /// Deletes a load balancer with everything under it in one call

@@ -1,12 +1,35 @@
 //! `kuryr.conf`: only options kuryr-kubernetes really reads (see
-//! kuryr_kubernetes/config.py): `[neutron_defaults]` project, pod_subnet,
-//! service_subnet (singular: the plural forms are read by nothing),
-//! pod_security_groups, ovs_bridge, resource_tags; `[octavia_defaults]`
-//! member_mode and, with an API load balancer, lb_algorithm.
+//! kuryr_kubernetes/config.py), named once in `opt`, which `import` reads
+//! back through: `[neutron_defaults]` project, pod_subnet, service_subnet
+//! (singular: the plural forms are read by nothing), pod_security_groups,
+//! ovs_bridge, resource_tags; `[octavia_defaults]` member_mode and, with an
+//! API load balancer or the OVN provider, lb_algorithm; `[kubernetes]`
+//! endpoints_driver_octavia_provider when a provider is named.
 
 use super::Ids;
 use crate::plan::{Emit, Plan, Step, StepKind};
 use ini::{Ini, WriteOption};
+
+/// The options kuryr6 writes, as (section, option).
+pub mod opt {
+    pub type Opt = (&'static str, &'static str);
+    pub const PROJECT: Opt = ("neutron_defaults", "project");
+    pub const POD_SUBNET: Opt = ("neutron_defaults", "pod_subnet");
+    pub const SERVICE_SUBNET: Opt = ("neutron_defaults", "service_subnet");
+    pub const POD_SECURITY_GROUPS: Opt = ("neutron_defaults", "pod_security_groups");
+    pub const OVS_BRIDGE: Opt = ("neutron_defaults", "ovs_bridge");
+    pub const RESOURCE_TAGS: Opt = ("neutron_defaults", "resource_tags");
+    pub const MEMBER_MODE: Opt = ("octavia_defaults", "member_mode");
+    pub const LB_ALGORITHM: Opt = ("octavia_defaults", "lb_algorithm");
+    pub const OCTAVIA_PROVIDER: Opt = ("kubernetes", "endpoints_driver_octavia_provider");
+}
+
+/// What kuryr-kubernetes reads as "no provider named": Octavia's default.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// The only algorithm ovn-octavia-provider supports; Kuryr's devstack sets
+/// it with that provider.
+pub const OVN_LB_ALGORITHM: &str = "SOURCE_IP_PORT";
 
 pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
     let sg_ids: Vec<String> = emit
@@ -15,18 +38,19 @@ pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
         .map(|sg| ids.id(StepKind::SecurityGroup, sg))
         .collect();
     let mut conf = Ini::new();
-    conf.with_section(Some("neutron_defaults"))
-        .set("project", ids.project())
-        .set("pod_subnet", ids.id(StepKind::Subnet, &emit.pod_subnet))
-        .set(
-            "service_subnet",
-            ids.id(StepKind::Subnet, &emit.service_subnet),
-        )
-        .set("pod_security_groups", sg_ids.join(","))
-        .set("ovs_bridge", emit.ovs_bridge.as_str())
-        .set("resource_tags", emit.resource_tags.join(","));
-    let mut octavia = conf.with_section(Some("octavia_defaults"));
-    octavia.set("member_mode", emit.member_mode.as_str());
+    let mut set = |(section, key): opt::Opt, value: &str| {
+        conf.with_section(Some(section)).set(key, value);
+    };
+    set(opt::PROJECT, &ids.project());
+    set(opt::POD_SUBNET, &ids.id(StepKind::Subnet, &emit.pod_subnet));
+    set(
+        opt::SERVICE_SUBNET,
+        &ids.id(StepKind::Subnet, &emit.service_subnet),
+    );
+    set(opt::POD_SECURITY_GROUPS, &sg_ids.join(","));
+    set(opt::OVS_BRIDGE, &emit.ovs_bridge);
+    set(opt::RESOURCE_TAGS, &emit.resource_tags.join(","));
+    set(opt::MEMBER_MODE, &emit.member_mode);
     let lb = emit
         .loadbalancer
         .as_deref()
@@ -34,8 +58,14 @@ pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
             Some(Step::Loadbalancer(lb)) => Some(lb),
             _ => None,
         });
-    if let Some(lb) = lb {
-        octavia.set("lb_algorithm", lb.algorithm.as_str());
+    // Kuryr's Services take this algorithm; the OVN provider knows one.
+    match (emit.octavia_provider.as_deref(), lb) {
+        (Some("ovn"), _) => set(opt::LB_ALGORITHM, OVN_LB_ALGORITHM),
+        (_, Some(lb)) => set(opt::LB_ALGORITHM, &lb.algorithm),
+        _ => {}
+    }
+    if let Some(provider) = &emit.octavia_provider {
+        set(opt::OCTAVIA_PROVIDER, provider);
     }
     let auth = ids.neutron_auth();
     if !auth.is_empty() {

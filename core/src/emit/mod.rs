@@ -8,7 +8,7 @@
 
 mod apiserver;
 mod kubeadm;
-mod kuryr_conf;
+pub mod kuryr_conf;
 
 use crate::plan::{Emit, Plan, StepKind};
 use std::path::{Path, PathBuf};

@@ -308,12 +308,16 @@ fn same_for_all<'a>(
 }
 
 /// Groups a wave's creates of networks, subnets and rules into bulk tasks
-/// (fewer calls: each costs the server the same whatever its size), new
+/// (fewer calls: each costs the server the same whatever its size; rules
+/// one bulk per security group, since Neutron refuses a bulk that spans
+/// groups: `SecurityGroupNotSingleGroupRules`), new
 /// members of one pool into one batch, and hands a load balancer with
 /// children to its single call.
 fn tasks<'a>(wave: &[(u8, Op, &'a Change)], lb_groups: &'a Groups<'a>) -> Vec<Task<'a>> {
     let mut out = Vec::new();
-    let mut groups: Vec<(Kind, Vec<&'a Change>)> = Vec::new();
+    // Keyed by collection and, for rules, their security group's name.
+    type BulkKey<'a> = (Kind, Option<&'a str>);
+    let mut groups: Vec<(BulkKey<'a>, Vec<&'a Change>)> = Vec::new();
     let mut members: Vec<(&str, &str, Vec<&'a Change>)> = Vec::new();
     for (_, op, c) in wave {
         if let Some(children) = lb_groups.children(*op, c) {
@@ -339,15 +343,19 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)], lb_groups: &'a Groups<'a>) -> Vec<Ta
             continue;
         }
         let bulk_kind = creates.then(|| c.target.kind().bulk_collection()).flatten();
-        match bulk_kind {
-            Some(kind) => match groups.iter_mut().find(|(k, _)| *k == kind) {
+        let security_group = match &c.target {
+            Target::Rule { group, .. } => Some(group.as_str()),
+            _ => None,
+        };
+        match bulk_kind.map(|kind| (kind, security_group)) {
+            Some(key) => match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => v.push(c),
-                None => groups.push((kind, vec![c])),
+                None => groups.push((key, vec![c])),
             },
             None => out.push(Task::One(*op, c)),
         }
     }
-    for (kind, changes) in groups {
+    for ((kind, _), changes) in groups {
         match changes.as_slice() {
             [one] => out.push(Task::One(Op::Upsert, one)),
             _ => out.push(Task::Bulk(kind, changes)),

@@ -108,6 +108,8 @@ mod late_tests;
 #[cfg(test)]
 mod lb_tests;
 #[cfg(test)]
+mod provider_tests;
+#[cfg(test)]
 mod shared_tests;
 #[cfg(test)]
 mod tests;

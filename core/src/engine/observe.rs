@@ -55,6 +55,9 @@ pub struct Observed {
     pub project_id: String,
     /// The pipeline's lease records (`lease`), read before anything else.
     pub lease: Vec<Value>,
+    /// Octavia's enabled providers, read only when an emit step names one
+    /// (`octavia_provider`); empty when the cloud has no Octavia.
+    pub lb_providers: Option<Vec<String>>,
 }
 
 impl Observed {
@@ -124,10 +127,34 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         lease,
         ..Default::default()
     };
-    let lbs = read_owned(cloud, plan, &mut obs, groups, &by_tag).await?;
+    let (lbs, lb_providers) = futures::try_join!(
+        read_owned(cloud, plan, &mut obs, groups, &by_tag),
+        named_providers(cloud, plan)
+    )?;
+    obs.lb_providers = lb_providers;
     look_up_names(cloud, plan, &own, &mut obs, lbs.as_deref()).await?;
     read_children(cloud, &mut obs, lbs.unwrap_or_default(), &by_tag).await?;
     Ok(obs)
+}
+
+/// Octavia's providers, when the plan names one for Kuryr to use: the diff
+/// refuses a provider the cloud lacks before anything is written.
+async fn named_providers<C: Cloud>(
+    cloud: &C,
+    plan: &Plan,
+) -> Result<Option<Vec<String>>, CloudError> {
+    let names_one = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Emit(e) if e.octavia_provider.is_some()));
+    if !names_one {
+        return Ok(None);
+    }
+    match cloud.lb_providers().await {
+        Ok(p) => Ok(Some(p)),
+        Err(CloudError::NoEndpoint(_)) => Ok(Some(Vec::new())),
+        Err(e) => Err(e),
+    }
 }
 
 /// Round 0: the security groups, and in the same list the pipeline's

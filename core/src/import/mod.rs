@@ -30,12 +30,15 @@ pub struct Hints {
     pub ovs_bridge: Option<String>,
     pub resource_tags: Option<Vec<String>>,
     pub member_mode: Option<String>,
+    /// `None` also when kuryr.conf says "default" (Octavia's default).
+    pub octavia_provider: Option<String>,
 }
 
 /// Reads the options of kuryr.conf that locate the deployment.
 pub fn parse_kuryr_conf(text: &str) -> Result<Hints, String> {
+    use crate::emit::kuryr_conf::{DEFAULT_PROVIDER, opt};
     let conf = ini::Ini::load_from_str(text).map_err(|e| e.to_string())?;
-    let get = |section: &str, key: &str| {
+    let get = |(section, key): opt::Opt| {
         conf.section(Some(section))
             .and_then(|s| s.get(key))
             .map(str::trim)
@@ -52,14 +55,14 @@ pub fn parse_kuryr_conf(text: &str) -> Result<Hints, String> {
         })
     };
     Ok(Hints {
-        project: get("neutron_defaults", "project"),
-        pod_subnet: get("neutron_defaults", "pod_subnet"),
-        service_subnet: get("neutron_defaults", "service_subnet"),
-        pod_security_groups: list(get("neutron_defaults", "pod_security_groups"))
-            .unwrap_or_default(),
-        ovs_bridge: get("neutron_defaults", "ovs_bridge"),
-        resource_tags: list(get("neutron_defaults", "resource_tags")),
-        member_mode: get("octavia_defaults", "member_mode"),
+        project: get(opt::PROJECT),
+        pod_subnet: get(opt::POD_SUBNET),
+        service_subnet: get(opt::SERVICE_SUBNET),
+        pod_security_groups: list(get(opt::POD_SECURITY_GROUPS)).unwrap_or_default(),
+        ovs_bridge: get(opt::OVS_BRIDGE),
+        resource_tags: list(get(opt::RESOURCE_TAGS)),
+        member_mode: get(opt::MEMBER_MODE),
+        octavia_provider: get(opt::OCTAVIA_PROVIDER).filter(|p| p != DEFAULT_PROVIDER),
     })
 }
 

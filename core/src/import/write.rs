@@ -335,6 +335,7 @@ fn steps(snap: &Snapshot, pipeline: &str) -> Result<Vec<Noted>, ImportError> {
                 .clone()
                 .unwrap_or_else(|| lower::default_resource_tags(pipeline)),
             loadbalancer: lb_name,
+            octavia_provider: h.octavia_provider.clone(),
             extra: Strict,
         }),
         notes: Vec::new(),
@@ -641,6 +642,9 @@ fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
     if emit.member_mode != DEFAULT_MEMBER_MODE {
         emit_keys.push(format!("member_mode = {}", q(&emit.member_mode)));
     }
+    if let Some(p) = &emit.octavia_provider {
+        emit_keys.push(format!("octavia_provider = {}", q(p)));
+    }
     if emit.resource_tags != lower::default_resource_tags(&plan.pipeline) {
         emit_keys.push(format!(
             "resource_tags = {}",
@@ -741,6 +745,9 @@ fn explicit_form(plan: &Plan, steps: &[Noted], snap: &Snapshot) -> String {
                 let _ = writeln!(out, "resource_tags = {}", string_list(&e.resource_tags));
                 if let Some(lb) = &e.loadbalancer {
                     let _ = writeln!(out, "loadbalancer = {}", q(lb));
+                }
+                if let Some(p) = &e.octavia_provider {
+                    let _ = writeln!(out, "octavia_provider = {}", q(p));
                 }
             }
         }

@@ -17,13 +17,25 @@ pub fn default_resource_tags(pipeline: &str) -> Vec<String> {
 /// The guide's rule, and Kuryr devstack's udp and sctp twins: pods accept
 /// traffic coming from the service subnet.
 pub fn service_access_rules(service: &IpNet) -> Vec<Rule> {
-    ["tcp", "udp", "sctp"]
-        .into_iter()
+    ingress_from(service, &["tcp", "udp", "sctp"])
+}
+
+/// `member_mode = "L2"`: Octavia's ports sit on the pod subnet itself, with
+/// the admin's default group, so pods must accept tcp and udp from the pod
+/// subnet (Kuryr devstack's `octavia_pod_access`, lib/kuryr_kubernetes:
+/// `configure_k8s_pod_sg_rules`).
+pub fn pod_access_rules(pods: &IpNet) -> Vec<Rule> {
+    ingress_from(pods, &["tcp", "udp"])
+}
+
+fn ingress_from(prefix: &IpNet, protocols: &[&str]) -> Vec<Rule> {
+    protocols
+        .iter()
         .map(|protocol| Rule {
             direction: "ingress".into(),
-            ethertype: addr::family_name(addr::net_version(service)).into(),
-            protocol: Some(protocol.into()),
-            remote_ip_prefix: Some(*service),
+            ethertype: addr::family_name(addr::net_version(prefix)).into(),
+            protocol: Some((*protocol).into()),
+            remote_ip_prefix: Some(*prefix),
             port_range_min: None,
             port_range_max: None,
             extra: Strict,

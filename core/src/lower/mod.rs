@@ -29,6 +29,8 @@ use std::net::IpAddr;
 
 pub const DEFAULT_OVS_BRIDGE: &str = "br-int";
 pub const DEFAULT_MEMBER_MODE: &str = "L3";
+/// The group `member_mode = "L2"` adds (Kuryr devstack's name).
+pub const DEFAULT_POD_ACCESS_GROUP: &str = "octavia_pod_access";
 pub const DEFAULT_LB_ALGORITHM: &str = "LEAST_CONNECTIONS";
 pub const DEFAULT_LB_NAME: &str = "default/kubernetes";
 pub const DEFAULT_SERVICE_PREFIX_LEN: i64 = 112;

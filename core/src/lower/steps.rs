@@ -358,6 +358,7 @@ fn lower_emit(l: &mut Lowerer, r: &RawStep, earlier: &[Step], pipeline: &str, sp
                 .find(|s| s.kind() == StepKind::Loadbalancer)
                 .map(|s| s.name().to_string())
         }),
+        octavia_provider: text(&r.octavia_provider),
         extra: Strict,
     }
 }

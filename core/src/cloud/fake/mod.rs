@@ -54,6 +54,8 @@ use serde_json::json;
 pub enum Verb {
     ProjectId,
     HasService,
+    /// `lb_providers`.
+    Providers,
     List,
     Get,
     Create,
@@ -100,6 +102,8 @@ struct State {
     /// Ids of address groups rules may name (`add_address_group`).
     address_groups: HashSet<String>,
     services: HashSet<Service>,
+    /// Octavia's enabled providers (`with_lb_providers`).
+    lb_providers: Vec<String>,
     next_id: u64,
     /// Per collection, in creation order (lists come back in that order).
     store: HashMap<Kind, Vec<Value>>,
@@ -125,6 +129,8 @@ impl FakeCloud {
                 vrrp_ports: false,
                 address_groups: HashSet::new(),
                 services: [Service::Network, Service::LoadBalancer].into(),
+                // As the local cloud's Octavia (scripts/cloud/up.sh).
+                lb_providers: vec!["amphora".into()],
                 next_id: 0,
                 store: HashMap::new(),
                 calls: HashMap::new(),
@@ -145,6 +151,12 @@ impl FakeCloud {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+    }
+
+    /// The providers Octavia lists as enabled (default: `amphora`).
+    pub fn with_lb_providers(self, providers: &[&str]) -> Self {
+        self.lock().lb_providers = providers.iter().map(|p| p.to_string()).collect();
+        self
     }
 
     /// Removes a service from the catalog (e.g. a cloud without Octavia).
@@ -331,6 +343,11 @@ impl Cloud for FakeCloud {
         })
     }
 
+    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+        self.pause().await;
+        self.call(Verb::Providers, None, |st| st.lb_providers())
+    }
+
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
         self.pause().await;
         self.call(Verb::List, Some(kind), |st| {
@@ -363,6 +380,28 @@ impl Cloud for FakeCloud {
             }
             st.render(kind, id).ok_or_else(|| not_found(kind, id))
         })
+    }
+
+    /// One create per body (so call counts stay per resource), after the
+    /// check Neutron makes of a bulk of rules first: all in one security
+    /// group (`securitygroups_db.py`: `_validate_single_tenant_and_group`,
+    /// `SecurityGroupNotSingleGroupRules`), else nothing is made.
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
+        if *kind == Kind::SecurityGroupRule {
+            let groups: HashSet<&Value> = bodies.iter().map(|b| &b["security_group_id"]).collect();
+            if groups.len() > 1 {
+                return Err(rejected(
+                    "POST",
+                    kind,
+                    "Only allowed to update rules for one security profile at a time",
+                ));
+            }
+        }
+        let mut made = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            made.push(self.create(kind, body).await?);
+        }
+        Ok(made)
     }
 
     async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {

@@ -8,6 +8,16 @@ use crate::cloud::{CloudError, Kind};
 use serde_json::{Map, Value, json};
 
 impl State {
+    /// `GET /v2/lbaas/providers`, names only; no Octavia, no endpoint.
+    pub(super) fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+        if !self.services.contains(&crate::cloud::Service::LoadBalancer) {
+            return Err(CloudError::NoEndpoint(
+                crate::cloud::Service::LoadBalancer.catalog_type().into(),
+            ));
+        }
+        Ok(self.lb_providers.clone())
+    }
+
     /// The load balancer an Octavia object belongs to.
     pub(super) fn lb_of(&self, kind: &Kind, obj: &Value) -> Option<String> {
         match kind {

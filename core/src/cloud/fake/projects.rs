@@ -65,6 +65,11 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
+    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+        self.fake.pause().await;
+        self.run(Verb::Providers, None, |st, _| st.lb_providers())
+    }
+
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
         self.fake.pause().await;
         self.run(Verb::List, Some(kind), |st, p| {

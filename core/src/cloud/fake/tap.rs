@@ -161,6 +161,9 @@ impl Cloud for Tap<'_> {
     async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
         self.cloud.has_service(service).await
     }
+    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+        self.cloud.lb_providers().await
+    }
     async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
         let r = self.cloud.list(kind, query).await?;
         self.note_records(&r);

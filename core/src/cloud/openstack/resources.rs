@@ -318,6 +318,25 @@ impl Cloud for OpenStack {
         }
     }
 
+    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+        let answer = self
+            .service_call(
+                Service::LoadBalancer,
+                Method::GET,
+                |base| parse_url(&format!("{base}/v2/lbaas/providers")),
+                None,
+                true,
+                || "load-balancer providers".into(),
+            )
+            .await?;
+        Ok(answer["providers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
     async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
         let kind = Kind::LoadBalancer;
         match self

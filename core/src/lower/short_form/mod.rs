@@ -5,10 +5,12 @@
 mod prefixes;
 
 use super::layout::{
-    api_loadbalancer, default_resource_tags, laid_out_subnet, service_access_rules,
+    api_loadbalancer, default_resource_tags, laid_out_subnet, pod_access_rules,
+    service_access_rules,
 };
 use super::{
-    DEFAULT_LB_ALGORITHM, DEFAULT_LB_NAME, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, Lowerer,
+    DEFAULT_LB_ALGORITHM, DEFAULT_LB_NAME, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE,
+    DEFAULT_POD_ACCESS_GROUP, Lowerer,
 };
 use crate::addr;
 use crate::pipeline::*;
@@ -62,13 +64,17 @@ pub(super) fn expand_short_form(
     );
     let router = router(l, &form, &pod_subnets, &service_subnets);
     let security_group = security_group(l, &form, &service_subnets, &prefixes.service_origin);
+    let pod_access = pod_access_group(l, &form, &pod_subnets, &prefixes.pod_origin);
     let loadbalancer = loadbalancer(l, &form, &service_subnets, k);
+    let groups: Vec<&SecurityGroup> = std::iter::once(&security_group)
+        .chain(pod_access.as_ref())
+        .collect();
     let emit = emit(
         l,
         &form,
         &pod_subnets,
         &service_subnets,
-        &security_group,
+        &groups,
         loadbalancer.as_ref(),
     );
 
@@ -78,6 +84,7 @@ pub(super) fn expand_short_form(
     steps.extend(service_subnets.into_iter().map(Step::Subnet));
     steps.push(Step::Router(router));
     steps.push(Step::SecurityGroup(security_group));
+    steps.extend(pod_access.map(Step::SecurityGroup));
     steps.extend(loadbalancer.map(Step::Loadbalancer));
     steps.push(Step::Emit(emit));
     steps
@@ -220,6 +227,37 @@ fn security_group(
     }
 }
 
+/// `member_mode = "L2"`: the group that lets pods accept traffic from
+/// their own subnets, where Octavia's member ports sit. Its rules come
+/// from the pod prefixes (`origin`); `None` in L3 mode.
+fn pod_access_group(
+    l: &mut Lowerer,
+    form: &Form,
+    pods: &[Subnet],
+    origin: &Span,
+) -> Option<SecurityGroup> {
+    let mode = form.plan.emit.as_ref()?.get_ref().member_mode.as_ref()?;
+    if mode.get_ref() != "L2" {
+        return None;
+    }
+    let name = form.name(
+        l,
+        |n| n.octavia_pod_access.as_ref(),
+        DEFAULT_POD_ACCESS_GROUP,
+        mode.span(),
+    );
+    l.spans.set(&name, "rules", origin.clone());
+    Some(SecurityGroup {
+        name: name.clone(),
+        description: name,
+        rules: pods
+            .iter()
+            .flat_map(|s| pod_access_rules(&s.cidr))
+            .collect(),
+        extra: Strict,
+    })
+}
+
 /// The API load balancer, when API hosts are named: on the service subnet
 /// of the first host's family, else on the first service subnet.
 fn loadbalancer(
@@ -261,13 +299,13 @@ fn loadbalancer(
 }
 
 /// The `configs` step: Kuryr's settings for the first pod and service
-/// subnets, the access group and the load balancer, plus `[plan.emit]`.
+/// subnets, the access groups and the load balancer, plus `[plan.emit]`.
 fn emit(
     l: &mut Lowerer,
     form: &Form,
     pods: &[Subnet],
     services: &[Subnet],
-    security_group: &SecurityGroup,
+    security_groups: &[&SecurityGroup],
     loadbalancer: Option<&Loadbalancer>,
 ) -> Emit {
     let emit = form.plan.emit.as_ref().map(|e| e.get_ref());
@@ -282,6 +320,7 @@ fn emit(
             ("dir", &e.dir),
             ("ovs_bridge", &e.ovs_bridge),
             ("member_mode", &e.member_mode),
+            ("octavia_provider", &e.octavia_provider),
         ] {
             if let Some(v) = v {
                 l.spans.set("configs", field, v.span());
@@ -293,7 +332,7 @@ fn emit(
         dir: pick(|e| e.dir.as_ref(), "out"),
         pod_subnet: pods.first().map(|s| s.name.clone()).unwrap_or_default(),
         service_subnet: services.first().map(|s| s.name.clone()).unwrap_or_default(),
-        security_groups: vec![security_group.name.clone()],
+        security_groups: security_groups.iter().map(|g| g.name.clone()).collect(),
         ovs_bridge: pick(|e| e.ovs_bridge.as_ref(), DEFAULT_OVS_BRIDGE),
         member_mode: pick(|e| e.member_mode.as_ref(), DEFAULT_MEMBER_MODE),
         resource_tags: emit
@@ -301,6 +340,9 @@ fn emit(
             .map(|t| t.get_ref().clone())
             .unwrap_or_else(|| default_resource_tags(form.pipeline)),
         loadbalancer: loadbalancer.map(|lb| lb.name.clone()),
+        octavia_provider: emit
+            .and_then(|e| e.octavia_provider.as_ref())
+            .map(|p| p.get_ref().clone()),
         extra: Strict,
     }
 }
