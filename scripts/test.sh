@@ -52,23 +52,61 @@ fleet_up() {
         bash scripts/cloud/up.sh --with-octavia
 }
 
+# A fourth cloud whose routers are DVR unless their creator asks for
+# another kind (tests/import_e2e.rs: the guide's deployment on DVR and on
+# L3-HA routers, imported and adopted). Keystone and Neutron only.
+export KURYR6_ROUTERS_CLOUD_DIR=${KURYR6_ROUTERS_CLOUD_DIR:-$PWD/.cloud-routers}
+routers_up() {
+    KURYR6_CLOUD_DIR=$KURYR6_ROUTERS_CLOUD_DIR \
+        KURYR6_KEYSTONE_PORT=${KURYR6_ROUTERS_KEYSTONE_PORT:-5400} \
+        KURYR6_NEUTRON_PORT=${KURYR6_ROUTERS_NEUTRON_PORT:-10196} \
+        KURYR6_OCTAVIA_PORT=${KURYR6_ROUTERS_OCTAVIA_PORT:-10276} \
+        bash scripts/cloud/up.sh --routers dvr
+}
+
 started=0
-flaky_pid=
-registry_pid=
 image_pid=
+# Background starts (pid → what), waited for by `wait_started`, or by
+# cleanup when the suite ends early.
+declare -A starting=()
 cleanup() {
     # A build nobody will use: stopped (its own process group), not waited for.
     if [[ -n $image_pid ]]; then kill -TERM -- "-$image_pid" 2>/dev/null || true; fi
-    if [[ -n $flaky_pid ]]; then wait "$flaky_pid" 2>/dev/null || true; fi
-    if [[ -n $registry_pid ]]; then wait "$registry_pid" 2>/dev/null || true; fi
+    for pid in "${!starting[@]}"; do wait "$pid" 2>/dev/null || true; done
     if (( started )); then
         bash scripts/cloud/down.sh >/dev/null || true
-        KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
-        KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR bash scripts/cloud/down.sh >/dev/null || true
+        for dir in "$KURYR6_FLAKY_CLOUD_DIR" "$KURYR6_FLEET_CLOUD_DIR" "$KURYR6_ROUTERS_CLOUD_DIR"; do
+            KURYR6_CLOUD_DIR=$dir bash scripts/cloud/down.sh >/dev/null || true
+        done
         bash scripts/registry/down.sh >/dev/null || true
     fi
 }
 trap cleanup EXIT
+
+# start_in_background WHAT COMMAND...: runs COMMAND with its output kept
+# aside; prints the pid to wait for (and sets $started_pid).
+start_in_background() {
+    local what=$1; shift
+    local log; log=$(mktemp)
+    "$@" >"$log" 2>&1 &
+    started_pid=$!
+    starting[$started_pid]="$what"$'\t'"$log"
+}
+
+# wait_started PID: waits for a background start, shows its output, and
+# fails the suite when it failed.
+wait_started() {
+    local pid=$1 status=0 what log
+    IFS=$'\t' read -r what log <<<"${starting[$pid]}"
+    wait "$pid" || status=$?
+    unset "starting[$pid]"
+    echo "== $what"
+    cat "$log"; rm -f "$log"
+    if (( status )); then
+        echo "test.sh: $what did not start (exit $status)" >&2
+        exit 1
+    fi
+}
 
 image_log=$(mktemp)
 setsid bash scripts/image.sh >"$image_log" 2>&1 &
@@ -78,40 +116,25 @@ echo "== local cloud"
 started=1
 bash scripts/cloud/up.sh --with-octavia
 # The second cloud starts while the plugins build (the venv is cached now).
-flaky_log=$(mktemp)
-flaky_up >"$flaky_log" 2>&1 &
-flaky_pid=$!
-registry_log=$(mktemp)
-bash scripts/registry/up.sh >"$registry_log" 2>&1 &
-registry_pid=$!
+start_in_background "second local cloud (Neutron with 4 threads) at $KURYR6_FLAKY_CLOUD_DIR" flaky_up
+flaky_pid=$started_pid
+start_in_background "OCI registry at $KURYR6_REGISTRY ($KURYR6_REGISTRY_DIR)" bash scripts/registry/up.sh
+registry_pid=$started_pid
 
 echo "== WebAssembly plugins (Rust guests, then the Python one through componentize-py)"
 bash scripts/build-plugins.sh
 bash scripts/build-py-plugin.sh
 
-echo "== second local cloud (Neutron with 4 threads) at $KURYR6_FLAKY_CLOUD_DIR"
-flaky_status=0
-wait "$flaky_pid" || flaky_status=$?
-flaky_pid=
-cat "$flaky_log"; rm -f "$flaky_log"
-if (( flaky_status )); then
-    echo "test.sh: the second local cloud did not start (exit $flaky_status)" >&2
-    exit 1
-fi
+wait_started "$flaky_pid"
+wait_started "$registry_pid"
 
-echo "== OCI registry at $KURYR6_REGISTRY ($KURYR6_REGISTRY_DIR)"
-registry_status=0
-wait "$registry_pid" || registry_status=$?
-registry_pid=
-cat "$registry_log"; rm -f "$registry_log"
-if (( registry_status )); then
-    echo "test.sh: the OCI registry did not start (exit $registry_status)" >&2
-    exit 1
-fi
-
-# Started after the second one: up.sh runs are CPU-heavy on 2 cores.
+# Started after the second one: up.sh runs are CPU-heavy on 2 cores. The
+# fourth (no Octavia, the lightest) starts beside the third.
+start_in_background "fourth local cloud (DVR routers) at $KURYR6_ROUTERS_CLOUD_DIR" routers_up
+routers_pid=$started_pid
 echo "== third local cloud (fleet tests) at $KURYR6_FLEET_CLOUD_DIR"
 fleet_up
+wait_started "$routers_pid"
 
 # The previous release, for the upgrade test (tests/upgrade_e2e.rs): built
 # from its tag with this checkout's target/, so only the workspace's own

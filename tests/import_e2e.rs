@@ -932,3 +932,113 @@ fn a_hand_made_dual_stack_deployment_imports_as_the_short_form_and_is_adopted() 
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", "imported.toml"]));
     remove_leftovers();
 }
+
+/// The cloud whose routers are DVR unless their creator says otherwise
+/// (`up.sh --routers dvr`, started by scripts/test.sh).
+fn routers_cloud() -> LocalCloud {
+    let dir = std::env::var("KURYR6_ROUTERS_CLOUD_DIR").unwrap_or_else(|_| {
+        panic!("KURYR6_ROUTERS_CLOUD_DIR is not set: these tests need the local cloud started with `up.sh --routers dvr`; scripts/test.sh starts one")
+    });
+    let cloud = LocalCloud::at(Path::new(&dir));
+    assert_eq!(
+        cloud.env.get("KURYR6_ROUTERS").map(String::as_str),
+        Some("dvr"),
+        "{dir} was not started with --routers dvr"
+    );
+    cloud
+}
+
+/// The guide's deployment, built with its CLI commands on a router of the
+/// kind `router_args` asks for (none: the cloud's default, DVR), is imported
+/// with its router and both interfaces, adopted by tag writes alone,
+/// re-run with nothing to do and destroyed clean. The interface owners are
+/// asserted first, so a cloud that silently made legacy routers fails.
+fn a_guide_deployment_on_routers_of_one_kind_is_imported(
+    suffix: &str,
+    router_args: &[&str],
+    owner: &str,
+    flag: &str,
+) {
+    let cloud = routers_cloud();
+    clean(&cloud, suffix);
+    let mut args: Vec<&str> = router_args
+        .iter()
+        .flat_map(|a| ["--router-arg", *a])
+        .collect();
+    args.push(suffix);
+    let built = guide_cli(&cloud, &args);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let router = format!("k8s-ipv6{suffix}");
+    let shown = show(&cloud, &["router"], &router);
+    assert_eq!(shown[flag], true, "router {router} is not {flag}: {shown}");
+    let owners = |cloud: &LocalCloud| -> Vec<String> {
+        cloud
+            .openstack(&["port", "list", "--router", &router, "--long"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["Device Owner"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(owners(&cloud), [owner, owner], "interfaces of {router}");
+
+    let d = deployed(&cloud, suffix);
+    let s = Scratch::with_pipeline(&format!("routers{suffix}"), "");
+    let conf = write_conf(&s.dir, &d);
+    let pipeline = format!("routers{suffix}");
+    import(&cloud, &s, &conf, &pipeline);
+    let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
+    assert!(text.contains(&router), "the router was not imported:\n{text}");
+    let plan = plan_json(&cloud, &s, &["--adopt"]);
+    assert_eq!(plan["refused"], false, "{plan}");
+    // Both interfaces are seen as they are: adoption only, nothing made.
+    assert_adoption_only(&plan, 6);
+    run_adopting(&cloud, &s, 6);
+    let again = cloud.kuryr6(&s.dir, &["run", "imported.toml", "--out", "out"]);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+    let plan = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    assert_eq!(owners(&cloud), [owner, owner], "a re-run changed the interfaces");
+
+    let destroyed = cloud.kuryr6(&s.dir, &["destroy", "imported.toml"]);
+    assert_ok(&destroyed);
+    for (kind, name) in [
+        (&["router"][..], router.clone()),
+        (&["network"][..], format!("pods{suffix}")),
+        (&["network"][..], format!("services{suffix}")),
+    ] {
+        let mut args = kind.to_vec();
+        args.extend(["list", "--name", &name]);
+        assert_eq!(cloud.openstack(&args), serde_json::json!([]), "{name} left");
+    }
+    clean(&cloud, suffix);
+}
+
+#[test]
+fn a_guide_deployment_on_a_dvr_router_is_imported_adopted_and_destroyed() {
+    a_guide_deployment_on_routers_of_one_kind_is_imported(
+        "-dvr-e2e",
+        &[],
+        "network:router_interface_distributed",
+        "distributed",
+    );
+}
+
+#[test]
+fn a_guide_deployment_on_an_l3_ha_router_is_imported_adopted_and_destroyed() {
+    a_guide_deployment_on_routers_of_one_kind_is_imported(
+        "-ha-e2e",
+        &["--ha", "--centralized"],
+        "network:ha_router_replicated_interface",
+        "ha",
+    );
+}

@@ -7,6 +7,10 @@
 #   scripts/cloud/guide_cli.sh [--with-lb] [SUFFIX]             create (names get SUFFIX)
 #   scripts/cloud/guide_cli.sh --cleanup [--with-lb] [SUFFIX]   delete what it made
 #
+# --router-arg ARG (repeatable) is added to `router create`, as an admin
+# would ask for a router kind the cloud does not make by default
+# (`--ha --centralized`, `--distributed`).
+#
 # Resources: networks pods$SUFFIX, services$SUFFIX; subnets pod_subnet$SUFFIX,
 # service_subnet$SUFFIX; router k8s-ipv6$SUFFIX; security group
 # service_pod_access_v6$SUFFIX (+ one rule). --with-lb: load balancer
@@ -26,12 +30,16 @@ REPO=$(cd "$HERE/../.." && pwd)
 
 CLEANUP=0
 LB=0
+ROUTER_ARGS=()
 # Options first; anything else is the suffix (which may start with '-').
 while (( $# )); do
     case $1 in
         --cleanup) CLEANUP=1 ;;
         --with-lb) LB=1 ;;
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --router-arg)
+            (( $# >= 2 )) || { echo "guide_cli.sh: --router-arg needs a value" >&2; exit 2; }
+            ROUTER_ARGS+=("$2"); shift ;;
+        -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
     shift
@@ -82,7 +90,7 @@ else
         --gateway fd10:0:0:2::fffe --ip-version 6 \
         --allocation-pool start=fd10:0:0:2::8000,end=fd10:0:0:2::fffd \
         --subnet-range fd10:0:0:2::/112
-    run router create "k8s-ipv6$S"
+    run router create "${ROUTER_ARGS[@]}" "k8s-ipv6$S"
     run router add subnet "k8s-ipv6$S" "pod_subnet$S"
     run router add subnet "k8s-ipv6$S" "service_subnet$S"
     run security group create "service_pod_access_v6$S"

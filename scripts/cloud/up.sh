@@ -2,18 +2,25 @@
 # Install (once, cached) and start a real local OpenStack on 127.0.0.1:
 # Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
 #
-#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N]
+#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N] [--routers MODE]
 #   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
 #
 #   --threads N           Neutron server threads (1-64, default 1). Above 1,
 #                         overlapping writes make Neutron answer 500
 #                         ("database is locked", SQLite): a flaky cloud.
+#   --routers MODE        what a router is when its creator does not say:
+#                         legacy (default); dvr (router_distributed: its
+#                         interfaces are network:router_interface_distributed);
+#                         ha (l3_ha: network:ha_router_replicated_interface).
+#                         Neutron's API makes both without an L3 agent, and
+#                         an admin may still ask for the other with
+#                         --distributed / --ha on `router create`.
 # Environment:
 #   KURYR6_CACHE          venv cache dir            (default ~/.cache/kuryr6)
 #   KURYR6_CLOUD_DIR      state dir                 (default <repo>/.cloud)
 #   KURYR6_KEYSTONE_PORT  (5000)  KURYR6_NEUTRON_PORT (9696)
 #   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
-#   KURYR6_NEUTRON_THREADS  same as --threads (the flag wins)
+#   KURYR6_ROUTERS        same as --routers (the flag wins)
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
 #   KURYR6_NEUTRON_THREADS Neutron server threads (1); same as --threads N.
@@ -33,15 +40,21 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # the header comment: every line up to the first that is not one
+    awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
 }
 
 WITH_OCTAVIA=0
 case "${KURYR6_OCTAVIA:-0}" in 1|true|yes) WITH_OCTAVIA=1 ;; esac
 FRESH=0
 NEUTRON_THREADS=${KURYR6_NEUTRON_THREADS:-1}
+ROUTERS=${KURYR6_ROUTERS:-legacy}
 while (( $# )); do
     case "$1" in
+        --routers=*) ROUTERS=${1#--routers=} ;;
+        --routers)
+            (( $# >= 2 )) || { echo "up.sh: --routers needs legacy, dvr or ha" >&2; exit 2; }
+            ROUTERS=$2; shift ;;
         --with-octavia) WITH_OCTAVIA=1 ;;
         --fresh) FRESH=1 ;;
         --threads=*) NEUTRON_THREADS=${1#--threads=} ;;
@@ -58,6 +71,13 @@ if ! [[ $NEUTRON_THREADS =~ ^[0-9]{1,2}$ ]] || (( 10#$NEUTRON_THREADS < 1 || 10#
     exit 2
 fi
 NEUTRON_THREADS=$(( 10#$NEUTRON_THREADS ))
+case $ROUTERS in
+    legacy) ROUTER_CONF="" ;;
+    dvr) ROUTER_CONF="router_distributed = True" ;;
+    # The HA network comes from the project network types (vxlan here).
+    ha) ROUTER_CONF="l3_ha = True" ;;
+    *) echo "up.sh: bad router mode '$ROUTERS' (--routers or KURYR6_ROUTERS): want legacy, dvr or ha" >&2; exit 2 ;;
+esac
 
 : "${HOME:=$(cd ~ && pwd)}"
 CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
@@ -218,7 +238,7 @@ print_summary() {
     echo
     echo "kuryr6 local OpenStack ($STATE)"
     echo "  keystone  http://127.0.0.1:$KS_PORT/v3"
-    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT  ($NEUTRON_THREADS thread$( (( NEUTRON_THREADS > 1 )) && echo s))"
+    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT  ($NEUTRON_THREADS thread$( (( NEUTRON_THREADS > 1 )) && echo s), $ROUTERS routers)"
     if pid=$(our_pid octavia); then
         echo "  octavia   http://127.0.0.1:$(recorded_port octavia)"
     fi
@@ -246,7 +266,7 @@ print_summary() {
 # ------------------------------------------------------------ fast path ---
 READY=$STATE/.ready
 # ports + the scripts that write configs: an edited up.sh restarts servers
-READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS r$ROUTERS $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
 if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
         && -f $VENV_MARKER ]]; then
     fast=1
@@ -353,6 +373,7 @@ cat <<EOF
 use_stderr = true
 core_plugin = ml2
 service_plugins = router
+$ROUTER_CONF
 auth_strategy = keystone
 transport_url = fake://
 state_path = $STATE/neutron
@@ -541,13 +562,14 @@ wait_healthy() {   # wait_healthy NAME
 }
 
 run_catalog() {
-    local sig
-    sig="$KS_PORT $NEUTRON_PORT $OCTAVIA_PORT $(sha256sum <"$SERVICE_PW_FILE" | cut -c1-12)"
+    local sig with_lb=0
+    [[ " ${WANTED[*]} " == *" octavia "* ]] && with_lb=1
+    sig="$KS_PORT $NEUTRON_PORT $OCTAVIA_PORT lb$with_lb $(sha256sum <"$SERVICE_PW_FILE" | cut -c1-12)"
     if [[ ! -f $STATE/db/catalog.ok || $(<"$STATE/db/catalog.ok") != "$sig" ]]; then
         say "setting up the Keystone catalog (service project, users, endpoints)"
         KURYR6_KEYSTONE_PORT=$KS_PORT KURYR6_NEUTRON_PORT=$NEUTRON_PORT \
         KURYR6_OCTAVIA_PORT=$OCTAVIA_PORT KURYR6_ADMIN_PASSWORD_FILE=$ADMIN_PW_FILE \
-        KURYR6_SERVICE_PASSWORD_FILE=$SERVICE_PW_FILE \
+        KURYR6_SERVICE_PASSWORD_FILE=$SERVICE_PW_FILE KURYR6_CATALOG_LB=$with_lb \
             "$PY" "$HERE/py/k6cloud.py" catalog
         echo "$sig" >"$STATE/db/catalog.ok"
         phase_done "catalog"
@@ -627,6 +649,7 @@ export KURYR6_KEYSTONE_URL=http://127.0.0.1:$KS_PORT/v3
 export KURYR6_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
 export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
 export KURYR6_NEUTRON_THREADS=$NEUTRON_THREADS
+export KURYR6_ROUTERS=$ROUTERS
 EOF
 umask 022
 chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"

@@ -366,16 +366,26 @@ def cmd_catalog():
             ks.req('PUT', '/v3/projects/%s/users/%s/roles/%s' % (
                 service_project, uid, role_ids[role]))
 
-    # services and endpoints
+    # services and endpoints; load-balancer only on a cloud that runs
+    # Octavia: an endpoint nobody serves (or another local cloud's Octavia
+    # on the default port) would answer for a cloud that has none.
     wanted = [
         ('keystone', 'identity', ks_url + '/v3/'),
         ('neutron', 'network',
          'http://127.0.0.1:%s' % env['KURYR6_NEUTRON_PORT']),
-        ('octavia', 'load-balancer',
-         'http://127.0.0.1:%s' % env['KURYR6_OCTAVIA_PORT']),
     ]
+    with_lb = env.get('KURYR6_CATALOG_LB', '1') == '1'
+    if with_lb:
+        wanted.append(('octavia', 'load-balancer',
+                       'http://127.0.0.1:%s' % env['KURYR6_OCTAVIA_PORT']))
     services = get_list('/v3/services', 'services')
     endpoints = get_list('/v3/endpoints', 'endpoints')
+    if not with_lb:
+        for svc in [x for x in services if x['type'] == 'load-balancer']:
+            for e in endpoints:
+                if e['service_id'] == svc['id']:
+                    ks.req('DELETE', '/v3/endpoints/%s' % e['id'])
+            ks.req('DELETE', '/v3/services/%s' % svc['id'])
     for name, stype, url in wanted:
         svc = [x for x in services if x['type'] == stype]
         if svc:
