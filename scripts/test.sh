@@ -64,6 +64,19 @@ routers_up() {
         bash scripts/cloud/up.sh --routers dvr
 }
 
+# A fifth cloud on ML2/OVN with metadata on (OVN's NB/SB and ovn-northd from
+# Debian's ovn-central, scripts/cloud/ovn.sh) and Octavia: the seed with its
+# load balancer, and OVN's Northbound database as a second witness
+# (tests/cloud_e2e.rs).
+export KURYR6_OVN_CLOUD_DIR=${KURYR6_OVN_CLOUD_DIR:-$PWD/.cloud-ovn}
+ovn_up() {
+    KURYR6_CLOUD_DIR=$KURYR6_OVN_CLOUD_DIR \
+        KURYR6_KEYSTONE_PORT=${KURYR6_OVN_KEYSTONE_PORT:-5500} \
+        KURYR6_NEUTRON_PORT=${KURYR6_OVN_NEUTRON_PORT:-10296} \
+        KURYR6_OCTAVIA_PORT=${KURYR6_OVN_OCTAVIA_PORT:-10376} \
+        bash scripts/cloud/up.sh --with-octavia --ml2 ovn
+}
+
 started=0
 image_pid=
 # Background starts (pid → what), waited for by `wait_started`, or by
@@ -75,7 +88,8 @@ cleanup() {
     for pid in "${!starting[@]}"; do wait "$pid" 2>/dev/null || true; done
     if (( started )); then
         bash scripts/cloud/down.sh >/dev/null || true
-        for dir in "$KURYR6_FLAKY_CLOUD_DIR" "$KURYR6_FLEET_CLOUD_DIR" "$KURYR6_ROUTERS_CLOUD_DIR"; do
+        for dir in "$KURYR6_FLAKY_CLOUD_DIR" "$KURYR6_FLEET_CLOUD_DIR" "$KURYR6_ROUTERS_CLOUD_DIR" \
+            "$KURYR6_OVN_CLOUD_DIR"; do
             KURYR6_CLOUD_DIR=$dir bash scripts/cloud/down.sh >/dev/null || true
         done
         bash scripts/registry/down.sh >/dev/null || true
@@ -129,12 +143,15 @@ wait_started "$flaky_pid"
 wait_started "$registry_pid"
 
 # Started after the second one: up.sh runs are CPU-heavy on 2 cores. The
-# fourth (no Octavia, the lightest) starts beside the third.
+# fourth (no Octavia, the lightest) and the fifth start beside the third.
 start_in_background "fourth local cloud (DVR routers) at $KURYR6_ROUTERS_CLOUD_DIR" routers_up
 routers_pid=$started_pid
+start_in_background "fifth local cloud (ML2/OVN) at $KURYR6_OVN_CLOUD_DIR" ovn_up
+ovn_pid=$started_pid
 echo "== third local cloud (fleet tests) at $KURYR6_FLEET_CLOUD_DIR"
 fleet_up
 wait_started "$routers_pid"
+wait_started "$ovn_pid"
 
 # The previous release, for the upgrade test (tests/upgrade_e2e.rs): built
 # from its tag with this checkout's target/, so only the workspace's own

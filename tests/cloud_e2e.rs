@@ -935,3 +935,166 @@ octavia_provider = "{provider}"
     assert!(tagged(&["security", "group", "list"]).is_empty());
     assert!(tagged(&["network", "list"]).is_empty());
 }
+
+/// The cloud on ML2/OVN with metadata on (`up.sh --ml2 ovn --with-octavia`,
+/// started by scripts/test.sh as the fifth cloud).
+fn ovn_cloud() -> (LocalCloud, std::path::PathBuf) {
+    let dir = std::env::var("KURYR6_OVN_CLOUD_DIR").unwrap_or_else(|_| {
+        panic!("KURYR6_OVN_CLOUD_DIR is not set: this test needs the local cloud started with `up.sh --ml2 ovn --with-octavia`; scripts/test.sh starts one")
+    });
+    let dir = std::path::PathBuf::from(dir);
+    let cloud = LocalCloud::at(&dir);
+    assert_eq!(
+        cloud.env.get("KURYR6_ML2").map(String::as_str),
+        Some("ovn"),
+        "{} is not an ML2/OVN cloud",
+        dir.display()
+    );
+    (cloud, dir)
+}
+
+/// `ovn-nbctl list TABLE` of the OVN cloud's Northbound database: each
+/// row's `name` column, with its `external_ids` map when `with_ids`.
+fn nb_rows(dir: &std::path::Path, table: &str, columns: &str) -> Vec<Vec<Value>> {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/cloud/ovn.sh"))
+        .arg("nbctl")
+        .arg(dir)
+        .args(["--format=json", &format!("--columns={columns}"), "list", table])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().clone())
+        .collect()
+}
+
+/// OVSDB's JSON for a set: a single value, or `["set", [values]]`.
+fn ovsdb_set(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) if a.first() == Some(&Value::from("set")) => a[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect(),
+        other => panic!("not an OVSDB set: {other}"),
+    }
+}
+
+/// The seed with its API load balancer on ML2/OVN with metadata on: every
+/// network it makes gets OVN's metadata port (`network:distributed`), which
+/// destroy must take as the network's own. Converges, re-runs with nothing
+/// to do, and destroys clean; OVN's Northbound database is the second
+/// witness (the switches and the router with both IPv6 ports, then none of
+/// them, while a bystander's switch and port stay).
+#[test]
+fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
+    let (cloud, dir) = ovn_cloud();
+    let s = Scratch::with_pipeline("seed-ovn", SEED);
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    // An earlier run's bystander (its metadata port goes with the network).
+    for (kind, name) in [("port", "bystander-ovn-port"), ("network", "bystander-ovn")] {
+        for v in cloud
+            .openstack(&[kind, "list", "--name", name])
+            .as_array()
+            .unwrap()
+        {
+            cloud.openstack_ok(&[kind, "delete", v["ID"].as_str().unwrap()]);
+        }
+    }
+    let bystander = cloud.openstack(&["network", "create", "bystander-ovn"]);
+    let bystander_id = bystander["id"].as_str().unwrap().to_string();
+    let bystander_port = cloud.openstack(&[
+        "port",
+        "create",
+        "--network",
+        &bystander_id,
+        "bystander-ovn-port",
+    ]);
+
+    let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_ok(&run);
+    let id_of = |kind: &[&str], name: &str| -> String {
+        let mut args = kind.to_vec();
+        args.extend(["show", name]);
+        cloud.openstack(&args)["id"].as_str().unwrap().to_string()
+    };
+    let pods = id_of(&["network"], "pods");
+    let services = id_of(&["network"], "services");
+    let router = id_of(&["router"], "k8s-ipv6");
+    // What the fault needs: OVN's metadata port on each network.
+    for net in [&pods, &services] {
+        let meta = cloud.openstack(&[
+            "port",
+            "list",
+            "--network",
+            net,
+            "--device-owner",
+            "network:distributed",
+        ]);
+        assert_eq!(meta.as_array().unwrap().len(), 1, "metadata port of {net}: {meta}");
+    }
+
+    // The Northbound database: a switch per network, the router with both ports.
+    let switches: Vec<String> = nb_rows(&dir, "Logical_Switch", "name")
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    for net in [&pods, &services, &bystander_id] {
+        assert!(switches.contains(&format!("neutron-{net}")), "{switches:?}");
+    }
+    let routers: Vec<String> = nb_rows(&dir, "Logical_Router", "name")
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert!(routers.contains(&format!("neutron-{router}")), "{routers:?}");
+    let mut networks: Vec<String> = nb_rows(&dir, "Logical_Router_Port", "networks")
+        .iter()
+        .flat_map(|r| ovsdb_set(&r[0]))
+        .collect();
+    networks.sort();
+    assert_eq!(networks, ["fd10:0:0:1::1/64", "fd10:0:0:2::fffe/112"]);
+
+    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+
+    let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
+    assert_ok(&destroyed);
+    for (kind, name) in [("network", "pods"), ("network", "services"), ("router", "k8s-ipv6")] {
+        assert_eq!(
+            cloud.openstack(&[kind, "list", "--name", name]),
+            serde_json::json!([]),
+            "{kind} {name} left"
+        );
+    }
+    let switches: Vec<String> = nb_rows(&dir, "Logical_Switch", "name")
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert!(!switches.contains(&format!("neutron-{pods}")), "{switches:?}");
+    assert!(!switches.contains(&format!("neutron-{services}")), "{switches:?}");
+    assert!(switches.contains(&format!("neutron-{bystander_id}")), "{switches:?}");
+    assert!(nb_rows(&dir, "Logical_Router", "name").is_empty());
+    assert!(nb_rows(&dir, "Logical_Router_Port", "networks").is_empty());
+    let ports: Vec<String> = nb_rows(&dir, "Logical_Switch_Port", "name")
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ports.contains(&bystander_port["id"].as_str().unwrap().to_string()),
+        "{ports:?}"
+    );
+    cloud.openstack_ok(&["port", "delete", bystander_port["id"].as_str().unwrap()]);
+    cloud.openstack_ok(&["network", "delete", &bystander_id]);
+}

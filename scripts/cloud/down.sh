@@ -63,6 +63,10 @@ for name in "${!STOPPING[@]}"; do
     rm -f "$STATE/pids/$name".{pid,port,sig,threads}
 done
 rm -f "$STATE/.ready"
+# OVN's daemons (up.sh --ml2 ovn), by their own recorded PIDs.
+if [[ -d $STATE/ovn ]]; then
+    bash "$HERE/ovn.sh" down "$STATE"
+fi
 
 if (( PURGE )); then
     echo "down.sh: deleting $STATE"

@@ -2,7 +2,7 @@
 # Install (once, cached) and start a real local OpenStack on 127.0.0.1:
 # Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
 #
-#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N] [--routers MODE]
+#   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N] [--routers MODE] [--ml2 ovs|ovn]
 #   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
 #
 #   --threads N           Neutron server threads (1-64, default 1). Above 1,
@@ -15,12 +15,19 @@
 #                         Neutron's API makes both without an L3 agent, and
 #                         an admin may still ask for the other with
 #                         --distributed / --ha on `router create`.
+#   --ml2 ovs|ovn         Neutron's mechanism driver: openvswitch (default,
+#                         no agent) or ML2/OVN as devstack sets it up, with
+#                         metadata on (every network gets its metadata port)
+#                         and the OVN L3 plugin; OVN's NB/SB databases and
+#                         ovn-northd run from the state dir (scripts/cloud/ovn.sh,
+#                         Debian's ovn-central, installed when missing).
 # Environment:
 #   KURYR6_CACHE          venv cache dir            (default ~/.cache/kuryr6)
 #   KURYR6_CLOUD_DIR      state dir                 (default <repo>/.cloud)
 #   KURYR6_KEYSTONE_PORT  (5000)  KURYR6_NEUTRON_PORT (9696)
 #   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
 #   KURYR6_ROUTERS        same as --routers (the flag wins)
+#   KURYR6_ML2            same as --ml2 (the flag wins)
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
 #   KURYR6_NEUTRON_THREADS Neutron server threads (1); same as --threads N.
@@ -49,8 +56,13 @@ case "${KURYR6_OCTAVIA:-0}" in 1|true|yes) WITH_OCTAVIA=1 ;; esac
 FRESH=0
 NEUTRON_THREADS=${KURYR6_NEUTRON_THREADS:-1}
 ROUTERS=${KURYR6_ROUTERS:-legacy}
+ML2=${KURYR6_ML2:-ovs}
 while (( $# )); do
     case "$1" in
+        --ml2=*) ML2=${1#--ml2=} ;;
+        --ml2)
+            (( $# >= 2 )) || { echo "up.sh: --ml2 needs ovs or ovn" >&2; exit 2; }
+            ML2=$2; shift ;;
         --routers=*) ROUTERS=${1#--routers=} ;;
         --routers)
             (( $# >= 2 )) || { echo "up.sh: --routers needs legacy, dvr or ha" >&2; exit 2; }
@@ -78,6 +90,14 @@ case $ROUTERS in
     ha) ROUTER_CONF="l3_ha = True" ;;
     *) echo "up.sh: bad router mode '$ROUTERS' (--routers or KURYR6_ROUTERS): want legacy, dvr or ha" >&2; exit 2 ;;
 esac
+case $ML2 in
+    ovs|ovn) ;;
+    *) echo "up.sh: bad ML2 driver '$ML2' (--ml2 or KURYR6_ML2): want ovs or ovn" >&2; exit 2 ;;
+esac
+if [[ $ML2 == ovn && $ROUTERS != legacy ]]; then
+    echo "up.sh: --routers $ROUTERS is ML2/OVS's L3 plugin; OVN's routers are distributed by OVN itself" >&2
+    exit 2
+fi
 
 : "${HOME:=$(cd ~ && pwd)}"
 CACHE=${KURYR6_CACHE:-$HOME/.cache/kuryr6}
@@ -238,7 +258,7 @@ print_summary() {
     echo
     echo "kuryr6 local OpenStack ($STATE)"
     echo "  keystone  http://127.0.0.1:$KS_PORT/v3"
-    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT  ($NEUTRON_THREADS thread$( (( NEUTRON_THREADS > 1 )) && echo s), $ROUTERS routers)"
+    echo "  neutron   http://127.0.0.1:$NEUTRON_PORT  ($NEUTRON_THREADS thread$( (( NEUTRON_THREADS > 1 )) && echo s), ML2/$ML2, $ROUTERS routers)"
     if pid=$(our_pid octavia); then
         echo "  octavia   http://127.0.0.1:$(recorded_port octavia)"
     fi
@@ -266,7 +286,7 @@ print_summary() {
 # ------------------------------------------------------------ fast path ---
 READY=$STATE/.ready
 # ports + the scripts that write configs: an edited up.sh restarts servers
-READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS r$ROUTERS $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS r$ROUTERS m$ML2 $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
 if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
         && -f $VENV_MARKER ]]; then
     fast=1
@@ -366,13 +386,42 @@ key_repository = $STATE/keystone/fernet-keys
 key_repository = $STATE/keystone/credential-keys
 EOF
 
+if [[ $ML2 == ovn ]]; then
+    # devstack's ML2/OVN settings (lib/neutron_plugins/ovn_agent), without
+    # a chassis: the API needs only the databases. Sync off: nothing else
+    # writes to this NB.
+    L3_PLUGIN=ovn-router
+    ML2_CONF="[ml2]
+type_drivers = local,flat,vlan,geneve
+project_network_types = geneve
+mechanism_drivers = ovn
+extension_drivers = port_security
+overlay_ip_version = 4
+[ml2_type_geneve]
+vni_ranges = 1:65536
+max_header_size = 38
+[ovn]
+ovn_nb_connection = unix:$STATE/ovn/nb.sock
+ovn_sb_connection = unix:$STATE/ovn/sb.sock
+ovn_metadata_enabled = True
+neutron_sync_mode = off"
+else
+    L3_PLUGIN=router
+    ML2_CONF="[ml2]
+type_drivers = local,flat,vlan,vxlan
+project_network_types = vxlan
+mechanism_drivers = openvswitch
+extension_drivers = port_security
+[ml2_type_vxlan]
+vni_ranges = 1:1000"
+fi
 {
 cat <<EOF
 # generated by scripts/cloud/up.sh
 [DEFAULT]
 use_stderr = true
 core_plugin = ml2
-service_plugins = router
+service_plugins = $L3_PLUGIN
 $ROUTER_CONF
 auth_strategy = keystone
 transport_url = fake://
@@ -385,13 +434,7 @@ dhcp_agent_notification = false
 connection = sqlite:///$STATE/db/neutron.sqlite
 [oslo_concurrency]
 lock_path = $STATE/neutron/lock
-[ml2]
-type_drivers = local,flat,vlan,vxlan
-project_network_types = vxlan
-mechanism_drivers = openvswitch
-extension_drivers = port_security
-[ml2_type_vxlan]
-vni_ranges = 1:1000
+$ML2_CONF
 EOF
 authtoken_section neutron
 } >"$STATE/etc/neutron.conf"
@@ -585,6 +628,11 @@ for name in "${WANTED[@]}"; do
     ( "init_$name" ) >"$STATE/logs/$name-init.log" 2>&1 8>&- 9>&- &
     INIT_PIDS[$name]=$!
 done
+# OVN's databases before Neutron, whose OVN driver connects at start.
+if [[ $ML2 == ovn ]]; then
+    bash "$HERE/ovn.sh" up "$STATE" >/dev/null
+    phase_done "ovn"
+fi
 STARTED=()
 for name in "${WANTED[@]}"; do
     if [[ -n ${INIT_PIDS[$name]:-} ]] && ! wait "${INIT_PIDS[$name]}"; then
@@ -650,6 +698,7 @@ export KURYR6_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
 export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
 export KURYR6_NEUTRON_THREADS=$NEUTRON_THREADS
 export KURYR6_ROUTERS=$ROUTERS
+export KURYR6_ML2=$ML2
 EOF
 umask 022
 chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"
