@@ -65,8 +65,9 @@ routers_up() {
 }
 
 # A fifth cloud on ML2/OVN with metadata on (OVN's NB/SB and ovn-northd from
-# Debian's ovn-central, scripts/cloud/ovn.sh) and Octavia: the seed with its
-# load balancer, and OVN's Northbound database as a second witness
+# Debian's ovn-central, scripts/cloud/ovn.sh) and Octavia with its real
+# network driver (VIP and VRRP ports in Neutron): the seed with its load
+# balancer, and OVN's Northbound database as a second witness
 # (tests/cloud_e2e.rs).
 export KURYR6_OVN_CLOUD_DIR=${KURYR6_OVN_CLOUD_DIR:-$PWD/.cloud-ovn}
 ovn_up() {
@@ -74,7 +75,7 @@ ovn_up() {
         KURYR6_KEYSTONE_PORT=${KURYR6_OVN_KEYSTONE_PORT:-5500} \
         KURYR6_NEUTRON_PORT=${KURYR6_OVN_NEUTRON_PORT:-10296} \
         KURYR6_OCTAVIA_PORT=${KURYR6_OVN_OCTAVIA_PORT:-10376} \
-        bash scripts/cloud/up.sh --with-octavia --ml2 ovn
+        bash scripts/cloud/up.sh --with-octavia --ml2 ovn --octavia-network aap
 }
 
 started=0

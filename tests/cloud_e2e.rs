@@ -936,11 +936,12 @@ octavia_provider = "{provider}"
     assert!(tagged(&["network", "list"]).is_empty());
 }
 
-/// The cloud on ML2/OVN with metadata on (`up.sh --ml2 ovn --with-octavia`,
-/// started by scripts/test.sh as the fifth cloud).
+/// The cloud on ML2/OVN with metadata on and Octavia's real network driver
+/// (`up.sh --ml2 ovn --with-octavia --octavia-network aap`, started by
+/// scripts/test.sh as the fifth cloud).
 fn ovn_cloud() -> (LocalCloud, std::path::PathBuf) {
     let dir = std::env::var("KURYR6_OVN_CLOUD_DIR").unwrap_or_else(|_| {
-        panic!("KURYR6_OVN_CLOUD_DIR is not set: this test needs the local cloud started with `up.sh --ml2 ovn --with-octavia`; scripts/test.sh starts one")
+        panic!("KURYR6_OVN_CLOUD_DIR is not set: this test needs the local cloud started with `up.sh --ml2 ovn --with-octavia --octavia-network aap`; scripts/test.sh starts one")
     });
     let dir = std::path::PathBuf::from(dir);
     let cloud = LocalCloud::at(&dir);
@@ -948,6 +949,12 @@ fn ovn_cloud() -> (LocalCloud, std::path::PathBuf) {
         cloud.env.get("KURYR6_ML2").map(String::as_str),
         Some("ovn"),
         "{} is not an ML2/OVN cloud",
+        dir.display()
+    );
+    assert_eq!(
+        cloud.env.get("KURYR6_OCTAVIA_NETWORK").map(String::as_str),
+        Some("aap"),
+        "{}'s Octavia does not run the allowed-address-pairs driver",
         dir.display()
     );
     (cloud, dir)
@@ -987,12 +994,14 @@ fn ovsdb_set(v: &Value) -> Vec<String> {
     }
 }
 
-/// The seed with its API load balancer on ML2/OVN with metadata on: every
-/// network it makes gets OVN's metadata port (`network:distributed`), which
-/// destroy must take as the network's own. Converges, re-runs with nothing
-/// to do, and destroys clean; OVN's Northbound database is the second
-/// witness (the switches and the router with both IPv6 ports, then none of
-/// them, while a bystander's switch and port stay).
+/// The seed with its API load balancer on ML2/OVN with metadata on and
+/// Octavia's allowed-address-pairs driver: every network it makes gets OVN's
+/// metadata port (`network:distributed`), and the load balancer its VIP
+/// port and an amphora's VRRP port on the service subnet; destroy must take
+/// all of them as its own. Converges, re-runs with nothing to do, and
+/// destroys clean; OVN's Northbound database is the second witness (the
+/// switches and the router with both IPv6 ports, then none of them, while a
+/// bystander's switch and port stay).
 #[test]
 fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
     let (cloud, dir) = ovn_cloud();
@@ -1041,6 +1050,28 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
         assert_eq!(meta.as_array().unwrap().len(), 1, "metadata port of {net}: {meta}");
     }
 
+    // Octavia's own ports, as its network driver makes them.
+    let lb = cloud.openstack(&["loadbalancer", "show", "default/kubernetes"]);
+    let lb_id = lb["id"].as_str().unwrap();
+    let vip = cloud.openstack(&["port", "show", &format!("octavia-lb-{lb_id}")]);
+    assert_eq!(vip["device_owner"], "Octavia", "{vip}");
+    assert_eq!(vip["fixed_ips"][0]["ip_address"], "fd10:0:0:2::1", "{vip}");
+    let vrrp: Vec<Value> = cloud
+        .openstack(&["port", "list", "--network", &services, "--long"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-vrrp-"))
+        .cloned()
+        .collect();
+    assert_eq!(vrrp.len(), 1, "one amphora, one VRRP port: {vrrp:?}");
+    assert_eq!(vrrp[0]["Device Owner"], "compute:nova", "{vrrp:?}");
+    let vrrp = cloud.openstack(&["port", "show", vrrp[0]["ID"].as_str().unwrap()]);
+    assert_eq!(
+        vrrp["allowed_address_pairs"][0]["ip_address"], "fd10:0:0:2::1",
+        "{vrrp}"
+    );
+
     // The Northbound database: a switch per network, the router with both ports.
     let switches: Vec<String> = nb_rows(&dir, "Logical_Switch", "name")
         .iter()
@@ -1071,6 +1102,15 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
 
     let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
     assert_ok(&destroyed);
+    let octavia_ports: Vec<Value> = cloud
+        .openstack(&["port", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-"))
+        .cloned()
+        .collect();
+    assert!(octavia_ports.is_empty(), "left: {octavia_ports:?}");
     for (kind, name) in [("network", "pods"), ("network", "services"), ("router", "k8s-ipv6")] {
         assert_eq!(
             cloud.openstack(&[kind, "list", "--name", name]),

@@ -3,6 +3,7 @@
 # Keystone + Neutron (+ Octavia with --with-octavia), SQLite, from PyPI.
 #
 #   scripts/cloud/up.sh [--with-octavia] [--fresh] [--threads N] [--routers MODE] [--ml2 ovs|ovn]
+#                       [--octavia-network noop|aap]
 #   source .cloud/env.sh && "$KURYR6_VENV_BIN/openstack" network list
 #
 #   --threads N           Neutron server threads (1-64, default 1). Above 1,
@@ -21,6 +22,12 @@
 #                         and the OVN L3 plugin; OVN's NB/SB databases and
 #                         ovn-northd run from the state dir (scripts/cloud/ovn.sh,
 #                         Debian's ovn-central, installed when missing).
+#   --octavia-network noop|aap
+#                         Octavia's network driver: no-op (default: no port
+#                         in Neutron) or allowed_address_pairs_driver, the
+#                         real one: a VIP port octavia-lb-<id> and, per
+#                         amphora, a VRRP port octavia-lb-vrrp-<id> attached
+#                         as Nova attaches it (py/k6compute.py).
 # Environment:
 #   KURYR6_CACHE          venv cache dir            (default ~/.cache/kuryr6)
 #   KURYR6_CLOUD_DIR      state dir                 (default <repo>/.cloud)
@@ -28,6 +35,7 @@
 #   KURYR6_OCTAVIA_PORT   (9876)  KURYR6_OCTAVIA=1 same as --with-octavia
 #   KURYR6_ROUTERS        same as --routers (the flag wins)
 #   KURYR6_ML2            same as --ml2 (the flag wins)
+#   KURYR6_OCTAVIA_NETWORK  same as --octavia-network (the flag wins)
 #   KURYR6_PYTHON         interpreter used to create the venv (python3)
 #   KURYR6_WAIT           seconds to wait for each server to answer (120)
 #   KURYR6_NEUTRON_THREADS Neutron server threads (1); same as --threads N.
@@ -57,8 +65,13 @@ FRESH=0
 NEUTRON_THREADS=${KURYR6_NEUTRON_THREADS:-1}
 ROUTERS=${KURYR6_ROUTERS:-legacy}
 ML2=${KURYR6_ML2:-ovs}
+OCTAVIA_NETWORK=${KURYR6_OCTAVIA_NETWORK:-noop}
 while (( $# )); do
     case "$1" in
+        --octavia-network=*) OCTAVIA_NETWORK=${1#--octavia-network=} ;;
+        --octavia-network)
+            (( $# >= 2 )) || { echo "up.sh: --octavia-network needs noop or aap" >&2; exit 2; }
+            OCTAVIA_NETWORK=$2; shift ;;
         --ml2=*) ML2=${1#--ml2=} ;;
         --ml2)
             (( $# >= 2 )) || { echo "up.sh: --ml2 needs ovs or ovn" >&2; exit 2; }
@@ -89,6 +102,15 @@ case $ROUTERS in
     # The HA network comes from the project network types (vxlan here).
     ha) ROUTER_CONF="l3_ha = True" ;;
     *) echo "up.sh: bad router mode '$ROUTERS' (--routers or KURYR6_ROUTERS): want legacy, dvr or ha" >&2; exit 2 ;;
+esac
+case $OCTAVIA_NETWORK in
+    noop) OCTAVIA_DRIVERS="compute_driver = compute_noop_driver
+network_driver = network_noop_driver" ;;
+    # The real network driver needs a compute driver whose attach Neutron
+    # sees (py/k6compute.py, registered by the dist-info beside it).
+    aap) OCTAVIA_DRIVERS="compute_driver = k6_neutron_attach_driver
+network_driver = allowed_address_pairs_driver" ;;
+    *) echo "up.sh: bad Octavia network driver '$OCTAVIA_NETWORK' (--octavia-network or KURYR6_OCTAVIA_NETWORK): want noop or aap" >&2; exit 2 ;;
 esac
 case $ML2 in
     ovs|ovn) ;;
@@ -197,7 +219,7 @@ port_in_use() {   # something accepts connections on 127.0.0.1:PORT
     timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 server_sig() {   # what a running server was started with: config, wsgi module, threads, log format
-    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" "$HERE/py/k6access.py" 2>/dev/null
+    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" "$HERE/py/k6access.py" "$HERE/py/k6compute.py" 2>/dev/null
       threads_of "$1"; echo "$ACCESS_FORMAT"; } | sha256sum | cut -c1-16
 }
 stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
@@ -286,7 +308,7 @@ print_summary() {
 # ------------------------------------------------------------ fast path ---
 READY=$STATE/.ready
 # ports + the scripts that write configs: an edited up.sh restarts servers
-READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS r$ROUTERS m$ML2 $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
+READY_SIG="$VENV_HASH $KS_PORT $NEUTRON_PORT $OCTAVIA_PORT t$NEUTRON_THREADS r$ROUTERS m$ML2 o$OCTAVIA_NETWORK $(cat "$HERE/up.sh" "$HERE"/py/*.py | sha256sum | cut -c1-12)"
 if (( ! FRESH )) && [[ -f $READY && $(<"$READY") == "$READY_SIG" \
         && -f $VENV_MARKER ]]; then
     fast=1
@@ -457,8 +479,7 @@ connection = sqlite:///$STATE/db/octavia.sqlite
 pool_timeout =
 [controller_worker]
 amphora_driver = amphora_noop_driver
-compute_driver = compute_noop_driver
-network_driver = network_noop_driver
+$OCTAVIA_DRIVERS
 image_driver = image_noop_driver
 volume_driver = volume_noop_driver
 loadbalancer_topology = SINGLE
@@ -487,6 +508,10 @@ password = $SERVICE_PW
 project_name = service
 user_domain_name = Default
 project_domain_name = Default
+[neutron]
+# the rest of the credentials come from [service_auth]
+region_name = RegionOne
+valid_interfaces = public
 EOF
 } >"$STATE/etc/octavia.conf"
 umask 022
@@ -630,7 +655,8 @@ for name in "${WANTED[@]}"; do
 done
 # OVN's databases before Neutron, whose OVN driver connects at start.
 if [[ $ML2 == ovn ]]; then
-    bash "$HERE/ovn.sh" up "$STATE" >/dev/null
+    # 8, 9: the cache and state locks, which the daemons must not inherit.
+    bash "$HERE/ovn.sh" up "$STATE" >/dev/null 8>&- 9>&-
     phase_done "ovn"
 fi
 STARTED=()
@@ -699,6 +725,7 @@ export KURYR6_OCTAVIA_URL=http://127.0.0.1:$OCTAVIA_PORT
 export KURYR6_NEUTRON_THREADS=$NEUTRON_THREADS
 export KURYR6_ROUTERS=$ROUTERS
 export KURYR6_ML2=$ML2
+export KURYR6_OCTAVIA_NETWORK=$OCTAVIA_NETWORK
 EOF
 umask 022
 chmod 600 "$STATE/clouds.yaml" "$STATE/secure.yaml"
