@@ -11,9 +11,13 @@ written between two offset marks, and prints one line of key=value pairs:
   <name>_ms=  <name>_n=   summed duration and count of the requests whose
                           user agent starts with PREFIX (default "kuryr6/"),
                           per server
+  <name>_service=         that server's requests from the cloud's own
+                          services working for the client: Octavia's network
+                          driver creating and deleting its ports in Neutron
+                          (user agent "octavia-")
   <name>_other=           that server's requests from other clients (its
-                          peers' own calls, e.g. Neutron validating a token
-                          at Keystone, or other users of the cloud)
+                          peers' token checks at Keystone, or other users of
+                          the cloud)
   busy_ms=  requests=      the sums over all servers
   union_ms=               the time at least one server was serving one of
                           those requests (overlaps merged)
@@ -24,6 +28,9 @@ written between two offset marks, and prints one line of key=value pairs:
 Only the standard library; any python3 runs it.
 """
 import sys
+
+# The cloud's own services, as their clients name themselves.
+SERVICE_AGENTS = ('octavia-',)
 
 
 def request_kind(method, uri):
@@ -83,7 +90,7 @@ def main(argv):
             except OSError as e:
                 sys.stderr.write('access_busy.py: %s\n' % e)
                 return 1
-        us = n = other = 0
+        us = n = other = service = 0
         for line in data.decode('utf-8', 'replace').splitlines():
             fields = line.split('\t')
             try:
@@ -91,6 +98,9 @@ def main(argv):
                 ua = fields[7]
             except (IndexError, ValueError):
                 bad += 1
+                continue
+            if ua.startswith(SERVICE_AGENTS):
+                service += 1
                 continue
             if not ua.startswith(agent):
                 other += 1
@@ -104,8 +114,8 @@ def main(argv):
             intervals.append((t0, t0 + dur / 1e6))
         total_us += us
         total_n += n
-        out.append('%s_ms=%.1f %s_n=%d %s_other=%d'
-                   % (name, us / 1e3, name, n, name, other))
+        out.append('%s_ms=%.1f %s_n=%d %s_other=%d %s_service=%d'
+                   % (name, us / 1e3, name, n, name, other, name, service))
     union = 0.0
     cur_start = cur_end = None
     for a, b in sorted(intervals):

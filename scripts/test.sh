@@ -14,16 +14,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export KURYR6_CLOUD_DIR=${KURYR6_CLOUD_DIR:-$PWD/.cloud}
 
+# cloud_up NAME DIR KEYSTONE NEUTRON OCTAVIA [UP.SH ARGS...]: one more local
+# cloud in its own state dir, on its own ports (each can be moved with
+# KURYR6_<NAME>_{KEYSTONE,NEUTRON,OCTAVIA}_PORT).
+cloud_up() {
+    local name=$1 dir=$2 ks nt oc
+    ks=KURYR6_${name}_KEYSTONE_PORT nt=KURYR6_${name}_NEUTRON_PORT oc=KURYR6_${name}_OCTAVIA_PORT
+    KURYR6_CLOUD_DIR=$dir KURYR6_KEYSTONE_PORT=${!ks:-$3} \
+        KURYR6_NEUTRON_PORT=${!nt:-$4} KURYR6_OCTAVIA_PORT=${!oc:-$5} \
+        bash scripts/cloud/up.sh "${@:6}"
+}
+
 # A second, separate cloud whose Neutron runs 4 threads: on SQLite it
 # answers 500 to overlapping writes, as a loaded production cloud does
 # (tests/flaky_e2e.rs). Its own ports and state dir.
 export KURYR6_FLAKY_CLOUD_DIR=${KURYR6_FLAKY_CLOUD_DIR:-$PWD/.cloud-flaky}
 flaky_up() {
-    KURYR6_CLOUD_DIR=$KURYR6_FLAKY_CLOUD_DIR KURYR6_NEUTRON_THREADS=4 \
-        KURYR6_KEYSTONE_PORT=${KURYR6_FLAKY_KEYSTONE_PORT:-5100} \
-        KURYR6_NEUTRON_PORT=${KURYR6_FLAKY_NEUTRON_PORT:-9796} \
-        KURYR6_OCTAVIA_PORT=${KURYR6_FLAKY_OCTAVIA_PORT:-9976} \
-        bash scripts/cloud/up.sh --with-octavia
+    cloud_up FLAKY "$KURYR6_FLAKY_CLOUD_DIR" 5100 9796 9976 --with-octavia --threads 4
 }
 
 # A real OCI registry (Debian's docker-registry) on 127.0.0.1 for the
@@ -45,11 +52,7 @@ export KURYR6_REGISTRY=127.0.0.1:$KURYR6_REGISTRY_PORT
 # stop and start it again mid-test: nothing else may use it.
 export KURYR6_FLEET_CLOUD_DIR=${KURYR6_FLEET_CLOUD_DIR:-$PWD/.cloud-fleet}
 fleet_up() {
-    KURYR6_CLOUD_DIR=$KURYR6_FLEET_CLOUD_DIR \
-        KURYR6_KEYSTONE_PORT=${KURYR6_FLEET_KEYSTONE_PORT:-5300} \
-        KURYR6_NEUTRON_PORT=${KURYR6_FLEET_NEUTRON_PORT:-9996} \
-        KURYR6_OCTAVIA_PORT=${KURYR6_FLEET_OCTAVIA_PORT:-10076} \
-        bash scripts/cloud/up.sh --with-octavia
+    cloud_up FLEET "$KURYR6_FLEET_CLOUD_DIR" 5300 9996 10076 --with-octavia
 }
 
 # A fourth cloud whose routers are DVR unless their creator asks for
@@ -57,11 +60,7 @@ fleet_up() {
 # L3-HA routers, imported and adopted). Keystone and Neutron only.
 export KURYR6_ROUTERS_CLOUD_DIR=${KURYR6_ROUTERS_CLOUD_DIR:-$PWD/.cloud-routers}
 routers_up() {
-    KURYR6_CLOUD_DIR=$KURYR6_ROUTERS_CLOUD_DIR \
-        KURYR6_KEYSTONE_PORT=${KURYR6_ROUTERS_KEYSTONE_PORT:-5400} \
-        KURYR6_NEUTRON_PORT=${KURYR6_ROUTERS_NEUTRON_PORT:-10196} \
-        KURYR6_OCTAVIA_PORT=${KURYR6_ROUTERS_OCTAVIA_PORT:-10276} \
-        bash scripts/cloud/up.sh --routers dvr
+    cloud_up ROUTERS "$KURYR6_ROUTERS_CLOUD_DIR" 5400 10196 10276 --routers dvr
 }
 
 # A fifth cloud on ML2/OVN with metadata on (OVN's NB/SB and ovn-northd from
@@ -71,11 +70,7 @@ routers_up() {
 # (tests/cloud_e2e.rs).
 export KURYR6_OVN_CLOUD_DIR=${KURYR6_OVN_CLOUD_DIR:-$PWD/.cloud-ovn}
 ovn_up() {
-    KURYR6_CLOUD_DIR=$KURYR6_OVN_CLOUD_DIR \
-        KURYR6_KEYSTONE_PORT=${KURYR6_OVN_KEYSTONE_PORT:-5500} \
-        KURYR6_NEUTRON_PORT=${KURYR6_OVN_NEUTRON_PORT:-10296} \
-        KURYR6_OCTAVIA_PORT=${KURYR6_OVN_OCTAVIA_PORT:-10376} \
-        bash scripts/cloud/up.sh --with-octavia --ml2 ovn --octavia-network aap
+    cloud_up OVN "$KURYR6_OVN_CLOUD_DIR" 5500 10296 10376 --with-octavia --ml2 ovn --octavia-network aap
 }
 
 started=0

@@ -458,14 +458,7 @@ fn keys_in_row(row: &str, every_key: &BTreeSet<&str>) -> BTreeSet<String> {
 fn the_readme_step_table_names_exactly_the_keys_each_kind_takes() {
     use kuryr6::pipeline::fields_allowed;
     use kuryr6::plan::StepKind;
-    let kinds = [
-        StepKind::Network,
-        StepKind::Subnet,
-        StepKind::Router,
-        StepKind::SecurityGroup,
-        StepKind::Loadbalancer,
-        StepKind::Emit,
-    ];
+    let kinds = StepKind::ALL;
     let every_key: BTreeSet<&str> = kinds.iter().flat_map(|k| fields_allowed(*k)).collect();
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
     for kind in kinds {
