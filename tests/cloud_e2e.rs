@@ -967,7 +967,12 @@ fn nb_rows(dir: &std::path::Path, table: &str, columns: &str) -> Vec<Vec<Value>>
         .arg(repo().join("scripts/cloud/ovn.sh"))
         .arg("nbctl")
         .arg(dir)
-        .args(["--format=json", &format!("--columns={columns}"), "list", table])
+        .args([
+            "--format=json",
+            &format!("--columns={columns}"),
+            "list",
+            table,
+        ])
         .output()
         .unwrap();
     assert_ok(&out);
@@ -1047,7 +1052,11 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
             "--device-owner",
             "network:distributed",
         ]);
-        assert_eq!(meta.as_array().unwrap().len(), 1, "metadata port of {net}: {meta}");
+        assert_eq!(
+            meta.as_array().unwrap().len(),
+            1,
+            "metadata port of {net}: {meta}"
+        );
     }
 
     // Octavia's own ports, as its network driver makes them.
@@ -1084,7 +1093,10 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
         .iter()
         .map(|r| r[0].as_str().unwrap().to_string())
         .collect();
-    assert!(routers.contains(&format!("neutron-{router}")), "{routers:?}");
+    assert!(
+        routers.contains(&format!("neutron-{router}")),
+        "{routers:?}"
+    );
     let mut networks: Vec<String> = nb_rows(&dir, "Logical_Router_Port", "networks")
         .iter()
         .flat_map(|r| ovsdb_set(&r[0]))
@@ -1111,7 +1123,11 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
         .cloned()
         .collect();
     assert!(octavia_ports.is_empty(), "left: {octavia_ports:?}");
-    for (kind, name) in [("network", "pods"), ("network", "services"), ("router", "k8s-ipv6")] {
+    for (kind, name) in [
+        ("network", "pods"),
+        ("network", "services"),
+        ("router", "k8s-ipv6"),
+    ] {
         assert_eq!(
             cloud.openstack(&[kind, "list", "--name", name]),
             serde_json::json!([]),
@@ -1122,9 +1138,18 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
         .iter()
         .map(|r| r[0].as_str().unwrap().to_string())
         .collect();
-    assert!(!switches.contains(&format!("neutron-{pods}")), "{switches:?}");
-    assert!(!switches.contains(&format!("neutron-{services}")), "{switches:?}");
-    assert!(switches.contains(&format!("neutron-{bystander_id}")), "{switches:?}");
+    assert!(
+        !switches.contains(&format!("neutron-{pods}")),
+        "{switches:?}"
+    );
+    assert!(
+        !switches.contains(&format!("neutron-{services}")),
+        "{switches:?}"
+    );
+    assert!(
+        switches.contains(&format!("neutron-{bystander_id}")),
+        "{switches:?}"
+    );
     assert!(nb_rows(&dir, "Logical_Router", "name").is_empty());
     assert!(nb_rows(&dir, "Logical_Router_Port", "networks").is_empty());
     let ports: Vec<String> = nb_rows(&dir, "Logical_Switch_Port", "name")

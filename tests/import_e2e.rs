@@ -992,7 +992,10 @@ fn a_guide_deployment_on_routers_of_one_kind_is_imported(
     let pipeline = format!("routers{suffix}");
     import(&cloud, &s, &conf, &pipeline);
     let text = std::fs::read_to_string(s.dir.join("imported.toml")).unwrap();
-    assert!(text.contains(&router), "the router was not imported:\n{text}");
+    assert!(
+        text.contains(&router),
+        "the router was not imported:\n{text}"
+    );
     let plan = plan_json(&cloud, &s, &["--adopt"]);
     assert_eq!(plan["refused"], false, "{plan}");
     // Both interfaces are seen as they are: adoption only, nothing made.
@@ -1007,7 +1010,11 @@ fn a_guide_deployment_on_routers_of_one_kind_is_imported(
     );
     let plan = cloud.kuryr6(&s.dir, &["plan", "imported.toml", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
-    assert_eq!(owners(&cloud), [owner, owner], "a re-run changed the interfaces");
+    assert_eq!(
+        owners(&cloud),
+        [owner, owner],
+        "a re-run changed the interfaces"
+    );
 
     let destroyed = cloud.kuryr6(&s.dir, &["destroy", "imported.toml"]);
     assert_ok(&destroyed);

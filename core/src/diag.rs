@@ -92,6 +92,9 @@ pub enum Code {
     /// Warning: a plugin runs without a verified signature because its
     /// `[[plugin]]` table says `allow_unsigned = true`.
     W005,
+    /// Warning: `member_mode = "L2"` without a listed group that admits
+    /// tcp and udp from the pod subnet.
+    W006,
 }
 
 /// How bad a diagnostic is. Warnings name a deviation from the guide that

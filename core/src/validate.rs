@@ -1157,6 +1157,7 @@ pub fn deviations(plan: &Plan, spans: &Spans) -> Vec<Diagnostic> {
     }
     for e in plan.emits() {
         access_rule_deviations(plan, e, spans, &mut out);
+        l2_access_deviations(plan, e, spans, &mut out);
     }
     out
 }
@@ -1248,6 +1249,59 @@ fn subnet_deviations(s: &Subnet, spans: &Spans, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether one of `groups` has a rule that lets in what `wanted` would,
+/// from all of `from`.
+fn admitted(groups: &[&SecurityGroup], wanted: &crate::plan::Rule, from: &ipnet::IpNet) -> bool {
+    groups.iter().flat_map(|g| &g.rules).any(|r| {
+        r.direction == wanted.direction
+            && r.ethertype == wanted.ethertype
+            && (r.protocol.is_none() || r.protocol == wanted.protocol)
+            && r.remote_ip_prefix.is_none_or(|p| p.contains(from))
+            && r.port_range_min.is_none()
+            && r.port_range_max.is_none()
+    })
+}
+
+/// `member_mode = "L2"`: Octavia's member ports sit on the pod subnet, so
+/// a listed group must let pods accept tcp and udp from it (the short form
+/// derives `octavia_pod_access` for this; an explicit pipeline must list
+/// one).
+fn l2_access_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Diagnostic>) {
+    if e.member_mode != "L2" {
+        return;
+    }
+    let mut warn = warner(spans, out);
+    let Some(pods) = plan.subnet(&e.pod_subnet) else {
+        return;
+    };
+    let groups: Vec<&SecurityGroup> = e
+        .security_groups
+        .iter()
+        .filter_map(|g| match plan.step(g) {
+            Some(Step::SecurityGroup(sg)) => Some(sg),
+            _ => None,
+        })
+        .collect();
+    for wanted in crate::lower::pod_access_rules(&pods.cidr) {
+        if !admitted(&groups, &wanted, &pods.cidr) {
+            let proto = wanted.protocol.clone().unwrap_or_default();
+            warn(
+                Code::W006,
+                &e.name,
+                "member_mode",
+                format!(
+                    "member_mode is L2 but no group in security_groups admits {proto} from the pod subnet {}: Octavia's member ports there cannot reach the pods",
+                    pods.cidr
+                ),
+                format!(
+                    "list a security group with an ingress {proto} rule from {} (the short form derives `octavia_pod_access`)",
+                    pods.cidr
+                ),
+            );
+        }
+    }
+}
+
 /// The access rules Kuryr needs: pods accept tcp, udp and sctp from the
 /// service subnet (the guide adds tcp; Kuryr's devstack adds the others).
 fn access_rule_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Diagnostic>) {
@@ -1267,15 +1321,7 @@ fn access_rule_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Di
         return;
     };
     for wanted in crate::lower::service_access_rules(&svc.cidr) {
-        let present = groups.iter().flat_map(|g| &g.rules).any(|r| {
-            r.direction == wanted.direction
-                && r.ethertype == wanted.ethertype
-                && (r.protocol.is_none() || r.protocol == wanted.protocol)
-                && r.remote_ip_prefix.is_none_or(|p| p.contains(&svc.cidr))
-                && r.port_range_min.is_none()
-                && r.port_range_max.is_none()
-        });
-        if !present {
+        if !admitted(&groups, &wanted, &svc.cidr) {
             let proto = wanted.protocol.clone().unwrap_or_default();
             warn(
                 Code::W004,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::process::Output;
 #[path = "support/binary.rs"]
 mod binary;
-use binary::{SEED, SEED_KINDS, kuryr6, kuryr6_env};
+use binary::{SEED, SEED_KINDS, kuryr6, kuryr6_env, repo};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -148,6 +148,32 @@ fn deviations_are_warnings_that_do_not_fail_check() {
         (w["line"].as_u64(), w["column"].as_u64()),
         (Some(16), Some(15))
     );
+    // L2 without a group for Octavia's member ports: tcp and udp, at the mode.
+    let rel = "tests/warn/l2-without-pod-access.toml";
+    let out = kuryr6(&["check", rel, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l2: Vec<(&str, u64)> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["code"].as_str().unwrap(), w["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(l2, [("W006", 50), ("W006", 50)], "{doc}");
+    // The short form's L2 derives the group: no warning.
+    let short = std::env::temp_dir().join(format!("kuryr6-l2-short-{}.toml", std::process::id()));
+    std::fs::write(
+        &short,
+        format!(
+            "{}\n[plan.emit]\nmember_mode = \"L2\"\n",
+            std::fs::read_to_string(repo().join(SEED)).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = kuryr6(&["check", short.to_str().unwrap(), "--format", "json"]);
+    let _ = std::fs::remove_file(&short);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["warnings"], serde_json::json!([]), "{doc}");
     // The guide itself has no deviation.
     let out = kuryr6(&["check", SEED, "--format", "json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();

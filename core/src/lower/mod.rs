@@ -16,7 +16,7 @@ mod short_form;
 mod spans;
 mod steps;
 
-pub use layout::{default_resource_tags, laid_out_subnet, service_access_rules};
+pub use layout::{default_resource_tags, laid_out_subnet, pod_access_rules, service_access_rules};
 pub use spans::Spans;
 
 use crate::addr::{self, PrefixError};
