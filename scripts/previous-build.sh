@@ -14,10 +14,14 @@
 #
 # The build shares this checkout's target/ directory, so only the
 # workspace's own crates compile (their dependencies are already built, or
-# are built once for both). It extracts to a fixed place under target/ so
-# that a second build reuses the first, writes the previous binary to
-# target/kuryr6-previous and touches this checkout's sources so that the
-# next cargo build links this release's binary again.
+# are built once for both). But cargo names a workspace member's artifacts
+# by its path relative to the workspace root, so the previous `plan/` and
+# this one's share one artifact, and cargo judges it current by the times
+# of the source files that last built it (absolute paths). So this
+# checkout's crates are touched before the build (the previous ones must
+# compile), and the previous sources are deleted after it: their artifacts
+# then count as stale and this release's compile again at the next build.
+# The previous binary is copied to target/kuryr6-previous.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -45,13 +49,17 @@ fi
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 src=$target/previous-src
+# touch_ours: every source file of this checkout's crates, newer than any
+# artifact cargo has.
+touch_ours() { find core plan sdk -name '*.rs' -exec touch {} +; }
 rm -rf "$src"
 mkdir -p "$src"
-tar -xzf "$snapshot" -C "$src" --strip-components=1
+tar -xzmf "$snapshot" -C "$src" --strip-components=1
+touch_ours
 echo "previous-build.sh: building $(awk '$1 == "tag" { print $2 }' "$about") ($(awk '$1 == "commit" { print substr($2, 1, 12) }' "$about"))" >&2
 (cd "$src" && CARGO_TARGET_DIR=$target cargo build --locked --quiet -p kuryr6 --bin kuryr6) >&2
 cp "$target/debug/kuryr6" "$target/kuryr6-previous"
-# The shared target/debug/kuryr6 is the previous release's now: the next
-# build of this checkout must see its sources as newer and link again.
-touch core/src/main.rs core/src/lib.rs
+# The shared artifacts are the previous release's now.
+rm -rf "$src"
+touch_ours
 echo "$target/kuryr6-previous"

@@ -1249,6 +1249,17 @@ fn subnet_deviations(s: &Subnet, spans: &Spans, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The security groups an emit step lists, as the plan has them.
+fn listed_groups<'p>(plan: &'p Plan, e: &Emit) -> Vec<&'p SecurityGroup> {
+    e.security_groups
+        .iter()
+        .filter_map(|g| match plan.step(g) {
+            Some(Step::SecurityGroup(sg)) => Some(sg),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether one of `groups` has a rule that lets in what `wanted` would,
 /// from all of `from`.
 fn admitted(groups: &[&SecurityGroup], wanted: &crate::plan::Rule, from: &ipnet::IpNet) -> bool {
@@ -1274,14 +1285,7 @@ fn l2_access_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Diag
     let Some(pods) = plan.subnet(&e.pod_subnet) else {
         return;
     };
-    let groups: Vec<&SecurityGroup> = e
-        .security_groups
-        .iter()
-        .filter_map(|g| match plan.step(g) {
-            Some(Step::SecurityGroup(sg)) => Some(sg),
-            _ => None,
-        })
-        .collect();
+    let groups = listed_groups(plan, e);
     for wanted in crate::lower::pod_access_rules(&pods.cidr) {
         if !admitted(&groups, &wanted, &pods.cidr) {
             let proto = wanted.protocol.clone().unwrap_or_default();
@@ -1309,14 +1313,7 @@ fn access_rule_deviations(plan: &Plan, e: &Emit, spans: &Spans, out: &mut Vec<Di
     let Some(svc) = plan.subnet(&e.service_subnet) else {
         return;
     };
-    let groups: Vec<&SecurityGroup> = e
-        .security_groups
-        .iter()
-        .filter_map(|g| match plan.step(g) {
-            Some(Step::SecurityGroup(sg)) => Some(sg),
-            _ => None,
-        })
-        .collect();
+    let groups = listed_groups(plan, e);
     let Some(first) = groups.first() else {
         return;
     };
