@@ -42,8 +42,13 @@ fn clean(cloud: &LocalCloud, s: &Scratch) {
 }
 
 fn ids_tagged(cloud: &LocalCloud, what: &[&str]) -> Vec<Value> {
+    ids_tagged_with(cloud, what, TAG)
+}
+
+/// `what` (a CLI list command) filtered on one pipeline's tag.
+fn ids_tagged_with(cloud: &LocalCloud, what: &[&str], tag: &str) -> Vec<Value> {
     let mut args = what.to_vec();
-    args.extend(["--tags", TAG]);
+    args.extend(["--tags", tag]);
     cloud.openstack(&args).as_array().unwrap().clone()
 }
 
@@ -843,11 +848,7 @@ octavia_provider = "{provider}"
     };
     let s = Scratch::with_pipeline("l2-e2e", &pipeline("ovn"));
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
-    let tagged = |what: &[&str]| -> Vec<Value> {
-        let mut args = what.to_vec();
-        args.extend(["--tags", L2_TAG]);
-        cloud.openstack(&args).as_array().unwrap().clone()
-    };
+    let tagged = |what: &[&str]| ids_tagged_with(&cloud, what, L2_TAG);
 
     // The local Octavia enables amphora only: ovn is refused, nothing made.
     let providers = cloud.openstack(&["loadbalancer", "provider", "list"]);
@@ -961,7 +962,7 @@ fn ovn_cloud() -> (LocalCloud, std::path::PathBuf) {
 }
 
 /// `ovn-nbctl list TABLE` of the OVN cloud's Northbound database: each
-/// row's `name` column, with its `external_ids` map when `with_ids`.
+/// row's `columns` (comma-separated), as OVSDB's JSON gives them.
 fn nb_rows(dir: &std::path::Path, table: &str, columns: &str) -> Vec<Vec<Value>> {
     let out = std::process::Command::new("bash")
         .arg(repo().join("scripts/cloud/ovn.sh"))

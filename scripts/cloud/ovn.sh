@@ -27,11 +27,14 @@ DAEMONS=(nb sb northd)
 
 die() { echo "ovn.sh: $*" >&2; exit 1; }
 
+# shellcheck source=pids.sh
+source "$HERE/pids.sh"   # alive
+
 # ours NAME: the PID in NAME's pidfile is alive and was started for STATE.
 ours() {
     local pid
     pid=$(cat "$DIR/$1.pid" 2>/dev/null) || return 1
-    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 1
     echo "$pid"
 }
@@ -75,7 +78,7 @@ down)
         if pid=$(ours "$name"); then
             echo "ovn.sh: stopping ovn-$name (pid $pid)"
             kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
             kill -KILL "$pid" 2>/dev/null || true
         fi
         rm -f "$DIR/$name.pid"

@@ -143,11 +143,7 @@ async fn named_providers<C: Cloud>(
     cloud: &C,
     plan: &Plan,
 ) -> Result<Option<Vec<String>>, CloudError> {
-    let names_one = plan
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Emit(e) if e.octavia_provider.is_some()));
-    if !names_one {
+    if !plan.emits().any(|e| e.octavia_provider.is_some()) {
         return Ok(None);
     }
     match cloud.lb_providers().await {

@@ -7,50 +7,17 @@ use super::tests::{SEED, converge, load, named, pending};
 use super::*;
 use crate::cloud::Kind;
 use crate::cloud::fake::{FakeCloud, Verb};
-use crate::emit::{Ids, kuryr_conf};
-use crate::plan::{Step, StepKind};
+use crate::emit::{OfflineIds, kuryr_conf};
+use crate::plan::Step;
 
 fn with_emit(keys: &str) -> String {
     format!("{SEED}\n[plan.emit]\n{keys}\n")
 }
 
-/// Calls that change the cloud.
-fn writes(cloud: &FakeCloud) -> usize {
-    [
-        Verb::Create,
-        Verb::Update,
-        Verb::Delete,
-        Verb::RouterInterface,
-        Verb::DeleteCascade,
-        Verb::SetMembers,
-    ]
-    .into_iter()
-    .map(|v| cloud.calls_of(v))
-    .sum()
-}
-
-struct NameIds;
-
-impl Ids for NameIds {
-    fn project(&self) -> String {
-        "p".into()
-    }
-    fn id(&self, _: StepKind, name: &str) -> String {
-        format!("id-of-{name}")
-    }
-}
-
 fn conf_of(text: &str) -> String {
     let plan = load(text).plan;
-    let emit = plan
-        .steps
-        .iter()
-        .find_map(|s| match s {
-            Step::Emit(e) => Some(e.clone()),
-            _ => None,
-        })
-        .unwrap();
-    kuryr_conf(&plan, &emit, &NameIds)
+    let emit = plan.emits().next().unwrap();
+    kuryr_conf(&plan, emit, &OfflineIds)
 }
 
 #[test]
@@ -80,7 +47,7 @@ fn l2_member_mode_derives_the_pod_access_group_and_lists_both_groups() {
     assert!(g.rules.iter().all(|r| r.direction == "ingress"));
     let conf = conf_of(&with_emit("member_mode = \"L2\""));
     assert!(
-        conf.contains("pod_security_groups = id-of-service_pod_access_v6,id-of-octavia_pod_access"),
+        conf.contains("pod_security_groups = <offline:security_group:service_pod_access_v6>,<offline:security_group:octavia_pod_access>"),
         "{conf}"
     );
     assert!(conf.contains("member_mode = L2"), "{conf}");
@@ -180,7 +147,11 @@ async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
         "{text}"
     );
     assert_eq!(cloud.calls_of(Verb::Providers), 1);
-    assert_eq!(writes(&cloud), 0, "a write happened before the refusal");
+    assert_eq!(
+        cloud.write_calls(),
+        0,
+        "a write happened before the refusal"
+    );
 
     // No Octavia at all: refused, saying so.
     let bare = FakeCloud::new().without_service(crate::cloud::Service::LoadBalancer);
@@ -198,7 +169,7 @@ async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
         err.to_string().contains("no Octavia in the catalog"),
         "{err}"
     );
-    assert_eq!(writes(&bare), 0);
+    assert_eq!(bare.write_calls(), 0);
 
     // Enabled: it converges, and a plan without a provider never asks.
     let ovn = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);

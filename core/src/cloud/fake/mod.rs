@@ -245,6 +245,21 @@ impl FakeCloud {
             .unwrap_or(0)
     }
 
+    /// Calls that change the cloud, of every writing verb.
+    pub fn write_calls(&self) -> usize {
+        [
+            Verb::Create,
+            Verb::Update,
+            Verb::Delete,
+            Verb::RouterInterface,
+            Verb::DeleteCascade,
+            Verb::SetMembers,
+        ]
+        .into_iter()
+        .map(|v| self.calls_of(v))
+        .sum()
+    }
+
     /// Calls of `verb` on any kind.
     pub fn calls_of(&self, verb: Verb) -> usize {
         self.lock()
