@@ -961,6 +961,14 @@ fn ovn_cloud() -> (LocalCloud, std::path::PathBuf) {
     (cloud, dir)
 }
 
+/// The OVN tests assert on the whole Northbound database (no router left,
+/// only the bystander's load balancer): one at a time.
+static OVN_NB: Mutex<()> = Mutex::new(());
+
+fn ovn_turn() -> MutexGuard<'static, ()> {
+    OVN_NB.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `ovn-nbctl list TABLE` of the OVN cloud's Northbound database: each
 /// row's `columns` (comma-separated), as OVSDB's JSON gives them.
 fn nb_rows(dir: &std::path::Path, table: &str, columns: &str) -> Vec<Vec<Value>> {
@@ -1011,6 +1019,7 @@ fn ovsdb_set(v: &Value) -> Vec<String> {
 #[test]
 fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
     let (cloud, dir) = ovn_cloud();
+    let _nb = ovn_turn();
     let s = Scratch::with_pipeline("seed-ovn", SEED);
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
     // An earlier run's bystander (its metadata port goes with the network).
@@ -1163,4 +1172,184 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
     );
     cloud.openstack_ok(&["port", "delete", bystander_port["id"].as_str().unwrap()]);
     cloud.openstack_ok(&["network", "delete", &bystander_id]);
+}
+
+/// The API load balancer on Octavia's OVN provider (`ovn-octavia-provider`,
+/// enabled beside amphora on the OVN cloud), with TCP as that provider
+/// requires: converges, re-runs with nothing to do, and destroys clean.
+/// Neutron shows the provider's own VIP port (`ovn-lb-vip-<id>`); OVN's
+/// Northbound database is the second witness: one Load_Balancer row with
+/// the VIP `[fd10:0:0:2::1]:443` and one backend per API host on 6443,
+/// gone after destroy while a bystander's OVN load balancer stays.
+#[test]
+fn an_api_load_balancer_on_the_ovn_provider_converges_and_destroys_clean() {
+    let (cloud, dir) = ovn_cloud();
+    let _nb = ovn_turn();
+    let s = Scratch::with_pipeline(
+        "ovn-lb",
+        r#"[pipeline]
+name = "ovn-lb"
+
+[kubernetes]
+api_hosts = [
+  { name = "master-0", address = "fd10:0:0:3::10" },
+  { name = "master-1", address = "fd10:0:0:3::11" },
+]
+
+[plan]
+pod_cidr = "fd10:0:0:1::/64"
+service_cidr = "fd10:0:0:2::/112"
+lb_provider = "ovn"
+lb_protocol = "TCP"
+
+[plan.names]
+pod_network = "pods-ovnlb"
+service_network = "services-ovnlb"
+pod_subnet = "pod_subnet-ovnlb"
+service_subnet = "service_subnet-ovnlb"
+router = "k8s-ipv6-ovnlb"
+security_group = "service_pod_access_v6-ovnlb"
+loadbalancer = "default/kubernetes-ovnlb"
+"#,
+    );
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    // An earlier run's bystander.
+    for lb in cloud
+        .openstack(&["loadbalancer", "list", "--name", "bystander-ovnlb"])
+        .as_array()
+        .unwrap()
+    {
+        let id = lb["id"].as_str().unwrap();
+        cloud.openstack_ok(&["loadbalancer", "delete", "--cascade", "--wait", id]);
+    }
+    for net in cloud
+        .openstack(&["network", "list", "--name", "bystander-ovnlb"])
+        .as_array()
+        .unwrap()
+    {
+        cloud.openstack_ok(&["network", "delete", net["ID"].as_str().unwrap()]);
+    }
+    let providers = cloud.openstack(&["loadbalancer", "provider", "list"]);
+    assert!(
+        providers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "ovn"),
+        "the OVN cloud's Octavia does not enable the ovn provider: {providers}"
+    );
+    let bystander_net = cloud.openstack(&["network", "create", "bystander-ovnlb"]);
+    let bystander_subnet = cloud.openstack(&[
+        "subnet",
+        "create",
+        "--network",
+        bystander_net["id"].as_str().unwrap(),
+        "--ip-version",
+        "6",
+        "--subnet-range",
+        "fd99:0:0:1::/64",
+        "--no-dhcp",
+        "bystander-ovnlb",
+    ]);
+    let bystander_lb = cloud.openstack(&[
+        "loadbalancer",
+        "create",
+        "--name",
+        "bystander-ovnlb",
+        "--provider",
+        "ovn",
+        "--vip-subnet-id",
+        bystander_subnet["id"].as_str().unwrap(),
+        "--wait",
+    ]);
+    let bystander_lb_id = bystander_lb["id"].as_str().unwrap().to_string();
+
+    let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
+    assert_ok(&run);
+    let lb = cloud.openstack(&["loadbalancer", "show", "default/kubernetes-ovnlb"]);
+    assert_eq!(lb["provider"], "ovn", "{lb}");
+    assert_eq!(lb["provisioning_status"], "ACTIVE", "{lb}");
+    let lb_id = lb["id"].as_str().unwrap().to_string();
+    let listener = cloud.openstack(&[
+        "loadbalancer",
+        "listener",
+        "show",
+        "default/kubernetes-ovnlb:TCP:443",
+    ]);
+    assert_eq!(
+        (&listener["protocol"], &listener["protocol_port"]),
+        (&Value::from("TCP"), &Value::from(443)),
+        "{listener}"
+    );
+    // The provider's own VIP port, not Octavia's amphora ports.
+    let vip = cloud.openstack(&["port", "show", &format!("ovn-lb-vip-{lb_id}")]);
+    assert_eq!(vip["fixed_ips"][0]["ip_address"], "fd10:0:0:2::1", "{vip}");
+    let services = cloud.openstack(&["network", "show", "services-ovnlb"]);
+    let amphora_ports: Vec<Value> = cloud
+        .openstack(&[
+            "port",
+            "list",
+            "--network",
+            services["id"].as_str().unwrap(),
+        ])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-"))
+        .cloned()
+        .collect();
+    assert!(amphora_ports.is_empty(), "{amphora_ports:?}");
+
+    // OVN's Northbound database: the pipeline's VIP and its backends.
+    let rows = nb_rows(&dir, "Load_Balancer", "name,vips");
+    let ours: Vec<&Vec<Value>> = rows.iter().filter(|r| r[0] == lb_id.as_str()).collect();
+    assert_eq!(ours.len(), 1, "{rows:?}");
+    // OVSDB's JSON for a map: ["map", [[key, value], …]].
+    let vips = ours[0][1].clone();
+    assert_eq!(vips[0], "map", "{vips}");
+    let pairs = vips[1].as_array().unwrap_or_else(|| panic!("{vips}"));
+    assert_eq!(pairs.len(), 1, "{vips}");
+    assert_eq!(pairs[0][0], "[fd10:0:0:2::1]:443", "{vips}");
+    let mut backends: Vec<&str> = pairs[0][1].as_str().unwrap().split(',').collect();
+    backends.sort();
+    assert_eq!(
+        backends,
+        ["[fd10:0:0:3::10]:6443", "[fd10:0:0:3::11]:6443"],
+        "{vips}"
+    );
+
+    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+
+    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    assert_eq!(
+        cloud.openstack(&["loadbalancer", "list", "--name", "default/kubernetes-ovnlb"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cloud.openstack(&["port", "list", "--name", &format!("ovn-lb-vip-{lb_id}")]),
+        serde_json::json!([])
+    );
+    let left: Vec<String> = nb_rows(&dir, "Load_Balancer", "name")
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        [bystander_lb_id.as_str()],
+        "only the bystander's row stays"
+    );
+    cloud.openstack_ok(&[
+        "loadbalancer",
+        "delete",
+        "--cascade",
+        "--wait",
+        &bystander_lb_id,
+    ]);
+    cloud.openstack_ok(&["network", "delete", bystander_net["id"].as_str().unwrap()]);
 }

@@ -114,6 +114,9 @@ pub struct RawShortPlan {
     pub site_id: Option<S<i64>>,
     pub service_prefix_len: Option<S<i64>>,
     pub lb_algorithm: Option<S<String>>,
+    /// The API load balancer's Octavia provider and protocol.
+    pub lb_provider: Option<S<String>>,
+    pub lb_protocol: Option<S<String>>,
     pub names: Option<S<RawNames>>,
     pub emit: Option<S<RawShortEmit>>,
 }
@@ -202,6 +205,8 @@ step_fields! {
     listener_port: i64 => [Loadbalancer];
     member_port: i64 => [Loadbalancer];
     pool_name: String => [Loadbalancer];
+    provider: String => [Loadbalancer];
+    protocol: String => [Loadbalancer];
     dir: String => [Emit];
     pod_subnet: String => [Emit];
     service_subnet: String => [Emit];

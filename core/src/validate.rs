@@ -36,6 +36,18 @@ pub const LB_ALGORITHMS: [&str; 4] = [
     "SOURCE_IP_PORT",
 ];
 pub const MEMBER_MODES: [&str; 2] = ["L3", "L2"];
+/// Protocols the API load balancer may listen with: HTTPS (Kuryr's devstack,
+/// on amphora) or TCP (TLS passes through to the API hosts).
+pub const LB_PROTOCOLS: [&str; 2] = ["HTTPS", "TCP"];
+/// ovn-octavia-provider's name, and what it balances
+/// (`ovn_octavia_provider/common/constants.py`: `OVN_NATIVE_LB_PROTOCOLS`,
+/// `OVN_NATIVE_LB_ALGORITHMS`); its driver refuses anything else.
+pub const OVN_PROVIDER: &str = "ovn";
+pub const OVN_LB_PROTOCOLS: [&str; 3] = ["TCP", "UDP", "SCTP"];
+pub const OVN_LB_ALGORITHMS: [&str; 2] = ["SOURCE_IP_PORT", "SOURCE_IP"];
+/// The OVN provider's algorithm when none is named; Kuryr's devstack sets
+/// it for Services with that provider.
+pub const OVN_LB_ALGORITHM: &str = OVN_LB_ALGORITHMS[0];
 const PROTOCOLS: [&str; 8] = [
     "tcp",
     "udp",
@@ -969,6 +981,7 @@ fn check_port_range(
 
 fn check_loadbalancer(c: &mut Checker, plan: &Plan, lb: &Loadbalancer) {
     let n = &lb.name;
+    check_lb_protocol_and_provider(c, lb);
     if !LB_ALGORITHMS.contains(&lb.algorithm.as_str()) {
         c.report(
             Code::E025,
@@ -1125,19 +1138,81 @@ fn check_emit(c: &mut Checker, e: &Emit) {
             "use the integration bridge, normally \"br-int\"",
         );
     }
-    // Whether the cloud has it is checked against Octavia before any write.
-    if let Some(p) = &e.octavia_provider
-        && (p.is_empty()
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'))
-    {
+    if let Some(p) = &e.octavia_provider {
+        check_provider_name(c, &e.name, "octavia_provider", p);
+    }
+}
+
+/// Whether the cloud has the provider is checked against Octavia before
+/// any write; here only that it can be a provider's name.
+fn check_provider_name(c: &mut Checker, step: &str, field: &str, p: &str) {
+    let well_formed = !p.is_empty()
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !well_formed {
         c.report(
             Code::E025,
-            &e.name,
-            "octavia_provider",
-            format!("octavia_provider `{p}` is not an Octavia provider name"),
+            step,
+            field,
+            format!("{field} `{p}` is not an Octavia provider name"),
             "name a provider the cloud enables, e.g. \"amphora\" or \"ovn\" (`openstack loadbalancer provider list`); leave it out for the cloud's default",
+        );
+    }
+}
+
+/// The listener protocol, and what the OVN provider balances: it refuses
+/// HTTPS and every algorithm but its own, so say so before Octavia does.
+fn check_lb_protocol_and_provider(c: &mut Checker, lb: &Loadbalancer) {
+    let n = &lb.name;
+    let protocol = lb.protocol();
+    if !LB_PROTOCOLS.contains(&protocol) {
+        c.report(
+            Code::E025,
+            n,
+            "protocol",
+            format!("load balancer protocol `{protocol}` is not one the API load balancer can use"),
+            format!(
+                "use {} (HTTPS: Kuryr's default, TCP: TLS passes through to the API hosts)",
+                LB_PROTOCOLS.join(" or ")
+            ),
+        );
+    }
+    let Some(provider) = lb.provider.as_deref() else {
+        return;
+    };
+    check_provider_name(c, n, "provider", provider);
+    if provider != OVN_PROVIDER {
+        return;
+    }
+    if LB_PROTOCOLS.contains(&protocol) && !OVN_LB_PROTOCOLS.contains(&protocol) {
+        // HTTPS unwritten: the provider line is what to change.
+        let field = if lb.protocol.is_some() {
+            "protocol"
+        } else {
+            "provider"
+        };
+        c.report(
+            Code::E025,
+            n,
+            field,
+            format!("the OVN provider does not balance {protocol}; it balances {}", OVN_LB_PROTOCOLS.join(", ")),
+            "set protocol = \"TCP\" (TLS then passes through to the API hosts), or leave provider out for an amphora load balancer with HTTPS",
+        );
+    }
+    let algorithm = lb.algorithm.as_str();
+    if LB_ALGORITHMS.contains(&algorithm) && !OVN_LB_ALGORITHMS.contains(&algorithm) {
+        c.report(
+            Code::E025,
+            n,
+            "algorithm",
+            format!(
+                "the OVN provider does not support algorithm `{}`",
+                lb.algorithm
+            ),
+            format!(
+                "use {} (or leave algorithm out: {OVN_LB_ALGORITHM})",
+                OVN_LB_ALGORITHMS.join(" or ")
+            ),
         );
     }
 }

@@ -233,8 +233,33 @@ pub struct Loadbalancer<X = Strict> {
     /// Pool name; the guide's is "default/kubernetes:HTTPS:443".
     pub pool_name: String,
     pub members: Vec<ApiHost<X>>,
+    /// Octavia provider (`amphora`, `ovn`, …); `None`: the cloud's default.
+    /// Absent from the JSON when `None`, as is `protocol`, so plans without
+    /// them read and hash as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Listener and pool protocol; `None`: [`DEFAULT_LB_PROTOCOL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
     #[serde(flatten)]
     pub extra: X,
+}
+
+/// The API load balancer's protocol when none is named: HTTPS, as Kuryr's
+/// devstack builds it ("the k8s API will be behind an L3 mode amphora
+/// driver loadbalancer").
+pub const DEFAULT_LB_PROTOCOL: &str = "HTTPS";
+
+impl<X> Loadbalancer<X> {
+    /// The listener's and the pool's protocol.
+    pub fn protocol(&self) -> &str {
+        self.protocol.as_deref().unwrap_or(DEFAULT_LB_PROTOCOL)
+    }
+
+    /// Kuryr's name for the listener: `<lb>:<protocol>:<port>`.
+    pub fn listener_name(&self) -> String {
+        format!("{}:{}:{}", self.name, self.protocol(), self.listener_port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

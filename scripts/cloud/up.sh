@@ -22,6 +22,9 @@
 #                         and the OVN L3 plugin; OVN's NB/SB databases and
 #                         ovn-northd run from the state dir (scripts/cloud/ovn.sh,
 #                         Debian's ovn-central, installed when missing).
+#                         With --with-octavia, Octavia also enables its OVN
+#                         provider (ovn-octavia-provider) beside amphora; its
+#                         driver agent runs in Octavia's process group.
 #   --octavia-network noop|aap
 #                         Octavia's network driver: no-op (default: no port
 #                         in Neutron) or allowed_address_pairs_driver, the
@@ -116,6 +119,9 @@ case $ML2 in
     ovs|ovn) ;;
     *) echo "up.sh: bad ML2 driver '$ML2' (--ml2 or KURYR6_ML2): want ovs or ovn" >&2; exit 2 ;;
 esac
+# Octavia's OVN provider needs OVN's Northbound database.
+OVN_LB=0
+[[ $ML2 == ovn ]] && (( WITH_OCTAVIA )) && OVN_LB=1
 if [[ $ML2 == ovn && $ROUTERS != legacy ]]; then
     echo "up.sh: --routers $ROUTERS is ML2/OVS's L3 plugin; OVN's routers are distributed by OVN itself" >&2
     exit 2
@@ -219,7 +225,7 @@ port_in_use() {   # something accepts connections on 127.0.0.1:PORT
     timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 server_sig() {   # what a running server was started with: config, wsgi module, threads, log format
-    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" "$HERE/py/k6access.py" "$HERE/py/k6compute.py" 2>/dev/null
+    { cat "$STATE/etc/$1.conf" "$HERE/py/wsgi_$1.py" "$HERE"/py/k6*.py "$HERE/py/octavia_driver_agent.py" 2>/dev/null
       threads_of "$1"; echo "$ACCESS_FORMAT"; } | sha256sum | cut -c1-16
 }
 stop_servers() {   # stop_servers NAME...: SIGTERM all, wait (10 s), SIGKILL
@@ -334,7 +340,7 @@ if (( FRESH )); then
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
     phase_done "fresh wipe"
 fi
-mkdir -p "$STATE"/{etc,db,logs,pids,keystone,neutron/lock,octavia/lock}
+mkdir -p "$STATE"/{etc,db,logs,pids,keystone,neutron/lock,octavia/lock,octavia/run}
 rm -f "$READY"
 
 # --------------------------------------------------------------- venv ---
@@ -472,7 +478,7 @@ host = kuryr6-octavia
 auth_strategy = keystone
 bind_host = 127.0.0.1
 bind_port = $OCTAVIA_PORT
-enabled_provider_drivers = amphora:Amphora provider with no-op drivers (kuryr6 local)
+enabled_provider_drivers = amphora:Amphora provider with no-op drivers (kuryr6 local)$( (( OVN_LB )) && echo ", ovn:OVN provider (ovn-octavia-provider)")
 default_provider_driver = amphora
 [database]
 connection = sqlite:///$STATE/db/octavia.sqlite
@@ -513,6 +519,20 @@ project_domain_name = Default
 region_name = RegionOne
 valid_interfaces = public
 EOF
+if (( OVN_LB )); then
+# The OVN provider reports status through the driver agent's sockets, here
+# in the state dir (py/k6driverlib.py points the provider at them).
+cat <<EOF
+[driver_agent]
+status_socket_path = $STATE/octavia/run/status.sock
+stats_socket_path = $STATE/octavia/run/stats.sock
+get_socket_path = $STATE/octavia/run/get.sock
+enabled_provider_agents = ovn
+[ovn]
+ovn_nb_connection = unix:$STATE/ovn/nb.sock
+ovn_sb_connection = unix:$STATE/ovn/sb.sock
+EOF
+fi
 } >"$STATE/etc/octavia.conf"
 umask 022
 phase_done "configs"

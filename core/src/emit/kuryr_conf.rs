@@ -8,6 +8,7 @@
 
 use super::Ids;
 use crate::plan::{Emit, Plan, Step, StepKind};
+use crate::validate::{OVN_LB_ALGORITHM, OVN_PROVIDER};
 use ini::{Ini, WriteOption};
 
 /// The options kuryr6 writes, as (section, option).
@@ -26,10 +27,6 @@ pub mod opt {
 
 /// What kuryr-kubernetes reads as "no provider named": Octavia's default.
 pub const DEFAULT_PROVIDER: &str = "default";
-
-/// The only algorithm ovn-octavia-provider supports; Kuryr's devstack sets
-/// it with that provider.
-pub const OVN_LB_ALGORITHM: &str = "SOURCE_IP_PORT";
 
 pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
     let sg_ids: Vec<String> = emit
@@ -58,9 +55,9 @@ pub fn kuryr_conf(plan: &Plan, emit: &Emit, ids: &dyn Ids) -> String {
             Some(Step::Loadbalancer(lb)) => Some(lb),
             _ => None,
         });
-    // Kuryr's Services take this algorithm; the OVN provider knows one.
+    // Kuryr's Services take this algorithm; on the OVN provider, its own.
     match (emit.octavia_provider.as_deref(), lb) {
-        (Some("ovn"), _) => set(opt::LB_ALGORITHM, OVN_LB_ALGORITHM),
+        (Some(OVN_PROVIDER), _) => set(opt::LB_ALGORITHM, OVN_LB_ALGORITHM),
         (_, Some(lb)) => set(opt::LB_ALGORITHM, &lb.algorithm),
         _ => {}
     }

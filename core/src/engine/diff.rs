@@ -10,7 +10,7 @@ use super::kind::TargetKind;
 use super::observe::{Observed, str_of};
 use super::ownership::Ownership;
 use crate::cloud::Kind;
-use crate::plan::{Emit, Plan, Pool, Rule, Step, Strict, Subnet};
+use crate::plan::{Plan, Pool, Rule, Step, Strict, Subnet};
 use crate::rule_canon;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -159,33 +159,34 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
                 );
                 diff_rules(&mut d, &sg.name, found.as_ref(), &sg.rules);
             }
-            Step::Emit(e) => check_provider(&mut d, e),
-            Step::Loadbalancer(_) => {}
+            Step::Emit(_) | Step::Loadbalancer(_) => {}
         }
     }
+    check_providers(&mut d, plan);
     super::diff_lb::diff_loadbalancers(plan, obs, &mut d.set, options);
     diff_orphans(&mut d, plan);
     d.set
 }
 
-/// A provider Kuryr will ask for must be one Octavia enables: refused
-/// here, before any write, naming the ones it has.
-fn check_provider(d: &mut Differ, e: &Emit) {
-    let (Some(wanted), Some(have)) = (&e.octavia_provider, &d.obs.lb_providers) else {
+/// A provider the plan names must be one Octavia enables: refused here,
+/// before any write, naming the ones it has.
+fn check_providers(d: &mut Differ, plan: &Plan) {
+    let Some(have) = &d.obs.lb_providers else {
         return;
     };
-    if have.contains(wanted) {
-        return;
+    for (who, wanted) in super::observe::providers_named_in(plan) {
+        if have.iter().any(|h| h == wanted) {
+            continue;
+        }
+        let has = if have.is_empty() {
+            "none (no Octavia in the catalog)".to_string()
+        } else {
+            have.join(", ")
+        };
+        d.set.refusals.push(format!(
+            "{who} `{wanted}` is not enabled on this cloud; its load-balancer providers: {has}. Name one of those, or leave it out for the cloud's default"
+        ));
     }
-    let has = if have.is_empty() {
-        "none (no Octavia in the catalog)".to_string()
-    } else {
-        have.join(", ")
-    };
-    d.set.refusals.push(format!(
-        "emit step `{}`: octavia_provider `{wanted}` is not enabled on this cloud; its load-balancer providers: {has}. Name one of those, or leave octavia_provider out for the cloud's default",
-        e.name
-    ));
 }
 
 fn parse_ip(v: &Value) -> Option<IpAddr> {

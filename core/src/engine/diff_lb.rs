@@ -1,5 +1,5 @@
 //! The Kubernetes API load balancer's part of the diff: the LB, its pool,
-//! its HTTPS listener and one member per API host, matched by name under
+//! its listener and one member per API host, matched by name under
 //! this pipeline's tag. Octavia cannot move a VIP: a changed VIP is a
 //! refusal unless `--replace`.
 
@@ -10,10 +10,6 @@ use super::value::{belongs, str_of};
 use crate::plan::{Loadbalancer, Plan, Step};
 use serde_json::Value;
 use std::net::IpAddr;
-
-pub fn listener_name(lb: &Loadbalancer) -> String {
-    format!("{}:HTTPS:{}", lb.name, lb.listener_port)
-}
 
 fn push(
     set: &mut ChangeSet,
@@ -241,6 +237,16 @@ fn diff_loadbalancer_itself(
             to: lb.subnet.clone(),
         });
     }
+    // Octavia cannot change a load balancer's provider either.
+    if let Some(provider) = &lb.provider
+        && str_of(v, "provider") != provider
+    {
+        immutable.push(FieldChange {
+            field: "provider".into(),
+            from: str_of(v, "provider").into(),
+            to: provider.clone(),
+        });
+    }
     if immutable.is_empty() {
         let action = if adopting {
             Action::Adopt
@@ -252,7 +258,7 @@ fn diff_loadbalancer_itself(
     }
     if !options.replace {
         set.refusals.push(format!(
-            "load balancer `{}`: {}; Octavia cannot move a VIP. Run again with --replace to delete and re-create it",
+            "load balancer `{}`: {}; Octavia cannot move a VIP or change a provider. Run again with --replace to delete and re-create it",
             lb.name,
             describe_immutable(&immutable)
         ));
@@ -348,7 +354,7 @@ fn diff_pool<'c>(
     pool
 }
 
-/// The HTTPS listener: a new port is a replacement, a new default pool an
+/// The listener: a new port or protocol is a replacement, a new default pool an
 /// update.
 fn diff_listener(
     set: &mut ChangeSet,
@@ -356,7 +362,7 @@ fn diff_listener(
     children: &Children,
     pool: Option<&Value>,
 ) {
-    let lname = listener_name(lb);
+    let lname = lb.listener_name();
     let listener = children
         .listeners
         .iter()
@@ -370,12 +376,18 @@ fn diff_listener(
         return;
     };
     let pool_ok = pool.is_some_and(|p| l["default_pool_id"] == p["id"]);
-    if l["protocol_port"].as_u64() != Some(u64::from(lb.listener_port)) || l["protocol"] != "HTTPS"
-    {
+    if l["protocol_port"].as_u64() != Some(u64::from(lb.listener_port)) {
         let f = FieldChange {
             field: "protocol_port".into(),
             from: l["protocol_port"].to_string(),
             to: lb.listener_port.to_string(),
+        };
+        push(set, target, Action::Replace, Some(l), vec![f]);
+    } else if l["protocol"] != lb.protocol() {
+        let f = FieldChange {
+            field: "protocol".into(),
+            from: str_of(l, "protocol").into(),
+            to: lb.protocol().into(),
         };
         push(set, target, Action::Replace, Some(l), vec![f]);
     } else if !pool_ok {
@@ -444,7 +456,7 @@ fn delete_unwanted(
 ) {
     if !children.adopting {
         for l in &children.listeners {
-            if l["name"] != listener_name(lb).as_str() {
+            if l["name"] != lb.listener_name().as_str() {
                 delete_listener(set, &lb.name, l);
             }
         }

@@ -9,7 +9,6 @@
 use super::EngineError;
 use super::change::{Action, Change, Target};
 use super::create;
-use super::diff_lb::listener_name;
 use super::ids::IdMap;
 use super::observe::{Observed, str_of};
 use super::ownership::{LOADBALANCER_DESCRIPTION, Ownership};
@@ -259,23 +258,28 @@ async fn adopt<C: Cloud>(
 /// The create body of load balancer `lb` alone; `lb_tree` adds its
 /// children for a fully populated create.
 pub(super) fn lb_body(lb: &Loadbalancer, subnet_id: &str, own: &Ownership) -> serde_json::Value {
-    json!({
+    let mut body = json!({
         "name": lb.name,
         "vip_subnet_id": subnet_id,
         "vip_address": lb.vip.to_string(),
         "tags": own.tags(),
         "description": LOADBALANCER_DESCRIPTION,
-    })
+    });
+    // Unnamed: Octavia's default_provider_driver decides.
+    if let Some(provider) = &lb.provider {
+        body["provider"] = json!(provider);
+    }
+    body
 }
 
 /// The create body of `lb`'s pool (without its parent).
 pub(super) fn pool_body(lb: &Loadbalancer, own: &Ownership) -> serde_json::Value {
-    json!({ "name": lb.pool_name, "protocol": "HTTPS", "lb_algorithm": lb.algorithm, "tags": own.tags() })
+    json!({ "name": lb.pool_name, "protocol": lb.protocol(), "lb_algorithm": lb.algorithm, "tags": own.tags() })
 }
 
-/// The create body of `lb`'s HTTPS listener (without its parent and pool).
+/// The create body of `lb`'s listener (without its parent and pool).
 pub(super) fn listener_body(lb: &Loadbalancer, own: &Ownership) -> serde_json::Value {
-    json!({ "name": listener_name(lb), "protocol": "HTTPS", "protocol_port": lb.listener_port, "tags": own.tags() })
+    json!({ "name": lb.listener_name(), "protocol": lb.protocol(), "protocol_port": lb.listener_port, "tags": own.tags() })
 }
 
 /// The create body of the member for API host `host`.
@@ -351,7 +355,7 @@ pub async fn upsert<C: Cloud>(
     }
 }
 
-/// The HTTPS listener: an update of its default pool, or a create (after
+/// The listener: an update of its default pool, or a create (after
 /// deleting the one it replaces).
 async fn upsert_listener<C: Cloud>(
     cloud: &C,
@@ -384,7 +388,7 @@ async fn upsert_listener<C: Cloud>(
         })
         .await?;
     }
-    debug_assert_eq!(name, listener_name(lb));
+    debug_assert_eq!(name, lb.listener_name());
     let mut body = listener_body(lb, own);
     body["loadbalancer_id"] = json!(lb_id);
     body["default_pool_id"] = json!(pool_id);

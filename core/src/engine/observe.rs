@@ -137,13 +137,32 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     Ok(obs)
 }
 
+/// Every Octavia provider the plan names, as (what names it, the provider):
+/// Kuryr's (`[plan.emit] octavia_provider`) and the API load balancer's.
+pub fn providers_named_in(plan: &Plan) -> Vec<(String, &str)> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Emit(e) => e
+                .octavia_provider
+                .as_deref()
+                .map(|p| (format!("emit step `{}`: octavia_provider", e.name), p)),
+            Step::Loadbalancer(lb) => lb
+                .provider
+                .as_deref()
+                .map(|p| (format!("load balancer `{}`: provider", lb.name), p)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Octavia's providers, when the plan names one for Kuryr to use: the diff
 /// refuses a provider the cloud lacks before anything is written.
 async fn named_providers<C: Cloud>(
     cloud: &C,
     plan: &Plan,
 ) -> Result<Option<Vec<String>>, CloudError> {
-    if !plan.emits().any(|e| e.octavia_provider.is_some()) {
+    if providers_named_in(plan).is_empty() {
         return Ok(None);
     }
     match cloud.lb_providers().await {

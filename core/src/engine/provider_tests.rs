@@ -1,7 +1,9 @@
 //! Kuryr's load-balancer settings against the fake: `member_mode = "L2"`
 //! derives and builds the `octavia_pod_access` group, and
 //! `octavia_provider` reaches kuryr.conf (and reads back through `import`)
-//! only when Octavia enables that provider, checked before any write.
+//! only when Octavia enables that provider, checked before any write; the
+//! API load balancer's own `provider` and `protocol` (the OVN provider with
+//! TCP) are validated, checked against the cloud, built and destroyed.
 
 use super::tests::{SEED, converge, load, named, pending};
 use super::*;
@@ -12,6 +14,34 @@ use crate::plan::Step;
 
 fn with_emit(keys: &str) -> String {
     format!("{SEED}\n[plan.emit]\n{keys}\n")
+}
+
+/// The seed with `[plan]` keys for its API load balancer.
+fn with_lb(keys: &str) -> String {
+    SEED.replace("[plan]\n", &format!("[plan]\n{keys}\n"))
+}
+
+fn the_lb(plan: &crate::plan::Plan) -> &crate::plan::Loadbalancer {
+    plan.steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Loadbalancer(lb) => Some(lb),
+            _ => None,
+        })
+        .expect("the seed has an API load balancer")
+}
+
+/// The diagnostics `text` is refused with.
+fn refused(text: &str) -> String {
+    match crate::load::load_source(crate::source::SourceFile::new("test.toml", text)) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(r) => r
+            .diagnostics
+            .iter()
+            .map(|d| format!("{d:?}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
 }
 
 fn conf_of(text: &str) -> String {
@@ -179,4 +209,132 @@ async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
         .await
         .unwrap();
     assert_eq!(plain.calls_of(Verb::Providers), 0);
+}
+
+#[test]
+fn the_ovn_provider_takes_tcp_and_its_own_algorithm_and_refuses_https() {
+    let plan = load(&with_lb("lb_provider = \"ovn\"\nlb_protocol = \"TCP\"")).plan;
+    let lb = the_lb(&plan);
+    assert_eq!(lb.provider.as_deref(), Some("ovn"));
+    assert_eq!(lb.protocol(), "TCP");
+    // Its only default algorithm, and Kuryr's naming with the protocol.
+    assert_eq!(lb.algorithm, "SOURCE_IP_PORT");
+    assert_eq!(lb.pool_name, "default/kubernetes:TCP:443");
+    assert_eq!(lb.listener_name(), "default/kubernetes:TCP:443");
+
+    // HTTPS (the default protocol) on OVN: refused, saying what would do.
+    let https = refused(&with_lb("lb_provider = \"ovn\""));
+    assert!(
+        https.contains("the OVN provider does not balance HTTPS")
+            && https.contains("protocol = \\\"TCP\\\""),
+        "{https}"
+    );
+    let algorithm = refused(&with_lb(
+        "lb_provider = \"ovn\"\nlb_protocol = \"TCP\"\nlb_algorithm = \"ROUND_ROBIN\"",
+    ));
+    assert!(
+        algorithm.contains("does not support algorithm `ROUND_ROBIN`"),
+        "{algorithm}"
+    );
+    let udp = refused(&with_lb("lb_protocol = \"UDP\""));
+    assert!(udp.contains("protocol `UDP` is not one"), "{udp}");
+    let name = refused(&with_lb("lb_provider = \"O V N\""));
+    assert!(name.contains("is not an Octavia provider name"), "{name}");
+
+    // Amphora takes TCP too; nothing named keeps the plan as before.
+    let tcp = load(&with_lb("lb_protocol = \"TCP\"")).plan;
+    assert_eq!(the_lb(&tcp).algorithm, "LEAST_CONNECTIONS");
+    let seed = load(SEED).plan;
+    assert_eq!(
+        (the_lb(&seed).provider.as_deref(), the_lb(&seed).protocol()),
+        (None, "HTTPS")
+    );
+    let json = serde_json::to_value(the_lb(&seed)).unwrap();
+    assert!(
+        json.get("provider").is_none() && json.get("protocol").is_none(),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn an_ovn_api_load_balancer_converges_re_runs_clean_and_destroys_its_vip_port() {
+    let plan = load(&with_lb("lb_provider = \"ovn\"\nlb_protocol = \"TCP\"")).plan;
+
+    // A cloud without the OVN provider: refused before any write.
+    let amphora_only = FakeCloud::new();
+    let err = converge(&amphora_only, &plan, RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("load balancer `default/kubernetes`: provider `ovn` is not enabled")
+            && err.contains("providers: amphora"),
+        "{err}"
+    );
+    assert_eq!(amphora_only.write_calls(), 0);
+
+    let cloud = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let lbs = cloud.snapshot(&Kind::LoadBalancer);
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(lbs[0]["provider"], "ovn");
+    let lb_id = lbs[0]["id"].as_str().unwrap();
+    let listeners = cloud.snapshot(&Kind::Listener);
+    assert_eq!(
+        (
+            listeners.len(),
+            &listeners[0]["protocol"],
+            &listeners[0]["name"]
+        ),
+        (
+            1,
+            &serde_json::json!("TCP"),
+            &serde_json::json!("default/kubernetes:TCP:443")
+        )
+    );
+    let pools = cloud.snapshot(&Kind::Pool);
+    assert_eq!(pools[0]["lb_algorithm"], "SOURCE_IP_PORT");
+    let vip_ports = named(&cloud.snapshot(&Kind::Port), &format!("ovn-lb-vip-{lb_id}"))
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(vip_ports.len(), 1, "the OVN provider's VIP port");
+    assert_eq!(vip_ports[0]["fixed_ips"][0]["ip_address"], "fd10:0:0:2::1");
+    let again = pending(&cloud, &plan).await;
+    assert!(!again.pending(), "{again:#?}");
+
+    // The same name on amphora now: a provider change is refused without --replace.
+    let amphora = load(SEED).plan;
+    let mut moved = amphora.clone();
+    for s in &mut moved.steps {
+        if let Step::Loadbalancer(lb) = s {
+            lb.provider = Some("amphora".into());
+        }
+    }
+    let err = converge(&cloud, &moved, RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("provider is ovn in the cloud, amphora in the pipeline")
+            && err.contains("--replace"),
+        "{err}"
+    );
+
+    destroy(
+        &cloud,
+        &plan,
+        DestroyOptions::default(),
+        &super::tests::quiet(),
+    )
+    .await
+    .unwrap();
+    assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty());
+    assert!(
+        cloud.snapshot(&Kind::Port).is_empty(),
+        "{:#?}",
+        cloud.snapshot(&Kind::Port)
+    );
 }

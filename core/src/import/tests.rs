@@ -122,22 +122,32 @@ async fn build(cloud: &FakeCloud, shape: Shape) -> Made {
 
 /// The API load balancer with two members, made by hand.
 async fn build_lb(cloud: &FakeCloud, made: &Made) {
-    let lb = cloud
-        .create(
-            &Kind::LoadBalancer,
-            json!({ "name": "default/kubernetes", "vip_subnet_id": made.service_subnet,
-                    "vip_address": "fd10:0:0:2::1" }),
-        )
-        .await
-        .unwrap();
+    build_lb_on(cloud, made, None, "HTTPS", "ROUND_ROBIN").await;
+}
+
+/// The same on a named provider, with a protocol and an algorithm.
+async fn build_lb_on(
+    cloud: &FakeCloud,
+    made: &Made,
+    provider: Option<&str>,
+    protocol: &str,
+    algorithm: &str,
+) {
+    let mut body = json!({ "name": "default/kubernetes", "vip_subnet_id": made.service_subnet,
+                           "vip_address": "fd10:0:0:2::1" });
+    if let Some(p) = provider {
+        body["provider"] = json!(p);
+    }
+    let lb = cloud.create(&Kind::LoadBalancer, body).await.unwrap();
+    let name = format!("default/kubernetes:{protocol}:443");
     let id = str_of(&lb, "id").to_string();
     let settle = || cloud.get(&Kind::LoadBalancer, &id);
     settle().await.unwrap();
     let pool = cloud
         .create(
             &Kind::Pool,
-            json!({ "name": "default/kubernetes:HTTPS:443", "loadbalancer_id": id,
-                    "protocol": "HTTPS", "lb_algorithm": "ROUND_ROBIN" }),
+            json!({ "name": name, "loadbalancer_id": id,
+                    "protocol": protocol, "lb_algorithm": algorithm }),
         )
         .await
         .unwrap();
@@ -145,8 +155,8 @@ async fn build_lb(cloud: &FakeCloud, made: &Made) {
     cloud
         .create(
             &Kind::Listener,
-            json!({ "name": "default/kubernetes:HTTPS:443", "loadbalancer_id": id,
-                    "protocol": "HTTPS", "protocol_port": 443, "default_pool_id": pool["id"] }),
+            json!({ "name": name, "loadbalancer_id": id,
+                    "protocol": protocol, "protocol_port": 443, "default_pool_id": pool["id"] }),
         )
         .await
         .unwrap();
@@ -334,6 +344,38 @@ async fn a_deviating_deployment_is_reproduced_field_for_field_with_a_warning_eac
     ] {
         assert!(text.contains(note), "{note} missing:\n{text}");
     }
+    assert_adoption_only(&cloud, &imported).await;
+}
+
+#[tokio::test]
+async fn a_load_balancer_on_the_ovn_provider_imports_with_its_provider_and_protocol() {
+    let cloud = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);
+    let made = build(
+        &cloud,
+        Shape {
+            all_protocols: true,
+            ..GUIDE
+        },
+    )
+    .await;
+    build_lb_on(&cloud, &made, Some("ovn"), "TCP", "SOURCE_IP_PORT").await;
+    let imported = import(&cloud, &Hints::default()).await;
+    let Some(Step::Loadbalancer(lb)) = imported.plan.step("default/kubernetes") else {
+        panic!("no load balancer step:\n{}", imported.text);
+    };
+    assert_eq!(
+        (lb.provider.as_deref(), lb.protocol(), lb.algorithm.as_str()),
+        (Some("ovn"), "TCP", "SOURCE_IP_PORT")
+    );
+    assert!(imported.short_form, "{}", imported.text);
+    for line in ["lb_provider = \"ovn\"", "lb_protocol = \"TCP\""] {
+        assert!(imported.text.contains(line), "{line}:\n{}", imported.text);
+    }
+    assert!(
+        !imported.text.contains("deviation: the listener"),
+        "{}",
+        imported.text
+    );
     assert_adoption_only(&cloud, &imported).await;
 }
 

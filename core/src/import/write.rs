@@ -10,13 +10,12 @@ use super::{ImportError, LbSnapshot, Snapshot};
 use crate::addr;
 use crate::diag::Diagnostic;
 use crate::engine::diff::observed_rule;
-use crate::engine::diff_lb::listener_name;
 use crate::engine::observe::str_of;
 use crate::load::load_source;
 use crate::lower::{self, DEFAULT_LB_ALGORITHM, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE};
 use crate::plan::*;
 use crate::source::SourceFile;
-use crate::validate::{self, GUIDE_SERVICE_PREFIX_LEN};
+use crate::validate::{self, GUIDE_SERVICE_PREFIX_LEN, LB_PROTOCOLS};
 use ipnet::IpNet;
 use serde_json::Value;
 use std::fmt::Write;
@@ -457,6 +456,11 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
             extra: Strict,
         });
     }
+    let protocol = str_of(listener, "protocol");
+    // Octavia's own default provider; any other is written out.
+    let provider = Some(str_of(&lb.lb, "provider"))
+        .filter(|p| !p.is_empty() && *p != "amphora")
+        .map(String::from);
     let step = Loadbalancer {
         name: name.clone(),
         subnet: subnet.to_string(),
@@ -466,19 +470,23 @@ fn loadbalancer_step(lb: &LbSnapshot, subnet: &str) -> Result<Noted, ImportError
         member_port,
         pool_name: str_of(pool, "name").to_string(),
         members: hosts,
+        provider,
+        protocol: Some(protocol)
+            .filter(|p| *p != DEFAULT_LB_PROTOCOL && LB_PROTOCOLS.contains(p))
+            .map(String::from),
         extra: Strict,
     };
-    if str_of(listener, "name") != listener_name(&step) {
+    if str_of(listener, "name") != step.listener_name() {
         notes.push(format!(
             "deviation: the listener is named `{}`; kuryr6 names it `{}` and will create that one",
             str_of(listener, "name"),
-            listener_name(&step)
+            step.listener_name()
         ));
     }
-    if str_of(listener, "protocol") != "HTTPS" {
+    if !LB_PROTOCOLS.contains(&protocol) {
         notes.push(format!(
-            "deviation: the listener speaks {}; kuryr6's speaks HTTPS",
-            str_of(listener, "protocol")
+            "deviation: the listener speaks {protocol}; kuryr6's speaks {}",
+            LB_PROTOCOLS.join(" or ")
         ));
     }
     Ok(Noted {
@@ -608,6 +616,14 @@ fn short_form(plan: &Plan, snap: &Snapshot) -> Option<String> {
     {
         let _ = writeln!(out, "lb_algorithm = {}", q(&lb.algorithm));
     }
+    if let Some(lb) = lb {
+        if let Some(p) = &lb.provider {
+            let _ = writeln!(out, "lb_provider = {}", q(p));
+        }
+        if let Some(p) = &lb.protocol {
+            let _ = writeln!(out, "lb_protocol = {}", q(p));
+        }
+    }
     let mut names = Vec::new();
     let mut name = |key: &str, have: &str, default: &str| {
         if have != default {
@@ -734,6 +750,12 @@ fn explicit_form(plan: &Plan, steps: &[Noted], snap: &Snapshot) -> String {
                 let _ = writeln!(out, "listener_port = {}", lb.listener_port);
                 let _ = writeln!(out, "member_port = {}", lb.member_port);
                 let _ = writeln!(out, "pool_name = {}", q(&lb.pool_name));
+                if let Some(p) = &lb.provider {
+                    let _ = writeln!(out, "provider = {}", q(p));
+                }
+                if let Some(p) = &lb.protocol {
+                    let _ = writeln!(out, "protocol = {}", q(p));
+                }
             }
             Step::Emit(e) => {
                 let _ = writeln!(out, "dir = {}", q(&e.dir));

@@ -3,8 +3,10 @@
 //! Kuryr's resource tags. Shared by the short form, the `[[step]]` form and
 //! the modules that rebuild a plan (validate, import).
 
+use super::DEFAULT_LB_ALGORITHM;
 use crate::addr;
 use crate::plan::*;
+use crate::validate::{OVN_LB_ALGORITHM, OVN_PROVIDER};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -91,27 +93,64 @@ pub(super) fn default_layout(role: Role, cidr: &IpNet) -> (IpAddr, Vec<Pool>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a pipeline may say of its API load balancer; the rest is derived.
+pub(super) struct LbChoices {
+    /// `None`: the provider's default ([`DEFAULT_LB_ALGORITHM`], or the
+    /// OVN provider's only default).
+    pub algorithm: Option<String>,
+    pub listener_port: u16,
+    pub member_port: u16,
+    /// `None`: the service range's `::1`.
+    pub vip: Option<IpAddr>,
+    pub provider: Option<String>,
+    pub protocol: Option<String>,
+}
+
+impl Default for LbChoices {
+    /// The guide's: HTTPS 443 to the API hosts' 6443.
+    fn default() -> Self {
+        LbChoices {
+            algorithm: None,
+            listener_port: 443,
+            member_port: 6443,
+            vip: None,
+            provider: None,
+            protocol: None,
+        }
+    }
+}
+
 pub(super) fn api_loadbalancer(
     name: &str,
     subnet: &str,
     cidr: &IpNet,
-    algorithm: String,
-    listener_port: u16,
-    member_port: u16,
-    vip: Option<IpAddr>,
+    choices: LbChoices,
     k: &Kubernetes,
 ) -> Loadbalancer {
-    let vip = vip.unwrap_or_else(|| addr::offset(cidr.network(), 1));
-    Loadbalancer {
+    let vip = choices
+        .vip
+        .unwrap_or_else(|| addr::offset(cidr.network(), 1));
+    let algorithm = choices.algorithm.unwrap_or_else(|| {
+        if choices.provider.as_deref() == Some(OVN_PROVIDER) {
+            OVN_LB_ALGORITHM.into()
+        } else {
+            DEFAULT_LB_ALGORITHM.into()
+        }
+    });
+    let mut lb = Loadbalancer {
         name: name.into(),
         subnet: subnet.into(),
         vip,
         algorithm,
-        listener_port,
-        member_port,
-        pool_name: format!("{name}:HTTPS:{listener_port}"),
+        listener_port: choices.listener_port,
+        member_port: choices.member_port,
+        pool_name: String::new(),
         members: k.api_hosts.clone(),
+        provider: choices.provider,
+        protocol: choices.protocol,
         extra: Strict,
-    }
+    };
+    // Kuryr's own naming: the listener's name is the pool's.
+    lb.pool_name = lb.listener_name();
+    lb
 }

@@ -1,8 +1,8 @@
 //! The `[[step]]` form: each step table lowered on its own, with omitted
 //! fields filled from the guide's defaults and from the steps before it.
 
-use super::layout::{api_loadbalancer, default_layout, default_resource_tags};
-use super::{DEFAULT_LB_ALGORITHM, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, Lowerer};
+use super::layout::{LbChoices, api_loadbalancer, default_layout, default_resource_tags};
+use super::{DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, Lowerer};
 use crate::addr;
 use crate::diag::{Code, Diagnostic};
 use crate::pipeline::*;
@@ -280,23 +280,17 @@ fn lower_loadbalancer(
         Some(v) => Some(l.address(v)?),
         None => None,
     };
-    let listener_port = l.port(&r.listener_port, 443, "listener_port");
-    let member_port = l.port(&r.member_port, 6443, "member_port");
-    let algorithm = r
-        .algorithm
-        .as_ref()
-        .map(|a| a.get_ref().clone())
-        .unwrap_or(DEFAULT_LB_ALGORITHM.into());
-    let mut lb = api_loadbalancer(
-        r.name.get_ref(),
-        &subnet.name,
-        &subnet.cidr,
-        algorithm,
-        listener_port,
-        member_port,
+    let guide = LbChoices::default();
+    let text = |v: &Option<S<String>>| v.as_ref().map(|x| x.get_ref().clone());
+    let choices = LbChoices {
+        algorithm: text(&r.algorithm),
+        listener_port: l.port(&r.listener_port, guide.listener_port, "listener_port"),
+        member_port: l.port(&r.member_port, guide.member_port, "member_port"),
         vip,
-        k,
-    );
+        provider: text(&r.provider),
+        protocol: text(&r.protocol),
+    };
+    let mut lb = api_loadbalancer(r.name.get_ref(), &subnet.name, &subnet.cidr, choices, k);
     if let Some(p) = &r.pool_name {
         lb.pool_name = p.get_ref().clone();
     }

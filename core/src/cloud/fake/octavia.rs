@@ -68,6 +68,15 @@ impl State {
                     format!("Validation failure: Subnet {subnet_id} not found."),
                 )
             })?;
+        // Octavia's API (`_get_provider`): a named provider must be enabled.
+        let provider = obj["provider"].as_str().unwrap_or("amphora").to_owned();
+        if !self.lb_providers.contains(&provider) {
+            return Err(rejected(
+                "POST",
+                kind,
+                format!("Provider '{provider}' is not enabled."),
+            ));
+        }
         let network_id = subnet["network_id"].as_str().unwrap_or_default().to_owned();
         let want = match obj.get("vip_address") {
             Some(v) if !v.is_null() => json!([{"subnet_id": subnet_id, "ip_address": v}]),
@@ -78,12 +87,20 @@ impl State {
         // A real amphora LB owns a Neutron port for its VIP: it takes the
         // address and keeps the network from being deleted.
         let lb_id = obj["id"].as_str().unwrap_or_default().to_owned();
+        // The OVN provider makes its own VIP port (ovn_octavia_provider/
+        // helper.py, `create_vip_port`), and has no amphora.
+        let ovn = provider == "ovn";
+        let (port_name, owner) = if ovn {
+            (format!("ovn-lb-vip-{lb_id}"), "ovn-lb:vip")
+        } else {
+            (format!("octavia-lb-{lb_id}"), "Octavia")
+        };
         let mut port = self.build(
             &Kind::Port,
             json!({
                 "network_id": network_id,
-                "name": format!("octavia-lb-{lb_id}"),
-                "device_owner": "Octavia",
+                "name": port_name,
+                "device_owner": owner,
                 "device_id": format!("lb-{lb_id}"),
             }),
         )?;
@@ -91,7 +108,7 @@ impl State {
         port.insert("mac_address".into(), json!("fa:16:3e:00:00:01"));
         let port_id = port["id"].clone();
         self.push(&Kind::Port, Value::Object(port));
-        if self.vrrp_ports {
+        if self.vrrp_ports && !ovn {
             self.new_vrrp_port(&network_id, &subnet_id, &vip)?;
         }
         obj.insert("vip_address".into(), vip);
@@ -146,6 +163,42 @@ impl State {
         }
     }
 
+    /// The OVN provider's driver refuses protocols and algorithms it
+    /// cannot balance (ovn_octavia_provider/driver.py,
+    /// `_check_for_supported_protocols` / `_algorithms`), which Octavia's
+    /// API answers with 501.
+    fn provider_takes(
+        &self,
+        kind: &Kind,
+        lb_id: &str,
+        obj: &Map<String, Value>,
+    ) -> Result<(), CloudError> {
+        let on_ovn = self
+            .find(&Kind::LoadBalancer, lb_id)
+            .is_some_and(|lb| lb["provider"] == "ovn");
+        if !on_ovn {
+            return Ok(());
+        }
+        let refuse = |what: String| CloudError::Rejected {
+            method: "POST".into(),
+            path: kind.path(),
+            status: 501,
+            message: format!("Provider 'ovn' does not support a requested option: {what}"),
+        };
+        let protocol = obj["protocol"].as_str().unwrap_or_default();
+        if !["TCP", "UDP", "SCTP"].contains(&protocol) {
+            return Err(refuse(format!(
+                "OVN provider does not support {protocol} protocol"
+            )));
+        }
+        match obj.get("lb_algorithm").and_then(Value::as_str) {
+            Some(a) if !["SOURCE_IP_PORT", "SOURCE_IP"].contains(&a) => Err(refuse(format!(
+                "OVN provider does not support {a} algorithm"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn new_listener(
         &mut self,
         kind: &Kind,
@@ -158,6 +211,7 @@ impl State {
         Self::required(obj, kind, "protocol")?;
         let port = Self::required(obj, kind, "protocol_port")?;
         self.lb_must_be_active(&lb_id)?;
+        self.provider_takes(kind, &lb_id, obj)?;
         if let Some(other) = self
             .all(&Kind::Listener)
             .iter()
@@ -235,6 +289,7 @@ impl State {
             }
         };
         self.lb_must_be_active(&lb_id)?;
+        self.provider_takes(kind, &lb_id, obj)?;
         let id = obj["id"].clone();
         obj.insert("loadbalancers".into(), json!([{"id": lb_id}]));
         obj.insert("members".into(), json!([]));

@@ -5,12 +5,11 @@
 mod prefixes;
 
 use super::layout::{
-    api_loadbalancer, default_resource_tags, laid_out_subnet, pod_access_rules,
+    LbChoices, api_loadbalancer, default_resource_tags, laid_out_subnet, pod_access_rules,
     service_access_rules,
 };
 use super::{
-    DEFAULT_LB_ALGORITHM, DEFAULT_LB_NAME, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE,
-    DEFAULT_POD_ACCESS_GROUP, Lowerer,
+    DEFAULT_LB_NAME, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, DEFAULT_POD_ACCESS_GROUP, Lowerer,
 };
 use crate::addr;
 use crate::pipeline::*;
@@ -277,23 +276,28 @@ fn loadbalancer(
         DEFAULT_LB_NAME,
         form.table.clone(),
     );
-    if let Some(a) = &form.plan.lb_algorithm {
-        l.spans.set(&name, "algorithm", a.span());
+    let plan = &form.plan;
+    for (key, field) in [
+        (&plan.lb_algorithm, "algorithm"),
+        (&plan.lb_provider, "provider"),
+        (&plan.lb_protocol, "protocol"),
+    ] {
+        if let Some(v) = key {
+            l.spans.set(&name, field, v.span());
+        }
     }
-    let algorithm = form
-        .plan
-        .lb_algorithm
-        .as_ref()
-        .map(|a| a.get_ref().clone())
-        .unwrap_or(DEFAULT_LB_ALGORITHM.into());
+    let text = |v: &Option<S<String>>| v.as_ref().map(|x| x.get_ref().clone());
+    let choices = LbChoices {
+        algorithm: text(&plan.lb_algorithm),
+        provider: text(&plan.lb_provider),
+        protocol: text(&plan.lb_protocol),
+        ..LbChoices::default()
+    };
     Some(api_loadbalancer(
         &name,
         &subnet.name,
         &subnet.cidr,
-        algorithm,
-        443,
-        6443,
-        None,
+        choices,
         k,
     ))
 }
