@@ -39,7 +39,7 @@ pub struct Applied {
 /// Dependency waves (the table in `kind`). Deletes: load-balancer
 /// children; load balancers, interfaces and rules; then subnets, routers
 /// and groups; then networks. Creates: networks, groups, routers; then
-/// subnets and rules; then interfaces and load balancers; then theirs.
+/// subnets; then interfaces, rules and load balancers; then theirs.
 fn wave(change: &Change, op: Op) -> u8 {
     change.target.kind().wave(op)
 }

@@ -9,8 +9,9 @@
 
 use super::apply::Applied;
 use super::apply::apply_fenced;
+use super::change::{Action, Change, ChangeSet, Target};
 use super::diff::diff;
-use super::observe::{observe, str_of};
+use super::observe::{Observed, observe, str_of};
 use super::port_roles::{self, PortRole};
 use super::progress::Progress;
 use super::{EngineError, Fence, RunOptions, Unfenced};
@@ -65,7 +66,8 @@ pub async fn destroy_fenced<C: Cloud>(
     // Observed with the plan's names, so creates cut before their tagging
     // are found (and deleted) too.
     let obs = observe(cloud, plan).await?;
-    let changes = diff(&nothing, &obs, RunOptions::default());
+    let mut changes = diff(&nothing, &obs, RunOptions::default());
+    let with_their_network = drop_subnets_of_deleted_networks(&mut changes, &obs);
 
     let owned_networks: Vec<&str> = obs
         .owned(&Kind::Network)
@@ -152,10 +154,44 @@ pub async fn destroy_fenced<C: Cloud>(
         deleted_ports.push(str_of(p, "id").to_string());
     }
     let applied: Applied = apply_fenced(cloud, &nothing, &obs, &changes, progress, fence).await?;
+    for name in &with_their_network {
+        progress.note(&format!("  - subnet {name}  (with its network)"));
+    }
     Ok(Destroyed {
-        deleted: applied.deleted,
+        deleted: applied.deleted + with_their_network.len(),
         deleted_ports,
     })
+}
+
+/// Neutron deletes a network's subnets with the network (`delete_network`
+/// in neutron/db/db_base_plugin_v2.py), so a subnet whose network this
+/// destroy deletes needs no call of its own: those deletes are dropped
+/// from `changes`, and their names returned. A subnet on a network kuryr6
+/// does not own is still deleted by itself.
+fn drop_subnets_of_deleted_networks(changes: &mut ChangeSet, obs: &Observed) -> Vec<String> {
+    let deleted_networks: BTreeSet<String> = changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && matches!(c.target, Target::Network { .. }))
+        .filter_map(|c| c.id.clone())
+        .collect();
+    let goes_with_network = |c: &Change| {
+        c.action == Action::Delete
+            && matches!(c.target, Target::Subnet { .. })
+            && obs.owned(&Kind::Subnet).iter().any(|s| {
+                Some(str_of(s, "id")) == c.id.as_deref()
+                    && deleted_networks.contains(str_of(s, "network_id"))
+            })
+    };
+    let mut dropped = Vec::new();
+    changes.changes.retain(|c| {
+        let drop = goes_with_network(c);
+        if drop {
+            dropped.push(c.target.step().1.to_string());
+        }
+        !drop
+    });
+    dropped
 }
 
 fn describe_port(p: &Value, kuryr: bool) -> String {

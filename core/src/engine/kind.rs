@@ -51,8 +51,8 @@ pub struct Row {
     /// first; every delete wave comes before every upsert wave. Kinds that
     /// do not depend on each other share a wave, so that Octavia's work
     /// (it provisions after answering) overlaps Neutron's: a load balancer
-    /// is made beside the router interfaces (it needs only its subnet) and
-    /// deleted beside them and the rules.
+    /// is made beside the router interfaces and the rules (it needs only
+    /// its subnet, so it waits for nothing slower) and deleted beside them.
     pub delete_wave: u8,
     pub upsert_wave: u8,
     /// Octavia's: one change at a time per load balancer.
@@ -97,7 +97,7 @@ static TABLE: [Row; 10] = [
     row(R::Router,        Some(S::Router),        S::Router,        Some(Kind::Router),            4,     6,     false,  false),
     row(R::Interface,     None,                   S::Router,        None,                          3,     8,     false,  false),
     row(R::SecurityGroup, Some(S::SecurityGroup), S::SecurityGroup, Some(Kind::SecurityGroup),     4,     6,     false,  false),
-    row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     7,     false,  true),
+    row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     8,     false,  true),
     row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      3,     8,     true,   false),
     row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          1,     10,    true,   false),
     row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              2,     9,     true,   false),

@@ -23,20 +23,30 @@ pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The first pause after a write: a provider that works in place (the
 /// OVN provider, a no-op amphora) is done within tens of milliseconds.
 const POLL_FIRST: Duration = Duration::from_millis(20);
-/// The longest pause between two polls: an amphora that boots for minutes
-/// costs two requests a second, not four; the local Octavia, which takes
-/// about 1.4 s for the seed's tree, is seen ACTIVE at most this late.
-const POLL_CEILING: Duration = Duration::from_millis(500);
+/// The longest pause between two polls while a change is young: the
+/// local Octavia takes about a second for the seed's tree, and is seen
+/// ACTIVE at most this late (a 500 ms ceiling cost up to half a second).
+const POLL_CEILING_SOON: Duration = Duration::from_millis(200);
+/// How long a change counts as young.
+const POLL_SOON_FOR: Duration = Duration::from_secs(3);
+/// The longest pause after that: an amphora that boots for minutes costs
+/// one request a second.
+const POLL_CEILING: Duration = Duration::from_secs(1);
 const BUSY_RETRIES: usize = 40;
 
-/// Pauses between polls: `POLL_FIRST`, doubling up to `POLL_CEILING`.
+/// Pauses between polls: `POLL_FIRST`, doubling up to `POLL_CEILING_SOON`
+/// for the first `POLL_SOON_FOR`, then up to `POLL_CEILING`.
 pub(super) struct Poll {
     next: Duration,
+    started: tokio::time::Instant,
 }
 
 impl Poll {
     pub(super) fn new() -> Poll {
-        Poll { next: POLL_FIRST }
+        Poll {
+            next: POLL_FIRST,
+            started: tokio::time::Instant::now(),
+        }
     }
 
     /// The pause the next `sleep` takes.
@@ -46,7 +56,12 @@ impl Poll {
 
     pub(super) async fn sleep(&mut self) {
         tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(POLL_CEILING);
+        let ceiling = if self.started.elapsed() < POLL_SOON_FOR {
+            POLL_CEILING_SOON
+        } else {
+            POLL_CEILING
+        };
+        self.next = (self.next * 2).min(ceiling);
     }
 }
 

@@ -568,6 +568,55 @@ async fn the_fully_populated_create_recovers_from_ambiguous_answers_in_the_same_
     }
 }
 
+/// Neutron deletes a network's subnets with it: destroy makes no subnet
+/// delete of its own for them, yet counts and removes them; a subnet on a
+/// network that is no longer the pipeline's is still deleted by itself.
+#[tokio::test]
+async fn destroy_leaves_subnets_to_their_networks_delete() {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let made = cloud.snapshot(&Kind::Subnet).len();
+    assert_eq!(made, 2);
+    cloud.reset_calls();
+    let done = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    assert_eq!(cloud.calls(Verb::Delete, &Kind::Subnet), 0);
+    assert_eq!(cloud.calls(Verb::Delete, &Kind::Network), 2);
+    assert!(cloud.snapshot(&Kind::Subnet).is_empty());
+    // Every resource counted: 2 networks, 2 subnets, the router and its 2
+    // interfaces, the group, the load balancer tree (LB, listener, pool, 2
+    // members) — rules go with their group.
+    assert_eq!(done.deleted, 13, "{done:?}");
+
+    // `services` is no longer the pipeline's (untagged, renamed, no
+    // creation marker): it stays, and its subnet is deleted alone.
+    converge(&cloud, &plan, RunOptions::default())
+        .await
+        .unwrap();
+    let services = named(&cloud.snapshot(&Kind::Network), "services")[0].clone();
+    cloud
+        .update(
+            &Kind::Network,
+            &id(&services),
+            json!({ "tags": [], "name": "services-kept", "description": "" }),
+        )
+        .await
+        .unwrap();
+    cloud.reset_calls();
+    destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+        .await
+        .unwrap();
+    assert_eq!(cloud.calls(Verb::Delete, &Kind::Subnet), 1);
+    assert_eq!(cloud.calls(Verb::Delete, &Kind::Network), 1);
+    let left = cloud.snapshot(&Kind::Network);
+    assert_eq!((left.len(), &left[0]["name"]), (1, &json!("services-kept")));
+    assert!(cloud.snapshot(&Kind::Subnet).is_empty());
+}
+
 #[tokio::test]
 async fn destroy_removes_only_what_the_pipeline_owns() {
     let cloud = FakeCloud::new();
