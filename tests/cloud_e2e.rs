@@ -1353,3 +1353,71 @@ loadbalancer = "default/kubernetes-ovnlb"
     ]);
     cloud.openstack_ok(&["network", "delete", bystander_net["id"].as_str().unwrap()]);
 }
+
+/// README's "Quick start against your cloud", run as written in its order
+/// (check, offline plan, plan, run, destroy) against the local cloud: only
+/// the placeholders change (the binary this test built for
+/// `target/release/kuryr6`, the local cloud's name for `mycloud`, a scratch
+/// directory for `/etc/kuryr6`). Each command must succeed; `run` leaves
+/// the guide's networks and kuryr.conf, `destroy` takes the networks away.
+#[test]
+fn the_readme_quick_start_runs_as_written() {
+    let _turn = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline("seed-ipv6", SEED);
+    clean(&cloud, &s);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block: Vec<&str> = readme
+        .split_once("## Quick start against your cloud\n\n")
+        .expect("README has its quick start")
+        .1
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        block.first(),
+        Some(&"cargo build --release"),
+        "the block's first command builds kuryr6: {block:?}"
+    );
+    let out_dir = s.dir.join("etc-kuryr6");
+    let binary = env!("CARGO_BIN_EXE_kuryr6");
+    let commands: Vec<Vec<String>> = block[1..]
+        .iter()
+        .map(|line| {
+            // What follows a command on its line is a comment.
+            let command = line.split(" #").next().unwrap();
+            command
+                .split_whitespace()
+                .map(|word| match word {
+                    "target/release/kuryr6" => binary.to_string(),
+                    "mycloud" => cloud.env["OS_CLOUD"].clone(),
+                    "/etc/kuryr6" => out_dir.display().to_string(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    let verbs: Vec<&str> = commands.iter().map(|c| c[1].as_str()).collect();
+    assert_eq!(
+        verbs,
+        ["check", "plan", "plan", "run", "destroy"],
+        "{block:?}"
+    );
+    for command in &commands {
+        let mut cmd = std::process::Command::new(&command[0]);
+        cmd.args(&command[1..]).current_dir(repo());
+        cloud.apply_env(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert_ok(&out);
+        match command[1].as_str() {
+            "run" => {
+                assert!(stdout(&out).contains("16 created"), "{}", stdout(&out));
+                assert_eq!(ids_tagged(&cloud, &["network", "list"]).len(), 2);
+                assert!(out_dir.join("kuryr.conf").is_file());
+            }
+            "destroy" => assert!(ids_tagged(&cloud, &["network", "list"]).is_empty()),
+            _ => {}
+        }
+    }
+}

@@ -870,3 +870,132 @@ fn registry_credentials_are_traded_for_a_token_and_never_printed() {
         }
     }
 }
+
+/// The fenced ```sh block under `heading` in a README, line by line.
+fn sh_block(readme: &str, heading: &str) -> Vec<String> {
+    let after = readme
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("no `{heading}` section:\n{readme}"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("no sh block under `{heading}`"))
+        .0;
+    block.lines().map(str::to_string).collect()
+}
+
+/// `plugin new`'s README, "Ship it", run as a vendor and an operator would:
+/// every command of its block in the order written (only the example
+/// registry replaced by the local one), each one's success asserted, with
+/// the pipeline edited as the block's comment says. (Pushed before it is
+/// signed, the plugin would go out unsigned, and `plugin lock` refuses
+/// that: `unsigned_is_refused_unless_allowed_and_then_recorded_and_warned`.)
+/// The component is a shipped plugin in the place `cargo build` puts the
+/// scaffold's (core/tests/scaffold.rs builds and tests the scaffold itself).
+#[test]
+fn the_scaffold_readme_ship_it_block_runs_as_written() {
+    let reg = registry();
+    let s = Scratch::new("readme-ship");
+    let dir = s.path("acme-names");
+    ok(s.kuryr6(&[
+        "plugin",
+        "new",
+        "acme-names",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]));
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let lines = sh_block(&readme, "## Ship it");
+    let built = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("minisign -S -s acme.key -m "))
+        .expect("the block signs the built component")
+        .to_string();
+    std::fs::create_dir_all(dir.join(&built).parent().unwrap()).unwrap();
+    std::fs::copy(wasm("naming"), dir.join(&built)).unwrap();
+    // The key pair, as the block's first comment says (-W: no passphrase).
+    let keygen = Command::new("minisign")
+        .args(["-G", "-W", "-p", "acme.pub", "-s", "acme.key"])
+        .current_dir(&dir)
+        .output()
+        .expect("minisign (installed by scripts/registry/up.sh)");
+    assert_success(&keygen);
+
+    let example = "oci://registry.example.com/acme/acme-names:0.1.0";
+    let source = s.repo(&reg, "acme-names");
+    let mut commands: Vec<String> = Vec::new();
+    for line in &lines {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // What follows a command on its line is a comment.
+        let command = line.split(" #").next().unwrap().trim();
+        commands.push(command.replace(example, &source));
+    }
+    assert!(
+        commands.iter().all(|c| !c.contains("example.com")),
+        "a command names a registry the test did not replace: {commands:?}"
+    );
+    assert_eq!(
+        commands
+            .iter()
+            .map(|c| c.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "minisign -S -s",
+            "kuryr6 plugin push",
+            "kuryr6 plugin pull",
+            "kuryr6 plugin lock",
+            "kuryr6 plugin verify",
+        ],
+        "the block's commands changed; this test runs them in order"
+    );
+
+    // The operator's edit, as the block's comment shows it.
+    let pipeline = std::fs::read_to_string(dir.join("pipeline.toml")).unwrap();
+    let plugin_table = pipeline
+        .split("[[plugin]]")
+        .nth(1)
+        .and_then(|t| t.split("\n[").next())
+        .expect("the scaffold's pipeline has a [[plugin]] table")
+        .to_string();
+    let pipeline = pipeline.replace(
+        &plugin_table,
+        &format!("\nsource = \"{source}\"\ntrusted_keys = [\"acme.pub\"]\n"),
+    );
+    std::fs::write(dir.join("pipeline.toml"), pipeline).unwrap();
+
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kuryr6")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for command in &commands {
+        let out = Command::new("bash")
+            .args(["-c", command])
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("XDG_CACHE_HOME", s.path("cache"))
+            .env("XDG_CONFIG_HOME", s.path("config"))
+            .env_remove("KURYR6_PLUGIN_STORE")
+            .env_remove("KURYR6_TRUSTED_KEYS")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "`{command}` failed: {}", text(&out));
+    }
+    let lock = std::fs::read_to_string(dir.join("kuryr6.lock")).unwrap();
+    assert!(lock.contains(&source), "{lock}");
+    // The layer is the component the vendor built and signed, by its digest.
+    assert_eq!(lock_value(&lock, "layer"), sha256_of(&dir.join(&built)));
+    let key = std::fs::read_to_string(dir.join("acme.pub")).unwrap();
+    assert!(
+        key.lines()
+            .next()
+            .unwrap()
+            .ends_with(&lock_value(&lock, "signer")),
+        "signed by acme.key: {lock}"
+    );
+}

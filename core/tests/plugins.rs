@@ -954,3 +954,46 @@ fn the_cache_never_runs_an_artefact_someone_else_could_have_swapped() {
     std::fs::rename(dir.join("key.new"), dir.join("key")).unwrap();
     assert_eq!(load_site_prefix(&dir), compiled);
 }
+
+/// sdk/README.md's "Testing a plugin" commands, run as written from the
+/// repository root (the built kuryr6 for `kuryr6`): each succeeds, the
+/// first prints the plugin's output, the second the sha256 a pipeline pins.
+#[test]
+fn the_sdk_readme_testing_commands_run_as_written() {
+    let readme = std::fs::read_to_string(repo("sdk/README.md")).unwrap();
+    let block = readme
+        .split_once("## Testing a plugin")
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("sdk/README.md has a sh block under \"Testing a plugin\"")
+        .0;
+    let mut ran = Vec::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        // What follows a command on its line is a comment.
+        let words: Vec<&str> = line
+            .split(" #")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(words[0], "kuryr6", "{line}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
+            .args(&words[1..])
+            .current_dir(repo("."))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{line}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran.push((
+            words[2].to_string(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+    }
+    let verbs: Vec<&str> = ran.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(verbs, ["test", "info"]);
+    assert!(ran[0].1.contains("\"name\""), "{}", ran[0].1);
+    assert!(ran[1].1.contains(&sha("naming")), "{}", ran[1].1);
+}

@@ -64,7 +64,7 @@ impl LocalCloud {
         PathBuf::from(&self.env["KURYR6_VENV_BIN"]).join(tool)
     }
 
-    fn apply_env(&self, cmd: &mut Command) {
+    pub fn apply_env(&self, cmd: &mut Command) {
         for k in ["OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CLOUD"] {
             cmd.env(k, &self.env[k]);
         }

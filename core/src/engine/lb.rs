@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The first pause after a write: a provider that works in place (the
 /// OVN provider, a no-op amphora) is done within tens of milliseconds.
-const POLL_FIRST: Duration = Duration::from_millis(20);
+const POLL_FIRST: Duration = Duration::from_millis(40);
 /// The longest pause between two polls while a change is young: the
-/// local Octavia takes about a second for the seed's tree, and is seen
-/// ACTIVE at most this late (a 500 ms ceiling cost up to half a second).
-const POLL_CEILING_SOON: Duration = Duration::from_millis(200);
+/// local Octavia takes about a second for the seed's tree, seen ACTIVE at
+/// most this late in six polls (200 ms took eight; 500 ms wasted up to
+/// half a second).
+const POLL_CEILING_SOON: Duration = Duration::from_millis(300);
 /// How long a change counts as young.
 const POLL_SOON_FOR: Duration = Duration::from_secs(3);
 /// The longest pause after that: an amphora that boots for minutes costs
