@@ -925,13 +925,7 @@ octavia_provider = "{provider}"
     );
 
     // A re-run writes nothing; destroy leaves nothing of it.
-    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
-    assert_ok(&again);
-    assert!(
-        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
-        "{}",
-        stdout(&again)
-    );
+    assert_writes_nothing(&cloud, &s.dir, &["run", &s.pipeline(), "--out", "out"]);
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
     assert!(tagged(&["security", "group", "list"]).is_empty());
     assert!(tagged(&["network", "list"]).is_empty());
@@ -991,6 +985,20 @@ fn nb_rows(dir: &std::path::Path, table: &str, columns: &str) -> Vec<Vec<Value>>
         .unwrap()
         .iter()
         .map(|row| row.as_array().unwrap().clone())
+        .collect()
+}
+
+/// The ports `openstack port list ARGS` shows whose name starts with `prefix`.
+fn ports_named(cloud: &LocalCloud, args: &[&str], prefix: &str) -> Vec<Value> {
+    let mut all = vec!["port", "list"];
+    all.extend_from_slice(args);
+    cloud
+        .openstack(&all)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["Name"].as_str().unwrap().starts_with(prefix))
+        .cloned()
         .collect()
 }
 
@@ -1075,14 +1083,11 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
     let vip = cloud.openstack(&["port", "show", &format!("octavia-lb-{lb_id}")]);
     assert_eq!(vip["device_owner"], "Octavia", "{vip}");
     assert_eq!(vip["fixed_ips"][0]["ip_address"], "fd10:0:0:2::1", "{vip}");
-    let vrrp: Vec<Value> = cloud
-        .openstack(&["port", "list", "--network", &services, "--long"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-vrrp-"))
-        .cloned()
-        .collect();
+    let vrrp = ports_named(
+        &cloud,
+        &["--network", &services, "--long"],
+        "octavia-lb-vrrp-",
+    );
     assert_eq!(vrrp.len(), 1, "one amphora, one VRRP port: {vrrp:?}");
     assert_eq!(vrrp[0]["Device Owner"], "compute:nova", "{vrrp:?}");
     let vrrp = cloud.openstack(&["port", "show", vrrp[0]["ID"].as_str().unwrap()]);
@@ -1114,24 +1119,11 @@ fn the_seed_converges_and_destroys_clean_on_ml2_ovn_with_metadata() {
     networks.sort();
     assert_eq!(networks, ["fd10:0:0:1::1/64", "fd10:0:0:2::fffe/112"]);
 
-    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
-    assert_ok(&again);
-    assert!(
-        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
-        "{}",
-        stdout(&again)
-    );
+    assert_writes_nothing(&cloud, &s.dir, &["run", &s.pipeline()]);
 
     let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
     assert_ok(&destroyed);
-    let octavia_ports: Vec<Value> = cloud
-        .openstack(&["port", "list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-"))
-        .cloned()
-        .collect();
+    let octavia_ports = ports_named(&cloud, &[], "octavia-lb-");
     assert!(octavia_ports.is_empty(), "left: {octavia_ports:?}");
     for (kind, name) in [
         ("network", "pods"),
@@ -1285,19 +1277,11 @@ loadbalancer = "default/kubernetes-ovnlb"
     let vip = cloud.openstack(&["port", "show", &format!("ovn-lb-vip-{lb_id}")]);
     assert_eq!(vip["fixed_ips"][0]["ip_address"], "fd10:0:0:2::1", "{vip}");
     let services = cloud.openstack(&["network", "show", "services-ovnlb"]);
-    let amphora_ports: Vec<Value> = cloud
-        .openstack(&[
-            "port",
-            "list",
-            "--network",
-            services["id"].as_str().unwrap(),
-        ])
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["Name"].as_str().unwrap().starts_with("octavia-lb-"))
-        .cloned()
-        .collect();
+    let amphora_ports = ports_named(
+        &cloud,
+        &["--network", services["id"].as_str().unwrap()],
+        "octavia-lb-",
+    );
     assert!(amphora_ports.is_empty(), "{amphora_ports:?}");
 
     // OVN's Northbound database: the pipeline's VIP and its backends.
@@ -1318,13 +1302,7 @@ loadbalancer = "default/kubernetes-ovnlb"
         "{vips}"
     );
 
-    let again = cloud.kuryr6(&s.dir, &["run", &s.pipeline(), "--out", "out"]);
-    assert_ok(&again);
-    assert!(
-        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
-        "{}",
-        stdout(&again)
-    );
+    assert_writes_nothing(&cloud, &s.dir, &["run", &s.pipeline(), "--out", "out"]);
 
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
     assert_eq!(

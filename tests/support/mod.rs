@@ -186,6 +186,19 @@ pub fn stderr(o: &Output) -> String {
 }
 
 #[track_caller]
+/// Runs kuryr6 with `args` again: it must succeed and write nothing.
+/// Returns its output for further checks.
+pub fn assert_writes_nothing(cloud: &LocalCloud, dir: &Path, args: &[&str]) -> Output {
+    let again = cloud.kuryr6(dir, args);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 0 adopted, 0 deleted"),
+        "{}",
+        stdout(&again)
+    );
+    again
+}
+
 pub fn assert_ok(o: &Output) {
     assert!(
         o.status.success(),
