@@ -657,16 +657,38 @@ async fn create_record<C: Cloud>(
         let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
         return Err(e.into());
     }
-    // One read after the create settles a race of first runs (the oldest
-    // record is the lease) and a release before this lease at work (its
-    // live record, found by name, excludes).
+    // One read after the create settles a race of first runs and a release
+    // before this lease at work. This run keeps its record only when no
+    // other record is live: Neutron's `created_at` has whole seconds, so
+    // "the oldest" cannot tell two records of one second apart, and a run
+    // that read before the other's create already holds its own (seen in
+    // CI: both kept theirs). Both may yield; the jittered pause and the
+    // next read then let one of them through.
     let records = read(cloud, pipeline).await?;
+    let now = now_secs();
+    let rival = records.iter().any(|v| {
+        str_of(v, "id") != id
+            && Holder::parse(str_of(v, "description"))
+                .is_some_and(|h| h.token != me.token && h.live(now, &me))
+    });
     match the_record(&records, pipeline) {
-        Some(r) if str_of(&r, "id") == id && live_other(&records, pipeline, &me).is_none() => Ok(
-            Some(Lease::new(&id, pipeline, token, revision(&r), since, 0)),
-        ),
+        Some(r)
+            if str_of(&r, "id") == id
+                && !rival
+                && live_other(&records, pipeline, &me).is_none() =>
+        {
+            Ok(Some(Lease::new(
+                &id,
+                pipeline,
+                token,
+                revision(&r),
+                since,
+                0,
+            )))
+        }
         _ => {
             let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..250))).await;
             Ok(None)
         }
     }
