@@ -688,7 +688,7 @@ async fn create_record<C: Cloud>(
         }
         _ => {
             let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..250))).await;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..50))).await;
             Ok(None)
         }
     }
