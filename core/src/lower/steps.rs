@@ -2,7 +2,7 @@
 //! fields filled from the guide's defaults and from the steps before it.
 
 use super::layout::{LbChoices, api_loadbalancer, default_layout, default_resource_tags};
-use super::{DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, Lowerer};
+use super::{DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, Lowerer, text};
 use crate::addr;
 use crate::diag::{Code, Diagnostic};
 use crate::pipeline::*;
@@ -281,7 +281,6 @@ fn lower_loadbalancer(
         None => None,
     };
     let guide = LbChoices::default();
-    let text = |v: &Option<S<String>>| v.as_ref().map(|x| x.get_ref().clone());
     let choices = LbChoices {
         algorithm: text(&r.algorithm),
         listener_port: l.port(&r.listener_port, guide.listener_port, "listener_port"),
@@ -298,7 +297,6 @@ fn lower_loadbalancer(
 }
 
 fn lower_emit(l: &mut Lowerer, r: &RawStep, earlier: &[Step], pipeline: &str, span: Span) -> Emit {
-    let text = |v: &Option<S<String>>| v.as_ref().map(|s| s.get_ref().clone());
     let first_subnet = |role: Role| {
         earlier.iter().find_map(|s| match s {
             Step::Subnet(s) if s.role == role => Some(s.name.clone()),

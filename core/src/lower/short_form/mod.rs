@@ -10,6 +10,7 @@ use super::layout::{
 };
 use super::{
     DEFAULT_LB_NAME, DEFAULT_MEMBER_MODE, DEFAULT_OVS_BRIDGE, DEFAULT_POD_ACCESS_GROUP, Lowerer,
+    text,
 };
 use crate::addr;
 use crate::pipeline::*;
@@ -286,7 +287,6 @@ fn loadbalancer(
             l.spans.set(&name, field, v.span());
         }
     }
-    let text = |v: &Option<S<String>>| v.as_ref().map(|x| x.get_ref().clone());
     let choices = LbChoices {
         algorithm: text(&plan.lb_algorithm),
         provider: text(&plan.lb_provider),
