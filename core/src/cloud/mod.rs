@@ -65,6 +65,12 @@ impl Kind {
         }
     }
 
+    /// Whether the API takes this kind's creates in one bulk POST
+    /// (`{"networks": […]}`); the ones kuryr6 makes in numbers.
+    pub fn bulk_create(&self) -> bool {
+        matches!(self, Kind::Network | Kind::Subnet | Kind::SecurityGroupRule)
+    }
+
     /// Path below the service endpoint (Neutron's `/v2.0` included).
     pub fn path(&self) -> String {
         match self {
@@ -124,6 +130,10 @@ impl fmt::Display for Kind {
         f.pad(self.singular())
     }
 }
+
+/// What every `Cloud` call answers; short so that the trait's signatures
+/// and their implementations read on one line.
+pub type CloudResult<T> = Result<T, CloudError>;
 
 /// What went wrong talking to the cloud. Never carries a secret: bodies of
 /// requests are not included, only the API's error message.
@@ -198,26 +208,26 @@ pub type Query = Vec<(String, String)>;
 #[allow(async_fn_in_trait)]
 pub trait Cloud {
     /// Project id of the authenticated scope (goes into kuryr.conf).
-    async fn project_id(&self) -> Result<String, CloudError>;
+    async fn project_id(&self) -> CloudResult<String>;
     /// Whether the catalog offers this service.
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError>;
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError>;
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError>;
+    async fn has_service(&self, service: Service) -> CloudResult<bool>;
+    async fn list(&self, kind: &Kind, query: &Query) -> CloudResult<Vec<Value>>;
+    async fn get(&self, kind: &Kind, id: &str) -> CloudResult<Value>;
     /// One POST of `body` (the inner object); returns the created resource.
     /// See the trait's notes on ambiguous failures and tags.
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError>;
+    async fn create(&self, kind: &Kind, body: Value) -> CloudResult<Value>;
     /// Creates several resources of one kind; the result is in the order of
     /// `bodies`. Neutron creates networks, subnets and rules in one call;
     /// elsewhere this is one create after the other. After an ambiguous
     /// failure any subset of `bodies` may exist.
-    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> CloudResult<Vec<Value>> {
         let mut made = Vec::with_capacity(bodies.len());
         for body in bodies {
             made.push(self.create(kind, body).await?);
         }
         Ok(made)
     }
-    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError>;
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> CloudResult<Value>;
     /// `update`, applied only if the resource is still at `revision`
     /// (Neutron's `revision_number`, sent as `If-Match:
     /// revision_number=N`): a compare-and-swap. `RevisionChanged` when it
@@ -230,7 +240,7 @@ pub trait Cloud {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError>;
+    ) -> CloudResult<Value>;
     /// `update_if` for a lease renewal: sent at once, never queued behind
     /// this client's other requests or the pause a 429 set, and tried once
     /// with a short time limit, so that a busy or throttled run renews
@@ -241,24 +251,24 @@ pub trait Cloud {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         self.update_if(kind, id, body, revision).await
     }
     /// `get` in the lane of `update_if_now` (a renewal's read-back).
-    async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         self.get(kind, id).await
     }
     /// The names of the load-balancer providers Octavia enables (`GET
     /// /v2/lbaas/providers`), asked only by a pipeline that names one.
-    async fn lb_providers(&self) -> Result<Vec<String>, CloudError>;
+    async fn lb_providers(&self) -> CloudResult<Vec<String>>;
     /// A resource already gone counts as deleted.
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError>;
+    async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()>;
     /// Deletes a load balancer with everything under it in one call
     /// (Octavia: `DELETE /v2/lbaas/loadbalancers/{id}?cascade=true` takes
     /// its listeners, pools, members, health monitors and L7 policies).
     /// Octavia finishes the work after answering: the load balancer stays
     /// `PENDING_DELETE` until it is gone. Already gone counts as deleted.
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError>;
+    async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()>;
     /// Octavia's batch member update (`PUT /v2/lbaas/pools/{id}/members`):
     /// `members` (create bodies) become the pool's members, matched with
     /// the ones it has by address and port; without `additive_only` the
@@ -269,18 +279,18 @@ pub trait Cloud {
         pool_id: &str,
         members: Vec<Value>,
         additive_only: bool,
-    ) -> Result<(), CloudError>;
+    ) -> CloudResult<()>;
     /// Sets the tags of a resource that has none yet (one just created):
     /// one call where the API replaces a tag set at once (Neutron:
     /// `PUT …/{id}/tags`). On a resource with tags it would drop them: use
     /// `add_tags` there.
-    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> CloudResult<()> {
         self.add_tags(kind, id, tags).await
     }
     /// Adds tags to a resource, keeping the ones it has (Neutron:
     /// `PUT …/{id}/tags/{tag}`; Octavia: an update of `tags`). Safe to
     /// repeat.
-    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> CloudResult<()> {
         let current = self.get(kind, id).await?;
         match with_tags(&current, tags) {
             // `tags` in an update replace the resource's tags (see `update`).
@@ -297,5 +307,5 @@ pub trait Cloud {
         router_id: &str,
         subnet_id: &str,
         add: bool,
-    ) -> Result<(), CloudError>;
+    ) -> CloudResult<()>;
 }

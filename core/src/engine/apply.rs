@@ -213,6 +213,7 @@ impl<C: Cloud> Context<'_, C> {
                 .collect(),
             Task::Tree(c, children) => lb_tree::create(cloud, plan, own, ids, c, children)
                 .await
+                .unwrap_or_else(|e| one_error_for_all(e, 1 + children.len()))
                 .into_iter()
                 .zip(std::iter::once(c).chain(children.iter().copied()))
                 .map(|(r, c)| (Op::Upsert, c, r))

@@ -1,7 +1,9 @@
 //! The kinds of resource a pipeline manages, and what the engine knows of
 //! each, in one table (`TABLE`, read through `TargetKind::row`): the step
 //! that declares it, the cloud collection that holds it, its dependency
-//! waves, whether Octavia serves it, whether its creates go in bulk.
+//! waves, whether Octavia serves it. Whether its creates go in bulk is
+//! the collection's fact (`cloud::Kind::bulk_create`), which the API
+//! client reads too.
 //! Observe, diff and apply read it instead of each keeping its own
 //! (step, kind) match.
 //!
@@ -57,8 +59,6 @@ pub struct Row {
     pub upsert_wave: u8,
     /// Octavia's: one change at a time per load balancer.
     pub octavia: bool,
-    /// Neutron takes its creates in one bulk call.
-    pub bulk_create: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -70,7 +70,6 @@ const fn row(
     delete_wave: u8,
     upsert_wave: u8,
     octavia: bool,
-    bulk_create: bool,
 ) -> Row {
     Row {
         kind,
@@ -80,7 +79,6 @@ const fn row(
         delete_wave,
         upsert_wave,
         octavia,
-        bulk_create,
     }
 }
 
@@ -91,17 +89,17 @@ use TargetKind as R;
 /// a test holds the two together).
 #[rustfmt::skip]
 static TABLE: [Row; 10] = [
-    //  kind              step                    declared by       collection                     delete upsert octavia bulk
-    row(R::Network,       Some(S::Network),       S::Network,       Some(Kind::Network),           5,     6,     false,  true),
-    row(R::Subnet,        Some(S::Subnet),        S::Subnet,        Some(Kind::Subnet),            4,     7,     false,  true),
-    row(R::Router,        Some(S::Router),        S::Router,        Some(Kind::Router),            4,     6,     false,  false),
-    row(R::Interface,     None,                   S::Router,        None,                          3,     8,     false,  false),
-    row(R::SecurityGroup, Some(S::SecurityGroup), S::SecurityGroup, Some(Kind::SecurityGroup),     4,     6,     false,  false),
-    row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     8,     false,  true),
-    row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      3,     8,     true,   false),
-    row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          1,     10,    true,   false),
-    row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              2,     9,     true,   false),
-    row(R::Member,        None,                   S::Loadbalancer,  None,                          1,     10,    true,   false),
+    //  kind              step                    declared by       collection                     delete upsert octavia
+    row(R::Network,       Some(S::Network),       S::Network,       Some(Kind::Network),           5,     6,     false),
+    row(R::Subnet,        Some(S::Subnet),        S::Subnet,        Some(Kind::Subnet),            4,     7,     false),
+    row(R::Router,        Some(S::Router),        S::Router,        Some(Kind::Router),            4,     6,     false),
+    row(R::Interface,     None,                   S::Router,        None,                          3,     8,     false),
+    row(R::SecurityGroup, Some(S::SecurityGroup), S::SecurityGroup, Some(Kind::SecurityGroup),     4,     6,     false),
+    row(R::Rule,          None,                   S::SecurityGroup, Some(Kind::SecurityGroupRule), 3,     8,     false),
+    row(R::LoadBalancer,  Some(S::Loadbalancer),  S::Loadbalancer,  Some(Kind::LoadBalancer),      3,     8,     true),
+    row(R::Listener,      None,                   S::Loadbalancer,  Some(Kind::Listener),          1,     10,    true),
+    row(R::Pool,          None,                   S::Loadbalancer,  Some(Kind::Pool),              2,     9,     true),
+    row(R::Member,        None,                   S::Loadbalancer,  None,                          1,     10,    true),
 ];
 
 impl TargetKind {
@@ -156,8 +154,7 @@ impl TargetKind {
 
     /// The collection its creates go to in one bulk call, if they do.
     pub fn bulk_collection(self) -> Option<Kind> {
-        let row = self.row();
-        row.bulk_create.then(|| row.collection.clone()).flatten()
+        self.collection().filter(Kind::bulk_create)
     }
 }
 

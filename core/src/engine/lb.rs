@@ -233,6 +233,18 @@ pub(super) fn need(what: &str, id: Option<&str>) -> Result<String, EngineError> 
     })
 }
 
+/// The id of pool `pool` of load balancer `loadbalancer`, which a member's
+/// change needs made or found first.
+fn pool_id(ids: &IdMap, loadbalancer: &str, pool: &str) -> Result<String, EngineError> {
+    need(
+        &format!("pool `{pool}`"),
+        ids.get_target(&Target::Pool {
+            loadbalancer: loadbalancer.to_string(),
+            name: pool.to_string(),
+        }),
+    )
+}
+
 /// Tags an Octavia object found under another owner (`--adopt`), when its
 /// load balancer takes changes.
 async fn adopt<C: Cloud>(
@@ -249,13 +261,7 @@ async fn adopt<C: Cloud>(
         Target::Member {
             loadbalancer, pool, ..
         } => {
-            let pool_id = need(
-                &format!("pool `{pool}`"),
-                ids.get_target(&Target::Pool {
-                    loadbalancer: loadbalancer.clone(),
-                    name: pool.clone(),
-                }),
-            )?;
+            let pool_id = pool_id(ids, loadbalancer, pool)?;
             (Kind::Member { pool_id }, loadbalancer)
         }
         _ => return Ok(()),
@@ -425,14 +431,9 @@ async fn upsert_member<C: Cloud>(
     (loadbalancer, pool, name): (&String, &String, &String),
 ) -> Result<Option<String>, EngineError> {
     let (lb, lb_id) = lb_and_id(plan, ids, loadbalancer)?;
-    let pool_id = need(
-        &format!("pool `{pool}`"),
-        ids.get_target(&Target::Pool {
-            loadbalancer: loadbalancer.clone(),
-            name: pool.clone(),
-        }),
-    )?;
-    let kind = Kind::Member { pool_id };
+    let kind = Kind::Member {
+        pool_id: pool_id(ids, loadbalancer, pool)?,
+    };
     if c.action == Action::Replace
         && let Some(old) = &c.id
     {

@@ -172,22 +172,9 @@ fn cascade_refusal(
 }
 
 /// Creates load balancer `c` with `children` in one call. One result per
-/// change, `c` first, then `children` in order.
+/// change, `c` first, then `children` in order; an error before the call
+/// is every change's error.
 pub async fn create<C: Cloud>(
-    cloud: &C,
-    plan: &Plan,
-    own: &Ownership,
-    ids: &IdMap,
-    c: &Change,
-    children: &[&Change],
-) -> Vec<Result<Option<String>, EngineError>> {
-    match create_tree(cloud, plan, own, ids, c, children).await {
-        Ok(results) => results,
-        Err(e) => super::one_error_for_all(e, 1 + children.len()),
-    }
-}
-
-async fn create_tree<C: Cloud>(
     cloud: &C,
     plan: &Plan,
     own: &Ownership,

@@ -39,6 +39,11 @@ impl Out {
             esc(body)
         );
     }
+
+    /// A section's title at the left margin.
+    fn heading(&mut self, y: f64, title: &str) {
+        self.text(None, 20.0, y, 15.0, "start", "bold", "#1f2328", title);
+    }
 }
 
 fn node_id(n: &Node) -> String {
@@ -122,16 +127,7 @@ pub fn render(g: &Graph) -> String {
     let y = pending_changes(&mut o, g, y);
     let mut y = y;
     y += 40.0;
-    o.text(
-        None,
-        20.0,
-        y,
-        15.0,
-        "start",
-        "bold",
-        "#1f2328",
-        "Address plan (to scale)",
-    );
+    o.heading(y, "Address plan (to scale)");
     for p in &g.plans {
         y = address_plan(&mut o, p, y + 20.0);
     }
@@ -210,7 +206,7 @@ fn header(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
 /// load balancer and anything to delete; returns the y below.
 fn topology(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
     y += 16.0;
-    o.text(None, 20.0, y, 15.0, "start", "bold", "#1f2328", "Topology");
+    o.heading(y, "Topology");
     y += 12.0;
     let networks: Vec<&Node> = g.nodes.iter().filter(|n| n.kind == "network").collect();
     let count = networks.len().max(1) as f64;
@@ -287,16 +283,7 @@ fn pending_changes(o: &mut Out, g: &Graph, mut y: f64) -> f64 {
         .collect();
     if g.pending() > 0 {
         y += 34.0;
-        o.text(
-            None,
-            20.0,
-            y,
-            15.0,
-            "start",
-            "bold",
-            "#1f2328",
-            "Pending changes",
-        );
+        o.heading(y, "Pending changes");
         for n in g.nodes.iter().filter(|n| n.drift != Drift::Same) {
             y += 18.0;
             let (stroke, _) = n.drift.colors();

@@ -518,14 +518,14 @@ impl Host {
             let mismatch = |export: &str, e: wasmtime::Error| {
                 wasmtime::Error::new(ExportMismatch(format!("{contract}#{export}: {e:#}")))
             };
-            plugin
-                .transform_fn(store, instance)
+            let _: TransformFn = instance
+                .get_typed_func(&mut *store, plugin.exports.transform)
                 .map_err(|e| mismatch("plan.transform", e))?;
-            plugin
-                .name_fn(store, instance)
+            let _: NameFn = instance
+                .get_typed_func(&mut *store, plugin.exports.name)
                 .map_err(|e| mismatch("naming.name", e))?;
-            plugin
-                .check_fn(store, instance)
+            let _: CheckFn = instance
+                .get_typed_func(&mut *store, plugin.exports.check)
                 .map_err(|e| mismatch("policy.check", e))?;
             let describe = instance
                 .get_typed_func::<(), (RawInfo,)>(&mut *store, plugin.exports.describe)
@@ -694,7 +694,7 @@ impl Plugin {
         plan_json: &str,
     ) -> Result<Called<String>, PluginError> {
         let r = self.call(label, Hook::Plan.as_str(), limits, |store, instance| {
-            let f = self.transform_fn(store, instance)?;
+            let f: TransformFn = instance.get_typed_func(&mut *store, self.exports.transform)?;
             let (answer,) = f.call(&mut *store, (&facts.0, plan_json))?;
             Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
@@ -719,7 +719,7 @@ impl Plugin {
             ResourceKind::Emit => wt::ResourceKind::Emit,
         };
         let r = self.call(label, Hook::Naming.as_str(), limits, |store, instance| {
-            let f = self.name_fn(store, instance)?;
+            let f: NameFn = instance.get_typed_func(&mut *store, self.exports.name)?;
             let (answer,) = f.call(&mut *store, (kind, default_name, &context.0))?;
             Ok(answer.map(|s| s.0).map_err(|m| m.0))
         })?;
@@ -744,7 +744,7 @@ impl Plugin {
             })
             .collect();
         let r = self.call(label, Hook::Policy.as_str(), limits, |store, instance| {
-            let f = self.check_fn(store, instance)?;
+            let f: CheckFn = instance.get_typed_func(&mut *store, self.exports.check)?;
             let (answer,) = f.call(&mut *store, (&sites,))?;
             Ok(answer.map_err(|m| m.0).map(|list| {
                 list.0
@@ -763,30 +763,6 @@ impl Plugin {
             }))
         })?;
         refused(label, Hook::Policy, r)
-    }
-
-    fn transform_fn<'a>(
-        &self,
-        store: &mut Store<Ctx>,
-        instance: &Instance,
-    ) -> wasmtime::Result<TransformFn<'a>> {
-        instance.get_typed_func(store, self.exports.transform)
-    }
-
-    fn name_fn<'a>(
-        &self,
-        store: &mut Store<Ctx>,
-        instance: &Instance,
-    ) -> wasmtime::Result<NameFn<'a>> {
-        instance.get_typed_func(store, self.exports.name)
-    }
-
-    fn check_fn<'a>(
-        &self,
-        store: &mut Store<Ctx>,
-        instance: &Instance,
-    ) -> wasmtime::Result<CheckFn<'a>> {
-        instance.get_typed_func(store, self.exports.check)
     }
 
     /// Runs `f` on a fresh instance in a fresh store under `limits`, and

@@ -17,7 +17,7 @@
 //! Tests can count calls per verb and kind and inject faults: fail the Nth
 //! matching call before it acts, or after it acted (a lost answer).
 
-use super::{Cloud, CloudError, Kind, Query, Service};
+use super::{Cloud, CloudError, CloudResult, Kind, Query, Service};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -105,6 +105,8 @@ struct State {
     /// Octavia's enabled providers (`with_lb_providers`).
     lb_providers: Vec<String>,
     next_id: u64,
+    /// Ids count down (`with_ids_counting_down`).
+    ids_count_down: bool,
     /// Per collection, in creation order (lists come back in that order).
     store: HashMap<Kind, Vec<Value>>,
     calls: HashMap<(Verb, Option<Kind>), usize>,
@@ -132,6 +134,7 @@ impl FakeCloud {
                 // As the local cloud's Octavia (scripts/cloud/up.sh).
                 lb_providers: vec!["amphora".into()],
                 next_id: 0,
+                ids_count_down: false,
                 store: HashMap::new(),
                 calls: HashMap::new(),
                 faults: Vec::new(),
@@ -169,6 +172,15 @@ impl FakeCloud {
     /// interfaces carry that mode's device owner; see `routers`).
     pub fn with_router_mode(self, mode: RouterMode) -> Self {
         self.lock().router_mode = mode;
+        self
+    }
+
+    /// Ids made from now on sort before the ones made earlier. Neutron's
+    /// ids are random and its `created_at` has whole seconds, so two
+    /// resources of one second may sort either way; the default, rising
+    /// ids, shows only one of the two orders.
+    pub fn with_ids_counting_down(self) -> Self {
+        self.lock().ids_count_down = true;
         self
     }
 
@@ -288,8 +300,8 @@ impl FakeCloud {
         &self,
         verb: Verb,
         kind: Option<&Kind>,
-        op: impl FnOnce(&mut State) -> Result<T, CloudError>,
-    ) -> Result<T, CloudError> {
+        op: impl FnOnce(&mut State) -> CloudResult<T>,
+    ) -> CloudResult<T> {
         let mut st = self.lock();
         *st.calls.entry((verb, kind.cloned())).or_default() += 1;
         let mut fired = None;
@@ -346,24 +358,24 @@ fn is_octavia(kind: &Kind) -> bool {
 }
 
 impl Cloud for FakeCloud {
-    async fn project_id(&self) -> Result<String, CloudError> {
+    async fn project_id(&self) -> CloudResult<String> {
         self.pause().await;
         self.call(Verb::ProjectId, None, |st| Ok(st.project_id.clone()))
     }
 
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+    async fn has_service(&self, service: Service) -> CloudResult<bool> {
         self.pause().await;
         self.call(Verb::HasService, None, |st| {
             Ok(st.services.contains(&service))
         })
     }
 
-    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+    async fn lb_providers(&self) -> CloudResult<Vec<String>> {
         self.pause().await;
         self.call(Verb::Providers, None, |st| st.lb_providers())
     }
 
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+    async fn list(&self, kind: &Kind, query: &Query) -> CloudResult<Vec<Value>> {
         self.pause().await;
         self.call(Verb::List, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
@@ -378,7 +390,7 @@ impl Cloud for FakeCloud {
         })
     }
 
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         self.pause().await;
         self.call(Verb::Get, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
@@ -401,7 +413,7 @@ impl Cloud for FakeCloud {
     /// check Neutron makes of a bulk of rules first: all in one security
     /// group (`securitygroups_db.py`: `_validate_single_tenant_and_group`,
     /// `SecurityGroupNotSingleGroupRules`), else nothing is made.
-    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> CloudResult<Vec<Value>> {
         if *kind == Kind::SecurityGroupRule {
             let groups: HashSet<&Value> = bodies.iter().map(|b| &b["security_group_id"]).collect();
             if groups.len() > 1 {
@@ -419,7 +431,7 @@ impl Cloud for FakeCloud {
         Ok(made)
     }
 
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+    async fn create(&self, kind: &Kind, body: Value) -> CloudResult<Value> {
         self.pause().await;
         self.call(Verb::Create, Some(kind), |st| {
             if !st.services.contains(&kind.service()) {
@@ -429,7 +441,7 @@ impl Cloud for FakeCloud {
         })
     }
 
-    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> CloudResult<Value> {
         self.pause().await;
         self.call(Verb::Update, Some(kind), |st| st.update(kind, id, body))
     }
@@ -440,7 +452,7 @@ impl Cloud for FakeCloud {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         self.pause().await;
         self.call(Verb::Update, Some(kind), |st| {
             st.revision_is(kind, id, revision)?;
@@ -448,12 +460,12 @@ impl Cloud for FakeCloud {
         })
     }
 
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+    async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()> {
         self.pause().await;
         self.call(Verb::Delete, Some(kind), |st| st.delete(kind, id))
     }
 
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+    async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()> {
         self.pause().await;
         self.call(Verb::DeleteCascade, Some(&Kind::LoadBalancer), |st| {
             st.delete_cascade(lb_id)
@@ -465,7 +477,7 @@ impl Cloud for FakeCloud {
         pool_id: &str,
         members: Vec<Value>,
         additive_only: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         self.pause().await;
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
@@ -480,7 +492,7 @@ impl Cloud for FakeCloud {
         router_id: &str,
         subnet_id: &str,
         add: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         self.pause().await;
         self.call(Verb::RouterInterface, Some(&Kind::Router), |st| {
             st.router_interface(router_id, subnet_id, add)

@@ -45,6 +45,20 @@ impl State {
         Ok(())
     }
 
+    /// The id of pool `pool_id`'s load balancer, which must take changes now
+    /// (a member's change needs both).
+    pub(super) fn active_lb_of_pool(&self, pool_id: &str) -> Result<String, CloudError> {
+        let pool = self
+            .find(&Kind::Pool, pool_id)
+            .ok_or_else(|| not_found(&Kind::Pool, pool_id))?;
+        let lb_id = pool["loadbalancers"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        self.lb_must_be_active(&lb_id)?;
+        Ok(lb_id)
+    }
+
     pub(super) fn set_lb_status(&mut self, lb_id: &str, status: &str) {
         if let Some(lb) = self.find_mut(&Kind::LoadBalancer, lb_id) {
             lb["provisioning_status"] = json!(status);
@@ -333,15 +347,7 @@ impl State {
                 "Invalid input for field/attribute address.",
             ));
         }
-        let pool = self
-            .find(&Kind::Pool, pool_id)
-            .cloned()
-            .ok_or_else(|| not_found(&Kind::Pool, pool_id))?;
-        let lb_id = pool["loadbalancers"][0]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        self.lb_must_be_active(&lb_id)?;
+        let lb_id = self.active_lb_of_pool(pool_id)?;
         if let Some(s) = obj.get("subnet_id").filter(|s| !s.is_null())
             && !self.exists(&Kind::Subnet, s)
         {

@@ -12,7 +12,7 @@
 //!   members matched with the pool's by address and port; new ones made,
 //!   matched ones updated, the others deleted unless `additive_only`.
 
-use super::{State, not_found, rejected};
+use super::{State, rejected};
 use crate::cloud::{CloudError, Kind};
 use serde_json::{Map, Value, json};
 
@@ -197,15 +197,7 @@ impl State {
         let kind = Kind::Member {
             pool_id: pool_id.to_owned(),
         };
-        let pool = self
-            .find(&Kind::Pool, pool_id)
-            .cloned()
-            .ok_or_else(|| not_found(&Kind::Pool, pool_id))?;
-        let lb_id = pool["loadbalancers"][0]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        self.lb_must_be_active(&lb_id)?;
+        let lb_id = self.active_lb_of_pool(pool_id)?;
         let key = |m: &Value| (m["address"].to_string(), m["protocol_port"].to_string());
         let mut seen = std::collections::HashSet::new();
         for m in &members {

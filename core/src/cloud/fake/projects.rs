@@ -4,7 +4,7 @@
 //! network, stay hidden too). Calls count and faults fire as on the fake.
 
 use super::{FakeCloud, State, Verb, not_found};
-use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
+use crate::cloud::{Cloud, CloudError, CloudResult, Kind, Query, Service};
 use serde_json::Value;
 
 /// `FakeCloud::as_project`.
@@ -22,7 +22,7 @@ impl State {
         out
     }
 
-    fn served(&self, kind: &Kind) -> Result<(), CloudError> {
+    fn served(&self, kind: &Kind) -> CloudResult<()> {
         if self.services.contains(&kind.service()) {
             Ok(())
         } else {
@@ -31,7 +31,7 @@ impl State {
     }
 
     /// The resource, if `project` may see it.
-    fn visible(&self, kind: &Kind, id: &str, project: &str) -> Result<(), CloudError> {
+    fn visible(&self, kind: &Kind, id: &str, project: &str) -> CloudResult<()> {
         match self.find(kind, id) {
             Some(v) if v["project_id"] == project => Ok(()),
             _ => Err(not_found(kind, id)),
@@ -44,8 +44,8 @@ impl ProjectView<'_> {
         &self,
         verb: Verb,
         kind: Option<&Kind>,
-        f: impl FnOnce(&mut State, &str) -> Result<T, CloudError>,
-    ) -> Result<T, CloudError> {
+        f: impl FnOnce(&mut State, &str) -> CloudResult<T>,
+    ) -> CloudResult<T> {
         let p = self.project_id.as_str();
         self.fake
             .call(verb, kind, |st| st.as_project(p, |st| f(st, p)))
@@ -53,24 +53,24 @@ impl ProjectView<'_> {
 }
 
 impl Cloud for ProjectView<'_> {
-    async fn project_id(&self) -> Result<String, CloudError> {
+    async fn project_id(&self) -> CloudResult<String> {
         self.fake.pause().await;
         self.run(Verb::ProjectId, None, |st, _| Ok(st.project_id.clone()))
     }
 
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+    async fn has_service(&self, service: Service) -> CloudResult<bool> {
         self.fake.pause().await;
         self.run(Verb::HasService, None, |st, _| {
             Ok(st.services.contains(&service))
         })
     }
 
-    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+    async fn lb_providers(&self) -> CloudResult<Vec<String>> {
         self.fake.pause().await;
         self.run(Verb::Providers, None, |st, _| st.lb_providers())
     }
 
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+    async fn list(&self, kind: &Kind, query: &Query) -> CloudResult<Vec<Value>> {
         self.fake.pause().await;
         self.run(Verb::List, Some(kind), |st, p| {
             st.served(kind)?;
@@ -82,7 +82,7 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         self.fake.pause().await;
         self.run(Verb::Get, Some(kind), |st, p| {
             st.served(kind)?;
@@ -98,7 +98,7 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+    async fn create(&self, kind: &Kind, body: Value) -> CloudResult<Value> {
         self.fake.pause().await;
         self.run(Verb::Create, Some(kind), |st, _| {
             st.served(kind)?;
@@ -106,7 +106,7 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> CloudResult<Value> {
         self.fake.pause().await;
         self.run(Verb::Update, Some(kind), |st, p| {
             st.visible(kind, id, p)?;
@@ -120,7 +120,7 @@ impl Cloud for ProjectView<'_> {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         self.fake.pause().await;
         self.run(Verb::Update, Some(kind), |st, p| {
             st.visible(kind, id, p)?;
@@ -129,7 +129,7 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+    async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()> {
         self.fake.pause().await;
         self.run(Verb::Delete, Some(kind), |st, p| {
             if st.find(kind, id).is_none() {
@@ -140,7 +140,7 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+    async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()> {
         self.fake.pause().await;
         self.run(Verb::DeleteCascade, Some(&Kind::LoadBalancer), |st, p| {
             if st.find(&Kind::LoadBalancer, lb_id).is_none() {
@@ -156,7 +156,7 @@ impl Cloud for ProjectView<'_> {
         pool_id: &str,
         members: Vec<Value>,
         additive_only: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         self.fake.pause().await;
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
@@ -172,7 +172,7 @@ impl Cloud for ProjectView<'_> {
         router_id: &str,
         subnet_id: &str,
         add: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         self.fake.pause().await;
         self.run(Verb::RouterInterface, Some(&Kind::Router), |st, p| {
             st.visible(&Kind::Router, router_id, p)?;

@@ -13,10 +13,12 @@ use std::net::IpAddr;
 impl State {
     pub(super) fn new_id(&mut self) -> String {
         self.next_id += 1;
-        format!(
-            "{:08x}-0000-4000-8000-{:012x}",
-            0x6b79_7236u32, self.next_id
-        )
+        let n = if self.ids_count_down {
+            0xffff_ffff_ffff - self.next_id
+        } else {
+            self.next_id
+        };
+        format!("{:08x}-0000-4000-8000-{n:012x}", 0x6b79_7236u32)
     }
 
     pub(super) fn all(&self, kind: &Kind) -> &[Value] {

@@ -6,7 +6,7 @@
 //! fault.
 
 use super::FakeCloud;
-use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
+use crate::cloud::{Cloud, CloudError, CloudResult, Kind, Query, Service};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -140,7 +140,7 @@ impl Tap<'_> {
         what: String,
         record: bool,
         r: Result<T, CloudError>,
-    ) -> Result<T, CloudError> {
+    ) -> CloudResult<T> {
         if r.is_ok() && !record {
             if let Some(log) = self.log {
                 log.writes.lock().unwrap().push(Write {
@@ -155,24 +155,24 @@ impl Tap<'_> {
 }
 
 impl Cloud for Tap<'_> {
-    async fn project_id(&self) -> Result<String, CloudError> {
+    async fn project_id(&self) -> CloudResult<String> {
         self.cloud.project_id().await
     }
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+    async fn has_service(&self, service: Service) -> CloudResult<bool> {
         self.cloud.has_service(service).await
     }
-    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+    async fn lb_providers(&self) -> CloudResult<Vec<String>> {
         self.cloud.lb_providers().await
     }
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+    async fn list(&self, kind: &Kind, query: &Query) -> CloudResult<Vec<Value>> {
         let r = self.cloud.list(kind, query).await?;
         self.note_records(&r);
         Ok(r)
     }
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         self.cloud.get(kind, id).await
     }
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
+    async fn create(&self, kind: &Kind, body: Value) -> CloudResult<Value> {
         let record = is_lease_record_name(&body);
         if LATE_KINDS.contains(kind) && !record {
             let n = {
@@ -193,7 +193,7 @@ impl Cloud for Tap<'_> {
         }
         self.wrote(format!("create {kind}"), record, r).await
     }
-    async fn update(&self, kind: &Kind, id: &str, body: Value) -> Result<Value, CloudError> {
+    async fn update(&self, kind: &Kind, id: &str, body: Value) -> CloudResult<Value> {
         let r = self.cloud.update(kind, id, body).await;
         self.wrote(format!("update {kind} {id}"), self.is_record(kind, id), r)
             .await
@@ -204,7 +204,7 @@ impl Cloud for Tap<'_> {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         let r = self.cloud.update_if(kind, id, body, revision).await;
         self.wrote(format!("update {kind} {id}"), self.is_record(kind, id), r)
             .await
@@ -215,7 +215,7 @@ impl Cloud for Tap<'_> {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         if self.renewals_fail {
             *self.renewals_failed.lock().unwrap() += 1;
             return Err(CloudError::Unavailable(
@@ -224,12 +224,12 @@ impl Cloud for Tap<'_> {
         }
         self.update_if(kind, id, body, revision).await
     }
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+    async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()> {
         let r = self.cloud.delete(kind, id).await;
         self.wrote(format!("delete {kind} {id}"), self.is_record(kind, id), r)
             .await
     }
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+    async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()> {
         let r = self.cloud.delete_cascade(lb_id).await;
         self.wrote(format!("cascade {lb_id}"), false, r).await
     }
@@ -238,7 +238,7 @@ impl Cloud for Tap<'_> {
         pool_id: &str,
         members: Vec<Value>,
         additive_only: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         let r = self
             .cloud
             .set_members(pool_id, members, additive_only)
@@ -250,7 +250,7 @@ impl Cloud for Tap<'_> {
         router_id: &str,
         subnet_id: &str,
         add: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         let r = self.cloud.router_interface(router_id, subnet_id, add).await;
         self.wrote(format!("interface {router_id} {subnet_id} {add}"), false, r)
             .await

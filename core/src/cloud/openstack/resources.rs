@@ -5,13 +5,13 @@
 
 use super::OpenStack;
 use super::http::{Lane, next_page};
-use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
+use crate::cloud::{Cloud, CloudError, CloudResult, Kind, Query, Service};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 impl OpenStack {
     /// `PUT {collection}/{id}/tags`: replaces all tags; returns them.
-    async fn put_tags(&self, kind: &Kind, id: &str, tags: &Value) -> Result<Value, CloudError> {
+    async fn put_tags(&self, kind: &Kind, id: &str, tags: &Value) -> CloudResult<Value> {
         let body = json!({ "tags": tags });
         let doc = self
             .service_call(
@@ -32,6 +32,24 @@ impl OpenStack {
         Ok(doc.get("tags").cloned().unwrap_or_else(|| tags.clone()))
     }
 
+    /// `POST` of `envelope` (one object or a bulk list) to `kind`'s
+    /// collection; not idempotent, so repeated only where the server cannot
+    /// have acted (see `http`).
+    async fn post_collection(&self, kind: &Kind, envelope: Value) -> CloudResult<Value> {
+        self.service_call(
+            kind.service(),
+            Method::POST,
+            |base| Self::list_url(base, kind),
+            Some(&envelope),
+            false,
+            || match kind {
+                Kind::Member { pool_id } => format!("pool {pool_id}"),
+                _ => format!("the {} collection", kind.plural()),
+            },
+        )
+        .await
+    }
+
     /// `PUT` of `body` in its envelope, in `lane`; with `revision`, only
     /// while the resource is at it (`If-Match: revision_number=N`).
     async fn put(
@@ -41,7 +59,7 @@ impl OpenStack {
         body: Value,
         revision: Option<u64>,
         lane: Lane,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         let envelope = json!({ kind.singular(): body });
         let if_match: Vec<(&'static str, String)> = revision
             .map(|r| ("If-Match", format!("revision_number={r}")))
@@ -62,7 +80,7 @@ impl OpenStack {
         unwrap_envelope(doc, kind, "PUT")
     }
 
-    fn list_url(base: &str, kind: &Kind) -> Result<Url, CloudError> {
+    fn list_url(base: &str, kind: &Kind) -> CloudResult<Url> {
         let mut url = parse_url(&format!("{base}{}", collection_path(kind)))?;
         if let Kind::Member { pool_id } = kind {
             url.path_segments_mut()
@@ -73,7 +91,7 @@ impl OpenStack {
         Ok(url)
     }
 
-    fn item_url(base: &str, kind: &Kind, id: &str) -> Result<Url, CloudError> {
+    fn item_url(base: &str, kind: &Kind, id: &str) -> CloudResult<Url> {
         let mut url = Self::list_url(base, kind)?;
         url.path_segments_mut().map_err(|_| bad_url(base))?.push(id);
         Ok(url)
@@ -81,17 +99,17 @@ impl OpenStack {
 }
 
 impl Cloud for OpenStack {
-    async fn project_id(&self) -> Result<String, CloudError> {
+    async fn project_id(&self) -> CloudResult<String> {
         Ok(self.current().project_id.clone())
     }
 
-    async fn has_service(&self, service: Service) -> Result<bool, CloudError> {
+    async fn has_service(&self, service: Service) -> CloudResult<bool> {
         Ok(self.current().endpoints.contains_key(&service))
     }
 
     /// Follows `…_links` `next` pages, re-using only their query so that a
     /// link can never send the token to another host.
-    async fn list(&self, kind: &Kind, query: &Query) -> Result<Vec<Value>, CloudError> {
+    async fn list(&self, kind: &Kind, query: &Query) -> CloudResult<Vec<Value>> {
         let mut out = Vec::new();
         let mut page_query: Vec<(String, String)> = query.clone();
         for _page in 0..10_000 {
@@ -133,7 +151,7 @@ impl Cloud for OpenStack {
         )))
     }
 
-    async fn get(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         let doc = self
             .service_call(
                 kind.service(),
@@ -150,28 +168,16 @@ impl Cloud for OpenStack {
     /// One POST with `body` as given. Neutron refuses `tags` in it (400,
     /// "Attribute 'tags' not allowed in POST") for every kind but ports:
     /// the engine tags after the create (see `engine::create`).
-    async fn create(&self, kind: &Kind, body: Value) -> Result<Value, CloudError> {
-        let envelope = json!({ kind.singular(): body });
+    async fn create(&self, kind: &Kind, body: Value) -> CloudResult<Value> {
         let doc = self
-            .service_call(
-                kind.service(),
-                Method::POST,
-                |base| Self::list_url(base, kind),
-                Some(&envelope),
-                false,
-                || match kind {
-                    Kind::Member { pool_id } => format!("pool {pool_id}"),
-                    _ => format!("the {} collection", kind.plural()),
-                },
-            )
+            .post_collection(kind, json!({ kind.singular(): body }))
             .await?;
         unwrap_envelope(doc, kind, "POST")
     }
 
     /// One bulk POST (`{"networks": […]}`) where Neutron has bulk create.
-    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> Result<Vec<Value>, CloudError> {
-        let bulk = matches!(kind, Kind::Network | Kind::Subnet | Kind::SecurityGroupRule);
-        if !bulk || bodies.len() < 2 {
+    async fn create_many(&self, kind: &Kind, bodies: Vec<Value>) -> CloudResult<Vec<Value>> {
+        if !kind.bulk_create() || bodies.len() < 2 {
             let mut made = Vec::with_capacity(bodies.len());
             for body in bodies {
                 made.push(self.create(kind, body).await?);
@@ -179,16 +185,8 @@ impl Cloud for OpenStack {
             return Ok(made);
         }
         let n = bodies.len();
-        let envelope = json!({ kind.plural(): bodies });
         let doc = self
-            .service_call(
-                kind.service(),
-                Method::POST,
-                |base| Self::list_url(base, kind),
-                Some(&envelope),
-                false,
-                || format!("the {} collection", kind.plural()),
-            )
+            .post_collection(kind, json!({ kind.plural(): bodies }))
             .await?;
         match doc.get(kind.plural()) {
             Some(Value::Array(items)) if items.len() == n => Ok(items.clone()),
@@ -207,14 +205,14 @@ impl Cloud for OpenStack {
     /// Neutron: one `PUT …/{id}/tags/{tag}` per tag (adds, keeps the
     /// others, safe to repeat, on every Neutron release); Octavia: the
     /// trait's read-then-update.
-    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+    async fn set_new_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> CloudResult<()> {
         if !tags_separate(kind) {
             return self.add_tags(kind, id, tags).await;
         }
         self.put_tags(kind, id, &json!(tags)).await.map(|_| ())
     }
 
-    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> Result<(), CloudError> {
+    async fn add_tags(&self, kind: &Kind, id: &str, tags: &[String]) -> CloudResult<()> {
         if kind.service() != Service::Network {
             let current = self.get(kind, id).await?;
             return match crate::cloud::with_tags(&current, tags) {
@@ -250,7 +248,7 @@ impl Cloud for OpenStack {
 
     /// `tags` in `body` replace the resource's tags (through `…/tags` where
     /// the API does not take them in the body).
-    async fn update(&self, kind: &Kind, id: &str, mut body: Value) -> Result<Value, CloudError> {
+    async fn update(&self, kind: &Kind, id: &str, mut body: Value) -> CloudResult<Value> {
         let tags = if tags_separate(kind) {
             body.as_object_mut().and_then(|b| b.remove("tags"))
         } else {
@@ -271,7 +269,7 @@ impl Cloud for OpenStack {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         self.put(kind, id, body, Some(revision), Lane::Queued).await
     }
 
@@ -281,11 +279,11 @@ impl Cloud for OpenStack {
         id: &str,
         body: Value,
         revision: u64,
-    ) -> Result<Value, CloudError> {
+    ) -> CloudResult<Value> {
         self.put(kind, id, body, Some(revision), Lane::Urgent).await
     }
 
-    async fn get_now(&self, kind: &Kind, id: &str) -> Result<Value, CloudError> {
+    async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         let doc = self
             .service_call_with(
                 kind.service(),
@@ -301,7 +299,7 @@ impl Cloud for OpenStack {
         unwrap_envelope(doc, kind, "GET")
     }
 
-    async fn delete(&self, kind: &Kind, id: &str) -> Result<(), CloudError> {
+    async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()> {
         match self
             .service_call(
                 kind.service(),
@@ -318,7 +316,7 @@ impl Cloud for OpenStack {
         }
     }
 
-    async fn lb_providers(&self) -> Result<Vec<String>, CloudError> {
+    async fn lb_providers(&self) -> CloudResult<Vec<String>> {
         let answer = self
             .service_call(
                 Service::LoadBalancer,
@@ -337,7 +335,7 @@ impl Cloud for OpenStack {
             .collect())
     }
 
-    async fn delete_cascade(&self, lb_id: &str) -> Result<(), CloudError> {
+    async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()> {
         let kind = Kind::LoadBalancer;
         match self
             .service_call(
@@ -364,7 +362,7 @@ impl Cloud for OpenStack {
         pool_id: &str,
         members: Vec<Value>,
         additive_only: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
         };
@@ -393,7 +391,7 @@ impl Cloud for OpenStack {
         router_id: &str,
         subnet_id: &str,
         add: bool,
-    ) -> Result<(), CloudError> {
+    ) -> CloudResult<()> {
         let action = if add {
             "add_router_interface"
         } else {
@@ -426,7 +424,7 @@ impl Cloud for OpenStack {
     }
 }
 
-fn unwrap_envelope(mut doc: Value, kind: &Kind, method: &str) -> Result<Value, CloudError> {
+fn unwrap_envelope(mut doc: Value, kind: &Kind, method: &str) -> CloudResult<Value> {
     match doc.get_mut(kind.singular()).map(Value::take) {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(CloudError::Rejected {
@@ -454,7 +452,7 @@ fn collection_path(kind: &Kind) -> String {
     }
 }
 
-fn parse_url(text: &str) -> Result<Url, CloudError> {
+fn parse_url(text: &str) -> CloudResult<Url> {
     Url::parse(text).map_err(|_| bad_url(text))
 }
 
