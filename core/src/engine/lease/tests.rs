@@ -315,6 +315,41 @@ async fn concurrent_takes_never_overlap() {
     assert_eq!(records(&cloud, "p").len(), 1);
 }
 
+/// The race CI met on the real cloud: run B read before run A made the
+/// record, A read back before B made its own, and B's record sorts first
+/// (Neutron's ids are random and `created_at` has whole seconds). B must
+/// yield to A's live record, though its own is "the oldest".
+#[tokio::test]
+async fn a_first_run_whose_record_sorts_first_yields_to_a_live_one_made_before_it() {
+    let cloud = FakeCloud::new().with_ids_counting_down();
+    let stale_read = read(&cloud, "p").await.unwrap();
+    assert!(stale_read.is_empty());
+    let a = take(&cloud, "p", None, no_wait(), &quiet()).await.unwrap();
+    // What is made after A's record sorts before it, as B's will.
+    let later = cloud
+        .create(&Kind::SecurityGroup, json!({ "name": "later" }))
+        .await
+        .unwrap();
+    assert!(str_of(&later, "id") < a.lease.id());
+    cloud.reset_calls();
+    let b = take(&cloud, "p", Some(stale_read), no_wait(), &quiet()).await;
+    // B made its record (sorting first): the race happened as in CI.
+    assert_eq!(cloud.calls(Verb::Create, &Kind::SecurityGroup), 1);
+    let Err(EngineError::Refused(lines)) = b else {
+        panic!("B must not hold the lease while A does");
+    };
+    assert!(lines[0].contains("holds its lease"), "{lines:?}");
+    assert_eq!(
+        cloud.calls(Verb::Delete, &Kind::SecurityGroup),
+        1,
+        "B deleted the record it made"
+    );
+    let [left] = records(&cloud, "p").try_into().unwrap();
+    assert_eq!(left["id"], a.lease.id());
+    assert!(held_by(&left, &holding(&a.lease.token, 0)));
+    a.lease.release(&cloud).await;
+}
+
 #[tokio::test]
 async fn renewals_that_keep_failing_trip_the_fence_before_the_next_write() {
     let cloud = FakeCloud::new();
