@@ -8,32 +8,11 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-/// The seed with two API hosts: the short form then adds the guide's
-/// `default/kubernetes` load balancer. Its own CIDRs and names keep it clear
-/// of the Neutron tests' seed.
-const TWO_HOSTS: &str = r#"
-[pipeline]
-name = "seed-lb"
-
-[kubernetes]
-version = "1.33"
-api_hosts = [
-  { name = "master-0", address = "fd10:0:0:3::10" },
-  { name = "master-1", address = "fd10:0:0:3::11" },
-]
-
-[plan]
-pod_cidr = "fd20:0:0:1::/64"
-service_cidr = "fd20:0:0:2::/112"
-
-[plan.names]
-pod_network = "lb-pods"
-service_network = "lb-services"
-pod_subnet = "lb-pod_subnet"
-service_subnet = "lb-service_subnet"
-router = "lb-router"
-security_group = "lb-access"
-"#;
+/// The seed with two API hosts, with its own CIDRs and names, clear of the
+/// Neutron tests' seed.
+fn two_hosts() -> String {
+    seed_with_api_lb("seed-lb", "lb", "fd20")
+}
 
 fn find_lb(cloud: &LocalCloud) -> Option<Value> {
     let list = cloud.openstack(&["loadbalancer", "list", "--tags", "kuryr6:pipeline=seed-lb"]);
@@ -41,6 +20,15 @@ fn find_lb(cloud: &LocalCloud) -> Option<Value> {
     assert!(list.len() <= 1, "{list:?}");
     list.first()
         .map(|l| cloud.openstack(&["loadbalancer", "show", l["id"].as_str().unwrap()]))
+}
+
+/// The one `child` ("listener", "pool") of load balancer `lb`, shown.
+fn only_child(cloud: &LocalCloud, child: &str, lb: &Value) -> Value {
+    let lb_id = lb["id"].as_str().unwrap();
+    let list = cloud.openstack(&["loadbalancer", child, "list", "--loadbalancer", lb_id]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{child}s of {lb_id}: {list:?}");
+    cloud.openstack(&["loadbalancer", child, "show", list[0]["id"].as_str().unwrap()])
 }
 
 fn members(cloud: &LocalCloud, pool: &str) -> Vec<(String, String, u64)> {
@@ -65,7 +53,7 @@ fn members(cloud: &LocalCloud, pool: &str) -> Vec<(String, String, u64)> {
 fn api_load_balancer_is_made_kept_trimmed_and_destroyed() {
     let _turn = octavia_turn();
     let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("lb", TWO_HOSTS);
+    let s = Scratch::with_pipeline("lb", &two_hosts());
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
     let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
     assert_ok(&run);
@@ -74,39 +62,11 @@ fn api_load_balancer_is_made_kept_trimmed_and_destroyed() {
     assert_eq!(lb["name"], "default/kubernetes");
     assert_eq!(lb["vip_address"], "fd20:0:0:2::1");
     assert_eq!(lb["provisioning_status"], "ACTIVE");
-    let listeners = cloud.openstack(&[
-        "loadbalancer",
-        "listener",
-        "list",
-        "--loadbalancer",
-        lb["id"].as_str().unwrap(),
-    ]);
-    let listeners = listeners.as_array().unwrap();
-    assert_eq!(listeners.len(), 1);
-    let listener = cloud.openstack(&[
-        "loadbalancer",
-        "listener",
-        "show",
-        listeners[0]["id"].as_str().unwrap(),
-    ]);
+    let listener = only_child(&cloud, "listener", &lb);
     assert_eq!(listener["protocol"], "HTTPS");
     assert_eq!(listener["protocol_port"], 443);
     assert_eq!(listener["provisioning_status"], "ACTIVE");
-    let pools = cloud.openstack(&[
-        "loadbalancer",
-        "pool",
-        "list",
-        "--loadbalancer",
-        lb["id"].as_str().unwrap(),
-    ]);
-    let pools = pools.as_array().unwrap();
-    assert_eq!(pools.len(), 1);
-    let pool = cloud.openstack(&[
-        "loadbalancer",
-        "pool",
-        "show",
-        pools[0]["id"].as_str().unwrap(),
-    ]);
+    let pool = only_child(&cloud, "pool", &lb);
     assert_eq!(pool["name"], "default/kubernetes:HTTPS:443");
     assert_eq!(pool["protocol"], "HTTPS");
     assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
@@ -143,7 +103,7 @@ fn api_load_balancer_is_made_kept_trimmed_and_destroyed() {
     );
 
     // One host fewer: exactly its member goes.
-    s.write(&TWO_HOSTS.replace(
+    s.write(&two_hosts().replace(
         "  { name = \"master-1\", address = \"fd10:0:0:3::11\" },\n",
         "",
     ));
@@ -269,27 +229,9 @@ fn children_pipeline(port: u16, pool: &str) -> String {
 /// (listener name, port) and pool names under the pipeline's load balancer,
 /// read with the CLI.
 fn lb_children(cloud: &LocalCloud) -> (Vec<(String, u64)>, Vec<String>) {
-    let lbs = cloud.openstack(&[
-        "loadbalancer",
-        "list",
-        "--tags",
-        "kuryr6:pipeline=lb-children",
-    ]);
-    let lbs = lbs.as_array().unwrap();
-    assert_eq!(lbs.len(), 1, "one load balancer: {lbs:?}");
-    let id = lbs[0]["id"].as_str().unwrap();
-    let listeners = cloud.openstack(&["loadbalancer", "listener", "list", "--loadbalancer", id]);
-    let mut listeners: Vec<(String, u64)> = listeners
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["name"].as_str().unwrap().to_string(),
-                l["protocol_port"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let lb = one_lb(cloud, "lb-children");
+    let id = lb["id"].as_str().unwrap();
+    let mut listeners = listeners_of(cloud, id);
     listeners.sort();
     let pools = cloud.openstack(&["loadbalancer", "pool", "list", "--loadbalancer", id]);
     let mut pools: Vec<String> = pools
@@ -300,6 +242,31 @@ fn lb_children(cloud: &LocalCloud) -> (Vec<(String, u64)>, Vec<String>) {
         .collect();
     pools.sort();
     (listeners, pools)
+}
+
+/// The one load balancer tagged for `pipeline`, as the CLI lists it.
+fn one_lb(cloud: &LocalCloud, pipeline: &str) -> Value {
+    let tag = format!("kuryr6:pipeline={pipeline}");
+    let lbs = cloud.openstack(&["loadbalancer", "list", "--tags", &tag]);
+    let lbs = lbs.as_array().unwrap();
+    assert_eq!(lbs.len(), 1, "one load balancer: {lbs:?}");
+    lbs[0].clone()
+}
+
+/// (name, port) of each listener of load balancer `lb_id`, in the CLI's order.
+fn listeners_of(cloud: &LocalCloud, lb_id: &str) -> Vec<(String, u64)> {
+    let listeners = cloud.openstack(&["loadbalancer", "listener", "list", "--loadbalancer", lb_id]);
+    listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["protocol_port"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -363,10 +330,7 @@ mod fault_proxy;
 /// run side by side, and a same-named load balancer of another pipeline
 /// would be a conflict.
 fn one_call_pipeline(name: &str, prefix: &str, cidr_block: u16) -> String {
-    TWO_HOSTS
-        .replace("\"lb-", &format!("\"{prefix}-"))
-        .replace("name = \"seed-lb\"", &format!("name = \"{name}\""))
-        .replace("fd20:", &format!("fd{cidr_block:02x}:"))
+    seed_with_api_lb(name, prefix, &format!("fd{cidr_block:02x}"))
         + &format!("loadbalancer = \"{prefix}/kubernetes\"\n")
 }
 
@@ -415,28 +379,14 @@ fn is_child(p: &str) -> bool {
 type LbTree = (Value, Vec<(String, u64)>, Vec<(String, String, u64)>);
 
 fn lb_tree_of(cloud: &LocalCloud, pipeline: &str) -> LbTree {
-    let tag = format!("kuryr6:pipeline={pipeline}");
-    let lbs = cloud.openstack(&["loadbalancer", "list", "--tags", &tag]);
-    let lbs = lbs.as_array().unwrap();
-    assert_eq!(lbs.len(), 1, "one load balancer: {lbs:?}");
-    let id = lbs[0]["id"].as_str().unwrap().to_string();
-    let listeners = cloud.openstack(&["loadbalancer", "listener", "list", "--loadbalancer", &id]);
-    let listeners: Vec<(String, u64)> = listeners
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["name"].as_str().unwrap().to_string(),
-                l["protocol_port"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let lb = one_lb(cloud, pipeline);
+    let id = lb["id"].as_str().unwrap().to_string();
+    let listeners = listeners_of(cloud, &id);
     let pools = cloud.openstack(&["loadbalancer", "pool", "list", "--loadbalancer", &id]);
     let pools = pools.as_array().unwrap();
     assert_eq!(pools.len(), 1, "one pool: {pools:?}");
     let members = members(cloud, pools[0]["id"].as_str().unwrap());
-    (lbs[0].clone(), listeners, members)
+    (lb, listeners, members)
 }
 
 fn two_members() -> Vec<(String, String, u64)> {

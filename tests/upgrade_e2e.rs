@@ -12,29 +12,9 @@ mod support;
 use std::path::PathBuf;
 use support::*;
 
-const PIPELINE: &str = r#"
-[pipeline]
-name = "upgrade-e2e"
-
-[kubernetes]
-version = "1.33"
-api_hosts = [
-  { name = "master-0", address = "fd10:0:0:3::10" },
-  { name = "master-1", address = "fd10:0:0:3::11" },
-]
-
-[plan]
-pod_cidr = "fd36:0:0:1::/64"
-service_cidr = "fd36:0:0:2::/112"
-
-[plan.names]
-pod_network = "up-pods"
-service_network = "up-services"
-pod_subnet = "up-pod_subnet"
-service_subnet = "up-service_subnet"
-router = "up-router"
-security_group = "up-access"
-"#;
+fn pipeline() -> String {
+    seed_with_api_lb("upgrade-e2e", "up", "fd36")
+}
 
 fn previous() -> PathBuf {
     let path = std::env::var("KURYR6_PREVIOUS_BIN").unwrap_or_else(|_| {
@@ -95,8 +75,8 @@ fn a_deployment_of_the_previous_release_is_taken_over_unchanged() {
     let _turn = octavia_turn();
     let previous = previous();
     let cloud = LocalCloud::get();
-    let old = Scratch::with_pipeline("upgrade-old", PIPELINE);
-    let new = Scratch::with_pipeline("upgrade-new", PIPELINE);
+    let old = Scratch::with_pipeline("upgrade-old", &pipeline());
+    let new = Scratch::with_pipeline("upgrade-new", &pipeline());
     assert_ok(&cloud.kuryr6(&new.dir, &["destroy", &new.pipeline()]));
 
     let version = cloud.run_program(&previous, &old.dir, &["--version"]);

@@ -27,37 +27,34 @@ impl LocalCloud {
         let dir = std::env::var("KURYR6_CLOUD_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo().join(".cloud"));
-        let env_file = dir.join("env.sh");
-        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-            panic!("no local cloud: cannot read {} ({e}). Start it with `bash scripts/cloud/up.sh` or run the whole suite with `bash scripts/test.sh`", env_file.display())
-        });
-        let env = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-            .collect();
-        LocalCloud { env }
+        Self::read_env(&dir).unwrap_or_else(|(file, e)| {
+            panic!("no local cloud: cannot read {} ({e}). Start it with `bash scripts/cloud/up.sh` or run the whole suite with `bash scripts/test.sh`", file.display())
+        })
     }
 
     /// The cloud whose `up.sh` state directory is `dir` (a second cloud
     /// started with its own `KURYR6_CLOUD_DIR`). Panics if it has no env.sh.
     pub fn at(dir: &Path) -> LocalCloud {
-        let env_file = dir.join("env.sh");
-        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
+        Self::read_env(dir).unwrap_or_else(|(file, e)| {
             panic!(
                 "no local cloud in {}: cannot read {} ({e})",
                 dir.display(),
-                env_file.display()
+                file.display()
             )
-        });
+        })
+    }
+
+    /// The `export K="V"` lines of `dir/env.sh`, which `up.sh` writes.
+    fn read_env(dir: &Path) -> Result<LocalCloud, (PathBuf, std::io::Error)> {
+        let env_file = dir.join("env.sh");
+        let text = std::fs::read_to_string(&env_file).map_err(|e| (env_file, e))?;
         let env = text
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
             .collect();
-        LocalCloud { env }
+        Ok(LocalCloud { env })
     }
 
     pub fn venv_bin(&self, tool: &str) -> PathBuf {
@@ -175,6 +172,38 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The seed with two API hosts, so the short form adds the guide's
+/// `default/kubernetes` load balancer: pipeline `name`, every name
+/// starting `<prefix>-`, CIDRs in `<cidr>:0:0::/48` (`"fd20"`). Tests that
+/// run side by side each take their own.
+pub fn seed_with_api_lb(name: &str, prefix: &str, cidr: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "{name}"
+
+[kubernetes]
+version = "1.33"
+api_hosts = [
+  {{ name = "master-0", address = "fd10:0:0:3::10" }},
+  {{ name = "master-1", address = "fd10:0:0:3::11" }},
+]
+
+[plan]
+pod_cidr = "{cidr}:0:0:1::/64"
+service_cidr = "{cidr}:0:0:2::/112"
+
+[plan.names]
+pod_network = "{prefix}-pods"
+service_network = "{prefix}-services"
+pod_subnet = "{prefix}-pod_subnet"
+service_subnet = "{prefix}-service_subnet"
+router = "{prefix}-router"
+security_group = "{prefix}-access"
+"#
+    )
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -46,7 +46,7 @@ pub fn render(g: &Graph) -> String {
         "  label={};\n  labelloc=t;\n  rankdir=LR;\n  fontname=\"sans-serif\";\n  node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n  edge [fontname=\"sans-serif\", fontsize=10];",
         q(&format!("pipeline {} — {}", g.pipeline, g.subtitle))
     );
-    for net in g.nodes.iter().filter(|n| n.kind == "network") {
+    let cluster = |out: &mut String, net: &Node| {
         let (stroke, _) = net.drift.colors();
         let _ = writeln!(out, "  subgraph {} {{", q(&format!("cluster_{}", net.key)));
         let _ = writeln!(
@@ -55,14 +55,8 @@ pub fn render(g: &Graph) -> String {
             q(&label(net)),
             q(stroke)
         );
-        for s in g.children(&net.key) {
-            node_line(&mut out, "    ", s);
-        }
-        let _ = writeln!(out, "  }}");
-    }
-    for n in g.free_nodes() {
-        node_line(&mut out, "  ", n);
-    }
+    };
+    g.write_nested(&mut out, cluster, "  }\n", node_line);
     for e in &g.edges {
         let (stroke, _) = e.drift.colors();
         let _ = writeln!(

@@ -39,7 +39,7 @@ pub fn render(g: &Graph) -> String {
     let title = format!("kuryr6 pipeline {} — {}", g.pipeline, g.subtitle).replace('\'', "''");
     let _ = writeln!(out, "---\ntitle: '{title}'\n---");
     let _ = writeln!(out, "flowchart LR");
-    for net in g.nodes.iter().filter(|n| n.kind == "network") {
+    let subgraph = |out: &mut String, net: &Node| {
         let mut title = vec![format!("network {}", net.name)];
         if net.drift != Drift::Same {
             title[0] = format!(
@@ -50,14 +50,8 @@ pub fn render(g: &Graph) -> String {
             );
         }
         let _ = writeln!(out, "  subgraph {}[{}]", id(&net.key), text(&title));
-        for s in g.children(&net.key) {
-            node(&mut out, "    ", s);
-        }
-        let _ = writeln!(out, "  end");
-    }
-    for n in g.free_nodes() {
-        node(&mut out, "  ", n);
-    }
+    };
+    g.write_nested(&mut out, subgraph, "  end\n", node);
     for e in &g.edges {
         let arrow = if e.from.starts_with("router:") {
             "---"

@@ -184,6 +184,28 @@ impl Graph {
             .filter(|n| n.kind != "network" && n.parent.is_none())
     }
 
+    /// Writes the nodes as the text formats nest them: each network a
+    /// group (`open` writes its first lines, `close` its last) around its
+    /// children, then the free nodes; `node` writes one at an indent.
+    pub fn write_nested(
+        &self,
+        out: &mut String,
+        open: impl Fn(&mut String, &Node),
+        close: &str,
+        node: impl Fn(&mut String, &str, &Node),
+    ) {
+        for net in self.nodes.iter().filter(|n| n.kind == "network") {
+            open(out, net);
+            for s in self.children(&net.key) {
+                node(out, "    ", s);
+            }
+            out.push_str(close);
+        }
+        for n in self.free_nodes() {
+            node(out, "  ", n);
+        }
+    }
+
     pub fn pending(&self) -> usize {
         self.nodes.iter().filter(|n| n.drift != Drift::Same).count()
     }
