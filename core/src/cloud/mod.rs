@@ -228,19 +228,13 @@ pub trait Cloud {
         Ok(made)
     }
     async fn update(&self, kind: &Kind, id: &str, body: Value) -> CloudResult<Value>;
-    /// `update`, applied only if the resource is still at `revision`
+    /// `update`, applied only if the resource is still at revision `rev`
     /// (Neutron's `revision_number`, sent as `If-Match:
     /// revision_number=N`): a compare-and-swap. `RevisionChanged` when it
     /// moved. Retried like any update, so a write that landed but whose
     /// answer was lost answers `RevisionChanged` on its retry: the caller
     /// reads back to tell whose write it was.
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> CloudResult<Value>;
+    async fn update_if(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value>;
     /// `update_if` for a lease renewal: sent at once, never queued behind
     /// this client's other requests or the pause a 429 set, and tried once
     /// with a short time limit, so that a busy or throttled run renews
@@ -250,9 +244,9 @@ pub trait Cloud {
         kind: &Kind,
         id: &str,
         body: Value,
-        revision: u64,
+        rev: u64,
     ) -> CloudResult<Value> {
-        self.update_if(kind, id, body, revision).await
+        self.update_if(kind, id, body, rev).await
     }
     /// `get` in the lane of `update_if_now` (a renewal's read-back).
     async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {

@@ -446,16 +446,10 @@ impl Cloud for FakeCloud {
         self.call(Verb::Update, Some(kind), |st| st.update(kind, id, body))
     }
 
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> CloudResult<Value> {
+    async fn update_if(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
         self.pause().await;
         self.call(Verb::Update, Some(kind), |st| {
-            st.revision_is(kind, id, revision)?;
+            st.revision_is(kind, id, rev)?;
             st.update(kind, id, body)
         })
     }

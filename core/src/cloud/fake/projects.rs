@@ -114,17 +114,11 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> CloudResult<Value> {
+    async fn update_if(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
         self.fake.pause().await;
         self.run(Verb::Update, Some(kind), |st, p| {
             st.visible(kind, id, p)?;
-            st.revision_is(kind, id, revision)?;
+            st.revision_is(kind, id, rev)?;
             st.update(kind, id, body)
         })
     }

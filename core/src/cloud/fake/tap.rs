@@ -198,14 +198,8 @@ impl Cloud for Tap<'_> {
         self.wrote(format!("update {kind} {id}"), self.is_record(kind, id), r)
             .await
     }
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> CloudResult<Value> {
-        let r = self.cloud.update_if(kind, id, body, revision).await;
+    async fn update_if(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
+        let r = self.cloud.update_if(kind, id, body, rev).await;
         self.wrote(format!("update {kind} {id}"), self.is_record(kind, id), r)
             .await
     }
@@ -214,7 +208,7 @@ impl Cloud for Tap<'_> {
         kind: &Kind,
         id: &str,
         body: Value,
-        revision: u64,
+        rev: u64,
     ) -> CloudResult<Value> {
         if self.renewals_fail {
             *self.renewals_failed.lock().unwrap() += 1;
@@ -222,7 +216,7 @@ impl Cloud for Tap<'_> {
                 "PUT answered 500 after 1 attempt".into(),
             ));
         }
-        self.update_if(kind, id, body, revision).await
+        self.update_if(kind, id, body, rev).await
     }
     async fn delete(&self, kind: &Kind, id: &str) -> CloudResult<()> {
         let r = self.cloud.delete(kind, id).await;

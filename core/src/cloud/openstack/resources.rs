@@ -263,14 +263,8 @@ impl Cloud for OpenStack {
         self.put(kind, id, body, None, Lane::Queued).await
     }
 
-    async fn update_if(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        revision: u64,
-    ) -> CloudResult<Value> {
-        self.put(kind, id, body, Some(revision), Lane::Queued).await
+    async fn update_if(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
+        self.put(kind, id, body, Some(rev), Lane::Queued).await
     }
 
     async fn update_if_now(
@@ -278,9 +272,9 @@ impl Cloud for OpenStack {
         kind: &Kind,
         id: &str,
         body: Value,
-        revision: u64,
+        rev: u64,
     ) -> CloudResult<Value> {
-        self.put(kind, id, body, Some(revision), Lane::Urgent).await
+        self.put(kind, id, body, Some(rev), Lane::Urgent).await
     }
 
     async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {

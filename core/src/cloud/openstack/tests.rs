@@ -159,6 +159,16 @@ impl Server {
             .count()
     }
 
+    /// A client logged in to this server with the fast test options.
+    async fn connect(&self) -> OpenStack {
+        self.connect_with(fast()).await
+    }
+
+    /// The same with options of the test's own.
+    async fn connect_with(&self, options: ConnectOptions) -> OpenStack {
+        OpenStack::connect(&self.config(), options).await.unwrap()
+    }
+
     fn config(&self) -> CloudConfig {
         CloudConfig {
             name: Some("test".into()),
@@ -218,6 +228,29 @@ fn token_reply(n: usize, port: u16) -> Canned {
     }
 }
 
+/// An empty network list: the answer most tests only need to succeed.
+fn no_networks() -> Canned {
+    reply(200, r#"{"networks": []}"#)
+}
+
+/// An empty list of what `req` asked for (subnets or networks).
+fn empty_list(req: &Seen) -> Canned {
+    if req.path.contains("subnets") {
+        reply(200, r#"{"subnets": []}"#)
+    } else {
+        no_networks()
+    }
+}
+
+/// A 429 asking the client to come back after `wait` seconds.
+fn too_many_requests(wait: &str) -> Canned {
+    Canned::Reply {
+        status: 429,
+        headers: vec![("Retry-After", wait.into())],
+        body: "{}".into(),
+    }
+}
+
 /// Keystone on /v3/auth/tokens, `rest` for everything else.
 fn with_keystone(
     rest: impl Fn(&Seen, usize) -> Canned + Send + Sync + 'static,
@@ -233,8 +266,8 @@ fn with_keystone(
 
 #[tokio::test]
 async fn login_picks_endpoint_by_interface_and_region() {
-    let server = Server::start(with_keystone(|_, _| reply(200, r#"{"networks": []}"#))).await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let server = Server::start(with_keystone(|_, _| no_networks())).await;
+    let os = server.connect().await;
     assert_eq!(os.project_id().await.unwrap(), "proj-1");
     assert!(os.has_service(Service::Network).await.unwrap());
     assert!(!os.has_service(Service::LoadBalancer).await.unwrap());
@@ -267,7 +300,7 @@ async fn query_pairs_repeat_and_ids_are_encoded() {
         }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let query = vec![
         ("name".to_owned(), "a b".to_owned()),
         ("name".to_owned(), "c".to_owned()),
@@ -293,7 +326,7 @@ async fn follows_next_links_with_own_host() {
         }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let all = os.list(&Kind::Network, &vec![]).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(server.count("GET", "/v2.0/networks?limit=1&marker=a"), 1);
@@ -302,14 +335,10 @@ async fn follows_next_links_with_own_host() {
 #[tokio::test]
 async fn retries_503_then_succeeds() {
     let server = Server::start(with_keystone(|_, n| {
-        if n < 2 {
-            reply(503, "")
-        } else {
-            reply(200, r#"{"networks": []}"#)
-        }
+        if n < 2 { reply(503, "") } else { no_networks() }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     os.list(&Kind::Network, &vec![]).await.unwrap();
     assert_eq!(server.count("GET", "/v2.0/networks"), 3);
 }
@@ -317,7 +346,7 @@ async fn retries_503_then_succeeds() {
 #[tokio::test]
 async fn gives_up_after_max_attempts() {
     let server = Server::start(with_keystone(|_, _| reply(504, "gateway timeout"))).await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let err = os.list(&Kind::Network, &vec![]).await.unwrap_err();
     assert!(
         matches!(&err, CloudError::Unavailable(m) if m.contains("after 3 attempts") && m.contains("504")),
@@ -335,23 +364,15 @@ async fn honours_retry_after_seconds_and_caps_it() {
             "1"
         };
         if n == 0 {
-            Canned::Reply {
-                status: 429,
-                headers: vec![("Retry-After", wait.into())],
-                body: "{}".into(),
-            }
-        } else if req.path.contains("subnets") {
-            reply(200, r#"{"subnets": []}"#)
+            too_many_requests(wait)
         } else {
-            reply(200, r#"{"networks": []}"#)
+            empty_list(req)
         }
     }))
     .await;
     let mut opts = fast();
     opts.retry_after_max = Duration::from_millis(300);
-    let os = OpenStack::connect(&server.config(), opts.clone())
-        .await
-        .unwrap();
+    let os = server.connect_with(opts.clone()).await;
     let t = Instant::now();
     os.list(&Kind::Subnet, &vec![]).await.unwrap();
     let capped = t.elapsed();
@@ -360,7 +381,7 @@ async fn honours_retry_after_seconds_and_caps_it() {
         "{capped:?}"
     );
     opts.retry_after_max = Duration::from_secs(30);
-    let os = OpenStack::connect(&server.config(), opts).await.unwrap();
+    let os = server.connect_with(opts).await;
     let t = Instant::now();
     os.list(&Kind::Network, &vec![]).await.unwrap();
     let waited = t.elapsed();
@@ -373,26 +394,16 @@ async fn honours_retry_after_seconds_and_caps_it() {
 async fn a_429_to_one_client_slows_every_client_of_the_endpoint() {
     let server = Server::start(with_keystone(|req, n| {
         if req.path.contains("networks") && n == 0 {
-            Canned::Reply {
-                status: 429,
-                headers: vec![("Retry-After", "1".into())],
-                body: "{}".into(),
-            }
-        } else if req.path.contains("subnets") {
-            reply(200, r#"{"subnets": []}"#)
+            too_many_requests("1")
         } else {
-            reply(200, r#"{"networks": []}"#)
+            empty_list(req)
         }
     }))
     .await;
     let mut opts = fast();
     opts.gates = Some(crate::cloud::gate::EndpointGates::new(4));
-    let a = OpenStack::connect(&server.config(), opts.clone())
-        .await
-        .unwrap();
-    let b = OpenStack::connect(&server.config(), opts.clone())
-        .await
-        .unwrap();
+    let a = server.connect_with(opts.clone()).await;
+    let b = server.connect_with(opts.clone()).await;
     let t = Instant::now();
     let none: Query = vec![];
     let (ra, rb) = tokio::join!(a.list(&Kind::Network, &none), async {
@@ -408,7 +419,7 @@ async fn a_429_to_one_client_slows_every_client_of_the_endpoint() {
         "b did not wait for a's Retry-After: {waited:?}"
     );
     // Without shared gates the other client is not slowed.
-    let c = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let c = server.connect().await;
     let t = Instant::now();
     c.list(&Kind::Subnet, &vec![]).await.unwrap();
     assert!(t.elapsed() < Duration::from_millis(500));
@@ -444,7 +455,7 @@ async fn backoff_grows_is_capped_and_jittered() {
     let mut opts = fast();
     opts.backoff_base = Duration::from_millis(100);
     opts.backoff_max = Duration::from_millis(1000);
-    let os = OpenStack::connect(&server.config(), opts).await.unwrap();
+    let os = server.connect_with(opts).await;
     for _ in 0..50 {
         let d1 = os.backoff(1);
         assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
@@ -461,13 +472,13 @@ async fn lost_connection_retried_for_get_not_for_post() {
         if n == 0 {
             Canned::Hangup
         } else if req.method == "GET" {
-            reply(200, r#"{"networks": []}"#)
+            no_networks()
         } else {
             reply(201, r#"{"network": {"id": "n1"}}"#)
         }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     os.list(&Kind::Network, &vec![]).await.unwrap();
     assert_eq!(server.count("GET", "/v2.0/networks"), 2);
     let err = os
@@ -490,7 +501,7 @@ async fn lost_connection_retried_for_get_not_for_post() {
         _ => reply(201, r#"{"subnet": {"id": "s1"}}"#),
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     assert!(os.create(&Kind::Router, json!({})).await.is_err());
     assert_eq!(server.count("POST", "/v2.0/routers"), 1);
     let err = os.create(&Kind::Network, json!({})).await.unwrap_err();
@@ -521,7 +532,7 @@ async fn a_500_is_retried_for_idempotent_calls_not_for_creates() {
         }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     os.get(&Kind::Network, "n1").await.unwrap();
     os.update(&Kind::Network, "n1", json!({"name": "x"}))
         .await
@@ -548,7 +559,7 @@ async fn creates_send_the_body_as_given_and_neutron_tags_are_added_one_by_one() 
         _ => reply(201, ""),
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     os.create(&Kind::Network, json!({"name": "pods", "description": "m"}))
         .await
         .unwrap();
@@ -592,7 +603,7 @@ async fn refused_connection_is_retried_then_unavailable() {
         }
     })
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let t = Instant::now();
     let err = os
         .create(&Kind::Network, json!({"name": "x"}))
@@ -612,11 +623,11 @@ async fn expired_token_logs_in_again_once() {
         if req.head.contains("tok-0") {
             reply(401, r#"{"error": {"message": "expired"}}"#)
         } else {
-            reply(200, r#"{"networks": []}"#)
+            no_networks()
         }
     }))
     .await;
-    let os = Arc::new(OpenStack::connect(&server.config(), fast()).await.unwrap());
+    let os = Arc::new(server.connect().await);
     // Concurrent tasks hitting the expired token share one new login.
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -632,7 +643,7 @@ async fn expired_token_logs_in_again_once() {
 
     // A token refused even after logging in again: Auth, no loop.
     let server = Server::start(with_keystone(|_, _| reply(401, "{}"))).await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let err = os.list(&Kind::Network, &vec![]).await.unwrap_err();
     assert!(matches!(err, CloudError::Auth(_)), "{err:?}");
     assert_eq!(server.count("POST", "/v3/auth/tokens"), 2);
@@ -673,7 +684,7 @@ async fn maps_api_errors() {
         _ => reply(500, "<html>oops</html>"),
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     let err = os
         .create(&Kind::SecurityGroupRule, json!({"security_group_id": "s"}))
         .await
@@ -764,7 +775,7 @@ async fn debug_log_has_requests_but_no_secrets() {
         }
     }))
     .await;
-    let os = OpenStack::connect(&server.config(), fast()).await.unwrap();
+    let os = server.connect().await;
     os.create(&Kind::Network, json!({"name": "pods"}))
         .await
         .unwrap();
@@ -789,10 +800,7 @@ async fn debug_log_has_requests_but_no_secrets() {
 async fn a_renewal_is_never_queued_behind_the_gate() {
     let server = Server::start(with_keystone(|req, _| {
         if req.path.contains("networks") {
-            Canned::Delay(
-                Duration::from_secs(2),
-                Box::new(reply(200, r#"{"networks": []}"#)),
-            )
+            Canned::Delay(Duration::from_secs(2), Box::new(no_networks()))
         } else {
             reply(
                 200,
@@ -804,7 +812,7 @@ async fn a_renewal_is_never_queued_behind_the_gate() {
     let mut opts = fast();
     let gates = crate::cloud::gate::EndpointGates::new(1);
     opts.gates = Some(gates.clone());
-    let os = OpenStack::connect(&server.config(), opts).await.unwrap();
+    let os = server.connect_with(opts).await;
     let none: Query = vec![];
     let (slow, renewed) = tokio::join!(os.list(&Kind::Network, &none), async {
         // The slow list holds the only slot; then a 429 pauses the endpoint.
