@@ -55,6 +55,9 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// A scratch directory: the operator's XDG dirs, the vendor's keys.
+/// The `[plugins]` table that trusts only the vendor's key.
+const TRUSTS_VENDOR: &str = "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n";
+
 struct Scratch {
     dir: PathBuf,
 }
@@ -156,6 +159,16 @@ impl Scratch {
         let out = self.kuryr6(&["plugin", "push", file.to_str().unwrap(), target]);
         assert!(out.status.success(), "push: {}", text(&out));
         out
+    }
+
+    /// The vendor's key made, its signed naming plugin pushed to `repo` of
+    /// `registry`, and the seed pipeline using it and trusting the vendor.
+    fn vendor_signed_and_pushed(&self, registry: &str, repo: &str) -> (String, PathBuf) {
+        self.keygen("vendor");
+        let source = self.repo(registry, repo);
+        self.push(&self.signed("naming", "vendor"), &source);
+        let pipeline = self.pipeline(&source, "", TRUSTS_VENDOR);
+        (source, pipeline)
     }
 
     /// The seed pipeline with the naming plugin from `source`.
@@ -358,11 +371,7 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
     );
 
     // Not locked yet: refused before anything runs.
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let pipeline = s.pipeline(&source, "", TRUSTS_VENDOR);
     let p = pipeline.to_str().unwrap();
     let t = refused(s.kuryr6(&["check", p]), "LockMissing");
     assert!(
@@ -405,14 +414,7 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
 fn retagged_image_is_refused() {
     let reg = registry();
     let s = Scratch::new("retag");
-    s.keygen("vendor");
-    let source = s.repo(&reg, "retag");
-    s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let (source, pipeline) = s.vendor_signed_and_pushed(&reg, "retag");
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
@@ -456,14 +458,7 @@ fn retagged_image_is_refused() {
 fn tampered_layer_is_refused_from_the_registry_and_from_the_store() {
     let own = OwnRegistry::start("tamper");
     let s = Scratch::new("tamper");
-    s.keygen("vendor");
-    let source = s.repo(&own.addr, "tamper");
-    s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let (_, pipeline) = s.vendor_signed_and_pushed(&own.addr, "tamper");
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
     let layer = lock_value(&s.lock_text(), "layer");
@@ -496,11 +491,7 @@ fn signatures_by_untrusted_keys_or_of_other_bytes_are_refused() {
     let mallory = s.keygen("mallory");
     let source = s.repo(&reg, "untrusted");
     s.push(&s.signed("naming", "mallory"), &source);
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let pipeline = s.pipeline(&source, "", TRUSTS_VENDOR);
     let p = pipeline.to_str().unwrap();
     let t = refused(s.kuryr6(&["plugin", "lock", p]), "UntrustedSigner");
     assert!(t.contains(&mallory), "names the signer's key id: {t}");
@@ -531,11 +522,7 @@ fn signatures_by_untrusted_keys_or_of_other_bytes_are_refused() {
     .unwrap();
     let forged = s.repo(&reg, "forged");
     s.push(&naming, &forged);
-    let pipeline = s.pipeline(
-        &forged,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let pipeline = s.pipeline(&forged, "", TRUSTS_VENDOR);
     let t = refused(
         s.kuryr6(&["plugin", "lock", pipeline.to_str().unwrap()]),
         "BadSignature",
@@ -572,19 +559,11 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
         "{}",
         text(&pushed)
     );
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let pipeline = s.pipeline(&source, "", TRUSTS_VENDOR);
     let p = pipeline.to_str().unwrap();
     refused(s.kuryr6(&["plugin", "lock", p]), "Unsigned");
 
-    s.pipeline(
-        &source,
-        "allow_unsigned = true",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    s.pipeline(&source, "allow_unsigned = true", TRUSTS_VENDOR);
     ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
     assert!(
@@ -603,11 +582,7 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
         );
     }
     // Taking allow_unsigned away refuses it again, even though it is locked.
-    s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    s.pipeline(&source, "", TRUSTS_VENDOR);
     refused(s.kuryr6(&["check", p]), "Unsigned");
 }
 
@@ -615,14 +590,7 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
 fn locked_and_pulled_pipeline_runs_with_the_registry_stopped() {
     let own = OwnRegistry::start("offline");
     let s = Scratch::new("offline");
-    s.keygen("vendor");
-    let source = s.repo(&own.addr, "offline");
-    s.push(&s.signed("naming", "vendor"), &source);
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let (_, pipeline) = s.vendor_signed_and_pushed(&own.addr, "offline");
     let p = pipeline.to_str().unwrap();
     ok(s.kuryr6(&["plugin", "lock", p]));
 
@@ -839,11 +807,7 @@ fn registry_credentials_are_traded_for_a_token_and_never_printed() {
         "cache",
         &creds,
     ))];
-    let pipeline = s.pipeline(
-        &source,
-        "",
-        "[plugins]\ntrusted_keys = [\"../vendor.pub\"]\n",
-    );
+    let pipeline = s.pipeline(&source, "", TRUSTS_VENDOR);
     let p = pipeline.to_str().unwrap();
     outputs.push(ok(s.kuryr6_env(&["plugin", "lock", p], "cache", &creds)));
     outputs.push(ok(s.kuryr6_env(&["-vv", "check", p], "fresh", &creds)));
