@@ -162,12 +162,14 @@ impl Scratch {
     }
 
     /// The vendor's key made, its signed naming plugin pushed to `repo` of
-    /// `registry`, and the seed pipeline using it and trusting the vendor.
-    fn vendor_signed_and_pushed(&self, registry: &str, repo: &str) -> (String, PathBuf) {
+    /// `registry`, and the seed pipeline using it, trusting the vendor,
+    /// locked: (the plugin's source, the pipeline).
+    fn vendor_plugin_locked(&self, registry: &str, repo: &str) -> (String, PathBuf) {
         self.keygen("vendor");
         let source = self.repo(registry, repo);
         self.push(&self.signed("naming", "vendor"), &source);
         let pipeline = self.pipeline(&source, "", TRUSTS_VENDOR);
+        ok(self.kuryr6(&["plugin", "lock", pipeline.to_str().unwrap()]));
         (source, pipeline)
     }
 
@@ -414,9 +416,8 @@ fn push_lock_check_plan_verify_in_the_cncf_wasm_layout() {
 fn retagged_image_is_refused() {
     let reg = registry();
     let s = Scratch::new("retag");
-    let (source, pipeline) = s.vendor_signed_and_pushed(&reg, "retag");
+    let (source, pipeline) = s.vendor_plugin_locked(&reg, "retag");
     let p = pipeline.to_str().unwrap();
-    ok(s.kuryr6(&["plugin", "lock", p]));
     let lock = s.lock_text();
 
     // The same tag now points at other (validly signed) content.
@@ -458,9 +459,8 @@ fn retagged_image_is_refused() {
 fn tampered_layer_is_refused_from_the_registry_and_from_the_store() {
     let own = OwnRegistry::start("tamper");
     let s = Scratch::new("tamper");
-    let (_, pipeline) = s.vendor_signed_and_pushed(&own.addr, "tamper");
+    let (_, pipeline) = s.vendor_plugin_locked(&own.addr, "tamper");
     let p = pipeline.to_str().unwrap();
-    ok(s.kuryr6(&["plugin", "lock", p]));
     let layer = lock_value(&s.lock_text(), "layer");
 
     // The registry's storage now serves other bytes under the digest.
@@ -590,9 +590,8 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
 fn locked_and_pulled_pipeline_runs_with_the_registry_stopped() {
     let own = OwnRegistry::start("offline");
     let s = Scratch::new("offline");
-    let (_, pipeline) = s.vendor_signed_and_pushed(&own.addr, "offline");
+    let (_, pipeline) = s.vendor_plugin_locked(&own.addr, "offline");
     let p = pipeline.to_str().unwrap();
-    ok(s.kuryr6(&["plugin", "lock", p]));
 
     own.stop();
     let t = ok(s.kuryr6(&["check", p]));
