@@ -28,7 +28,12 @@ fn only_child(cloud: &LocalCloud, child: &str, lb: &Value) -> Value {
     let list = cloud.openstack(&["loadbalancer", child, "list", "--loadbalancer", lb_id]);
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1, "{child}s of {lb_id}: {list:?}");
-    cloud.openstack(&["loadbalancer", child, "show", list[0]["id"].as_str().unwrap()])
+    cloud.openstack(&[
+        "loadbalancer",
+        child,
+        "show",
+        list[0]["id"].as_str().unwrap(),
+    ])
 }
 
 fn members(cloud: &LocalCloud, pool: &str) -> Vec<(String, String, u64)> {
