@@ -11,14 +11,7 @@ fn q(s: &str) -> String {
 }
 
 fn label(n: &Node) -> String {
-    let mut lines = vec![format!("{} {}", n.kind.replace('_', " "), n.name)];
-    lines.extend(n.detail.iter().cloned());
-    if n.drift != Drift::Same {
-        lines[0] = format!("{} {}", n.drift.sign(), lines[0]);
-        lines.push(format!("pending {}", n.drift.word()));
-        lines.extend(n.changes.iter().cloned());
-    }
-    lines.join("\n")
+    n.label_lines().join("\n")
 }
 
 fn node_line(out: &mut String, indent: &str, n: &Node) {

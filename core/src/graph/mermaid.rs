@@ -24,14 +24,7 @@ fn id(key: &str) -> String {
 }
 
 fn node(out: &mut String, indent: &str, n: &Node) {
-    let mut lines = vec![format!("{} {}", n.kind.replace('_', " "), n.name)];
-    lines.extend(n.detail.iter().cloned());
-    if n.drift != Drift::Same {
-        lines[0] = format!("{} {}", n.drift.sign(), lines[0]);
-        lines.push(format!("pending {}", n.drift.word()));
-        lines.extend(n.changes.iter().cloned());
-    }
-    let _ = writeln!(out, "{indent}{}[{}]", id(&n.key), text(&lines));
+    let _ = writeln!(out, "{indent}{}[{}]", id(&n.key), text(&n.label_lines()));
 }
 
 pub fn render(g: &Graph) -> String {

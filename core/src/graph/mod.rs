@@ -97,6 +97,21 @@ pub struct Node {
     pub parent: Option<String>,
 }
 
+impl Node {
+    /// Its label in the text formats: kind and name, details, and when it
+    /// drifts, its sign, the pending action and the changed fields.
+    pub fn label_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("{} {}", self.kind.replace('_', " "), self.name)];
+        lines.extend(self.detail.iter().cloned());
+        if self.drift != Drift::Same {
+            lines[0] = format!("{} {}", self.drift.sign(), lines[0]);
+            lines.push(format!("pending {}", self.drift.word()));
+            lines.extend(self.changes.iter().cloned());
+        }
+        lines
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub from: String,
