@@ -444,14 +444,7 @@ fn a_second_run_changes_nothing() {
     );
     assert_eq!(revisions(&cloud), before);
 
-    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    let plan = assert_plan_clean(&cloud, &s.dir, &s.pipeline(), "re-plan");
     assert!(stdout(&plan).contains("No changes"), "{}", stdout(&plan));
     clean(&cloud, &s);
 }
@@ -526,8 +519,7 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
     api_load_balancer(&cloud, svc_id);
-    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    assert_plan_clean(&cloud, &s.dir, &s.pipeline(), "re-plan");
     clean(&cloud, &s);
 }
 
@@ -672,12 +664,11 @@ fn a_killed_run_converges_on_the_next_run_without_duplicates() {
         let svc_id = assert_each_guide_resource_once(&cloud, &format!("killed after {k} changes"));
         assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
         api_load_balancer(&cloud, &svc_id);
-        let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "killed after {k} changes: {}",
-            stdout(&plan)
+        assert_plan_clean(
+            &cloud,
+            &s.dir,
+            &s.pipeline(),
+            &format!("killed after {k} changes"),
         );
     }
     clean(&cloud, &s);
@@ -782,8 +773,7 @@ fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
     );
     assert_eq!(ingress_rules(&security_group(&cloud)), guide_rules());
     api_load_balancer(&cloud, &svc_id);
-    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    assert_plan_clean(&cloud, &s.dir, &s.pipeline(), "re-plan");
     drop(proxy);
     clean(&cloud, &s);
 }

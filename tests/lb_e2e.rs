@@ -98,14 +98,7 @@ fn api_load_balancer_is_made_kept_trimmed_and_destroyed() {
     );
 
     // Re-run: nothing changes.
-    let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_plan_clean(&cloud, &s.dir, &s.pipeline(), "re-plan");
 
     // One host fewer: exactly its member goes.
     s.write(&two_hosts().replace(

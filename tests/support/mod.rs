@@ -228,6 +228,21 @@ pub fn assert_writes_nothing(cloud: &LocalCloud, dir: &Path, args: &[&str]) -> O
     again
 }
 
+#[track_caller]
+/// `kuryr6 plan PIPELINE --detailed-exitcode` in `dir` must find no change
+/// (exit 0); `context` says when, for the failure message.
+pub fn assert_plan_clean(cloud: &LocalCloud, dir: &Path, pipeline: &str, context: &str) -> Output {
+    let plan = cloud.kuryr6(dir, &["plan", pipeline, "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{context}: {}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    plan
+}
+
 pub fn assert_ok(o: &Output) {
     assert!(
         o.status.success(),
