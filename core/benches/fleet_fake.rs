@@ -11,7 +11,7 @@ use kuryr6::cloud::FakeCloud;
 use kuryr6::engine::RunOptions;
 use kuryr6::engine::lease::LeaseOptions;
 use kuryr6::fleet::run::FakeConnector;
-use kuryr6::fleet::{CloudKey, FleetOptions, Job, Site, Status, converge};
+use kuryr6::fleet::{CloudKey, FleetOptions, Job, Site, SiteReport, Status, converge};
 use kuryr6::source::SourceFile;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,24 @@ fn connector(fakes: &[FakeCloud]) -> FakeConnector<'_> {
     )
 }
 
+/// One fleet command over `sites`, `parallel` at a time: the reports and the wall time.
+fn timed_converge(
+    rt: &tokio::runtime::Runtime,
+    sites: &[Site],
+    job: &Job,
+    connector: &FakeConnector<'_>,
+    parallel: usize,
+) -> (Vec<SiteReport>, Duration) {
+    let options = FleetOptions {
+        parallel,
+        fail_fast: false,
+        progress: false,
+    };
+    let t = Instant::now();
+    let reports = rt.block_on(converge(sites, job, connector, &options));
+    (reports, t.elapsed())
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -79,18 +97,8 @@ fn main() {
     // Sequential: a sample, one site at a time.
     let sample_fakes = fakes();
     let sample = connector(&sample_fakes);
-    let t = Instant::now();
-    let reports = rt.block_on(converge(
-        &sites[..SAMPLE],
-        &job,
-        &sample,
-        &FleetOptions {
-            parallel: 1,
-            fail_fast: false,
-            progress: false,
-        },
-    ));
-    let per_site = t.elapsed() / SAMPLE as u32;
+    let (reports, elapsed) = timed_converge(&rt, &sites[..SAMPLE], &job, &sample, 1);
+    let per_site = elapsed / SAMPLE as u32;
     assert!(reports.iter().all(|r| r.status == Status::Ok));
     let calls: usize = sample_fakes
         .iter()
@@ -102,34 +110,12 @@ fn main() {
     // The fleet: all sites, 64 at once, on fresh fakes.
     let fleet_fakes = fakes();
     let fleet = connector(&fleet_fakes);
-    let t = Instant::now();
-    let reports = rt.block_on(converge(
-        &sites,
-        &job,
-        &fleet,
-        &FleetOptions {
-            parallel: PARALLEL,
-            fail_fast: false,
-            progress: false,
-        },
-    ));
-    let wall = t.elapsed();
+    let (reports, wall) = timed_converge(&rt, &sites, &job, &fleet, PARALLEL);
     let failed = reports.iter().filter(|r| r.status != Status::Ok).count();
     let created: usize = reports.iter().map(|r| r.created).sum();
 
     // A converged re-run (reads only).
-    let t = Instant::now();
-    let again = rt.block_on(converge(
-        &sites,
-        &job,
-        &fleet,
-        &FleetOptions {
-            parallel: PARALLEL,
-            fail_fast: false,
-            progress: false,
-        },
-    ));
-    let rerun = t.elapsed();
+    let (again, rerun) = timed_converge(&rt, &sites, &job, &fleet, PARALLEL);
     let changed: usize = again
         .iter()
         .map(|r| r.created + r.updated + r.deleted)

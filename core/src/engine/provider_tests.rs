@@ -5,12 +5,24 @@
 //! API load balancer's own `provider` and `protocol` (the OVN provider with
 //! TCP) are validated, checked against the cloud, built and destroyed.
 
-use super::tests::{SEED, converge, load, named, pending};
-use super::*;
+use super::tests::{SEED, destroy_default, load, named, pending, run_err, run_ok};
 use crate::cloud::Kind;
 use crate::cloud::fake::{FakeCloud, Verb};
 use crate::emit::{OfflineIds, kuryr_conf};
-use crate::plan::Step;
+use crate::plan::{Plan, Step};
+
+/// A run of `plan` on `cloud` is refused, saying each of `says`, before any write.
+async fn assert_refused_before_writing(cloud: &FakeCloud, plan: &Plan, says: &[&str]) {
+    let err = run_err(cloud, plan).await;
+    for part in says {
+        assert!(err.contains(part), "{part} missing: {err}");
+    }
+    assert_eq!(
+        cloud.write_calls(),
+        0,
+        "a write happened before the refusal"
+    );
+}
 
 fn with_emit(keys: &str) -> String {
     format!("{SEED}\n[plan.emit]\n{keys}\n")
@@ -112,9 +124,7 @@ fn a_dual_stack_l2_group_admits_each_pod_family() {
 async fn l2_converges_with_the_group_and_its_rules_then_re_runs_with_nothing() {
     let cloud = FakeCloud::new();
     let plan = load(&with_emit("member_mode = \"L2\"")).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     let groups = cloud.snapshot(&Kind::SecurityGroup);
     let group = named(&groups, "octavia_pod_access");
     assert_eq!(group.len(), 1);
@@ -167,21 +177,16 @@ fn a_named_provider_reaches_kuryr_conf_and_ovn_sets_its_algorithm() {
 async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
     let plan = load(&with_emit("octavia_provider = \"ovn\"")).plan;
     let cloud = FakeCloud::new();
-    let err = converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("octavia_provider `ovn` is not enabled")
-            && text.contains("providers: amphora"),
-        "{text}"
-    );
+    assert_refused_before_writing(
+        &cloud,
+        &plan,
+        &[
+            "octavia_provider `ovn` is not enabled",
+            "providers: amphora",
+        ],
+    )
+    .await;
     assert_eq!(cloud.calls_of(Verb::Providers), 1);
-    assert_eq!(
-        cloud.write_calls(),
-        0,
-        "a write happened before the refusal"
-    );
 
     // No Octavia at all: refused, saying so.
     let bare = FakeCloud::new().without_service(crate::cloud::Service::LoadBalancer);
@@ -192,22 +197,13 @@ async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
             .replace("\n]\n", "\n")
     ))
     .plan;
-    let err = converge(&bare, &neutron_only, RunOptions::default())
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("no Octavia in the catalog"),
-        "{err}"
-    );
-    assert_eq!(bare.write_calls(), 0);
+    assert_refused_before_writing(&bare, &neutron_only, &["no Octavia in the catalog"]).await;
 
     // Enabled: it converges, and a plan without a provider never asks.
     let ovn = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);
-    converge(&ovn, &plan, RunOptions::default()).await.unwrap();
+    run_ok(&ovn, &plan).await;
     let plain = FakeCloud::new();
-    converge(&plain, &load(SEED).plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&plain, &load(SEED).plan).await;
     assert_eq!(plain.calls_of(Verb::Providers), 0);
 }
 
@@ -262,21 +258,18 @@ async fn an_ovn_api_load_balancer_converges_re_runs_clean_and_destroys_its_vip_p
 
     // A cloud without the OVN provider: refused before any write.
     let amphora_only = FakeCloud::new();
-    let err = converge(&amphora_only, &plan, RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("load balancer `default/kubernetes`: provider `ovn` is not enabled")
-            && err.contains("providers: amphora"),
-        "{err}"
-    );
-    assert_eq!(amphora_only.write_calls(), 0);
+    assert_refused_before_writing(
+        &amphora_only,
+        &plan,
+        &[
+            "load balancer `default/kubernetes`: provider `ovn` is not enabled",
+            "providers: amphora",
+        ],
+    )
+    .await;
 
     let cloud = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     let lbs = cloud.snapshot(&Kind::LoadBalancer);
     assert_eq!(lbs.len(), 1);
     assert_eq!(lbs[0]["provider"], "ovn");
@@ -313,24 +306,14 @@ async fn an_ovn_api_load_balancer_converges_re_runs_clean_and_destroys_its_vip_p
             lb.provider = Some("amphora".into());
         }
     }
-    let err = converge(&cloud, &moved, RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&cloud, &moved).await;
     assert!(
         err.contains("provider is ovn in the cloud, amphora in the pipeline")
             && err.contains("--replace"),
         "{err}"
     );
 
-    destroy(
-        &cloud,
-        &plan,
-        DestroyOptions::default(),
-        &super::tests::quiet(),
-    )
-    .await
-    .unwrap();
+    destroy_default(&cloud, &plan).await.unwrap();
     assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty());
     assert!(
         cloud.snapshot(&Kind::Port).is_empty(),

@@ -52,12 +52,54 @@ pub(super) fn id(item: &Value) -> String {
 
 /// A fake on which the seed has converged, and the seed's plan.
 pub(super) async fn seed_converged() -> (FakeCloud, Plan) {
-    let cloud = FakeCloud::new();
+    seed_converged_on(FakeCloud::new()).await
+}
+
+/// The same on a fake set up as the test needs (backends, providers).
+async fn seed_converged_on(cloud: FakeCloud) -> (FakeCloud, Plan) {
     let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     (cloud, plan)
+}
+
+/// A run with the default options that the test expects to succeed.
+pub(super) async fn run_ok(cloud: &FakeCloud, plan: &Plan) -> ChangeSet {
+    converge(cloud, plan, RunOptions::default()).await.unwrap()
+}
+
+/// A run with the default options that the test expects to be refused: its message.
+pub(super) async fn run_err(cloud: &FakeCloud, plan: &Plan) -> String {
+    converge(cloud, plan, RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+/// `destroy` with the default options, as the CLI runs it.
+pub(super) async fn destroy_default(
+    cloud: &FakeCloud,
+    plan: &Plan,
+) -> Result<Destroyed, EngineError> {
+    destroy(cloud, plan, DestroyOptions::default(), &quiet()).await
+}
+
+/// A resource made by hand (not by kuryr6), as the next call sees it.
+async fn made_by_hand(cloud: &FakeCloud, kind: &Kind, body: Value) -> Value {
+    cloud.create(kind, body).await.unwrap()
+}
+
+/// Exactly one `pods` network, and it is the one with `want`'s id (taken over, not made again).
+fn assert_the_pods_network_is(cloud: &FakeCloud, want: &Value) {
+    let nets = cloud.snapshot(&Kind::Network);
+    assert_eq!(named(&nets, "pods").len(), 1);
+    assert_eq!(named(&nets, "pods")[0]["id"], want["id"]);
+}
+
+/// After a faulty run: the whole guide, all of it tagged, nothing pending.
+async fn assert_recovered(cloud: &FakeCloud, plan: &Plan, case: &str) {
+    assert_guide_topology(cloud);
+    assert!(untagged(cloud).is_empty(), "{case}");
+    assert!(!pending(cloud, plan).await.pending(), "{case}");
 }
 
 /// The guide's topology, exactly once each, up to its API load balancer.
@@ -152,9 +194,7 @@ fn revisions(cloud: &FakeCloud) -> Vec<(String, Value)> {
 async fn seed_converges_and_a_rerun_changes_nothing() {
     let cloud = FakeCloud::new();
     let plan = load(SEED).plan;
-    let first = converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let first = run_ok(&cloud, &plan).await;
     // 2 networks, 2 subnets, router, 2 interfaces, group, 3 rules; the load
     // balancer, its listener, pool and 2 members.
     assert_eq!(
@@ -183,35 +223,32 @@ async fn seed_converges_and_a_rerun_changes_nothing() {
     assert_eq!(revisions(&cloud), before);
 }
 
+/// Each of `kinds` was listed `times` times since the calls were last reset.
+fn assert_lists(cloud: &FakeCloud, kinds: &[Kind], times: usize) {
+    for kind in kinds {
+        assert_eq!(cloud.calls(Verb::List, kind), times, "{kind}");
+    }
+}
+
 #[tokio::test]
 async fn state_is_read_with_one_tag_filtered_list_per_type() {
     let cloud = FakeCloud::new();
     let plan = load(SEED).plan;
     // Nothing owned yet: each type also looks its wanted names up once.
     observe(&cloud, &plan).await.unwrap();
-    for kind in [
+    let top = [
         Kind::Network,
         Kind::Subnet,
         Kind::Router,
         Kind::SecurityGroup,
-        Kind::LoadBalancer,
-    ] {
-        assert_eq!(cloud.calls(Verb::List, &kind), 2, "{kind}");
-    }
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    ];
+    assert_lists(&cloud, &top, 2);
+    assert_lists(&cloud, &[Kind::LoadBalancer], 2);
+    run_ok(&cloud, &plan).await;
     cloud.reset_calls();
     observe(&cloud, &plan).await.unwrap();
     // Converged: one tag-filtered list per type, then the children.
-    for kind in [
-        Kind::Network,
-        Kind::Subnet,
-        Kind::Router,
-        Kind::SecurityGroup,
-    ] {
-        assert_eq!(cloud.calls(Verb::List, &kind), 1, "{kind}");
-    }
+    assert_lists(&cloud, &top, 1);
     // The groups came with their rules (and the lease record, `tags-any`).
     assert_eq!(cloud.calls(Verb::List, &Kind::SecurityGroupRule), 0);
     assert_eq!(cloud.calls(Verb::List, &Kind::Port), 1);
@@ -257,9 +294,7 @@ async fn drift_is_shown_then_repaired() {
     assert!(set.changes.iter().any(|c| c.action == Action::Create && matches!(&c.target, Target::Rule { rule, .. } if rule.protocol.as_deref() == Some("udp"))));
     assert_eq!(set.count(Action::Create) + set.count(Action::Update), 2);
 
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     assert!(!pending(&cloud, &plan).await.pending());
     assert_guide_topology(&cloud);
 }
@@ -267,16 +302,10 @@ async fn drift_is_shown_then_repaired() {
 #[tokio::test]
 async fn a_foreign_same_named_resource_blocks_until_adopted() {
     let cloud = FakeCloud::new();
-    let hand_made = cloud
-        .create(&Kind::Network, json!({ "name": "pods" }))
-        .await
-        .unwrap();
+    let hand_made = made_by_hand(&cloud, &Kind::Network, json!({ "name": "pods" })).await;
     let plan = load(SEED).plan;
     cloud.reset_calls();
-    let err = converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap_err();
-    let msg = err.to_string();
+    let msg = run_err(&cloud, &plan).await;
     assert!(
         msg.contains("network `pods`")
             && msg.contains(hand_made["id"].as_str().unwrap())
@@ -305,11 +334,7 @@ async fn a_foreign_same_named_resource_blocks_until_adopted() {
     .await
     .unwrap();
     assert_eq!(set.count(Action::Adopt), 1);
-    assert_eq!(named(&cloud.snapshot(&Kind::Network), "pods").len(), 1);
-    assert_eq!(
-        named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"],
-        hand_made["id"]
-    );
+    assert_the_pods_network_is(&cloud, &hand_made);
     assert_guide_topology(&cloud);
 }
 
@@ -317,6 +342,14 @@ async fn a_foreign_same_named_resource_blocks_until_adopted() {
 /// or not. (An ambiguous `Unavailable` is recovered inside the run.)
 pub(super) fn killed() -> CloudError {
     CloudError::Config("killed".into())
+}
+
+/// A fault on the first create of `kind` alone (the other kinds are made as usual).
+fn create_fault(kind: Kind, error: CloudError, after_effect: bool) -> Fault {
+    Fault {
+        kind: Some(kind),
+        ..fault(Verb::Create, 1, error, after_effect)
+    }
 }
 
 pub(super) fn fault(verb: Verb, nth: usize, error: CloudError, after_effect: bool) -> Fault {
@@ -411,9 +444,7 @@ async fn a_run_cut_at_any_write_converges_on_the_next_run_without_duplicates() {
                     converge(&cloud, &plan, RunOptions::default())
                         .await
                         .unwrap_or_else(|e| panic!("{case}: {e}"));
-                    assert_guide_topology(&cloud);
-                    assert!(untagged(&cloud).is_empty(), "{case}");
-                    assert!(!pending(&cloud, &plan).await.pending(), "{case}");
+                    assert_recovered(&cloud, &plan, &case).await;
                 }
             }
         }
@@ -433,9 +464,7 @@ async fn an_ambiguous_answer_on_any_create_is_recovered_in_the_same_run() {
                 converge(&cloud, &plan, RunOptions::default())
                     .await
                     .unwrap_or_else(|e| panic!("{case}: one run must converge: {e}"));
-                assert_guide_topology(&cloud);
-                assert!(untagged(&cloud).is_empty(), "{case}");
-                assert!(!pending(&cloud, &plan).await.pending(), "{case}");
+                assert_recovered(&cloud, &plan, &case).await;
                 // Landed: taken, not made again; lost: made once more.
                 let again = if after_effect { 0 } else { 1 };
                 assert_eq!(cloud.calls_of(verb), probe.calls_of(verb) + again, "{case}");
@@ -460,13 +489,9 @@ async fn a_burst_of_500s_and_lost_answers_still_converges_in_one_run() {
     {
         cloud.add_fault(fault(verb, 1, http_500("/v2.0/x"), i % 2 == 1));
     }
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     assert_eq!(cloud.unfired_faults(), 0, "every fault fired");
-    assert_guide_topology(&cloud);
-    assert!(untagged(&cloud).is_empty());
-    assert!(!pending(&cloud, &plan).await.pending());
+    assert_recovered(&cloud, &plan, "a burst").await;
 }
 
 #[tokio::test]
@@ -474,18 +499,9 @@ async fn a_create_that_keeps_failing_names_the_call_and_leaves_nothing() {
     let plan = load(SEED).plan;
     let cloud = FakeCloud::new();
     for _ in 0..super::create::CREATE_ATTEMPTS {
-        cloud.add_fault(Fault {
-            verb: Some(Verb::Create),
-            kind: Some(Kind::Router),
-            nth: 1,
-            error: http_500("/v2.0/routers"),
-            after_effect: false,
-        });
+        cloud.add_fault(create_fault(Kind::Router, http_500("/v2.0/routers"), false));
     }
-    let err = converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&cloud, &plan).await;
     assert!(
         err.contains("router `k8s-ipv6`")
             && err.contains("POST /v2.0/routers answered 500")
@@ -497,9 +513,7 @@ async fn a_create_that_keeps_failing_names_the_call_and_leaves_nothing() {
         super::create::CREATE_ATTEMPTS as usize
     );
     assert!(cloud.snapshot(&Kind::Router).is_empty());
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     assert_guide_topology(&cloud);
 }
 
@@ -536,13 +550,11 @@ async fn the_fully_populated_create_recovers_from_ambiguous_answers_in_the_same_
     for after_effect in [false, true] {
         let case = format!("after={after_effect}");
         let cloud = FakeCloud::new();
-        cloud.add_fault(Fault {
-            verb: Some(Verb::Create),
-            kind: Some(Kind::LoadBalancer),
-            nth: 1,
-            error: http_500("/v2/lbaas/loadbalancers"),
+        cloud.add_fault(create_fault(
+            Kind::LoadBalancer,
+            http_500("/v2/lbaas/loadbalancers"),
             after_effect,
-        });
+        ));
         converge(&cloud, &plan, RunOptions::default())
             .await
             .unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -573,17 +585,11 @@ async fn the_fully_populated_create_recovers_from_ambiguous_answers_in_the_same_
 /// network that is no longer the pipeline's is still deleted by itself.
 #[tokio::test]
 async fn destroy_leaves_subnets_to_their_networks_delete() {
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (cloud, plan) = seed_converged().await;
     let made = cloud.snapshot(&Kind::Subnet).len();
     assert_eq!(made, 2);
     cloud.reset_calls();
-    let done = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
-        .await
-        .unwrap();
+    let done = destroy_default(&cloud, &plan).await.unwrap();
     assert_eq!(cloud.calls(Verb::Delete, &Kind::Subnet), 0);
     assert_eq!(cloud.calls(Verb::Delete, &Kind::Network), 2);
     assert!(cloud.snapshot(&Kind::Subnet).is_empty());
@@ -594,9 +600,7 @@ async fn destroy_leaves_subnets_to_their_networks_delete() {
 
     // `services` is no longer the pipeline's (untagged, renamed, no
     // creation marker): it stays, and its subnet is deleted alone.
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
     let services = named(&cloud.snapshot(&Kind::Network), "services")[0].clone();
     cloud
         .update(
@@ -607,9 +611,7 @@ async fn destroy_leaves_subnets_to_their_networks_delete() {
         .await
         .unwrap();
     cloud.reset_calls();
-    destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
-        .await
-        .unwrap();
+    destroy_default(&cloud, &plan).await.unwrap();
     assert_eq!(cloud.calls(Verb::Delete, &Kind::Subnet), 1);
     assert_eq!(cloud.calls(Verb::Delete, &Kind::Network), 1);
     let left = cloud.snapshot(&Kind::Network);
@@ -620,17 +622,10 @@ async fn destroy_leaves_subnets_to_their_networks_delete() {
 #[tokio::test]
 async fn destroy_removes_only_what_the_pipeline_owns() {
     let cloud = FakeCloud::new();
-    let other = cloud
-        .create(&Kind::Network, json!({ "name": "unrelated" }))
-        .await
-        .unwrap();
+    let other = made_by_hand(&cloud, &Kind::Network, json!({ "name": "unrelated" })).await;
     let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
-    let done = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
-        .await
-        .unwrap();
+    run_ok(&cloud, &plan).await;
+    let done = destroy_default(&cloud, &plan).await.unwrap();
     assert!(done.deleted >= 8, "{done:?}");
     let nets = cloud.snapshot(&Kind::Network);
     assert_eq!(nets.len(), 1);
@@ -656,11 +651,8 @@ async fn destroy_removes_only_what_the_pipeline_owns() {
 /// are left alone.
 #[tokio::test]
 async fn destroy_takes_the_backends_own_ports_and_stops_at_anyone_elses() {
-    let cloud = FakeCloud::new().with_ovn_metadata().with_vrrp_ports();
-    let plan = load(SEED).plan;
-    converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (cloud, plan) =
+        seed_converged_on(FakeCloud::new().with_ovn_metadata().with_vrrp_ports()).await;
     let owners = |cloud: &FakeCloud| -> Vec<String> {
         let mut o: Vec<String> = cloud
             .snapshot(&Kind::Port)
@@ -685,33 +677,24 @@ async fn destroy_takes_the_backends_own_ports_and_stops_at_anyone_elses() {
         "the VIP port: {made:?}"
     );
     // Someone else's network, with its own metadata port.
-    let other = cloud
-        .create(&Kind::Network, json!({ "name": "bystander" }))
-        .await
-        .unwrap();
+    let other = made_by_hand(&cloud, &Kind::Network, json!({ "name": "bystander" })).await;
     // A bystander's port on an owned network blocks.
     let pods = id(named(&cloud.snapshot(&Kind::Network), "pods")[0]);
-    let stray = cloud
-        .create(
-            &Kind::Port,
-            json!({ "name": "stray", "network_id": pods, "device_owner": "compute:nova" }),
-        )
-        .await
-        .unwrap();
-    let err = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+    let stray = made_by_hand(
+        &cloud,
+        &Kind::Port,
+        json!({ "name": "stray", "network_id": pods, "device_owner": "compute:nova" }),
+    )
+    .await;
+    let err = destroy_default(&cloud, &plan)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains(stray["id"].as_str().unwrap()), "{err}");
+    assert!(err.contains(&id(&stray)), "{err}");
     assert!(err.contains("1 port(s)"), "only the stray blocks: {err}");
-    cloud
-        .delete(&Kind::Port, stray["id"].as_str().unwrap())
-        .await
-        .unwrap();
+    cloud.delete(&Kind::Port, &id(&stray)).await.unwrap();
 
-    destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
-        .await
-        .unwrap();
+    destroy_default(&cloud, &plan).await.unwrap();
     let nets = cloud.snapshot(&Kind::Network);
     assert_eq!(nets.len(), 1);
     assert_eq!(nets[0]["id"], other["id"]);
@@ -725,13 +708,13 @@ async fn destroy_takes_the_backends_own_ports_and_stops_at_anyone_elses() {
 async fn destroy_stops_at_ports_it_does_not_own_and_can_delete_kuryrs() {
     let (cloud, plan) = seed_converged().await;
     let pods = id(named(&cloud.snapshot(&Kind::Network), "pods")[0]);
-    let port = cloud.create(&Kind::Port, json!({ "name": "pod-a", "network_id": pods, "device_owner": "compute:kuryr", "tags": ["kuryr:seed-ipv6"] })).await.unwrap();
+    let port = made_by_hand(&cloud, &Kind::Port, json!({ "name": "pod-a", "network_id": pods, "device_owner": "compute:kuryr", "tags": ["kuryr:seed-ipv6"] })).await;
 
     cloud.reset_calls();
-    let err = destroy(&cloud, &plan, DestroyOptions::default(), &quiet())
+    let msg = destroy_default(&cloud, &plan)
         .await
-        .unwrap_err();
-    let msg = err.to_string();
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains(port["id"].as_str().unwrap()) && msg.contains("--delete-kuryr-ports"),
         "{msg}"
@@ -758,15 +741,9 @@ async fn destroy_stops_at_ports_it_does_not_own_and_can_delete_kuryrs() {
 
 #[tokio::test]
 async fn immutable_changes_are_refused_unless_replace() {
-    let cloud = FakeCloud::new();
-    converge(&cloud, &load(SEED).plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (cloud, _) = seed_converged().await;
     let moved = load(&SEED.replace("fd10:0:0:2::/112", "fd10:0:0:4::/112")).plan;
-    let err = converge(&cloud, &moved, RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = run_err(&cloud, &moved).await;
     assert!(
         err.contains("subnet `service_subnet`")
             && err.contains("--replace")
@@ -822,17 +799,12 @@ async fn immutable_changes_are_refused_unless_replace() {
 
 #[tokio::test]
 async fn a_step_removed_from_the_pipeline_is_deleted() {
-    let cloud = FakeCloud::new();
-    converge(&cloud, &load(SEED).plan, RunOptions::default())
-        .await
-        .unwrap();
+    let (cloud, _) = seed_converged().await;
     let renamed = load(&format!(
         "{SEED}\n[plan.names]\nsecurity_group = \"pods_from_services\"\n"
     ))
     .plan;
-    let set = converge(&cloud, &renamed, RunOptions::default())
-        .await
-        .unwrap();
+    let set = run_ok(&cloud, &renamed).await;
     assert!(set.changes.iter().any(|c| c.action == Action::Delete
         && c.target
             == Target::SecurityGroup {
@@ -875,9 +847,7 @@ async fn api_load_balancer_members_follow_the_hosts() {
         "",
     ))
     .plan;
-    let set = converge(&cloud, &one_host, RunOptions::default())
-        .await
-        .unwrap();
+    let set = run_ok(&cloud, &one_host).await;
     let changed: Vec<_> = set
         .changes
         .iter()
@@ -892,9 +862,7 @@ async fn api_load_balancer_members_follow_the_hosts() {
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["name"], "master-0");
 
-    destroy(&cloud, &one_host, DestroyOptions::default(), &quiet())
-        .await
-        .unwrap();
+    destroy_default(&cloud, &one_host).await.unwrap();
     assert!(cloud.snapshot(&Kind::LoadBalancer).is_empty());
     assert!(cloud.snapshot(&Kind::Subnet).is_empty());
 }
@@ -904,32 +872,24 @@ async fn a_create_cut_before_tagging_is_recognised_not_refused() {
     let cloud = FakeCloud::new();
     let plan = load(SEED).plan;
     // What a run killed between Neutron's create and the tag call leaves.
-    let cut = cloud
-        .create(
-            &Kind::Network,
-            json!({ "name": "pods", "description": Ownership::new("seed-ipv6").creation_marker() }),
-        )
-        .await
-        .unwrap();
-    let set = converge(&cloud, &plan, RunOptions::default())
-        .await
-        .unwrap();
+    let cut = made_by_hand(
+        &cloud,
+        &Kind::Network,
+        json!({ "name": "pods", "description": Ownership::new("seed-ipv6").creation_marker() }),
+    )
+    .await;
+    let set = run_ok(&cloud, &plan).await;
     assert_eq!(set.count(Action::Adopt), 1, "{set:#?}");
-    assert_eq!(named(&cloud.snapshot(&Kind::Network), "pods").len(), 1);
-    assert_eq!(
-        named(&cloud.snapshot(&Kind::Network), "pods")[0]["id"],
-        cut["id"]
-    );
+    assert_the_pods_network_is(&cloud, &cut);
     assert_guide_topology(&cloud);
     // Another pipeline's marker is not ours: still a refusal.
     let other = FakeCloud::new();
-    other
-        .create(
-            &Kind::Network,
-            json!({ "name": "pods", "description": Ownership::new("elsewhere").creation_marker() }),
-        )
-        .await
-        .unwrap();
+    made_by_hand(
+        &other,
+        &Kind::Network,
+        json!({ "name": "pods", "description": Ownership::new("elsewhere").creation_marker() }),
+    )
+    .await;
     assert!(
         converge(&other, &plan, RunOptions::default())
             .await

@@ -10,18 +10,20 @@ use crate::source::SourceFile;
 
 const SEED: &str = include_str!("../../../examples/seed-ipv6/pipeline.toml");
 
-fn seed() -> Plan {
-    load_source(SourceFile::new("seed.toml", SEED))
+/// The plan of a pipeline text that must load.
+fn plan_of(text: &str) -> Plan {
+    load_source(SourceFile::new("seed.toml", text))
         .unwrap()
         .plan
 }
 
+fn seed() -> Plan {
+    plan_of(SEED)
+}
+
 /// The seed without its API hosts, hence without the API load balancer.
 fn seed_without_lb() -> Plan {
-    let text = crate::test_seed::without_api_hosts(SEED);
-    load_source(SourceFile::new("seed.toml", &text))
-        .unwrap()
-        .plan
+    plan_of(&crate::test_seed::without_api_hosts(SEED))
 }
 
 fn tree(svg: &str) -> usvg::Tree {
@@ -57,6 +59,28 @@ fn text_of(doc: &roxmltree::Document, id: &str) -> String {
     by_id(doc, id).text().unwrap_or_default().to_string()
 }
 
+/// Each element `id` of the table holds exactly the text `want`.
+fn assert_texts(doc: &roxmltree::Document, table: &[(&str, &str)]) {
+    for &(id, want) in table {
+        assert_eq!(text_of(doc, id), want, "{id}");
+    }
+}
+
+/// `got` is within `tolerance` of `want` (SVG coordinates are floats).
+fn assert_near(what: &str, got: f32, want: f32, tolerance: f32) {
+    assert!(
+        (got - want).abs() < tolerance,
+        "{what} is {got}, expected {want}"
+    );
+}
+
+/// A rendering (SVG, DOT or Mermaid text) has each of `needles`; the whole text is shown if not.
+fn assert_has(rendered: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(rendered.contains(needle), "{needle} missing:\n{rendered}");
+    }
+}
+
 #[test]
 fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
     let svg = svg::render(&build(&seed(), None, "plan (offline)".into()));
@@ -69,59 +93,48 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
     // to the gateway: the split sits exactly in the middle of the bar.
     let (kx, _, kw, _) = bbox(&t, "plan-service_subnet-kubernetes-range");
     assert_eq!(kx, bar_x);
-    assert!((kw - bar_w / 2.0).abs() < 0.01, "range width {kw}");
+    assert_near("range width", kw, bar_w / 2.0, 0.01);
     let (px, _, pw, _) = bbox(&t, "plan-service_subnet-pool-0");
-    assert!(
-        (px - (bar_x + bar_w / 2.0)).abs() < 0.01,
-        "pool starts at {px}"
-    );
+    assert_near("pool start", px, bar_x + bar_w / 2.0, 0.01);
     // ::8000 … ::fffd: two addresses short of the end.
     let expected = bar_w / 2.0 * (0x7ffe as f32 / 0x8000 as f32);
-    assert!(
-        (pw - expected).abs() < 0.01,
-        "pool width {pw}, expected {expected}"
-    );
+    assert_near("pool width", pw, expected, 0.01);
 
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-kubernetes-range-start"),
-        "fd10:0:0:2::"
-    );
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-kubernetes-range-end"),
-        "fd10:0:0:2::7fff"
-    );
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-pool-0-start"),
-        "fd10:0:0:2::8000"
-    );
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-pool-0-end"),
-        "fd10:0:0:2::fffd"
+    assert_texts(
+        &doc,
+        &[
+            ("plan-service_subnet-kubernetes-range-start", "fd10:0:0:2::"),
+            (
+                "plan-service_subnet-kubernetes-range-end",
+                "fd10:0:0:2::7fff",
+            ),
+            ("plan-service_subnet-pool-0-start", "fd10:0:0:2::8000"),
+            ("plan-service_subnet-pool-0-end", "fd10:0:0:2::fffd"),
+        ],
     );
     let range = by_id(&doc, "plan-service_subnet-kubernetes-range");
     assert_eq!(range.attribute("data-end"), Some("fd10:0:0:2::7fff"));
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-gateway-label"),
-        "gateway fd10:0:0:2::fffe"
-    );
-    // The seed names API hosts: the marker is the load balancer's VIP, the
-    // range's first address.
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-vip-label"),
-        "API VIP fd10:0:0:2::1"
+    assert_texts(
+        &doc,
+        &[
+            (
+                "plan-service_subnet-gateway-label",
+                "gateway fd10:0:0:2::fffe",
+            ),
+            // The seed names API hosts: the marker is the load balancer's
+            // VIP, the range's first address.
+            ("plan-service_subnet-vip-label", "API VIP fd10:0:0:2::1"),
+        ],
     );
     let (gx, _, _, _) = bbox(&t, "plan-service_subnet-gateway");
     let want = bar_x + bar_w * (0xfffe as f32 + 0.5) / 65536.0;
-    assert!((gx - want).abs() < 1.5, "gateway at {gx}, expected {want}");
+    assert_near("gateway", gx, want, 1.5);
     let (vx, _, _, _) = bbox(&t, "plan-service_subnet-vip");
     let want = bar_x + bar_w * 1.5 / 65536.0;
-    assert!((vx - want).abs() < 1.5, "VIP at {vx}, expected {want}");
+    assert_near("VIP", vx, want, 1.5);
     let lb = by_id(&doc, "node-loadbalancer-default_kubernetes");
     assert_eq!(lb.attribute("data-name"), Some("default/kubernetes"));
-    assert!(
-        svg.contains("VIP fd10:0:0:2::1 · HTTPS 443 → 2 member(s):6443"),
-        "{svg}"
-    );
+    assert_has(&svg, &["VIP fd10:0:0:2::1 · HTTPS 443 → 2 member(s):6443"]);
 
     // Topology: every resource as a box, unchanged offline.
     for id in [
@@ -148,9 +161,12 @@ fn the_seed_svg_draws_the_112_split_to_scale_with_its_boundary_addresses() {
 fn without_a_load_balancer_the_marker_is_the_kubernetes_service_ip() {
     let svg = svg::render(&build(&seed_without_lb(), None, "plan (offline)".into()));
     let doc = roxmltree::Document::parse(&svg).unwrap();
-    assert_eq!(
-        text_of(&doc, "plan-service_subnet-vip-label"),
-        "kubernetes.default fd10:0:0:2::1"
+    assert_texts(
+        &doc,
+        &[(
+            "plan-service_subnet-vip-label",
+            "kubernetes.default fd10:0:0:2::1",
+        )],
     );
     assert!(!svg.contains("node-loadbalancer"), "{svg}");
     tree(&svg);
@@ -255,25 +271,27 @@ fn drift_marks_the_drifted_subnet_its_bar_and_the_parent_of_a_rule() {
         text_of(&doc, "plan-service_subnet-title").contains("pending update"),
         "{svg}"
     );
-    assert!(svg.contains(
-        "allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"
-    ));
-    assert!(svg.contains("Pending changes"));
+    assert_has(
+        &svg,
+        &[
+            "allocation_pools: fd10:0:0:2::8001-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd",
+            "Pending changes",
+        ],
+    );
 
-    let dot = dot::render(&g);
-    assert!(
-        dot.contains("\"subnet:service_subnet\" [label=\"~ subnet service_subnet"),
-        "{dot}"
+    assert_has(
+        &dot::render(&g),
+        &[
+            "\"subnet:service_subnet\" [label=\"~ subnet service_subnet",
+            "pending delete",
+        ],
     );
-    assert!(dot.contains("pending delete"), "{dot}");
-    let mermaid = mermaid::render(&g);
-    assert!(
-        mermaid.contains("class subnet_service_subnet,security_group_service_pod_access_v6 update"),
-        "{mermaid}"
-    );
-    assert!(
-        mermaid.contains("class network_old_net delete"),
-        "{mermaid}"
+    assert_has(
+        &mermaid::render(&g),
+        &[
+            "class subnet_service_subnet,security_group_service_pod_access_v6 update",
+            "class network_old_net delete",
+        ],
     );
 }
 
@@ -283,32 +301,25 @@ fn dot_and_mermaid_carry_the_topology_and_the_address_plan() {
     let dot = dot::render(&g);
     assert!(dot.starts_with("digraph \"kuryr6 seed-ipv6\" {"), "{dot}");
     assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
-    assert!(dot.contains("subgraph \"cluster_network:services\""));
-    assert!(dot.contains("\"router:k8s-ipv6\" -> \"subnet:pod_subnet\" [label=\"interface\""));
-    assert!(
-        dot.contains("Kubernetes services fd10:0:0:2::/113: fd10:0:0:2:: – fd10:0:0:2::7fff\\l"),
-        "{dot}"
-    );
-    assert!(dot.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd\\l"));
-    assert!(
-        dot.contains(
-            "\"loadbalancer:default/kubernetes\" -> \"subnet:service_subnet\" [label=\"VIP in\""
-        ),
-        "{dot}"
+    assert_has(
+        &dot,
+        &[
+            "subgraph \"cluster_network:services\"",
+            "\"router:k8s-ipv6\" -> \"subnet:pod_subnet\" [label=\"interface\"",
+            "Kubernetes services fd10:0:0:2::/113: fd10:0:0:2:: – fd10:0:0:2::7fff\\l",
+            "Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd\\l",
+            "\"loadbalancer:default/kubernetes\" -> \"subnet:service_subnet\" [label=\"VIP in\"",
+        ],
     );
     let m = mermaid::render(&g);
-    assert!(m.contains("\nflowchart LR\n"), "{m}");
-    assert!(
-        m.contains("subgraph network_services[\"network services\"]"),
-        "{m}"
-    );
-    assert!(
-        m.contains("router_k8s_ipv6 ---|interface| subnet_pod_subnet"),
-        "{m}"
-    );
-    assert!(
-        m.contains("Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd"),
-        "{m}"
+    assert_has(
+        &m,
+        &[
+            "\nflowchart LR\n",
+            "subgraph network_services[\"network services\"]",
+            "router_k8s_ipv6 ---|interface| subnet_pod_subnet",
+            "Neutron pool: fd10:0:0:2::8000 – fd10:0:0:2::fffd",
+        ],
     );
     assert!(
         !m.contains("classDef create fill:#dafbe1,stroke:#1a7f37,stroke-width:2px\n  class "),
@@ -333,8 +344,6 @@ fn names_that_are_not_identifiers_are_escaped() {
         Some("pods <\"&'>")
     );
     tree(&svg);
-    let dot = dot::render(&g);
-    assert!(dot.contains("network pods <\\\"&'>"), "{dot}");
-    let m = mermaid::render(&g);
-    assert!(m.contains("network pods #lt;#quot;#amp;'#gt;"), "{m}");
+    assert_has(&dot::render(&g), &["network pods <\\\"&'>"]);
+    assert_has(&mermaid::render(&g), &["network pods #lt;#quot;#amp;'#gt;"]);
 }

@@ -6,10 +6,10 @@ use super::write::{Imported, write};
 use super::*;
 use crate::cloud::fake::{FakeCloud, RouterMode, Verb};
 use crate::diag::Code;
-use crate::engine::change::Action;
+use crate::engine::change::{Action, ChangeSet};
 use crate::engine::progress::Progress;
 use crate::engine::{RunOptions, apply, diff, observe};
-use crate::plan::{Role, Step};
+use crate::plan::{Loadbalancer, Plan, Role, Step};
 use serde_json::{Value, json};
 
 /// How the hand-made deployment differs from the guide.
@@ -33,6 +33,12 @@ const GUIDE: Shape = Shape {
     extra_rule: false,
 };
 
+/// The guide with every protocol's access rule: the deployment most tests start from.
+const ALL_RULES: Shape = Shape {
+    all_protocols: true,
+    ..GUIDE
+};
+
 struct Made {
     pod_subnet: String,
     service_subnet: String,
@@ -40,17 +46,37 @@ struct Made {
     router: String,
 }
 
+/// A subnet without DHCP on `network`, as `openstack subnet create` makes one.
+async fn add_subnet(
+    cloud: &FakeCloud,
+    name: &str,
+    network: &Value,
+    ip_version: u8,
+    cidr: &str,
+    gateway: &str,
+) -> Value {
+    cloud
+        .create(
+            &Kind::Subnet,
+            json!({ "name": name, "network_id": network["id"], "ip_version": ip_version,
+                    "cidr": cidr, "gateway_ip": gateway, "enable_dhcp": false }),
+        )
+        .await
+        .unwrap()
+}
+
 async fn build(cloud: &FakeCloud, shape: Shape) -> Made {
     let net = |name: &str| cloud.create(&Kind::Network, json!({ "name": name }));
     let pods = net("pods").await.unwrap();
-    let pod_subnet = cloud
-        .create(
-            &Kind::Subnet,
-            json!({ "name": "pod_subnet", "network_id": pods["id"], "ip_version": 6,
-                    "cidr": "fd10:0:0:1::/64", "gateway_ip": "fd10:0:0:1::1", "enable_dhcp": false }),
-        )
-        .await
-        .unwrap();
+    let pod_subnet = add_subnet(
+        cloud,
+        "pod_subnet",
+        &pods,
+        6,
+        "fd10:0:0:1::/64",
+        "fd10:0:0:1::1",
+    )
+    .await;
     let services = net("services").await.unwrap();
     let cidr: ipnet::IpNet = format!("fd10:0:0:2::/{}", shape.service_len)
         .parse()
@@ -191,11 +217,79 @@ fn adopt() -> RunOptions {
     }
 }
 
+/// The changes `plan` wants on `cloud` as it stands now: observe, then diff.
+async fn changes(cloud: &FakeCloud, plan: &Plan, options: RunOptions) -> ChangeSet {
+    let obs = observe(cloud, plan).await.unwrap();
+    diff(plan, &obs, options)
+}
+
+/// One `run` of `plan` on `cloud` (observe, diff, apply), returning what it changed.
+async fn run_plan(cloud: &FakeCloud, plan: &Plan, options: RunOptions) -> ChangeSet {
+    let obs = observe(cloud, plan).await.unwrap();
+    let set = diff(plan, &obs, options);
+    apply(cloud, plan, &obs, &set, &Progress::new(false))
+        .await
+        .unwrap();
+    set
+}
+
+/// `run --adopt` of the imported plan, counted from zero so the caller can
+/// check that adoption wrote nothing but tags.
+async fn run_adopt(cloud: &FakeCloud, imported: &Imported) -> ChangeSet {
+    cloud.reset_calls();
+    run_plan(cloud, &imported.plan, adopt()).await
+}
+
+/// After adoption a plain rerun of `plan` has nothing left to do.
+async fn assert_nothing_pending(cloud: &FakeCloud, plan: &Plan) {
+    let again = changes(cloud, plan, RunOptions::default()).await;
+    assert!(!again.pending(), "{:?}", again.changes);
+}
+
+/// Every one of `values` carries the imported pipeline's ownership tag.
+fn assert_tagged_imported<'a>(values: impl IntoIterator<Item = &'a Value>) {
+    for v in values {
+        assert!(
+            crate::engine::ownership::has_tag(v, "kuryr6:pipeline=imported"),
+            "{v}"
+        );
+    }
+}
+
+/// Each of `lines` is in the imported text, which is shown when one is not.
+fn assert_text_has(imported: &Imported, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            imported.text.contains(line),
+            "{line} missing:\n{}",
+            imported.text
+        );
+    }
+}
+
+/// The imported plan's API load balancer step; the text is shown when there is none.
+fn lb_step(imported: &Imported) -> &Loadbalancer {
+    let Some(Step::Loadbalancer(lb)) = imported.plan.step("default/kubernetes") else {
+        panic!("no load balancer step:\n{}", imported.text);
+    };
+    lb
+}
+
+/// The examples/dual-stack pipeline, made on a fresh fake cloud by the short form.
+async fn dual_stack_made() -> (FakeCloud, Plan) {
+    let text = include_str!("../../../examples/dual-stack/pipeline.toml");
+    let plan = crate::load::load_source(crate::source::SourceFile::new("dual.toml", text))
+        .unwrap()
+        .plan;
+    let cloud = FakeCloud::new();
+    run_plan(&cloud, &plan, RunOptions::default()).await;
+    (cloud, plan)
+}
+
 /// The plan of the imported pipeline against the cloud: adoptions and
 /// no-ops only.
 async fn assert_adoption_only(cloud: &FakeCloud, imported: &Imported) {
-    let obs = observe(cloud, &imported.plan).await.unwrap();
-    let set = diff(&imported.plan, &obs, adopt());
+    let set = changes(cloud, &imported.plan, adopt()).await;
     assert!(set.refusals.is_empty(), "{:?}", set.refusals);
     let other: Vec<String> = set
         .changes
@@ -214,35 +308,24 @@ async fn assert_adoption_only(cloud: &FakeCloud, imported: &Imported) {
 #[tokio::test]
 async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
     let cloud = FakeCloud::new();
-    build(
-        &cloud,
-        Shape {
-            all_protocols: true,
-            ..GUIDE
-        },
-    )
-    .await;
+    build(&cloud, ALL_RULES).await;
     cloud.reset_calls();
     let imported = import(&cloud, &Hints::default()).await;
     assert_eq!(cloud.write_calls(), 0, "import wrote");
     assert!(imported.short_form, "{}", imported.text);
-    assert!(imported.text.contains("pod_cidr = \"fd10:0:0:1::/64\""));
-    assert!(
-        imported
-            .text
-            .contains("service_cidr = \"fd10:0:0:2::/112\"")
+    assert_text_has(
+        &imported,
+        &[
+            "pod_cidr = \"fd10:0:0:1::/64\"",
+            "service_cidr = \"fd10:0:0:2::/112\"",
+        ],
     );
     assert!(!imported.text.contains("[[step]]"), "{}", imported.text);
     assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
     assert_adoption_only(&cloud, &imported).await;
 
     // run --adopt writes tags only, then nothing is pending.
-    let obs = observe(&cloud, &imported.plan).await.unwrap();
-    let set = diff(&imported.plan, &obs, adopt());
-    cloud.reset_calls();
-    apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
-        .await
-        .unwrap();
+    run_adopt(&cloud, &imported).await;
     assert_eq!(cloud.calls_of(Verb::Create), 0);
     assert_eq!(cloud.calls_of(Verb::Delete), 0);
     assert_eq!(cloud.calls_of(Verb::RouterInterface), 0);
@@ -252,16 +335,9 @@ async fn a_guide_deployment_with_all_rules_imports_as_the_short_form() {
         Kind::Router,
         Kind::SecurityGroup,
     ] {
-        for v in cloud.snapshot(&kind) {
-            assert!(
-                crate::engine::ownership::has_tag(&v, "kuryr6:pipeline=imported"),
-                "{v}"
-            );
-        }
+        assert_tagged_imported(&cloud.snapshot(&kind));
     }
-    let obs = observe(&cloud, &imported.plan).await.unwrap();
-    let again = diff(&imported.plan, &obs, RunOptions::default());
-    assert!(!again.pending(), "{:?}", again.changes);
+    assert_nothing_pending(&cloud, &imported.plan).await;
 }
 
 #[tokio::test]
@@ -281,12 +357,9 @@ async fn the_guides_cli_topology_imports_explicitly_warning_on_missing_rules() {
         codes[0].1.contains("udp") && codes[1].1.contains("sctp"),
         "{codes:?}"
     );
-    assert!(
-        imported
-            .text
-            .contains("# deviation (W004): no udp rule from the service subnet fd10:0:0:2::/112"),
-        "{}",
-        imported.text
+    assert_text_has(
+        &imported,
+        &["# deviation (W004): no udp rule from the service subnet fd10:0:0:2::/112"],
     );
     assert_adoption_only(&cloud, &imported).await;
 }
@@ -335,42 +408,34 @@ async fn a_deviating_deployment_is_reproduced_field_for_field_with_a_warning_eac
             imported.warnings
         );
     }
-    let text = &imported.text;
-    for note in [
-        "# deviation (W001): a /108 service subnet; the guide's is a /112",
-        "# deviation (W002): allocation pools fd10::2:0:0:8:1-",
-        "# deviation (W003): DHCP is on",
-        "# deviation: rule `ingress IPv6 tcp from fd00:aaaa::/64 ports 22-22` is not one of the guide's",
-    ] {
-        assert!(text.contains(note), "{note} missing:\n{text}");
-    }
+    assert_text_has(
+        &imported,
+        &[
+            "# deviation (W001): a /108 service subnet; the guide's is a /112",
+            "# deviation (W002): allocation pools fd10::2:0:0:8:1-",
+            "# deviation (W003): DHCP is on",
+            "# deviation: rule `ingress IPv6 tcp from fd00:aaaa::/64 ports 22-22` is not one of the guide's",
+        ],
+    );
     assert_adoption_only(&cloud, &imported).await;
 }
 
 #[tokio::test]
 async fn a_load_balancer_on_the_ovn_provider_imports_with_its_provider_and_protocol() {
     let cloud = FakeCloud::new().with_lb_providers(&["amphora", "ovn"]);
-    let made = build(
-        &cloud,
-        Shape {
-            all_protocols: true,
-            ..GUIDE
-        },
-    )
-    .await;
+    let made = build(&cloud, ALL_RULES).await;
     build_lb_on(&cloud, &made, Some("ovn"), "TCP", "SOURCE_IP_PORT").await;
     let imported = import(&cloud, &Hints::default()).await;
-    let Some(Step::Loadbalancer(lb)) = imported.plan.step("default/kubernetes") else {
-        panic!("no load balancer step:\n{}", imported.text);
-    };
+    let lb = lb_step(&imported);
     assert_eq!(
         (lb.provider.as_deref(), lb.protocol(), lb.algorithm.as_str()),
         (Some("ovn"), "TCP", "SOURCE_IP_PORT")
     );
     assert!(imported.short_form, "{}", imported.text);
-    for line in ["lb_provider = \"ovn\"", "lb_protocol = \"TCP\""] {
-        assert!(imported.text.contains(line), "{line}:\n{}", imported.text);
-    }
+    assert_text_has(
+        &imported,
+        &["lb_provider = \"ovn\"", "lb_protocol = \"TCP\""],
+    );
     assert!(
         !imported.text.contains("deviation: the listener"),
         "{}",
@@ -382,19 +447,10 @@ async fn a_load_balancer_on_the_ovn_provider_imports_with_its_provider_and_proto
 #[tokio::test]
 async fn a_hand_made_load_balancer_imports_with_its_members() {
     let cloud = FakeCloud::new();
-    let made = build(
-        &cloud,
-        Shape {
-            all_protocols: true,
-            ..GUIDE
-        },
-    )
-    .await;
+    let made = build(&cloud, ALL_RULES).await;
     build_lb(&cloud, &made).await;
     let imported = import(&cloud, &Hints::default()).await;
-    let Some(Step::Loadbalancer(lb)) = imported.plan.step("default/kubernetes") else {
-        panic!("no load balancer step:\n{}", imported.text);
-    };
+    let lb = lb_step(&imported);
     assert_eq!(lb.vip.to_string(), "fd10:0:0:2::1");
     assert_eq!(lb.algorithm, "ROUND_ROBIN");
     assert_eq!((lb.listener_port, lb.member_port), (443, 6443));
@@ -412,39 +468,28 @@ async fn a_hand_made_load_balancer_imports_with_its_members() {
     );
     // Still the short form: the API hosts and the algorithm are all it needs.
     assert!(imported.short_form, "{}", imported.text);
-    assert!(imported.text.contains("lb_algorithm = \"ROUND_ROBIN\""));
+    assert_text_has(&imported, &["lb_algorithm = \"ROUND_ROBIN\""]);
 
     // Adopted likewise: the load balancer, its pool, listener and both
     // members are tagged, nothing is made, and then nothing is pending.
     assert_adoption_only(&cloud, &imported).await;
-    let obs = observe(&cloud, &imported.plan).await.unwrap();
-    let set = diff(&imported.plan, &obs, adopt());
+    let set = run_adopt(&cloud, &imported).await;
     assert_eq!(set.count(Action::Adopt), 6 + 5, "{:?}", set.changes);
-    cloud.reset_calls();
-    apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
-        .await
-        .unwrap();
     assert_eq!(cloud.calls_of(Verb::Create), 0);
     assert_eq!(cloud.calls_of(Verb::Delete), 0);
     let pools = cloud.snapshot(&Kind::Pool);
     let members = cloud.snapshot(&Kind::Member {
         pool_id: str_of(&pools[0], "id").into(),
     });
-    for v in cloud
-        .snapshot(&Kind::LoadBalancer)
-        .iter()
-        .chain(&cloud.snapshot(&Kind::Listener))
-        .chain(&pools)
-        .chain(&members)
-    {
-        assert!(
-            crate::engine::ownership::has_tag(v, "kuryr6:pipeline=imported"),
-            "{v}"
-        );
-    }
-    let obs = observe(&cloud, &imported.plan).await.unwrap();
-    let again = diff(&imported.plan, &obs, RunOptions::default());
-    assert!(!again.pending(), "{:?}", again.changes);
+    assert_tagged_imported(
+        cloud
+            .snapshot(&Kind::LoadBalancer)
+            .iter()
+            .chain(&cloud.snapshot(&Kind::Listener))
+            .chain(&pools)
+            .chain(&members),
+    );
+    assert_nothing_pending(&cloud, &imported.plan).await;
 }
 
 #[tokio::test]
@@ -456,14 +501,7 @@ async fn kuryr_conf_ids_lead_the_walk_and_a_foreign_project_is_refused() {
         .create(&Kind::Network, json!({ "name": "decoy" }))
         .await
         .unwrap();
-    cloud
-        .create(
-            &Kind::Subnet,
-            json!({ "name": "pod_subnet", "network_id": decoy_net["id"], "ip_version": 6,
-                    "cidr": "fd99::/64", "gateway_ip": "fd99::1", "enable_dhcp": false }),
-        )
-        .await
-        .unwrap();
+    add_subnet(&cloud, "pod_subnet", &decoy_net, 6, "fd99::/64", "fd99::1").await;
     let project = cloud.project_id().await.unwrap();
     let conf = format!(
         "[neutron_defaults]\nproject = {project}\npod_subnet = {}\nservice_subnet = {}\npod_security_groups = {}\novs_bridge = br-k8s\nresource_tags = site-a,kuryr\n\n[octavia_defaults]\nmember_mode = L2\n",
@@ -528,16 +566,7 @@ fn a_subnet_without_gateway_is_refused_by_name() {
 /// short form, then imported back: the same plan, in the short form.
 #[tokio::test]
 async fn a_dual_stack_deployment_imports_back_to_its_short_form() {
-    let text = include_str!("../../../examples/dual-stack/pipeline.toml");
-    let want = crate::load::load_source(crate::source::SourceFile::new("dual.toml", text))
-        .unwrap()
-        .plan;
-    let cloud = FakeCloud::new();
-    let obs = observe(&cloud, &want).await.unwrap();
-    let set = diff(&want, &obs, RunOptions::default());
-    apply(&cloud, &want, &obs, &set, &Progress::new(false))
-        .await
-        .unwrap();
+    let (cloud, want) = dual_stack_made().await;
     // As made by hand: kuryr6 also marks the group's description.
     let sg = cloud.snapshot(&Kind::SecurityGroup)[0].clone();
     cloud
@@ -559,17 +588,13 @@ async fn a_dual_stack_deployment_imports_back_to_its_short_form() {
     let imported = write(&snap, "dual-stack").unwrap();
     assert_eq!(imported.plan, want, "{}", imported.text);
     assert!(imported.short_form, "{}", imported.text);
-    assert!(
-        imported
-            .text
-            .contains("pod_cidr = [\"fd10:0:0:1::/64\", \"10.10.0.0/16\"]"),
-        "{}",
-        imported.text
+    assert_text_has(
+        &imported,
+        &["pod_cidr = [\"fd10:0:0:1::/64\", \"10.10.0.0/16\"]"],
     );
     assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
     // Then adoption only: nothing to create, update or delete.
-    let obs = observe(&cloud, &imported.plan).await.unwrap();
-    let set = diff(&imported.plan, &obs, adopt());
+    let set = changes(&cloud, &imported.plan, adopt()).await;
     assert!(
         set.changes
             .iter()
@@ -581,29 +606,13 @@ async fn a_dual_stack_deployment_imports_back_to_its_short_form() {
 /// A network with two subnets of one family is more than a pipeline says.
 #[tokio::test]
 async fn two_subnets_of_one_family_beside_the_pod_subnet_are_refused() {
-    let text = include_str!("../../../examples/dual-stack/pipeline.toml");
-    let plan = crate::load::load_source(crate::source::SourceFile::new("dual.toml", text))
-        .unwrap()
-        .plan;
-    let cloud = FakeCloud::new();
-    let obs = observe(&cloud, &plan).await.unwrap();
-    let set = diff(&plan, &obs, RunOptions::default());
-    apply(&cloud, &plan, &obs, &set, &Progress::new(false))
-        .await
-        .unwrap();
+    let (cloud, _) = dual_stack_made().await;
     let pods = cloud
         .snapshot(&Kind::Network)
         .into_iter()
         .find(|n| n["name"] == "pods")
         .unwrap();
-    cloud
-        .create(
-            &Kind::Subnet,
-            json!({ "name": "extra", "network_id": pods["id"], "ip_version": 4,
-                    "cidr": "10.20.0.0/16", "gateway_ip": "10.20.0.1", "enable_dhcp": false }),
-        )
-        .await
-        .unwrap();
+    add_subnet(&cloud, "extra", &pods, 4, "10.20.0.0/16", "10.20.0.1").await;
     let err = read(&cloud, &Hints::default())
         .await
         .unwrap_err()
@@ -627,14 +636,7 @@ async fn a_dvr_or_ha_router_built_by_hand_is_imported_and_adopted() {
         (RouterMode::Ha, "network:ha_router_replicated_interface"),
     ] {
         let cloud = FakeCloud::new().with_router_mode(mode);
-        let made = build(
-            &cloud,
-            Shape {
-                all_protocols: true,
-                ..GUIDE
-            },
-        )
-        .await;
+        let made = build(&cloud, ALL_RULES).await;
         // The cloud made this mode's interfaces, not legacy ones.
         let owners: Vec<String> = cloud
             .snapshot(&Kind::Port)
@@ -661,16 +663,10 @@ async fn a_dvr_or_ha_router_built_by_hand_is_imported_and_adopted() {
             router.interfaces
         );
         assert_adoption_only(&cloud, &imported).await;
-        let obs = observe(&cloud, &imported.plan).await.unwrap();
-        let set = diff(&imported.plan, &obs, adopt());
-        cloud.reset_calls();
-        apply(&cloud, &imported.plan, &obs, &set, &Progress::new(false))
-            .await
-            .unwrap();
+        run_adopt(&cloud, &imported).await;
         for verb in [Verb::Create, Verb::Delete, Verb::RouterInterface] {
             assert_eq!(cloud.calls_of(verb), 0, "{mode:?}: adopt wrote {verb:?}");
         }
-        let obs = observe(&cloud, &imported.plan).await.unwrap();
-        assert!(!diff(&imported.plan, &obs, RunOptions::default()).pending());
+        assert_nothing_pending(&cloud, &imported.plan).await;
     }
 }

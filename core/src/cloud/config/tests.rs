@@ -39,6 +39,22 @@ impl Fixture {
             system_dir: self.path("etc"),
         }
     }
+    /// The config loading `cloud` with `vars` set gives; it must load.
+    fn loaded(&self, vars: &[(&str, &str)], cloud: Option<&str>) -> CloudConfig {
+        self.discovery(vars).load(cloud).unwrap()
+    }
+    /// Why loading `cloud` with `vars` set fails: the message the operator reads.
+    fn refusal(&self, vars: &[(&str, &str)], cloud: Option<&str>) -> String {
+        self.discovery(vars).load(cloud).unwrap_err().to_string()
+    }
+    /// The message of the config error loading `cloud` fails with (any other error fails the test).
+    fn config_error(&self, cloud: &str) -> String {
+        let err = self.discovery(&[]).load(Some(cloud)).unwrap_err();
+        let CloudError::Config(msg) = err else {
+            panic!("not a config error")
+        };
+        msg
+    }
 }
 
 const CLOUDS: &str = r#"
@@ -69,7 +85,7 @@ fn clouds_yaml_merged_with_secure_yaml() {
         "etc/secure.yaml",
         "clouds:\n  local:\n    auth:\n      password: hunter2-secret\n",
     );
-    let cfg = f.discovery(&[("OS_CLOUD", "local")]).load(None).unwrap();
+    let cfg = f.loaded(&[("OS_CLOUD", "local")], None);
     assert_eq!(cfg.name.as_deref(), Some("local"));
     assert_eq!(cfg.auth_url, "http://127.0.0.1:5000/v3");
     assert_eq!(cfg.region.as_deref(), Some("RegionOne"));
@@ -110,10 +126,7 @@ fn clouds_yaml_merged_with_secure_yaml() {
 fn cli_argument_beats_os_cloud_and_app_credentials_parse() {
     let f = Fixture::new();
     f.write("cwd/clouds.yaml", CLOUDS);
-    let cfg = f
-        .discovery(&[("OS_CLOUD", "local")])
-        .load(Some("other"))
-        .unwrap();
+    let cfg = f.loaded(&[("OS_CLOUD", "local")], Some("other"));
     assert!(!cfg.verify_tls);
     assert_eq!(cfg.auth_url, "https://keystone.example:5000/v3");
     assert!(matches!(
@@ -148,10 +161,7 @@ fn search_order_env_file_then_cwd_then_home_then_etc() {
 fn unknown_cloud_names_file_and_known_clouds() {
     let f = Fixture::new();
     let path = f.write("cwd/clouds.yaml", CLOUDS);
-    let err = f.discovery(&[]).load(Some("nope")).unwrap_err();
-    let CloudError::Config(msg) = err else {
-        panic!("not a config error")
-    };
+    let msg = f.config_error("nope");
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("\"nope\""), "{msg}");
     assert!(msg.contains("local, other"), "{msg}");
@@ -164,10 +174,7 @@ fn broken_yaml_is_a_config_error_without_content() {
         "cwd/clouds.yaml",
         "clouds:\n  local:\n    auth:\n      password: \"hunter2\n    x: [\n",
     );
-    let err = f.discovery(&[]).load(Some("local")).unwrap_err();
-    let CloudError::Config(msg) = err else {
-        panic!("not a config error")
-    };
+    let msg = f.config_error("local");
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("not valid YAML"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
@@ -176,11 +183,7 @@ fn broken_yaml_is_a_config_error_without_content() {
         "cwd/clouds.yaml",
         "clouds:\n  local:\n    auth:\n      auth_url: http://127.0.0.1:5000\n      password: [hunter2]\n",
     );
-    let msg = f
-        .discovery(&[])
-        .load(Some("local"))
-        .unwrap_err()
-        .to_string();
+    let msg = f.refusal(&[], Some("local"));
     assert!(msg.contains("auth.password"), "{msg}");
     assert!(msg.contains("\"local\""), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
@@ -193,7 +196,7 @@ fn endpoint_overrides_replace_the_catalog() {
         "cwd/clouds.yaml",
         "clouds:\n  local:\n    auth:\n      auth_url: http://127.0.0.1:5000\n      username: u\n      password: p\n      project_name: x\n      user_domain_name: Default\n      project_domain_name: Default\n    network_endpoint_override: http://127.0.0.1:19999/\n",
     );
-    let cfg = f.discovery(&[]).load(Some("local")).unwrap();
+    let cfg = f.loaded(&[], Some("local"));
     assert_eq!(
         cfg.endpoint_overrides,
         vec![(
@@ -227,16 +230,16 @@ fn plain_environment() {
     );
     assert!(!format!("{cfg:?}").contains("pw-from-env"));
 
-    let token = f
-        .discovery(&[
+    let token = f.loaded(
+        &[
             ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
             ("OS_AUTH_TYPE", "v3token"),
             ("OS_TOKEN", "tok-secret"),
             ("OS_PROJECT_NAME", "p"),
             ("OS_PROJECT_DOMAIN_ID", "default"),
-        ])
-        .load(None)
-        .unwrap();
+        ],
+        None,
+    );
     assert!(matches!(token.auth, Auth::Token { .. }));
     assert!(!format!("{token:?}").contains("tok-secret"));
 }
@@ -244,48 +247,34 @@ fn plain_environment() {
 #[test]
 fn missing_pieces_are_explained() {
     let f = Fixture::new();
-    let msg = f
-        .discovery(&[
-            ("OS_AUTH_URL", "http://127.0.0.1:5000"),
-            ("OS_USERNAME", "u"),
-        ])
-        .load(None)
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("domain"), "{msg}");
-    let msg = f
-        .discovery(&[
-            ("OS_AUTH_URL", "http://127.0.0.1:5000"),
-            ("OS_USERNAME", "u"),
-            ("OS_USER_DOMAIN_ID", "default"),
-            ("OS_PROJECT_ID", "p"),
-        ])
-        .load(None)
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("password"), "{msg}");
-    let msg = f
-        .discovery(&[
-            ("OS_AUTH_URL", "http://127.0.0.1:5000"),
-            ("OS_AUTH_TYPE", "v3oidcpassword"),
-        ])
-        .load(None)
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("not supported"), "{msg}");
-    // Nothing selected at all.
-    let msg = f.discovery(&[]).load(None).unwrap_err().to_string();
-    assert!(msg.contains("no cloud selected"), "{msg}");
+    let url = ("OS_AUTH_URL", "http://127.0.0.1:5000");
+    let user = ("OS_USERNAME", "u");
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[url, user], "domain"),
+        (
+            &[
+                url,
+                user,
+                ("OS_USER_DOMAIN_ID", "default"),
+                ("OS_PROJECT_ID", "p"),
+            ],
+            "password",
+        ),
+        (&[url, ("OS_AUTH_TYPE", "v3oidcpassword")], "not supported"),
+        // Nothing selected at all.
+        (&[], "no cloud selected"),
+    ];
+    for (vars, says) in cases {
+        let msg = f.refusal(vars, None);
+        assert!(msg.contains(says), "{msg}");
+    }
 }
 
 #[test]
 fn os_password_fills_a_password_clouds_yaml_leaves_out() {
     let f = Fixture::new();
     f.write("cwd/clouds.yaml", CLOUDS);
-    let cfg = f
-        .discovery(&[("OS_PASSWORD", "from-env")])
-        .load(Some("local"))
-        .unwrap();
+    let cfg = f.loaded(&[("OS_PASSWORD", "from-env")], Some("local"));
     assert!(
         matches!(cfg.auth, Auth::Password { ref password, .. } if password.expose() == "from-env")
     );
@@ -298,7 +287,7 @@ fn cloud_named_openstack_is_the_default() {
         "cwd/clouds.yaml",
         "clouds:\n  openstack:\n    auth: {auth_url: 'http://127.0.0.1:5000', token: t, project_id: p}\n    insecure: true\n",
     );
-    let cfg = f.discovery(&[]).load(None).unwrap();
+    let cfg = f.loaded(&[], None);
     assert_eq!(cfg.name.as_deref(), Some("openstack"));
     assert!(!cfg.verify_tls);
 }

@@ -25,28 +25,78 @@ async fn net(c: &FakeCloud, name: &str, tags: &[&str]) -> String {
     made
 }
 
+/// The names of the networks a list with the query `pairs` returns, in order.
+async fn network_names(c: &FakeCloud, pairs: &[(&str, &str)]) -> Vec<String> {
+    c.list(&Kind::Network, &q(pairs))
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A subnet given only its network, family and CIDR: Neutron fills in the rest.
+async fn bare_subnet(c: &FakeCloud, network: &str, ip_version: u8, cidr: &str) -> Value {
+    c.create(
+        &Kind::Subnet,
+        json!({"network_id": network, "ip_version": ip_version, "cidr": cidr}),
+    )
+    .await
+    .unwrap()
+}
+
+/// What Neutron filled in: the gateway and the one allocation pool `(start, end)`.
+fn assert_filled_in(subnet: &Value, gateway: &str, (start, end): (&str, &str)) {
+    assert_eq!(subnet["gateway_ip"], gateway);
+    assert_eq!(
+        subnet["allocation_pools"],
+        json!([{"start": start, "end": end}])
+    );
+}
+
+/// The error of a create the fake must refuse, as Neutron or Octavia would.
+async fn refused_create(c: &FakeCloud, kind: &Kind, body: Value) -> CloudError {
+    c.create(kind, body).await.unwrap_err()
+}
+
+/// A create the fake answers with 409 Conflict (a busy load balancer, an address in use).
+async fn assert_conflict(c: &FakeCloud, kind: &Kind, body: Value) {
+    let answer = c.create(kind, body).await;
+    assert!(
+        matches!(answer, Err(CloudError::Conflict { .. })),
+        "{answer:?}"
+    );
+}
+
 /// The guide's two networks and subnets.
 async fn guide(c: &FakeCloud) -> (String, String, Value, Value) {
     let pods = net(c, "pods", &["k6"]).await;
     let services = net(c, "services", &["k6"]).await;
-    let pod_subnet = c
-        .create(
-            &Kind::Subnet,
-            json!({"name": "pod_subnet", "network_id": pods, "ip_version": 6,
-                   "cidr": "fd10:0:0:1::/64", "enable_dhcp": false, "gateway_ip": "fd10:0:0:1::1",
-                   "allocation_pools": [{"start": "fd10:0:0:1::2", "end": "fd10:0:0:1:ffff:ffff:ffff:ffff"}]}),
-        )
-        .await
-        .unwrap();
-    let service_subnet = c
-        .create(
-            &Kind::Subnet,
-            json!({"name": "service_subnet", "network_id": services, "ip_version": 6,
-                   "cidr": "fd10:0:0:2::/112", "enable_dhcp": false, "gateway_ip": "fd10:0:0:2::fffe",
-                   "allocation_pools": [{"start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd"}]}),
-        )
-        .await
-        .unwrap();
+    // (name, network, cidr, gateway, allocation pool)
+    let subnets = [
+        (
+            "pod_subnet",
+            &pods,
+            "fd10:0:0:1::/64",
+            "fd10:0:0:1::1",
+            ["fd10:0:0:1::2", "fd10:0:0:1:ffff:ffff:ffff:ffff"],
+        ),
+        (
+            "service_subnet",
+            &services,
+            "fd10:0:0:2::/112",
+            "fd10:0:0:2::fffe",
+            ["fd10:0:0:2::8000", "fd10:0:0:2::fffd"],
+        ),
+    ];
+    let mut made = Vec::new();
+    for (name, network, cidr, gateway, [start, end]) in subnets {
+        let body = json!({"name": name, "network_id": network, "ip_version": 6,
+                          "cidr": cidr, "enable_dhcp": false, "gateway_ip": gateway,
+                          "allocation_pools": [{"start": start, "end": end}]});
+        made.push(c.create(&Kind::Subnet, body).await.unwrap());
+    }
+    let [pod_subnet, service_subnet] = made.try_into().unwrap();
     (pods, services, pod_subnet, service_subnet)
 }
 
@@ -66,73 +116,24 @@ async fn ids_revisions_and_filters() {
     assert_eq!(a.matches('-').count(), 4);
     assert_ne!(a, b);
 
-    let names = |v: Vec<Value>| -> Vec<String> {
-        v.iter()
-            .map(|n| n["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    assert_eq!(network_names(&c, &[("tags", "k6")]).await, ["a", "b"]);
+    assert_eq!(network_names(&c, &[("tags", "k6,x")]).await, ["a"]);
+    assert_eq!(network_names(&c, &[("tags-any", "x,nope")]).await, ["a"]);
+    assert_eq!(network_names(&c, &[("not-tags", "k6")]).await, ["c"]);
     assert_eq!(
-        names(c.list(&Kind::Network, &q(&[("tags", "k6")])).await.unwrap()),
-        ["a", "b"]
-    );
-    assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("tags", "k6,x")]))
-                .await
-                .unwrap()
-        ),
-        ["a"]
-    );
-    assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("tags-any", "x,nope")]))
-                .await
-                .unwrap()
-        ),
-        ["a"]
-    );
-    assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("not-tags", "k6")]))
-                .await
-                .unwrap()
-        ),
-        ["c"]
-    );
-    assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("not-tags-any", "x")]))
-                .await
-                .unwrap()
-        ),
+        network_names(&c, &[("not-tags-any", "x")]).await,
         ["b", "c"]
     );
     assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("name", "a"), ("name", "c")]))
-                .await
-                .unwrap()
-        ),
+        network_names(&c, &[("name", "a"), ("name", "c")]).await,
         ["a", "c"]
     );
     assert_eq!(
-        names(
-            c.list(
-                &Kind::Network,
-                &q(&[("name", "a"), ("name", "c"), ("tags", "k6")])
-            )
-            .await
-            .unwrap()
-        ),
+        network_names(&c, &[("name", "a"), ("name", "c"), ("tags", "k6")]).await,
         ["a"]
     );
     assert_eq!(
-        names(
-            c.list(&Kind::Network, &q(&[("admin_state_up", "True")]))
-                .await
-                .unwrap()
-        )
-        .len(),
+        network_names(&c, &[("admin_state_up", "True")]).await.len(),
         3
     );
     let err = c
@@ -163,10 +164,7 @@ async fn ids_revisions_and_filters() {
         .await
         .unwrap_err();
     assert!(matches!(err, CloudError::Rejected { status: 400, .. }));
-    let err = c
-        .create(&Kind::Network, json!({"name": "x", "bogus": 1}))
-        .await
-        .unwrap_err();
+    let err = refused_create(&c, &Kind::Network, json!({"name": "x", "bogus": 1})).await;
     assert!(matches!(&err, CloudError::Rejected { message, .. } if message.contains("bogus")));
     assert_eq!(
         c.get(&Kind::Network, "nope").await.unwrap_err(),
@@ -191,42 +189,25 @@ async fn subnets_like_neutron() {
     assert_eq!(net["subnets"], json!([pod_subnet["id"]]));
 
     // Neutron's defaults: IPv6 gateway = subnet-router anycast address.
-    let d6 = c
-        .create(
-            &Kind::Subnet,
-            json!({"network_id": services, "ip_version": 6, "cidr": "FD10:0000:0:4::5/64"}),
-        )
-        .await
-        .unwrap();
+    let d6 = bare_subnet(&c, &services, 6, "FD10:0000:0:4::5/64").await;
     assert_eq!(d6["cidr"], "fd10:0:0:4::/64");
-    assert_eq!(d6["gateway_ip"], "fd10:0:0:4::");
-    assert_eq!(
-        d6["allocation_pools"],
-        json!([{"start": "fd10:0:0:4::1", "end": "fd10::4:ffff:ffff:ffff:ffff"}])
+    assert_filled_in(
+        &d6,
+        "fd10:0:0:4::",
+        ("fd10:0:0:4::1", "fd10::4:ffff:ffff:ffff:ffff"),
     );
-    let d4 = c
-        .create(
-            &Kind::Subnet,
-            json!({"network_id": services, "ip_version": 4, "cidr": "10.9.0.0/24"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(d4["gateway_ip"], "10.9.0.1");
-    assert_eq!(
-        d4["allocation_pools"],
-        json!([{"start": "10.9.0.2", "end": "10.9.0.254"}])
-    );
+    let d4 = bare_subnet(&c, &services, 4, "10.9.0.0/24").await;
+    assert_filled_in(&d4, "10.9.0.1", ("10.9.0.2", "10.9.0.254"));
 
     // Gateway inside the pool: 409 like Neutron.
-    let err = c
-        .create(
-            &Kind::Subnet,
-            json!({"network_id": services, "ip_version": 6, "cidr": "fd10:0:0:3::/112",
-                   "gateway_ip": "fd10:0:0:3::8001",
-                   "allocation_pools": [{"start": "fd10:0:0:3::8000", "end": "fd10:0:0:3::fffd"}]}),
-        )
-        .await
-        .unwrap_err();
+    let err = refused_create(
+        &c,
+        &Kind::Subnet,
+        json!({"network_id": services, "ip_version": 6, "cidr": "fd10:0:0:3::/112",
+               "gateway_ip": "fd10:0:0:3::8001",
+               "allocation_pools": [{"start": "fd10:0:0:3::8000", "end": "fd10:0:0:3::fffd"}]}),
+    )
+    .await;
     assert!(
         matches!(&err, CloudError::Conflict { message } if message.starts_with("Gateway ip fd10:0:0:3::8001 conflicts")),
         "{err:?}"
@@ -239,7 +220,7 @@ async fn subnets_like_neutron() {
         json!({"network_id": services, "cidr": "fd10:0:0:7::/64"}),
         json!({"network_id": services, "ip_version": 4, "cidr": "fd10:0:0:7::/64"}),
     ] {
-        let err = c.create(&Kind::Subnet, body.clone()).await.unwrap_err();
+        let err = refused_create(&c, &Kind::Subnet, body.clone()).await;
         assert!(
             matches!(err, CloudError::Rejected { status: 400, .. }),
             "{body} → {err:?}"
@@ -277,13 +258,7 @@ async fn subnets_like_neutron() {
 async fn router_interfaces_are_ports() {
     let c = FakeCloud::new();
     let (pods, services, pod_subnet, service_subnet) = guide(&c).await;
-    let extra = c
-        .create(
-            &Kind::Subnet,
-            json!({"network_id": services, "ip_version": 6, "cidr": "fd10:0:0:4::/64"}),
-        )
-        .await
-        .unwrap();
+    let extra = bare_subnet(&c, &services, 6, "fd10:0:0:4::/64").await;
     let router = id(&c
         .create(&Kind::Router, json!({"name": "k8s-ipv6"}))
         .await
@@ -389,7 +364,7 @@ async fn security_groups_and_rules() {
         .await
         .unwrap();
     assert_eq!(created["remote_ip_prefix"], "fd10:0:0:2::/112");
-    let err = c.create(&Kind::SecurityGroupRule, rule).await.unwrap_err();
+    let err = refused_create(&c, &Kind::SecurityGroupRule, rule).await;
     let CloudError::Conflict { message } = err else {
         panic!("not a conflict")
     };
@@ -399,21 +374,19 @@ async fn security_groups_and_rules() {
     );
     assert!(message.contains(&id(&created)));
     // ::/0 is the same as "anywhere": duplicates the default egress rule.
-    let err = c
-        .create(
-            &Kind::SecurityGroupRule,
-            json!({"security_group_id": sg_id, "direction": "egress", "ethertype": "IPv6", "remote_ip_prefix": "::/0"}),
-        )
-        .await
-        .unwrap_err();
+    let err = refused_create(
+        &c,
+        &Kind::SecurityGroupRule,
+        json!({"security_group_id": sg_id, "direction": "egress", "ethertype": "IPv6", "remote_ip_prefix": "::/0"}),
+    )
+    .await;
     assert!(matches!(err, CloudError::Conflict { .. }));
-    let err = c
-        .create(
-            &Kind::SecurityGroupRule,
-            json!({"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv4", "remote_ip_prefix": "fd10::/64"}),
-        )
-        .await
-        .unwrap_err();
+    let err = refused_create(
+        &c,
+        &Kind::SecurityGroupRule,
+        json!({"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv4", "remote_ip_prefix": "fd10::/64"}),
+    )
+    .await;
     assert!(matches!(err, CloudError::Rejected { status: 400, .. }));
     let listed = c
         .list(
@@ -445,10 +418,7 @@ async fn octavia_settles_on_get() {
     // Busy load balancer: changes refused with 409.
     let pool_body = json!({"name": "default/kubernetes:HTTPS:443", "loadbalancer_id": lb_id,
                            "protocol": "HTTPS", "lb_algorithm": "LEAST_CONNECTIONS"});
-    assert!(matches!(
-        c.create(&Kind::Pool, pool_body.clone()).await,
-        Err(CloudError::Conflict { .. })
-    ));
+    assert_conflict(&c, &Kind::Pool, pool_body.clone()).await;
     assert_eq!(
         c.get(&Kind::LoadBalancer, &lb_id).await.unwrap()["provisioning_status"],
         "ACTIVE"
@@ -475,14 +445,12 @@ async fn octavia_settles_on_get() {
         "Octavia keeps the text as sent"
     );
     c.get(&members, &id(&m)).await.unwrap();
-    assert!(matches!(
-        c.create(
-            &members,
-            json!({"address": "FD10:0:0:1::10", "protocol_port": 6443})
-        )
-        .await,
-        Err(CloudError::Conflict { .. })
-    ));
+    assert_conflict(
+        &c,
+        &members,
+        json!({"address": "FD10:0:0:1::10", "protocol_port": 6443}),
+    )
+    .await;
     // A second change right after the first: the load balancer is still busy.
     let m2 = c
         .create(
@@ -491,14 +459,12 @@ async fn octavia_settles_on_get() {
         )
         .await
         .unwrap();
-    assert!(matches!(
-        c.create(
-            &members,
-            json!({"address": "fd10:0:0:1::12", "protocol_port": 6443})
-        )
-        .await,
-        Err(CloudError::Conflict { .. })
-    ));
+    assert_conflict(
+        &c,
+        &members,
+        json!({"address": "fd10:0:0:1::12", "protocol_port": 6443}),
+    )
+    .await;
     c.get(&members, &id(&m2)).await.unwrap();
     let listener = c
         .create(
@@ -510,14 +476,12 @@ async fn octavia_settles_on_get() {
         .unwrap();
     assert_eq!(listener["loadbalancers"], json!([{"id": lb_id}]));
     c.get(&Kind::Listener, &id(&listener)).await.unwrap();
-    assert!(matches!(
-        c.create(
-            &Kind::Listener,
-            json!({"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 443})
-        )
-        .await,
-        Err(CloudError::Conflict { .. })
-    ));
+    assert_conflict(
+        &c,
+        &Kind::Listener,
+        json!({"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 443}),
+    )
+    .await;
     let pool = c.get(&Kind::Pool, &pool_id).await.unwrap();
     assert_eq!(pool["listeners"], json!([{"id": listener["id"]}]));
     assert_eq!(pool["members"].as_array().unwrap().len(), 2);
@@ -556,10 +520,7 @@ async fn ports_get_addresses_from_pools() {
         .unwrap();
     assert_eq!(p2["fixed_ips"][0]["ip_address"], "fd10:0:0:2::8001");
     let taken = json!({"network_id": services, "fixed_ips": [{"subnet_id": service_subnet["id"], "ip_address": "fd10:0:0:2:0::8000"}]});
-    assert!(matches!(
-        c.create(&Kind::Port, taken).await,
-        Err(CloudError::Conflict { .. })
-    ));
+    assert_conflict(&c, &Kind::Port, taken).await;
     let outside = json!({"network_id": services, "fixed_ips": [{"ip_address": "fd10:0:0:9::1"}]});
     assert!(matches!(
         c.create(&Kind::Port, outside).await,

@@ -56,6 +56,35 @@ fn lease_records(cloud: &FakeCloud, pipeline: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The seed's one lease record; there must be exactly one.
+fn the_record(cloud: &FakeCloud) -> serde_json::Value {
+    let [record] = lease_records(cloud, "seed-ipv6").try_into().unwrap();
+    record
+}
+
+/// A fake on which one run has converged the seed (its lease record made), and the plan.
+async fn seed_converged() -> (FakeCloud, Plan) {
+    let cloud = FakeCloud::new();
+    let plan = load(SEED).plan;
+    run(&cloud, &plan, Duration::ZERO).await.unwrap();
+    (cloud, plan)
+}
+
+/// Drifts the group, then a run counted from zero calls repairs it with one update.
+async fn repair_the_drifted_group(cloud: &FakeCloud, plan: &Plan) {
+    drift_the_group(cloud).await;
+    cloud.reset_calls();
+    let drift = run(cloud, plan, Duration::ZERO).await.unwrap();
+    assert_eq!(drift.applied.updated, 1);
+}
+
+/// None of `verbs` was called since the calls were last reset.
+fn assert_not_called(cloud: &FakeCloud, verbs: &[Verb]) {
+    for verb in verbs {
+        assert_eq!(cloud.calls_of(*verb), 0, "{verb:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_writing_run_reads_the_cloud_once_under_a_lease_taken_from_what_it_read() {
     let cloud = FakeCloud::new();
@@ -66,14 +95,11 @@ async fn a_writing_run_reads_the_cloud_once_under_a_lease_taken_from_what_it_rea
     let first = run(&cloud, &plan, Duration::ZERO).await.unwrap();
     assert!(first.applied.created > 0);
     assert_eq!(cloud.calls(Verb::List, &Kind::Network), 2, "one read");
-    let [record] = lease_records(&cloud, "seed-ipv6").try_into().unwrap();
+    let record = the_record(&cloud);
     assert!(record["description"].as_str().unwrap().ends_with(" free"));
 
     // A drifted pipeline, record in place: one read, one take, one release.
-    drift_the_group(&cloud).await;
-    cloud.reset_calls();
-    let drift = run(&cloud, &plan, Duration::ZERO).await.unwrap();
-    assert_eq!(drift.applied.updated, 1);
+    repair_the_drifted_group(&cloud, &plan).await;
     assert_eq!(
         cloud.calls(Verb::List, &Kind::Network),
         1,
@@ -92,19 +118,15 @@ async fn a_writing_run_reads_the_cloud_once_under_a_lease_taken_from_what_it_rea
     cloud.reset_calls();
     let again = run(&cloud, &plan, Duration::ZERO).await.unwrap();
     assert_eq!(again.applied.created + again.applied.updated, 0);
-    for verb in [Verb::Create, Verb::Update, Verb::Delete] {
-        assert_eq!(cloud.calls_of(verb), 0, "{verb:?}");
-    }
+    assert_not_called(&cloud, &[Verb::Create, Verb::Update, Verb::Delete]);
     assert_eq!(cloud.calls(Verb::List, &Kind::SecurityGroup), 1);
 }
 
 #[tokio::test]
 async fn a_converged_run_does_not_emit_while_another_run_holds_the_lease() {
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    run(&cloud, &plan, Duration::ZERO).await.unwrap();
+    let (cloud, plan) = seed_converged().await;
     // Another run holds the record for the next 2 s (a host elsewhere).
-    let [record] = lease_records(&cloud, "seed-ipv6").try_into().unwrap();
+    let record = the_record(&cloud);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -155,9 +177,7 @@ async fn a_converged_run_does_not_emit_while_another_run_holds_the_lease() {
         cloud.calls(Verb::List, &Kind::Network) >= 2,
         "read again after waiting"
     );
-    for verb in [Verb::Create, Verb::Delete] {
-        assert_eq!(cloud.calls_of(verb), 0, "{verb:?}");
-    }
+    assert_not_called(&cloud, &[Verb::Create, Verb::Delete]);
 }
 
 #[tokio::test]
@@ -165,18 +185,13 @@ async fn a_run_that_makes_the_record_over_existing_resources_reads_them_again() 
     // A pipeline built by a release before this lease: its resources are
     // there, its record is not. The record made now proves nothing of the
     // first read, so the cloud is read again under the lease.
-    let cloud = FakeCloud::new();
-    let plan = load(SEED).plan;
-    run(&cloud, &plan, Duration::ZERO).await.unwrap();
-    let [record] = lease_records(&cloud, "seed-ipv6").try_into().unwrap();
+    let (cloud, plan) = seed_converged().await;
+    let record = the_record(&cloud);
     cloud
         .delete(&Kind::SecurityGroup, record["id"].as_str().unwrap())
         .await
         .unwrap();
-    drift_the_group(&cloud).await;
-    cloud.reset_calls();
-    let drift = run(&cloud, &plan, Duration::ZERO).await.unwrap();
-    assert_eq!(drift.applied.updated, 1);
+    repair_the_drifted_group(&cloud, &plan).await;
     assert_eq!(
         cloud.calls(Verb::List, &Kind::Network),
         2,

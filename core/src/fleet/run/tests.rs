@@ -25,12 +25,55 @@ fn site(i: usize, cloud: &str, dir: &std::path::Path) -> Site {
     Site { loaded, key }
 }
 
+/// Sites 1, 2, … of the fleet, one on each of the clouds.yaml entries `clouds`, in order.
+fn sites<S: AsRef<str>>(clouds: &[S], dir: &std::path::Path) -> Vec<Site> {
+    clouds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| site(i + 1, c.as_ref(), dir))
+        .collect()
+}
+
+/// A connector that knows the clouds.yaml entries `(name, fake, project)`.
+fn connector<'a>(entries: &[(&str, &'a FakeCloud, &str)]) -> FakeConnector<'a> {
+    FakeConnector::new(
+        entries
+            .iter()
+            .map(|&(name, fake, project)| (name.to_string(), (fake, project.to_string()))),
+    )
+}
+
 fn options(parallel: usize, fail_fast: bool) -> FleetOptions {
     FleetOptions {
         parallel,
         fail_fast,
         progress: false,
     }
+}
+
+/// One fleet command over `sites`, summed up as the CLI shows it.
+async fn summary<K: Connector>(
+    command: &str,
+    sites: &[Site],
+    job: &Job,
+    connector: &K,
+    options: FleetOptions,
+) -> Summary {
+    Summary::new(
+        command,
+        vec![],
+        converge(sites, job, connector, &options).await,
+        0.0,
+    )
+}
+
+fn plan_job() -> Job {
+    Job::Plan(RunOptions::default())
+}
+
+/// `fleet plan` over `sites`, four at a time, as the CLI sums it up.
+async fn fleet_plan(sites: &[Site], connector: &FakeConnector<'_>) -> Summary {
+    summary("plan", sites, &plan_job(), connector, options(4, false)).await
 }
 
 fn run_job() -> Job {
@@ -69,10 +112,10 @@ fn tagged(fake: &FakeCloud) -> usize {
 async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
     let dir = tempfile::tempdir().unwrap();
     let (east, west) = (FakeCloud::new(), FakeCloud::new());
-    let connector = FakeConnector::new([
-        ("east-a".to_string(), (&east, "proj-a".to_string())),
-        ("east-b".to_string(), (&east, "proj-b".to_string())),
-        ("west".to_string(), (&west, "proj-w".to_string())),
+    let connector = connector(&[
+        ("east-a", &east, "proj-a"),
+        ("east-b", &east, "proj-b"),
+        ("west", &west, "proj-w"),
     ]);
     // A bystander in each project the fleet works in.
     for (fake, p) in [(&east, "proj-a"), (&east, "proj-b"), (&west, "proj-w")] {
@@ -81,19 +124,12 @@ async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
             .await
             .unwrap();
     }
-    let clouds = ["east-a", "east-a", "east-b", "west", "west", "east-b"];
-    let sites: Vec<Site> = clouds
-        .iter()
-        .enumerate()
-        .map(|(i, c)| site(i + 1, c, dir.path()))
-        .collect();
-
-    let first = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(4, false)).await,
-        0.0,
+    let sites = sites(
+        &["east-a", "east-a", "east-b", "west", "west", "east-b"],
+        dir.path(),
     );
+
+    let first = summary("run", &sites, &run_job(), &connector, options(4, false)).await;
     assert!(first.ok, "{}", first.table());
     assert!(
         first.sites.iter().all(|r| r.created >= 7),
@@ -118,12 +154,7 @@ async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
     let a = first.sites.iter().find(|r| r.site == "site-1").unwrap();
     assert_eq!((a.cloud.as_str(), a.project.as_str()), ("east-a", "proj-a"));
 
-    let second = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(4, false)).await,
-        0.0,
-    );
+    let second = summary("run", &sites, &run_job(), &connector, options(4, false)).await;
     assert!(second.ok);
     for r in &second.sites {
         assert_eq!(
@@ -134,26 +165,17 @@ async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
         );
         assert!(r.unchanged >= 7);
     }
-    let plan = Summary::new(
-        "plan",
-        vec![],
-        converge(
-            &sites,
-            &Job::Plan(RunOptions::default()),
-            &connector,
-            &options(4, false),
-        )
-        .await,
-        0.0,
-    );
+    let plan = fleet_plan(&sites, &connector).await;
     assert_eq!(plan.exit_code(true), 0, "{}", plan.table());
 
-    let gone = Summary::new(
+    let gone = summary(
         "destroy",
-        vec![],
-        converge(&sites, &destroy_job(), &connector, &options(4, false)).await,
-        0.0,
-    );
+        &sites,
+        &destroy_job(),
+        &connector,
+        options(4, false),
+    )
+    .await;
     assert!(gone.ok, "{}", gone.table());
     assert_eq!((tagged(&east), tagged(&west)), (0, 0));
     for fake in [&east, &west] {
@@ -163,18 +185,7 @@ async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
             if std::ptr::eq(fake, &east) { 2 } else { 1 }
         );
     }
-    let plan = Summary::new(
-        "plan",
-        vec![],
-        converge(
-            &sites,
-            &Job::Plan(RunOptions::default()),
-            &connector,
-            &options(4, false),
-        )
-        .await,
-        0.0,
-    );
+    let plan = fleet_plan(&sites, &connector).await;
     assert_eq!(plan.exit_code(true), 3);
     assert_eq!(
         plan.pending.len(),
@@ -192,22 +203,10 @@ async fn six_sites_on_two_clouds_converge_rerun_and_destroy() {
 async fn a_cloud_that_is_down_fails_its_sites_only() {
     let dir = tempfile::tempdir().unwrap();
     let (east, west) = (FakeCloud::new(), FakeCloud::new());
-    let connector = FakeConnector::new([
-        ("east".to_string(), (&east, "p".to_string())),
-        ("west".to_string(), (&west, "p".to_string())),
-    ]);
+    let connector = connector(&[("east", &east, "p"), ("west", &west, "p")]);
     connector.down.borrow_mut().insert("west".into());
-    let sites: Vec<Site> = ["east", "west", "east", "west"]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| site(i + 1, c, dir.path()))
-        .collect();
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(8, false)).await,
-        0.0,
-    );
+    let sites = sites(&["east", "west", "east", "west"], dir.path());
+    let s = summary("run", &sites, &run_job(), &connector, options(8, false)).await;
     assert_eq!(s.exit_code(false), 1);
     assert_eq!(s.failed, ["site-2", "site-4"]);
     assert!(s.table().contains("failed site-2"), "{}", s.table());
@@ -219,12 +218,7 @@ async fn a_cloud_that_is_down_fails_its_sites_only() {
     );
     // Back up: the re-run finishes the rest and leaves the done ones alone.
     connector.down.borrow_mut().clear();
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(8, false)).await,
-        0.0,
-    );
+    let s = summary("run", &sites, &run_job(), &connector, options(8, false)).await;
     assert!(s.ok, "{}", s.table());
     let by = |n: &str| s.sites.iter().find(|r| r.site == n).unwrap().created;
     assert_eq!((by("site-1"), by("site-3")), (0, 0));
@@ -235,18 +229,9 @@ async fn a_cloud_that_is_down_fails_its_sites_only() {
 async fn fail_fast_skips_the_sites_not_yet_started() {
     let dir = tempfile::tempdir().unwrap();
     let east = FakeCloud::new();
-    let connector = FakeConnector::new([("east".to_string(), (&east, "p".to_string()))]);
-    let sites: Vec<Site> = ["nowhere", "east", "east"]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| site(i + 1, c, dir.path()))
-        .collect();
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(1, true)).await,
-        0.0,
-    );
+    let connector = connector(&[("east", &east, "p")]);
+    let sites = sites(&["nowhere", "east", "east"], dir.path());
+    let s = summary("run", &sites, &run_job(), &connector, options(1, true)).await;
     assert_eq!(s.failed, ["site-1", "site-2", "site-3"]);
     let skipped: Vec<_> = s
         .sites
@@ -257,12 +242,7 @@ async fn fail_fast_skips_the_sites_not_yet_started() {
     assert_eq!(skipped, ["site-2", "site-3"]);
     assert_eq!(east.total_calls(), 0, "no skipped site touched its cloud");
     // Without --fail-fast the others go on.
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(1, false)).await,
-        0.0,
-    );
+    let s = summary("run", &sites, &run_job(), &connector, options(1, false)).await;
     assert_eq!(s.failed, ["site-1"]);
     assert!(
         s.sites[0]
@@ -279,33 +259,20 @@ async fn sites_run_side_by_side_up_to_parallel() {
     let fakes: Vec<FakeCloud> = (0..8)
         .map(|_| FakeCloud::new().with_latency(Duration::from_millis(20)))
         .collect();
-    let connector = FakeConnector::new(
-        fakes
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (format!("c{i}"), (f, "p".to_string()))),
-    );
-    let sites: Vec<Site> = (0..8)
-        .map(|i| site(i + 1, &format!("c{i}"), dir.path()))
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let entries: Vec<(&str, &FakeCloud, &str)> = names
+        .iter()
+        .zip(&fakes)
+        .map(|(n, f)| (n.as_str(), f, "p"))
         .collect();
+    let connector = connector(&entries);
+    let sites = sites(&names, dir.path());
     let t = Instant::now();
-    let one = converge(
-        &sites[..1],
-        &Job::Plan(RunOptions::default()),
-        &connector,
-        &options(8, false),
-    )
-    .await;
+    let one = converge(&sites[..1], &plan_job(), &connector, &options(8, false)).await;
     let single = t.elapsed();
     assert_eq!(one[0].status, Status::Pending);
     let t = Instant::now();
-    let all = converge(
-        &sites,
-        &Job::Plan(RunOptions::default()),
-        &connector,
-        &options(8, false),
-    )
-    .await;
+    let all = converge(&sites, &plan_job(), &connector, &options(8, false)).await;
     let eight = t.elapsed();
     assert_eq!(all.len(), 8);
     // Eight sites at once take far less than eight times one.
@@ -321,7 +288,7 @@ async fn sites_run_side_by_side_up_to_parallel() {
 async fn a_site_failing_half_way_reports_what_it_changed() {
     let dir = tempfile::tempdir().unwrap();
     let east = FakeCloud::new();
-    let connector = FakeConnector::new([("east".to_string(), (&east, "p".to_string()))]);
+    let connector = connector(&[("east", &east, "p")]);
     let sites = vec![site(1, "east", dir.path())];
     // The router keeps failing (each create is tried CREATE_ATTEMPTS times).
     for _ in 0..crate::engine::create::CREATE_ATTEMPTS {
@@ -333,12 +300,7 @@ async fn a_site_failing_half_way_reports_what_it_changed() {
             after_effect: false,
         });
     }
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(1, false)).await,
-        0.0,
-    );
+    let s = summary("run", &sites, &run_job(), &connector, options(1, false)).await;
     let r = &s.sites[0];
     assert_eq!(r.status, Status::Failed, "{}", s.table());
     let networks = east
@@ -353,12 +315,7 @@ async fn a_site_failing_half_way_reports_what_it_changed() {
         "{:?}",
         r.error
     );
-    let again = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(1, false)).await,
-        0.0,
-    );
+    let again = summary("run", &sites, &run_job(), &connector, options(1, false)).await;
     assert!(again.ok, "{}", again.table());
 }
 
@@ -382,21 +339,9 @@ impl<'a> Connector for Panicky<'a> {
 async fn a_panic_in_one_site_fails_that_site_only() {
     let dir = tempfile::tempdir().unwrap();
     let east = FakeCloud::new();
-    let connector = Panicky(FakeConnector::new([(
-        "east".to_string(),
-        (&east, "p".to_string()),
-    )]));
-    let sites: Vec<Site> = ["east", "boom", "east", "east"]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| site(i + 1, c, dir.path()))
-        .collect();
-    let s = Summary::new(
-        "run",
-        vec![],
-        converge(&sites, &run_job(), &connector, &options(2, false)).await,
-        0.0,
-    );
+    let connector = Panicky(connector(&[("east", &east, "p")]));
+    let sites = sites(&["east", "boom", "east", "east"], dir.path());
+    let s = summary("run", &sites, &run_job(), &connector, options(2, false)).await;
     assert_eq!(s.failed, ["site-2"], "{}", s.table());
     assert!(
         s.sites[1]
