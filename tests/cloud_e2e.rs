@@ -491,13 +491,7 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
     ]);
 
     let plan = cloud.kuryr6(&s.dir, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(3),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_exit(&plan, 3);
     let shown = stdout(&plan);
     assert!(shown.contains("~ subnet service_subnet"), "{shown}");
     assert!(shown.contains("allocation_pools: fd10:0:0:2::9000-fd10:0:0:2::fffd → fd10:0:0:2::8000-fd10:0:0:2::fffd"), "{shown}");

@@ -485,13 +485,7 @@ fn the_api_load_balancer_is_one_create_repaired_after_drift_and_one_cascade_dele
         &lb_id,
     ]);
     let plan = kuryr6_proxied(&cloud, &s, &["plan", &s.pipeline(), "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(3),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_exit(&plan, 3);
     assert!(
         stdout(&plan).contains("+ member master-1")
             && stdout(&plan).contains("listener one/kubernetes:HTTPS:443"),

@@ -24,27 +24,7 @@ use support::*;
 /// The seed's short form with the names of pipeline `{name}` prefixed by
 /// `{name}-`, so tests do not meet each other's resources.
 fn pipeline(name: &str, cidr_byte: u8) -> String {
-    format!(
-        r#"
-[pipeline]
-name = "{name}"
-
-[kubernetes]
-version = "1.33"
-
-[plan]
-pod_cidr = "fd{cidr_byte:02x}:0:0:1::/64"
-service_cidr = "fd{cidr_byte:02x}:0:0:2::/112"
-
-[plan.names]
-pod_network = "{name}-pods"
-service_network = "{name}-services"
-pod_subnet = "{name}-pod_subnet"
-service_subnet = "{name}-service_subnet"
-router = "{name}-router"
-security_group = "{name}-access"
-"#
-    )
+    seed_named(name, name, &format!("fd{cidr_byte:02x}"), &[])
 }
 
 /// Creates (or finds) a Keystone project with a member-role user and a

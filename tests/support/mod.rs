@@ -175,10 +175,33 @@ impl Drop for Scratch {
 }
 
 /// The seed with two API hosts, so the short form adds the guide's
-/// `default/kubernetes` load balancer: pipeline `name`, every name
-/// starting `<prefix>-`, CIDRs in `<cidr>:0:0::/48` (`"fd20"`). Tests that
-/// run side by side each take their own.
+/// `default/kubernetes` load balancer: see `seed_named`.
 pub fn seed_with_api_lb(name: &str, prefix: &str, cidr: &str) -> String {
+    seed_named(
+        name,
+        prefix,
+        cidr,
+        &[
+            ("master-0", "fd10:0:0:3::10"),
+            ("master-1", "fd10:0:0:3::11"),
+        ],
+    )
+}
+
+/// The seed's short form: pipeline `name`, every name starting
+/// `<prefix>-`, CIDRs in `<cidr>:0:0::/48` (`"fd20"`), and `api_hosts`
+/// (name, address) if any. Tests that run side by side each take their
+/// own.
+pub fn seed_named(name: &str, prefix: &str, cidr: &str, api_hosts: &[(&str, &str)]) -> String {
+    let hosts = if api_hosts.is_empty() {
+        String::new()
+    } else {
+        let lines: String = api_hosts
+            .iter()
+            .map(|(n, a)| format!("  {{ name = \"{n}\", address = \"{a}\" }},\n"))
+            .collect();
+        format!("api_hosts = [\n{lines}]\n")
+    };
     format!(
         r#"
 [pipeline]
@@ -186,11 +209,7 @@ name = "{name}"
 
 [kubernetes]
 version = "1.33"
-api_hosts = [
-  {{ name = "master-0", address = "fd10:0:0:3::10" }},
-  {{ name = "master-1", address = "fd10:0:0:3::11" }},
-]
-
+{hosts}
 [plan]
 pod_cidr = "{cidr}:0:0:1::/64"
 service_cidr = "{cidr}:0:0:2::/112"
@@ -204,6 +223,12 @@ router = "{prefix}-router"
 security_group = "{prefix}-access"
 "#
     )
+}
+
+#[track_caller]
+/// `o` exited with `code`; its output is the failure message.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}{}", stdout(o), stderr(o));
 }
 
 pub fn stdout(o: &Output) -> String {
