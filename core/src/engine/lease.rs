@@ -663,7 +663,8 @@ async fn create_record<C: Cloud>(
     // "the oldest" cannot tell two records of one second apart, and a run
     // that read before the other's create already holds its own (seen in
     // CI: both kept theirs). Both may yield; the jittered pause and the
-    // next read then let one of them through.
+    // next read then let one of them through. (`rival` covers what
+    // `live_other` would find here: an older release's untagged record.)
     let records = read(cloud, pipeline).await?;
     let now = now_secs();
     let rival = records.iter().any(|v| {
@@ -672,20 +673,14 @@ async fn create_record<C: Cloud>(
                 .is_some_and(|h| h.token != me.token && h.live(now, &me))
     });
     match the_record(&records, pipeline) {
-        Some(r)
-            if str_of(&r, "id") == id
-                && !rival
-                && live_other(&records, pipeline, &me).is_none() =>
-        {
-            Ok(Some(Lease::new(
-                &id,
-                pipeline,
-                token,
-                revision(&r),
-                since,
-                0,
-            )))
-        }
+        Some(r) if str_of(&r, "id") == id && !rival => Ok(Some(Lease::new(
+            &id,
+            pipeline,
+            token,
+            revision(&r),
+            since,
+            0,
+        ))),
         _ => {
             let _ = cloud.delete(&Kind::SecurityGroup, &id).await;
             tokio::time::sleep(Duration::from_millis(fastrand::u64(0..50))).await;
