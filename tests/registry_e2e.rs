@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 
 #[path = "../core/tests/support/plugins.rs"]
 mod plugin_support;
-use plugin_support::{assert_success, repo, wasm};
+use plugin_support::{assert_success, repo, sh_block, wasm};
 
 /// The shared registry: KURYR6_REGISTRY, else the address up.sh recorded.
 fn registry() -> String {
@@ -832,20 +832,6 @@ fn registry_credentials_are_traded_for_a_token_and_never_printed() {
             assert!(!out.contains(secret), "a secret was printed: {out}");
         }
     }
-}
-
-/// The fenced ```sh block under `heading` in a README, line by line.
-fn sh_block(readme: &str, heading: &str) -> Vec<String> {
-    let after = readme
-        .split_once(heading)
-        .unwrap_or_else(|| panic!("no `{heading}` section:\n{readme}"))
-        .1;
-    let block = after
-        .split_once("```sh\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .unwrap_or_else(|| panic!("no sh block under `{heading}`"))
-        .0;
-    block.lines().map(str::to_string).collect()
 }
 
 /// `plugin new`'s README, "Ship it", run as a vendor and an operator would:

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 #[path = "support/plugins.rs"]
 mod plugin_support;
 use plugin_support::{
-    SEED_NAMES_AMS1, assert_success, facts, host, plugin_dir, repo, temp_dir, wasm,
+    SEED_NAMES_AMS1, assert_success, facts, host, plugin_dir, repo, sh_block, temp_dir, wasm,
 };
 
 fn sha(name: &str) -> String {
@@ -961,14 +961,9 @@ fn the_cache_never_runs_an_artefact_someone_else_could_have_swapped() {
 #[test]
 fn the_sdk_readme_testing_commands_run_as_written() {
     let readme = std::fs::read_to_string(repo("sdk/README.md")).unwrap();
-    let block = readme
-        .split_once("## Testing a plugin")
-        .and_then(|(_, rest)| rest.split_once("```sh\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .expect("sdk/README.md has a sh block under \"Testing a plugin\"")
-        .0;
+    let block = sh_block(&readme, "## Testing a plugin");
     let mut ran = Vec::new();
-    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+    for line in block.iter().filter(|l| !l.trim().is_empty()) {
         // What follows a command on its line is a comment.
         let words: Vec<&str> = line
             .split(" #")

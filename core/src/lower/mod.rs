@@ -33,12 +33,12 @@ pub const DEFAULT_MEMBER_MODE: &str = "L3";
 pub const DEFAULT_POD_ACCESS_GROUP: &str = "octavia_pod_access";
 pub const DEFAULT_LB_ALGORITHM: &str = "LEAST_CONNECTIONS";
 pub const DEFAULT_LB_NAME: &str = "default/kubernetes";
+pub const DEFAULT_SERVICE_PREFIX_LEN: i64 = 112;
 
 /// An optional text key's value, without its span.
 pub(super) fn text(v: &Option<S<String>>) -> Option<String> {
     v.as_ref().map(|s| s.get_ref().clone())
 }
-pub const DEFAULT_SERVICE_PREFIX_LEN: i64 = 112;
 
 struct Lowerer {
     diags: Vec<Diagnostic>,

@@ -117,3 +117,17 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The fenced ```sh block under `heading` in a README, line by line.
+pub fn sh_block(readme: &str, heading: &str) -> Vec<String> {
+    let after = readme
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("no `{heading}` section:\n{readme}"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("no sh block under `{heading}`"))
+        .0;
+    block.lines().map(str::to_string).collect()
+}
