@@ -180,36 +180,21 @@ fn every_rule_form_check_accepts_converges_on_neutron() {
     // Remote-group rules are other rules to Neutron, even with the same
     // protocol as a pipeline rule: kuryr6's own (its marker) is deleted,
     // a hand-made one stays.
-    let ours = cloud.openstack(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        &sg,
-        "--ingress",
-        "--ethertype",
-        "IPv6",
-        "--protocol",
-        "tcp",
-        "--remote-group",
-        &sg,
-        "--description",
-        TAG,
-    ]);
-    let hand = cloud.openstack(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        &sg,
-        "--ingress",
-        "--ethertype",
-        "IPv6",
-        "--protocol",
-        "udp",
-        "--remote-group",
-        &sg,
-    ]);
+    let remote_group_rule = |protocol: &str, description: &[&str]| {
+        let mut args = vec!["security", "group", "rule", "create", &sg, "--ingress"];
+        args.extend([
+            "--ethertype",
+            "IPv6",
+            "--protocol",
+            protocol,
+            "--remote-group",
+            &sg,
+        ]);
+        args.extend(description);
+        cloud.openstack(&args)
+    };
+    let ours = remote_group_rule("tcp", &["--description", TAG]);
+    let hand = remote_group_rule("udp", &[]);
     let plan = assert_plan_exit(&cloud, &s, 3);
     assert!(
         plan.contains("0 to create") && plan.contains("1 to delete"),

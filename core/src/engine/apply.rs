@@ -1,9 +1,12 @@
 //! Applying a change set: deletes first in reverse dependency order, then
 //! creates, adoptions and updates in dependency waves. Each wave runs its
-//! calls concurrently. Every write is safe to repeat: a re-run reads what
-//! an interrupted run made (it carries the creation marker from its create
-//! call on) and continues; within a run, ambiguous creates are read back
-//! (`create`).
+//! calls concurrently. The tags of new Neutron resources go out with the
+//! last wave (`Ownership::owe_tags`): no later write needs them, and a
+//! Neutron that serves one call at a time would otherwise delay the subnet
+//! a load balancer waits for. Every write is safe to repeat: a re-run reads
+//! what an interrupted run made (it carries the creation marker from its
+//! create call on) and continues; within a run, ambiguous creates are read
+//! back (`create`).
 
 use super::change::{Action, Change, ChangeSet, Target};
 use super::create;
@@ -130,7 +133,12 @@ pub async fn apply_fenced<C: Cloud>(
                 ids,
                 progress,
             };
-            let (mut results, more): (Vec<Vec<Outcome>>, Vec<Vec<Outcome>>) = futures::join!(
+            let owed = if end == all.len() {
+                own.take_owed_tags()
+            } else {
+                Vec::new()
+            };
+            let (mut results, more, tagged): (Vec<Vec<Outcome>>, Vec<Vec<Outcome>>, _) = futures::join!(
                 stream::iter(octavia)
                     .map(|task| ctx.run(task))
                     .buffer_unordered(1)
@@ -139,9 +147,10 @@ pub async fn apply_fenced<C: Cloud>(
                     .map(|task| ctx.run(task))
                     .buffer_unordered(CONCURRENCY)
                     .collect::<Vec<_>>(),
+                create::tag_owed(cloud, owed, own, CONCURRENCY),
             );
             results.extend(more);
-            let mut first_error = None;
+            let mut first_error = tagged.err().map(EngineError::from);
             for (op, c, r) in results.into_iter().flatten() {
                 match r {
                     Ok(id) => {
@@ -171,6 +180,16 @@ pub async fn apply_fenced<C: Cloud>(
         Ok(applied)
     }
     .await;
+    // What the last wave made, or every wave before a failure: tagged now,
+    // unless the run may no longer write (the marker stays).
+    let owed = own.take_owed_tags();
+    let result = match fence.check() {
+        Ok(()) if !owed.is_empty() => {
+            let tagged = create::tag_owed(cloud, owed, own, CONCURRENCY).await;
+            result.and_then(|applied| tagged.map(|()| applied).map_err(EngineError::from))
+        }
+        _ => result,
+    };
     // A create sent again may have a first copy still landing: the next
     // runs must look for it (`lease`).
     if own.any_resent() {
@@ -373,7 +392,7 @@ fn tasks<'a>(wave: &[(u8, Op, &'a Change)], lb_groups: &'a Groups<'a>) -> Vec<Ta
 
 /// Creates a Neutron resource with its ownership: the creation marker in
 /// the create call itself (so an interrupted or ambiguous create is
-/// recognised), the tags right after it (Neutron refuses them in a POST;
+/// recognised), the tags later in the run (Neutron refuses them in a POST;
 /// `create::create`).
 async fn create_owned<C: Cloud>(
     cloud: &C,

@@ -16,19 +16,19 @@
 //! the run's `Ownership`, and the lease asks the next runs to look for
 //! marked copies of every step (`lease::sweep_wanted`, `observe`), which
 //! `plan` reports as duplicates and `dedupe` and `destroy` remove.
-//! A Neutron resource is tagged right
-//! after its create (Neutron refuses tags in a POST); if tagging fails the
-//! create is undone (deleted), and if that fails too the error says so and
-//! names the id: the marker lets the next run find it and tag it. At every
-//! point a resource this run made is tagged, or carries the marker, or is
-//! gone.
+//! A Neutron resource is tagged after its create (Neutron refuses tags in a
+//! POST), late in the run (`Ownership::owe_tags`, `tag_owed`); if tagging
+//! fails, the error names the id, and the marker lets the next run find
+//! it and tag it. At every point a resource this run made is tagged or
+//! carries the marker.
 
 use super::diff::same_rule_value;
 use super::observe::str_of;
 use super::ownership::Ownership;
 use crate::cloud::{Cloud, CloudError, Kind, Query, Service};
 use crate::plan::Rule;
-use serde_json::{Value, json};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Tries of one create (the first included) before the run gives up.
@@ -126,8 +126,8 @@ pub async fn find_made<C: Cloud>(
 }
 
 /// Creates one resource: one POST; after an ambiguous failure, read back
-/// and retry only when nothing landed; then tags it (Neutron kinds that
-/// take tags). `rule` identifies a security-group rule on read-back.
+/// and retry only when nothing landed; then owes its tags (Neutron kinds
+/// that take tags). `rule` identifies a security-group rule on read-back.
 pub async fn create<C: Cloud>(
     cloud: &C,
     kind: &Kind,
@@ -140,14 +140,14 @@ pub async fn create<C: Cloud>(
     loop {
         attempt += 1;
         let error = match cloud.create(kind, body.clone()).await {
-            Ok(made) => return tag_new(cloud, kind, made, own).await,
+            Ok(made) => return Ok(owe_tags(kind, made, own)),
             Err(e) if is_ambiguous(&e) => e,
             Err(e) => return Err(e),
         };
         match find_made(cloud, kind, &body, rule).await {
             Ok(Some(made)) => {
                 tracing::debug!(%kind, attempt, "ambiguous create had landed; taking it");
-                return tag_new(cloud, kind, made, own).await;
+                return Ok(owe_tags(kind, made, own));
             }
             Ok(None) if attempt >= CREATE_ATTEMPTS => {
                 return Err(gave_up(&what, attempt, &error));
@@ -164,8 +164,7 @@ pub async fn create<C: Cloud>(
 /// Creates several resources of one kind in bulk calls: after an ambiguous
 /// failure each body is read back, and only the missing ones are sent
 /// again. The outer error means nothing more can be said (the bulk call was
-/// refused or kept failing); otherwise one result per body, in order (its
-/// tagging may have failed on its own).
+/// refused or kept failing); otherwise one result per body, in order.
 pub async fn create_many<C: Cloud>(
     cloud: &C,
     kind: &Kind,
@@ -209,74 +208,67 @@ pub async fn create_many<C: Cloud>(
         own.note_resent();
         tokio::time::sleep(backoff(attempt)).await;
     }
-    let tagging = made.into_iter().map(|m| async move {
-        match m {
-            Some(v) => tag_new(cloud, kind, v, own).await,
+    Ok(made
+        .into_iter()
+        .map(|m| match m {
+            Some(v) => Ok(owe_tags(kind, v, own)),
             None => Err(CloudError::Unavailable(format!(
                 "a {kind} of a bulk create was neither made nor found"
             ))),
-        }
-    });
-    Ok(futures::future::join_all(tagging).await)
+        })
+        .collect())
 }
 
-/// Tags a resource just made (or just found after an ambiguous create)
-/// unless it carries the tags already or its kind takes them in the create
-/// (Octavia) or not at all (rules). A failed tagging undoes the create.
-async fn tag_new<C: Cloud>(
+/// Notes that `made` is to be tagged, unless it carries the tags already
+/// or its kind takes them in the create (Octavia) or not at all (rules).
+fn owe_tags(kind: &Kind, made: Value, own: &Ownership) -> Value {
+    let neutron_tagged = kind.service() == Service::Network && kind.taggable();
+    if neutron_tagged && !own.is_tagged(&made) {
+        own.owe_tags(kind, made.clone());
+    }
+    made
+}
+
+/// Tags what `owed` lists (`Ownership::take_owed_tags`), side by side; the
+/// first failure is returned once every tagging has ended.
+pub async fn tag_owed<C: Cloud>(
+    cloud: &C,
+    owed: Vec<(Kind, Value)>,
+    own: &Ownership,
+    concurrency: usize,
+) -> Result<(), CloudError> {
+    let results: Vec<Result<(), CloudError>> = stream::iter(owed)
+        .map(|(kind, made)| async move { tag_one(cloud, &kind, &made, own).await })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Tags one resource this run made. A failed tagging leaves it with the
+/// creation marker, which the next run finds (and tags); the error names it.
+async fn tag_one<C: Cloud>(
     cloud: &C,
     kind: &Kind,
-    mut made: Value,
+    made: &Value,
     own: &Ownership,
-) -> Result<Value, CloudError> {
-    let neutron_tagged = kind.service() == Service::Network && kind.taggable();
-    if !neutron_tagged || own.is_tagged(&made) {
-        return Ok(made);
-    }
-    let id = str_of(&made, "id").to_string();
+) -> Result<(), CloudError> {
+    let id = str_of(made, "id");
     let tags = own.tags();
     // A fresh resource has no tags: one call sets them all. One found
     // after an ambiguous create might have gained some: keep those.
     let fresh = made["tags"].as_array().is_none_or(Vec::is_empty);
     let tagged = if fresh {
-        cloud.set_new_tags(kind, &id, &tags).await
+        cloud.set_new_tags(kind, id, &tags).await
     } else {
-        cloud.add_tags(kind, &id, &tags).await
+        cloud.add_tags(kind, id, &tags).await
     };
-    match tagged {
-        Ok(()) => {
-            let mut all: Vec<Value> = made["tags"].as_array().cloned().unwrap_or_default();
-            for t in tags {
-                if !all.iter().any(|x| *x == t) {
-                    all.push(json!(t));
-                }
-            }
-            made["tags"] = Value::Array(all);
-            Ok(made)
-        }
-        Err(e) => Err(undo_create(cloud, kind, &id, &made, e).await),
-    }
-}
-
-/// Deletes a resource whose tagging failed, so nothing untagged is left;
-/// returns the error to report: the tagging's, or both if the delete failed
-/// too (the marker lets the next run find it; the id lets a person).
-async fn undo_create<C: Cloud>(
-    cloud: &C,
-    kind: &Kind,
-    id: &str,
-    made: &Value,
-    cause: CloudError,
-) -> CloudError {
-    let what = label(kind, made);
-    match cloud.delete(kind, id).await {
-        Ok(()) => CloudError::Unavailable(format!(
-            "{what} was created but tagging it failed, so it was deleted again: {cause}"
-        )),
-        Err(undo) => CloudError::Unavailable(format!(
-            "{what} ({id}) was created but tagging it failed ({cause}) and deleting it failed too ({undo}); it carries kuryr6's creation marker, so the next run finds and tags it"
-        )),
-    }
+    tagged.map_err(|cause| {
+        CloudError::Unavailable(format!(
+            "{} ({id}) was created but tagging it failed ({cause}); it carries kuryr6's creation marker, so the next run finds and tags it",
+            label(kind, made)
+        ))
+    })
 }
 
 /// Attaches a subnet to a router. After an ambiguous answer the router's

@@ -35,28 +35,37 @@ const POLL_SOON_FOR: Duration = Duration::from_secs(3);
 const POLL_CEILING: Duration = Duration::from_secs(1);
 const BUSY_RETRIES: usize = 40;
 
-/// Pauses between polls: `POLL_FIRST`, doubling up to `POLL_CEILING_SOON`
-/// for the first `POLL_SOON_FOR`, then up to `POLL_CEILING`.
+/// When to poll: `POLL_FIRST` after the start, each pause then doubling up
+/// to `POLL_CEILING_SOON` for the first `POLL_SOON_FOR`, then up to
+/// `POLL_CEILING`. The pauses run on a clock from the start, not from
+/// each answer: a poll's own time does not push the next one later (it
+/// was a tenth of a second late by the fifth poll), though the next poll
+/// never comes sooner than half a pause after an answer.
 pub(super) struct Poll {
     next: Duration,
     started: tokio::time::Instant,
+    due: tokio::time::Instant,
 }
 
 impl Poll {
     pub(super) fn new() -> Poll {
+        let now = tokio::time::Instant::now();
         Poll {
             next: POLL_FIRST,
-            started: tokio::time::Instant::now(),
+            started: now,
+            due: now,
         }
     }
 
-    /// The pause the next `sleep` takes.
+    /// The pause the next `sleep` takes, counted from the last due time.
     pub(super) fn next(&self) -> Duration {
         self.next
     }
 
     pub(super) async fn sleep(&mut self) {
-        tokio::time::sleep(self.next).await;
+        let now = tokio::time::Instant::now();
+        self.due = (self.due + self.next).max(now + self.next / 2);
+        tokio::time::sleep_until(self.due).await;
         let ceiling = if self.started.elapsed() < POLL_SOON_FOR {
             POLL_CEILING_SOON
         } else {
@@ -158,18 +167,13 @@ fn is_busy(e: &CloudError) -> bool {
 /// Runs an Octavia write on load balancer `lb_id`: sent at once; a "busy"
 /// 409 waits for ACTIVE and sends it again. Returns once the load balancer
 /// is ACTIVE again (or gone, for its own delete: `wait` false).
-pub(super) async fn write<C, T, F, Fut>(
+pub(super) async fn write<C: Cloud, T>(
     cloud: &C,
     lb_id: &str,
     name: &str,
     wait: bool,
-    call: F,
-) -> Result<T, EngineError>
-where
-    C: Cloud,
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CloudError>>,
-{
+    call: impl AsyncFn() -> Result<T, CloudError>,
+) -> Result<T, EngineError> {
     for _ in 0..BUSY_RETRIES {
         match call().await {
             Err(e) if is_busy(&e) => wait_active(cloud, lb_id, name, Look::Now).await?,
@@ -188,17 +192,12 @@ where
 }
 
 /// `write`, waiting for ACTIVE after it.
-pub(super) async fn when_active<C, T, F, Fut>(
+pub(super) async fn when_active<C: Cloud, T>(
     cloud: &C,
     lb_id: &str,
     name: &str,
-    call: F,
-) -> Result<T, EngineError>
-where
-    C: Cloud,
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CloudError>>,
-{
+    call: impl AsyncFn() -> Result<T, CloudError>,
+) -> Result<T, EngineError> {
     write(cloud, lb_id, name, true, call).await
 }
 

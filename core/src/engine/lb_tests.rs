@@ -333,3 +333,28 @@ async fn the_fakes_batch_member_update_without_additive_only_deletes_the_unliste
     );
     assert_eq!(cloud.calls(Verb::SetMembers, &kind), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn polls_keep_their_times_however_long_each_answer_takes() {
+    let start = tokio::time::Instant::now();
+    let at = |answer_ms: u64| async move {
+        let mut poll = super::lb::Poll::new();
+        let mut at = Vec::new();
+        for _ in 0..6 {
+            poll.sleep().await;
+            at.push(start.elapsed().as_millis());
+            // The poll's own request.
+            tokio::time::sleep(std::time::Duration::from_millis(answer_ms)).await;
+        }
+        at
+    };
+    // Pauses of 40, 80, 160, 300, 300 and 300 ms, counted from the start.
+    assert_eq!(at(30).await, [40, 120, 280, 580, 880, 1180]);
+    // A slow answer moves the next poll, but never closer than half a pause.
+    let start = tokio::time::Instant::now();
+    let mut poll = super::lb::Poll::new();
+    poll.sleep().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    poll.sleep().await;
+    assert_eq!(start.elapsed().as_millis(), 40 + 500 + 40);
+}

@@ -122,19 +122,58 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
     let project_id = cloud.project_id().await?;
     let by_tag: Query = in_project(&project_id, vec![("tags".into(), own.tag().to_string())]);
     let (groups, lease) = groups_and_lease(cloud, &own, &project_id).await?;
+    // Neither a lease record nor a group: the pipeline has most likely
+    // never run, so round 2 would look up every name. Those lookups go
+    // beside round 1 instead of after it (the same calls, one round less).
+    let early = (lease.is_empty() && groups.is_empty())
+        .then(|| name_queries(plan, &project_id, |_| Vec::new(), false, wants_lb(plan)));
     let mut obs = Observed {
         project_id,
         lease,
         ..Default::default()
     };
-    let (lbs, lb_providers) = futures::try_join!(
+    let early_lookups = async {
+        match &early {
+            Some(queries) => Ok(Some(list_all(cloud, queries).await?)),
+            None => Ok(None),
+        }
+    };
+    let (lbs, lb_providers, early_found) = futures::try_join!(
         read_owned(cloud, plan, &mut obs, groups, &by_tag),
-        named_providers(cloud, plan)
+        named_providers(cloud, plan),
+        early_lookups,
     )?;
     obs.lb_providers = lb_providers;
-    look_up_names(cloud, plan, &own, &mut obs, lbs.as_deref()).await?;
+    let (queries, found) = match (early, early_found) {
+        (Some(queries), Some(found)) => (queries, found),
+        _ => {
+            let sweep = super::ownership::sweep_wanted(&obs.lease);
+            let queries = name_queries(
+                plan,
+                &obs.project_id,
+                |kind| have(&obs, kind, lbs.as_deref()),
+                sweep,
+                lbs.is_some(),
+            );
+            let found = list_all(cloud, &queries).await?;
+            (queries, found)
+        }
+    };
+    for ((kind, _), same_named) in queries.iter().zip(found) {
+        let owned_names = names_of(plan, kind)
+            .into_iter()
+            .filter(|n| have(&obs, kind, lbs.as_deref()).contains(&n.as_str()))
+            .collect::<Vec<_>>();
+        take_same_named(&own, &mut obs, kind, &owned_names, same_named);
+    }
     read_children(cloud, &mut obs, lbs.unwrap_or_default(), &by_tag).await?;
     Ok(obs)
+}
+
+fn wants_lb(plan: &Plan) -> bool {
+    plan.steps
+        .iter()
+        .any(|s| matches!(s, Step::Loadbalancer(_)))
 }
 
 /// Every Octavia provider the plan names, as (what names it, the provider):
@@ -209,10 +248,6 @@ async fn read_owned<C: Cloud>(
     groups: Vec<Value>,
     by_tag: &Query,
 ) -> Result<Option<Vec<Value>>, CloudError> {
-    let wants_lb = plan
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Loadbalancer(_)));
     let neutron = neutron_kinds();
     let owned_lists = try_join_all(neutron.iter().map(|k| async {
         if *k == Kind::SecurityGroup {
@@ -224,7 +259,7 @@ async fn read_owned<C: Cloud>(
     let owned_lbs = async {
         // A pipeline that dropped its loadbalancer step must still see the
         // ones it owns to delete them; a cloud without Octavia has none.
-        if !wants_lb && !cloud.has_service(Service::LoadBalancer).await? {
+        if !wants_lb(plan) && !cloud.has_service(Service::LoadBalancer).await? {
             return Ok::<_, CloudError>(None);
         }
         Ok(Some(cloud.list(&Kind::LoadBalancer, by_tag).await?))
@@ -236,75 +271,86 @@ async fn read_owned<C: Cloud>(
     Ok(lbs)
 }
 
-/// Round 2: only names the pipeline wants but does not own yet are
-/// looked up (a conflict, an adoption, or a create cut before its
-/// tagging); a converged pipeline makes no call here. Unless the lease
+/// The names of `kind` the pipeline owns already (round 1).
+fn have<'o>(obs: &'o Observed, kind: &Kind, lbs: Option<&'o [Value]>) -> Vec<&'o str> {
+    match kind {
+        Kind::LoadBalancer => lbs
+            .into_iter()
+            .flatten()
+            .map(|v| str_of(v, "name"))
+            .collect(),
+        _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
+    }
+}
+
+/// Round 2's queries: only names the pipeline wants but does not own yet
+/// (`have`) are looked up (a conflict, an adoption, or a create cut before
+/// its tagging); a converged pipeline makes no call here. Unless the lease
 /// asks for a sweep: a run may have re-sent a create whose first copy
 /// landed later, untagged, beside the one it tagged; then every step's
 /// name is looked up, and such copies join the owned (duplicates that the
 /// diff reports, `dedupe` and `destroy` remove).
-async fn look_up_names<C: Cloud>(
-    cloud: &C,
+fn name_queries<'o>(
     plan: &Plan,
-    own: &Ownership,
-    obs: &mut Observed,
-    lbs: Option<&[Value]>,
-) -> Result<(), CloudError> {
-    let sweep = super::ownership::sweep_wanted(&obs.lease);
-    let mut lookups: Vec<(Kind, Query, Vec<String>)> = Vec::new();
+    project_id: &str,
+    have: impl Fn(&Kind) -> Vec<&'o str>,
+    sweep: bool,
+    with_lbs: bool,
+) -> Vec<(Kind, Query)> {
+    let mut lookups = Vec::new();
     for kind in neutron_kinds()
         .iter()
-        .chain(lbs.is_some().then_some(&Kind::LoadBalancer))
+        .chain(with_lbs.then_some(&Kind::LoadBalancer))
     {
-        let have: Vec<&str> = match kind {
-            Kind::LoadBalancer => lbs
-                .iter()
-                .copied()
-                .flatten()
-                .map(|v| str_of(v, "name"))
-                .collect(),
-            _ => obs.owned(kind).iter().map(|v| str_of(v, "name")).collect(),
-        };
+        let have = have(kind);
         let swept = sweep && *kind != Kind::LoadBalancer;
-        let (owned_names, missing): (Vec<String>, Vec<String>) = names_of(plan, kind)
+        let query: Query = names_of(plan, kind)
             .into_iter()
-            .partition(|n| have.contains(&n.as_str()));
-        let query: Query = missing
-            .iter()
-            .chain(owned_names.iter().filter(|_| swept))
-            .map(|n| ("name".to_string(), n.clone()))
+            .filter(|n| swept || !have.contains(&n.as_str()))
+            .map(|n| ("name".to_string(), n))
             .collect();
         if !query.is_empty() {
-            lookups.push((
-                kind.clone(),
-                in_project(&obs.project_id, query),
-                owned_names,
-            ));
+            lookups.push((kind.clone(), in_project(project_id, query)));
         }
     }
-    let found = try_join_all(lookups.iter().map(|(k, q, _)| cloud.list(k, q))).await?;
-    for ((kind, _, owned_names), same_named) in lookups.iter().zip(found) {
-        // Neutron takes no tags at creation: a run cut between the create
-        // and the tagging left a resource that carries only our creation
-        // marker. It is ours; the diff tags it (or, beside a tagged one of
-        // its name, reports a duplicate). Octavia's carry tags from birth.
-        let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
-            .into_iter()
-            .filter(|v| !own.is_tagged(v))
-            .partition(|v| *kind != Kind::LoadBalancer && own.is_interrupted_create(v));
-        // A name found only by the sweep was owned already: someone
-        // else's resource of that name changes nothing.
-        let foreign = foreign
-            .into_iter()
-            .filter(|v| !owned_names.iter().any(|n| v["name"] == n.as_str()))
-            .collect();
-        obs.owned
-            .entry(kind.singular().into())
-            .or_default()
-            .extend(interrupted);
-        obs.foreign.insert(kind.singular().into(), foreign);
-    }
-    Ok(())
+    lookups
+}
+
+async fn list_all<C: Cloud>(
+    cloud: &C,
+    queries: &[(Kind, Query)],
+) -> Result<Vec<Vec<Value>>, CloudError> {
+    try_join_all(queries.iter().map(|(k, q)| cloud.list(k, q))).await
+}
+
+/// What a name lookup of `kind` found: untagged copies that carry our
+/// creation marker are ours, the rest foreign (`owned_names` apart).
+fn take_same_named(
+    own: &Ownership,
+    obs: &mut Observed,
+    kind: &Kind,
+    owned_names: &[String],
+    same_named: Vec<Value>,
+) {
+    // Neutron takes no tags at creation: a run cut between the create
+    // and the tagging left a resource that carries only our creation
+    // marker. It is ours; the diff tags it (or, beside a tagged one of
+    // its name, reports a duplicate). Octavia's carry tags from birth.
+    let (interrupted, foreign): (Vec<Value>, Vec<Value>) = same_named
+        .into_iter()
+        .filter(|v| !own.is_tagged(v))
+        .partition(|v| *kind != Kind::LoadBalancer && own.is_interrupted_create(v));
+    // A name found only by the sweep was owned already: someone
+    // else's resource of that name changes nothing.
+    let foreign = foreign
+        .into_iter()
+        .filter(|v| !owned_names.iter().any(|n| v["name"] == n.as_str()))
+        .collect();
+    obs.owned
+        .entry(kind.singular().into())
+        .or_default()
+        .extend(interrupted);
+    obs.foreign.insert(kind.singular().into(), foreign);
 }
 
 /// The ids of the foreign resources of `kind` that an `--adopt` would

@@ -6,8 +6,8 @@
 //! There is no state file: the marks on the resources are the state. The
 //! strings below are on real clouds already, so they never change:
 //! - every resource kuryr6 manages carries the tags `kuryr6` and
-//!   `kuryr6:pipeline=<name>` (Octavia in the create body; Neutron right
-//!   after the create, which refuses tags in a POST);
+//!   `kuryr6:pipeline=<name>` (Octavia in the create body; Neutron after
+//!   the create, which refuses tags in a POST: see `owe_tags`);
 //! - a Neutron resource carries the creation marker
 //!   `made by kuryr6 (kuryr6:pipeline=<name>)` in its description from the
 //!   create call on, so a create cut before its tagging is still found;
@@ -22,10 +22,11 @@
 //! A leaf module (it depends on nothing else in the engine but `value`).
 
 use super::value::str_of;
+use crate::cloud::Kind;
 use crate::validate::RESERVED_NAME_PREFIX;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Tag every kuryr6 resource carries, whichever pipeline owns it.
 pub const OWNER_TAG: &str = "kuryr6";
@@ -49,6 +50,12 @@ pub struct Ownership {
     /// land, later, with the creation marker and no tags (`create`). The
     /// lease then asks the next runs to look for it (`lease`).
     resent: Arc<AtomicBool>,
+    /// Neutron resources this run made that do not carry its tags yet.
+    /// Nothing a later write needs is in a tag, so the tagging waits for
+    /// the run's last wave, where it keeps Neutron busy while Octavia
+    /// works, instead of holding up the creates the load balancer waits
+    /// for (`apply`). Until then the creation marker identifies them.
+    owed: Arc<Mutex<Vec<(Kind, Value)>>>,
 }
 
 impl Ownership {
@@ -57,7 +64,21 @@ impl Ownership {
             pipeline: pipeline.to_string(),
             tag: format!("{PIPELINE_TAG_PREFIX}{pipeline}"),
             resent: Arc::default(),
+            owed: Arc::default(),
         }
+    }
+
+    /// `made` (of `kind`) is to be tagged before the run ends (see `owed`).
+    pub fn owe_tags(&self, kind: &Kind, made: Value) {
+        self.owed
+            .lock()
+            .expect("not poisoned")
+            .push((kind.clone(), made));
+    }
+
+    /// The resources owed their tags so far; the ledger is empty after.
+    pub fn take_owed_tags(&self) -> Vec<(Kind, Value)> {
+        std::mem::take(&mut *self.owed.lock().expect("not poisoned"))
     }
 
     /// A create carrying these marks was sent again after an ambiguous
