@@ -31,19 +31,24 @@ fn registry() -> String {
         )
     });
     let addr = addr.trim().to_string();
-    let code = curl(&[
+    let code = v2_status(&addr);
+    assert_eq!(
+        code, "200",
+        "the registry at {addr} does not answer GET /v2/"
+    );
+    addr
+}
+
+/// The HTTP status of the registry's `/v2/` at `addr` ("000": no answer).
+fn v2_status(addr: &str) -> String {
+    curl(&[
         "-s",
         "-o",
         "/dev/null",
         "-w",
         "%{http_code}",
         &format!("http://{addr}/v2/"),
-    ]);
-    assert_eq!(
-        code, "200",
-        "the registry at {addr} does not answer GET /v2/"
-    );
-    addr
+    ])
 }
 
 fn curl(args: &[&str]) -> String {
@@ -283,14 +288,7 @@ impl OwnRegistry {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
-        let code = curl(&[
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("http://{}/v2/", self.addr),
-        ]);
+        let code = v2_status(&self.addr);
         assert_eq!(code, "000", "the registry at {} still answers", self.addr);
     }
 
@@ -777,14 +775,7 @@ fn registry_credentials_are_traded_for_a_token_and_never_printed() {
         &[("KURYR6_REGISTRY_TOKEN_REALM", tokens.url.as_str())],
     );
     // The registry really asks: no token, no access.
-    let code = curl(&[
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        &format!("http://{}/v2/", own.addr),
-    ]);
+    let code = v2_status(&own.addr);
     assert_eq!(code, "401");
 
     let s = Scratch::new("auth");
