@@ -263,17 +263,13 @@ pub trait Cloud {
     /// Octavia finishes the work after answering: the load balancer stays
     /// `PENDING_DELETE` until it is gone. Already gone counts as deleted.
     async fn delete_cascade(&self, lb_id: &str) -> CloudResult<()>;
-    /// Octavia's batch member update (`PUT /v2/lbaas/pools/{id}/members`):
-    /// `members` (create bodies) become the pool's members, matched with
-    /// the ones it has by address and port; without `additive_only` the
-    /// pool's other members are deleted. Answered before the work is done:
-    /// wait for the load balancer. Safe to repeat: it names an end state.
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> CloudResult<()>;
+    /// Octavia's batch member update, additive only (`PUT
+    /// /v2/lbaas/pools/{id}/members?additive_only=true`): `members` (create
+    /// bodies) join the pool, matched with the ones it has by address and
+    /// port (a match is updated, not made anew); the others stay. Answered
+    /// before the work is done: wait for the load balancer. Safe to repeat:
+    /// it names an end state.
+    async fn add_members(&self, pool_id: &str, members: Vec<Value>) -> CloudResult<()>;
     /// Sets the tags of a resource that has none yet (one just created):
     /// one call where the API replaces a tag set at once (Neutron:
     /// `PUT …/{id}/tags`). On a resource with tags it would drop them: use

@@ -211,41 +211,37 @@ struct Context<'r, C> {
 impl<C: Cloud> Context<'_, C> {
     /// Runs one task of a wave; one outcome per change it did, each shown.
     async fn run<'a>(&self, task: Task<'a>) -> Vec<Outcome<'a>> {
-        let Context {
-            cloud,
-            plan,
-            own,
-            obs,
-            ids,
-            progress,
-        } = *self;
         let t = Instant::now();
         let results = match task {
             Task::One(op, c) => {
-                vec![(op, c, execute(cloud, plan, own, obs, ids, op, c).await)]
+                vec![(op, c, self.execute(op, c).await)]
             }
-            Task::Bulk(kind, changes) => execute_bulk(cloud, plan, own, obs, ids, &kind, &changes)
+            Task::Bulk(kind, changes) => self
+                .execute_bulk(&kind, &changes)
                 .await
                 .into_iter()
                 .zip(changes)
                 .map(|(r, c)| (Op::Upsert, c, r))
                 .collect(),
-            Task::Tree(c, children) => lb_tree::create(cloud, plan, own, ids, c, children)
-                .await
-                .unwrap_or_else(|e| one_error_for_all(e, 1 + children.len()))
-                .into_iter()
-                .zip(std::iter::once(c).chain(children.iter().copied()))
-                .map(|(r, c)| (Op::Upsert, c, r))
-                .collect(),
+            Task::Tree(c, children) => {
+                lb_tree::create(self.cloud, self.plan, self.own, self.ids, c, children)
+                    .await
+                    .unwrap_or_else(|e| one_error_for_all(e, 1 + children.len()))
+                    .into_iter()
+                    .zip(std::iter::once(c).chain(children.iter().copied()))
+                    .map(|(r, c)| (Op::Upsert, c, r))
+                    .collect()
+            }
             Task::Cascade(c, children) => {
-                let done = lb_tree::delete_cascade(cloud, c).await.map(|()| None);
+                let done = lb_tree::delete_cascade(self.cloud, c).await.map(|()| None);
                 let all = std::iter::once(c).chain(children.iter().copied());
                 same_for_all(Op::Delete, all, done)
             }
             Task::Members(changes) => {
-                let done = lb_tree::add_members(cloud, plan, own, ids, &changes)
-                    .await
-                    .map(|()| None);
+                let done =
+                    lb_tree::add_members(self.cloud, self.plan, self.own, self.ids, &changes)
+                        .await
+                        .map(|()| None);
                 same_for_all(Op::Upsert, changes.into_iter(), done)
             }
         };
@@ -255,9 +251,93 @@ impl<C: Cloud> Context<'_, C> {
             } else {
                 c.action
             };
-            progress.done(&c.target, action, t.elapsed(), r.is_ok());
+            self.progress
+                .done(&c.target, action, t.elapsed(), r.is_ok());
         }
         results
+    }
+
+    /// One write of one change.
+    async fn execute(&self, op: Op, c: &Change) -> Result<Option<String>, EngineError> {
+        if op == Op::Delete {
+            return delete(self.cloud, self.obs, self.ids, c)
+                .await
+                .map(|_| None);
+        }
+        match &c.target {
+            Target::Network { name } => {
+                upsert_by_name(self.cloud, &Kind::Network, name, self.own, c).await
+            }
+            Target::Router { name } => {
+                upsert_by_name(self.cloud, &Kind::Router, name, self.own, c).await
+            }
+            Target::SecurityGroup { name } => match self.plan.step(name) {
+                Some(Step::SecurityGroup(sg)) => upsert_group(self.cloud, sg, self.own, c).await,
+                _ => Ok(None),
+            },
+            Target::Subnet { name } => match self.plan.step(name) {
+                Some(Step::Subnet(s)) => upsert_subnet(self.cloud, s, self.own, self.ids, c).await,
+                _ => Ok(None),
+            },
+            Target::Interface { router, subnet } => {
+                let router_id = need(self.ids, StepKind::Router, router)?;
+                let subnet_id = need(self.ids, StepKind::Subnet, subnet)?;
+                // "Already attached" (an earlier run or call landed) is success.
+                create::add_interface(self.cloud, router_id, subnet_id).await?;
+                Ok(None)
+            }
+            Target::Rule { group, rule } => {
+                add_rule(self.cloud, self.own, self.ids, group, rule).await
+            }
+            Target::Loadbalancer { .. }
+            | Target::Listener { .. }
+            | Target::Pool { .. }
+            | Target::Member { .. } => {
+                super::lb::upsert(self.cloud, self.plan, self.own, self.ids, c).await
+            }
+        }
+    }
+
+    /// Runs a bulk task; results in the order of `changes`. A rule that already
+    /// exists fails Neutron's whole bulk call with 409: then each rule goes on
+    /// its own, where a 409 is verified.
+    async fn execute_bulk(
+        &self,
+        kind: &Kind,
+        changes: &[&Change],
+    ) -> Vec<Result<Option<String>, EngineError>> {
+        let bodies: Result<Vec<Value>, EngineError> = changes
+            .iter()
+            .map(|c| bulk_body(self.plan, self.own, self.ids, c))
+            .collect();
+        let bodies = match bodies {
+            Ok(b) => b,
+            Err(e) => return one_error_for_all(e, changes.len()),
+        };
+        let rules: Vec<Option<&Rule>> = changes
+            .iter()
+            .map(|c| match &c.target {
+                Target::Rule { rule, .. } => Some(rule),
+                _ => None,
+            })
+            .collect();
+        match create::create_many(self.cloud, kind, &bodies, &rules, self.own).await {
+            Ok(made) => made
+                .into_iter()
+                .map(|m| {
+                    let m = m?;
+                    Ok((*kind != Kind::SecurityGroupRule).then(|| str_of(&m, "id").to_string()))
+                })
+                .collect(),
+            Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
+                let mut out = Vec::new();
+                for c in changes {
+                    out.push(self.execute(Op::Upsert, c).await);
+                }
+                out
+            }
+            Err(e) => one_error_for_all(e.into(), changes.len()),
+        }
     }
 }
 
@@ -443,52 +523,6 @@ fn bulk_body(plan: &Plan, own: &Ownership, ids: &IdMap, c: &Change) -> Result<Va
     }
 }
 
-/// Runs a bulk task; results in the order of `changes`. A rule that already
-/// exists fails Neutron's whole bulk call with 409: then each rule goes on
-/// its own, where a 409 is verified.
-async fn execute_bulk<C: Cloud>(
-    cloud: &C,
-    plan: &Plan,
-    own: &Ownership,
-    obs: &Observed,
-    ids: &IdMap,
-    kind: &Kind,
-    changes: &[&Change],
-) -> Vec<Result<Option<String>, EngineError>> {
-    let bodies: Result<Vec<Value>, EngineError> = changes
-        .iter()
-        .map(|c| bulk_body(plan, own, ids, c))
-        .collect();
-    let bodies = match bodies {
-        Ok(b) => b,
-        Err(e) => return one_error_for_all(e, changes.len()),
-    };
-    let rules: Vec<Option<&Rule>> = changes
-        .iter()
-        .map(|c| match &c.target {
-            Target::Rule { rule, .. } => Some(rule),
-            _ => None,
-        })
-        .collect();
-    match create::create_many(cloud, kind, &bodies, &rules, own).await {
-        Ok(made) => made
-            .into_iter()
-            .map(|m| {
-                let m = m?;
-                Ok((*kind != Kind::SecurityGroupRule).then(|| str_of(&m, "id").to_string()))
-            })
-            .collect(),
-        Err(CloudError::Conflict { .. }) if *kind == Kind::SecurityGroupRule => {
-            let mut out = Vec::new();
-            for c in changes {
-                out.push(execute(cloud, plan, own, obs, ids, Op::Upsert, c).await);
-            }
-            out
-        }
-        Err(e) => one_error_for_all(e.into(), changes.len()),
-    }
-}
-
 /// The create body of a rule, marked as this pipeline's (rules take no tags).
 pub fn rule_body(rule: &Rule, sg_id: &str, own: &Ownership) -> Value {
     let mut body = json!({
@@ -510,44 +544,6 @@ pub fn rule_body(rule: &Rule, sg_id: &str, own: &Ownership) -> Value {
         body["port_range_max"] = json!(p);
     }
     body
-}
-
-async fn execute<C: Cloud>(
-    cloud: &C,
-    plan: &Plan,
-    own: &Ownership,
-    obs: &Observed,
-    ids: &IdMap,
-    op: Op,
-    c: &Change,
-) -> Result<Option<String>, EngineError> {
-    if op == Op::Delete {
-        return delete(cloud, obs, ids, c).await.map(|_| None);
-    }
-    match &c.target {
-        Target::Network { name } => upsert_by_name(cloud, &Kind::Network, name, own, c).await,
-        Target::Router { name } => upsert_by_name(cloud, &Kind::Router, name, own, c).await,
-        Target::SecurityGroup { name } => match plan.step(name) {
-            Some(Step::SecurityGroup(sg)) => upsert_group(cloud, sg, own, c).await,
-            _ => Ok(None),
-        },
-        Target::Subnet { name } => match plan.step(name) {
-            Some(Step::Subnet(s)) => upsert_subnet(cloud, s, own, ids, c).await,
-            _ => Ok(None),
-        },
-        Target::Interface { router, subnet } => {
-            let router_id = need(ids, StepKind::Router, router)?;
-            let subnet_id = need(ids, StepKind::Subnet, subnet)?;
-            // "Already attached" (an earlier run or call landed) is success.
-            create::add_interface(cloud, router_id, subnet_id).await?;
-            Ok(None)
-        }
-        Target::Rule { group, rule } => add_rule(cloud, own, ids, group, rule).await,
-        Target::Loadbalancer { .. }
-        | Target::Listener { .. }
-        | Target::Pool { .. }
-        | Target::Member { .. } => super::lb::upsert(cloud, plan, own, ids, c).await,
-    }
 }
 
 /// A network or router: all it has is its name.

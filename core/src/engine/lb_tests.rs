@@ -138,7 +138,7 @@ async fn drifted_members_come_back_in_one_batch_member_update() {
     converge(&cloud, &plan, RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(cloud.calls(Verb::SetMembers, &kind), 1);
+    assert_eq!(cloud.calls(Verb::AddMembers, &kind), 1);
     assert_eq!(cloud.calls(Verb::Create, &kind), 0);
     let back = members(&cloud);
     assert_eq!(back.len(), 2, "{back:#?}");
@@ -240,7 +240,7 @@ async fn a_batch_member_update_cut_is_finished_by_the_next_run() {
             cloud.delete(&kind, &id(&m)).await.unwrap();
         }
         settle(&cloud).await;
-        cloud.add_fault(fault(Verb::SetMembers, 1, killed(), after_effect));
+        cloud.add_fault(fault(Verb::AddMembers, 1, killed(), after_effect));
         assert!(
             converge(&cloud, &plan, RunOptions::default())
                 .await
@@ -301,37 +301,39 @@ async fn a_write_refused_while_the_load_balancer_is_busy_waits_and_is_sent_again
     converge(&cloud, &plan, RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(cloud.calls(Verb::SetMembers, &kind), 2);
+    assert_eq!(cloud.calls(Verb::AddMembers, &kind), 2);
     assert_eq!(members(&cloud).len(), 2);
     assert!(!pending(&cloud, &plan).await.pending());
 }
 
 #[tokio::test]
-async fn the_fakes_batch_member_update_without_additive_only_deletes_the_unlisted() {
+async fn the_fakes_batch_member_update_matches_by_address_and_port_and_keeps_the_unlisted() {
     let (cloud, _) = seed_converged().await;
     let kind = Kind::Member {
         pool_id: pool_id(&cloud),
     };
-    let keep = members(&cloud)
-        .into_iter()
-        .find(|m| m["name"] == "master-0")
-        .unwrap();
+    let before = members(&cloud);
+    let keep = before.iter().find(|m| m["name"] == "master-0").unwrap();
     settle(&cloud).await;
     cloud
-        .set_members(
+        .add_members(
             &pool_id(&cloud),
-            vec![json!({ "name": "master-0", "address": keep["address"], "protocol_port": 6443 })],
-            false,
+            vec![json!({ "name": "renamed", "address": keep["address"], "protocol_port": 6443 })],
         )
         .await
         .unwrap();
-    let left = members(&cloud);
-    assert_eq!(left.len(), 1, "{left:#?}");
+    let after = members(&cloud);
     assert_eq!(
-        left[0]["id"], keep["id"],
+        after.len(),
+        before.len(),
+        "the unlisted member stays: {after:#?}"
+    );
+    let updated = after.iter().find(|m| m["id"] == keep["id"]).unwrap();
+    assert_eq!(
+        updated["name"], "renamed",
         "matched by address and port: updated, not made anew"
     );
-    assert_eq!(cloud.calls(Verb::SetMembers, &kind), 1);
+    assert_eq!(cloud.calls(Verb::AddMembers, &kind), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -376,7 +376,7 @@ pub async fn add_members<C: Cloud>(
         bodies.push(lb::member_body(lb, host, own));
     }
     lb::when_active(cloud, &lb_id, loadbalancer, || {
-        cloud.set_members(&pool_id, bodies.clone(), true)
+        cloud.add_members(&pool_id, bodies.clone())
     })
     .await
 }

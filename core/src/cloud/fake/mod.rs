@@ -65,9 +65,9 @@ pub enum Verb {
     RouterInterface,
     /// `delete_cascade`, counted under `Kind::LoadBalancer`.
     DeleteCascade,
-    /// `set_members` (batch member update), counted under the pool's
+    /// `add_members` (batch member update), counted under the pool's
     /// `Kind::Member`.
-    SetMembers,
+    AddMembers,
 }
 
 /// A planned failure. `nth` counts calls matching `verb`/`kind` from when
@@ -265,7 +265,7 @@ impl FakeCloud {
             Verb::Delete,
             Verb::RouterInterface,
             Verb::DeleteCascade,
-            Verb::SetMembers,
+            Verb::AddMembers,
         ]
         .into_iter()
         .map(|v| self.calls_of(v))
@@ -466,18 +466,13 @@ impl Cloud for FakeCloud {
         })
     }
 
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> CloudResult<()> {
+    async fn add_members(&self, pool_id: &str, members: Vec<Value>) -> CloudResult<()> {
         self.pause().await;
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
         };
-        self.call(Verb::SetMembers, Some(&kind), |st| {
-            st.set_members(pool_id, members, additive_only)
+        self.call(Verb::AddMembers, Some(&kind), |st| {
+            st.add_members(pool_id, members)
         })
     }
 

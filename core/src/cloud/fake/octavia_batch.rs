@@ -187,12 +187,11 @@ impl State {
         Ok(())
     }
 
-    /// `PUT /v2/lbaas/pools/{id}/members[?additive_only=true]`.
-    pub(super) fn set_members(
+    /// `PUT /v2/lbaas/pools/{id}/members?additive_only=true`.
+    pub(super) fn add_members(
         &mut self,
         pool_id: &str,
         members: Vec<Value>,
-        additive_only: bool,
     ) -> Result<(), CloudError> {
         let kind = Kind::Member {
             pool_id: pool_id.to_owned(),
@@ -222,12 +221,7 @@ impl State {
                     .map(|o| (m, o["id"].as_str().unwrap_or_default().to_owned()))
             })
             .collect();
-        let deleted: Vec<String> = old
-            .iter()
-            .filter(|o| !additive_only && !members.iter().any(|m| key(m) == key(o)))
-            .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        if new.is_empty() && updated.is_empty() && deleted.is_empty() {
+        if new.is_empty() && updated.is_empty() {
             return Ok(());
         }
         let saved = self.store.clone();
@@ -244,14 +238,6 @@ impl State {
                     slot[k] = v.clone();
                 }
                 slot["provisioning_status"] = json!("PENDING_UPDATE");
-            }
-        }
-        // Each as a member delete does it, inside this one change.
-        for id in deleted {
-            self.set_lb_status(&lb_id, "ACTIVE");
-            if let Err(e) = self.delete(&kind, &id) {
-                self.store = saved;
-                return Err(e);
             }
         }
         self.set_lb_status(&lb_id, "PENDING_UPDATE");

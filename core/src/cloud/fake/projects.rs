@@ -145,19 +145,14 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> CloudResult<()> {
+    async fn add_members(&self, pool_id: &str, members: Vec<Value>) -> CloudResult<()> {
         self.fake.pause().await;
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
         };
-        self.run(Verb::SetMembers, Some(&kind), |st, p| {
+        self.run(Verb::AddMembers, Some(&kind), |st, p| {
             st.visible(&Kind::Pool, pool_id, p)?;
-            st.set_members(pool_id, members, additive_only)
+            st.add_members(pool_id, members)
         })
     }
 

@@ -227,16 +227,8 @@ impl Cloud for Tap<'_> {
         let r = self.cloud.delete_cascade(lb_id).await;
         self.wrote(format!("cascade {lb_id}"), false, r).await
     }
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> CloudResult<()> {
-        let r = self
-            .cloud
-            .set_members(pool_id, members, additive_only)
-            .await;
+    async fn add_members(&self, pool_id: &str, members: Vec<Value>) -> CloudResult<()> {
+        let r = self.cloud.add_members(pool_id, members).await;
         self.wrote(format!("members {pool_id}"), false, r).await
     }
     async fn router_interface(

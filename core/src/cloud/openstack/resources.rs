@@ -351,12 +351,7 @@ impl Cloud for OpenStack {
         }
     }
 
-    async fn set_members(
-        &self,
-        pool_id: &str,
-        members: Vec<Value>,
-        additive_only: bool,
-    ) -> CloudResult<()> {
+    async fn add_members(&self, pool_id: &str, members: Vec<Value>) -> CloudResult<()> {
         let kind = Kind::Member {
             pool_id: pool_id.to_string(),
         };
@@ -366,9 +361,7 @@ impl Cloud for OpenStack {
             Method::PUT,
             |base| {
                 let mut url = Self::list_url(base, &kind)?;
-                if additive_only {
-                    url.query_pairs_mut().append_pair("additive_only", "true");
-                }
+                url.query_pairs_mut().append_pair("additive_only", "true");
                 Ok(url)
             },
             Some(&body),
