@@ -38,8 +38,8 @@ const BUSY_RETRIES: usize = 40;
 /// When to poll: `POLL_FIRST` after the start, each pause then doubling up
 /// to `POLL_CEILING_SOON` for the first `POLL_SOON_FOR`, then up to
 /// `POLL_CEILING`. The pauses run on a clock from the start, not from
-/// each answer: a poll's own time does not push the next one later (it
-/// was a tenth of a second late by the fifth poll), though the next poll
+/// each answer: a poll's own time does not push the next one later (the
+/// fifth was seen 0.15 s late), though the next poll
 /// never comes sooner than half a pause after an answer.
 pub(super) struct Poll {
     next: Duration,

@@ -160,10 +160,11 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         }
     };
     for ((kind, _), same_named) in queries.iter().zip(found) {
-        let owned_names = names_of(plan, kind)
+        let have = have(&obs, kind, lbs.as_deref());
+        let owned_names: Vec<String> = names_of(plan, kind)
             .into_iter()
-            .filter(|n| have(&obs, kind, lbs.as_deref()).contains(&n.as_str()))
-            .collect::<Vec<_>>();
+            .filter(|n| have.contains(&n.as_str()))
+            .collect();
         take_same_named(&own, &mut obs, kind, &owned_names, same_named);
     }
     read_children(cloud, &mut obs, lbs.unwrap_or_default(), &by_tag).await?;
