@@ -22,7 +22,7 @@ const TAG: &str = "kuryr6:pipeline=seed-ipv6";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> (MutexGuard<'static, ()>, MutexGuard<'static, ()>) {
+fn serial() -> Turn {
     let order = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     (order, octavia_turn())
 }
@@ -41,6 +41,19 @@ fn clean(cloud: &LocalCloud, s: &Scratch) {
     }
 }
 
+type Turn = (MutexGuard<'static, ()>, MutexGuard<'static, ()>);
+
+/// The start of a test of the seed: its turn (see `serial`), the cloud, and
+/// the seed in a scratch directory named `name`, with what earlier tests
+/// left removed (see `clean`).
+fn fresh_seed(name: &str) -> (Turn, LocalCloud, Scratch) {
+    let turn = serial();
+    let cloud = LocalCloud::get();
+    let s = Scratch::with_pipeline(name, SEED);
+    clean(&cloud, &s);
+    (turn, cloud, s)
+}
+
 fn ids_tagged(cloud: &LocalCloud, what: &[&str]) -> Vec<Value> {
     ids_tagged_with(cloud, what, TAG)
 }
@@ -53,12 +66,11 @@ fn ids_tagged_with(cloud: &LocalCloud, what: &[&str], tag: &str) -> Vec<Value> {
 }
 
 fn names(list: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = list
-        .iter()
-        .map(|x| x["Name"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
+    sorted(
+        list.iter()
+            .map(|x| x["Name"].as_str().unwrap().to_string())
+            .collect(),
+    )
 }
 
 fn subnet_named(cloud: &LocalCloud, name: &str) -> Value {
@@ -110,13 +122,6 @@ fn guide_rules() -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn conf_value(conf: &str, key: &str) -> String {
-    conf.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
-        .unwrap_or_else(|| panic!("{key} missing in\n{conf}"))
-        .to_string()
-}
-
 /// Exactly one resource of each guide name exists, tagged or not: no
 /// duplicate was left by an interrupted run. Returns the service subnet's id.
 fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) -> String {
@@ -139,12 +144,7 @@ fn assert_each_guide_resource_once(cloud: &LocalCloud, context: &str) -> String 
         }
     }
     let groups = cloud.openstack(&["security", "group", "list"]);
-    let count = groups
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|g| g["Name"] == "service_pod_access_v6")
-        .count();
+    let count = count_named(&groups, "service_pod_access_v6");
     assert_eq!(count, 1, "{context}: security groups {groups}");
     svc_id
 }
@@ -224,12 +224,29 @@ fn api_load_balancer(cloud: &LocalCloud, svc_id: &str) -> ApiLb {
     }
 }
 
+/// The subnet `name` as the guide makes it: IPv6 `cidr` without DHCP, its
+/// gateway `gateway` and one allocation pool `[start, end]`. Returns it.
+#[track_caller]
+fn assert_static_v6_subnet(
+    cloud: &LocalCloud,
+    name: &str,
+    cidr: &str,
+    gateway: &str,
+    [start, end]: [&str; 2],
+) -> Value {
+    let subnet = subnet_named(cloud, name);
+    assert_eq!(subnet["cidr"], cidr);
+    assert_eq!(subnet["ip_version"], 6);
+    assert_eq!(subnet["enable_dhcp"], false);
+    assert_eq!(subnet["gateway_ip"], gateway);
+    let pools = serde_json::json!([{ "start": start, "end": end }]);
+    assert_eq!(subnet["allocation_pools"], pools);
+    subnet
+}
+
 #[test]
 fn seed_run_makes_exactly_the_guides_resources() {
-    let _g = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("guide", SEED);
-    clean(&cloud, &s);
+    let (_g, cloud, s) = fresh_seed("guide");
     let run = cloud.kuryr6(&s.dir, &["run", &s.pipeline()]);
     assert_ok(&run);
 
@@ -241,25 +258,21 @@ fn seed_run_makes_exactly_the_guides_resources() {
         names(&ids_tagged(&cloud, &["subnet", "list"])),
         ["pod_subnet", "service_subnet"]
     );
-    let pod = subnet_named(&cloud, "pod_subnet");
-    assert_eq!(pod["cidr"], "fd10:0:0:1::/64");
-    assert_eq!(pod["ip_version"], 6);
-    assert_eq!(pod["enable_dhcp"], false);
-    assert_eq!(pod["gateway_ip"], "fd10:0:0:1::1");
-    assert_eq!(
-        pod["allocation_pools"],
-        serde_json::json!([{ "start": "fd10:0:0:1::2", "end": "fd10::1:ffff:ffff:ffff:ffff" }])
+    let pod = assert_static_v6_subnet(
+        &cloud,
+        "pod_subnet",
+        "fd10:0:0:1::/64",
+        "fd10:0:0:1::1",
+        ["fd10:0:0:1::2", "fd10::1:ffff:ffff:ffff:ffff"],
     );
     assert_eq!(pod["ipv6_address_mode"], Value::Null);
     assert_eq!(pod["ipv6_ra_mode"], Value::Null);
-    let svc = subnet_named(&cloud, "service_subnet");
-    assert_eq!(svc["cidr"], "fd10:0:0:2::/112");
-    assert_eq!(svc["ip_version"], 6);
-    assert_eq!(svc["enable_dhcp"], false);
-    assert_eq!(svc["gateway_ip"], "fd10:0:0:2::fffe");
-    assert_eq!(
-        svc["allocation_pools"],
-        serde_json::json!([{ "start": "fd10:0:0:2::8000", "end": "fd10:0:0:2::fffd" }])
+    let svc = assert_static_v6_subnet(
+        &cloud,
+        "service_subnet",
+        "fd10:0:0:2::/112",
+        "fd10:0:0:2::fffe",
+        ["fd10:0:0:2::8000", "fd10:0:0:2::fffd"],
     );
 
     let routers = ids_tagged(&cloud, &["router", "list"]);
@@ -287,21 +300,13 @@ fn seed_run_makes_exactly_the_guides_resources() {
     let api = api_load_balancer(&cloud, svc["id"].as_str().unwrap());
     let lb = cloud.openstack(&["loadbalancer", "show", api.lb["id"].as_str().unwrap()]);
     assert_eq!(lb["vip_subnet_id"], svc["id"]);
-    let listener = cloud.openstack(&[
-        "loadbalancer",
-        "listener",
-        "show",
-        api.listener["id"].as_str().unwrap(),
-    ]);
+    let listener_id = api.listener["id"].as_str().unwrap();
+    let listener = cloud.openstack(&["loadbalancer", "listener", "show", listener_id]);
     assert_eq!(listener["protocol"], "HTTPS");
     assert_eq!(listener["protocol_port"], 443);
     assert_eq!(listener["default_pool_id"], api.pool["id"]);
-    let pool = cloud.openstack(&[
-        "loadbalancer",
-        "pool",
-        "show",
-        api.pool["id"].as_str().unwrap(),
-    ]);
+    let pool_id = api.pool["id"].as_str().unwrap();
+    let pool = cloud.openstack(&["loadbalancer", "pool", "show", pool_id]);
     assert_eq!(pool["protocol"], "HTTPS");
     assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
     for v in [&lb, &listener, &pool] {
@@ -425,10 +430,7 @@ fn revisions(cloud: &LocalCloud) -> Vec<(String, Value)> {
 
 #[test]
 fn a_second_run_changes_nothing() {
-    let _g = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("rerun", SEED);
-    clean(&cloud, &s);
+    let (_g, cloud, s) = fresh_seed("rerun");
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let before = revisions(&cloud);
     // 2 networks, 2 subnets, router, group, its rules; the load balancer.
@@ -451,10 +453,7 @@ fn a_second_run_changes_nothing() {
 
 #[test]
 fn drift_made_with_the_cli_is_planned_then_repaired() {
-    let _g = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("drift", SEED);
-    clean(&cloud, &s);
+    let (_g, cloud, s) = fresh_seed("drift");
     assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
     let svc = subnet_named(&cloud, "service_subnet");
     let svc_id = svc["id"].as_str().unwrap();
@@ -519,10 +518,7 @@ fn drift_made_with_the_cli_is_planned_then_repaired() {
 
 #[test]
 fn hand_made_resources_block_until_adopted_and_destroy_leaves_no_tag() {
-    let _g = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("own", SEED);
-    clean(&cloud, &s);
+    let (_g, cloud, s) = fresh_seed("own");
     let hand = cloud.openstack(&["network", "create", "pods"]);
     let hand_id = hand["id"].as_str().unwrap();
     let bystander = cloud.openstack(&["network", "create", "bystander"]);
@@ -546,13 +542,10 @@ fn hand_made_resources_block_until_adopted_and_destroy_leaves_no_tag() {
     let pods = cloud.openstack(&["network", "list", "--name", "pods"]);
     assert_eq!(pods.as_array().unwrap().len(), 1);
     assert_eq!(pods[0]["ID"], hand["id"]);
-    assert!(
-        cloud.openstack(&["network", "show", hand_id])["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t == TAG)
-    );
+    assert!(holds(
+        &cloud.openstack(&["network", "show", hand_id])["tags"],
+        TAG
+    ));
 
     let destroyed = cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]);
     assert_ok(&destroyed);
@@ -678,10 +671,7 @@ mod fault_proxy;
 #[test]
 fn faults_between_kuryr6_and_neutron_are_recovered_within_one_run() {
     use fault_proxy::{Fault, FaultProxy, Rule};
-    let _g = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("faults", SEED);
-    clean(&cloud, &s);
+    let (_g, cloud, s) = fresh_seed("faults");
     let neutron_port = fault_proxy::port_of(&cloud.env["KURYR6_NEUTRON_URL"]);
     let proxy = FaultProxy::start(
         neutron_port,
@@ -836,12 +826,7 @@ octavia_provider = "{provider}"
 
     // The local Octavia enables amphora only: ovn is refused, nothing made.
     let providers = cloud.openstack(&["loadbalancer", "provider", "list"]);
-    let names: Vec<&str> = providers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = strs_of(&providers, "name");
     assert!(!names.contains(&"ovn"), "{providers}");
     for command in ["plan", "run"] {
         let out = cloud.kuryr6(&s.dir, &[command, &s.pipeline()]);
@@ -1245,7 +1230,7 @@ loadbalancer = "default/kubernetes-ovnlb"
     let lb = cloud.openstack(&["loadbalancer", "show", "default/kubernetes-ovnlb"]);
     assert_eq!(lb["provider"], "ovn", "{lb}");
     assert_eq!(lb["provisioning_status"], "ACTIVE", "{lb}");
-    let lb_id = lb["id"].as_str().unwrap().to_string();
+    let lb_id = lb["id"].as_str().unwrap();
     let listener = cloud.openstack(&[
         "loadbalancer",
         "listener",
@@ -1270,7 +1255,7 @@ loadbalancer = "default/kubernetes-ovnlb"
 
     // OVN's Northbound database: the pipeline's VIP and its backends.
     let rows = nb_rows(&dir, "Load_Balancer", "name,vips");
-    let ours: Vec<&Vec<Value>> = rows.iter().filter(|r| r[0] == lb_id.as_str()).collect();
+    let ours: Vec<&Vec<Value>> = rows.iter().filter(|r| r[0] == lb_id).collect();
     assert_eq!(ours.len(), 1, "{rows:?}");
     // OVSDB's JSON for a map: ["map", [[key, value], …]].
     let vips = ours[0][1].clone();
@@ -1324,10 +1309,7 @@ loadbalancer = "default/kubernetes-ovnlb"
 /// the guide's networks and kuryr.conf, `destroy` takes the networks away.
 #[test]
 fn the_readme_quick_start_runs_as_written() {
-    let _turn = serial();
-    let cloud = LocalCloud::get();
-    let s = Scratch::with_pipeline("seed-ipv6", SEED);
-    clean(&cloud, &s);
+    let (_turn, cloud, s) = fresh_seed("seed-ipv6");
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let block: Vec<&str> = readme
         .split_once("## Quick start against your cloud\n\n")

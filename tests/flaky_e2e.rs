@@ -93,12 +93,11 @@ fn tagged(cloud: &LocalCloud, what: &[&str], tag: &str) -> Vec<Value> {
 }
 
 fn names(list: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = list
-        .iter()
-        .map(|x| x["Name"].as_str().unwrap_or_default().to_string())
-        .collect();
-    v.sort();
-    v
+    sorted(
+        list.iter()
+            .map(|x| x["Name"].as_str().unwrap_or_default().to_string())
+            .collect(),
+    )
 }
 
 /// After a run: exactly one of each resource, tagged, and no untagged

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use support::{LocalCloud, repo, stderr, stdout};
 
 static TURN: Mutex<()> = Mutex::new(());
@@ -34,6 +34,13 @@ fn main_dir() -> PathBuf {
     std::env::var("KURYR6_CLOUD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo().join(".cloud"))
+}
+
+/// This binary's turn (see `TURN`) and the state directories of its two
+/// clouds: (turn, the main cloud, the second cloud).
+fn two_clouds() -> (MutexGuard<'static, ()>, PathBuf, PathBuf) {
+    let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    (turn, main_dir(), fleet_dir())
 }
 
 /// One clouds.yaml entry of the fleet: a project on one of the clouds.
@@ -264,6 +271,15 @@ fn bystander(fleet: &Fleet, cloud_dir: &Path, entry: &str) -> String {
     n["id"].as_str().unwrap().to_string()
 }
 
+/// Each (cloud dir, admin entry) of `admins` sees nothing tagged for the
+/// pipelines `names`.
+#[track_caller]
+fn assert_nothing_tagged_for(fleet: &Fleet, admins: [(&Path, &str); 2], names: &[&str]) {
+    for (cloud_dir, admin) in admins {
+        assert_eq!(tagged(fleet, cloud_dir, admin, names), Vec::<String>::new());
+    }
+}
+
 fn bystander_alive(fleet: &Fleet, cloud_dir: &Path, entry: &str, id: &str) {
     let n = fleet.openstack(cloud_dir, entry, &["network", "show", id]);
     assert_eq!(n["id"], id, "the bystander of {entry} is gone");
@@ -271,8 +287,7 @@ fn bystander_alive(fleet: &Fleet, cloud_dir: &Path, entry: &str, id: &str) {
 
 #[test]
 fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlaps_is_refused() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let (main, second) = (main_dir(), fleet_dir());
+    let (_turn, main, second) = two_clouds();
     let fleet = Fleet::new(
         "six",
         &[
@@ -428,13 +443,10 @@ fn six_sites_on_two_clouds_converge_rerun_and_destroy_and_a_seventh_that_overlap
     let gone = fleet.kuryr6(&["destroy", "--format", "json"]);
     assert_eq!(gone.status.code(), Some(0), "{}", stderr(&gone));
     assert!(site(&summary(&gone), "fs-4")["deleted"].as_u64().unwrap() >= 7);
-    assert_eq!(
-        tagged(&fleet, &main, "east-admin", &names),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        tagged(&fleet, &second, "west-admin", &names),
-        Vec::<String>::new()
+    assert_nothing_tagged_for(
+        &fleet,
+        [(&main, "east-admin"), (&second, "west-admin")],
+        &names,
     );
     for ((d, e), id) in projects.iter().zip(&bystanders) {
         bystander_alive(&fleet, d, e, id);
@@ -477,24 +489,20 @@ fn second_cloud(action: &str) {
 
 #[test]
 fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let (main, second) = (main_dir(), fleet_dir());
-    let fleet = Fleet::new(
-        "stop",
-        &[
-            entry(&main, "east", Some("fleet-stop-a"), None),
-            entry(&main, "east-admin", None, None),
-            entry(&second, "west", Some("fleet-stop-b"), None),
-            entry(&second, "west-admin", None, None),
-        ],
-    );
-    let placed = [
+    let (_turn, main, second) = two_clouds();
+    let entries = [
+        entry(&main, "east", Some("fleet-stop-a"), None),
+        entry(&main, "east-admin", None, None),
+        entry(&second, "west", Some("fleet-stop-b"), None),
+        entry(&second, "west-admin", None, None),
+    ];
+    let fleet = Fleet::new("stop", &entries);
+    let names = fleet.sites(&[
         ("fx-1", "east", 1),
         ("fx-2", "east", 2),
         ("fx-3", "west", 3),
         ("fx-4", "west", 4),
-    ];
-    let names = fleet.sites(&placed);
+    ]);
     let keep = [
         bystander(&fleet, &main, "east"),
         bystander(&fleet, &second, "west"),
@@ -562,13 +570,10 @@ fn a_cloud_stopped_mid_fleet_fails_its_sites_only_and_a_rerun_finishes_them() {
 
     let gone = fleet.kuryr6(&["destroy"]);
     assert_exit_0(&gone);
-    assert_eq!(
-        tagged(&fleet, &main, "east-admin", &names),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        tagged(&fleet, &second, "west-admin", &names),
-        Vec::<String>::new()
+    assert_nothing_tagged_for(
+        &fleet,
+        [(&main, "east-admin"), (&second, "west-admin")],
+        &names,
     );
     bystander_alive(&fleet, &main, "east", &keep[0]);
     bystander_alive(&fleet, &second, "west", &keep[1]);

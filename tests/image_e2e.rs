@@ -30,7 +30,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
-use support::{LocalCloud, assert_ok, repo, stderr, stdout};
+use support::{LocalCloud, assert_ok, holds, repo, stderr, stdout, strs, strs_of};
 
 /// What `scripts/image.sh --push` printed, and the image's exported root.
 struct Built {
@@ -295,11 +295,10 @@ fn the_image_is_static_non_root_and_labelled() {
         .collect();
     assert_eq!(executables, [&PathBuf::from("kuryr6")], "{:?}", b.files);
     assert!(
-        c["Env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e == "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+        holds(
+            &c["Env"],
+            "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+        ),
         "{}",
         c["Env"]
     );
@@ -652,12 +651,7 @@ fn the_image_runs_the_jobs_arguments_for_one_shard_against_the_local_cloud() {
         "--tags",
         &format!("kuryr6:pipeline={SITE}"),
     ]);
-    let subnet_ids: Vec<&str> = subnets
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["ID"].as_str().unwrap())
-        .collect();
+    let subnet_ids = strs_of(&subnets, "ID");
     assert_eq!(subnet_ids.len(), 2, "{subnets}");
     let out = inside(b, &arg_after(&args, "--out"));
     let conf = std::fs::read_to_string(out.join(SITE).join("kuryr.conf")).unwrap();
@@ -839,12 +833,7 @@ fn the_manifests_name_the_image_the_shard_index_and_the_merge_step() {
                 container.get("command").is_none(),
                 "{file}: the image has no shell; use args"
             );
-            let args: Vec<&str> = container["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-                .collect();
+            let args = strs(&container["args"]);
             if args[..2] == ["report", "merge"] {
                 merges.push((file.clone(), args[2].to_string()));
                 continue;

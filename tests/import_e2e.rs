@@ -135,13 +135,6 @@ fn write_conf(dir: &Path, d: &Deployed) -> String {
     path.display().to_string()
 }
 
-fn conf_value(conf: &str, key: &str) -> String {
-    conf.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
-        .unwrap_or_else(|| panic!("{key} missing from\n{conf}"))
-        .to_string()
-}
-
 /// A resource as the CLI shows it, without what a tag write changes.
 fn untagged_view(v: &Value) -> Value {
     let mut v = v.clone();
@@ -180,12 +173,7 @@ fn plan_json(cloud: &LocalCloud, s: &Scratch, extra: &[&str]) -> Value {
 
 /// The plan's actions, in order.
 fn actions(plan: &Value) -> Vec<&str> {
-    plan["changes"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["action"].as_str().unwrap())
-        .collect()
+    strs_of(&plan["changes"]["changes"], "action")
 }
 
 /// The plan adopts or leaves alone, nothing else, and adopts `n`.
@@ -257,12 +245,7 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
     let check = cloud.kuryr6(&s.dir, &["check", "imported.toml", "--format", "json"]);
     assert_ok(&check);
     let doc: Value = serde_json::from_slice(&check.stdout).unwrap();
-    let codes: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["code"].as_str().unwrap())
-        .collect();
+    let codes = strs_of(&doc["warnings"], "code");
     assert_eq!(codes, ["W004", "W004"], "{doc}");
 
     // plan: adoption only.
@@ -282,12 +265,7 @@ fn the_guides_deployment_is_imported_and_adopted_by_tags_alone() {
             untagged_view(old),
             "{kind:?} {id} changed beyond its tags"
         );
-        let tags: Vec<&str> = new["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let tags = strs(&new["tags"]);
         assert!(
             tags.contains(&"kuryr6") && tags.contains(&"kuryr6:pipeline=imp-e2e"),
             "{new}"
@@ -697,13 +675,8 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     assert_eq!(adopted.iter().filter(|t| **t == "member").count(), 2);
 
     run_adopting(&cloud, &s, 11);
-    let tagged = |kind: &[&str], id: &str| {
-        show(&cloud, kind, id)["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t == "kuryr6:pipeline=imp-lb")
-    };
+    let tagged =
+        |kind: &[&str], id: &str| holds(&show(&cloud, kind, id)["tags"], "kuryr6:pipeline=imp-lb");
     assert!(tagged(&["loadbalancer"], &lb_id));
     assert!(tagged(&["loadbalancer", "pool"], &pool_id));
     assert!(tagged(
@@ -712,23 +685,11 @@ fn a_hand_built_load_balancer_with_two_members_imports_and_is_adopted() {
     ));
     for m in &members {
         let shown = cloud.openstack(&["loadbalancer", "member", "show", &pool_id, m]);
-        assert!(
-            shown["tags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|t| t == "kuryr6:pipeline=imp-lb"),
-            "{shown}"
-        );
+        assert!(holds(&shown["tags"], "kuryr6:pipeline=imp-lb"), "{shown}");
     }
     // Same objects: nothing was re-created.
     let now = cloud.openstack(&["loadbalancer", "member", "list", &pool_id]);
-    let mut ids: Vec<&str> = now
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let mut ids = strs_of(&now, "id");
     ids.sort();
     let mut want: Vec<&str> = members.iter().map(String::as_str).collect();
     want.sort();

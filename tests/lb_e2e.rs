@@ -267,20 +267,25 @@ fn listeners_of(cloud: &LocalCloud, lb_id: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Runs `s`'s pipeline; then its load balancer has exactly the listener
+/// (name, port) and the pool `pool`.
+#[track_caller]
+fn run_then_assert_children(cloud: &LocalCloud, s: &Scratch, listener: (&str, u64), pool: &str) {
+    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
+    let want = (
+        vec![(listener.0.to_string(), listener.1)],
+        vec![pool.to_string()],
+    );
+    assert_eq!(lb_children(cloud), want);
+}
+
 #[test]
 fn listener_port_and_pool_name_changes_leave_no_old_child() {
     let _turn = octavia_turn();
     let cloud = LocalCloud::get();
     let s = Scratch::with_pipeline("lb-children", &children_pipeline(443, "api-pool"));
     assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
-    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
-    assert_eq!(
-        lb_children(&cloud),
-        (
-            vec![("lbc/kubernetes:HTTPS:443".to_string(), 443)],
-            vec!["api-pool".to_string()]
-        )
-    );
+    run_then_assert_children(&cloud, &s, ("lbc/kubernetes:HTTPS:443", 443), "api-pool");
 
     // A new listener port: the old listener goes, one listener remains.
     s.write(&children_pipeline(6443, "api-pool"));
@@ -291,14 +296,7 @@ fn listener_port_and_pool_name_changes_leave_no_old_child() {
         "{}",
         stdout(&plan)
     );
-    assert_ok(&cloud.kuryr6(&s.dir, &["run", &s.pipeline()]));
-    assert_eq!(
-        lb_children(&cloud),
-        (
-            vec![("lbc/kubernetes:HTTPS:6443".to_string(), 6443)],
-            vec!["api-pool".to_string()]
-        )
-    );
+    run_then_assert_children(&cloud, &s, ("lbc/kubernetes:HTTPS:6443", 6443), "api-pool");
 
     // A new pool name: the old pool (and its member) goes, the listener
     // points at the new one.

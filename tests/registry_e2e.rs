@@ -313,6 +313,16 @@ impl Drop for OwnRegistry {
     }
 }
 
+/// A registry of its own named `tag`, the vendor's signed naming plugin
+/// pushed to it and a locked pipeline using it: (registry, scratch,
+/// pipeline). The registry is the test's to stop or tamper with.
+fn locked_on_own_registry(tag: &str) -> (OwnRegistry, Scratch, PathBuf) {
+    let own = OwnRegistry::start(tag);
+    let s = Scratch::new(tag);
+    let (_, pipeline) = s.vendor_plugin_locked(&own.addr, tag);
+    (own, s, pipeline)
+}
+
 fn lock_value(lock: &str, key: &str) -> String {
     lock.lines()
         .find_map(|l| l.strip_prefix(&format!("{key} = ")))
@@ -455,9 +465,7 @@ fn retagged_image_is_refused() {
 
 #[test]
 fn tampered_layer_is_refused_from_the_registry_and_from_the_store() {
-    let own = OwnRegistry::start("tamper");
-    let s = Scratch::new("tamper");
-    let (_, pipeline) = s.vendor_plugin_locked(&own.addr, "tamper");
+    let (own, s, pipeline) = locked_on_own_registry("tamper");
     let p = pipeline.to_str().unwrap();
     let layer = lock_value(&s.lock_text(), "layer");
 
@@ -583,9 +591,7 @@ fn unsigned_is_refused_unless_allowed_and_then_recorded_and_warned() {
 
 #[test]
 fn locked_and_pulled_pipeline_runs_with_the_registry_stopped() {
-    let own = OwnRegistry::start("offline");
-    let s = Scratch::new("offline");
-    let (_, pipeline) = s.vendor_plugin_locked(&own.addr, "offline");
+    let (own, s, pipeline) = locked_on_own_registry("offline");
     let p = pipeline.to_str().unwrap();
 
     own.stop();

@@ -71,13 +71,6 @@ fn k6(
     cloud.kuryr6(dir, &all)
 }
 
-fn conf_value(conf: &str, key: &str) -> String {
-    conf.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
-        .unwrap_or_else(|| panic!("{key} missing in\n{conf}"))
-        .to_string()
-}
-
 fn kuryr_conf(s: &Scratch) -> String {
     std::fs::read_to_string(s.dir.join("out/kuryr.conf")).expect("kuryr.conf emitted")
 }
@@ -229,6 +222,15 @@ fn two_projects_run_one_pipeline_in_both_orders() {
     }
 }
 
+/// `kuryr6 CMD PIPELINE` in `s`, started and left running, its output
+/// captured for `wait_with_output`.
+fn start_captured(cloud: &LocalCloud, s: &Scratch, cmd: &str) -> std::process::Child {
+    let mut command = cloud.kuryr6_command(&s.dir, &[cmd, &s.pipeline()]);
+    command.stdout(std::process::Stdio::piped());
+    command.stderr(std::process::Stdio::piped());
+    command.spawn().expect("kuryr6 starts")
+}
+
 #[test]
 fn two_runs_at_once_leave_one_of_each() {
     const NAME: &str = "race-e2e";
@@ -238,14 +240,7 @@ fn two_runs_at_once_leave_one_of_each() {
     let b = Scratch::with_pipeline("race-b", &text);
     assert_ok(&cloud.kuryr6(&a.dir, &["destroy", &a.pipeline()]));
 
-    let spawn = |s: &Scratch| {
-        cloud
-            .kuryr6_command(&s.dir, &["run", &s.pipeline()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kuryr6 starts")
-    };
+    let spawn = |s: &Scratch| start_captured(&cloud, s, "run");
     let (pa, pb) = (spawn(&a), spawn(&b));
     let (ra, rb) = (
         pa.wait_with_output().unwrap(),
@@ -310,9 +305,7 @@ fn two_runs_and_a_destroy_at_once_leave_all_or_nothing() {
     const NAME: &str = "race3-e2e";
     let cloud = LocalCloud::get();
     let text = pipeline(NAME, 0x35);
-    let a = Scratch::with_pipeline("race3-a", &text);
-    let b = Scratch::with_pipeline("race3-b", &text);
-    let d = Scratch::with_pipeline("race3-d", &text);
+    let [a, b, d] = ["race3-a", "race3-b", "race3-d"].map(|n| Scratch::with_pipeline(n, &text));
     // Nothing there yet: both runs must write, so all three contend.
     assert_ok(&cloud.kuryr6(&d.dir, &["destroy", &d.pipeline()]));
 
@@ -320,12 +313,7 @@ fn two_runs_and_a_destroy_at_once_leave_all_or_nothing() {
     let outcomes: Vec<(String, std::process::Output, std::time::Duration)> =
         std::thread::scope(|scope| {
             let go = |who: &'static str, s: &Scratch, cmd: &'static str| {
-                let child = cloud
-                    .kuryr6_command(&s.dir, &[cmd, &s.pipeline()])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("kuryr6 starts");
+                let child = start_captured(&cloud, s, cmd);
                 scope.spawn(move || {
                     let out = child.wait_with_output().unwrap();
                     (who.to_string(), out, started.elapsed())
@@ -414,8 +402,10 @@ fn a_held_lease_is_named_and_can_be_broken() {
     const NAME: &str = "lease-e2e";
     let cloud = LocalCloud::get();
     let s = Scratch::with_pipeline("lease", &pipeline(NAME, 0x33));
-    assert_ok(&cloud.kuryr6(&s.dir, &["unlock", &s.pipeline()]));
-    assert_ok(&cloud.kuryr6(&s.dir, &["destroy", &s.pipeline()]));
+    // What an earlier test left goes: its lease record, then the rest.
+    for cmd in ["unlock", "destroy"] {
+        assert_ok(&cloud.kuryr6(&s.dir, &[cmd, &s.pipeline()]));
+    }
     // A live run on another machine, as its record says.
     let expires = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

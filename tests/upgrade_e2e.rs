@@ -106,13 +106,8 @@ fn a_deployment_of_the_previous_release_is_taken_over_unchanged() {
     // And removes it whole, its lease record too.
     assert_ok(&cloud.kuryr6(&new.dir, &["destroy", &new.pipeline()]));
     assert_eq!(tagged(&cloud), 0, "destroy left something");
-    let records = cloud
-        .openstack(&["security", "group", "list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|g| g["Name"] == "kuryr6-lease:upgrade-e2e")
-        .count();
+    let groups = cloud.openstack(&["security", "group", "list"]);
+    let records = count_named(&groups, "kuryr6-lease:upgrade-e2e");
     assert_eq!(records, 0, "no lease record left");
     // The previous release still reads the cloud this one leaves: a run of
     // it after the destroy builds again, and this one destroys that.

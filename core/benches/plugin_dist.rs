@@ -26,6 +26,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The median wall time of `n` calls of `work`.
+fn median_time(n: usize, mut work: impl FnMut()) -> Duration {
+    let times = (0..n).map(|_| {
+        let t = Instant::now();
+        work();
+        t.elapsed()
+    });
+    median(times.collect())
+}
+
 fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("kuryr6-bench-dist-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -172,34 +182,16 @@ fn main() {
         .unwrap()
         .entries[0]
         .clone();
-    let lock_t = median(
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(kuryr6::plugin::lock::Lock::read(&lock_path).unwrap());
-                t.elapsed()
-            })
-            .collect(),
-    );
-    let store_t = median(
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(primed.get(&entry.manifest).unwrap());
-                std::hint::black_box(primed.get(&entry.layer).unwrap());
-                t.elapsed()
-            })
-            .collect(),
-    );
-    let sig_t = median(
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(signature::verify(&bytes, &sig, &policy.keys).unwrap());
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let lock_t = median_time(n, || {
+        std::hint::black_box(kuryr6::plugin::lock::Lock::read(&lock_path).unwrap());
+    });
+    let store_t = median_time(n, || {
+        std::hint::black_box(primed.get(&entry.manifest).unwrap());
+        std::hint::black_box(primed.get(&entry.layer).unwrap());
+    });
+    let sig_t = median_time(n, || {
+        std::hint::black_box(signature::verify(&bytes, &sig, &policy.keys).unwrap());
+    });
     println!("  lock file read + parse                          {lock_t:>10.2?}");
     println!("  store: manifest + layer read, re-hashed         {store_t:>10.2?}");
     println!("  minisign verify (BLAKE2b + 2 × Ed25519)         {sig_t:>10.2?}");

@@ -8,7 +8,7 @@
 //! (or, without a release build, `cargo test -p kuryr6 --bench plugin_rss`:
 //! memory figures do not depend on optimization). Linux only.
 
-use kuryr6::plugin::{CacheDir, Host, Limits, PluginError, ResourceKind, SiteInput};
+use kuryr6::plugin::{CacheDir, Facts, Host, Limits, PluginError, ResourceKind, SiteInput};
 #[path = "../tests/support/plugins.rs"]
 mod plugin_support;
 use plugin_support::{facts, repo, wasm_bytes};
@@ -60,31 +60,21 @@ fn main() {
         // The plan hook holds the plan, the padding and the serialized
         // answer at once: a fifth of the cap is what fits.
         let plan_size = (cap / 5).to_string();
+        // The plan hook on the seed with `facts`.
+        let plan_call = |f: Facts| -> Result<String, PluginError> {
+            hostile
+                .call_plan("hostile", &limits, &f, &plan)
+                .map(|_| "ok".into())
+        };
         let cases: Vec<(&str, Call)> = vec![
-            (
-                "well-behaved plan call",
-                Box::new(|| {
-                    hostile
-                        .call_plan("hostile", &limits, &facts(&[]), &plan)
-                        .map(|_| "ok".into())
-                }),
-            ),
+            ("well-behaved plan call", Box::new(|| plan_call(facts(&[])))),
             (
                 "memory bomb (plan)",
-                Box::new(|| {
-                    hostile
-                        .call_plan("hostile", &limits, &facts(&[("attack", "memory")]), &plan)
-                        .map(|_| "ok".into())
-                }),
+                Box::new(|| plan_call(facts(&[("attack", "memory")]))),
             ),
             (
                 "huge plan answer",
-                Box::new(|| {
-                    let f = facts(&[("attack", "huge"), ("size_mib", &plan_size)]);
-                    hostile
-                        .call_plan("hostile", &limits, &f, &plan)
-                        .map(|_| "ok".into())
-                }),
+                Box::new(|| plan_call(facts(&[("attack", "huge"), ("size_mib", &plan_size)]))),
             ),
             (
                 "huge name",
@@ -97,12 +87,7 @@ fn main() {
             ),
             (
                 "huge refusal message",
-                Box::new(|| {
-                    let f = facts(&[("attack", "huge-refusal"), ("size_mib", &size)]);
-                    hostile
-                        .call_plan("hostile", &limits, &f, &plan)
-                        .map(|_| "ok".into())
-                }),
+                Box::new(|| plan_call(facts(&[("attack", "huge-refusal"), ("size_mib", &size)]))),
             ),
             (
                 "100 000 violations",

@@ -107,6 +107,19 @@ impl LockOpts {
     }
 }
 
+/// What the commands that write to a fleet of sites (`run`, `destroy`) share.
+#[derive(Args, Clone)]
+pub(crate) struct WriteOpts {
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
+    #[command(flatten)]
+    pub(crate) lock: LockOpts,
+    #[command(flatten)]
+    pub(crate) fleet: FleetOpts,
+    #[command(flatten)]
+    pub(crate) cloud: CloudOpts,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Show what a pipeline does: against the cloud, the changes per resource; with --offline,
@@ -162,14 +175,8 @@ pub(crate) enum Command {
         /// Delete and re-create resources whose immutable fields (cidr, ip_version, VIP) changed.
         #[arg(long)]
         replace: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
         #[command(flatten)]
-        lock: LockOpts,
-        #[command(flatten)]
-        fleet: FleetOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
+        write: WriteOpts,
     },
     /// Delete what this pipeline created, in reverse order; never touches what it does not own.
     Destroy {
@@ -179,14 +186,8 @@ pub(crate) enum Command {
         /// Also delete ports carrying this pipeline's Kuryr resource_tags (Kuryr's pod and LB ports).
         #[arg(long)]
         delete_kuryr_ports: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
         #[command(flatten)]
-        lock: LockOpts,
-        #[command(flatten)]
-        fleet: FleetOpts,
-        #[command(flatten)]
-        cloud: CloudOpts,
+        write: WriteOpts,
     },
     /// Keep the oldest of each set of same-named resources the pipeline owns and delete the
     /// others (what overlapping runs of older versions, or adopted copies, can leave).

@@ -97,11 +97,11 @@ pub async fn connect(args: &CloudArgs) -> Result<OpenStack, CloudError> {
     OpenStack::connect(&config, ConnectOptions::default()).await
 }
 
-/// Ids from the run, plus the non-secret Keystone options of the cloud
-/// kuryr6 used, for kuryr.conf's `[neutron]` section.
-struct RunIds<'a> {
-    ids: &'a engine::ids::IdMap,
-    config: &'a CloudConfig,
+/// Ids from a run, plus the non-secret Keystone options of the cloud
+/// kuryr6 used (`neutron_auth`), for kuryr.conf's `[neutron]` section.
+pub(crate) struct RunIds<'a> {
+    pub(crate) ids: &'a engine::ids::IdMap,
+    pub(crate) auth: &'a [(String, String)],
 }
 
 impl emit::Ids for RunIds<'_> {
@@ -112,7 +112,7 @@ impl emit::Ids for RunIds<'_> {
         self.ids.id(kind, name)
     }
     fn neutron_auth(&self) -> Vec<(String, String)> {
-        neutron_auth(self.config)
+        self.auth.to_vec()
     }
 }
 
@@ -296,13 +296,14 @@ pub async fn run(
             eprint!("{}", render_changes(set, false));
         }
     };
+    let auth = neutron_auth(cloud.config());
     let emit_all = |applied: &engine::Applied| -> Result<_, CommandError> {
         let mut written = Vec::new();
         for e in plan.emits() {
             let dir = emit::out_dir(e, &loaded.source.path, out_dir);
             let ids = RunIds {
                 ids: &applied.ids,
-                config: cloud.config(),
+                auth: &auth,
             };
             let outputs = emit::render(plan, e, &ids);
             let result = emit::write(&outputs, &dir).map_err(|error| CommandError::Write {

@@ -9,6 +9,7 @@ use kuryr6::cloud::openstack::OpenStack;
 use kuryr6::commands::{self, CloudArgs, CommandError};
 use kuryr6::diag::{self, Located};
 use kuryr6::emit::OfflineIds;
+use kuryr6::engine::lease::LeaseOptions;
 use kuryr6::engine::{DestroyOptions, RunOptions};
 use kuryr6::fleet::{CloudKey, Job};
 use kuryr6::load::{self, Loaded, Rejected};
@@ -21,7 +22,7 @@ mod plugin_dist;
 
 use args::{
     Cli, CloudOpts, Command, CompletionShell, FleetOpts, Format, GraphFormat, PluginCommand,
-    ReportCommand,
+    ReportCommand, WriteOpts,
 };
 
 /// `plan`'s exit code when `run` would refuse the plan (a change that
@@ -91,32 +92,20 @@ fn dispatch(command: Command) -> ExitCode {
             out,
             adopt,
             replace,
-            format,
-            lock,
-            fleet,
-            cloud,
-        } => {
-            let job = Job::Run {
-                options: RunOptions { adopt, replace },
-                lease: lock.options(),
-                out,
-            };
-            cloud_command(&pipelines, job, false, format, &fleet, &cloud)
-        }
+            write,
+        } => writing_command(&pipelines, &write, |lease| Job::Run {
+            options: RunOptions { adopt, replace },
+            lease,
+            out,
+        }),
         Command::Destroy {
             pipelines,
             delete_kuryr_ports,
-            format,
-            lock,
-            fleet,
-            cloud,
-        } => {
-            let job = Job::Destroy {
-                options: DestroyOptions { delete_kuryr_ports },
-                lease: lock.options(),
-            };
-            cloud_command(&pipelines, job, false, format, &fleet, &cloud)
-        }
+            write,
+        } => writing_command(&pipelines, &write, |lease| Job::Destroy {
+            options: DestroyOptions { delete_kuryr_ports },
+            lease,
+        }),
         Command::Dedupe {
             pipeline,
             format,
@@ -188,6 +177,24 @@ fn completions(shell: CompletionShell) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }
+}
+
+/// `run` and `destroy`: the job, given the lease `--lock-wait` asks for,
+/// on one pipeline or a fleet.
+fn writing_command(
+    pipelines: &[PathBuf],
+    write: &WriteOpts,
+    job: impl FnOnce(LeaseOptions) -> Job,
+) -> ExitCode {
+    let job = job(write.lock.options());
+    cloud_command(
+        pipelines,
+        job,
+        false,
+        write.format,
+        &write.fleet,
+        &write.cloud,
+    )
 }
 
 /// `plan`, `run` or `destroy` against the cloud: one pipeline, or a fleet.

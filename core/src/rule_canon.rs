@@ -262,35 +262,27 @@ mod tests {
 
     #[test]
     fn names_and_numbers_compare_as_neutrons_pair() {
-        assert!(same(
-            &stored("IPv6", json!("6"), json!(null)),
-            &rule("IPv6", Some("tcp"), None)
-        ));
-        assert!(same(
-            &stored("IPv6", json!("tcp"), json!(null)),
-            &rule("IPv6", Some("6"), None)
-        ));
-        assert!(same(
-            &stored("IPv6", json!("51"), json!(null)),
-            &rule("IPv6", Some("ah"), None)
-        ));
-        assert!(same(
-            &stored("IPv4", json!("ip"), json!(null)),
-            &rule("IPv4", Some("0"), None)
-        ));
-        // Neutron's map is keyed by plain decimal text: 06 is not tcp.
-        assert!(!same(
-            &stored("IPv6", json!("tcp"), json!(null)),
-            &rule("IPv6", Some("06"), None)
-        ));
-        assert!(same(
-            &stored("IPv6", json!("06"), json!(null)),
-            &rule("IPv6", Some("06"), None)
-        ));
-        assert!(!same(
-            &stored("IPv6", json!("udp"), json!(null)),
-            &rule("IPv6", Some("tcp"), None)
-        ));
+        // (ethertype, protocol as Neutron stored it, as the pipeline says it, same rule?)
+        let cases = [
+            ("IPv6", "6", "tcp", true),
+            ("IPv6", "tcp", "6", true),
+            ("IPv6", "51", "ah", true),
+            ("IPv4", "ip", "0", true),
+            // Neutron's map is keyed by plain decimal text: 06 is not tcp.
+            ("IPv6", "tcp", "06", false),
+            ("IPv6", "06", "06", true),
+            ("IPv6", "udp", "tcp", false),
+        ];
+        for (ethertype, stored_as, wanted, equal) in cases {
+            assert_eq!(
+                same(
+                    &stored(ethertype, json!(stored_as), json!(null)),
+                    &rule(ethertype, Some(wanted), None)
+                ),
+                equal,
+                "{ethertype}: stored {stored_as} against {wanted}"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,14 @@ fn kuryr6(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The error of loading the built plugin `name` (as `<name>.wasm`,
+/// unpinned); `loaded` is the failure message should it load.
+fn load_error(name: &str, loaded: &str) -> PluginError {
+    let label = format!("{name}.wasm");
+    let result = host().load_file(&label, &wasm(name), None, &Limits::default());
+    result.err().expect(loaded)
+}
+
 #[test]
 fn the_frozen_plugin_is_the_0_1_0_build() {
     // Rebuilding it would test nothing: it stands for plugins in the field.
@@ -97,13 +105,8 @@ fn an_old_abi_plugin_runs_beside_a_new_one_in_one_pipeline() {
     assert_eq!(lb.vip.to_string(), "fd12:3456:789a:12::1");
 
     // The same through the CLI, offline.
-    let out = kuryr6(&[
-        "plan",
-        "--offline",
-        "--format",
-        "json",
-        path.to_str().unwrap(),
-    ]);
+    let path = path.to_str().unwrap();
+    let out = kuryr6(&["plan", "--offline", "--format", "json", path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_success(&out);
     assert!(stdout.contains("\"ams1-pod-subnet\""), "{stdout}");
@@ -147,15 +150,7 @@ fn old_and_new_builds_of_one_plugin_answer_alike() {
 
 #[test]
 fn an_unknown_major_version_is_refused_naming_the_supported_versions() {
-    let e = host()
-        .load_file(
-            "future-abi.wasm",
-            &wasm("future-abi"),
-            None,
-            &Limits::default(),
-        )
-        .err()
-        .expect("a kuryr6:plugin@1.0.0 component loaded");
+    let e = load_error("future-abi", "a kuryr6:plugin@1.0.0 component loaded");
     assert!(matches!(e, PluginError::AbiMismatch { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
@@ -264,15 +259,7 @@ fn a_plugin_log_is_bounded_escaped_and_tagged() {
 #[test]
 fn a_component_that_is_no_plugin_is_refused_naming_the_supported_versions() {
     // A wasm32-wasip2 command: a valid component, exports wasi:cli/run only.
-    let e = host()
-        .load_file(
-            "notplugin.wasm",
-            &wasm("notplugin"),
-            None,
-            &Limits::default(),
-        )
-        .err()
-        .expect("a command loaded as a plugin");
+    let e = load_error("notplugin", "a command loaded as a plugin");
     assert!(matches!(e, PluginError::Load { .. }), "{e:?}");
     let text = e.to_string();
     assert!(text.contains("is not a kuryr6 plugin"), "{text}");
@@ -286,15 +273,7 @@ fn a_component_that_is_no_plugin_is_refused_naming_the_supported_versions() {
 #[test]
 fn a_plugin_that_breaks_its_contracts_types_is_refused_when_loaded() {
     // Claims 0.2.0, but its naming.name lacks the context parameter.
-    let e = host()
-        .load_file(
-            "mismatch-abi.wasm",
-            &wasm("mismatch-abi"),
-            None,
-            &Limits::default(),
-        )
-        .err()
-        .expect("a plugin with a wrong export type loaded");
+    let e = load_error("mismatch-abi", "a plugin with a wrong export type loaded");
     assert!(matches!(e, PluginError::Load { .. }), "{e:?}");
     let text = e.to_string();
     assert!(

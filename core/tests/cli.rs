@@ -17,6 +17,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The string `field` of each object in the JSON array `list`.
+fn strs_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = list.as_array().unwrap();
+    items.iter().map(|x| x[field].as_str().unwrap()).collect()
+}
+
 #[test]
 fn completions_name_the_commands_for_each_shell() {
     for (shell, marker) in [
@@ -195,21 +201,11 @@ fn the_seed_is_the_whole_guide_up_to_the_api_load_balancer() {
     assert_eq!(lb["name"], "default/kubernetes");
     assert_eq!(lb["subnet"], "service_subnet");
     assert_eq!(lb["vip"], "fd10:0:0:2::1");
-    let members: Vec<&str> = lb["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["address"].as_str().unwrap())
-        .collect();
+    let members = strs_of(&lb["members"], "address");
     assert_eq!(members, ["fd10:0:0:3::10", "fd10:0:0:3::11"]);
     // kuryr.conf names it, and each API host gets its flags.
     assert_eq!(steps[7]["loadbalancer"], "default/kubernetes");
-    let files: Vec<&str> = doc[0]["outputs"][0]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["file"].as_str().unwrap())
-        .collect();
+    let files = strs_of(&doc[0]["outputs"][0]["files"], "file");
     assert!(
         files.contains(&"kube-apiserver.master-0.flags"),
         "{files:?}"

@@ -36,6 +36,13 @@ fn kuryr6(dir: &Path, args: &[&str], files: &[PathBuf]) -> Output {
         .unwrap()
 }
 
+/// The stderr of `o`, which must have exited 2: refused before any work.
+#[track_caller]
+fn refused(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(2));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// The pipelines `plan --offline --shard K/N` takes.
 fn shard_sites(dir: &Path, shard: &str, files: &[PathBuf]) -> BTreeSet<String> {
     let o = kuryr6(
@@ -123,8 +130,7 @@ fn a_bad_shard_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let files = generate(dir.path(), 2);
     let o = kuryr6(dir.path(), &["plan", "--offline", "--shard", "4/4"], &files);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("0 ≤ K < N"));
+    assert!(refused(&o).contains("0 ≤ K < N"));
 }
 
 #[test]
@@ -135,8 +141,7 @@ fn two_files_of_one_pipeline_name_are_refused_before_any_cloud() {
     std::fs::write(&a, site_text(1)).unwrap();
     std::fs::write(&b, site_text(1).replace("site_id = 1", "site_id = 2")).unwrap();
     let o = kuryr6(dir.path(), &["run"], &[a, b]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&o);
     assert!(
         err.contains("pipeline name \"site-0001\" is also the name of"),
         "{err}"
@@ -148,9 +153,7 @@ fn a_site_whose_cloud_is_not_in_clouds_yaml_stops_the_fleet_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     let files = generate(dir.path(), 3);
     std::fs::write(dir.path().join("clouds.yaml"), "clouds:\n  region-0:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n      username: u\n      password: p\n      project_name: p\n      user_domain_name: Default\n      project_domain_name: Default\n").unwrap();
-    let o = kuryr6(dir.path(), &["plan"], &files);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&kuryr6(dir.path(), &["plan"], &files));
     assert!(
         err.contains("site site-0001: ") && err.contains("no cloud named \"region-1\""),
         "{err}"
@@ -197,16 +200,14 @@ fn report_merge_combines_shards() {
     assert_eq!(m["pending"], serde_json::json!(["s3"]));
     assert_eq!(m["shards"], serde_json::json!(["0/2", "1/2"]));
     let o = kuryr6(dir.path(), &["report", "merge"], &[a.clone(), a.clone()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is in both"));
+    assert!(refused(&o).contains("is in both"));
     std::fs::write(dir.path().join("junk.json"), "{}").unwrap();
     let o = kuryr6(
         dir.path(),
         &["report", "merge"],
         &[dir.path().join("junk.json")],
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a fleet summary"));
+    assert!(refused(&o).contains("is not a fleet summary"));
 }
 
 /// One pipeline: `--os-cloud` / `OS_CLOUD` beat the file's `[cloud]`,
@@ -254,8 +255,7 @@ fn two_sites_emitting_into_one_directory_are_refused_before_any_cloud() {
     let dir = tempfile::tempdir().unwrap();
     let files = generate(dir.path(), 3);
     let o = kuryr6(dir.path(), &["run"], &files);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&o);
     assert!(
         err.contains("sites \"site-0000\"") && err.contains("both emit into"),
         "{err}"
@@ -264,8 +264,7 @@ fn two_sites_emitting_into_one_directory_are_refused_before_any_cloud() {
     // With --out, each site has its own directory: the fleet goes on to
     // look up its clouds (none here).
     let o = kuryr6(dir.path(), &["run", "--out", "emitted"], &files);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&o);
     assert!(!err.contains("both emit into"), "{err}");
     assert!(err.contains("\"region-"), "{err}");
 }

@@ -268,13 +268,19 @@ fn explicit_seed_gives_the_identical_plan() {
     assert_eq!(short, explicit);
 }
 
+/// The content of the file `name` that the plan `doc`'s first output emits.
+fn emitted<'a>(doc: &'a Value, name: &str) -> &'a str {
+    let files = doc["outputs"][0]["files"].as_array().unwrap();
+    let file = files.iter().find(|f| f["file"] == name);
+    file.unwrap_or_else(|| panic!("no {name}"))["content"]
+        .as_str()
+        .unwrap()
+}
+
 #[test]
 fn offline_outputs_mark_ids_as_placeholders() {
     let doc = plan_json(SEED);
-    let files = doc["outputs"][0]["files"].as_array().unwrap();
-    let conf = files.iter().find(|f| f["file"] == "kuryr.conf").unwrap()["content"]
-        .as_str()
-        .unwrap();
+    let conf = emitted(&doc, "kuryr.conf");
     assert!(
         conf.contains("pod_subnet = <offline:subnet:pod_subnet>"),
         "{conf}"
@@ -283,15 +289,7 @@ fn offline_outputs_mark_ids_as_placeholders() {
         conf.contains("pod_security_groups = <offline:security_group:service_pod_access_v6>"),
         "{conf}"
     );
-    let flags = |name: &str| {
-        files
-            .iter()
-            .find(|f| f["file"] == name)
-            .unwrap_or_else(|| panic!("no {name}"))["content"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let flags = |name: &str| emitted(&doc, name).to_string();
     // The generic flags bind the first API host; each host gets its own.
     assert_eq!(
         flags("kube-apiserver.flags"),
@@ -315,10 +313,7 @@ fn dual_stack_emits_comma_forms() {
         doc["service_cluster_ip_range"],
         serde_json::json!(["fd10:0:0:2::/113", "172.30.0.0/17"])
     );
-    let files = doc["outputs"][0]["files"].as_array().unwrap();
-    let kubeadm = files.iter().find(|f| f["file"] == "kubeadm.yaml").unwrap()["content"]
-        .as_str()
-        .unwrap();
+    let kubeadm = emitted(&doc, "kubeadm.yaml");
     assert!(
         kubeadm.contains("serviceSubnet: fd10:0:0:2::/113,172.30.0.0/17"),
         "{kubeadm}"

@@ -9,9 +9,10 @@ use kuryr6::diag::Code;
 use kuryr6::load::{self, Loaded, Rejected};
 use kuryr6::plan::Step;
 use kuryr6::plugin::{
-    CacheDir, Host, Limits, Origin, PluginError, ResourceKind, SiteInput, sha256_hex,
+    CacheDir, Host, Limits, Origin, Plugin, PluginError, ResourceKind, SiteInput, sha256_hex,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "support/plugins.rs"]
@@ -221,17 +222,18 @@ fn seed_json() -> String {
     kuryr6::plugin::hooks::plan_json(&loaded(&repo("examples/seed-ipv6/pipeline.toml")).plan)
 }
 
+/// The built plugin `name` loaded as `<name>.wasm`, pinned to its bytes,
+/// with default limits.
+fn load_pinned(name: &str) -> Arc<Plugin> {
+    let label = format!("{name}.wasm");
+    let pin = sha(name);
+    let loaded = host().load_file(&label, &wasm(name), Some(&pin), &Limits::default());
+    loaded.unwrap().plugin
+}
+
 /// Runs one attack through the plan hook; returns the outcome and the time.
 fn attack(attack: &str, limits: &Limits) -> (Result<String, PluginError>, Duration) {
-    let hostile = host()
-        .load_file(
-            "hostile.wasm",
-            &wasm("hostile"),
-            Some(&sha("hostile")),
-            &Limits::default(),
-        )
-        .unwrap()
-        .plugin;
+    let hostile = load_pinned("hostile");
     let start = Instant::now();
     let r = hostile
         .call_plan(
@@ -246,15 +248,7 @@ fn attack(attack: &str, limits: &Limits) -> (Result<String, PluginError>, Durati
 
 /// After every attack the same host still serves a well-behaved call.
 fn host_still_works() {
-    let naming = host()
-        .load_file(
-            "naming.wasm",
-            &wasm("naming"),
-            Some(&sha("naming")),
-            &Limits::default(),
-        )
-        .unwrap()
-        .plugin;
+    let naming = load_pinned("naming");
     let out = naming
         .call_naming(
             "naming.wasm",
@@ -972,11 +966,9 @@ fn the_sdk_readme_testing_commands_run_as_written() {
             .split_whitespace()
             .collect();
         assert_eq!(words[0], "kuryr6", "{line}");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"))
-            .args(&words[1..])
-            .current_dir(repo("."))
-            .output()
-            .unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kuryr6"));
+        command.args(&words[1..]).current_dir(repo("."));
+        let out = command.output().unwrap();
         assert!(
             out.status.success(),
             "`{line}`: {}",

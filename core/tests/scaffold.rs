@@ -22,6 +22,12 @@ fn kuryr6(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `kuryr6 plan --offline --format json PIPELINE`.
+fn plan_offline_json(pipeline: &Path) -> Output {
+    let pipeline = pipeline.to_str().unwrap();
+    kuryr6(&["plan", "--offline", "--format", "json", pipeline])
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("kuryr6-scaffold-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -198,25 +204,13 @@ fn from_scaffold_to_a_plugin_that_changes_a_plan() {
         text.replace("put the built file's sha256 here", &sha),
     )
     .unwrap();
-    let with = kuryr6(&[
-        "plan",
-        "--offline",
-        "--format",
-        "json",
-        pipeline.to_str().unwrap(),
-    ]);
+    let with = plan_offline_json(&pipeline);
     assert!(
         with.status.success(),
         "{}",
         String::from_utf8_lossy(&with.stderr)
     );
-    let without = kuryr6(&[
-        "plan",
-        "--offline",
-        "--format",
-        "json",
-        dir.join("fixtures/seed.toml").to_str().unwrap(),
-    ]);
+    let without = plan_offline_json(&dir.join("fixtures/seed.toml"));
     assert!(without.status.success());
     let (with, without) = (
         String::from_utf8_lossy(&with.stdout),

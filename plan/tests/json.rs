@@ -34,6 +34,11 @@ fn seed() -> Value {
     })
 }
 
+/// Why the host side (`Strict`) refuses the plan `json`.
+fn strict_error(json: &Value) -> String {
+    Plan::<Strict>::from_json(&json.to_string()).unwrap_err()
+}
+
 #[test]
 fn both_sides_write_back_exactly_what_they_read() {
     let strict: Plan<Strict> = serde_json::from_value(seed()).unwrap();
@@ -80,24 +85,16 @@ fn the_host_side_refuses_unknown_fields_by_name() {
             None => json[field] = json!(1),
             Some(i) => json["steps"][i][field] = json!(true),
         }
-        let err = Plan::<Strict>::from_json(&json.to_string()).unwrap_err();
+        let err = strict_error(&json);
         assert!(err.contains(&format!("unknown field `{field}`")), "{err}");
     }
     // Nested: a pool and a rule.
     let mut json = seed();
     json["steps"][2]["allocation_pools"][0]["x"] = json!(1);
-    assert!(
-        Plan::<Strict>::from_json(&json.to_string())
-            .unwrap_err()
-            .contains("`x`")
-    );
+    assert!(strict_error(&json).contains("`x`"));
     let mut json = seed();
     json["steps"][4]["rules"][0]["y"] = json!(1);
-    assert!(
-        Plan::<Strict>::from_json(&json.to_string())
-            .unwrap_err()
-            .contains("`y`")
-    );
+    assert!(strict_error(&json).contains("`y`"));
 }
 
 #[test]
@@ -108,11 +105,8 @@ fn unknown_step_kinds_and_missing_fields_fail_on_both_sides() {
     assert!(Plan::<Extra>::from_json(&json.to_string()).is_err());
     let mut json = seed();
     json["steps"][1].as_object_mut().unwrap().remove("cidr");
-    assert!(
-        Plan::<Extra>::from_json(&json.to_string())
-            .unwrap_err()
-            .contains("cidr")
-    );
+    let err = Plan::<Extra>::from_json(&json.to_string()).unwrap_err();
+    assert!(err.contains("cidr"));
 }
 
 #[test]

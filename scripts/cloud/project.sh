@@ -28,6 +28,8 @@ REPO=$(cd "$HERE/../.." && pwd)
 STATE=${KURYR6_CLOUD_DIR:-$REPO/.cloud}
 
 die() { echo "project.sh: error: $*" >&2; exit 1; }
+# shellcheck source=clouds_yaml.sh
+source "$HERE/clouds_yaml.sh"
 
 case "${1:-}" in
     -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -67,18 +69,7 @@ project_id=$(KURYR6_KEYSTONE_PORT=$KS_PORT KURYR6_ADMIN_PASSWORD_FILE=$STATE/adm
     || die "Keystone setup of project '$NAME' failed (is the cloud up? scripts/cloud/up.sh)"
 echo "$project_id" >"$DIR/project-id"
 
-cat >"$DIR/clouds.yaml.part" <<EOF
-  $ENTRY:
-    auth:
-      auth_url: $KS_URL
-      username: $USER_NAME
-      project_name: $NAME
-      user_domain_name: Default
-      project_domain_name: Default
-    region_name: RegionOne
-    interface: public
-    identity_api_version: 3
-EOF
+clouds_entry "$ENTRY" "$KS_URL" "$USER_NAME" "$NAME" >"$DIR/clouds.yaml.part"
 cat >"$DIR/secure.yaml.part" <<EOF
   $ENTRY:
     auth:

@@ -9,15 +9,25 @@
 
 pub use kuryr6_plan::{Extra, Role, StepKind};
 
-pub type Plan = kuryr6_plan::Plan<Extra>;
-pub type Kubernetes = kuryr6_plan::Kubernetes<Extra>;
-pub type ApiHost = kuryr6_plan::ApiHost<Extra>;
-pub type Step = kuryr6_plan::Step<Extra>;
-pub type Network = kuryr6_plan::Network<Extra>;
-pub type Subnet = kuryr6_plan::Subnet<Extra>;
-pub type Pool = kuryr6_plan::Pool<Extra>;
-pub type Router = kuryr6_plan::Router<Extra>;
-pub type SecurityGroup = kuryr6_plan::SecurityGroup<Extra>;
-pub type Rule = kuryr6_plan::Rule<Extra>;
-pub type Loadbalancer = kuryr6_plan::Loadbalancer<Extra>;
-pub type Emit = kuryr6_plan::Emit<Extra>;
+/// Declares `pub type X = kuryr6_plan::X<Extra>;` for each name given.
+macro_rules! keeping_extra {
+    ($($name:ident),* $(,)?) => {$(
+        #[doc = concat!("[`kuryr6_plan::", stringify!($name), "`], keeping unknown fields in [`Extra`].")]
+        pub type $name = kuryr6_plan::$name<Extra>;
+    )*};
+}
+
+keeping_extra!(
+    Plan,
+    Kubernetes,
+    ApiHost,
+    Step,
+    Network,
+    Subnet,
+    Pool,
+    Router,
+    SecurityGroup,
+    Rule,
+    Loadbalancer,
+    Emit,
+);

@@ -225,6 +225,44 @@ security_group = "{prefix}-access"
     )
 }
 
+/// The value of `key` in an emitted kuryr.conf (`key = value` lines).
+pub fn conf_value(conf: &str, key: &str) -> String {
+    conf.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("{key} missing in\n{conf}"))
+        .to_string()
+}
+
+/// The string `field` of each object in the JSON array `list`; panics if
+/// `list` is no array or an object lacks the string.
+pub fn strs_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = list.as_array().unwrap();
+    items.iter().map(|x| x[field].as_str().unwrap()).collect()
+}
+
+/// The JSON array `list`, each element a string (panics otherwise).
+pub fn strs(list: &Value) -> Vec<&str> {
+    let items = list.as_array().unwrap();
+    items.iter().map(|x| x.as_str().unwrap()).collect()
+}
+
+/// The JSON array `list` holds the string `want` (panics if no array).
+pub fn holds(list: &Value, want: &str) -> bool {
+    list.as_array().unwrap().iter().any(|x| x == want)
+}
+
+/// How many rows of an `openstack ... list` (JSON array) have `Name` `name`.
+pub fn count_named(list: &Value, name: &str) -> usize {
+    let rows = list.as_array().unwrap();
+    rows.iter().filter(|row| row["Name"] == name).count()
+}
+
+/// `v`, sorted: the names of a listing compare regardless of its order.
+pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
 #[track_caller]
 /// `o` exited with `code`; its output is the failure message.
 pub fn assert_exit(o: &Output, code: i32) {

@@ -239,16 +239,10 @@ pub trait Cloud {
     /// this client's other requests or the pause a 429 set, and tried once
     /// with a short time limit, so that a busy or throttled run renews
     /// before its record expires. The lease retries on its own clock.
-    async fn update_if_now(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        rev: u64,
-    ) -> CloudResult<Value> {
+    async fn renew(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
         self.update_if(kind, id, body, rev).await
     }
-    /// `get` in the lane of `update_if_now` (a renewal's read-back).
+    /// `get` in the lane of `renew` (a renewal's read-back).
     async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         self.get(kind, id).await
     }
@@ -292,10 +286,5 @@ pub trait Cloud {
         }
     }
     /// `PUT /v2.0/routers/{id}/add_router_interface` (or remove) by subnet id.
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> CloudResult<()>;
+    async fn router_interface(&self, router: &str, subnet: &str, add: bool) -> CloudResult<()>;
 }

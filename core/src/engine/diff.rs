@@ -41,6 +41,19 @@ impl Differ<'_> {
         });
     }
 
+    /// A resource with no field to compare, only whether it is there; the
+    /// one found, if any.
+    fn presence(
+        &mut self,
+        kind: &Kind,
+        name: &str,
+        target: impl FnOnce(String) -> Target,
+    ) -> Option<Value> {
+        let (found, action) = self.locate(kind, name);
+        self.push(target(name.to_string()), action, found.as_ref(), Vec::new());
+        found
+    }
+
     /// Finds the resource a step stands for: ours, or a same-named foreign
     /// one (adopted with --adopt, else a refusal naming it).
     fn locate(&mut self, kind: &Kind, name: &str) -> (Option<Value>, Action) {
@@ -105,27 +118,11 @@ pub fn diff(plan: &Plan, obs: &Observed, options: RunOptions) -> ChangeSet {
     for step in &plan.steps {
         match step {
             Step::Network(n) => {
-                let (found, action) = d.locate(&Kind::Network, &n.name);
-                d.push(
-                    Target::Network {
-                        name: n.name.clone(),
-                    },
-                    action,
-                    found.as_ref(),
-                    Vec::new(),
-                );
+                d.presence(&Kind::Network, &n.name, |name| Target::Network { name });
             }
             Step::Subnet(s) => diff_subnet(&mut d, s),
             Step::Router(r) => {
-                let (found, action) = d.locate(&Kind::Router, &r.name);
-                d.push(
-                    Target::Router {
-                        name: r.name.clone(),
-                    },
-                    action,
-                    found.as_ref(),
-                    Vec::new(),
-                );
+                let found = d.presence(&Kind::Router, &r.name, |name| Target::Router { name });
                 diff_interfaces(&mut d, &r.name, found.as_ref(), &r.interfaces);
             }
             Step::SecurityGroup(sg) => {

@@ -4,7 +4,8 @@
 //! each. The proof against a real Octavia is `tests/lb_e2e.rs`.
 
 use super::tests::{
-    converge, fault, http_500, id, killed, pending, quiet, seed_converged, untagged,
+    assert_lb_tree_created_in_one_call, converge, fault, http_500, id, killed, pending, quiet,
+    seed_converged, untagged,
 };
 use super::*;
 use crate::cloud::fake::{FakeCloud, Fault, Verb};
@@ -38,10 +39,7 @@ fn assert_no_load_balancer(cloud: &FakeCloud, case: &str) {
 #[tokio::test]
 async fn a_new_load_balancer_is_one_create_with_its_whole_tree() {
     let (cloud, plan) = seed_converged().await;
-    assert_eq!(cloud.calls(Verb::Create, &Kind::LoadBalancer), 1);
-    for kind in [Kind::Listener, Kind::Pool] {
-        assert_eq!(cloud.calls(Verb::Create, &kind), 0, "{kind}");
-    }
+    assert_lb_tree_created_in_one_call(&cloud);
     assert_eq!(
         cloud.calls(
             Verb::Create,

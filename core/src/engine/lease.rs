@@ -31,7 +31,7 @@
 //! runners need clocks in sync (NTP) within a fraction of `TTL`.
 //!
 //! Fencing: the holder renews every `RENEW_EVERY`, in the cloud client's
-//! urgent lane (`Cloud::update_if_now`): never queued behind the run's own
+//! urgent lane (`Cloud::renew`): never queued behind the run's own
 //! requests or a 429's pause, so a busy run renews in time. `Lease::check`, which
 //! `apply` calls before each wave of writes and the run before emitting,
 //! fails once the last renewal is older than `TTL - MARGIN` or a renewal
@@ -463,10 +463,7 @@ impl Lease {
         }
         .describe();
         let body = json!({ "description": text });
-        match cloud
-            .update_if_now(&Kind::SecurityGroup, &self.id, body, rev)
-            .await
-        {
+        match cloud.renew(&Kind::SecurityGroup, &self.id, body, rev).await {
             Ok(v) => {
                 self.renewed_at(at, revision(&v));
                 Ok(())

@@ -24,6 +24,15 @@ async fn assert_refused_before_writing(cloud: &FakeCloud, plan: &Plan, says: &[&
     );
 }
 
+/// On a cloud whose Octavia offers amphora only (the fake's default), a run
+/// of `plan` is refused before any write, saying `not_enabled` and naming
+/// the providers there are. Returns that cloud.
+async fn refused_on_amphora_only(plan: &Plan, not_enabled: &str) -> FakeCloud {
+    let cloud = FakeCloud::new();
+    assert_refused_before_writing(&cloud, plan, &[not_enabled, "providers: amphora"]).await;
+    cloud
+}
+
 fn with_emit(keys: &str) -> String {
     format!("{SEED}\n[plan.emit]\n{keys}\n")
 }
@@ -176,16 +185,7 @@ fn a_named_provider_reaches_kuryr_conf_and_ovn_sets_its_algorithm() {
 #[tokio::test]
 async fn a_provider_the_cloud_lacks_is_refused_before_any_write() {
     let plan = load(&with_emit("octavia_provider = \"ovn\"")).plan;
-    let cloud = FakeCloud::new();
-    assert_refused_before_writing(
-        &cloud,
-        &plan,
-        &[
-            "octavia_provider `ovn` is not enabled",
-            "providers: amphora",
-        ],
-    )
-    .await;
+    let cloud = refused_on_amphora_only(&plan, "octavia_provider `ovn` is not enabled").await;
     assert_eq!(cloud.calls_of(Verb::Providers), 1);
 
     // No Octavia at all: refused, saying so.
@@ -257,14 +257,9 @@ async fn an_ovn_api_load_balancer_converges_re_runs_clean_and_destroys_its_vip_p
     let plan = load(&with_lb("lb_provider = \"ovn\"\nlb_protocol = \"TCP\"")).plan;
 
     // A cloud without the OVN provider: refused before any write.
-    let amphora_only = FakeCloud::new();
-    assert_refused_before_writing(
-        &amphora_only,
+    refused_on_amphora_only(
         &plan,
-        &[
-            "load balancer `default/kubernetes`: provider `ovn` is not enabled",
-            "providers: amphora",
-        ],
+        "load balancer `default/kubernetes`: provider `ovn` is not enabled",
     )
     .await;
 

@@ -62,6 +62,16 @@ async fn seed_converged_on(cloud: FakeCloud) -> (FakeCloud, Plan) {
     (cloud, plan)
 }
 
+/// The whole load-balancer tree went out in one call: one create of the
+/// load balancer, none of its listener or pool on their own.
+#[track_caller]
+pub(super) fn assert_lb_tree_created_in_one_call(cloud: &FakeCloud) {
+    assert_eq!(cloud.calls(Verb::Create, &Kind::LoadBalancer), 1);
+    for kind in [Kind::Listener, Kind::Pool] {
+        assert_eq!(cloud.calls(Verb::Create, &kind), 0, "{kind}");
+    }
+}
+
 /// A run with the default options that the test expects to succeed.
 pub(super) async fn run_ok(cloud: &FakeCloud, plan: &Plan) -> ChangeSet {
     converge(cloud, plan, RunOptions::default()).await.unwrap()
@@ -267,11 +277,8 @@ async fn drift_is_shown_then_repaired() {
     let (cloud, plan) = seed_converged().await;
     let svc = id(named(&cloud.snapshot(&Kind::Subnet), "service_subnet")[0]);
     cloud.update(&Kind::Subnet, &svc, json!({ "allocation_pools": [{ "start": "fd10:0:0:2::9000", "end": "fd10:0:0:2::fffd" }] })).await.unwrap();
-    let udp = cloud
-        .snapshot(&Kind::SecurityGroupRule)
-        .into_iter()
-        .find(|r| r["protocol"] == "udp")
-        .unwrap();
+    let rules = cloud.snapshot(&Kind::SecurityGroupRule);
+    let udp = rules.iter().find(|r| r["protocol"] == "udp").unwrap();
     cloud
         .delete(&Kind::SecurityGroupRule, udp["id"].as_str().unwrap())
         .await
@@ -505,13 +512,8 @@ async fn a_create_that_keeps_failing_names_the_call_and_leaves_nothing() {
 #[tokio::test]
 async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
     let cloud = FakeCloud::new();
-    let err = cloud
-        .create(
-            &Kind::Network,
-            json!({ "name": "pods", "tags": ["kuryr6"] }),
-        )
-        .await
-        .unwrap_err();
+    let tagged = json!({ "name": "pods", "tags": ["kuryr6"] });
+    let err = cloud.create(&Kind::Network, tagged).await.unwrap_err();
     assert_eq!(
         err,
         CloudError::Rejected {
@@ -527,11 +529,7 @@ async fn the_fake_refuses_tags_in_a_neutron_create_as_neutron_does() {
 #[tokio::test]
 async fn the_fully_populated_create_recovers_from_ambiguous_answers_in_the_same_run() {
     let (probe, plan) = seed_converged().await;
-    // The whole tree in one call: nothing of it is created on its own.
-    assert_eq!(probe.calls(Verb::Create, &Kind::LoadBalancer), 1);
-    for kind in [Kind::Listener, Kind::Pool] {
-        assert_eq!(probe.calls(Verb::Create, &kind), 0, "{kind}");
-    }
+    assert_lb_tree_created_in_one_call(&probe);
     for after_effect in [false, true] {
         let case = format!("after={after_effect}");
         let cloud = FakeCloud::new();

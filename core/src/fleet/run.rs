@@ -280,7 +280,7 @@ async fn run<C: Cloud>(
     let cloud = &c.cloud;
     let site_out = out.map(|o| o.join(&plan.pipeline));
     let emit_all = |applied: &engine::Applied| -> Result<_, CommandError> {
-        let ids = FleetIds {
+        let ids = crate::commands::RunIds {
             ids: &applied.ids,
             auth: &c.neutron_auth,
         };
@@ -348,23 +348,6 @@ async fn destroy<C: Cloud>(
         report.detail = json!({ "deleted_ports": done.deleted_ports });
     }
     Ok(())
-}
-
-struct FleetIds<'a> {
-    ids: &'a engine::ids::IdMap,
-    auth: &'a [(String, String)],
-}
-
-impl emit::Ids for FleetIds<'_> {
-    fn project(&self) -> String {
-        self.ids.project()
-    }
-    fn id(&self, kind: crate::plan::StepKind, name: &str) -> String {
-        self.ids.id(kind, name)
-    }
-    fn neutron_auth(&self) -> Vec<(String, String)> {
-        self.auth.to_vec()
-    }
 }
 
 /// The real clouds: entries of clouds.yaml (+ secure.yaml) found as the

@@ -623,18 +623,22 @@ async fn two_subnets_of_one_family_beside_the_pod_subnet_are_refused() {
     );
 }
 
+/// The router modes besides legacy, each with the `device_owner` Neutron
+/// gives its router interfaces.
+const DVR_AND_HA_OWNERS: [(RouterMode, &str); 2] = [
+    (
+        RouterMode::Distributed,
+        "network:router_interface_distributed",
+    ),
+    (RouterMode::Ha, "network:ha_router_replicated_interface"),
+];
+
 /// The guide built by hand on a cloud whose routers are DVR or L3-HA: the
 /// interfaces carry those modes' owners, and import still finds the
 /// router, so `run --adopt` takes it over with tags only.
 #[tokio::test]
 async fn a_dvr_or_ha_router_built_by_hand_is_imported_and_adopted() {
-    for (mode, owner) in [
-        (
-            RouterMode::Distributed,
-            "network:router_interface_distributed",
-        ),
-        (RouterMode::Ha, "network:ha_router_replicated_interface"),
-    ] {
+    for (mode, owner) in DVR_AND_HA_OWNERS {
         let cloud = FakeCloud::new().with_router_mode(mode);
         let made = build(&cloud, ALL_RULES).await;
         // The cloud made this mode's interfaces, not legacy ones.

@@ -145,11 +145,14 @@ def cmd_neutron_db(conf_path):
                     used_in_non_default_sg=in_non_def))
     engine.dispose()
 
-    # Stamp alembic heads in-process (same as `neutron-db-manage stamp heads`
-    # without paying another interpreter start-up).
     from neutron.db.migration import cli
-    sys.argv = ['neutron-db-manage', '--config-file', conf_path,
-                'stamp', 'heads']
+    return _stamp(cli, 'neutron-db-manage', conf_path, 'heads')
+
+
+def _stamp(cli, prog, conf_path, target):
+    """`PROG --config-file CONF stamp TARGET` in-process: the same as the
+    command, without paying another interpreter start-up."""
+    sys.argv = [prog, '--config-file', conf_path, 'stamp', target]
     cli.main()
     return 0
 
@@ -193,32 +196,29 @@ def cmd_octavia_db(conf_path):
         # The migrations also create 'DELETED' placeholder rows that deleted
         # LBs point at (flavor / availability zone and their profiles).
         nil = c.NIL_UUID
-        if session.get(m.FlavorProfile, nil) is None:
-            session.add(m.FlavorProfile(
-                id=nil, name='DELETED-PLACEHOLDER',
-                provider_name=c.DELETED, flavor_data='{}'))
-            session.flush()
-        if session.get(m.Flavor, nil) is None:
-            session.add(m.Flavor(
-                id=nil, flavor_profile_id=nil, name='DELETED-PLACEHOLDER',
-                enabled=False, description='Placeholder for DELETED LBs'))
-        if session.get(m.AvailabilityZoneProfile, nil) is None:
-            session.add(m.AvailabilityZoneProfile(
-                id=nil, name='DELETED-PLACEHOLDER',
-                provider_name=c.DELETED, availability_zone_data='{}'))
-            session.flush()
-        if session.get(m.AvailabilityZone, nil) is None:
-            session.add(m.AvailabilityZone(
-                name=nil, availability_zone_profile_id=nil, enabled=False,
-                description='Placeholder for DELETED LBs'))
+        placeholders = [
+            m.FlavorProfile(id=nil, name='DELETED-PLACEHOLDER',
+                            provider_name=c.DELETED, flavor_data='{}'),
+            m.Flavor(id=nil, flavor_profile_id=nil,
+                     name='DELETED-PLACEHOLDER', enabled=False,
+                     description='Placeholder for DELETED LBs'),
+            m.AvailabilityZoneProfile(id=nil, name='DELETED-PLACEHOLDER',
+                                      provider_name=c.DELETED,
+                                      availability_zone_data='{}'),
+            m.AvailabilityZone(name=nil, availability_zone_profile_id=nil,
+                               enabled=False,
+                               description='Placeholder for DELETED LBs'),
+        ]
+        # In order, each flushed before the next: a flavor refers to its
+        # profile (and an availability zone to its own).
+        for row in placeholders:
+            if session.get(type(row), nil) is None:
+                session.add(row)
+                session.flush()
     engine.dispose()
 
-    # `octavia-db-manage stamp head`, in-process.
     from octavia.db.migration import cli
-    sys.argv = ['octavia-db-manage', '--config-file', conf_path,
-                'stamp', 'head']
-    cli.main()
-    return 0
+    return _stamp(cli, 'octavia-db-manage', conf_path, 'head')
 
 
 def cmd_octavia_unstick(db_path):

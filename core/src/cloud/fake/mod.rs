@@ -476,15 +476,10 @@ impl Cloud for FakeCloud {
         })
     }
 
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> CloudResult<()> {
+    async fn router_interface(&self, router: &str, subnet: &str, add: bool) -> CloudResult<()> {
         self.pause().await;
         self.call(Verb::RouterInterface, Some(&Kind::Router), |st| {
-            st.router_interface(router_id, subnet_id, add)
+            st.router_interface(router, subnet, add)
         })
     }
 }

@@ -156,16 +156,11 @@ impl Cloud for ProjectView<'_> {
         })
     }
 
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> CloudResult<()> {
+    async fn router_interface(&self, router: &str, subnet: &str, add: bool) -> CloudResult<()> {
         self.fake.pause().await;
         self.run(Verb::RouterInterface, Some(&Kind::Router), |st, p| {
-            st.visible(&Kind::Router, router_id, p)?;
-            st.router_interface(router_id, subnet_id, add)
+            st.visible(&Kind::Router, router, p)?;
+            st.router_interface(router, subnet, add)
         })
     }
 }

@@ -203,13 +203,7 @@ impl Cloud for Tap<'_> {
         self.wrote(format!("update {kind} {id}"), self.is_record(kind, id), r)
             .await
     }
-    async fn update_if_now(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        rev: u64,
-    ) -> CloudResult<Value> {
+    async fn renew(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
         if self.renewals_fail {
             *self.renewals_failed.lock().unwrap() += 1;
             return Err(CloudError::Unavailable(
@@ -231,14 +225,9 @@ impl Cloud for Tap<'_> {
         let r = self.cloud.add_members(pool_id, members).await;
         self.wrote(format!("members {pool_id}"), false, r).await
     }
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> CloudResult<()> {
-        let r = self.cloud.router_interface(router_id, subnet_id, add).await;
-        self.wrote(format!("interface {router_id} {subnet_id} {add}"), false, r)
+    async fn router_interface(&self, router: &str, subnet: &str, add: bool) -> CloudResult<()> {
+        let r = self.cloud.router_interface(router, subnet, add).await;
+        self.wrote(format!("interface {router} {subnet} {add}"), false, r)
             .await
     }
 }

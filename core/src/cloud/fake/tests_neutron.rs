@@ -251,13 +251,8 @@ async fn dvr_routers_have_distributed_interfaces_and_snat_ports() {
     let r = r["id"].as_str().unwrap().to_owned();
     let (_, s1) = attached(&c, &r, 1).await;
     assert_eq!(owners(&c, &r), ["network:router_interface_distributed"]);
-    let public = c
-        .create(
-            &Kind::Network,
-            json!({"name": "public", "router:external": true}),
-        )
-        .await
-        .unwrap();
+    let external = json!({"name": "public", "router:external": true});
+    let public = c.create(&Kind::Network, external).await.unwrap();
     c.update(
         &Kind::Router,
         &r,

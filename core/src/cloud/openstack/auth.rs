@@ -8,7 +8,7 @@
 //! header marked sensitive.
 
 use super::OpenStack;
-use super::http::{Lane, api_message, status_error};
+use super::http::{Request, api_message, status_error};
 use crate::cloud::config::{Auth, CloudConfig, Domain, ProjectScope, Secret, User};
 use crate::cloud::{CloudError, Service};
 use reqwest::header::HeaderValue;
@@ -76,14 +76,11 @@ impl OpenStack {
         })?;
         let started = Instant::now();
         let reply = self
+            // A login makes nothing: safe to repeat.
             .exchange(
-                Method::POST,
+                &Request::new(Method::POST).body(&body).idempotent(true),
                 &url,
                 None,
-                Some(&body),
-                true,
-                &[],
-                Lane::Queued,
             )
             .await?;
         let scrub = |text: String| text.replace(secret.expose(), "***");
@@ -150,42 +147,15 @@ impl OpenStack {
         })
     }
 
-    /// A request to a service with the current token, logging in again once
-    /// on 401. Returns only 2xx answers; every other status becomes an error
-    /// through `what` (what to call the missing thing) and `status_error`.
+    /// `request` to `service` at `url(endpoint)` with the current token,
+    /// logging in again once on 401. Returns only 2xx answers; every other
+    /// status becomes an error through `what` (what to call the missing
+    /// thing) and `status_error`.
     pub(super) async fn service_call(
         &self,
         service: Service,
-        method: Method,
+        request: Request<'_>,
         url: impl Fn(&str) -> Result<Url, CloudError>,
-        body: Option<&Value>,
-        idempotent: bool,
-        what: impl Fn() -> String,
-    ) -> Result<Value, CloudError> {
-        self.service_call_with(
-            service,
-            method,
-            url,
-            body,
-            idempotent,
-            &[],
-            Lane::Queued,
-            what,
-        )
-        .await
-    }
-
-    /// `service_call` with extra request headers (`If-Match`) and a lane.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn service_call_with(
-        &self,
-        service: Service,
-        method: Method,
-        url: impl Fn(&str) -> Result<Url, CloudError>,
-        body: Option<&Value>,
-        idempotent: bool,
-        headers: &[(&'static str, String)],
-        lane: Lane,
         what: impl Fn() -> String,
     ) -> Result<Value, CloudError> {
         let mut session = self.current();
@@ -196,17 +166,7 @@ impl OpenStack {
                 .get(&service)
                 .ok_or_else(|| CloudError::NoEndpoint(service.catalog_type().into()))?;
             let url = url(base)?;
-            let reply = self
-                .exchange(
-                    method.clone(),
-                    &url,
-                    Some(&session.token),
-                    body,
-                    idempotent,
-                    headers,
-                    lane,
-                )
-                .await?;
+            let reply = self.exchange(&request, &url, Some(&session.token)).await?;
             if reply.status == StatusCode::UNAUTHORIZED && !relogged {
                 tracing::debug!("token refused; logging in again");
                 session = self.relogin(session.generation).await?;
@@ -217,7 +177,13 @@ impl OpenStack {
                 return Ok(reply.json());
             }
             let message = api_message(&reply);
-            return Err(status_error(&reply, &method, url.path(), message, what));
+            return Err(status_error(
+                &reply,
+                &request.method,
+                url.path(),
+                message,
+                what,
+            ));
         }
     }
 }

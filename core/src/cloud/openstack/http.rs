@@ -31,6 +31,53 @@ pub(super) enum Lane {
     Urgent,
 }
 
+/// What to send, apart from where and with which token.
+#[derive(Debug, Clone)]
+pub(super) struct Request<'a> {
+    pub(super) method: Method,
+    pub(super) body: Option<&'a Value>,
+    /// Whether a fault after the request may have left it can be retried
+    /// (see the module's comment).
+    pub(super) idempotent: bool,
+    /// Extra headers (`If-Match`).
+    pub(super) headers: &'a [(&'static str, String)],
+    pub(super) lane: Lane,
+}
+
+impl<'a> Request<'a> {
+    /// `method`, queued, with no body or extra header; idempotent unless
+    /// it is a POST (a create, which a repeat could make twice).
+    pub(super) fn new(method: Method) -> Self {
+        Request {
+            idempotent: method != Method::POST,
+            method,
+            body: None,
+            headers: &[],
+            lane: Lane::Queued,
+        }
+    }
+
+    pub(super) fn body(self, body: &'a Value) -> Self {
+        Request {
+            body: Some(body),
+            ..self
+        }
+    }
+
+    /// Overrides what `new` decided from the method.
+    pub(super) fn idempotent(self, idempotent: bool) -> Self {
+        Request { idempotent, ..self }
+    }
+
+    pub(super) fn headers(self, headers: &'a [(&'static str, String)]) -> Self {
+        Request { headers, ..self }
+    }
+
+    pub(super) fn lane(self, lane: Lane) -> Self {
+        Request { lane, ..self }
+    }
+}
+
 /// Limit for one `Lane::Urgent` request: well under the lease's renewal
 /// period, so a hung renewal is retried in time.
 const URGENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,21 +98,20 @@ impl Reply {
 
 impl OpenStack {
     /// One request with retries: returns whatever final answer came, or
-    /// `Unavailable` when the connection kept failing. `idempotent` decides
-    /// whether a fault after the request may have left the server can be
-    /// retried; `lane` whether it waits its turn.
-    #[allow(clippy::too_many_arguments)]
+    /// `Unavailable` when the connection kept failing. `request.idempotent`
+    /// decides whether a fault after the request may have left the server
+    /// can be retried; `request.lane` whether it waits its turn.
     pub(super) async fn exchange(
         &self,
-        method: Method,
+        request: &Request<'_>,
         url: &Url,
         token: Option<&HeaderValue>,
-        body: Option<&Value>,
-        idempotent: bool,
-        headers: &[(&'static str, String)],
-        lane: Lane,
     ) -> Result<Reply, CloudError> {
-        let (max, gate) = match lane {
+        let Request {
+            method, idempotent, ..
+        } = request;
+        let idempotent = *idempotent;
+        let (max, gate) = match request.lane {
             Lane::Queued => (
                 self.options.max_attempts.max(1),
                 self.options.gates.as_ref().map(|g| g.gate(&host(url))),
@@ -80,7 +126,7 @@ impl OpenStack {
                 Some(g) => g.enter().await,
                 None => None,
             };
-            let req = self.request(&method, url, token, body, headers, lane);
+            let req = self.request(request, url, token);
             let started = Instant::now();
             let outcome = match req.send().await {
                 Ok(resp) => {
@@ -170,13 +216,17 @@ impl OpenStack {
     /// sensitive by the session).
     fn request(
         &self,
-        method: &Method,
+        request: &Request<'_>,
         url: &Url,
         token: Option<&HeaderValue>,
-        body: Option<&Value>,
-        headers: &[(&'static str, String)],
-        lane: Lane,
     ) -> reqwest::RequestBuilder {
+        let Request {
+            method,
+            body,
+            headers,
+            lane,
+            ..
+        } = request;
         let mut req = self
             .http
             .request(method.clone(), url.clone())
@@ -184,13 +234,13 @@ impl OpenStack {
         if let Some(token) = token {
             req = req.header("X-Auth-Token", token.clone());
         }
-        for (name, value) in headers {
+        for (name, value) in headers.iter() {
             req = req.header(*name, value.as_str());
         }
         if let Some(body) = body {
             req = req.json(body);
         }
-        if lane == Lane::Urgent {
+        if *lane == Lane::Urgent {
             req = req.timeout(URGENT_TIMEOUT.min(self.options.request_timeout));
         }
         req

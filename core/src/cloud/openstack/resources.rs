@@ -4,7 +4,7 @@
 //! `…/{id}/tags` and Octavia in the body.
 
 use super::OpenStack;
-use super::http::{Lane, next_page};
+use super::http::{Lane, Request, next_page};
 use crate::cloud::{Cloud, CloudError, CloudResult, Kind, Query, Service};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ impl OpenStack {
         let doc = self
             .service_call(
                 kind.service(),
-                Method::PUT,
+                Request::new(Method::PUT).body(&body),
                 |base| {
                     let mut url = Self::item_url(base, kind, id)?;
                     url.path_segments_mut()
@@ -24,8 +24,6 @@ impl OpenStack {
                         .push("tags");
                     Ok(url)
                 },
-                Some(&body),
-                true,
                 || format!("{kind} {id}"),
             )
             .await?;
@@ -38,10 +36,8 @@ impl OpenStack {
     async fn post_collection(&self, kind: &Kind, envelope: Value) -> CloudResult<Value> {
         self.service_call(
             kind.service(),
-            Method::POST,
+            Request::new(Method::POST).body(&envelope),
             |base| Self::list_url(base, kind),
-            Some(&envelope),
-            false,
             || match kind {
                 Kind::Member { pool_id } => format!("pool {pool_id}"),
                 _ => format!("the {} collection", kind.plural()),
@@ -66,14 +62,13 @@ impl OpenStack {
             .into_iter()
             .collect();
         let doc = self
-            .service_call_with(
+            .service_call(
                 kind.service(),
-                Method::PUT,
+                Request::new(Method::PUT)
+                    .body(&envelope)
+                    .headers(&if_match)
+                    .lane(lane),
                 |base| Self::item_url(base, kind, id),
-                Some(&envelope),
-                true,
-                &if_match,
-                lane,
                 || format!("{kind} {id}"),
             )
             .await?;
@@ -116,7 +111,7 @@ impl Cloud for OpenStack {
             let doc = self
                 .service_call(
                     kind.service(),
-                    Method::GET,
+                    Request::new(Method::GET),
                     |base| {
                         let mut url = Self::list_url(base, kind)?;
                         if !page_query.is_empty() {
@@ -124,8 +119,6 @@ impl Cloud for OpenStack {
                         }
                         Ok(url)
                     },
-                    None,
-                    true,
                     || format!("the {} collection", kind.plural()),
                 )
                 .await?;
@@ -155,10 +148,8 @@ impl Cloud for OpenStack {
         let doc = self
             .service_call(
                 kind.service(),
-                Method::GET,
+                Request::new(Method::GET),
                 |base| Self::item_url(base, kind, id),
-                None,
-                true,
                 || format!("{kind} {id}"),
             )
             .await?;
@@ -226,7 +217,7 @@ impl Cloud for OpenStack {
         let puts = tags.iter().map(|tag| {
             self.service_call(
                 Service::Network,
-                Method::PUT,
+                Request::new(Method::PUT),
                 move |base| {
                     let mut url = Self::item_url(base, kind, id)?;
                     url.path_segments_mut()
@@ -235,8 +226,6 @@ impl Cloud for OpenStack {
                         .push(tag);
                     Ok(url)
                 },
-                None,
-                true,
                 move || format!("{kind} {id}"),
             )
         });
@@ -267,26 +256,16 @@ impl Cloud for OpenStack {
         self.put(kind, id, body, Some(rev), Lane::Queued).await
     }
 
-    async fn update_if_now(
-        &self,
-        kind: &Kind,
-        id: &str,
-        body: Value,
-        rev: u64,
-    ) -> CloudResult<Value> {
+    async fn renew(&self, kind: &Kind, id: &str, body: Value, rev: u64) -> CloudResult<Value> {
         self.put(kind, id, body, Some(rev), Lane::Urgent).await
     }
 
     async fn get_now(&self, kind: &Kind, id: &str) -> CloudResult<Value> {
         let doc = self
-            .service_call_with(
+            .service_call(
                 kind.service(),
-                Method::GET,
+                Request::new(Method::GET).lane(Lane::Urgent),
                 |base| Self::item_url(base, kind, id),
-                None,
-                true,
-                &[],
-                Lane::Urgent,
                 || format!("{kind} {id}"),
             )
             .await?;
@@ -297,10 +276,8 @@ impl Cloud for OpenStack {
         match self
             .service_call(
                 kind.service(),
-                Method::DELETE,
+                Request::new(Method::DELETE),
                 |base| Self::item_url(base, kind, id),
-                None,
-                true,
                 || format!("{kind} {id}"),
             )
             .await
@@ -314,10 +291,8 @@ impl Cloud for OpenStack {
         let answer = self
             .service_call(
                 Service::LoadBalancer,
-                Method::GET,
+                Request::new(Method::GET),
                 |base| parse_url(&format!("{base}/v2/lbaas/providers")),
-                None,
-                true,
                 || "load-balancer providers".into(),
             )
             .await?;
@@ -334,14 +309,12 @@ impl Cloud for OpenStack {
         match self
             .service_call(
                 kind.service(),
-                Method::DELETE,
+                Request::new(Method::DELETE),
                 |base| {
                     let mut url = Self::item_url(base, &kind, lb_id)?;
                     url.query_pairs_mut().append_pair("cascade", "true");
                     Ok(url)
                 },
-                None,
-                true,
                 || format!("{kind} {lb_id}"),
             )
             .await
@@ -356,50 +329,41 @@ impl Cloud for OpenStack {
             pool_id: pool_id.to_string(),
         };
         let body = json!({ "members": members });
+        // The same end state again: safe to repeat (a PUT).
         self.service_call(
             kind.service(),
-            Method::PUT,
+            Request::new(Method::PUT).body(&body),
             |base| {
                 let mut url = Self::list_url(base, &kind)?;
                 url.query_pairs_mut().append_pair("additive_only", "true");
                 Ok(url)
             },
-            Some(&body),
-            // The same end state again: safe to repeat.
-            true,
             || format!("pool {pool_id}"),
         )
         .await
         .map(|_| ())
     }
 
-    async fn router_interface(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-        add: bool,
-    ) -> CloudResult<()> {
+    async fn router_interface(&self, router: &str, subnet: &str, add: bool) -> CloudResult<()> {
         let action = if add {
             "add_router_interface"
         } else {
             "remove_router_interface"
         };
-        let body = json!({ "subnet_id": subnet_id });
+        let body = json!({ "subnet_id": subnet });
         let result = self
             .service_call(
                 Service::Network,
-                Method::PUT,
+                // Adding twice is refused (400), so only removal is safe to repeat.
+                Request::new(Method::PUT).body(&body).idempotent(!add),
                 |base| {
-                    let mut url = Self::item_url(base, &Kind::Router, router_id)?;
+                    let mut url = Self::item_url(base, &Kind::Router, router)?;
                     url.path_segments_mut()
                         .map_err(|_| bad_url(base))?
                         .push(action);
                     Ok(url)
                 },
-                Some(&body),
-                // Adding twice is refused (400), so only removal is safe to repeat.
-                !add,
-                || format!("router {router_id} or subnet {subnet_id}"),
+                || format!("router {router} or subnet {subnet}"),
             )
             .await;
         match result {

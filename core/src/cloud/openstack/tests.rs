@@ -829,7 +829,7 @@ async fn a_renewal_is_never_queued_behind_the_gate() {
         assert!(queued.is_err(), "a queued update waits for the gate");
         let t2 = Instant::now();
         let v = os
-            .update_if_now(&Kind::SecurityGroup, "sg-1", json!({}), 7)
+            .renew(&Kind::SecurityGroup, "sg-1", json!({}), 7)
             .await
             .unwrap();
         (v, t2.elapsed(), t.elapsed())

@@ -27,6 +27,31 @@ fn other_holder(expires: u64) -> Holder {
     }
 }
 
+/// `taken` is a refusal whose first line says the lease is held, naming
+/// the holder's `record`; if `taken` is no refusal, the test fails with
+/// `otherwise`.
+#[track_caller]
+fn assert_refused_naming_the_record<T>(
+    taken: Result<T, EngineError>,
+    record: &Value,
+    otherwise: &str,
+) {
+    let Err(EngineError::Refused(lines)) = taken else {
+        panic!("{otherwise}");
+    };
+    let first = &lines[0];
+    assert!(
+        first.contains("holds its lease") && first.contains(str_of(record, "id")),
+        "{lines:?}"
+    );
+}
+
+/// Takes the lease of `pipeline` at once, then frees it.
+async fn take_and_release(cloud: &FakeCloud, pipeline: &str) {
+    let taken = take(cloud, pipeline, None, no_wait(), &quiet()).await;
+    taken.unwrap().lease.release(cloud).await;
+}
+
 /// The pipeline's record as a run of `holder` left it (tagged, as `take`
 /// makes it).
 async fn record_held_by(cloud: &FakeCloud, pipeline: &str, holder: &Holder) -> Value {
@@ -179,12 +204,7 @@ async fn one_record_per_pipeline_taken_and_freed_by_compare_and_swap() {
 #[tokio::test]
 async fn a_record_moved_since_it_was_read_is_read_again_and_the_take_is_not_undisturbed() {
     let cloud = FakeCloud::new();
-    take(&cloud, "p", None, no_wait(), &quiet())
-        .await
-        .unwrap()
-        .lease
-        .release(&cloud)
-        .await;
+    take_and_release(&cloud, "p").await;
     let seen = read(&cloud, "p").await.unwrap();
     // Another run took and released it in between: its revision moved.
     let id = str_of(&seen[0], "id").to_string();
@@ -224,12 +244,10 @@ async fn a_live_holder_is_waited_for_with_reads_only_and_named() {
         &quiet(),
     )
     .await;
-    let Err(EngineError::Refused(lines)) = refused else {
-        panic!("a live holder must be waited for, then refused");
-    };
-    assert!(
-        lines[0].contains("holds its lease") && lines[0].contains(str_of(&record, "id")),
-        "{lines:?}"
+    assert_refused_naming_the_record(
+        refused,
+        &record,
+        "a live holder must be waited for, then refused",
     );
     assert!(
         cloud.calls(Verb::List, &Kind::SecurityGroup) >= 2,
@@ -336,13 +354,7 @@ async fn a_first_run_whose_record_sorts_first_yields_to_a_live_one_made_before_i
     let b = take(&cloud, "p", Some(stale_read), no_wait(), &quiet()).await;
     // B made its record (sorting first): the race happened as in CI.
     assert_eq!(cloud.calls(Verb::Create, &Kind::SecurityGroup), 1);
-    let Err(EngineError::Refused(lines)) = b else {
-        panic!("B must not hold the lease while A does");
-    };
-    assert!(
-        lines[0].contains("holds its lease") && lines[0].contains(str_of(&a, "id")),
-        "{lines:?}"
-    );
+    assert_refused_naming_the_record(b, &a, "B must not hold the lease while A does");
     assert_eq!(
         cloud.calls(Verb::Delete, &Kind::SecurityGroup),
         1,
@@ -502,18 +514,17 @@ fn a_newer_record_of_a_race_of_first_runs_holds_nothing() {
         json!({ "id": id, "name": lease_name("p"), "created_at": created,
                 "description": h.describe(), "tags": [lease_tag("p")], "revision_number": 1 })
     };
-    let older_mine = [
-        record("a", "2026-01-01T00:00:00Z", &mine),
-        record("b", "2026-01-01T00:00:01Z", &theirs),
-    ];
-    assert!(
-        live_other(&older_mine, "p", &mine).is_none(),
-        "the newer record is no holder"
-    );
-    let older_theirs = [
-        record("a", "2026-01-01T00:00:00Z", &theirs),
-        record("b", "2026-01-01T00:00:01Z", &mine),
-    ];
+    // The records of `older` and then `newer`, a second apart.
+    let race = |older: &Holder, newer: &Holder| {
+        [
+            record("a", "2026-01-01T00:00:00Z", older),
+            record("b", "2026-01-01T00:00:01Z", newer),
+        ]
+    };
+    let older_mine = race(&mine, &theirs);
+    let newer_theirs = live_other(&older_mine, "p", &mine);
+    assert!(newer_theirs.is_none(), "the newer record is no holder");
+    let older_theirs = race(&theirs, &mine);
     assert!(
         live_other(&older_theirs, "p", &mine).is_some(),
         "the lease is theirs"
@@ -553,11 +564,7 @@ async fn a_record_taken_from_a_dead_holder_asks_for_a_sweep_that_outlives_the_ta
     ));
 
     // Taken from that free record and freed again: the sweep runs its time.
-    let lease = take(&cloud, "p", None, no_wait(), &quiet())
-        .await
-        .unwrap()
-        .lease;
-    lease.release(&cloud).await;
+    take_and_release(&cloud, "p").await;
     let [again] = records(&cloud, "p").try_into().unwrap();
     assert_eq!(
         sweep_until(str_of(&again, "description")),
@@ -565,11 +572,7 @@ async fn a_record_taken_from_a_dead_holder_asks_for_a_sweep_that_outlives_the_ta
     );
 
     // A plainly freed record of another pipeline asks for nothing.
-    let lease = take(&cloud, "q", None, no_wait(), &quiet())
-        .await
-        .unwrap()
-        .lease;
-    lease.release(&cloud).await;
+    take_and_release(&cloud, "q").await;
     let [plain] = records(&cloud, "q").try_into().unwrap();
     assert_eq!(str_of(&plain, "description"), FREE);
 }
