@@ -75,8 +75,8 @@ impl OpenStack {
             CloudError::Config(format!("{}: bad auth_url: {e}", self.config.label()))
         })?;
         let started = Instant::now();
+        // A login makes nothing: safe to repeat.
         let reply = self
-            // A login makes nothing: safe to repeat.
             .exchange(
                 &Request::new(Method::POST).body(&body).idempotent(true),
                 &url,

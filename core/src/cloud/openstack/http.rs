@@ -36,8 +36,8 @@ pub(super) enum Lane {
 pub(super) struct Request<'a> {
     pub(super) method: Method,
     pub(super) body: Option<&'a Value>,
-    /// Whether a fault after the request may have left it can be retried
-    /// (see the module's comment).
+    /// Whether it may be sent again after a fault that came once it could
+    /// have reached the server (see the module's comment).
     pub(super) idempotent: bool,
     /// Extra headers (`If-Match`).
     pub(super) headers: &'a [(&'static str, String)],
