@@ -39,8 +39,8 @@ const BUSY_RETRIES: usize = 40;
 /// to `POLL_CEILING_SOON` for the first `POLL_SOON_FOR`, then up to
 /// `POLL_CEILING`. The pauses run on a clock from the start, not from
 /// each answer: a poll's own time does not push the next one later (the
-/// fifth was seen 0.15 s late), though the next poll
-/// never comes sooner than half a pause after an answer.
+/// fifth was seen 0.15 s late), though the next poll never comes sooner
+/// than half a pause after an answer.
 pub(super) struct Poll {
     next: Duration,
     started: tokio::time::Instant,

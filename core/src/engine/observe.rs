@@ -160,10 +160,10 @@ pub async fn observe<C: Cloud>(cloud: &C, plan: &Plan) -> Result<Observed, Cloud
         }
     };
     for ((kind, _), same_named) in queries.iter().zip(found) {
-        let have = have(&obs, kind, lbs.as_deref());
+        let owned = have(&obs, kind, lbs.as_deref());
         let owned_names: Vec<String> = names_of(plan, kind)
             .into_iter()
-            .filter(|n| have.contains(&n.as_str()))
+            .filter(|n| owned.contains(&n.as_str()))
             .collect();
         take_same_named(&own, &mut obs, kind, &owned_names, same_named);
     }

@@ -221,7 +221,8 @@ impl State {
                     .map(|o| (m, o["id"].as_str().unwrap_or_default().to_owned()))
             })
             .collect();
-        if new.is_empty() && updated.is_empty() {
+        // Each member is new or updated: an empty batch changes nothing.
+        if members.is_empty() {
             return Ok(());
         }
         let saved = self.store.clone();
